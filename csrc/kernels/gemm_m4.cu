@@ -1,0 +1,11 @@
+// Instantiates the variants with 4 block(s) of 16 rows; the variants are
+// spread over gemm_m1..m4.cu so that they compile in parallel.
+#include "gemm_kernel.cuh"
+#include "variants.h"
+
+namespace marlin {
+#define MARLIN_INSTANTIATE(M, TK, TN, G)                                                       \
+  template cudaError_t launch_tile<TileOf<M, TK, TN, G>>(const KernelArgs&, int, cudaStream_t); \
+  template cudaError_t tile_attributes<TileOf<M, TK, TN, G>>(cudaFuncAttributes*);
+MARLIN_VARIANTS_OF_M(MARLIN_INSTANTIATE, 4)
+}  // namespace marlin

@@ -1,0 +1,41 @@
+// The one list of compiled kernel variants. Everything else (explicit
+// instantiations in gemm_m*.cu, the dispatch table in gemm.cu, the list the
+// addon reports to TypeScript) is expanded from these macros.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "kernel_args.h"
+#include "tile.cuh"
+
+namespace marlin {
+
+// Depth of the cp.async pipeline. Four stages of the largest tile (97 KiB)
+// fit the 99 KiB a block may opt into on sm_86/sm_89.
+constexpr int kStages = 4;
+
+// The variant table. X(m_blocks, tile_k, tile_n, group_blocks): blocks of 16
+// rows, block tile in elements of k and n, k16 blocks per scale group
+// (-1 = one scale per output column).
+#define MARLIN_VARIANTS_OF_M(X, M) \
+  X(M, 128, 128, -1)               \
+  X(M, 128, 128, 8)                \
+  X(M, 64, 256, -1)                \
+  X(M, 64, 256, 8)
+
+#define MARLIN_FOR_EACH_VARIANT(X) \
+  MARLIN_VARIANTS_OF_M(X, 1)       \
+  MARLIN_VARIANTS_OF_M(X, 2)       \
+  MARLIN_VARIANTS_OF_M(X, 3)       \
+  MARLIN_VARIANTS_OF_M(X, 4)
+
+template <int M_BLOCKS, int TILE_K, int TILE_N, int GROUP_BLOCKS>
+using TileOf = Tile<M_BLOCKS, TILE_N / 16, TILE_K / 16, GROUP_BLOCKS, kStages>;
+
+// Defined in gemm_kernel.cuh; instantiated per variant in gemm_m*.cu.
+template <class T>
+cudaError_t launch_tile(const KernelArgs& args, int grid, cudaStream_t stream);
+template <class T>
+cudaError_t tile_attributes(cudaFuncAttributes* attributes);
+
+}  // namespace marlin
