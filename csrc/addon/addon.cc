@@ -1,0 +1,28 @@
+// Entry point of marlin.node: registers each part of the native surface.
+// The exports are typed in lib/native.ts.
+#include <napi.h>
+
+#include "device_buffer.h"
+#include "device_info.h"
+#include "event.h"
+#include "gemm_binding.h"
+#include "state.h"
+#include "stream.h"
+
+namespace marlin_addon {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<AddonState>(new AddonState());
+  InitDeviceInfo(env, exports);
+  DeviceBuffer::Init(env, exports);
+  Stream::Init(env, exports);
+  Event::Init(env, exports);
+  InitGemm(env, exports);
+  return exports;
+}
+
+}  // namespace marlin_addon
+
+static Napi::Object InitMarlin(Napi::Env env, Napi::Object exports) { return marlin_addon::Init(env, exports); }
+
+NODE_API_MODULE(marlin, InitMarlin)

@@ -1,0 +1,206 @@
+#include "device_buffer.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstring>
+#include <string>
+
+#include "completion.h"
+#include "device_info.h"
+#include "errors.h"
+#include "state.h"
+#include "stream.h"
+
+namespace marlin_addon {
+namespace {
+
+std::uint64_t ToU64(Napi::Env env, Napi::Value v, const char* name) {
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<std::uint64_t>(d)))
+    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a non-negative integer for ") + name);
+  return static_cast<std::uint64_t>(d);
+}
+
+// Host bytes of a TypedArray, DataView or ArrayBuffer.
+struct HostView {
+  std::uint8_t* data;
+  std::size_t bytes;
+};
+
+HostView ViewOf(Napi::Env env, Napi::Value v, const char* name) {
+  if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    return {static_cast<std::uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(), t.ByteLength()};
+  }
+  if (v.IsDataView()) {
+    Napi::DataView d = v.As<Napi::DataView>();
+    return {static_cast<std::uint8_t*>(d.ArrayBuffer().Data()) + d.ByteOffset(), d.ByteLength()};
+  }
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer b = v.As<Napi::ArrayBuffer>();
+    return {static_cast<std::uint8_t*>(b.Data()), b.ByteLength()};
+  }
+  throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a TypedArray, DataView or ArrayBuffer for ") + name);
+}
+
+Stream* SameDeviceStream(Napi::Env env, Napi::Value v, int device) {
+  Stream* s = Stream::FromValue(env, v, "stream");
+  if (s->device() != device)
+    throw MakeError(env, "BAD_ARGUMENT", "the buffer is on device " + std::to_string(device) +
+                                             " but the stream is on device " + std::to_string(s->device()));
+  return s;
+}
+
+}  // namespace
+
+void DeviceBuffer::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "DeviceBuffer",
+                                    {
+                                        InstanceMethod<&DeviceBuffer::Upload>("upload"),
+                                        InstanceMethod<&DeviceBuffer::Download>("download"),
+                                        InstanceMethod<&DeviceBuffer::Fill>("fill"),
+                                        InstanceMethod<&DeviceBuffer::CopyFrom>("copyFrom"),
+                                        InstanceMethod<&DeviceBuffer::Dispose>("dispose"),
+                                        InstanceAccessor<&DeviceBuffer::GetBytes>("bytes"),
+                                        InstanceAccessor<&DeviceBuffer::GetDevice>("device"),
+                                        InstanceAccessor<&DeviceBuffer::GetDisposed>("disposed"),
+                                    });
+  State(env).device_buffer_ctor = Napi::Persistent(ctor);
+  exports.Set("DeviceBuffer", ctor);
+}
+
+DeviceBuffer* DeviceBuffer::FromValue(Napi::Env env, Napi::Value value, const char* name) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(State(env).device_buffer_ctor.Value()))
+    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a DeviceBuffer for ") + name);
+  DeviceBuffer* b = Unwrap(value.As<Napi::Object>());
+  if (b->disposed_) throw MakeError(env, "DISPOSED", std::string(name) + " (a DeviceBuffer) was disposed");
+  return b;
+}
+
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Napi::Env env = info.Env();
+  device_ = info[0].As<Napi::Number>().Int32Value();
+  const std::uint64_t bytes = ToU64(env, info[1], "bytes");
+  UseDevice(env, device_);
+  // cudaMalloc of 0 bytes returns null; keep one byte so every live buffer
+  // has a distinct address.
+  CheckCuda(env, cudaMalloc(&ptr_, bytes > 0 ? bytes : 1),
+            "cudaMalloc(" + std::to_string(bytes) + " bytes) on device " + std::to_string(device_));
+  bytes_ = bytes;
+}
+
+DeviceBuffer::~DeviceBuffer() { Release(); }
+
+void DeviceBuffer::Release() {
+  if (disposed_) return;
+  disposed_ = true;
+  // cudaFree waits for queued work that may still use the memory.
+  if (ptr_ && cudaSetDevice(device_) == cudaSuccess) cudaFree(ptr_);
+  cudaGetLastError();
+  ptr_ = nullptr;
+}
+
+std::uint8_t* DeviceBuffer::Region(Napi::Env env, std::uint64_t offset, std::uint64_t length,
+                                   const char* what) const {
+  if (offset > bytes_ || length > bytes_ - offset)
+    throw MakeError(env, "BAD_ARGUMENT",
+                    std::string(what) + ": bytes [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
+                        ") lie outside the " + std::to_string(bytes_) + "-byte device buffer");
+  return static_cast<std::uint8_t*>(ptr_) + offset;
+}
+
+Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
+  const HostView src = ViewOf(env, info[0], "source");
+  const std::uint64_t offset = ToU64(env, info[1], "offset");
+  Stream* stream = SameDeviceStream(env, info[2], device_);
+  std::uint8_t* dst = Region(env, offset, src.bytes, "upload");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  // From pageable memory the runtime stages the bytes before returning, so
+  // the caller may reuse `source` at once; the device copy stays in order.
+  CheckCuda(env, cudaMemcpyAsync(dst, src.data, src.bytes, cudaMemcpyHostToDevice, stream->handle()),
+            "cudaMemcpyAsync(host to device, " + std::to_string(src.bytes) + " bytes)");
+  return env.Undefined();
+}
+
+Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
+  const HostView dst = ViewOf(env, info[0], "destination");
+  const std::uint64_t offset = ToU64(env, info[1], "offset");
+  Stream* stream = SameDeviceStream(env, info[2], device_);
+  const std::uint8_t* src = Region(env, offset, dst.bytes, "download");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle(), nullptr);
+
+  PinnedPool& pool = State(env).pinned;
+  void* staging = pool.Acquire(env, dst.bytes);
+  const cudaError_t e = cudaMemcpyAsync(staging, src, dst.bytes, cudaMemcpyDeviceToHost, stream->handle());
+  if (e != cudaSuccess) {
+    pool.Release(staging);
+    CheckCuda(env, e, "cudaMemcpyAsync(device to host, " + std::to_string(dst.bytes) + " bytes)");
+  }
+  // Keep the destination alive until the copy lands in it.
+  auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
+  const std::size_t bytes = dst.bytes;
+  return WhenStreamReaches(
+      env, device_, stream->handle(),
+      [keep, staging, bytes](Napi::Env env) -> Napi::Value {
+        const HostView out = ViewOf(env, keep->Value(), "destination");
+        std::memcpy(out.data, staging, bytes < out.bytes ? bytes : out.bytes);
+        return env.Undefined();
+      },
+      [keep, staging, env]() {
+        State(env).pinned.Release(staging);
+        keep->Reset();
+      });
+}
+
+Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
+  const int value = info[0].As<Napi::Number>().Int32Value();
+  const std::uint64_t offset = ToU64(env, info[1], "offset");
+  const std::uint64_t length = ToU64(env, info[2], "length");
+  Stream* stream = SameDeviceStream(env, info[3], device_);
+  std::uint8_t* dst = Region(env, offset, length, "fill");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  CheckCuda(env, cudaMemsetAsync(dst, value & 0xff, length, stream->handle()), "cudaMemsetAsync");
+  return env.Undefined();
+}
+
+Napi::Value DeviceBuffer::CopyFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
+  DeviceBuffer* src = FromValue(env, info[0], "source");
+  const std::uint64_t src_offset = ToU64(env, info[1], "sourceOffset");
+  const std::uint64_t dst_offset = ToU64(env, info[2], "offset");
+  const std::uint64_t length = ToU64(env, info[3], "length");
+  Stream* stream = SameDeviceStream(env, info[4], device_);
+  if (src->device_ != device_)
+    throw MakeError(env, "BAD_ARGUMENT", "copyFrom needs both buffers on one device (source on " +
+                                             std::to_string(src->device_) + ", destination on " +
+                                             std::to_string(device_) + ")");
+  const std::uint8_t* from = src->Region(env, src_offset, length, "copyFrom source");
+  std::uint8_t* to = Region(env, dst_offset, length, "copyFrom destination");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  CheckCuda(env, cudaMemcpyAsync(to, from, length, cudaMemcpyDeviceToDevice, stream->handle()),
+            "cudaMemcpyAsync(device to device)");
+  return env.Undefined();
+}
+
+Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value DeviceBuffer::GetBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+Napi::Value DeviceBuffer::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+Napi::Value DeviceBuffer::GetDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), disposed_);
+}
+
+}  // namespace marlin_addon

@@ -1,0 +1,45 @@
+// DeviceBuffer: a block of device memory owned by a JS object. dispose()
+// frees it; the finalizer frees what was forgotten. Copies are queued on a
+// Stream; downloads settle a Promise.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace marlin_addon {
+
+class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  // The live DeviceBuffer behind `value`; throws BAD_ARGUMENT or DISPOSED.
+  static DeviceBuffer* FromValue(Napi::Env env, Napi::Value value, const char* name);
+
+  explicit DeviceBuffer(const Napi::CallbackInfo& info);  // new DeviceBuffer(device, bytes)
+  ~DeviceBuffer() override;
+
+  int device() const { return device_; }
+  std::size_t bytes() const { return bytes_; }
+  // Start of [offset, offset + length) after checking it lies inside the
+  // buffer; throws BAD_ARGUMENT naming `what` otherwise.
+  std::uint8_t* Region(Napi::Env env, std::uint64_t offset, std::uint64_t length, const char* what) const;
+
+ private:
+  Napi::Value Upload(const Napi::CallbackInfo& info);    // upload(src, dstOffset, stream)
+  Napi::Value Download(const Napi::CallbackInfo& info);  // download(dst, srcOffset, stream): Promise
+  Napi::Value Fill(const Napi::CallbackInfo& info);      // fill(byte, offset, length, stream)
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info);  // copyFrom(src, srcOffset, dstOffset, length, stream)
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  void Release();
+
+  void* ptr_ = nullptr;
+  std::size_t bytes_ = 0;
+  int device_ = 0;
+  bool disposed_ = false;
+};
+
+}  // namespace marlin_addon

@@ -1,0 +1,125 @@
+#include "gemm_binding.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "device_buffer.h"
+#include "errors.h"
+#include "gemm.h"
+#include "stream.h"
+
+namespace marlin_addon {
+namespace {
+
+const char* CodeForStatus(marlin::Status s) {
+  switch (s) {
+    case marlin::Status::kBadShape:
+    case marlin::Status::kBadGroupSize:
+      return "BAD_SHAPE";
+    case marlin::Status::kCudaError:
+      return "CUDA_ERROR";
+    default:
+      return "BAD_ARGUMENT";
+  }
+}
+
+int Int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
+std::uint64_t Offset(const Napi::CallbackInfo& info, int i) {
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0)
+    throw MakeError(info.Env(), "BAD_ARGUMENT", "Expected a non-negative byte offset");
+  return static_cast<std::uint64_t>(d);
+}
+
+// gemm(a, aOffset, b, bOffset, scales, scalesOffset, c, cOffset, workspace,
+//      workspaceOffset, stream, m, n, k, groupSize, tileK, tileN, sms, maxPar)
+// Buffers and offsets are bytes; the TS layer has validated shapes, so this
+// re-checks only what keeps memory safe: every region inside its buffer,
+// every buffer on the stream's device.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[10], "stream");
+  marlin::GemmArgs args;
+  args.m = Int(info, 11);
+  args.n = Int(info, 12);
+  args.k = Int(info, 13);
+  args.group_size = Int(info, 14);
+  args.tile_k = Int(info, 15);
+  args.tile_n = Int(info, 16);
+  args.sms = Int(info, 17);
+  args.max_par = Int(info, 18);
+  if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.max_par < 1)
+    throw MakeError(env, "BAD_SHAPE", "gemm: m=" + std::to_string(args.m) + ", n=" + std::to_string(args.n) +
+                                          ", k=" + std::to_string(args.k) + ", maxPar=" + std::to_string(args.max_par));
+  const std::uint64_t m = args.m, n = args.n, k = args.k;
+  const std::uint64_t scale_rows = args.group_size > 0 ? k / args.group_size : 1;
+  const std::uint64_t ws_ints = marlin::workspace_ints(args.n, args.max_par);
+
+  struct Operand {
+    int index;
+    const char* name;
+    std::uint64_t bytes;
+  };
+  const Operand operands[] = {{0, "A", m * k * 2},
+                              {2, "B", k * n / 2},
+                              {4, "scales", scale_rows * n * 2},
+                              {6, "C", m * n * 2},
+                              {8, "workspace", ws_ints * 4}};
+  void* ptrs[5];
+  for (int i = 0; i < 5; ++i) {
+    const Operand& op = operands[i];
+    DeviceBuffer* buf = DeviceBuffer::FromValue(env, info[op.index], op.name);
+    if (buf->device() != stream->device())
+      throw MakeError(env, "BAD_ARGUMENT", std::string(op.name) + " is on device " + std::to_string(buf->device()) +
+                                               " but the stream is on device " + std::to_string(stream->device()));
+    ptrs[i] = buf->Region(env, Offset(info, op.index + 1), op.bytes, op.name);
+  }
+  args.a = ptrs[0];
+  args.b = ptrs[1];
+  args.scales = ptrs[2];
+  args.c = ptrs[3];
+  args.workspace = static_cast<int*>(ptrs[4]);
+  args.workspace_ints = ws_ints;
+
+  CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::gemm(args, stream->handle(), &cuda_error);
+  if (status == marlin::Status::kOk) return env.Undefined();
+  const std::string shape = " (m=" + std::to_string(args.m) + ", n=" + std::to_string(args.n) +
+                            ", k=" + std::to_string(args.k) + ", groupSize=" + std::to_string(args.group_size) +
+                            ", tile " + std::to_string(args.tile_k) + "x" + std::to_string(args.tile_n) + ")";
+  if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, std::string("gemm launch") + shape);
+  throw MakeError(env, CodeForStatus(status), std::string("gemm: ") + marlin::status_message(status) + shape);
+}
+
+Napi::Value Variants(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env);
+  for (int i = 0; i < marlin::variant_count(); ++i) {
+    const marlin::VariantInfo v = marlin::variant_info(i);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("mBlocks", v.m_blocks);
+    o.Set("tileK", v.tile_k);
+    o.Set("tileN", v.tile_n);
+    o.Set("groupSize", v.group_size);
+    o.Set("sharedMemoryBytes", v.smem_bytes);
+    list.Set(i, o);
+  }
+  return list;
+}
+
+Napi::Value WorkspaceInts(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(marlin::workspace_ints(Int(info, 0), Int(info, 1))));
+}
+
+}  // namespace
+
+void InitGemm(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("variants", Napi::Function::New(env, Variants, "variants"));
+  exports.Set("workspaceInts", Napi::Function::New(env, WorkspaceInts, "workspaceInts"));
+}
+
+}  // namespace marlin_addon

@@ -1,0 +1,10 @@
+// gemm(), variants() and workspaceInts(): the launcher's surface in JS.
+#pragma once
+
+#include <napi.h>
+
+namespace marlin_addon {
+
+void InitGemm(Napi::Env env, Napi::Object exports);
+
+}  // namespace marlin_addon

@@ -1,0 +1,66 @@
+#include "stream.h"
+
+#include <string>
+
+#include "completion.h"
+#include "device_info.h"
+#include "errors.h"
+#include "state.h"
+
+namespace marlin_addon {
+
+void Stream::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "Stream",
+                                    {
+                                        InstanceMethod<&Stream::Synchronize>("synchronize"),
+                                        InstanceMethod<&Stream::Dispose>("dispose"),
+                                        InstanceAccessor<&Stream::GetDisposed>("disposed"),
+                                        InstanceAccessor<&Stream::GetDevice>("device"),
+                                    });
+  State(env).stream_ctor = Napi::Persistent(ctor);
+  exports.Set("Stream", ctor);
+}
+
+Stream* Stream::FromValue(Napi::Env env, Napi::Value value, const char* name) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(State(env).stream_ctor.Value()))
+    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a Stream for ") + name);
+  Stream* s = Unwrap(value.As<Napi::Object>());
+  if (s->disposed_) throw MakeError(env, "DISPOSED", std::string(name) + " (a Stream) was disposed");
+  return s;
+}
+
+Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+  Napi::Env env = info.Env();
+  device_ = info[0].As<Napi::Number>().Int32Value();
+  UseDevice(env, device_);
+  CheckCuda(env, cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+            "cudaStreamCreate on device " + std::to_string(device_));
+}
+
+Stream::~Stream() { Release(); }
+
+void Stream::Release() {
+  if (disposed_) return;
+  disposed_ = true;
+  // Work already queued still runs; the runtime frees the stream after it.
+  if (stream_ && cudaSetDevice(device_) == cudaSuccess) cudaStreamDestroy(stream_);
+  cudaGetLastError();
+  stream_ = nullptr;
+}
+
+Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
+  return WhenStreamReaches(env, device_, stream_, nullptr);
+}
+
+Napi::Value Stream::Dispose(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value Stream::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+Napi::Value Stream::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+
+}  // namespace marlin_addon
