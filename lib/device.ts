@@ -1,0 +1,257 @@
+/**
+ * Devices, streams and device tensors. Every native resource has an owner
+ * with dispose() (and [Symbol.dispose]); the native finalizer frees what was
+ * forgotten; use after dispose throws DISPOSED.
+ */
+import { MarlinError, awaitNative, callNative } from './errors';
+import { native, type DeviceProperties, type NativeDeviceBuffer, type NativeStream, type ProbeResult } from './native';
+import { invalid, isNonNegativeInteger } from './validate';
+
+/** Whether a usable GPU is here and, if not, why. Never throws. */
+export function probe(): ProbeResult {
+  try {
+    return native.probe();
+  } catch (error) {
+    return {
+      available: false,
+      reason: `probe failed: ${error instanceof Error ? error.message : String(error)}`,
+      code: 'NO_GPU',
+      deviceCount: 0,
+      runtimeVersion: 0,
+      driverVersion: 0,
+      devices: [],
+    };
+  }
+}
+
+/** A CUDA stream: work queued on one runs in order, asynchronously to JS. */
+export class Stream {
+  /** @internal */ readonly native: NativeStream;
+  readonly device: Device;
+
+  /** @internal use device.createStream() */
+  constructor(device: Device) {
+    this.device = device;
+    this.native = callNative(() => new native.Stream(device.index));
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Resolves once all work queued so far has finished; rejects with CUDA_ERROR if it failed. */
+  synchronize(): Promise<void> {
+    return awaitNative(() => this.native.synchronize());
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+export type DType = 'float16' | 'float32' | 'int32';
+export type HostArrayOf<D extends DType> = D extends 'float16' ? Uint16Array : D extends 'float32' ? Float32Array : Int32Array;
+
+const BYTES_PER_ELEMENT: Record<DType, number> = { float16: 2, float32: 4, int32: 4 };
+const HOST_ARRAY: Record<DType, new (length: number) => Uint16Array | Float32Array | Int32Array> = {
+  float16: Uint16Array,
+  float32: Float32Array,
+  int32: Int32Array,
+};
+
+function checkDType(dtype: unknown): DType {
+  if (dtype !== 'float16' && dtype !== 'float32' && dtype !== 'int32')
+    throw invalid('BAD_DTYPE', 'dtype', "'float16', 'float32' or 'int32'", dtype);
+  return dtype;
+}
+
+function checkShape(shape: unknown): number[] {
+  if (!Array.isArray(shape) || shape.length === 0 || !shape.every(isNonNegativeInteger))
+    throw invalid('BAD_SHAPE', 'shape', 'a non-empty array of non-negative integers', shape);
+  return [...shape];
+}
+
+/** A dense row-major tensor in device memory. */
+export class DeviceTensor<D extends DType = DType> {
+  readonly device: Device;
+  readonly shape: readonly number[];
+  readonly dtype: D;
+  readonly length: number;
+  readonly byteLength: number;
+  /** @internal */ readonly buffer: NativeDeviceBuffer;
+
+  private constructor(device: Device, shape: number[], dtype: D) {
+    this.device = device;
+    this.shape = Object.freeze(shape);
+    this.dtype = dtype;
+    this.length = shape.reduce((a, b) => a * b, 1);
+    this.byteLength = this.length * BYTES_PER_ELEMENT[dtype];
+    this.buffer = callNative(() => new native.DeviceBuffer(device.index, this.byteLength));
+  }
+
+  /** Uninitialised device memory of the given shape. */
+  static empty<D extends DType>(device: Device, shape: readonly number[], dtype: D): DeviceTensor<D> {
+    return new DeviceTensor(device, checkShape(shape), checkDType(dtype) as D);
+  }
+
+  /**
+   * A device copy of host data. FP16 data is given as Uint16Array bit
+   * patterns (see toHalf). The copy is queued on `stream`; `data` may be
+   * reused as soon as this returns.
+   */
+  static from<D extends DType>(
+    device: Device,
+    data: HostArrayOf<D>,
+    shape: readonly number[],
+    dtype: D,
+    stream: Stream = device.stream,
+  ): DeviceTensor<D> {
+    const t = DeviceTensor.empty(device, shape, dtype);
+    try {
+      t.upload(data, stream);
+    } catch (error) {
+      t.dispose();
+      throw error;
+    }
+    return t;
+  }
+
+  get disposed(): boolean {
+    return this.buffer.disposed;
+  }
+
+  private live(): void {
+    if (this.buffer.disposed) throw new MarlinError('DISPOSED', `this ${this.describe()} tensor was disposed`);
+  }
+
+  /** "float16[16, 4096]" */
+  describe(): string {
+    return `${this.dtype}[${this.shape.join(', ')}]`;
+  }
+
+  private checkHost(data: unknown, name: string): HostArrayOf<D> {
+    const ctor = HOST_ARRAY[this.dtype];
+    if (!(data instanceof ctor)) throw invalid('BAD_DTYPE', name, `a ${ctor.name} (for ${this.dtype})`, data);
+    if (data.length !== this.length)
+      throw invalid('BAD_SHAPE', name, `${this.length} elements (shape [${this.shape.join(', ')}])`, data);
+    return data as HostArrayOf<D>;
+  }
+
+  private checkStream(stream: Stream): void {
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    if (stream.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `the stream is on device ${stream.device.index} but the tensor on ${this.device.index}`);
+  }
+
+  /** Queues a copy of `data` (same length and type) into this tensor. */
+  upload(data: HostArrayOf<D>, stream: Stream = this.device.stream): void {
+    this.live();
+    this.checkHost(data, 'data');
+    this.checkStream(stream);
+    callNative(() => this.buffer.upload(data, 0, stream.native));
+  }
+
+  /**
+   * The tensor's contents once the work queued on `stream` before this call
+   * has finished. Never blocks the event loop.
+   */
+  async toHost(stream: Stream = this.device.stream): Promise<HostArrayOf<D>> {
+    this.live();
+    this.checkStream(stream);
+    const out = new HOST_ARRAY[this.dtype](this.length) as HostArrayOf<D>;
+    await awaitNative(() => this.buffer.download(out, 0, stream.native));
+    return out;
+  }
+
+  /** Sets every byte to `byte` (0xff makes every FP16 value a NaN: a poison). */
+  fill(byte: number, stream: Stream = this.device.stream): void {
+    this.live();
+    if (!isNonNegativeInteger(byte) || byte > 255) throw invalid('BAD_ARGUMENT', 'byte', 'an integer in 0..255', byte);
+    this.checkStream(stream);
+    callNative(() => this.buffer.fill(byte, 0, this.byteLength, stream.native));
+  }
+
+  /** Frees the device memory (after queued work that uses it). Safe to call twice. */
+  dispose(): void {
+    this.buffer.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** One CUDA device of compute capability 8.0 or newer. */
+export class Device {
+  private static readonly devices = new Map<number, Device>();
+
+  readonly index: number;
+  readonly properties: DeviceProperties;
+  private defaultStream?: Stream;
+
+  private constructor(index: number, properties: DeviceProperties) {
+    this.index = index;
+    this.properties = Object.freeze({ ...properties });
+  }
+
+  /** Number of CUDA devices (0 without a driver). */
+  static count(): number {
+    return callNative(() => native.deviceCount());
+  }
+
+  /** Device `index` (default 0); throws NO_GPU if it is missing or unusable. */
+  static get(index = 0): Device {
+    if (!isNonNegativeInteger(index)) throw invalid('BAD_ARGUMENT', 'device index', 'a non-negative integer', index);
+    const known = Device.devices.get(index);
+    if (known) return known;
+    const p = probe();
+    if (!p.available && p.deviceCount === 0) throw new MarlinError('NO_GPU', `no usable CUDA device: ${p.reason}`);
+    const entry = p.devices.find((d) => d.index === index);
+    if (!entry) throw new MarlinError('NO_GPU', `device ${index} does not exist (${p.deviceCount} CUDA device(s) present)`);
+    if (!entry.usable) throw new MarlinError('NO_GPU', `device ${index} (${entry.name}) is not usable: ${entry.reason}`);
+    const device = new Device(index, entry);
+    Device.devices.set(index, device);
+    return device;
+  }
+
+  get name(): string {
+    return this.properties.name;
+  }
+
+  /** "sm_90" */
+  get arch(): string {
+    return `sm_${this.properties.major}${this.properties.minor}`;
+  }
+
+  get multiProcessorCount(): number {
+    return this.properties.multiProcessorCount;
+  }
+
+  /** The stream used when none is given. */
+  get stream(): Stream {
+    if (!this.defaultStream || this.defaultStream.disposed) this.defaultStream = new Stream(this);
+    return this.defaultStream;
+  }
+
+  createStream(): Stream {
+    return new Stream(this);
+  }
+
+  /** Resolves once the default stream's queued work has finished. */
+  synchronize(): Promise<void> {
+    return this.stream.synchronize();
+  }
+
+  empty<D extends DType>(shape: readonly number[], dtype: D): DeviceTensor<D> {
+    return DeviceTensor.empty(this, shape, dtype);
+  }
+
+  upload<D extends DType>(data: HostArrayOf<D>, shape: readonly number[], dtype: D, stream?: Stream): DeviceTensor<D> {
+    return DeviceTensor.from(this, data, shape, dtype, stream ?? this.stream);
+  }
+}
+

@@ -1,0 +1,81 @@
+/**
+ * MarlinError: every failure the package reports, with a stable `code`.
+ * Native errors arrive as plain Errors carrying a `code`; they are re-thrown
+ * as MarlinError on the caller's stack.
+ */
+
+export type MarlinErrorCode =
+  | 'NOT_BUILT' // build/Release/marlin.node is missing or cannot be loaded
+  | 'NO_GPU' // no usable CUDA device (or no driver)
+  | 'NO_CUBLAS' // the FP16 baseline was built without cuBLAS
+  | 'BAD_SHAPE' // a dimension outside what the kernel supports
+  | 'BAD_DTYPE' // a tensor of the wrong element type
+  | 'BAD_ARGUMENT' // any other invalid argument (type, range, device mismatch)
+  | 'DISPOSED' // use of a tensor, stream or layer after dispose()
+  | 'OUT_OF_MEMORY' // a device or pinned allocation failed
+  | 'CUDA_ERROR'; // the CUDA runtime reported an error
+
+const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
+  'NOT_BUILT',
+  'NO_GPU',
+  'NO_CUBLAS',
+  'BAD_SHAPE',
+  'BAD_DTYPE',
+  'BAD_ARGUMENT',
+  'DISPOSED',
+  'OUT_OF_MEMORY',
+  'CUDA_ERROR',
+]);
+
+export class MarlinError extends Error {
+  readonly code: MarlinErrorCode;
+  /** The CUDA runtime's error number, when the CUDA runtime failed. */
+  readonly cudaError?: number;
+
+  constructor(code: MarlinErrorCode, message: string, options?: { cause?: unknown; cudaError?: number }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'MarlinError';
+    this.code = code;
+    if (options?.cudaError !== undefined) this.cudaError = options.cudaError;
+  }
+}
+
+/** Converts anything thrown by the native addon into a MarlinError. */
+export function toMarlinError(error: unknown): MarlinError {
+  if (error instanceof MarlinError) return error;
+  const e = error as { code?: unknown; message?: unknown; cudaError?: unknown } | undefined;
+  const code = typeof e?.code === 'string' && CODES.has(e.code) ? (e.code as MarlinErrorCode) : 'CUDA_ERROR';
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  const cudaError = typeof e?.cudaError === 'number' ? e.cudaError : undefined;
+  return new MarlinError(code, message, { cause: error, cudaError });
+}
+
+/** Runs a native call; a native error is re-thrown as MarlinError here, on the caller's stack. */
+export function callNative<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw toMarlinError(error);
+  }
+}
+
+/**
+ * Awaits a native Promise; a rejection becomes a MarlinError whose stack is
+ * the one captured when the operation was started (the caller's line).
+ */
+export async function awaitNative<T>(start: () => Promise<T>): Promise<T> {
+  const site = new Error();
+  let promise: Promise<T>;
+  try {
+    promise = start();
+  } catch (error) {
+    throw toMarlinError(error);
+  }
+  try {
+    return await promise;
+  } catch (error) {
+    const wrapped = toMarlinError(error);
+    if (site.stack) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
+    throw wrapped;
+  }
+}
