@@ -1,0 +1,61 @@
+import { dequantize, quantize } from '../../lib/quantize';
+import { fromHalf } from '../../lib/fp16';
+import { SEED, rng, uniform } from '../helpers/random';
+
+const random = rng(SEED + 1);
+
+describe(`RTN INT4 quantization (seed ${SEED})`, () => {
+  test.each([128, -1] as const)('keeps every weight within half a step of its value, group %i', (groupSize) => {
+    const k = 512;
+    const n = 64;
+    const w = uniform(k * n, random, 3);
+    const qw = quantize(w, k, n, groupSize);
+    const deq = dequantize(qw);
+    const scales = fromHalf(qw.scales);
+    const rowsPerGroup = groupSize === -1 ? k : groupSize;
+    for (let row = 0; row < k; row++) {
+      for (let col = 0; col < n; col++) {
+        const i = row * n + col;
+        const s = scales[Math.floor(row / rowsPerGroup) * n + col];
+        expect(qw.q[i]).toBeLessThanOrEqual(15);
+        // half a step, plus the scale's own FP16 rounding (relative 2^-11 of 7.5 steps)
+        expect(Math.abs(w[i] - deq[i])).toBeLessThanOrEqual(s * (0.5 + 7.5 * 2 ** -11) + 1e-12);
+      }
+    }
+  });
+
+  test('one scale per 128 rows of each column, max|w| / 7.5 in FP16', () => {
+    const k = 256;
+    const n = 64;
+    const w = uniform(k * n, random);
+    w[3 * n + 5] = -4; // column 5, group 0
+    w[200 * n + 5] = 6; // column 5, group 1
+    const qw = quantize(w, k, n, 128);
+    const s = fromHalf(qw.scales);
+    expect(qw.scales.length).toBe(2 * n);
+    expect(s[5]).toBeCloseTo(4 / 7.5, 3);
+    expect(s[n + 5]).toBeCloseTo(6 / 7.5, 3);
+    expect(qw.q[3 * n + 5]).toBe(0); // -4 / fp16(4 / 7.5) = -7.502 steps rounds to -8 (q = 0)
+    expect(qw.q[200 * n + 5]).toBe(15); // +7.502 steps rounds to 8, clamped to 7 (q = 15)
+  });
+
+  test('per-channel uses one scale row', () => {
+    const qw = quantize(uniform(256 * 64, random), 256, 64, -1);
+    expect(qw.scales.length).toBe(64);
+  });
+
+  test('an all-zero group quantizes to the zero point and back to zeros', () => {
+    const qw = quantize(new Float32Array(128 * 64), 128, 64, 128);
+    expect(qw.q.every((v) => v === 8)).toBe(true);
+    expect(dequantize(qw).every((v) => v === 0)).toBe(true);
+  });
+
+  test('rejects mismatched lengths, bad group sizes and non-finite weights', () => {
+    expect(() => quantize(new Float32Array(10), 128, 64)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => quantize(new Float32Array(100 * 64), 100, 64, 128)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => quantize(new Float32Array(128 * 64), 128, 64, 32 as never)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    const w = new Float32Array(128 * 64);
+    w[7] = Infinity;
+    expect(() => quantize(w, 128, 64)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * The public API on a GPU: tensors, streams and their Promises, errors with
+ * codes, disposal, the published packed format, and the README example.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Device, DeviceTensor } from '../../lib/device';
+import { MarlinError } from '../../lib/errors';
+import { toHalf } from '../../lib/fp16';
+import { QuantizedLinear } from '../../lib/linear';
+import { native } from '../../lib/native';
+import { describeGpu } from '../helpers/gpu';
+import { publishedPackScales, publishedPackWeights } from '../helpers/published-format';
+import { SEED, nibbles, rng, uniform } from '../helpers/random';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+describeGpu(`public API on the GPU (seed ${SEED})`, () => {
+  const random = rng(SEED + 50);
+  let device: Device;
+  beforeAll(() => {
+    device = Device.get(0);
+  });
+
+  test('Device reports a GPU of compute capability 8.0 or newer', () => {
+    expect(device.properties.major).toBeGreaterThanOrEqual(8);
+    expect(device.multiProcessorCount).toBeGreaterThan(0);
+    expect(device.arch).toMatch(/^sm_\d+$/);
+    expect(Device.get(0)).toBe(device);
+  });
+
+  test.each(['float16', 'float32', 'int32'] as const)('%s tensors round-trip through device memory', async (dtype) => {
+    const data = dtype === 'float16' ? toHalf(uniform(1000, random)) : dtype === 'float32' ? uniform(1000, random) : Int32Array.from(uniform(1000, random), (v) => v * 1e6);
+    using t = DeviceTensor.from(device, data as never, [10, 100], dtype);
+    expect(await t.toHost()).toEqual(data);
+  });
+
+  test('stream.synchronize() returns a Promise while the GPU is still busy', async () => {
+    const k = 4096;
+    const n = 22016;
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(k * n, random), scales: toHalf(uniform((k / 128) * n, random, 0.01)), k, n, groupSize: 128 });
+    using x = device.upload(toHalf(uniform(256 * k, random)), [256, k], 'float16');
+    using out = device.empty([256, n], 'float16');
+    await device.synchronize();
+    for (let i = 0; i < 40; i++) layer.forward(x, { out }); // tens of ms of GPU work
+    let settled = false;
+    const done = device.synchronize().then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false); // the event loop turned while the GPU worked
+    await done;
+    expect(settled).toBe(true);
+    layer.dispose();
+  });
+
+  test('forward() rejects wrong shapes, dtypes and tiles with codes', () => {
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(256 * 128, random), scales: toHalf(uniform(2 * 128, random, 0.01)), k: 256, n: 128, groupSize: 128 });
+    using wrongK = device.empty([4, 128], 'float16');
+    using wrongType = device.empty([4, 256], 'float32');
+    using x = device.empty([4, 256], 'float16');
+    using wrongOut = device.empty([4, 64], 'float16');
+    expect(() => layer.forward(wrongK)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => layer.forward(wrongType as never)).toThrow(expect.objectContaining({ code: 'BAD_DTYPE' }));
+    expect(() => layer.forward(x, { out: wrongOut })).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => layer.forward(x, { tile: { tileK: 32, tileN: 32 } })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    layer.dispose();
+  });
+
+  test('the native launcher re-checks buffer bounds', () => {
+    using small = device.empty([16], 'float16');
+    using ws = device.empty([64], 'int32');
+    expect(() =>
+      native.gemm(small.buffer, 0, small.buffer, 0, small.buffer, 0, small.buffer, 0, ws.buffer, 0, device.stream.native, 16, 128, 128, 128, 128, 128, 0, 1),
+    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }));
+  });
+
+  test('use after dispose throws DISPOSED; dispose twice is safe', async () => {
+    const t = device.empty([8], 'float16');
+    t.dispose();
+    t.dispose();
+    expect(t.disposed).toBe(true);
+    await expect(t.toHost()).rejects.toMatchObject({ code: 'DISPOSED' });
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(128 * 64, random), scales: toHalf(uniform(64, random, 0.01)), k: 128, n: 64, groupSize: 128 });
+    layer.dispose();
+    layer.dispose();
+    using x = device.empty([1, 128], 'float16');
+    expect(() => layer.forward(x)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
+  test('an impossible allocation throws OUT_OF_MEMORY and the device stays usable', async () => {
+    expect(() => device.empty([2 ** 50], 'float16')).toThrow(expect.objectContaining({ code: 'OUT_OF_MEMORY' }));
+    using t = DeviceTensor.from(device, toHalf([1, 2, 3, 4]), [4], 'float16');
+    expect(await t.toHost()).toEqual(toHalf([1, 2, 3, 4]));
+  });
+
+  test('errors are MarlinErrors thrown at the caller', () => {
+    try {
+      device.empty([2 ** 50], 'float16');
+    } catch (e) {
+      expect(e).toBeInstanceOf(MarlinError);
+      expect((e as Error).stack).toContain('api.test.ts');
+    }
+  });
+
+  test('data packed in the published Marlin format loads unchanged and gives the same product', async () => {
+    const k = 512;
+    const n = 192;
+    for (const groupSize of [128, -1] as const) {
+      const q = nibbles(k * n, random);
+      const scales = toHalf(uniform((groupSize === -1 ? 1 : k / 128) * n, random, 0.02));
+      const ours = QuantizedLinear.fromQuantized({ q, scales, k, n, groupSize });
+      const published = QuantizedLinear.fromPacked({
+        packedWeights: publishedPackWeights(q, k, n),
+        packedScales: publishedPackScales(scales, groupSize === -1),
+        inFeatures: k,
+        outFeatures: n,
+        groupSize,
+      });
+      using x = device.upload(toHalf(uniform(24 * k, random)), [24, k], 'float16');
+      const a = await ours.forward(x).toHost();
+      const b = await published.forward(x).toHost();
+      expect(b).toEqual(a);
+      ours.dispose();
+      published.dispose();
+    }
+  });
+
+  test('the README example runs as written', () => {
+    const example = fs.readFileSync(path.join(ROOT, 'examples', 'quickstart.js'), 'utf8');
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(example.trim());
+    expect(fs.existsSync(path.join(ROOT, 'dist', 'index.js'))).toBe(true); // built by npm ci / npm run build
+    const output = execFileSync(process.execPath, [path.join(ROOT, 'examples', 'quickstart.js')], { encoding: 'utf8' });
+    process.stdout.write(`README example output:\n${output}`);
+    const error = Number(/relative error of row 0 against float64: (\S+)/.exec(output)?.[1]);
+    expect(error).toBeLessThan(2e-3);
+  });
+});

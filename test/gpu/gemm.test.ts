@@ -1,0 +1,68 @@
+/**
+ * The GEMM against the float64 product with the dequantized weights, over
+ * the batch sizes the issue lists, for both quantization modes.
+ */
+import { Device, DeviceTensor } from '../../lib/device';
+import { toHalf } from '../../lib/fp16';
+import { native } from '../../lib/native';
+import { describeGpu } from '../helpers/gpu';
+import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
+import { SEED, rng, uniform } from '../helpers/random';
+
+const BATCHES = [1, 2, 3, 4, 8, 12, 16, 24, 32, 48, 64, 118, 128, 152, 768, 1024];
+const TOLERANCE = 2e-3;
+
+describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
+  const random = rng(SEED + 10);
+  let device: Device;
+  const layers: Partial<Record<128 | -1, RandomLayer>> = {};
+
+  beforeAll(() => {
+    device = Device.get(0);
+    layers[128] = randomLayer(device, 1024, 512, 128, random);
+    layers[-1] = randomLayer(device, 1024, 512, -1, random);
+  });
+  afterAll(() => {
+    layers[128]?.layer.dispose();
+    layers[-1]?.layer.dispose();
+  });
+
+  for (const groupSize of [128, -1] as const) {
+    test.each(BATCHES)(`group ${groupSize}: m = %i matches float64 within 2e-3 and writes every element`, async (m) => {
+      const { error } = await checkGemm(device, layers[groupSize]!, m, random);
+      expect(error).toBeLessThan(TOLERANCE);
+    });
+  }
+
+  test('repeated runs are bit-identical (m = 152, several blocks per column)', async () => {
+    const l = layers[128]!;
+    const x = DeviceTensor.from(device, toHalf(uniform(152 * 1024, random)), [152, 1024], 'float16');
+    const outputs: Uint16Array[] = [];
+    for (let run = 0; run < 3; run++) {
+      const out = device.empty([152, 512], 'float16');
+      out.fill(0xff);
+      l.layer.forward(x, { out, sms: 7 });
+      outputs.push(await out.toHost());
+      out.dispose();
+    }
+    x.dispose();
+    expect(outputs[1]).toEqual(outputs[0]);
+    expect(outputs[2]).toEqual(outputs[0]);
+  });
+
+  test('the lock workspace is left zeroed after calls that reduce across blocks', async () => {
+    const l = layers[128]!;
+    const m = 200;
+    const maxPar = 2;
+    using x = DeviceTensor.from(device, toHalf(uniform(m * 1024, random)), [m, 1024], 'float16');
+    using out = device.empty([m, 512], 'float16');
+    using ws = device.empty([native.workspaceInts(512, maxPar)], 'int32');
+    ws.fill(0);
+    for (const [tileK, tileN] of [[128, 128], [64, 256]]) {
+      native.gemm(x.buffer, 0, l.layer.weights.buffer, 0, l.layer.scales.buffer, 0, out.buffer, 0, ws.buffer, 0,
+        device.stream.native, m, 512, 1024, 128, tileK, tileN, 5, maxPar);
+    }
+    const locks = await ws.toHost();
+    expect(locks.every((v) => v === 0)).toBe(true);
+  });
+});

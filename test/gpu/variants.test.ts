@@ -1,0 +1,94 @@
+/**
+ * Every compiled tile variant, forced, across the edge cases of the work
+ * split: row blocks 1-4 and several 64-row problems (also split over
+ * launches), stripes that start mid-column and columns reduced across
+ * several blocks (few SMs), k that leaves the pipeline with remainders,
+ * and n = 64 x odd (a partial last column tile).
+ */
+import { Device } from '../../lib/device';
+import { compiledTiles } from '../../lib/linear';
+import { describeGpu } from '../helpers/gpu';
+import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
+import { SEED, rng } from '../helpers/random';
+
+const TOLERANCE = 2e-3;
+
+describeGpu(`every tile variant (seed ${SEED})`, () => {
+  const random = rng(SEED + 20);
+  let device: Device;
+  let layers: Record<string, RandomLayer>;
+
+  beforeAll(() => {
+    device = Device.get(0);
+    layers = {
+      g128: randomLayer(device, 768, 320, 128, random), // n = 64 * 5
+      g1: randomLayer(device, 768, 320, -1, random),
+    };
+  });
+  afterAll(() => Object.values(layers).forEach((l) => l.layer.dispose()));
+
+  const tiles = () => compiledTiles();
+  test('the addon compiled both documented tiles', () => {
+    expect(tiles().map((t) => `${t.tileK}x${t.tileN}`).sort()).toEqual(['128x128', '64x256']);
+  });
+
+  // rows: 1..4 blocks of 16 (one partial), and > 64 rows: several problems, and
+  // with maxPar 2 several launches (130 = 2 x 64 + 2, 200 = 2 x 64 + 72).
+  const batches = [1, 7, 16, 17, 33, 48, 64, 65, 130, 200];
+  for (const [tileK, tileN] of [[128, 128], [64, 256]]) {
+    for (const key of ['g128', 'g1']) {
+      for (const sms of [0, 5]) {
+        test.each(batches)(`${tileK}x${tileN} ${key} sms=${sms || 'all'} maxPar=2: m = %i`, async (m) => {
+          const { error } = await checkGemm(device, layers[key], m, random, { tile: { tileK, tileN }, sms, maxPar: 2 });
+          expect(error).toBeLessThan(TOLERANCE);
+        });
+      }
+    }
+  }
+});
+
+describeGpu(`k and n edge cases (seed ${SEED})`, () => {
+  const random = rng(SEED + 30);
+  let device: Device;
+  beforeAll(() => {
+    device = Device.get(0);
+  });
+
+  // k = 128 (a single stage), 640 and 1152 (5 and 9 stages: not a multiple
+  // of the 4-stage pipeline), each over 1..6 blocks so that stripes of 1, 2,
+  // 3... stages start and end mid-column.
+  for (const k of [128, 640, 1152]) {
+    for (const groupSize of [128, -1] as const) {
+      test(`k = ${k}, group ${groupSize}: every stripe split over 1..6 SMs, both tiles, m = 1 and 40`, async () => {
+        const l = randomLayer(device, k, 256, groupSize, random);
+        try {
+          for (const tile of [{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }])
+            for (let sms = 1; sms <= 6; sms++)
+              for (const m of [1, 40]) {
+                const { error } = await checkGemm(device, l, m, random, { tile, sms });
+                expect({ tile, sms, m, error: error < TOLERANCE ? 'ok' : error }).toEqual({ tile, sms, m, error: 'ok' });
+              }
+        } finally {
+          l.layer.dispose();
+        }
+      });
+    }
+  }
+
+  for (const n of [64, 192, 832]) {
+    test(`n = ${n} (64 x odd), both tiles and quantization modes`, async () => {
+      for (const groupSize of [128, -1] as const) {
+        const l = randomLayer(device, 512, n, groupSize, random);
+        try {
+          for (const tile of [{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }])
+            for (const m of [3, 64, 100]) {
+              const { error } = await checkGemm(device, l, m, random, { tile });
+              expect({ groupSize, tile, m, error: error < TOLERANCE ? 'ok' : error }).toEqual({ groupSize, tile, m, error: 'ok' });
+            }
+        } finally {
+          l.layer.dispose();
+        }
+      }
+    });
+  }
+});
