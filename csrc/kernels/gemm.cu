@@ -2,6 +2,7 @@
 // to the compiled variants (the table is expanded from variants.h).
 #include "gemm.h"
 
+#include <atomic>
 #include <cstdint>
 
 #include "variants.h"
@@ -9,7 +10,7 @@
 namespace marlin {
 namespace {
 
-using LaunchFn = cudaError_t (*)(const KernelArgs&, int, cudaStream_t);
+using LaunchFn = cudaError_t (*)(const KernelArgs&, int, int, cudaStream_t);
 using AttributesFn = cudaError_t (*)(cudaFuncAttributes*);
 
 struct Variant {
@@ -34,6 +35,18 @@ const Variant* find_variant(int m_blocks, int tile_k, int tile_n, int group_size
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+// SM count of `device`, cached: attribute queries cost a driver call each.
+cudaError_t sm_count_of(int device, int* count) {
+  static std::atomic<int> cache[64] = {};
+  if (device >= 0 && device < 64) {
+    *count = cache[device].load(std::memory_order_relaxed);
+    if (*count > 0) return cudaSuccess;
+  }
+  const cudaError_t e = cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device);
+  if (e == cudaSuccess && device >= 0 && device < 64) cache[device].store(*count, std::memory_order_relaxed);
+  return e;
+}
 
 }  // namespace
 
@@ -90,7 +103,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error) 
   int device = 0;
   int sm_count = 0;
   cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device);
+  if (e == cudaSuccess) e = sm_count_of(device, &sm_count);
   if (e != cudaSuccess) return fail(e);
   // Blocks of one launch wait on each other through the locks, so all of
   // them must be resident at once: never more blocks than SMs.
@@ -118,7 +131,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error) 
                   rows,
                   args.n,
                   args.k};
-    e = v->launch(ka, grid, stream);
+    e = v->launch(ka, grid, device, stream);
     if (e != cudaSuccess) return fail(e);
     row += rows;
   }

@@ -23,6 +23,7 @@
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <atomic>
 #include <cstdint>
 
 #include "dequant.cuh"
@@ -75,6 +76,10 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
     a_rd[s] = (lane % 16) * T::kAChunks + (chunk ^ (lane % 8));
   }
 
+#if MARLIN_EVICT_FIRST
+  const uint64_t b_policy = ptx::make_evict_first_policy();
+#endif
+
   float acc[T::kMBlocks][4][2][4];       // [m16 block][n16 block][n8 half][mma C regs]
   uint32_t frag_a[2][T::kMBlocks][4];    // double-buffered A fragments
   int4 frag_q[2];                        // double-buffered packed weights (4 n16 blocks)
@@ -117,8 +122,13 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
 #pragma unroll
       for (int p = 0; p < T::kBPasses; ++p) {
         const int krow = kt * T::kKBlocks + warp_k + p * T::kWarpsK;
+#if MARLIN_EVICT_FIRST
+        ptx::cp_async16_hint(sb + tid + p * T::kThreads, b_src + static_cast<int64_t>(krow) * b_stride,
+                             pred && warp_n < chunks, b_policy);
+#else
         ptx::cp_async16(sb + tid + p * T::kThreads, b_src + static_cast<int64_t>(krow) * b_stride,
                         pred && warp_n < chunks);
+#endif
       }
       if constexpr (T::kGrouped) {
         // Every stage carries its group's scale row, so a slot never depends
@@ -335,13 +345,21 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
   }
 }
 
-// Launches one variant on `grid` blocks. Defined here, instantiated in the
-// gemm_m*.cu files, called through the table in gemm.cu.
+// Launches one variant on `grid` blocks of the current device `device`.
+// Defined here, instantiated in the gemm_m*.cu files, called through the
+// table in gemm.cu.
 template <class T>
-cudaError_t launch_tile(const KernelArgs& args, int grid, cudaStream_t stream) {
-  const cudaError_t attr =
-      cudaFuncSetAttribute(gemm_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
-  if (attr != cudaSuccess) return attr;
+cudaError_t launch_tile(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
+  // The shared-memory opt-in is per device; set it once per device, not per
+  // call (it costs a driver round trip on the serving hot path).
+  static std::atomic<std::uint64_t> configured{0};
+  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
+  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
+    const cudaError_t attr =
+        cudaFuncSetAttribute(gemm_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+    if (attr != cudaSuccess) return attr;
+    configured.fetch_or(bit, std::memory_order_relaxed);
+  }
   gemm_kernel<T><<<grid, T::kThreads, T::kSmemBytes, stream>>>(args);
   return cudaGetLastError();
 }

@@ -5,7 +5,7 @@
 
 namespace marlin {
 #define MARLIN_INSTANTIATE(M, TK, TN, G)                                                       \
-  template cudaError_t launch_tile<TileOf<M, TK, TN, G>>(const KernelArgs&, int, cudaStream_t); \
+  template cudaError_t launch_tile<TileOf<M, TK, TN, G>>(const KernelArgs&, int, int, cudaStream_t); \
   template cudaError_t tile_attributes<TileOf<M, TK, TN, G>>(cudaFuncAttributes*);
 MARLIN_VARIANTS_OF_M(MARLIN_INSTANTIATE, 2)
 }  // namespace marlin

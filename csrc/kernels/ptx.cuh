@@ -26,6 +26,25 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pr
       "r"(smem_address(smem)), "l"(gmem));
 }
 
+// The same copy with an L2 eviction-priority hint (`policy` from
+// make_evict_first_policy): weights are read once, so they should not push
+// the re-read activations and partial sums out of L2.
+__device__ __forceinline__ void cp_async16_hint(void* smem, const void* gmem, bool pred, uint64_t policy) {
+  asm volatile(
+      "{\n"
+      "  .reg .pred p;\n"
+      "  setp.ne.b32 p, %0, 0;\n"
+      "  @p cp.async.cg.shared.global.L2::cache_hint [%1], [%2], 16, %3;\n"
+      "}\n" ::"r"(static_cast<int>(pred)),
+      "r"(smem_address(smem)), "l"(gmem), "l"(policy));
+}
+
+__device__ __forceinline__ uint64_t make_evict_first_policy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
 // Closes the current group of cp.async copies; wait_group counts these groups.
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 

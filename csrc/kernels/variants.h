@@ -11,8 +11,12 @@
 namespace marlin {
 
 // Depth of the cp.async pipeline. Four stages of the largest tile (97 KiB)
-// fit the 99 KiB a block may opt into on sm_86/sm_89.
-constexpr int kStages = 4;
+// fit the 99 KiB a block may opt into on sm_86/sm_89. (MARLIN_STAGES
+// overrides it for experiments.)
+#ifndef MARLIN_STAGES
+#define MARLIN_STAGES 4
+#endif
+constexpr int kStages = MARLIN_STAGES;
 
 // The variant table. X(m_blocks, tile_k, tile_n, group_blocks): blocks of 16
 // rows, block tile in elements of k and n, k16 blocks per scale group
@@ -34,7 +38,7 @@ using TileOf = Tile<M_BLOCKS, TILE_N / 16, TILE_K / 16, GROUP_BLOCKS, kStages>;
 
 // Defined in gemm_kernel.cuh; instantiated per variant in gemm_m*.cu.
 template <class T>
-cudaError_t launch_tile(const KernelArgs& args, int grid, cudaStream_t stream);
+cudaError_t launch_tile(const KernelArgs& args, int grid, int device, cudaStream_t stream);
 template <class T>
 cudaError_t tile_attributes(cudaFuncAttributes* attributes);
 
