@@ -167,6 +167,17 @@ export class DeviceTensor<D extends DType = DType> {
     return out;
   }
 
+  /** Queues a device-to-device copy of `source` (same dtype and length) into this tensor. */
+  copyFrom(source: DeviceTensor<D>, stream: Stream = this.device.stream): void {
+    this.live();
+    if (!(source instanceof DeviceTensor)) throw invalid('BAD_ARGUMENT', 'source', 'a DeviceTensor', source);
+    source.live();
+    if (source.dtype !== this.dtype) throw invalid('BAD_DTYPE', 'source', `a ${this.dtype} tensor`, source.describe());
+    if (source.length !== this.length) throw invalid('BAD_SHAPE', 'source', `${this.length} elements`, source.describe());
+    this.checkStream(stream);
+    callNative(() => this.buffer.copyFrom(source.buffer, 0, 0, this.byteLength, stream.native));
+  }
+
   /** Sets every byte to `byte` (0xff makes every FP16 value a NaN: a poison). */
   fill(byte: number, stream: Stream = this.device.stream): void {
     this.live();

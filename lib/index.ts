@@ -26,5 +26,7 @@ export {
   type KernelTable,
 } from './select';
 export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './reference';
+export { fp16Matmul, hasCublas } from './baseline';
+export { timeCalls, median, type GpuTimes } from './timing';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, type GroupSize } from './shapes';
 export type { ProbeResult, DeviceProperties, VariantInfo } from './native';

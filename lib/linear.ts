@@ -191,6 +191,24 @@ export class QuantizedLinear {
     return out;
   }
 
+  /**
+   * The layer's weights as FP16 [k, n] row-major, dequantized on the GPU:
+   * (q - 8) * scale rounded once to FP16 (for FP16 baselines and checks).
+   */
+  dequantizeWeights(options: { out?: DeviceTensor<'float16'>; stream?: Stream } = {}): DeviceTensor<'float16'> {
+    if (this.disposed) throw new MarlinError('DISPOSED', 'this QuantizedLinear was disposed');
+    const k = this.inFeatures;
+    const n = this.outFeatures;
+    const out = options.out ?? DeviceTensor.empty(this.device, [k, n], 'float16');
+    if (out.dtype !== 'float16' || out.shape.length !== 2 || out.shape[0] !== k || out.shape[1] !== n)
+      throw invalid('BAD_SHAPE', 'out', `a float16 [${k}, ${n}] tensor`, out.describe());
+    const stream = options.stream ?? this.device.stream;
+    callNative(() =>
+      native.dequantizeWeights(this.weights.buffer, 0, this.scales.buffer, 0, out.buffer, 0, stream.native, k, n, this.groupSize),
+    );
+    return out;
+  }
+
   /** Frees weights, scales and workspaces. Safe to call twice. */
   dispose(): void {
     this.disposed = true;

@@ -89,8 +89,25 @@ export interface NativeBinding {
     m: number, n: number, k: number, groupSize: number,
     tileK: number, tileN: number, sms: number, maxPar: number,
   ): void;
+  /** FP16 [k, n] row-major weights from the Marlin layout (byte offsets). */
+  dequantizeWeights(
+    b: NativeDeviceBuffer, bOffset: number,
+    scales: NativeDeviceBuffer, scalesOffset: number,
+    out: NativeDeviceBuffer, outOffset: number,
+    stream: NativeStream, k: number, n: number, groupSize: number,
+  ): void;
   variants(): VariantInfo[];
   workspaceInts(n: number, maxPar: number): number;
+  /** cuBLAS FP16 GEMM, C = A B, all FP16 row-major; throws NO_CUBLAS without cuBLAS. */
+  fp16Gemm(
+    a: NativeDeviceBuffer, aOffset: number,
+    b: NativeDeviceBuffer, bOffset: number,
+    c: NativeDeviceBuffer, cOffset: number,
+    stream: NativeStream, m: number, n: number, k: number,
+  ): void;
+  hasCublas(): boolean;
+  /** Queues a kernel that only waits `microseconds` on the stream. */
+  delay(stream: NativeStream, microseconds: number): void;
 }
 
 /** Where the addon is built, relative to the package root. */

@@ -2,6 +2,7 @@
 // The exports are typed in lib/native.ts.
 #include <napi.h>
 
+#include "baseline_binding.h"
 #include "device_buffer.h"
 #include "device_info.h"
 #include "event.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Stream::Init(env, exports);
   Event::Init(env, exports);
   InitGemm(env, exports);
+  InitBaseline(env, exports);
   return exports;
 }
 

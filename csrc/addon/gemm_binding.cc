@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dequantize.h"
 #include "device_buffer.h"
 #include "errors.h"
 #include "gemm.h"
@@ -33,6 +34,21 @@ std::uint64_t Offset(const Napi::CallbackInfo& info, int i) {
   return static_cast<std::uint64_t>(d);
 }
 
+struct Operand {
+  int index;  // argument index of the buffer; its byte offset follows it
+  const char* name;
+  std::uint64_t bytes;
+};
+
+// The device pointer of an operand after checking its device and bounds.
+void* Resolve(Napi::Env env, const Napi::CallbackInfo& info, const Operand& op, const Stream* stream) {
+  DeviceBuffer* buf = DeviceBuffer::FromValue(env, info[op.index], op.name);
+  if (buf->device() != stream->device())
+    throw MakeError(env, "BAD_ARGUMENT", std::string(op.name) + " is on device " + std::to_string(buf->device()) +
+                                             " but the stream is on device " + std::to_string(stream->device()));
+  return buf->Region(env, Offset(info, op.index + 1), op.bytes, op.name);
+}
+
 // gemm(a, aOffset, b, bOffset, scales, scalesOffset, c, cOffset, workspace,
 //      workspaceOffset, stream, m, n, k, groupSize, tileK, tileN, sms, maxPar)
 // Buffers and offsets are bytes; the TS layer has validated shapes, so this
@@ -57,25 +73,13 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const std::uint64_t scale_rows = args.group_size > 0 ? k / args.group_size : 1;
   const std::uint64_t ws_ints = marlin::workspace_ints(args.n, args.max_par);
 
-  struct Operand {
-    int index;
-    const char* name;
-    std::uint64_t bytes;
-  };
   const Operand operands[] = {{0, "A", m * k * 2},
                               {2, "B", k * n / 2},
                               {4, "scales", scale_rows * n * 2},
                               {6, "C", m * n * 2},
                               {8, "workspace", ws_ints * 4}};
   void* ptrs[5];
-  for (int i = 0; i < 5; ++i) {
-    const Operand& op = operands[i];
-    DeviceBuffer* buf = DeviceBuffer::FromValue(env, info[op.index], op.name);
-    if (buf->device() != stream->device())
-      throw MakeError(env, "BAD_ARGUMENT", std::string(op.name) + " is on device " + std::to_string(buf->device()) +
-                                               " but the stream is on device " + std::to_string(stream->device()));
-    ptrs[i] = buf->Region(env, Offset(info, op.index + 1), op.bytes, op.name);
-  }
+  for (int i = 0; i < 5; ++i) ptrs[i] = Resolve(env, info, operands[i], stream);
   args.a = ptrs[0];
   args.b = ptrs[1];
   args.scales = ptrs[2];
@@ -92,6 +96,29 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
                             ", tile " + std::to_string(args.tile_k) + "x" + std::to_string(args.tile_n) + ")";
   if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, std::string("gemm launch") + shape);
   throw MakeError(env, CodeForStatus(status), std::string("gemm: ") + marlin::status_message(status) + shape);
+}
+
+// dequantizeWeights(b, bOffset, scales, scalesOffset, out, outOffset, stream,
+//                   k, n, groupSize): FP16 [k, n] row-major from the Marlin layout.
+Napi::Value DequantizeWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[6], "stream");
+  const int k = Int(info, 7);
+  const int n = Int(info, 8);
+  const int group_size = Int(info, 9);
+  if (k <= 0 || n <= 0 || k % marlin::kKMultiple != 0 || n % marlin::kNMultiple != 0 ||
+      (group_size != marlin::kGroupSize && group_size != -1))
+    throw MakeError(env, "BAD_SHAPE", "dequantizeWeights: k=" + std::to_string(k) + ", n=" + std::to_string(n) +
+                                          ", groupSize=" + std::to_string(group_size));
+  const std::uint64_t K = k, N = n;
+  const std::uint64_t scale_rows = group_size > 0 ? K / group_size : 1;
+  const Operand operands[] = {{0, "B", K * N / 2}, {2, "scales", scale_rows * N * 2}, {4, "out", K * N * 2}};
+  void* ptrs[3];
+  for (int i = 0; i < 3; ++i) ptrs[i] = Resolve(env, info, operands[i], stream);
+  CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
+  CheckCuda(env, marlin::dequantize_weights(ptrs[0], ptrs[1], ptrs[2], k, n, group_size, stream->handle()),
+            "dequantizeWeights launch");
+  return env.Undefined();
 }
 
 Napi::Value Variants(const Napi::CallbackInfo& info) {
@@ -119,6 +146,7 @@ Napi::Value WorkspaceInts(const Napi::CallbackInfo& info) {
 void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("variants", Napi::Function::New(env, Variants, "variants"));
+  exports.Set("dequantizeWeights", Napi::Function::New(env, DequantizeWeights, "dequantizeWeights"));
   exports.Set("workspaceInts", Napi::Function::New(env, WorkspaceInts, "workspaceInts"));
 }
 

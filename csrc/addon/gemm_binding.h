@@ -1,4 +1,5 @@
-// gemm(), variants() and workspaceInts(): the launcher's surface in JS.
+// gemm(), dequantizeWeights(), variants() and workspaceInts(): the kernel
+// layer's surface in JS.
 #pragma once
 
 #include <napi.h>

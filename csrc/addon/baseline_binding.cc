@@ -1,0 +1,77 @@
+#include "baseline_binding.h"
+
+#include <cstdint>
+#include <string>
+
+#include "delay.h"
+#include "device_buffer.h"
+#include "errors.h"
+#include "fp16_gemm.h"
+#include "stream.h"
+
+namespace marlin_addon {
+namespace {
+
+DeviceBuffer* OnStreamDevice(Napi::Env env, Napi::Value v, const char* name, const Stream* stream) {
+  DeviceBuffer* b = DeviceBuffer::FromValue(env, v, name);
+  if (b->device() != stream->device())
+    throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(b->device()) +
+                                             " but the stream is on device " + std::to_string(stream->device()));
+  return b;
+}
+
+std::uint64_t Offset(const Napi::CallbackInfo& info, int i) {
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0)
+    throw MakeError(info.Env(), "BAD_ARGUMENT", "Expected a non-negative byte offset");
+  return static_cast<std::uint64_t>(d);
+}
+
+// fp16Gemm(a, aOffset, b, bOffset, c, cOffset, stream, m, n, k): C = A B,
+// FP16 row-major [m,k] x [k,n] -> [m,n].
+Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!marlin::baseline::available())
+    throw MakeError(env, "NO_CUBLAS", "the FP16 baseline is unavailable: marlin-node was built without cuBLAS");
+  Stream* stream = Stream::FromValue(env, info[6], "stream");
+  const int m = info[7].As<Napi::Number>().Int32Value();
+  const int n = info[8].As<Napi::Number>().Int32Value();
+  const int k = info[9].As<Napi::Number>().Int32Value();
+  if (m <= 0 || n <= 0 || k <= 0)
+    throw MakeError(env, "BAD_SHAPE", "fp16Gemm: m, n and k must be positive (m=" + std::to_string(m) +
+                                          ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
+  const std::uint64_t M = m, N = n, K = k;
+  const void* a = OnStreamDevice(env, info[0], "A", stream)->Region(env, Offset(info, 1), M * K * 2, "A");
+  const void* b = OnStreamDevice(env, info[2], "B", stream)->Region(env, Offset(info, 3), K * N * 2, "B");
+  void* c = OnStreamDevice(env, info[4], "C", stream)->Region(env, Offset(info, 5), M * N * 2, "C");
+  CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
+  std::string error;
+  if (!marlin::baseline::fp16_gemm(a, b, c, m, n, k, stream->handle(), &error))
+    throw MakeError(env, "CUDA_ERROR", "fp16Gemm (m=" + std::to_string(m) + ", n=" + std::to_string(n) +
+                                           ", k=" + std::to_string(k) + "): " + error);
+  return env.Undefined();
+}
+
+Napi::Value HasCublas(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), marlin::baseline::available());
+}
+
+// delay(stream, microseconds)
+Napi::Value Delay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[0], "stream");
+  const double us = info[1].As<Napi::Number>().DoubleValue();
+  CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
+  CheckCuda(env, marlin::delay(stream->handle(), us), "delay kernel launch");
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitBaseline(Napi::Env env, Napi::Object exports) {
+  exports.Set("fp16Gemm", Napi::Function::New(env, Fp16Gemm, "fp16Gemm"));
+  exports.Set("hasCublas", Napi::Function::New(env, HasCublas, "hasCublas"));
+  exports.Set("delay", Napi::Function::New(env, Delay, "delay"));
+}
+
+}  // namespace marlin_addon

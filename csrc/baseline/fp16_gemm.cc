@@ -1,0 +1,78 @@
+#include "fp16_gemm.h"
+
+#if MARLIN_WITH_CUBLAS
+#include <cublas_v2.h>
+
+#include <mutex>
+#endif
+
+namespace marlin::baseline {
+
+#if MARLIN_WITH_CUBLAS
+
+namespace {
+
+// One handle per device, created on first use and kept for the process
+// (cuBLAS handles are expensive to create and bound to a device).
+cublasHandle_t handle_for(int device, std::string* error) {
+  static std::mutex mutex;
+  static cublasHandle_t handles[64] = {};
+  if (device < 0 || device >= 64) {
+    *error = "device ordinal out of range";
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!handles[device]) {
+    const cublasStatus_t s = cublasCreate(&handles[device]);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      *error = std::string("cublasCreate failed: ") + cublasGetStatusString(s);
+      handles[device] = nullptr;
+    }
+  }
+  return handles[device];
+}
+
+}  // namespace
+
+bool available() { return true; }
+
+bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error) {
+  if (m <= 0 || n <= 0 || k <= 0) {
+    *error = "m, n and k must be positive";
+    return false;
+  }
+  int device = 0;
+  cudaError_t e = cudaGetDevice(&device);
+  if (e != cudaSuccess) {
+    *error = std::string("cudaGetDevice failed: ") + cudaGetErrorString(e);
+    return false;
+  }
+  cublasHandle_t handle = handle_for(device, error);
+  if (!handle) return false;
+  cublasStatus_t s = cublasSetStream(handle, stream);
+  // Row-major C = A B is column-major C^T = B^T A^T: B^T is B's memory as an
+  // [n, k] column-major matrix (ld n), A^T is A's as [k, m] (ld k).
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  if (s == CUBLAS_STATUS_SUCCESS)
+    s = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, b, CUDA_R_16F, n, a, CUDA_R_16F, k, &beta, c,
+                     CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    *error = std::string("cublasGemmEx failed: ") + cublasGetStatusString(s);
+    return false;
+  }
+  return true;
+}
+
+#else
+
+bool available() { return false; }
+
+bool fp16_gemm(const void*, const void*, void*, int, int, int, cudaStream_t, std::string* error) {
+  *error = "this build of marlin-node has no cuBLAS (it was not found when the addon was built)";
+  return false;
+}
+
+#endif
+
+}  // namespace marlin::baseline
