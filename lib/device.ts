@@ -28,6 +28,8 @@ export function probe(): ProbeResult {
 export class Stream {
   /** @internal */ readonly native: NativeStream;
   readonly device: Device;
+  /** @internal GEMM workspace shared by every layer that runs on this stream (see linear.ts). */
+  workspace?: DeviceTensor<'int32'>;
 
   /** @internal use device.createStream() */
   constructor(device: Device) {
@@ -44,7 +46,10 @@ export class Stream {
     return awaitNative(() => this.native.synchronize());
   }
 
+  /** Releases the stream (queued work still runs) and its workspace. */
   dispose(): void {
+    this.workspace?.dispose();
+    this.workspace = undefined;
     this.native.dispose();
   }
 

@@ -30,6 +30,24 @@ export function compiledTiles(): Tile[] {
   return [...seen.values()];
 }
 
+/**
+ * The stream's GEMM workspace, grown to fit n and maxPar: zeroed counters and
+ * one partial-sum slot per SM. Every layer on a stream shares it (calls on a
+ * stream run one after another, and each call leaves the counters zeroed),
+ * so a model of hundreds of layers needs one, not hundreds.
+ */
+function workspaceFor(stream: Stream, n: number, maxPar: number): DeviceTensor<'int32'> {
+  const device = stream.device;
+  const bytes = callNative(() => native.workspaceBytes(n, maxPar, device.multiProcessorCount));
+  const current = stream.workspace;
+  if (current && !current.disposed && current.byteLength >= bytes) return current;
+  current?.dispose(); // waits for queued work that still uses it
+  const grown = DeviceTensor.empty(device, [Math.ceil(Math.max(bytes, (current?.byteLength ?? 0) * 1.5) / 16) * 4], 'int32');
+  grown.fill(0, stream);
+  stream.workspace = grown;
+  return grown;
+}
+
 export interface ForwardOptions {
   /** Output tensor [m, n] float16 to write; a new one is allocated otherwise. */
   out?: DeviceTensor<'float16'>;
@@ -64,7 +82,6 @@ export class QuantizedLinear {
   readonly weights: DeviceTensor<'int32'>;
   /** Scales in the Marlin order, float16 [k / 128 or 1, n]. */
   readonly scales: DeviceTensor<'float16'>;
-  private readonly workspaces = new Map<Stream, { tensor: DeviceTensor<'int32'>; maxPar: number }>();
   private disposed = false;
 
   private constructor(device: Device, layer: PackedLayer, stream: Stream) {
@@ -131,17 +148,6 @@ export class QuantizedLinear {
     return new QuantizedLinear(device, { ...layer, groupSize }, options.stream ?? device.stream);
   }
 
-  private workspace(stream: Stream, maxPar: number): DeviceTensor<'int32'> {
-    const known = this.workspaces.get(stream);
-    if (known && known.maxPar >= maxPar && !known.tensor.disposed) return known.tensor;
-    known?.tensor.dispose();
-    const ints = callNative(() => native.workspaceInts(this.outFeatures, maxPar));
-    const tensor = DeviceTensor.empty(this.device, [ints], 'int32');
-    tensor.fill(0, stream); // the kernel leaves it zeroed after every call
-    this.workspaces.set(stream, { tensor, maxPar });
-    return tensor;
-  }
-
   /**
    * Queues y = x W on the stream and returns y ([m, n] float16). Returns as
    * soon as the work is queued; read y with `await y.toHost()`.
@@ -175,7 +181,7 @@ export class QuantizedLinear {
         `one of ${compiledTiles().map((t) => `${t.tileK}x${t.tileN}`).join(', ')}`,
         `${tile.tileK}x${tile.tileN}`,
       );
-    const ws = this.workspace(stream, maxPar);
+    const ws = workspaceFor(stream, n, maxPar);
     callNative(() =>
       native.gemm(
         x.buffer, 0,
@@ -209,13 +215,11 @@ export class QuantizedLinear {
     return out;
   }
 
-  /** Frees weights, scales and workspaces. Safe to call twice. */
+  /** Frees weights and scales. Safe to call twice. */
   dispose(): void {
     this.disposed = true;
     this.weights.dispose();
     this.scales.dispose();
-    for (const { tensor } of this.workspaces.values()) tensor.dispose();
-    this.workspaces.clear();
   }
 
   [Symbol.dispose](): void {

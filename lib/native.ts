@@ -67,6 +67,8 @@ export interface VariantInfo {
   tileN: number;
   /** 128, or -1 for one scale per output column. */
   groupSize: number;
+  /** cp.async pipeline depth; the launcher runs the deepest that fits the device. */
+  stages: number;
   sharedMemoryBytes: number;
 }
 
@@ -97,7 +99,8 @@ export interface NativeBinding {
     stream: NativeStream, k: number, n: number, groupSize: number,
   ): void;
   variants(): VariantInfo[];
-  workspaceInts(n: number, maxPar: number): number;
+  /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */
+  workspaceBytes(n: number, maxPar: number, smCount: number): number;
   /** cuBLAS FP16 GEMM, C = A B, all FP16 row-major; throws NO_CUBLAS without cuBLAS. */
   fp16Gemm(
     a: NativeDeviceBuffer, aOffset: number,

@@ -71,21 +71,26 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
                                           ", k=" + std::to_string(args.k) + ", maxPar=" + std::to_string(args.max_par));
   const std::uint64_t m = args.m, n = args.n, k = args.k;
   const std::uint64_t scale_rows = args.group_size > 0 ? k / args.group_size : 1;
-  const std::uint64_t ws_ints = marlin::workspace_ints(args.n, args.max_par);
 
   const Operand operands[] = {{0, "A", m * k * 2},
                               {2, "B", k * n / 2},
                               {4, "scales", scale_rows * n * 2},
-                              {6, "C", m * n * 2},
-                              {8, "workspace", ws_ints * 4}};
-  void* ptrs[5];
-  for (int i = 0; i < 5; ++i) ptrs[i] = Resolve(env, info, operands[i], stream);
+                              {6, "C", m * n * 2}};
+  void* ptrs[4];
+  for (int i = 0; i < 4; ++i) ptrs[i] = Resolve(env, info, operands[i], stream);
   args.a = ptrs[0];
   args.b = ptrs[1];
   args.scales = ptrs[2];
   args.c = ptrs[3];
-  args.workspace = static_cast<int*>(ptrs[4]);
-  args.workspace_ints = ws_ints;
+  // The workspace is the rest of its buffer from the offset; the launcher
+  // checks it is large enough for this n, maxPar and the device's SMs.
+  DeviceBuffer* ws = DeviceBuffer::FromValue(env, info[8], "workspace");
+  if (ws->device() != stream->device())
+    throw MakeError(env, "BAD_ARGUMENT", "the workspace is on device " + std::to_string(ws->device()) +
+                                             " but the stream is on device " + std::to_string(stream->device()));
+  const std::uint64_t ws_offset = Offset(info, 9);
+  args.workspace_bytes = ws_offset <= ws->bytes() ? ws->bytes() - ws_offset : 0;
+  args.workspace = ws->Region(env, ws_offset, args.workspace_bytes, "workspace");
 
   CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
   cudaError_t cuda_error = cudaSuccess;
@@ -131,14 +136,17 @@ Napi::Value Variants(const Napi::CallbackInfo& info) {
     o.Set("tileK", v.tile_k);
     o.Set("tileN", v.tile_n);
     o.Set("groupSize", v.group_size);
+    o.Set("stages", v.stages);
     o.Set("sharedMemoryBytes", v.smem_bytes);
     list.Set(i, o);
   }
   return list;
 }
 
-Napi::Value WorkspaceInts(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(marlin::workspace_ints(Int(info, 0), Int(info, 1))));
+// workspaceBytes(n, maxPar, smCount)
+Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           static_cast<double>(marlin::workspace_bytes(Int(info, 0), Int(info, 1), Int(info, 2))));
 }
 
 }  // namespace
@@ -147,7 +155,7 @@ void InitGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("variants", Napi::Function::New(env, Variants, "variants"));
   exports.Set("dequantizeWeights", Napi::Function::New(env, DequantizeWeights, "dequantizeWeights"));
-  exports.Set("workspaceInts", Napi::Function::New(env, WorkspaceInts, "workspaceInts"));
+  exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
 }
 
 }  // namespace marlin_addon

@@ -1,4 +1,4 @@
-// gemm(), dequantizeWeights(), variants() and workspaceInts(): the kernel
+// gemm(), dequantizeWeights(), variants() and workspaceBytes(): the kernel
 // layer's surface in JS.
 #pragma once
 

@@ -18,7 +18,7 @@ enum class Status : int {
   kNoVariant = 3,          // no compiled kernel for the requested tile
   kMisaligned = 4,         // a matrix pointer is not 16-byte aligned
   kNullPointer = 5,        // a required pointer is null
-  kWorkspaceTooSmall = 6,  // fewer lock words than workspace_ints(n, max_par)
+  kWorkspaceTooSmall = 6,  // smaller than workspace_bytes(n, max_par, SM count)
   kBadLaunch = 7,          // sms or max_par out of range
   kCudaError = 8,          // the CUDA runtime failed; see the cudaError_t
 };
@@ -37,8 +37,8 @@ struct GemmArgs {
   const void* b = nullptr;       // [k / 16, 2 n] int32, Marlin layout
   const void* scales = nullptr;  // [k / 128, n] or [1, n] FP16, Marlin order
   void* c = nullptr;             // [m, n] FP16, row-major; fully overwritten
-  int* workspace = nullptr;      // zeroed int32 locks; left zeroed on return
-  std::size_t workspace_ints = 0;
+  void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
+  std::size_t workspace_bytes = 0;
   int m = 0;
   int n = 0;
   int k = 0;
@@ -49,8 +49,10 @@ struct GemmArgs {
   int max_par = 16;             // 64-row problems per launch when m > 64
 };
 
-// Lock words the workspace needs for this n and max_par (any tile).
-std::size_t workspace_ints(int n, int max_par);
+// Bytes of workspace a call needs: one int32 counter per (64-row problem,
+// column slice) for this n and max_par, then one partial-sum slot (64 KiB)
+// per SM of the device. Calls on one stream may share a workspace.
+std::size_t workspace_bytes(int n, int max_par, int sm_count);
 
 // Runs C = A * dequant(B) on `stream`. On kCudaError, *cuda_error (if given)
 // holds the runtime's error code.
@@ -62,6 +64,7 @@ struct VariantInfo {
   int tile_k;
   int tile_n;
   int group_size;   // 128 or -1
+  int stages;       // cp.async pipeline depth
   int smem_bytes;
 };
 int variant_count();

@@ -14,11 +14,13 @@
 //        0      2      3
 //        1      2      4
 // so every SM streams the same number of weight bytes whatever the shape.
-// A column shared by several blocks is summed in the output buffer: the
-// block holding its bottom rows goes first, the one holding its top rows
-// (which reaches that column last, at the end of its own run) goes last and
-// writes the final FP16 result. A lock per column in the workspace orders
-// the turns; the last block sets it back to zero.
+// A column shared by several blocks is summed in FP32: every block but one
+// posts its partial sums to its own slot of the workspace and increments the
+// column's counter; the block holding the column's top rows (which reaches
+// that column last, at the end of its run) waits for the others, adds their
+// slots in block order (deterministic), writes the FP16 result and sets the
+// counter back to zero. All blocks post in parallel, so the wait is one
+// round trip, not one per block as with turn-taking through the output.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -97,8 +99,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
     const int top_block = column * k_tiles / iters;
     const int bottom_block = (column * k_tiles + k_tiles - 1) / iters;
     const int slice_count = bottom_block - top_block + 1;
-    const int turn = bottom_block - static_cast<int>(blockIdx.x);  // 0 = first to reduce
-    const bool last = turn == slice_count - 1;
+    const bool last = static_cast<int>(blockIdx.x) == top_block;  // finishes and writes the column
 
     const int4* const a_src = args.a + static_cast<int64_t>(problem) * T::kRows * a_stride +
                               static_cast<int64_t>(a_row) * a_stride + a_chunk;
@@ -264,49 +265,73 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
       }
     }
 
-    // ---- blocks sharing the column take turns adding into C ----
+    // ---- blocks sharing the column: partial sums meet in the workspace ----
     if (slice_count > 1) {
-      int* const lock = args.locks + column;
-      if (tid == 0)
-        while (ptx::load_acquire(lock) != turn) {
+      int* const counter = args.locks + column;
+      if (!last) {
+        // Post this block's FP32 partial sums in its own slot (fragment order,
+        // [m16 block][warp_n][float4][lane]: one 512-byte store per warp), then
+        // count itself in. A block posts at most one partial per launch: only
+        // the first slice of its run can lack the column's top rows.
+        if (owner) {
+          // One base address, compile-time offsets: 32 computed 64-bit
+          // addresses would push the 64-row variants into spilling.
+          float4* const slot =
+              args.partials + static_cast<int64_t>(blockIdx.x) * kPartialSlotFloat4 + warp_n * 8 * 32 + lane;
+#pragma unroll
+          for (int i = 0; i < T::kMBlocks; ++i)
+#pragma unroll
+            for (int q = 0; q < 8; ++q)
+              __stcg(slot + (i * T::kWarpsN * 8 + q) * 32, reinterpret_cast<const float4*>(&acc[i][0][0][0])[q]);
+          __threadfence();
         }
-      __syncthreads();
-      if (owner) {
-        // Partial sums live in C in the fragment order, not the final one:
-        // register e of every (n16, n8) pair goes to one int4 at row
-        // g + 8*(e/2), chunk 4*(e%2) + t of the warp's 64 columns. Only rows
-        // and columns of this tile are touched, so nothing outside C is.
-        int4* const base = c_dst + warp_n * 8 + t;
+        __syncthreads();
+        if (tid == 0) ptx::red_add_release(counter, 1);
+      } else {
+        // The block holding the column's top rows reaches it last (at the end
+        // of its run): wait until the others have posted, then add their
+        // partials in block order, so every run gives the same bits.
+        if (tid == 0)
+          while (ptx::load_acquire(counter) != slice_count - 1) {
+          }
+        __syncthreads();
+        // Stage the other blocks' slots through shared memory, as many per
+        // round trip as fit: all 256 threads copy (full memory parallelism,
+        // no registers held), then the owners add in block order.
+        constexpr int kSlotUsedF4 = T::kRows * T::kTileN / 4;
+        constexpr int kSlotsPerBatch = T::kSmemBytes / (kSlotUsedF4 * 16);
+        static_assert(kSlotsPerBatch >= 1, "one partial slot must fit in shared memory");
+        float4* const staged = reinterpret_cast<float4*>(smem);
+        for (int b0 = top_block + 1; b0 <= bottom_block; b0 += kSlotsPerBatch) {
+          const int batch = min(kSlotsPerBatch, bottom_block + 1 - b0);
+          for (int s = 0; s < batch; ++s) {
+            const float4* const src = args.partials + static_cast<int64_t>(b0 + s) * kPartialSlotFloat4;
+            for (int idx = tid; idx < kSlotUsedF4; idx += T::kThreads)
+              ptx::cp_async16(staged + s * kSlotUsedF4 + idx, src + idx, true);
+          }
+          ptx::cp_async_commit();
+          ptx::cp_async_wait<0>();
+          __syncthreads();
+          if (owner) {
+            for (int s = 0; s < batch; ++s) {
+              const float4* const slot = staged + s * kSlotUsedF4 + warp_n * 8 * 32 + lane;
 #pragma unroll
-        for (int i = 0; i < T::kMBlocks; ++i) {
+              for (int i = 0; i < T::kMBlocks; ++i) {
+                float4* const mine = reinterpret_cast<float4*>(&acc[i][0][0][0]);
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int row = 16 * i + g + 8 * (e / 2);
-            if (row >= rows) continue;
-            int4* const p = base + static_cast<int64_t>(row) * c_stride + 4 * (e % 2);
-            if (turn > 0) {
-              const int4 prev = __ldcg(p);
-              const __half* const h = reinterpret_cast<const __half*>(&prev);
-#pragma unroll
-              for (int q = 0; q < 8; ++q) acc[i][q / 2][q % 2][e] += __half2float(h[q]);
-            }
-            if (!last) {
-              int4 out;
-              __half* const h = reinterpret_cast<__half*>(&out);
-#pragma unroll
-              for (int q = 0; q < 8; ++q) h[q] = __float2half_rn(acc[i][q / 2][q % 2][e]);
-              __stcg(p, out);
+                for (int q = 0; q < 8; ++q) {
+                  const float4 v = slot[(i * T::kWarpsN * 8 + q) * 32];
+                  mine[q].x += v.x;
+                  mine[q].y += v.y;
+                  mine[q].z += v.z;
+                  mine[q].w += v.w;
+                }
+              }
             }
           }
+          __syncthreads();
         }
-        __threadfence();
-      }
-      __syncthreads();
-      if (tid == 0) {
-        if (last)
-          *lock = 0;  // every other block of this column is done with it
-        else
-          ptx::red_add_release(lock, 1);
+        if (tid == 0) *counter = 0;  // every other block of this column is done with it
       }
     }
 

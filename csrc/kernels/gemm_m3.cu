@@ -4,8 +4,8 @@
 #include "variants.h"
 
 namespace marlin {
-#define MARLIN_INSTANTIATE(M, TK, TN, G)                                                       \
-  template cudaError_t launch_tile<TileOf<M, TK, TN, G>>(const KernelArgs&, int, int, cudaStream_t); \
-  template cudaError_t tile_attributes<TileOf<M, TK, TN, G>>(cudaFuncAttributes*);
+#define MARLIN_INSTANTIATE(M, TK, TN, G, S)                                                       \
+  template cudaError_t launch_tile<TileOf<M, TK, TN, G, S>>(const KernelArgs&, int, int, cudaStream_t); \
+  template cudaError_t tile_attributes<TileOf<M, TK, TN, G, S>>(cudaFuncAttributes*);
 MARLIN_VARIANTS_OF_M(MARLIN_INSTANTIATE, 3)
 }  // namespace marlin

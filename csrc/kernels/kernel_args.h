@@ -5,12 +5,17 @@
 
 namespace marlin {
 
+// Partial-sum slot of one block: room for the largest tile, 64 x 256 FP32.
+constexpr int kPartialSlotFloats = 64 * 256;
+constexpr int kPartialSlotFloat4 = kPartialSlotFloats / 4;
+
 struct KernelArgs {
   const int4* a;       // [m, k] FP16, row-major
   const int4* b;       // [k / 16, 2 n] int32 words, Marlin layout
   const int4* scales;  // [k / group, n] FP16 (grouped) or [1, n] (per-channel), Marlin order
   int4* c;             // [m, n] FP16, row-major
-  int* locks;          // one per (problem, column slice); zero on entry, zero again on exit
+  int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
+  float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums
   int m;               // rows in this launch: ceil(m / tile rows) problems side by side
   int n;
   int k;

@@ -85,6 +85,7 @@ struct Tile {
   static_assert(!kGrouped || GROUP_BLOCKS % K_BLOCKS == 0, "a stage must not straddle two groups");
   static_assert((STAGES * kStepsK) % 2 == 0, "fragment double buffer must line up across loop turns");
   static_assert(kSChunks <= kThreads, "one scale row is copied in a single pass");
+  static_assert(kRows * kTileN <= 64 * 256, "partial sums must fit a workspace slot (kernel_args.h)");
 };
 
 }  // namespace marlin

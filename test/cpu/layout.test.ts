@@ -1,6 +1,7 @@
 import { packScales, packWeights, scalePosition, unpackScales, unpackWeights, weightPosition } from '../../lib/layout';
 import { MarlinError } from '../../lib/errors';
 import { publishedPackScales, publishedPackWeights } from '../helpers/published-format';
+import { firstDifference } from '../helpers/compare';
 import { SEED, nibbles, rng } from '../helpers/random';
 
 const random = rng(SEED);
@@ -19,7 +20,7 @@ describe(`Marlin weight layout (seed ${SEED})`, () => {
     [1024, 320],
   ])('unpack(pack(q)) is the identity for k=%i, n=%i', (k, n) => {
     const q = nibbles(k * n, random);
-    expect(unpackWeights(packWeights(q, k, n), k, n)).toEqual(q);
+    expect(firstDifference(unpackWeights(packWeights(q, k, n), k, n), q)).toBe(-1);
   });
 
   test.each([
@@ -28,7 +29,7 @@ describe(`Marlin weight layout (seed ${SEED})`, () => {
     [384, 192],
   ])('matches the published packing bit for bit for k=%i, n=%i', (k, n) => {
     const q = nibbles(k * n, random);
-    expect(packWeights(q, k, n)).toEqual(publishedPackWeights(q, k, n));
+    expect(firstDifference(packWeights(q, k, n), publishedPackWeights(q, k, n))).toBe(-1);
   });
 
   test('places elements where the mma fragments expect them (hand-computed)', () => {
@@ -77,7 +78,7 @@ describe(`Marlin scale order (seed ${SEED})`, () => {
     const n = 320;
     const rows = groupSize === -1 ? 1 : k / groupSize;
     const s = randomHalves(rows * n);
-    expect(unpackScales(packScales(s, k, n, groupSize), k, n, groupSize)).toEqual(s);
+    expect(firstDifference(unpackScales(packScales(s, k, n, groupSize), k, n, groupSize), s)).toBe(-1);
   });
 
   test.each([128, -1] as const)('matches the published order, group %i', (groupSize) => {

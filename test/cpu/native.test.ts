@@ -10,27 +10,29 @@ const gpu = probe().available;
 
 describe('native module', () => {
   test('loads and exposes the documented surface', () => {
-    for (const name of ['probe', 'deviceCount', 'deviceProperties', 'gemm', 'variants', 'workspaceInts'])
+    for (const name of ['probe', 'deviceCount', 'deviceProperties', 'gemm', 'variants', 'workspaceBytes', 'dequantizeWeights', 'fp16Gemm', 'hasCublas', 'delay'])
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
     for (const name of ['DeviceBuffer', 'Stream', 'Event'])
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
   });
 
-  test('lists every compiled variant: 1-4 row blocks x two tiles x two quantization modes', () => {
+  test('lists every compiled variant: 1-4 row blocks x two tiles x two quantization modes x two pipeline depths', () => {
     const variants = compiledVariants();
-    expect(variants).toHaveLength(16);
+    expect(variants).toHaveLength(32);
+    expect(new Set(variants.map((v) => v.stages)).size).toBe(2);
     expect(compiledTiles()).toEqual(expect.arrayContaining([{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }]));
     for (const v of variants) {
       expect([1, 2, 3, 4]).toContain(v.mBlocks);
       expect([128, -1]).toContain(v.groupSize);
-      // four pipeline stages must fit the 99 KiB a block may use on sm_86/sm_89
-      expect(v.sharedMemoryBytes).toBeLessThanOrEqual(99 * 1024);
+      // four pipeline stages must fit the 99 KiB a block may use on sm_86/sm_89,
+      // the deep ones the 163 KiB of sm_80
+      expect(v.sharedMemoryBytes).toBeLessThanOrEqual((v.stages === 4 ? 99 : 163) * 1024);
     }
   });
 
-  test('sizes the lock workspace by n and maxPar', () => {
-    expect(native.workspaceInts(4096, 16)).toBe(16 * 32);
-    expect(native.workspaceInts(192, 1)).toBe(2);
+  test('sizes the workspace: one counter per 64-row problem and 128 columns, one 64 KiB slot per SM', () => {
+    expect(native.workspaceBytes(4096, 16, 132)).toBe(16 * 32 * 4 + 132 * 65536);
+    expect(native.workspaceBytes(192, 1, 10)).toBe(16 + 10 * 65536); // 2 counters, rounded up to 16 bytes
   });
 
   test('probe() describes the machine without throwing', () => {

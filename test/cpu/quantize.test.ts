@@ -13,15 +13,17 @@ describe(`RTN INT4 quantization (seed ${SEED})`, () => {
     const deq = dequantize(qw);
     const scales = fromHalf(qw.scales);
     const rowsPerGroup = groupSize === -1 ? k : groupSize;
+    const violations: string[] = [];
     for (let row = 0; row < k; row++) {
       for (let col = 0; col < n; col++) {
         const i = row * n + col;
         const s = scales[Math.floor(row / rowsPerGroup) * n + col];
-        expect(qw.q[i]).toBeLessThanOrEqual(15);
         // half a step, plus the scale's own FP16 rounding (relative 2^-11 of 7.5 steps)
-        expect(Math.abs(w[i] - deq[i])).toBeLessThanOrEqual(s * (0.5 + 7.5 * 2 ** -11) + 1e-12);
+        if (qw.q[i] > 15 || Math.abs(w[i] - deq[i]) > s * (0.5 + 7.5 * 2 ** -11) + 1e-12)
+          violations.push(`(${row}, ${col}): w=${w[i]} q=${qw.q[i]} deq=${deq[i]} scale=${s}`);
       }
     }
+    expect(violations.slice(0, 5)).toEqual([]);
   });
 
   test('one scale per 128 rows of each column, max|w| / 7.5 in FP16', () => {

@@ -11,6 +11,7 @@ import { MarlinError } from '../../lib/errors';
 import { toHalf } from '../../lib/fp16';
 import { QuantizedLinear } from '../../lib/linear';
 import { native } from '../../lib/native';
+import { firstDifference } from '../helpers/compare';
 import { describeGpu } from '../helpers/gpu';
 import { publishedPackScales, publishedPackWeights } from '../helpers/published-format';
 import { SEED, nibbles, rng, uniform } from '../helpers/random';
@@ -71,7 +72,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
 
   test('the native launcher re-checks buffer bounds', () => {
     using small = device.empty([16], 'float16');
-    using ws = device.empty([64], 'int32');
+    using ws = device.empty([native.workspaceBytes(128, 1, device.multiProcessorCount) / 4], 'int32');
     expect(() =>
       native.gemm(small.buffer, 0, small.buffer, 0, small.buffer, 0, small.buffer, 0, ws.buffer, 0, device.stream.native, 16, 128, 128, 128, 128, 128, 0, 1),
     ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }));
@@ -122,7 +123,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
       using x = device.upload(toHalf(uniform(24 * k, random)), [24, k], 'float16');
       const a = await ours.forward(x).toHost();
       const b = await published.forward(x).toHost();
-      expect(b).toEqual(a);
+      expect(firstDifference(b, a)).toBe(-1);
       ours.dispose();
       published.dispose();
     }
