@@ -1,0 +1,107 @@
+/**
+ * `npm run bench -- [options]`: how much faster 4-bit Marlin weights are than
+ * FP16 (cuBLAS) for the linear layers of a model on this GPU, per batch size,
+ * and how close to the memory limit. `--help` lists the options; the work is
+ * in scripts/bench/.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { renderSpeedupChart } from './bench/chart';
+import { describeError } from './bench/fail';
+import type * as Gpu from './bench/measure';
+import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
+import { planBench, shapeKey } from './bench/presets';
+import { Progress } from './bench/progress';
+import { buildJsonReport, formatReport, formatSpeedup, formatUs } from './bench/report';
+import { type ShapeTiming, summarize } from './bench/results';
+
+function checkOutputs(options: BenchOptions): void {
+  for (const [flag, file] of [['--json', options.json], ['--svg', options.svg]] as const)
+    if (file !== undefined && !fs.existsSync(path.dirname(path.resolve(file))))
+      throw new UsageError(`${flag} ${file}: the directory ${path.dirname(path.resolve(file))} does not exist`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(argv);
+    if (options.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    checkOutputs(options);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`bench: ${error.message} (see --help)\n`);
+    return 2;
+  }
+
+  // Loaded here rather than imported: loading lib/ loads the addon, and a
+  // missing one (NOT_BUILT) must be reported as one line like any failure.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const gpu = require('./bench/measure') as typeof Gpu;
+  const { device, stream } = gpu.openDevice(options.device);
+  const plan = planBench(options.models, options.shapes);
+  const progress = new Progress(process.stderr, options.quiet);
+  const warnings: string[] = [];
+
+  progress.update(`${device.name}: measuring copy bandwidth`);
+  const bandwidth = await gpu.measureBandwidth(device, stream);
+  const timings = new Map<string, ShapeTiming>();
+  for (const [i, shape] of plan.shapes.entries()) {
+    const label = `[${i + 1}/${plan.shapes.length}] k=${shape.k} n=${shape.n}`;
+    progress.update(`${label}: preparing weights and checking against FP16`);
+    const timing = await gpu.measureShape(device, stream, shape, options, {
+      onBatch: (b) =>
+        progress.update(
+          `${label} batch ${b.batch}: Marlin ${formatUs(b.marlin.medianUs)} µs, FP16 ${formatUs(b.fp16.medianUs)} µs ` +
+            `(${formatSpeedup(b.fp16.medianUs / b.marlin.medianUs)})`,
+        ),
+      warn: (message) => {
+        warnings.push(`k=${shape.k} n=${shape.n} ${message}`);
+        progress.note(`bench: warning: k=${shape.k} n=${shape.n} ${message}`);
+      },
+    });
+    timings.set(shapeKey(shape.k, shape.n), timing);
+  }
+  progress.clear();
+
+  const summary = summarize(plan, timings, bandwidth.gbPerS, options.groupSize);
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { name: string; version: string };
+  const env = gpu.environment(device, bandwidth);
+  const context = { env, packageVersion: pkg.version, repeats: options.repeats, warnings };
+  process.stdout.write(formatReport(summary, context));
+
+  if (options.json) {
+    const json = buildJsonReport(summary, { ...context, packageName: pkg.name, argv, options, timings, timestamp: new Date() });
+    fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${options.json}\n`);
+  }
+  if (options.svg) {
+    const svg = renderSpeedupChart({
+      title: `Marlin 4-bit vs FP16 (cuBLAS) on ${device.name}`,
+      subtitle:
+        `sum of each model's linear layers; ${options.groupSize === -1 ? 'per-channel scales' : `group size ${options.groupSize}`}; ` +
+        `median GPU time; marlin-node ${pkg.version}`,
+      series: summary.models.map((m) => ({ name: m.name, points: m.rows.map((r) => ({ batch: r.batch, speedup: r.speedup })) })),
+      idealSpeedup: summary.idealSpeedup,
+    });
+    fs.writeFileSync(options.svg, svg);
+    process.stderr.write(`bench: wrote ${options.svg}\n`);
+  }
+  stream.dispose();
+  return 0;
+}
+
+function exit(code: number): void {
+  process.exitCode = code;
+  // Should a native handle keep the event loop alive, still exit (unref: never delays a normal exit).
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+main(process.argv.slice(2)).then(exit, (error: unknown) => {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // over a progress line
+  process.stderr.write(`bench: ${describeError(error)}\n`);
+  exit(1);
+});

@@ -1,0 +1,159 @@
+/**
+ * Command-line options of `npm run bench`: parsing and validation, pure, so
+ * that a typo fails in milliseconds with one line instead of after a GPU run.
+ */
+import { parseArgs } from 'node:util';
+
+import { K_MULTIPLE, N_MULTIPLE } from '../../lib/shapes';
+import { PRESET_NAMES, isValidShape } from './presets';
+
+export interface BenchOptions {
+  /** Preset model names, in the order given. */
+  models: string[];
+  /** Custom layers (--shape k,n). */
+  shapes: Array<{ k: number; n: number }>;
+  /** Batch sizes (m), ascending, distinct. */
+  batches: number[];
+  groupSize: 128 | -1;
+  device: number;
+  repeats: number;
+  json?: string;
+  svg?: string;
+  quiet: boolean;
+  help: boolean;
+}
+
+export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+export const DEFAULT_REPEATS = 10;
+export const MIN_REPEATS = 5;
+/** Ample for prefill; beyond it the rotated copies of A and C alone take gigabytes. */
+export const MAX_BATCH = 16384;
+
+/** A bad command line: reported as one line, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+How much faster are 4-bit Marlin weights than FP16 (cuBLAS) for a model's
+linear layers on this GPU, per batch size, and how close to the memory limit.
+
+Options:
+  --model NAME     preset model, repeatable or comma-separated (default: all):
+                   ${PRESET_NAMES.join(', ')}
+  --shape k,n      a custom layer (k inputs, n outputs), repeatable; reported as
+                   model "custom"; without --model only custom shapes run
+  --batch LIST     batch sizes, e.g. 1,16,64 (default ${DEFAULT_BATCHES.join(',')})
+  --group G        scale group size: 128 or -1 (per-channel) (default 128)
+  --device N       CUDA device index (default 0)
+  --repeats N      timed calls per measurement, at least ${MIN_REPEATS} (default ${DEFAULT_REPEATS})
+  --json FILE      write every number as JSON
+  --svg FILE       write a speedup chart as SVG
+  --quiet          no progress line
+  -h, --help       show this help
+`;
+
+function list(values: readonly string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+function integer(text: string, option: string, what: string): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${option} expects ${what}, got '${text}'`);
+  return Number(text.trim());
+}
+
+function parseShape(text: string): { k: number; n: number } {
+  const parts = text.split(/[,x]/).map((p) => p.trim());
+  if (parts.length !== 2 || !parts.every((p) => /^\d+$/.test(p)))
+    throw new UsageError(`--shape expects k,n (e.g. 4096,11008), got '${text}'`);
+  const [k, n] = parts.map(Number);
+  if (!isValidShape(k, n))
+    throw new UsageError(
+      `--shape ${k},${n} is not supported: k must be a positive multiple of ${K_MULTIPLE} and n a positive multiple of ${N_MULTIPLE}`,
+    );
+  return { k, n };
+}
+
+/** parseArgs refuses "--group -1" as ambiguous; a negative number there is a value, so join it. */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (/^--[a-z]+$/.test(arg) && i + 1 < argv.length && /^-\d+$/.test(argv[i + 1])) out.push(`${arg}=${argv[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+/** Parses argv (without node and script); throws UsageError on anything invalid. */
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: joinNegativeValues(argv),
+      strict: true,
+      allowPositionals: false,
+      options: {
+        model: { type: 'string', multiple: true },
+        shape: { type: 'string', multiple: true },
+        batch: { type: 'string', multiple: true },
+        group: { type: 'string' },
+        device: { type: 'string' },
+        repeats: { type: 'string' },
+        json: { type: 'string' },
+        svg: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    // parseArgs messages span lines ("Did you forget..."): keep the first.
+    throw new UsageError((error instanceof Error ? error.message : String(error)).split('\n')[0]);
+  }
+
+  const help = values.help ?? false;
+  const models = [...new Set(list(values.model))];
+  for (const m of models)
+    if (!PRESET_NAMES.includes(m)) throw new UsageError(`unknown model '${m}' (presets: ${PRESET_NAMES.join(', ')})`);
+  const shapes = (values.shape ?? []).map(parseShape);
+
+  let batches = DEFAULT_BATCHES;
+  if (values.batch !== undefined) {
+    const given = list(values.batch).map((b) => integer(b, '--batch', 'positive integers separated by commas'));
+    if (given.length === 0) throw new UsageError('--batch expects positive integers separated by commas, got nothing');
+    for (const b of given)
+      if (b < 1 || b > MAX_BATCH) throw new UsageError(`--batch values must be in 1..${MAX_BATCH}, got ${b}`);
+    batches = [...new Set(given)].sort((a, b) => a - b);
+  }
+
+  let groupSize: 128 | -1 = 128;
+  if (values.group !== undefined) {
+    const g = values.group.trim();
+    if (g !== '128' && g !== '-1') throw new UsageError(`--group must be 128 or -1 (per-channel), got '${values.group}'`);
+    groupSize = g === '128' ? 128 : -1;
+  }
+
+  const device = values.device === undefined ? 0 : integer(values.device, '--device', 'a device index');
+  if (device < 0) throw new UsageError(`--device must be 0 or more, got ${device}`);
+
+  const repeats = values.repeats === undefined ? DEFAULT_REPEATS : integer(values.repeats, '--repeats', 'an integer');
+  if (repeats < MIN_REPEATS) throw new UsageError(`--repeats must be at least ${MIN_REPEATS}, got ${repeats}`);
+
+  for (const option of ['json', 'svg'] as const)
+    if (values[option] !== undefined && values[option].trim() === '') throw new UsageError(`--${option} expects a file name`);
+
+  return {
+    // No --model and no --shape: every preset; --shape alone: only the custom shapes.
+    models: models.length > 0 || shapes.length > 0 ? models : [...PRESET_NAMES],
+    shapes,
+    batches,
+    groupSize,
+    device,
+    repeats,
+    json: values.json,
+    svg: values.svg,
+    quiet: values.quiet ?? false,
+    help,
+  };
+}
