@@ -16,6 +16,7 @@ import { invalid, isPositiveInteger } from './validate';
 export const DEFAULT_MAX_PAR = 16;
 
 let variantCache: readonly VariantInfo[] | undefined;
+let tileCache: Map<string, Tile> | undefined;
 
 /** The kernel variants compiled into the addon. */
 export function compiledVariants(): readonly VariantInfo[] {
@@ -23,11 +24,17 @@ export function compiledVariants(): readonly VariantInfo[] {
   return variantCache;
 }
 
+function tilesByKey(): Map<string, Tile> {
+  if (!tileCache) {
+    tileCache = new Map();
+    for (const v of compiledVariants()) tileCache.set(`${v.tileK}x${v.tileN}`, Object.freeze({ tileK: v.tileK, tileN: v.tileN }));
+  }
+  return tileCache;
+}
+
 /** The distinct block tiles compiled into the addon. */
 export function compiledTiles(): Tile[] {
-  const seen = new Map<string, Tile>();
-  for (const v of compiledVariants()) seen.set(`${v.tileK}x${v.tileN}`, { tileK: v.tileK, tileN: v.tileN });
-  return [...seen.values()];
+  return [...tilesByKey().values()];
 }
 
 /**
@@ -173,8 +180,8 @@ export class QuantizedLinear {
     if (out.shape.length !== 2 || out.shape[0] !== m || out.shape[1] !== n)
       throw invalid('BAD_SHAPE', 'out', `a [${m}, ${n}] tensor`, `[${out.shape.join(', ')}]`);
     if (m === 0) return out;
-    const tile = options.tile ?? selectTile(m, this.device.arch);
-    if (!compiledTiles().some((t) => t.tileK === tile.tileK && t.tileN === tile.tileN))
+    const tile = options.tile ?? selectTile(m, n, this.device.arch);
+    if (!tilesByKey().has(`${tile.tileK}x${tile.tileN}`))
       throw invalid(
         'BAD_ARGUMENT',
         'tile',

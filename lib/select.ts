@@ -13,23 +13,30 @@ export interface Tile {
   tileN: number;
 }
 
-/** Use `tile` for batches of up to `maxBatch` rows (the first matching rule wins). */
+/**
+ * Use `tile` for batches of up to `maxBatch` rows and layers of at least
+ * `minN` output columns (default 0); the first matching rule wins.
+ */
 export interface KernelRule extends Tile {
   maxBatch: number;
+  minN?: number;
 }
 
 /** Rules per GPU architecture ("sm_90"), with "default" for any other. */
 export type KernelTable = Readonly<Record<string, readonly KernelRule[]>>;
 
 /**
- * Small batches stream weights through narrow 128x128 tiles, which split
- * any layer over all SMs with few partial sums to reduce; larger batches
- * use 64x256 tiles, which do twice the math per byte of A they stage.
+ * Measured on an H100 (docs/perf-notes.md): up to 64 rows, 128x128 tiles
+ * are faster unless the layer is wide (n >= 16384), where 64x256 tiles read
+ * twice the contiguous bytes per weight row and still fill every SM; above
+ * 64 rows, 64x256 (twice the math per staged byte of A) wins from n = 8192.
  */
 export const DEFAULT_KERNEL_TABLE: KernelTable = Object.freeze({
   default: Object.freeze([
-    { maxBatch: 16, tileK: 128, tileN: 128 },
-    { maxBatch: Infinity, tileK: 64, tileN: 256 },
+    { maxBatch: 64, minN: 16384, tileK: 64, tileN: 256 },
+    { maxBatch: 64, tileK: 128, tileN: 128 },
+    { maxBatch: Infinity, minN: 8192, tileK: 64, tileN: 256 },
+    { maxBatch: Infinity, tileK: 128, tileN: 128 },
   ]),
 });
 
@@ -52,18 +59,20 @@ function checkTable(t: KernelTable): void {
     if (!Array.isArray(rules) || rules.length === 0)
       throw invalid('BAD_ARGUMENT', `kernel table["${arch}"]`, 'a non-empty array of rules', rules);
     for (const r of rules)
-      if (!(r.maxBatch > 0) || !isPositiveInteger(r.tileK) || !isPositiveInteger(r.tileN))
-        throw invalid('BAD_ARGUMENT', `a rule of kernel table["${arch}"]`, '{ maxBatch > 0, tileK, tileN }', r);
-    if (rules[rules.length - 1].maxBatch !== Infinity)
-      throw invalid('BAD_ARGUMENT', `kernel table["${arch}"]`, 'a last rule with maxBatch: Infinity', rules);
+      if (!(r.maxBatch > 0) || !isPositiveInteger(r.tileK) || !isPositiveInteger(r.tileN) || !((r.minN ?? 0) >= 0))
+        throw invalid('BAD_ARGUMENT', `a rule of kernel table["${arch}"]`, '{ maxBatch > 0, minN >= 0, tileK, tileN }', r);
+    const last = rules[rules.length - 1];
+    if (last.maxBatch !== Infinity || (last.minN ?? 0) !== 0)
+      throw invalid('BAD_ARGUMENT', `kernel table["${arch}"]`, 'a last rule with maxBatch: Infinity and no minN (a catch-all)', rules);
   }
 }
 
-/** The tile for a call of `m` rows on `arch` (e.g. "sm_90"). */
-export function selectTile(m: number, arch: string, kernels: KernelTable = table): Tile {
+/** The tile for a call of `m` rows and `n` output columns on `arch` (e.g. "sm_90"). */
+export function selectTile(m: number, n: number, arch: string, kernels: KernelTable = table): Tile {
   if (!isPositiveInteger(m)) throw invalid('BAD_SHAPE', 'm (batch)', 'a positive integer', m);
+  if (!isPositiveInteger(n)) throw invalid('BAD_SHAPE', 'n (output features)', 'a positive integer', n);
   const rules = kernels[arch] ?? kernels.default;
-  const rule = rules?.find((r) => m <= r.maxBatch);
-  if (!rule) throw new MarlinError('BAD_ARGUMENT', `the kernel table has no rule for m=${m} on ${arch}`);
+  const rule = rules?.find((r) => m <= r.maxBatch && n >= (r.minN ?? 0));
+  if (!rule) throw new MarlinError('BAD_ARGUMENT', `the kernel table has no rule for m=${m}, n=${n} on ${arch}`);
   return { tileK: rule.tileK, tileN: rule.tileN };
 }

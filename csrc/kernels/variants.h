@@ -16,7 +16,7 @@ namespace marlin {
 // where shared memory allows (sm_80, sm_90); the launcher takes the deepest
 // one that fits the device. MARLIN_DEEP_STAGES overrides it for experiments.
 #ifndef MARLIN_DEEP_STAGES
-#define MARLIN_DEEP_STAGES 6
+#define MARLIN_DEEP_STAGES 8
 #endif
 constexpr int kDeepStages = MARLIN_DEEP_STAGES;
 
