@@ -33,6 +33,17 @@
 #include "ptx.cuh"
 #include "tile.cuh"
 
+// Weights are loaded with an L2 evict-first policy: they are read exactly
+// once, and keeping them out of L2 leaves it to the activations every block
+// re-reads (about 5% on the 70B layers at m <= 16; docs/perf-notes.md).
+// CUDA 13's ptxas can drop the createpolicy behind such a hint and leave the
+// descriptor uninitialised; here it folds it into a uniform register set at
+// kernel entry, which scripts/check-cache-hints.js verifies on the SASS of
+// every kernel. Build with -DMARLIN_EVICT_FIRST=0 to go without the hint.
+#ifndef MARLIN_EVICT_FIRST
+#define MARLIN_EVICT_FIRST 1
+#endif
+
 namespace marlin {
 
 template <class T>

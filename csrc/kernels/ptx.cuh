@@ -27,8 +27,7 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pr
 }
 
 // The same copy with an L2 eviction-priority hint (`policy` from
-// make_evict_first_policy): weights are read once, so they should not push
-// the re-read activations and partial sums out of L2.
+// make_evict_first_policy); see MARLIN_EVICT_FIRST in gemm_kernel.cuh.
 __device__ __forceinline__ void cp_async16_hint(void* smem, const void* gmem, bool pred, uint64_t policy) {
   asm volatile(
       "{\n"
