@@ -66,6 +66,8 @@ export interface ForwardOptions {
   sms?: number;
   /** 64-row problems per launch when m > 64 (default 16). */
   maxPar?: number;
+  /** Pipeline depth to run (one of compiledVariants()' stages); default: the deepest that fits the GPU. */
+  stages?: number;
 }
 
 export interface PackedLayer {
@@ -175,6 +177,9 @@ export class QuantizedLinear {
     if (!isPositiveInteger(maxPar) || maxPar > 64) throw invalid('BAD_ARGUMENT', 'maxPar', 'an integer in 1..64', maxPar);
     const sms = options.sms ?? 0;
     if (!Number.isSafeInteger(sms) || sms < 0) throw invalid('BAD_ARGUMENT', 'sms', 'a non-negative integer (0 = all SMs)', sms);
+    const stages = options.stages ?? 0;
+    if (stages !== 0 && !compiledVariants().some((v) => v.stages === stages))
+      throw invalid('BAD_ARGUMENT', 'stages', `one of ${[...new Set(compiledVariants().map((v) => v.stages))].join(', ')}`, stages);
     const out = options.out ?? DeviceTensor.empty(this.device, [m, n], 'float16');
     if (out.dtype !== 'float16') throw invalid('BAD_DTYPE', 'out', 'a float16 tensor', out.describe());
     if (out.shape.length !== 2 || out.shape[0] !== m || out.shape[1] !== n)
@@ -198,7 +203,7 @@ export class QuantizedLinear {
         ws.buffer, 0,
         stream.native,
         m, n, k, this.groupSize,
-        tile.tileK, tile.tileN, sms, maxPar,
+        tile.tileK, tile.tileN, sms, maxPar, stages,
       ),
     );
     return out;

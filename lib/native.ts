@@ -90,6 +90,7 @@ export interface NativeBinding {
     stream: NativeStream,
     m: number, n: number, k: number, groupSize: number,
     tileK: number, tileN: number, sms: number, maxPar: number,
+    stages?: number,
   ): void;
   /** FP16 [k, n] row-major weights from the Marlin layout (byte offsets). */
   dequantizeWeights(

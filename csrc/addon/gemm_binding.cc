@@ -50,7 +50,8 @@ void* Resolve(Napi::Env env, const Napi::CallbackInfo& info, const Operand& op, 
 }
 
 // gemm(a, aOffset, b, bOffset, scales, scalesOffset, c, cOffset, workspace,
-//      workspaceOffset, stream, m, n, k, groupSize, tileK, tileN, sms, maxPar)
+//      workspaceOffset, stream, m, n, k, groupSize, tileK, tileN, sms, maxPar,
+//      stages)
 // Buffers and offsets are bytes; the TS layer has validated shapes, so this
 // re-checks only what keeps memory safe: every region inside its buffer,
 // every buffer on the stream's device.
@@ -66,6 +67,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   args.tile_n = Int(info, 16);
   args.sms = Int(info, 17);
   args.max_par = Int(info, 18);
+  args.stages = info.Length() > 19 ? Int(info, 19) : 0;
   if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.max_par < 1)
     throw MakeError(env, "BAD_SHAPE", "gemm: m=" + std::to_string(args.m) + ", n=" + std::to_string(args.n) +
                                           ", k=" + std::to_string(args.k) + ", maxPar=" + std::to_string(args.max_par));
@@ -98,7 +100,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (status == marlin::Status::kOk) return env.Undefined();
   const std::string shape = " (m=" + std::to_string(args.m) + ", n=" + std::to_string(args.n) +
                             ", k=" + std::to_string(args.k) + ", groupSize=" + std::to_string(args.group_size) +
-                            ", tile " + std::to_string(args.tile_k) + "x" + std::to_string(args.tile_n) + ")";
+                            ", tile " + std::to_string(args.tile_k) + "x" + std::to_string(args.tile_n) +
+                            (args.stages ? ", stages " + std::to_string(args.stages) : std::string()) + ")";
   if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, std::string("gemm launch") + shape);
   throw MakeError(env, CodeForStatus(status), std::string("gemm: ") + marlin::status_message(status) + shape);
 }

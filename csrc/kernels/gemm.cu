@@ -26,14 +26,14 @@ constexpr Variant kVariants[] = {MARLIN_FOR_EACH_VARIANT(MARLIN_TABLE_ROW)};
 #undef MARLIN_TABLE_ROW
 constexpr int kVariantCount = static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0]));
 
-// The deepest-pipelined variant of this shape whose shared memory fits
-// `smem_limit` bytes (the device's per-block opt-in maximum).
-const Variant* find_variant(int m_blocks, int tile_k, int tile_n, int group_size, int smem_limit) {
+// The variant of this shape with `stages` pipeline stages (0: the deepest
+// one) whose shared memory fits `smem_limit` (the device's opt-in maximum).
+const Variant* find_variant(int m_blocks, int tile_k, int tile_n, int group_size, int stages, int smem_limit) {
   const Variant* best = nullptr;
   for (const Variant& v : kVariants)
     if (v.info.m_blocks == m_blocks && v.info.tile_k == tile_k && v.info.tile_n == tile_n &&
         v.info.group_size == group_size && v.info.smem_bytes <= smem_limit &&
-        (!best || v.info.stages > best->info.stages))
+        (stages == 0 || v.info.stages == stages) && (!best || v.info.stages > best->info.stages))
       best = &v;
   return best;
 }
@@ -80,7 +80,7 @@ const char* status_message(Status status) {
     case Status::kMisaligned: return "A, B, scales, C and the workspace must be 16-byte aligned";
     case Status::kNullPointer: return "A, B, scales, C and the workspace must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
-    case Status::kBadLaunch: return "max_par must be in 1..64";
+    case Status::kBadLaunch: return "max_par must be in 1..64 and stages >= 0";
     case Status::kCudaError: return "CUDA runtime error";
   }
   return "unknown status";
@@ -109,7 +109,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error) 
   if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.n % kNMultiple != 0 || args.k % kKMultiple != 0)
     return Status::kBadShape;
   if (args.group_size != kGroupSize && args.group_size != -1) return Status::kBadGroupSize;
-  if (args.max_par < 1 || args.max_par > 64) return Status::kBadLaunch;
+  if (args.max_par < 1 || args.max_par > 64 || args.stages < 0) return Status::kBadLaunch;
   if (!tile_exists(args.tile_k, args.tile_n, args.group_size)) return Status::kNoVariant;
   if (!args.a || !args.b || !args.scales || !args.c || !args.workspace) return Status::kNullPointer;
   if (!aligned16(args.a) || !aligned16(args.b) || !aligned16(args.scales) || !aligned16(args.c) ||
@@ -141,7 +141,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error) 
     // up to max_par 64-row problems side by side, the last one partial.
     const int m_blocks = left > kRowsPerProblem ? kRowsPerProblem / 16 : (left + 15) / 16;
     const int rows = left > kRowsPerProblem ? (left < kRowsPerProblem * args.max_par ? left : kRowsPerProblem * args.max_par) : left;
-    const Variant* v = find_variant(m_blocks, args.tile_k, args.tile_n, args.group_size, smem_limit);
+    const Variant* v = find_variant(m_blocks, args.tile_k, args.tile_n, args.group_size, args.stages, smem_limit);
     if (!v) return Status::kNoVariant;
 
     const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);

@@ -19,7 +19,7 @@ enum class Status : int {
   kMisaligned = 4,         // a matrix pointer is not 16-byte aligned
   kNullPointer = 5,        // a required pointer is null
   kWorkspaceTooSmall = 6,  // smaller than workspace_bytes(n, max_par, SM count)
-  kBadLaunch = 7,          // sms or max_par out of range
+  kBadLaunch = 7,          // max_par or stages out of range
   kCudaError = 8,          // the CUDA runtime failed; see the cudaError_t
 };
 
@@ -47,6 +47,7 @@ struct GemmArgs {
   int tile_n = 128;
   int sms = 0;                  // blocks per launch; <= 0: every SM of the device
   int max_par = 16;             // 64-row problems per launch when m > 64
+  int stages = 0;               // pipeline depth; 0: the deepest that fits the device
 };
 
 // Bytes of workspace a call needs: one int32 counter per (64-row problem,

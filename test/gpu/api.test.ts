@@ -67,6 +67,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     expect(() => layer.forward(wrongType as never)).toThrow(expect.objectContaining({ code: 'BAD_DTYPE' }));
     expect(() => layer.forward(x, { out: wrongOut })).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
     expect(() => layer.forward(x, { tile: { tileK: 32, tileN: 32 } })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => layer.forward(x, { stages: 5 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
     layer.dispose();
   });
 
