@@ -9,6 +9,7 @@
 #include "device_info.h"
 #include "errors.h"
 #include "state.h"
+#include "unwrap.h"
 #include "stream.h"
 
 namespace marlin_addon {
@@ -70,11 +71,7 @@ void DeviceBuffer::Init(Napi::Env env, Napi::Object exports) {
 }
 
 DeviceBuffer* DeviceBuffer::FromValue(Napi::Env env, Napi::Value value, const char* name) {
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(State(env).device_buffer_ctor.Value()))
-    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a DeviceBuffer for ") + name);
-  DeviceBuffer* b = Unwrap(value.As<Napi::Object>());
-  if (b->disposed_) throw MakeError(env, "DISPOSED", std::string(name) + " (a DeviceBuffer) was disposed");
-  return b;
+  return UnwrapLive<DeviceBuffer>(env, value, State(env).device_buffer_ctor, "a DeviceBuffer", name);
 }
 
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {

@@ -19,6 +19,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   explicit DeviceBuffer(const Napi::CallbackInfo& info);  // new DeviceBuffer(device, bytes)
   ~DeviceBuffer() override;
 
+  bool disposed() const { return disposed_; }
+
   int device() const { return device_; }
   std::size_t bytes() const { return bytes_; }
   // Start of [offset, offset + length) after checking it lies inside the

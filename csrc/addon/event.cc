@@ -5,6 +5,7 @@
 #include "device_info.h"
 #include "errors.h"
 #include "state.h"
+#include "unwrap.h"
 #include "stream.h"
 
 namespace marlin_addon {
@@ -22,11 +23,7 @@ void Event::Init(Napi::Env env, Napi::Object exports) {
 }
 
 Event* Event::FromValue(Napi::Env env, Napi::Value value, const char* name) {
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(State(env).event_ctor.Value()))
-    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected an Event for ") + name);
-  Event* e = Unwrap(value.As<Napi::Object>());
-  if (e->disposed_) throw MakeError(env, "DISPOSED", std::string(name) + " (an Event) was disposed");
-  return e;
+  return UnwrapLive<Event>(env, value, State(env).event_ctor, "an Event", name);
 }
 
 Event::Event(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Event>(info) {

@@ -14,6 +14,8 @@ class Event : public Napi::ObjectWrap<Event> {
   explicit Event(const Napi::CallbackInfo& info);  // new Event(device)
   ~Event() override;
 
+  bool disposed() const { return disposed_; }
+
  private:
   Napi::Value Record(const Napi::CallbackInfo& info);       // record(stream)
   Napi::Value ElapsedMs(const Napi::CallbackInfo& info);    // elapsedMs(laterEvent): number

@@ -6,6 +6,7 @@
 #include "device_info.h"
 #include "errors.h"
 #include "state.h"
+#include "unwrap.h"
 
 namespace marlin_addon {
 
@@ -22,11 +23,7 @@ void Stream::Init(Napi::Env env, Napi::Object exports) {
 }
 
 Stream* Stream::FromValue(Napi::Env env, Napi::Value value, const char* name) {
-  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(State(env).stream_ctor.Value()))
-    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a Stream for ") + name);
-  Stream* s = Unwrap(value.As<Napi::Object>());
-  if (s->disposed_) throw MakeError(env, "DISPOSED", std::string(name) + " (a Stream) was disposed");
-  return s;
+  return UnwrapLive<Stream>(env, value, State(env).stream_ctor, "a Stream", name);
 }
 
 Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {

@@ -15,6 +15,8 @@ class Stream : public Napi::ObjectWrap<Stream> {
   explicit Stream(const Napi::CallbackInfo& info);  // new Stream(device)
   ~Stream() override;
 
+  bool disposed() const { return disposed_; }
+
   cudaStream_t handle() const { return stream_; }
   int device() const { return device_; }
 

@@ -46,6 +46,13 @@
 
 namespace marlin {
 
+__device__ __forceinline__ void add_to(float4& sum, const float4& v) {
+  sum.x += v.x;
+  sum.y += v.y;
+  sum.z += v.z;
+  sum.w += v.w;
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs args) {
   extern __shared__ int4 smem[];
@@ -241,13 +248,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
 #pragma unroll
           for (int w = 1; w < T::kWarpsK; ++w) {
 #pragma unroll
-            for (int q = 0; q < 8; ++q) {
-              const float4 v = red[(((w - 1) * T::kWarpsN + warp_n) * 8 + q) * 32 + lane];
-              mine[q].x += v.x;
-              mine[q].y += v.y;
-              mine[q].z += v.z;
-              mine[q].w += v.w;
-            }
+            for (int q = 0; q < 8; ++q) add_to(mine[q], red[(((w - 1) * T::kWarpsN + warp_n) * 8 + q) * 32 + lane]);
           }
         }
         __syncthreads();
@@ -330,13 +331,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
               for (int i = 0; i < T::kMBlocks; ++i) {
                 float4* const mine = reinterpret_cast<float4*>(&acc[i][0][0][0]);
 #pragma unroll
-                for (int q = 0; q < 8; ++q) {
-                  const float4 v = slot[(i * T::kWarpsN * 8 + q) * 32];
-                  mine[q].x += v.x;
-                  mine[q].y += v.y;
-                  mine[q].z += v.z;
-                  mine[q].w += v.w;
-                }
+                for (int q = 0; q < 8; ++q) add_to(mine[q], slot[(i * T::kWarpsN * 8 + q) * 32]);
               }
             }
           }

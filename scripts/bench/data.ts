@@ -28,15 +28,3 @@ function randomFill<T extends Int32Array | Uint16Array>(array: T): T {
   for (let at = 0; at < bytes.length; at += chunk) randomFillSync(bytes.subarray(at, at + chunk));
   return array;
 }
-
-/** ||actual - expected|| / ||expected|| (NaN if either holds a NaN). */
-export function relativeL2Error(actual: Float32Array, expected: Float32Array): number {
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = actual[i] - expected[i];
-    diff += d * d;
-    ref += expected[i] * expected[i];
-  }
-  return Math.sqrt(diff / ref);
-}

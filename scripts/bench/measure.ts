@@ -13,10 +13,11 @@ import {
   hasCublas,
   median,
   probe,
+  relativeError as relativeErrorOf,
   timeCalls,
 } from '../../lib/index';
 import { native } from '../../lib/native';
-import { randomHalves, randomPackedWeights, relativeL2Error } from './data';
+import { randomHalves, randomPackedWeights } from './data';
 import { BenchFailure } from './fail';
 import type { BandwidthMeasurement, BatchTiming, BenchEnvironment, KernelTiming, ShapeTiming } from './results';
 import { weightBytes } from './results';
@@ -226,7 +227,7 @@ async function checkAgainstFp16(
     const a = owned.add(device.upload(randomHalves(m * k, -1, 1), [m, k], 'float16', stream));
     const marlin = owned.add(layer.forward(a, { stream }));
     const fp16 = owned.add(fp16Matmul(a, fp16Weights, { stream }));
-    const relativeError = relativeL2Error(fromHalf(await marlin.toHost(stream)), fromHalf(await fp16.toHost(stream)));
+    const relativeError = relativeErrorOf(fromHalf(await marlin.toHost(stream)), fromHalf(await fp16.toHost(stream)));
     if (!(relativeError < MAX_RELATIVE_ERROR))
       throw new BenchFailure(
         `wrong result for k=${k} n=${n}: Marlin differs from FP16 (cuBLAS) by relative error ${relativeError.toExponential(2)} ` +

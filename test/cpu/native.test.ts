@@ -36,6 +36,14 @@ describe('native module', () => {
     expect(native.workspaceBytes(192, 1, 10)).toBe(16 + 10 * 65536); // 2 counters, rounded up to 16 bytes
   });
 
+  test('native calls reject arguments of the wrong class with BAD_ARGUMENT, before any CUDA call', () => {
+    const fake = {} as never;
+    expect(() =>
+      native.gemm(fake, 0, fake, 0, fake, 0, fake, 0, fake, 0, fake, 1, 64, 128, 128, 128, 128, 0, 1),
+    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: 'Expected a Stream for stream' }));
+    expect(() => native.delay(fake, 10)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+
   test('probe() describes the machine without throwing', () => {
     const p = probe();
     expect(typeof p.available).toBe('boolean');
