@@ -7,25 +7,11 @@
 #include "device_buffer.h"
 #include "errors.h"
 #include "fp16_gemm.h"
+#include "operands.h"
 #include "stream.h"
 
 namespace marlin_addon {
 namespace {
-
-DeviceBuffer* OnStreamDevice(Napi::Env env, Napi::Value v, const char* name, const Stream* stream) {
-  DeviceBuffer* b = DeviceBuffer::FromValue(env, v, name);
-  if (b->device() != stream->device())
-    throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(b->device()) +
-                                             " but the stream is on device " + std::to_string(stream->device()));
-  return b;
-}
-
-std::uint64_t Offset(const Napi::CallbackInfo& info, int i) {
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > 9007199254740991.0)
-    throw MakeError(info.Env(), "BAD_ARGUMENT", "Expected a non-negative byte offset");
-  return static_cast<std::uint64_t>(d);
-}
 
 // fp16Gemm(a, aOffset, b, bOffset, c, cOffset, stream, m, n, k): C = A B,
 // FP16 row-major [m,k] x [k,n] -> [m,n].
@@ -41,9 +27,9 @@ Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
     throw MakeError(env, "BAD_SHAPE", "fp16Gemm: m, n and k must be positive (m=" + std::to_string(m) +
                                           ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
   const std::uint64_t M = m, N = n, K = k;
-  const void* a = OnStreamDevice(env, info[0], "A", stream)->Region(env, Offset(info, 1), M * K * 2, "A");
-  const void* b = OnStreamDevice(env, info[2], "B", stream)->Region(env, Offset(info, 3), K * N * 2, "B");
-  void* c = OnStreamDevice(env, info[4], "C", stream)->Region(env, Offset(info, 5), M * N * 2, "C");
+  const void* a = OperandRegion(env, info, 0, "A", M * K * 2, *stream);
+  const void* b = OperandRegion(env, info, 2, "B", K * N * 2, *stream);
+  void* c = OperandRegion(env, info, 4, "C", M * N * 2, *stream);
   CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
   std::string error;
   if (!marlin::baseline::fp16_gemm(a, b, c, m, n, k, stream->handle(), &error))

@@ -8,19 +8,13 @@
 #include "completion.h"
 #include "device_info.h"
 #include "errors.h"
+#include "operands.h"
 #include "state.h"
 #include "unwrap.h"
 #include "stream.h"
 
 namespace marlin_addon {
 namespace {
-
-std::uint64_t ToU64(Napi::Env env, Napi::Value v, const char* name) {
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<std::uint64_t>(d)))
-    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a non-negative integer for ") + name);
-  return static_cast<std::uint64_t>(d);
-}
 
 // Host bytes of a TypedArray, DataView or ArrayBuffer.
 struct HostView {
@@ -42,14 +36,6 @@ HostView ViewOf(Napi::Env env, Napi::Value v, const char* name) {
     return {static_cast<std::uint8_t*>(b.Data()), b.ByteLength()};
   }
   throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a TypedArray, DataView or ArrayBuffer for ") + name);
-}
-
-Stream* SameDeviceStream(Napi::Env env, Napi::Value v, int device) {
-  Stream* s = Stream::FromValue(env, v, "stream");
-  if (s->device() != device)
-    throw MakeError(env, "BAD_ARGUMENT", "the buffer is on device " + std::to_string(device) +
-                                             " but the stream is on device " + std::to_string(s->device()));
-  return s;
 }
 
 }  // namespace
@@ -77,7 +63,7 @@ DeviceBuffer* DeviceBuffer::FromValue(Napi::Env env, Napi::Value value, const ch
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
   Napi::Env env = info.Env();
   device_ = info[0].As<Napi::Number>().Int32Value();
-  const std::uint64_t bytes = ToU64(env, info[1], "bytes");
+  const std::uint64_t bytes = ByteCount(env, info[1], "bytes");
   UseDevice(env, device_);
   // cudaMalloc of 0 bytes returns null; keep one byte so every live buffer
   // has a distinct address.
@@ -110,8 +96,9 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
   const HostView src = ViewOf(env, info[0], "source");
-  const std::uint64_t offset = ToU64(env, info[1], "offset");
-  Stream* stream = SameDeviceStream(env, info[2], device_);
+  const std::uint64_t offset = ByteCount(env, info[1], "offset");
+  Stream* stream = Stream::FromValue(env, info[2], "stream");
+  RequireStreamDevice(env, device_, "the buffer", *stream);
   std::uint8_t* dst = Region(env, offset, src.bytes, "upload");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   // From pageable memory the runtime stages the bytes before returning, so
@@ -125,8 +112,9 @@ Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
   const HostView dst = ViewOf(env, info[0], "destination");
-  const std::uint64_t offset = ToU64(env, info[1], "offset");
-  Stream* stream = SameDeviceStream(env, info[2], device_);
+  const std::uint64_t offset = ByteCount(env, info[1], "offset");
+  Stream* stream = Stream::FromValue(env, info[2], "stream");
+  RequireStreamDevice(env, device_, "the buffer", *stream);
   const std::uint8_t* src = Region(env, offset, dst.bytes, "download");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle(), nullptr);
@@ -158,9 +146,10 @@ Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
   const int value = info[0].As<Napi::Number>().Int32Value();
-  const std::uint64_t offset = ToU64(env, info[1], "offset");
-  const std::uint64_t length = ToU64(env, info[2], "length");
-  Stream* stream = SameDeviceStream(env, info[3], device_);
+  const std::uint64_t offset = ByteCount(env, info[1], "offset");
+  const std::uint64_t length = ByteCount(env, info[2], "length");
+  Stream* stream = Stream::FromValue(env, info[3], "stream");
+  RequireStreamDevice(env, device_, "the buffer", *stream);
   std::uint8_t* dst = Region(env, offset, length, "fill");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   CheckCuda(env, cudaMemsetAsync(dst, value & 0xff, length, stream->handle()), "cudaMemsetAsync");
@@ -171,10 +160,11 @@ Napi::Value DeviceBuffer::CopyFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
   DeviceBuffer* src = FromValue(env, info[0], "source");
-  const std::uint64_t src_offset = ToU64(env, info[1], "sourceOffset");
-  const std::uint64_t dst_offset = ToU64(env, info[2], "offset");
-  const std::uint64_t length = ToU64(env, info[3], "length");
-  Stream* stream = SameDeviceStream(env, info[4], device_);
+  const std::uint64_t src_offset = ByteCount(env, info[1], "sourceOffset");
+  const std::uint64_t dst_offset = ByteCount(env, info[2], "offset");
+  const std::uint64_t length = ByteCount(env, info[3], "length");
+  Stream* stream = Stream::FromValue(env, info[4], "stream");
+  RequireStreamDevice(env, device_, "the buffer", *stream);
   if (src->device_ != device_)
     throw MakeError(env, "BAD_ARGUMENT", "copyFrom needs both buffers on one device (source on " +
                                              std::to_string(src->device_) + ", destination on " +

@@ -4,6 +4,7 @@
 
 #include "device_info.h"
 #include "errors.h"
+#include "operands.h"
 #include "state.h"
 #include "unwrap.h"
 #include "stream.h"
@@ -47,9 +48,7 @@ Napi::Value Event::Record(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
   Stream* stream = Stream::FromValue(env, info[0], "stream");
-  if (stream->device() != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "the Event is on device " + std::to_string(device_) +
-                                             " but the stream is on device " + std::to_string(stream->device()));
+  RequireStreamDevice(env, device_, "the Event", *stream);
   CheckCuda(env, cudaEventRecord(event_, stream->handle()), "cudaEventRecord");
   return env.Undefined();
 }

@@ -9,6 +9,7 @@
 #include "device_buffer.h"
 #include "errors.h"
 #include "gemm.h"
+#include "operands.h"
 #include "stream.h"
 
 namespace marlin_addon {
@@ -27,26 +28,14 @@ const char* CodeForStatus(marlin::Status s) {
 }
 
 int Int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
-std::uint64_t Offset(const Napi::CallbackInfo& info, int i) {
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > 9007199254740991.0)
-    throw MakeError(info.Env(), "BAD_ARGUMENT", "Expected a non-negative byte offset");
-  return static_cast<std::uint64_t>(d);
-}
-
 struct Operand {
   int index;  // argument index of the buffer; its byte offset follows it
   const char* name;
   std::uint64_t bytes;
 };
 
-// The device pointer of an operand after checking its device and bounds.
 void* Resolve(Napi::Env env, const Napi::CallbackInfo& info, const Operand& op, const Stream* stream) {
-  DeviceBuffer* buf = DeviceBuffer::FromValue(env, info[op.index], op.name);
-  if (buf->device() != stream->device())
-    throw MakeError(env, "BAD_ARGUMENT", std::string(op.name) + " is on device " + std::to_string(buf->device()) +
-                                             " but the stream is on device " + std::to_string(stream->device()));
-  return buf->Region(env, Offset(info, op.index + 1), op.bytes, op.name);
+  return OperandRegion(env, info, op.index, op.name, op.bytes, *stream);
 }
 
 // gemm(a, aOffset, b, bOffset, scales, scalesOffset, c, cOffset, workspace,
@@ -86,11 +75,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   args.c = ptrs[3];
   // The workspace is the rest of its buffer from the offset; the launcher
   // checks it is large enough for this n, maxPar and the device's SMs.
-  DeviceBuffer* ws = DeviceBuffer::FromValue(env, info[8], "workspace");
-  if (ws->device() != stream->device())
-    throw MakeError(env, "BAD_ARGUMENT", "the workspace is on device " + std::to_string(ws->device()) +
-                                             " but the stream is on device " + std::to_string(stream->device()));
-  const std::uint64_t ws_offset = Offset(info, 9);
+  DeviceBuffer* ws = BufferOnStreamDevice(env, info[8], "workspace", *stream);
+  const std::uint64_t ws_offset = ByteCount(env, info[9], "workspace offset");
   args.workspace_bytes = ws_offset <= ws->bytes() ? ws->bytes() - ws_offset : 0;
   args.workspace = ws->Region(env, ws_offset, args.workspace_bytes, "workspace");
 
