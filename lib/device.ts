@@ -30,6 +30,8 @@ export class Stream {
   readonly device: Device;
   /** @internal GEMM workspace shared by every layer that runs on this stream (see linear.ts). */
   workspace?: DeviceTensor<'int32'>;
+  /** @internal act-order layers' gathered activations, shared like the workspace (see linear.ts). */
+  scratch?: DeviceTensor<'int32'>;
 
   /** @internal use device.createStream() */
   constructor(device: Device) {
@@ -50,6 +52,8 @@ export class Stream {
   dispose(): void {
     this.workspace?.dispose();
     this.workspace = undefined;
+    this.scratch?.dispose();
+    this.scratch = undefined;
     this.native.dispose();
   }
 
@@ -58,20 +62,26 @@ export class Stream {
   }
 }
 
-export type DType = 'float16' | 'float32' | 'int32';
-export type HostArrayOf<D extends DType> = D extends 'float16' ? Uint16Array : D extends 'float32' ? Float32Array : Int32Array;
+/** Element types. FP16 and BF16 data are held on the host as Uint16Array bit patterns (see fp16.ts). */
+export type DType = 'float16' | 'bfloat16' | 'float32' | 'int32';
+export type HostArrayOf<D extends DType> = D extends 'float16' | 'bfloat16'
+  ? Uint16Array
+  : D extends 'float32'
+    ? Float32Array
+    : Int32Array;
 
-const BYTES_PER_ELEMENT: Record<DType, number> = { float16: 2, float32: 4, int32: 4 };
+const BYTES_PER_ELEMENT: Record<DType, number> = { float16: 2, bfloat16: 2, float32: 4, int32: 4 };
 const HOST_ARRAY: Record<DType, new (length: number) => Uint16Array | Float32Array | Int32Array> = {
   float16: Uint16Array,
+  bfloat16: Uint16Array,
   float32: Float32Array,
   int32: Int32Array,
 };
 
 function checkDType(dtype: unknown): DType {
-  if (dtype !== 'float16' && dtype !== 'float32' && dtype !== 'int32')
-    throw invalid('BAD_DTYPE', 'dtype', "'float16', 'float32' or 'int32'", dtype);
-  return dtype;
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, dtype))
+    throw invalid('BAD_DTYPE', 'dtype', "'float16', 'bfloat16', 'float32' or 'int32'", dtype);
+  return dtype as DType;
 }
 
 function checkShape(shape: unknown): number[] {

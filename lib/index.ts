@@ -1,32 +1,42 @@
 /**
- * marlin-node: MARLIN FP16 x INT4 GEMM kernels for Node.js on NVIDIA GPUs.
+ * marlin-node: MARLIN quantized GEMM kernels for Node.js on NVIDIA GPUs.
  * Importing this module loads the native addon (MarlinError NOT_BUILT if it
  * is missing).
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
 export { Device, DeviceTensor, Stream, probe, type DType, type HostArrayOf } from './device';
-export { toHalf, fromHalf, halfToNumber, roundToHalf } from './fp16';
-export { quantize, dequantize, type QuantizedWeights } from './quantize';
-export { packWeights, unpackWeights, packScales, unpackScales, weightPosition, scalePosition } from './layout';
+export { toHalf, fromHalf, halfToNumber, roundToHalf, toBfloat16, fromBfloat16, toHalves, fromHalves } from './fp16';
+export { DEFAULT_FORMAT, describeFormat, type ActivationDType, type WeightFormat } from './formats';
+export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions } from './quantize';
 export {
-  QuantizedLinear,
+  packWeights,
+  unpackWeights,
+  packScales,
+  unpackScales,
+  packZeros,
+  unpackZeros,
+  weightPosition,
+  scalePosition,
+  zeroPosition,
+} from './layout';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer } from './linear';
+export {
+  chooseKernel,
   compiledVariants,
   compiledTiles,
-  DEFAULT_MAX_PAR,
-  type ForwardOptions,
-  type PackedLayer,
-} from './linear';
-export {
-  selectTile,
+  targetOf,
   setKernelTable,
   getKernelTable,
   DEFAULT_KERNEL_TABLE,
   type Tile,
   type KernelRule,
   type KernelTable,
-} from './select';
+  type KernelPlan,
+  type KernelTarget,
+  type KernelOverrides,
+} from './chooser';
 export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './reference';
 export { fp16Matmul, hasCublas } from './baseline';
 export { timeCalls, median, type GpuTimes } from './timing';
-export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, type GroupSize } from './shapes';
+export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, GROUP_SIZES, WEIGHT_BITS, type GroupSize, type WeightBits } from './shapes';
 export type { ProbeResult, DeviceProperties, VariantInfo } from './native';

@@ -1,40 +1,32 @@
 /**
- * QuantizedLinear: a 4-bit linear layer on the GPU. It holds the packed
- * weights, the scales and a lock workspace per stream; forward(x) picks the
- * kernel tile for the batch size and queues the GEMM.
+ * QuantizedLinear: a quantized linear layer on the GPU, y = x W with W
+ * [k = inFeatures, n = outFeatures] (PyTorch's nn.Linear.weight is the
+ * transpose, [n, k]). It holds the packed weights, scales, zero points and,
+ * for act-order layers, the row order; forward(x) queues the GEMM with the
+ * kernel the chooser picks for the batch size.
  */
+import { kernelOrder, toKernelOrder, trivialGroups } from './act-order';
+import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
 import { Device, DeviceTensor, Stream } from './device';
 import { MarlinError, callNative } from './errors';
-import { packScales, packWeights } from './layout';
-import { native, type VariantInfo } from './native';
-import { quantize, type QuantizedWeights } from './quantize';
-import { selectTile, type Tile } from './select';
-import { type GroupSize, checkGroupSize, checkWeightShape, scaleRows } from './shapes';
-import { invalid, isPositiveInteger } from './validate';
+import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
+import { packScales, packWeights, packZeros } from './layout';
+import { type NativeGemm, native } from './native';
+import { type QuantizedWeights, checkQuantized, quantize, type QuantizeOptions } from './quantize';
+import { type GroupSize, type WeightBits, N_MULTIPLE, checkWeightShape, scaleRows } from './shapes';
+import { invalid, isObject, isPositiveInteger } from './validate';
 
 /** Default number of 64-row problems one launch runs side by side when m > 64. */
 export const DEFAULT_MAX_PAR = 16;
 
-let variantCache: readonly VariantInfo[] | undefined;
-let tileCache: Map<string, Tile> | undefined;
-
-/** The kernel variants compiled into the addon. */
-export function compiledVariants(): readonly VariantInfo[] {
-  variantCache ??= Object.freeze(callNative(() => native.variants()));
-  return variantCache;
-}
-
-function tilesByKey(): Map<string, Tile> {
-  if (!tileCache) {
-    tileCache = new Map();
-    for (const v of compiledVariants()) tileCache.set(`${v.tileK}x${v.tileN}`, Object.freeze({ tileK: v.tileK, tileN: v.tileN }));
-  }
-  return tileCache;
-}
-
-/** The distinct block tiles compiled into the addon. */
-export function compiledTiles(): Tile[] {
-  return [...tilesByKey().values()];
+/** Grows a per-stream buffer to at least `bytes` (waits for queued work that uses the old one). */
+function grown(stream: Stream, current: DeviceTensor<'int32'> | undefined, bytes: number, zero: boolean): DeviceTensor<'int32'> {
+  if (current && !current.disposed && current.byteLength >= bytes) return current;
+  current?.dispose();
+  const size = Math.ceil(Math.max(bytes, (current?.byteLength ?? 0) * 1.5) / 16) * 4;
+  const t = DeviceTensor.empty(stream.device, [size], 'int32');
+  if (zero) t.fill(0, stream);
+  return t;
 }
 
 /**
@@ -44,194 +36,278 @@ export function compiledTiles(): Tile[] {
  * so a model of hundreds of layers needs one, not hundreds.
  */
 function workspaceFor(stream: Stream, n: number, maxPar: number): DeviceTensor<'int32'> {
-  const device = stream.device;
-  const bytes = callNative(() => native.workspaceBytes(n, maxPar, device.multiProcessorCount));
-  const current = stream.workspace;
-  if (current && !current.disposed && current.byteLength >= bytes) return current;
-  current?.dispose(); // waits for queued work that still uses it
-  const grown = DeviceTensor.empty(device, [Math.ceil(Math.max(bytes, (current?.byteLength ?? 0) * 1.5) / 16) * 4], 'int32');
-  grown.fill(0, stream);
-  stream.workspace = grown;
-  return grown;
+  const bytes = callNative(() => native.workspaceBytes(n, maxPar, stream.device.multiProcessorCount));
+  stream.workspace = grown(stream, stream.workspace, bytes, true);
+  return stream.workspace;
 }
 
-export interface ForwardOptions {
-  /** Output tensor [m, n] float16 to write; a new one is allocated otherwise. */
-  out?: DeviceTensor<'float16'>;
+/** Room for an act-order layer's gathered activations, [m, kernel k] 16-bit, shared per stream. */
+function scratchFor(stream: Stream, bytes: number): DeviceTensor<'int32'> {
+  stream.scratch = grown(stream, stream.scratch, bytes, false);
+  return stream.scratch;
+}
+
+export interface ForwardOptions extends KernelOverrides {
+  /** Output tensor [m, n] in the layer's dtype; a new one is allocated otherwise. */
+  out?: DeviceTensor<ActivationDType>;
   /** Stream to queue the GEMM on (default: the device's stream). */
   stream?: Stream;
-  /** Force a block tile instead of the kernel table's choice. */
-  tile?: Tile;
-  /** Thread blocks per launch (default: one per SM). */
-  sms?: number;
-  /** 64-row problems per launch when m > 64 (default 16). */
-  maxPar?: number;
-  /** Pipeline depth to run (one of compiledVariants()' stages); default: the deepest that fits the GPU. */
-  stages?: number;
 }
 
+/** Weights already in the Marlin layout (e.g. from the reference Marlin tools, or packWeights). */
 export interface PackedLayer {
-  /** [k / 16, 2n] int32 words in the Marlin layout. */
+  /** [k / 16, n * bits / 2] int32 words in the Marlin layout. */
   packedWeights: Int32Array;
-  /** [k / 128, n] (or [1, n] per-channel) FP16 bit patterns in the Marlin order. */
+  /** [groups, n] 16-bit scales (dtype bit patterns) in the Marlin order. */
   packedScales: Uint16Array;
+  /** [groups, n * bits / 32] int32 words of packed zero points (formats with zero points). */
+  packedZeros?: Int32Array;
+  /** Act-order: the input row of each kernel row (-1: padding); kernel k = its length. */
+  rows?: Int32Array;
   inFeatures: number;
   outFeatures: number;
   groupSize: GroupSize;
+  /** Default 4. */
+  bits?: WeightBits;
+  /** Activations, scales and outputs; default 'float16'. */
+  dtype?: ActivationDType;
+}
+
+interface LayerOptions {
+  device?: Device;
+  stream?: Stream;
 }
 
 export class QuantizedLinear {
   readonly device: Device;
-  /** k */
+  /** k: columns of x. */
   readonly inFeatures: number;
-  /** n */
+  /** n: columns of y. */
   readonly outFeatures: number;
-  readonly groupSize: GroupSize;
-  /** Packed weights, int32 [k / 16, 2n]. */
+  readonly format: Readonly<WeightFormat>;
+  /** Whether rows are reordered by group (act-order); x's columns are gathered at each call. */
+  readonly actOrder: boolean;
+  /** Rows the kernel runs over: inFeatures, or more for act-order padding. */
+  readonly kernelK: number;
+  /** Packed weights, int32 [kernelK / 16, n * bits / 2]. */
   readonly weights: DeviceTensor<'int32'>;
-  /** Scales in the Marlin order, float16 [k / 128 or 1, n]. */
-  readonly scales: DeviceTensor<'float16'>;
+  /** Scales in the Marlin order, [groups, n] in the layer's dtype. */
+  readonly scales: DeviceTensor<ActivationDType>;
+  /** Packed zero points, int32 [groups, n * bits / 32] (formats with zero points). */
+  readonly zeros?: DeviceTensor<'int32'>;
+  /** Act-order row order, int32 [kernelK]. */
+  readonly rows?: DeviceTensor<'int32'>;
+  /** @internal */ private readonly gemm: NativeGemm;
   private disposed = false;
 
-  private constructor(device: Device, layer: PackedLayer, stream: Stream) {
-    const { inFeatures: k, outFeatures: n, groupSize } = layer;
+  private constructor(device: Device, layer: PackedLayer, format: WeightFormat, stream: Stream) {
+    const n = layer.outFeatures;
+    const kernelK = layer.rows ? layer.rows.length : layer.inFeatures;
     this.device = device;
-    this.inFeatures = k;
+    this.inFeatures = layer.inFeatures;
     this.outFeatures = n;
-    this.groupSize = groupSize;
-    this.weights = DeviceTensor.from(device, layer.packedWeights, [k / 16, 2 * n], 'int32', stream);
+    this.format = Object.freeze({ ...format });
+    this.actOrder = layer.rows !== undefined;
+    this.kernelK = kernelK;
+    const owned: Array<{ dispose(): void }> = [];
     try {
-      this.scales = DeviceTensor.from(device, layer.packedScales, [scaleRows(k, groupSize), n], 'float16', stream);
+      this.weights = DeviceTensor.from(device, layer.packedWeights, [kernelK / 16, (n * format.bits) / 2], 'int32', stream);
+      owned.push(this.weights);
+      this.scales = DeviceTensor.from(device, layer.packedScales, [scaleRows(kernelK, format.groupSize), n], format.dtype, stream);
+      owned.push(this.scales);
+      if (layer.packedZeros) {
+        this.zeros = DeviceTensor.from(device, layer.packedZeros, [scaleRows(kernelK, format.groupSize), (n * format.bits) / 32], 'int32', stream);
+        owned.push(this.zeros);
+      }
+      if (layer.rows) {
+        this.rows = DeviceTensor.from(device, layer.rows, [kernelK], 'int32', stream);
+        owned.push(this.rows);
+      }
+      this.gemm = callNative(
+        () =>
+          new native.Gemm({
+            weights: this.weights.buffer,
+            scales: this.scales.buffer,
+            zeros: this.zeros?.buffer ?? null,
+            rows: this.rows?.buffer ?? null,
+            n,
+            k: kernelK,
+            inputK: layer.inFeatures,
+            format,
+          }),
+      );
     } catch (error) {
-      this.weights.dispose();
+      for (const t of owned) t.dispose();
       throw error;
     }
   }
 
   /**
-   * Quantizes [k, n] row-major weights (y = x W) to 4 bits with RTN, packs
-   * them and uploads them.
+   * Quantizes [k, n] row-major weights (y = x W; an nn.Linear weight must be
+   * transposed first) with RTN in the given format, packs and uploads them.
    */
   static fromWeights(
     weights: ArrayLike<number>,
     inFeatures: number,
     outFeatures: number,
-    options: { groupSize?: GroupSize; device?: Device; stream?: Stream } = {},
+    options: QuantizeOptions & LayerOptions = {},
   ): QuantizedLinear {
-    checkWeightShape(inFeatures, outFeatures);
-    const groupSize = checkGroupSize(options.groupSize ?? 128);
-    return QuantizedLinear.fromQuantized(quantize(weights, inFeatures, outFeatures, groupSize), options);
+    if (options.gIdx === undefined) checkWeightShape(inFeatures, outFeatures);
+    return QuantizedLinear.fromQuantized(quantize(weights, inFeatures, outFeatures, options), options);
   }
 
-  /** Packs and uploads already-quantized weights (see quantize()). */
-  static fromQuantized(quantized: QuantizedWeights, options: { device?: Device; stream?: Stream } = {}): QuantizedLinear {
+  /**
+   * Packs and uploads quantized weights (see quantize()): any format, with
+   * zero points when `zeros` is given, act-order when `gIdx` is.
+   */
+  static fromQuantized(quantized: QuantizedWeights, options: LayerOptions = {}): QuantizedLinear {
+    const { bits, dtype, groups } = checkQuantized(quantized);
     const { k, n, groupSize } = quantized;
+    const format = checkFormat({ dtype, bits, groupSize, zeroPoints: quantized.zeros !== undefined });
+    const gIdx = quantized.gIdx;
+    if (gIdx && !trivialGroups(gIdx, groupSize)) {
+      if (groupSize === -1) throw invalid('BAD_ARGUMENT', 'groupSize', 'a group size (32, 64 or 128) for an act-order layer (gIdx)', groupSize);
+      if (!isPositiveInteger(n) || n % N_MULTIPLE !== 0)
+        throw invalid('BAD_SHAPE', 'n (output features)', `a positive multiple of ${N_MULTIPLE}`, n);
+      const order = kernelOrder(gIdx, groups, groupSize);
+      const kernel = toKernelOrder(quantized, bits, order);
+      return QuantizedLinear.fromPacked(
+        {
+          packedWeights: packWeights(kernel.q, order.kernelK, n, bits),
+          packedScales: packScales(kernel.scales, order.kernelK, n, groupSize),
+          packedZeros: kernel.zeros ? packZeros(kernel.zeros, order.kernelK / groupSize, n, bits) : undefined,
+          rows: order.rows,
+          inFeatures: k,
+          outFeatures: n,
+          groupSize,
+          bits,
+          dtype,
+        },
+        options,
+      );
+    }
     checkWeightShape(k, n);
     return QuantizedLinear.fromPacked(
       {
-        packedWeights: packWeights(quantized.q, k, n),
+        packedWeights: packWeights(quantized.q, k, n, bits),
         packedScales: packScales(quantized.scales, k, n, groupSize),
+        packedZeros: quantized.zeros ? packZeros(quantized.zeros, scaleRows(k, groupSize), n, bits) : undefined,
         inFeatures: k,
         outFeatures: n,
         groupSize,
+        bits,
+        dtype,
       },
       options,
     );
   }
 
-  /** Uploads weights and scales already in the Marlin format (e.g. from the reference Marlin tools). */
-  static fromPacked(layer: PackedLayer, options: { device?: Device; stream?: Stream } = {}): QuantizedLinear {
-    const { inFeatures: k, outFeatures: n } = layer;
-    checkWeightShape(k, n);
-    const groupSize = checkGroupSize(layer.groupSize);
-    if (!(layer.packedWeights instanceof Int32Array))
-      throw invalid('BAD_DTYPE', 'packedWeights', 'an Int32Array', layer.packedWeights);
-    if (layer.packedWeights.length !== (k * n) / 8)
-      throw invalid('BAD_SHAPE', 'packedWeights', `${(k * n) / 8} int32 words ([k/16=${k / 16}, 2n=${2 * n}])`, layer.packedWeights);
+  /** Uploads a layer already in the Marlin layout (e.g. from the reference Marlin tools). */
+  static fromPacked(layer: PackedLayer, options: LayerOptions = {}): QuantizedLinear {
+    if (!isObject(layer)) throw invalid('BAD_ARGUMENT', 'layer', 'a PackedLayer object', layer);
+    const format = checkFormat({
+      dtype: layer.dtype ?? 'float16',
+      bits: layer.bits ?? 4,
+      groupSize: layer.groupSize,
+      zeroPoints: layer.packedZeros !== undefined,
+    });
+    const { inFeatures: k, outFeatures: n, rows } = layer;
+    let kernelK = k;
+    if (rows !== undefined) {
+      if (!(rows instanceof Int32Array)) throw invalid('BAD_DTYPE', 'rows', 'an Int32Array', rows);
+      if (!isPositiveInteger(k)) throw invalid('BAD_SHAPE', 'k (input features)', 'a positive integer', k);
+      kernelK = rows.length;
+      checkWeightShape(kernelK, n);
+      for (let i = 0; i < rows.length; i++)
+        if (!(rows[i] >= -1 && rows[i] < k)) throw invalid('BAD_ARGUMENT', `rows[${i}]`, `an input row in 0..${k - 1}, or -1 (padding)`, rows[i]);
+    } else {
+      checkWeightShape(k, n);
+    }
+    const words = (kernelK * n * format.bits) / 32;
+    if (!(layer.packedWeights instanceof Int32Array)) throw invalid('BAD_DTYPE', 'packedWeights', 'an Int32Array', layer.packedWeights);
+    if (layer.packedWeights.length !== words)
+      throw invalid('BAD_SHAPE', 'packedWeights', `${words} int32 words ([k/16=${kernelK / 16}, ${(n * format.bits) / 2}])`, layer.packedWeights);
     if (!(layer.packedScales instanceof Uint16Array))
-      throw invalid('BAD_DTYPE', 'packedScales', 'a Uint16Array of FP16 bit patterns', layer.packedScales);
-    const rows = scaleRows(k, groupSize);
-    if (layer.packedScales.length !== rows * n)
-      throw invalid('BAD_SHAPE', 'packedScales', `${rows * n} values ([${rows}, ${n}])`, layer.packedScales);
+      throw invalid('BAD_DTYPE', 'packedScales', `a Uint16Array of ${format.dtype} bit patterns`, layer.packedScales);
+    const groups = scaleRows(kernelK, format.groupSize);
+    if (format.groupSize !== -1 && kernelK % format.groupSize !== 0)
+      throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${format.groupSize}`, kernelK);
+    if (layer.packedScales.length !== groups * n)
+      throw invalid('BAD_SHAPE', 'packedScales', `${groups * n} values ([${groups}, ${n}])`, layer.packedScales);
+    if (layer.packedZeros !== undefined) {
+      if (!(layer.packedZeros instanceof Int32Array)) throw invalid('BAD_DTYPE', 'packedZeros', 'an Int32Array', layer.packedZeros);
+      const zeroWords = (groups * n * format.bits) / 32;
+      if (layer.packedZeros.length !== zeroWords)
+        throw invalid('BAD_SHAPE', 'packedZeros', `${zeroWords} int32 words ([${groups}, ${(n * format.bits) / 32}])`, layer.packedZeros);
+    }
     const device = options.device ?? Device.get(0);
-    return new QuantizedLinear(device, { ...layer, groupSize }, options.stream ?? device.stream);
+    return new QuantizedLinear(device, layer, format, options.stream ?? device.stream);
+  }
+
+  private live(): void {
+    if (this.disposed) throw new MarlinError('DISPOSED', 'this QuantizedLinear was disposed');
+  }
+
+  private checkTensor(t: unknown, name: string, rows: number | undefined, cols: number): DeviceTensor<ActivationDType> {
+    if (!(t instanceof DeviceTensor)) throw invalid('BAD_ARGUMENT', name, 'a DeviceTensor', t);
+    if (t.dtype !== this.format.dtype)
+      throw invalid('BAD_DTYPE', name, `a ${this.format.dtype} tensor (the layer is ${describeFormat(this.format)})`, t.describe());
+    if (t.shape.length !== 2 || (rows !== undefined && t.shape[0] !== rows) || t.shape[1] !== cols)
+      throw invalid('BAD_SHAPE', name, `a [${rows ?? 'm'}, ${cols}] tensor`, `[${t.shape.join(', ')}]`);
+    if (t.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `${name} is on device ${t.device.index} but the layer on device ${this.device.index}`);
+    return t as DeviceTensor<ActivationDType>;
   }
 
   /**
-   * Queues y = x W on the stream and returns y ([m, n] float16). Returns as
-   * soon as the work is queued; read y with `await y.toHost()`.
+   * Queues y = x W on the stream and returns y ([m, n], the layer's dtype).
+   * Returns as soon as the work is queued; read y with `await y.toHost()`.
+   * Every argument is checked before anything is queued.
    */
-  forward(x: DeviceTensor<'float16'>, options: ForwardOptions = {}): DeviceTensor<'float16'> {
-    if (this.disposed) throw new MarlinError('DISPOSED', 'this QuantizedLinear was disposed');
-    if (!(x instanceof DeviceTensor)) throw invalid('BAD_ARGUMENT', 'x', 'a DeviceTensor', x);
-    if (x.dtype !== 'float16') throw invalid('BAD_DTYPE', 'x', 'a float16 tensor', x.describe());
-    if (x.shape.length !== 2 || x.shape[1] !== this.inFeatures)
-      throw invalid('BAD_SHAPE', 'x', `a [m, ${this.inFeatures}] tensor`, `[${x.shape.join(', ')}]`);
-    if (x.device.index !== this.device.index)
-      throw new MarlinError('BAD_ARGUMENT', `x is on device ${x.device.index} but the layer on device ${this.device.index}`);
+  forward(x: DeviceTensor<ActivationDType>, options: ForwardOptions = {}): DeviceTensor<ActivationDType> {
+    this.live();
+    this.checkTensor(x, 'x', undefined, this.inFeatures);
     const m = x.shape[0];
-    const n = this.outFeatures;
-    const k = this.inFeatures;
     const stream = options.stream ?? this.device.stream;
-    const maxPar = options.maxPar ?? DEFAULT_MAX_PAR;
-    if (!isPositiveInteger(maxPar) || maxPar > 64) throw invalid('BAD_ARGUMENT', 'maxPar', 'an integer in 1..64', maxPar);
-    const sms = options.sms ?? 0;
-    if (!Number.isSafeInteger(sms) || sms < 0) throw invalid('BAD_ARGUMENT', 'sms', 'a non-negative integer (0 = all SMs)', sms);
-    const stages = options.stages ?? 0;
-    if (stages !== 0 && !compiledVariants().some((v) => v.stages === stages))
-      throw invalid('BAD_ARGUMENT', 'stages', `one of ${[...new Set(compiledVariants().map((v) => v.stages))].join(', ')}`, stages);
-    const out = options.out ?? DeviceTensor.empty(this.device, [m, n], 'float16');
-    if (out.dtype !== 'float16') throw invalid('BAD_DTYPE', 'out', 'a float16 tensor', out.describe());
-    if (out.shape.length !== 2 || out.shape[0] !== m || out.shape[1] !== n)
-      throw invalid('BAD_SHAPE', 'out', `a [${m}, ${n}] tensor`, `[${out.shape.join(', ')}]`);
-    if (m === 0) return out;
-    const tile = options.tile ?? selectTile(m, n, this.device.arch);
-    if (!tilesByKey().has(`${tile.tileK}x${tile.tileN}`))
-      throw invalid(
-        'BAD_ARGUMENT',
-        'tile',
-        `one of ${compiledTiles().map((t) => `${t.tileK}x${t.tileN}`).join(', ')}`,
-        `${tile.tileK}x${tile.tileN}`,
-      );
-    const ws = workspaceFor(stream, n, maxPar);
-    callNative(() =>
-      native.gemm(
-        x.buffer, 0,
-        this.weights.buffer, 0,
-        this.scales.buffer, 0,
-        out.buffer, 0,
-        ws.buffer, 0,
-        stream.native,
-        m, n, k, this.groupSize,
-        tile.tileK, tile.tileN, sms, maxPar, stages,
-      ),
-    );
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    const overrides = nativeOverrides(options);
+    const out = options.out === undefined ? DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype) : options.out;
+    this.checkTensor(out, 'out', m, this.outFeatures);
+    const ws = workspaceFor(stream, this.outFeatures, overrides?.maxPar ?? DEFAULT_MAX_PAR);
+    const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
+    callNative(() => this.gemm.run(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
     return out;
+  }
+
+  /** How forward() would run a batch of m rows with these options (tile, depth, row blocks, launches). */
+  plan(m: number, options: KernelOverrides = {}): KernelPlan {
+    this.live();
+    if (!Number.isSafeInteger(m) || m < 0) throw invalid('BAD_SHAPE', 'm', 'a non-negative integer', m);
+    return callNative(() => this.gemm.plan(m, nativeOverrides(options)));
   }
 
   /**
-   * The layer's weights as FP16 [k, n] row-major, dequantized on the GPU:
-   * (q - 8) * scale rounded once to FP16 (for FP16 baselines and checks).
+   * The layer's weights as [k, n] row-major values in its dtype, dequantized
+   * on the GPU: (q - z) * scale rounded once (for dense baselines and checks),
+   * rows in input order (act-order undone).
    */
-  dequantizeWeights(options: { out?: DeviceTensor<'float16'>; stream?: Stream } = {}): DeviceTensor<'float16'> {
-    if (this.disposed) throw new MarlinError('DISPOSED', 'this QuantizedLinear was disposed');
-    const k = this.inFeatures;
-    const n = this.outFeatures;
-    const out = options.out ?? DeviceTensor.empty(this.device, [k, n], 'float16');
-    if (out.dtype !== 'float16' || out.shape.length !== 2 || out.shape[0] !== k || out.shape[1] !== n)
-      throw invalid('BAD_SHAPE', 'out', `a float16 [${k}, ${n}] tensor`, out.describe());
+  dequantizeWeights(options: { out?: DeviceTensor<ActivationDType>; stream?: Stream } = {}): DeviceTensor<ActivationDType> {
+    this.live();
+    const out = options.out ?? DeviceTensor.empty(this.device, [this.inFeatures, this.outFeatures], this.format.dtype);
+    this.checkTensor(out, 'out', this.inFeatures, this.outFeatures);
     const stream = options.stream ?? this.device.stream;
-    callNative(() =>
-      native.dequantizeWeights(this.weights.buffer, 0, this.scales.buffer, 0, out.buffer, 0, stream.native, k, n, this.groupSize),
-    );
+    if (this.actOrder) out.fill(0, stream); // rows no kernel row maps to are zero
+    callNative(() => this.gemm.dequantize(out.buffer, stream.native));
     return out;
   }
 
-  /** Frees weights and scales. Safe to call twice. */
+  /** Frees weights, scales, zero points and row order. Safe to call twice. */
   dispose(): void {
     this.disposed = true;
     this.weights.dispose();
     this.scales.dispose();
+    this.zeros?.dispose();
+    this.rows?.dispose();
   }
 
   [Symbol.dispose](): void {

@@ -61,15 +61,105 @@ export interface NativeDeviceBuffer {
   dispose(): void;
 }
 
+/** One compiled kernel variant (the kernel table, csrc/kernels/table.json, generates them). */
 export interface VariantInfo {
-  mBlocks: number;
+  family: 'mma';
+  dtype: 'float16' | 'bfloat16';
+  bits: number;
+  /** 32, 64, 128, or -1 for one group per output column. */
+  groupSize: number;
+  zeroPoints: boolean;
   tileK: number;
   tileN: number;
-  /** 128, or -1 for one scale per output column. */
-  groupSize: number;
-  /** cp.async pipeline depth; the launcher runs the deepest that fits the device. */
+  mBlocks: number;
+  /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
+  arch: number;
+  /** cp.async pipeline depth: the deepest that fits that architecture's shared memory. */
   stages: number;
   sharedMemoryBytes: number;
+}
+
+/** The format fields the native side reads (lib/formats.ts WeightFormat). */
+export interface NativeFormat {
+  dtype: 'float16' | 'bfloat16';
+  bits: number;
+  groupSize: number;
+  zeroPoints: boolean;
+}
+
+/** Caller overrides of the kernel choice; omitted fields are chosen. */
+export interface NativeOverrides {
+  tileK?: number;
+  tileN?: number;
+  stages?: number;
+  sms?: number;
+  maxPar?: number;
+}
+
+/** The GPU a plan is for: compute capability 10 * major + minor, opt-in shared memory per block, SMs. */
+export interface NativeTarget {
+  arch: number;
+  smemOptin: number;
+  smCount: number;
+}
+
+/** How a call runs (csrc/kernels/gemm.h Plan). */
+export interface NativePlan {
+  family: 'mma';
+  tileK: number;
+  tileN: number;
+  stages: number;
+  codeArch: number;
+  blocks: number;
+  maxPar: number;
+  launches: number;
+  /** 16-row blocks of the variants used: 4 for launches of 64-row problems, fewer for a last short one. */
+  rowBlocks: number[];
+}
+
+export interface NativeTileRule {
+  maxBatch: number;
+  minN: number;
+  tileK: number;
+  tileN: number;
+}
+
+/** One layer's side of a GEMM (csrc/addon/gemm_layer.h). */
+export interface NativeGemm {
+  run(
+    x: NativeDeviceBuffer,
+    out: NativeDeviceBuffer,
+    workspace: NativeDeviceBuffer,
+    stream: NativeStream,
+    m: number,
+    scratch?: NativeDeviceBuffer | null,
+    overrides?: NativeOverrides,
+  ): void;
+  plan(m: number, overrides?: NativeOverrides): NativePlan;
+  dequantize(out: NativeDeviceBuffer, stream: NativeStream): void;
+}
+
+export interface NativeGemmDescriptor {
+  weights: NativeDeviceBuffer;
+  scales: NativeDeviceBuffer;
+  zeros: NativeDeviceBuffer | null;
+  /** Act-order: input row of each kernel row (int32, -1 = padding). */
+  rows: NativeDeviceBuffer | null;
+  n: number;
+  /** Kernel rows. */
+  k: number;
+  /** Columns of x (k, or fewer with act-order padding). */
+  inputK: number;
+  format: NativeFormat;
+}
+
+export interface NativeBuild {
+  archs: number[];
+  ptxArch: number;
+  kMultiple: number;
+  nMultiple: number;
+  rowsPerProblem: number;
+  maxParLimit: number;
 }
 
 export interface NativeBinding {
@@ -80,34 +170,27 @@ export interface NativeBinding {
   DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
   Stream: new (device: number) => NativeStream;
   Event: new (device: number) => NativeEvent;
-  /** Byte offsets; see csrc/addon/gemm_binding.cc for the argument order. */
-  gemm(
-    a: NativeDeviceBuffer, aOffset: number,
-    b: NativeDeviceBuffer, bOffset: number,
-    scales: NativeDeviceBuffer, scalesOffset: number,
-    c: NativeDeviceBuffer, cOffset: number,
-    workspace: NativeDeviceBuffer, workspaceOffset: number,
-    stream: NativeStream,
-    m: number, n: number, k: number, groupSize: number,
-    tileK: number, tileN: number, sms: number, maxPar: number,
-    stages?: number,
-  ): void;
-  /** FP16 [k, n] row-major weights from the Marlin layout (byte offsets). */
-  dequantizeWeights(
-    b: NativeDeviceBuffer, bOffset: number,
-    scales: NativeDeviceBuffer, scalesOffset: number,
-    out: NativeDeviceBuffer, outOffset: number,
-    stream: NativeStream, k: number, n: number, groupSize: number,
-  ): void;
+  Gemm: new (descriptor: NativeGemmDescriptor) => NativeGemm;
   variants(): VariantInfo[];
+  build(): NativeBuild;
+  /** Which of this build's code runs on compute capability `arch` (0: none). */
+  codeArch(arch: number): number;
+  /** The pure kernel chooser (no GPU needed). */
+  plan(problem: { m: number; n: number; k: number; format: NativeFormat }, target: NativeTarget, overrides?: NativeOverrides): NativePlan;
+  /** Tile rules of `arch` (0: the default set), or null when it has no set of its own. */
+  tileRules(arch: number): NativeTileRule[] | null;
+  /** Replaces arch's rules (null: removes them; arch 0 then gets the built-in defaults back). */
+  setTileRules(arch: number, rules: NativeTileRule[] | null): void;
+  resetTileRules(): void;
   /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */
   workspaceBytes(n: number, maxPar: number, smCount: number): number;
-  /** cuBLAS FP16 GEMM, C = A B, all FP16 row-major; throws NO_CUBLAS without cuBLAS. */
+  /** cuBLAS GEMM, C = A B, all FP16 (or all BF16) row-major; throws NO_CUBLAS without cuBLAS. */
   fp16Gemm(
     a: NativeDeviceBuffer, aOffset: number,
     b: NativeDeviceBuffer, bOffset: number,
     c: NativeDeviceBuffer, cOffset: number,
     stream: NativeStream, m: number, n: number, k: number,
+    dtype?: 'float16' | 'bfloat16',
   ): void;
   hasCublas(): boolean;
   /** Queues a kernel that only waits `microseconds` on the stream. */

@@ -1,86 +1,195 @@
 /**
- * Round-to-nearest INT4 quantization with FP16 scales (CPU).
+ * Round-to-nearest (RTN) quantization on the CPU, for every weight format.
  *
  * Weights W are [k, n] row-major (k input features, n output features; the
- * layer computes y = x W). A weight becomes q in 0..15 with
- *   W ~ (q - 8) * scale[group(row), col],
- * a group being 128 consecutive rows of one column, or the whole column
- * (groupSize -1). The scale is max|W| / 7.5 over the group, rounded to FP16,
- * so every weight is within scale / 2 of its dequantized value (the largest
- * positive one is clipped from 7.5 to 7 steps).
+ * layer computes y = x W; PyTorch's nn.Linear stores the transpose, [n, k]).
+ * A weight becomes an unsigned q of `bits` bits with
+ *   W ~ (q - z) * scale[group(row), col]
+ * (see formats.ts). Per group:
+ * - symmetric: scale = max|W| / (2^(bits-1) - 1/2), z = 2^(bits-1), so every
+ *   weight is within scale / 2 of its value (the largest positive one is
+ *   clipped by half a step);
+ * - zero points (asymmetric, min/max): with lo = min(W, 0), hi = max(W, 0),
+ *   scale = (hi - lo) / (2^bits - 1), z = round(-lo / scale).
+ * Scales are rounded to the format's dtype (FP16 or BF16) before q is chosen.
  */
-import { toHalf, fromHalf } from './fp16';
-import { checkGroupSize, scaleRows, type GroupSize } from './shapes';
-import { invalid } from './validate';
+import { type ActivationDType, checkActivationDType, symmetricZero } from './formats';
+import { fromHalves, toHalves } from './fp16';
+import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
+import { invalid, isObject } from './validate';
 
 export interface QuantizedWeights {
-  /** [k, n] row-major values 0..15 (weight = (q - 8) * scale). */
+  /** [k, n] row-major values 0..2^bits - 1. */
   q: Uint8Array;
-  /** [k / 128, n] (or [1, n] per-channel) FP16 bit patterns, natural order. */
+  /** [groups, n] 16-bit bit patterns of `dtype`, natural order. */
   scales: Uint16Array;
+  /** [groups, n] zero points (0..2^bits - 1); absent: symmetric. */
+  zeros?: Uint8Array;
+  /** [k] group of each row (act-order, any order); absent: row / groupSize. */
+  gIdx?: Int32Array;
   k: number;
   n: number;
+  /** Rows per group (or -1: one group per column). With gIdx, the size of the kernel's groups. */
   groupSize: GroupSize;
+  /** Default 4. */
+  bits?: WeightBits;
+  /** Type of the scales (and of the layer's activations); default 'float16'. */
+  dtype?: ActivationDType;
 }
 
-/** Steps between 0 and the largest magnitude of a group. */
-const STEPS = 7.5;
+export interface QuantizeOptions {
+  /** Rows per scale group, or -1 for one per column (default 128). */
+  groupSize?: GroupSize;
+  /** Bits per weight (default 4). */
+  bits?: WeightBits;
+  /** Asymmetric, with a zero point per group and column (default false). */
+  zeroPoints?: boolean;
+  /** Type of the scales and of the layer's activations (default 'float16'). */
+  dtype?: ActivationDType;
+  /** Group of each row, in any order (act-order); default row / groupSize. */
+  gIdx?: Int32Array;
+}
 
-function checkDims(k: number, n: number, length: number, groupSize: GroupSize): void {
+function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
+  if (weights instanceof Uint16Array)
+    throw invalid(
+      'BAD_DTYPE',
+      'weights',
+      'numbers (a Float32Array, Float64Array or array); FP16 bit patterns must be converted with fromHalf() first',
+      weights,
+    );
+  const numeric =
+    weights instanceof Float32Array || weights instanceof Float64Array || (Array.isArray(weights) && weights.every((v) => typeof v === 'number'));
+  if (!numeric) throw invalid('BAD_DTYPE', 'weights', 'a Float32Array, Float64Array or array of numbers', weights);
+  const w = weights as ArrayLike<number>;
   if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'k', 'a positive integer', k);
   if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'n', 'a positive integer', n);
-  if (groupSize !== -1 && k % groupSize !== 0)
-    throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${groupSize}`, k);
-  if (length !== k * n) throw invalid('BAD_SHAPE', 'weights', `${k * n} values (k=${k} x n=${n})`, length);
+  if (w.length !== k * n) throw invalid('BAD_SHAPE', 'weights', `${k * n} values (k=${k} x n=${n})`, w);
+  return w;
 }
 
-export function quantize(
-  weights: ArrayLike<number>,
-  k: number,
-  n: number,
-  groupSize: GroupSize = 128,
-): QuantizedWeights {
-  checkGroupSize(groupSize);
-  checkDims(k, n, weights.length, groupSize);
-  const rowsPerGroup = groupSize === -1 ? k : groupSize;
-  const groups = scaleRows(k, groupSize);
-  const absMax = new Float64Array(groups * n);
+/** The group of every row and the number of groups. */
+function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
+  if (gIdx !== undefined) {
+    if (!(gIdx instanceof Int32Array)) throw invalid('BAD_DTYPE', 'gIdx', 'an Int32Array', gIdx);
+    if (gIdx.length !== k) throw invalid('BAD_SHAPE', 'gIdx', `${k} entries (one per row of k)`, gIdx);
+    let groups = 0;
+    for (let i = 0; i < k; i++) {
+      if (gIdx[i] < 0) throw invalid('BAD_ARGUMENT', `gIdx[${i}]`, 'a group index >= 0', gIdx[i]);
+      groups = Math.max(groups, gIdx[i] + 1);
+    }
+    return { group: gIdx, groups };
+  }
+  if (groupSize !== -1 && k % groupSize !== 0) throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${groupSize}`, k);
+  const group = new Int32Array(k);
+  if (groupSize !== -1) for (let i = 0; i < k; i++) group[i] = (i / groupSize) | 0;
+  return { group, groups: scaleRows(k, groupSize) };
+}
+
+function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
+  const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? (arg as QuantizeOptions) : { groupSize: arg as GroupSize };
+  const zeroPoints = o.zeroPoints ?? false;
+  if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
+  return {
+    groupSize: checkGroupSize(o.groupSize ?? 128),
+    bits: checkBits(o.bits ?? 4),
+    zeroPoints,
+    dtype: checkActivationDType(o.dtype ?? 'float16'),
+    gIdx: o.gIdx,
+  };
+}
+
+/**
+ * Quantizes [k, n] weights with RTN. The fourth argument is the group size
+ * (as in earlier versions) or the options.
+ */
+export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
+  const o = options(opts);
+  const w = checkWeightsArray(weights, k, n);
+  const { group, groups } = rowGroups(k, o.groupSize, o.gIdx);
+  const maxq = (1 << o.bits) - 1;
+  const lo = new Float64Array(groups * n);
+  const hi = new Float64Array(groups * n);
   for (let row = 0; row < k; row++) {
-    const base = ((row / rowsPerGroup) | 0) * n;
+    const base = group[row] * n;
     for (let col = 0, i = row * n; col < n; col++, i++) {
-      const a = Math.abs(weights[i]);
-      if (!(a <= absMax[base + col])) absMax[base + col] = Number.isNaN(a) ? absMax[base + col] : a;
+      const v = w[i];
+      if (!Number.isFinite(v)) throw invalid('BAD_ARGUMENT', `weights[${i}] (row ${row}, column ${col})`, 'a finite number', v);
+      if (v < lo[base + col]) lo[base + col] = v;
+      if (v > hi[base + col]) hi[base + col] = v;
     }
   }
-  for (let i = 0; i < absMax.length; i++) {
-    if (!Number.isFinite(absMax[i])) throw invalid('BAD_ARGUMENT', 'weights', 'finite values', absMax[i]);
-    absMax[i] /= STEPS;
+  const raw = new Float64Array(groups * n);
+  for (let i = 0; i < raw.length; i++)
+    raw[i] = o.zeroPoints ? (hi[i] - lo[i]) / maxq : Math.max(hi[i], -lo[i]) / (symmetricZero(o.bits) - 0.5);
+  const scales = toHalves(raw, o.dtype);
+  const s = fromHalves(scales, o.dtype);
+  for (let i = 0; i < s.length; i++)
+    if (!Number.isFinite(s[i]))
+      throw invalid(
+        'BAD_ARGUMENT',
+        'weights',
+        `values whose scales fit ${o.dtype} (group ${Math.floor(i / n)}, column ${i % n} needs ${raw[i].toExponential(3)})`,
+        `a range of ${(hi[i] - lo[i]).toExponential(3)}`,
+      );
+  let zeros: Uint8Array | undefined;
+  if (o.zeroPoints) {
+    zeros = new Uint8Array(groups * n);
+    for (let i = 0; i < zeros.length; i++) zeros[i] = s[i] > 0 ? Math.min(maxq, Math.max(0, Math.round(-lo[i] / s[i]))) : 0;
   }
-  const scales = toHalf(absMax);
-  const scaleValues = fromHalf(scales);
   const q = new Uint8Array(k * n);
   for (let row = 0; row < k; row++) {
-    const base = ((row / rowsPerGroup) | 0) * n;
+    const base = group[row] * n;
     for (let col = 0, i = row * n; col < n; col++, i++) {
-      const s = scaleValues[base + col];
-      // A zero scale (all-zero group, or one below FP16's range) encodes zeros.
-      const step = s > 0 ? Math.round(weights[i] / s) : 0;
-      q[i] = step < -8 ? 0 : step > 7 ? 15 : step + 8;
+      const scale = s[base + col];
+      const z = zeros ? zeros[base + col] : symmetricZero(o.bits);
+      // A zero scale (all-zero group, or one below the dtype's range) encodes zeros.
+      const step = scale > 0 ? Math.round(w[i] / scale) + z : z;
+      q[i] = step < 0 ? 0 : step > maxq ? maxq : step;
     }
   }
-  return { q, scales, k, n, groupSize };
+  const out: QuantizedWeights = { q, scales, k, n, groupSize: o.groupSize, bits: o.bits, dtype: o.dtype };
+  if (zeros) out.zeros = zeros;
+  if (o.gIdx) out.gIdx = o.gIdx;
+  return out;
 }
 
-/** The [k, n] weights that `quantized` stands for, (q - 8) * scale in float64. */
+/** Checks a QuantizedWeights and returns its group count and format fields with defaults. */
+export function checkQuantized(quantized: QuantizedWeights): {
+  bits: WeightBits;
+  dtype: ActivationDType;
+  groups: number;
+  group: Int32Array;
+} {
+  if (!isObject(quantized)) throw invalid('BAD_ARGUMENT', 'quantized', 'a QuantizedWeights object', quantized);
+  const { q, scales, zeros, k, n } = quantized;
+  const bits = checkBits(quantized.bits ?? 4, 'quantized.bits');
+  const dtype = checkActivationDType(quantized.dtype ?? 'float16', 'quantized.dtype');
+  const groupSize = checkGroupSize(quantized.groupSize, 'quantized.groupSize');
+  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'quantized.k', 'a positive integer', k);
+  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'quantized.n', 'a positive integer', n);
+  if (!(q instanceof Uint8Array)) throw invalid('BAD_DTYPE', 'quantized.q', 'a Uint8Array', q);
+  if (q.length !== k * n) throw invalid('BAD_SHAPE', 'quantized.q', `${k * n} values ([k=${k}, n=${n}])`, q);
+  if (!(scales instanceof Uint16Array)) throw invalid('BAD_DTYPE', 'quantized.scales', `a Uint16Array of ${dtype} bit patterns`, scales);
+  const { group, groups } = rowGroups(k, groupSize, quantized.gIdx);
+  if (scales.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.scales', `${groups * n} values ([${groups} groups, n=${n}])`, scales);
+  if (zeros !== undefined) {
+    if (!(zeros instanceof Uint8Array)) throw invalid('BAD_DTYPE', 'quantized.zeros', 'a Uint8Array', zeros);
+    if (zeros.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.zeros', `${groups * n} values ([${groups} groups, n=${n}])`, zeros);
+  }
+  return { bits, dtype, groups, group };
+}
+
+/** The [k, n] weights that `quantized` stands for, (q - z) * scale in float64. */
 export function dequantize(quantized: QuantizedWeights): Float64Array {
-  const { q, scales, k, n, groupSize } = quantized;
-  checkDims(k, n, q.length, groupSize);
-  const rowsPerGroup = groupSize === -1 ? k : groupSize;
-  const scaleValues = fromHalf(scales);
+  const { bits, dtype, group } = checkQuantized(quantized);
+  const { q, zeros, k, n } = quantized;
+  const s = fromHalves(quantized.scales, dtype);
   const out = new Float64Array(k * n);
   for (let row = 0; row < k; row++) {
-    const base = ((row / rowsPerGroup) | 0) * n;
-    for (let col = 0, i = row * n; col < n; col++, i++) out[i] = (q[i] - 8) * scaleValues[base + col];
+    const base = group[row] * n;
+    for (let col = 0, i = row * n; col < n; col++, i++)
+      out[i] = (q[i] - (zeros ? zeros[base + col] : symmetricZero(bits))) * s[base + col];
   }
   return out;
 }

@@ -1,21 +1,33 @@
 /**
- * The shape rules of the kernel and its packed format, in one place (the
- * native launcher checks the same numbers in csrc/kernels/gemm.h).
+ * The shape and format rules of the kernels and their packed layout, read
+ * from the kernel table (lib/table.ts); the native launcher checks the same
+ * numbers, generated from the same table.
  */
-import { invalid } from './validate';
-import { isPositiveInteger } from './validate';
+import { KERNEL_TABLE_FILE } from './table';
+import { invalid, isPositiveInteger } from './validate';
 
 /** k must be a multiple of this (whole 128-deep pipeline stages and scale groups). */
-export const K_MULTIPLE = 128;
+export const K_MULTIPLE: number = KERNEL_TABLE_FILE.shape.kMultiple;
 /** n must be a multiple of this (64-column units of the Marlin layout). */
-export const N_MULTIPLE = 64;
-/** The scale group size; -1 means one scale per output column (per-channel). */
+export const N_MULTIPLE: number = KERNEL_TABLE_FILE.shape.nMultiple;
+/** The default scale group size (rows of k per scale). */
 export const GROUP_SIZE = 128;
-export type GroupSize = 128 | -1;
+/** Scale group sizes the kernels take; -1 means one group per output column (per-channel). */
+export const GROUP_SIZES: readonly GroupSize[] = Object.freeze(KERNEL_TABLE_FILE.formats.groupSizes as GroupSize[]);
+export type GroupSize = 32 | 64 | 128 | -1;
+/** Weight widths the kernels take. */
+export const WEIGHT_BITS: readonly WeightBits[] = Object.freeze(KERNEL_TABLE_FILE.formats.bits as WeightBits[]);
+export type WeightBits = 4 | 8;
 
 export function checkGroupSize(groupSize: unknown, name = 'groupSize'): GroupSize {
-  if (groupSize !== 128 && groupSize !== -1) throw invalid('BAD_SHAPE', name, '128 or -1 (per-channel)', groupSize);
-  return groupSize;
+  if (!(GROUP_SIZES as readonly unknown[]).includes(groupSize))
+    throw invalid('BAD_SHAPE', name, `one of ${GROUP_SIZES.join(', ')} (-1: per-channel)`, groupSize);
+  return groupSize as GroupSize;
+}
+
+export function checkBits(bits: unknown, name = 'bits'): WeightBits {
+  if (!(WEIGHT_BITS as readonly unknown[]).includes(bits)) throw invalid('BAD_ARGUMENT', name, WEIGHT_BITS.join(' or '), bits);
+  return bits as WeightBits;
 }
 
 /** Throws BAD_SHAPE unless k and n are sizes the kernel supports. */
@@ -26,7 +38,7 @@ export function checkWeightShape(k: unknown, n: unknown): void {
     throw invalid('BAD_SHAPE', 'n (output features)', `a positive multiple of ${N_MULTIPLE}`, n);
 }
 
-/** Rows of scales: k / 128 groups, or 1 for per-channel scales. */
+/** Rows of scales (and zero points): k / groupSize groups, or 1 per-channel. */
 export function scaleRows(k: number, groupSize: GroupSize): number {
   return groupSize === -1 ? 1 : k / groupSize;
 }

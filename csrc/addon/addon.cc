@@ -6,7 +6,8 @@
 #include "device_buffer.h"
 #include "device_info.h"
 #include "event.h"
-#include "gemm_binding.h"
+#include "gemm_layer.h"
+#include "kernel_info.h"
 #include "state.h"
 #include "stream.h"
 
@@ -18,7 +19,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DeviceBuffer::Init(env, exports);
   Stream::Init(env, exports);
   Event::Init(env, exports);
-  InitGemm(env, exports);
+  GemmLayer::Init(env, exports);
+  InitKernelInfo(env, exports);
   InitBaseline(env, exports);
   return exports;
 }

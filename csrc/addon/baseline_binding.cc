@@ -13,8 +13,8 @@
 namespace marlin_addon {
 namespace {
 
-// fp16Gemm(a, aOffset, b, bOffset, c, cOffset, stream, m, n, k): C = A B,
-// FP16 row-major [m,k] x [k,n] -> [m,n].
+// fp16Gemm(a, aOffset, b, bOffset, c, cOffset, stream, m, n, k, dtype?): C = A B,
+// row-major [m,k] x [k,n] -> [m,n], all 'float16' (default) or all 'bfloat16'.
 Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!marlin::baseline::available())
@@ -26,13 +26,16 @@ Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
   if (m <= 0 || n <= 0 || k <= 0)
     throw MakeError(env, "BAD_SHAPE", "fp16Gemm: m, n and k must be positive (m=" + std::to_string(m) +
                                           ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
+  const std::string dtype = info.Length() > 10 && info[10].IsString() ? info[10].As<Napi::String>().Utf8Value() : "float16";
+  if (dtype != "float16" && dtype != "bfloat16")
+    throw MakeError(env, "BAD_DTYPE", "fp16Gemm: dtype must be 'float16' or 'bfloat16', not '" + dtype + "'");
   const std::uint64_t M = m, N = n, K = k;
   const void* a = OperandRegion(env, info, 0, "A", M * K * 2, *stream);
   const void* b = OperandRegion(env, info, 2, "B", K * N * 2, *stream);
   void* c = OperandRegion(env, info, 4, "C", M * N * 2, *stream);
   CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
   std::string error;
-  if (!marlin::baseline::fp16_gemm(a, b, c, m, n, k, stream->handle(), &error))
+  if (!marlin::baseline::fp16_gemm(a, b, c, m, n, k, stream->handle(), &error, dtype == "bfloat16"))
     throw MakeError(env, "CUDA_ERROR", "fp16Gemm (m=" + std::to_string(m) + ", n=" + std::to_string(n) +
                                            ", k=" + std::to_string(k) + "): " + error);
   return env.Undefined();

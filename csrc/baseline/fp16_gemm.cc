@@ -36,7 +36,8 @@ cublasHandle_t handle_for(int device, std::string* error) {
 
 bool available() { return true; }
 
-bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error) {
+bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error,
+               bool bf16) {
   if (m <= 0 || n <= 0 || k <= 0) {
     *error = "m, n and k must be positive";
     return false;
@@ -54,9 +55,10 @@ bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaS
   // [n, k] column-major matrix (ld n), A^T is A's as [k, m] (ld k).
   const float alpha = 1.0f;
   const float beta = 0.0f;
+  const cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
   if (s == CUBLAS_STATUS_SUCCESS)
-    s = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, b, CUDA_R_16F, n, a, CUDA_R_16F, k, &beta, c,
-                     CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    s = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, b, type, n, a, type, k, &beta, c, type, n,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS) {
     *error = std::string("cublasGemmEx failed: ") + cublasGetStatusString(s);
     return false;
@@ -68,7 +70,7 @@ bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaS
 
 bool available() { return false; }
 
-bool fp16_gemm(const void*, const void*, void*, int, int, int, cudaStream_t, std::string* error) {
+bool fp16_gemm(const void*, const void*, void*, int, int, int, cudaStream_t, std::string* error, bool) {
   *error = "this build of marlin-node has no cuBLAS (it was not found when the addon was built)";
   return false;
 }

@@ -13,9 +13,10 @@ namespace marlin::baseline {
 // Whether this build has cuBLAS.
 bool available();
 
-// C[m, n] = A[m, k] * B[k, n], all FP16 row-major, on `stream` of the current
-// device. Returns false and sets *error on failure (no cuBLAS, bad shape, a
-// cuBLAS or CUDA error).
-bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error);
+// C[m, n] = A[m, k] * B[k, n], all FP16 (or, with bf16, all BF16) row-major,
+// FP32 accumulation, on `stream` of the current device. Returns false and
+// sets *error on failure (no cuBLAS, bad shape, a cuBLAS or CUDA error).
+bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error,
+               bool bf16 = false);
 
 }  // namespace marlin::baseline

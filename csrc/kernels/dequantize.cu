@@ -1,64 +1,114 @@
-// Inverse of the Marlin layout on the GPU: one thread per packed word.
-// The index math mirrors lib/layout.ts (weightPosition / scalePosition).
+// Inverse of the Marlin layout on the GPU, for every format: one thread per
+// output value (a check and baseline path, not a hot one), and the act-order
+// gather of activation columns.
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
 
 #include "dequantize.h"
+#include "packing.h"
 
 namespace marlin {
 namespace {
 
-__global__ void dequantize_kernel(const uint32_t* __restrict__ b, const __half* __restrict__ scales,
-                                  __half* __restrict__ out, int k, int n, int group_size) {
-  const int64_t words = static_cast<int64_t>(k) * n / 8;
-  for (int64_t w = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; w < words;
-       w += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    // word = k16 row * 2n + 64-column chunk * 128 + lane * 4 + n16 block
-    const int64_t row_words = 2 * static_cast<int64_t>(n);
-    const int k16 = static_cast<int>(w / row_words);
-    const int in_row = static_cast<int>(w % row_words);
-    const int chunk = in_row / 128;
-    const int lane = (in_row % 128) / 4;
-    const int block = in_row % 4;
-    const int g = lane / 4;
-    const int t = lane % 4;
-    const uint32_t word = b[w];
-#pragma unroll
-    for (int nibble = 0; nibble < 8; ++nibble) {
-      // nibble = 4 * (row odd) + 2 * (second n8 half) + (row >= 8)
-      const int r = 2 * t + (nibble >> 2) + 8 * (nibble & 1);
-      const int c = g + 8 * ((nibble >> 1) & 1);
-      const int row = 16 * k16 + r;
-      const int col = 64 * chunk + 16 * block + c;
-      int scale_pos;
-      int scale_row;
-      if (group_size < 0) {
-        const int cc = col & 31;
-        scale_pos = (col & ~31) + 8 * ((cc & 7) >> 1) + 2 * (cc >> 3) + (cc & 1);
-        scale_row = 0;
-      } else {
-        const int cc = col & 63;
-        scale_pos = (col & ~63) + 8 * (cc & 7) + (cc >> 3);
-        scale_row = row / group_size;
-      }
-      const __half s = scales[static_cast<int64_t>(scale_row) * n + scale_pos];
-      const int q = static_cast<int>((word >> (4 * nibble)) & 15u) - 8;
-      out[static_cast<int64_t>(row) * n + col] = __hmul(__int2half_rn(q), s);
+template <class T>
+__device__ __forceinline__ float to_float(T v);
+template <>
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ __half from_float(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float(float v) { return __float2bfloat16_rn(v); }
+
+template <class T>
+__global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __restrict__ scales,
+                                  const uint32_t* __restrict__ zeros, const int* __restrict__ rows,
+                                  T* __restrict__ out, int k, int n, int bits, int group_size, bool has_zeros) {
+  const int64_t total = static_cast<int64_t>(k) * n;
+  const int zero_words = n * bits / 32;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int row = static_cast<int>(i / n);
+    const int col = static_cast<int>(i % n);
+    const int out_row = rows ? rows[row] : row;
+    if (out_row < 0) continue;
+    int64_t word = 0;
+    int shift = 0;
+    packing::weight_position(row, col, n, bits, &word, &shift);
+    const uint32_t mask = (1u << bits) - 1;
+    const int q = static_cast<int>((b[word] >> shift) & mask);
+    const int group = group_size < 0 ? 0 : row / group_size;
+    int z = 1 << (bits - 1);
+    if (has_zeros) {
+      int zw = 0;
+      int zs = 0;
+      packing::zero_position(col, bits, &zw, &zs);
+      z = static_cast<int>((zeros[static_cast<int64_t>(group) * zero_words + zw] >> zs) & mask);
     }
+    const float s = to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
+    // (q - z) * s is exact in FP32 (at most 8 + 11 significant bits): one rounding.
+    out[static_cast<int64_t>(out_row) * n + col] = from_float<T>(static_cast<float>(q - z) * s);
   }
+}
+
+// Each thread writes 8 consecutive output columns of one row (one 16-byte store).
+__global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __restrict__ columns,
+                              uint4* __restrict__ out, int m, int k_in, int k_out) {
+  const int chunks = k_out / 8;
+  const int64_t total = static_cast<int64_t>(m) * chunks;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i / chunks;
+    const int chunk = static_cast<int>(i % chunks);
+    const uint16_t* const src = in + row * k_in;
+    uint16_t v[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const int c = __ldg(columns + chunk * 8 + e);
+      v[e] = c >= 0 ? src[c] : 0;
+    }
+    out[i] = make_uint4(v[0] | (uint32_t{v[1]} << 16), v[2] | (uint32_t{v[3]} << 16), v[4] | (uint32_t{v[5]} << 16),
+                        v[6] | (uint32_t{v[7]} << 16));
+  }
+}
+
+unsigned grid_for(int64_t items, int threads) {
+  const int64_t blocks = (items + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536);
 }
 
 }  // namespace
 
-cudaError_t dequantize_weights(const void* b, const void* scales, void* out, int k, int n, int group_size,
-                               cudaStream_t stream) {
-  const int64_t words = static_cast<int64_t>(k) * n / 8;
+cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out,
+                               int k, int n, int out_rows, const Format& format, cudaStream_t stream) {
+  (void)out_rows;  // the caller sized `out`; rows[] stays below it
   const int threads = 256;
-  const int64_t blocks = (words + threads - 1) / threads;
-  dequantize_kernel<<<static_cast<unsigned>(blocks < 65536 ? blocks : 65536), threads, 0, stream>>>(
-      static_cast<const uint32_t*>(b), static_cast<const __half*>(scales), static_cast<__half*>(out), k, n,
-      group_size);
+  const unsigned grid = grid_for(static_cast<int64_t>(k) * n, threads);
+  const auto* w = static_cast<const uint32_t*>(b);
+  const auto* z = static_cast<const uint32_t*>(zeros);
+  if (format.act == Act::kF16)
+    dequantize_kernel<__half><<<grid, threads, 0, stream>>>(w, static_cast<const __half*>(scales), z, rows,
+                                                            static_cast<__half*>(out), k, n, format.bits,
+                                                            format.group_size, format.zero_points);
+  else
+    dequantize_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(
+        w, static_cast<const __nv_bfloat16*>(scales), z, rows, static_cast<__nv_bfloat16*>(out), k, n, format.bits,
+        format.group_size, format.zero_points);
+  return cudaGetLastError();
+}
+
+cudaError_t gather_columns(const void* in, const int* columns, void* out, int m, int k_in, int k_out,
+                           cudaStream_t stream) {
+  if (m == 0) return cudaSuccess;
+  const int threads = 256;
+  gather_kernel<<<grid_for(static_cast<int64_t>(m) * (k_out / 8), threads), threads, 0, stream>>>(
+      static_cast<const uint16_t*>(in), columns, static_cast<uint4*>(out), m, k_in, k_out);
   return cudaGetLastError();
 }
 

@@ -1,64 +1,37 @@
-// Host launcher: argument checks, the split of m into launches, and dispatch
-// to the compiled variants (the table is expanded from variants.h).
+// Host launcher: argument checks, the plan (chooser.cc), and the launches.
 #include "gemm.h"
 
 #include <atomic>
 #include <cstdint>
 
-#include "variants.h"
+#include "kernel_table.h"
 
 namespace marlin {
 namespace {
 
-using LaunchFn = cudaError_t (*)(const KernelArgs&, int, int, cudaStream_t);
-using AttributesFn = cudaError_t (*)(cudaFuncAttributes*);
-
-struct Variant {
-  VariantInfo info;
-  LaunchFn launch;
-  AttributesFn attributes;
-};
-
-#define MARLIN_TABLE_ROW(M, TK, TN, G, S)                                                          \
-  {{M, TK, TN, (G) < 0 ? -1 : (G) * 16, S, TileOf<M, TK, TN, G, S>::kSmemBytes},                   \
-   &launch_tile<TileOf<M, TK, TN, G, S>>, &tile_attributes<TileOf<M, TK, TN, G, S>>},
-constexpr Variant kVariants[] = {MARLIN_FOR_EACH_VARIANT(MARLIN_TABLE_ROW)};
-#undef MARLIN_TABLE_ROW
-constexpr int kVariantCount = static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0]));
-
-// The variant of this shape with `stages` pipeline stages (0: the deepest
-// one) whose shared memory fits `smem_limit` (the device's opt-in maximum).
-const Variant* find_variant(int m_blocks, int tile_k, int tile_n, int group_size, int stages, int smem_limit) {
-  const Variant* best = nullptr;
-  for (const Variant& v : kVariants)
-    if (v.info.m_blocks == m_blocks && v.info.tile_k == tile_k && v.info.tile_n == tile_n &&
-        v.info.group_size == group_size && v.info.smem_bytes <= smem_limit &&
-        (stages == 0 || v.info.stages == stages) && (!best || v.info.stages > best->info.stages))
-      best = &v;
-  return best;
-}
-
-bool tile_exists(int tile_k, int tile_n, int group_size) {
-  for (const Variant& v : kVariants)
-    if (v.info.tile_k == tile_k && v.info.tile_n == tile_n && v.info.group_size == group_size) return true;
-  return false;
-}
-
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 // A device attribute, cached: each query is a driver call, and these sit on
-// the launch path. Slot 0: SM count; 1: shared memory per block (opt-in).
-cudaError_t device_attribute(int device, int slot, int* value) {
-  static std::atomic<int> cache[2][64] = {};
-  static constexpr cudaDeviceAttr kAttrs[2] = {cudaDevAttrMultiProcessorCount,
-                                               cudaDevAttrMaxSharedMemoryPerBlockOptin};
+// the launch path.
+enum Slot { kSmCount, kSmemOptin, kMajor, kMinor, kSlots };
+cudaError_t device_attribute(int device, Slot slot, int* value) {
+  static std::atomic<int> cache[kSlots][64] = {};
+  static constexpr cudaDeviceAttr kAttrs[kSlots] = {cudaDevAttrMultiProcessorCount,
+                                                    cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                                    cudaDevAttrComputeCapabilityMajor,
+                                                    cudaDevAttrComputeCapabilityMinor};
+  // Stored as value + 1, so that 0 means "not queried yet" (a minor version
+  // can be 0).
   const bool cacheable = device >= 0 && device < 64;
   if (cacheable) {
-    *value = cache[slot][device].load(std::memory_order_relaxed);
-    if (*value > 0) return cudaSuccess;
+    const int cached = cache[slot][device].load(std::memory_order_relaxed);
+    if (cached > 0) {
+      *value = cached - 1;
+      return cudaSuccess;
+    }
   }
   const cudaError_t e = cudaDeviceGetAttribute(value, kAttrs[slot], device);
-  if (e == cudaSuccess && cacheable) cache[slot][device].store(*value, std::memory_order_relaxed);
+  if (e == cudaSuccess && cacheable) cache[slot][device].store(*value + 1, std::memory_order_relaxed);
   return e;
 }
 
@@ -75,88 +48,93 @@ const char* status_message(Status status) {
   switch (status) {
     case Status::kOk: return "ok";
     case Status::kBadShape: return "m must be >= 0, n a positive multiple of 64 and k a positive multiple of 128";
-    case Status::kBadGroupSize: return "group size must be 128 or -1 (per output column)";
-    case Status::kNoVariant: return "no compiled kernel variant for this tile (or none fits the device's shared memory)";
-    case Status::kMisaligned: return "A, B, scales, C and the workspace must be 16-byte aligned";
-    case Status::kNullPointer: return "A, B, scales, C and the workspace must not be null";
+    case Status::kBadGroupSize: return "group size must be 32, 64, 128 or -1 (per output column), and divide k";
+    case Status::kNoVariant: return "no compiled kernel variant for this tile and format fits the device";
+    case Status::kMisaligned: return "A, B, scales, zero points, C and the workspace must be 16-byte aligned";
+    case Status::kNullPointer: return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
-    case Status::kBadLaunch: return "max_par must be in 1..64 and stages >= 0";
+    case Status::kBadLaunch: return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, and stages 0 or the depth compiled for this GPU";
     case Status::kCudaError: return "CUDA runtime error";
+    case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
+    case Status::kNoImage: return "this build holds no kernels for the GPU's architecture (rebuild with MARLIN_CUDA_ARCHS including it)";
   }
   return "unknown status";
 }
 
 std::size_t workspace_bytes(int n, int max_par, int sm_count) {
   if (n <= 0 || max_par <= 0 || sm_count <= 0) return 0;
-  return counter_bytes(n, max_par) +
-         static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
+  return counter_bytes(n, max_par) + static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
 }
 
-int variant_count() { return kVariantCount; }
+cudaError_t current_target(Target* target, int* device) {
+  int major = 0;
+  int minor = 0;
+  cudaError_t e = cudaGetDevice(device);
+  if (e == cudaSuccess) e = device_attribute(*device, kSmCount, &target->sm_count);
+  if (e == cudaSuccess) e = device_attribute(*device, kSmemOptin, &target->smem_optin);
+  if (e == cudaSuccess) e = device_attribute(*device, kMajor, &major);
+  if (e == cudaSuccess) e = device_attribute(*device, kMinor, &minor);
+  target->arch = 10 * major + minor;
+  return e;
+}
 
 cudaError_t check_kernel_image() {
   cudaFuncAttributes attributes{};
-  return kVariants[0].attributes(&attributes);
+  const VariantSpan all = compiled_variants();
+  if (all.size == 0) return cudaErrorNoKernelImageForDevice;
+  return all.data[0].attributes(&attributes);
 }
 
-VariantInfo variant_info(int index) {
-  if (index < 0 || index >= kVariantCount) return VariantInfo{0, 0, 0, 0, 0};
-  return kVariants[index].info;
-}
-
-Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error) {
+Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
   if (cuda_error) *cuda_error = cudaSuccess;
-  if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.n % kNMultiple != 0 || args.k % kKMultiple != 0)
-    return Status::kBadShape;
-  if (args.group_size != kGroupSize && args.group_size != -1) return Status::kBadGroupSize;
-  if (args.max_par < 1 || args.max_par > 64 || args.stages < 0) return Status::kBadLaunch;
-  if (!tile_exists(args.tile_k, args.tile_n, args.group_size)) return Status::kNoVariant;
-  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace) return Status::kNullPointer;
+  if (args.m < 0) return Status::kBadShape;
+  const Status problem = check_problem(args.n, args.k, args.format);
+  if (problem != Status::kOk) return problem;
+  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace ||
+      (args.format.zero_points && !args.zeros))
+    return Status::kNullPointer;
   if (!aligned16(args.a) || !aligned16(args.b) || !aligned16(args.scales) || !aligned16(args.c) ||
-      !aligned16(args.workspace))
+      !aligned16(args.workspace) || (args.format.zero_points && !aligned16(args.zeros)))
     return Status::kMisaligned;
 
   auto fail = [&](cudaError_t e) {
     if (cuda_error) *cuda_error = e;
     return Status::kCudaError;
   };
+  Target target;
   int device = 0;
-  int sm_count = 0;
-  int smem_limit = 0;
-  cudaError_t e = cudaGetDevice(&device);
-  if (e == cudaSuccess) e = device_attribute(device, 0, &sm_count);
-  if (e == cudaSuccess) e = device_attribute(device, 1, &smem_limit);
+  cudaError_t e = current_target(&target, &device);
   if (e != cudaSuccess) return fail(e);
-  if (args.workspace_bytes < workspace_bytes(args.n, args.max_par, sm_count)) return Status::kWorkspaceTooSmall;
-  if (args.m == 0) return Status::kOk;
-  // Blocks of one launch wait on each other through the locks, so all of
-  // them must be resident at once: never more blocks than SMs.
-  const int sms = args.sms > 0 && args.sms < sm_count ? args.sms : sm_count;
+  Plan p;
+  const Status planned = plan(args.m, args.n, args.k, args.format, target, args.overrides, &p);
+  if (planned != Status::kOk) return planned;
+  if (used) *used = p;
+  if (args.workspace_bytes < workspace_bytes(args.n, p.max_par, target.sm_count)) return Status::kWorkspaceTooSmall;
 
-  const auto* a = static_cast<const int4*>(args.a);
-  auto* c = static_cast<int4*>(args.c);
+  const int act_bytes = 2;  // FP16 and BF16
+  const auto* a = static_cast<const char*>(args.a);
+  auto* c = static_cast<char*>(args.c);
+  auto* locks = static_cast<int*>(args.workspace);
+  auto* partials =
+      reinterpret_cast<float4*>(static_cast<char*>(args.workspace) + counter_bytes(args.n, p.max_par));
   for (int row = 0; row < args.m;) {
-    const int left = args.m - row;
-    // Up to 64 rows: one problem with just enough 16-row blocks. Beyond:
-    // up to max_par 64-row problems side by side, the last one partial.
-    const int m_blocks = left > kRowsPerProblem ? kRowsPerProblem / 16 : (left + 15) / 16;
-    const int rows = left > kRowsPerProblem ? (left < kRowsPerProblem * args.max_par ? left : kRowsPerProblem * args.max_par) : left;
-    const Variant* v = find_variant(m_blocks, args.tile_k, args.tile_n, args.group_size, args.stages, smem_limit);
-    if (!v) return Status::kNoVariant;
-
+    int rows = 0;
+    int m_blocks = 0;
+    next_launch(args.m - row, p.max_par, &rows, &m_blocks);
+    const Variant* v = m_blocks == table::kRowsPerProblem / 16 ? p.full : p.tail;
     const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);
-    const int tiles = problems * ((args.n + args.tile_n - 1) / args.tile_n) * (args.k / args.tile_k);
-    const int grid = tiles < sms ? tiles : sms;
-    auto* locks = static_cast<int*>(args.workspace);
-    KernelArgs ka{a + static_cast<std::int64_t>(row) * (args.k / 8),
-                  static_cast<const int4*>(args.b),
-                  static_cast<const int4*>(args.scales),
-                  c + static_cast<std::int64_t>(row) * (args.n / 8),
-                  locks,
-                  reinterpret_cast<float4*>(static_cast<char*>(args.workspace) + counter_bytes(args.n, args.max_par)),
-                  rows,
-                  args.n,
-                  args.k};
+    const int tiles = problems * ((args.n + p.tile_n - 1) / p.tile_n) * (args.k / p.tile_k);
+    const int grid = tiles < p.blocks ? tiles : p.blocks;
+    const KernelArgs ka{reinterpret_cast<const int4*>(a + static_cast<std::int64_t>(row) * args.k * act_bytes),
+                        static_cast<const int4*>(args.b),
+                        static_cast<const int4*>(args.scales),
+                        static_cast<const int4*>(args.zeros),
+                        reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
+                        locks,
+                        partials,
+                        rows,
+                        args.n,
+                        args.k};
     e = v->launch(ka, grid, device, stream);
     if (e != cudaSuccess) return fail(e);
     row += rows;

@@ -1,7 +1,9 @@
-// Host API of the MARLIN GEMM: plain C++ with the CUDA runtime, no Node.
+// Host API of the GEMM: plain C++ with the CUDA runtime, no Node.
 //
-// gemm() checks every argument, splits m into launches and returns a status;
-// it never throws, exits or aborts. The current CUDA device must be the one
+// plan() is the one place that chooses how a call runs (family, tile, row
+// blocks, pipeline depth), a pure function of the problem, the GPU and the
+// caller's overrides. gemm() checks every argument, plans, and launches; it
+// never throws, exits or aborts. The current CUDA device must be the one
 // that holds the buffers.
 #pragma once
 
@@ -9,67 +11,120 @@
 
 #include <cstddef>
 
+#include "common/format.h"
+#include "variant.h"
+
 namespace marlin {
 
 enum class Status : int {
   kOk = 0,
   kBadShape = 1,           // m, n or k outside what the kernel supports
-  kBadGroupSize = 2,       // group size other than 128 or -1
-  kNoVariant = 3,          // no compiled kernel for the requested tile
+  kBadGroupSize = 2,       // group size not in the table, or k not a multiple of it
+  kNoVariant = 3,          // no compiled kernel for the requested tile, or none fits the GPU
   kMisaligned = 4,         // a matrix pointer is not 16-byte aligned
   kNullPointer = 5,        // a required pointer is null
   kWorkspaceTooSmall = 6,  // smaller than workspace_bytes(n, max_par, SM count)
-  kBadLaunch = 7,          // max_par or stages out of range
+  kBadLaunch = 7,          // max_par, sms or stages out of range
   kCudaError = 8,          // the CUDA runtime failed; see the cudaError_t
+  kBadFormat = 9,          // weight bits or activation type not in this build
+  kNoImage = 10,           // this build holds no kernels for the GPU's architecture
 };
 
 // A short constant description of a status ("k must be a multiple of 128").
 const char* status_message(Status status);
 
-// Shape rules, in one place for the launcher and its callers.
-constexpr int kKMultiple = 128;  // k: whole 128-deep stages (and scale groups)
-constexpr int kNMultiple = 64;   // n: whole 64-column units of the Marlin layout
-constexpr int kGroupSize = 128;  // the one supported scale group (or -1)
-constexpr int kRowsPerProblem = 64;  // rows per parallel problem when m > 64
-
-struct GemmArgs {
-  const void* a = nullptr;       // [m, k] FP16, row-major
-  const void* b = nullptr;       // [k / 16, 2 n] int32, Marlin layout
-  const void* scales = nullptr;  // [k / 128, n] or [1, n] FP16, Marlin order
-  void* c = nullptr;             // [m, n] FP16, row-major; fully overwritten
-  void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
-  std::size_t workspace_bytes = 0;
-  int m = 0;
-  int n = 0;
-  int k = 0;
-  int group_size = kGroupSize;  // 128, or -1 for one scale per output column
-  int tile_k = 128;             // block tile: one of variants()
-  int tile_n = 128;
-  int sms = 0;                  // blocks per launch; <= 0: every SM of the device
-  int max_par = 16;             // 64-row problems per launch when m > 64
-  int stages = 0;               // pipeline depth; 0: the deepest that fits the device
+// The GPU a plan is for: compute capability as 10 * major + minor (86), the
+// shared memory a block may opt into, and the number of SMs.
+struct Target {
+  int arch = 0;
+  int smem_optin = 0;
+  int sm_count = 0;
 };
+
+// What the caller forces; 0 leaves the choice to plan().
+struct Overrides {
+  int tile_k = 0;
+  int tile_n = 0;
+  int stages = 0;    // must equal the compiled depth for the GPU (one per architecture)
+  int sms = 0;       // blocks per launch, at most the SM count (blocks wait on each other)
+  int max_par = 16;  // 64-row problems per launch when m > 64
+};
+
+// How a call of m rows runs. Rows go in launches of up to 64 * max_par:
+// while more than 64 rows are left, 64-row problems side by side (the last
+// one partial); then a last launch of the 64 rows or fewer that remain, with
+// just enough 16-row blocks. `full` runs the launches of 4 row blocks,
+// `tail` one of fewer (next_launch() says which).
+struct Plan {
+  Family family = Family::kMma;
+  int tile_k = 0;
+  int tile_n = 0;
+  int stages = 0;
+  int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
+  int blocks = 0;                   // thread blocks per launch (at most, one per SM)
+  int max_par = 0;
+  int launches = 0;
+  const Variant* full = nullptr;    // 4 row blocks: launches of 64 rows or more
+  const Variant* tail = nullptr;    // fewer row blocks: a last launch of fewer than 64 rows
+};
+
+// Rows and 16-row blocks of the next launch when `left` rows remain.
+void next_launch(int left, int max_par, int* rows, int* m_blocks);
+
+// Checks n, k and the format against the table's rules (no GPU needed).
+Status check_problem(int n, int k, const Format& format);
+
+// Chooses the kernel for m rows of an [n, k] layer of `format` on `target`.
+Status plan(int m, int n, int k, const Format& format, const Target& target, const Overrides& overrides,
+            Plan* out);
+
+// The architecture whose code in this build runs on a GPU of compute
+// capability `arch`: the newest built one of the same major version not
+// newer than it, else the PTX (if not newer than the GPU), else 0.
+int code_arch(int arch);
+
+// Tile rules (the table's `rules`), replaceable at run time. arch 0 is the
+// default set, used for architectures without their own. set_tile_rules
+// checks that the last rule catches every batch and width; count 0 removes
+// an architecture's own set (restores the default for arch 0).
+struct TileRule {
+  int max_batch;  // 0: any batch
+  int min_n;
+  int tile_k;
+  int tile_n;
+};
+Status set_tile_rules(int arch, const TileRule* rules, int count);
+// Copies up to `capacity` rules of arch's set (0: default) into out; returns
+// how many the set has (0 if arch has no own set).
+int tile_rules(int arch, TileRule* out, int capacity);
+void reset_tile_rules();
 
 // Bytes of workspace a call needs: one int32 counter per (64-row problem,
 // column slice) for this n and max_par, then one partial-sum slot (64 KiB)
 // per SM of the device. Calls on one stream may share a workspace.
 std::size_t workspace_bytes(int n, int max_par, int sm_count);
 
-// Runs C = A * dequant(B) on `stream`. On kCudaError, *cuda_error (if given)
-// holds the runtime's error code.
-Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error = nullptr);
-
-// The compiled variants, for callers that choose tiles (and for tests).
-struct VariantInfo {
-  int m_blocks;
-  int tile_k;
-  int tile_n;
-  int group_size;   // 128 or -1
-  int stages;       // cp.async pipeline depth
-  int smem_bytes;
+struct GemmArgs {
+  const void* a = nullptr;       // [m, k] activations, row-major
+  const void* b = nullptr;       // packed weights, Marlin layout: k * n * bits / 8 bytes
+  const void* scales = nullptr;  // [groups, n] in the activation type, Marlin order
+  const void* zeros = nullptr;   // [groups, n * bits / 8] bytes of packed zero points (format.zero_points)
+  void* c = nullptr;             // [m, n] activation type, row-major; fully overwritten
+  void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
+  std::size_t workspace_bytes = 0;
+  int m = 0;
+  int n = 0;
+  int k = 0;
+  Format format;
+  Overrides overrides;
 };
-int variant_count();
-VariantInfo variant_info(int index);
+
+// The Target of the current device (attributes cached per device).
+cudaError_t current_target(Target* target, int* device);
+
+// Runs C = A * dequant(B) on `stream`. On kCudaError, *cuda_error (if given)
+// holds the runtime's error code; *used (if given) receives the plan.
+Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error = nullptr, Plan* used = nullptr);
 
 // cudaSuccess if this build holds code the current device can run
 // (cudaErrorNoKernelImageForDevice if it was built for other GPUs).

@@ -1,4 +1,4 @@
-// Arguments of one kernel launch, shared by the launcher and the kernel.
+// Arguments of one kernel launch, shared by the launcher and the kernels.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,10 +10,11 @@ constexpr int kPartialSlotFloats = 64 * 256;
 constexpr int kPartialSlotFloat4 = kPartialSlotFloats / 4;
 
 struct KernelArgs {
-  const int4* a;       // [m, k] FP16, row-major
-  const int4* b;       // [k / 16, 2 n] int32 words, Marlin layout
-  const int4* scales;  // [k / group, n] FP16 (grouped) or [1, n] (per-channel), Marlin order
-  int4* c;             // [m, n] FP16, row-major
+  const int4* a;       // [m, k] activations (FP16 or BF16), row-major
+  const int4* b;       // [k / 16, n * bits / 2] int32 words, Marlin layout
+  const int4* scales;  // [groups, n] scales in the activation type, Marlin order
+  const int4* zeros;   // [groups, n * bits / 32] int32 words of packed zero points, or null
+  int4* c;             // [m, n] output in the activation type, row-major
   int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
   float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums
   int m;               // rows in this launch: ceil(m / tile rows) problems side by side

@@ -163,7 +163,7 @@ export async function measureShape(
     };
     const layers = Array.from({ length: rotation.marlin }, () => owned.add(QuantizedLinear.fromPacked(packed, { device, stream })));
     // The FP16 baseline multiplies by exactly the numbers Marlin decodes; copies are made on the GPU.
-    const fp16Weights = [owned.add(layers[0].dequantizeWeights({ stream }))];
+    const fp16Weights = [owned.add(layers[0].dequantizeWeights({ stream }) as DeviceTensor<'float16'>)];
     while (fp16Weights.length < rotation.fp16) {
       const copy = owned.add(DeviceTensor.empty(device, [k, n], 'float16'));
       copy.copyFrom(fp16Weights[0], stream);

@@ -32,21 +32,21 @@ describe(`Marlin weight layout (seed ${SEED})`, () => {
     expect(firstDifference(packWeights(q, k, n), publishedPackWeights(q, k, n))).toBe(-1);
   });
 
-  test('places elements where the mma fragments expect them (hand-computed)', () => {
+  test('places 4-bit elements where the mma fragments expect them (hand-computed)', () => {
     // lane = 4 * (col % 8) + (row % 8) / 2, word = lane * 4 + n16 block,
-    // nibble = 4 * (row odd) + 2 * (col % 16 >= 8) + (row % 16 >= 8)
-    expect(weightPosition(0, 0, 64)).toEqual({ word: 0, nibble: 0 });
-    expect(weightPosition(1, 0, 64)).toEqual({ word: 0, nibble: 4 });
-    expect(weightPosition(8, 0, 64)).toEqual({ word: 0, nibble: 1 });
-    expect(weightPosition(9, 8, 64)).toEqual({ word: 0, nibble: 7 });
-    expect(weightPosition(0, 8, 64)).toEqual({ word: 0, nibble: 2 });
-    expect(weightPosition(2, 0, 64)).toEqual({ word: 4, nibble: 0 }); // lane 1
-    expect(weightPosition(0, 1, 64)).toEqual({ word: 16, nibble: 0 }); // lane 4
-    expect(weightPosition(0, 16, 64)).toEqual({ word: 1, nibble: 0 }); // n16 block 1
-    expect(weightPosition(7, 7, 64)).toEqual({ word: 4 * 31, nibble: 4 }); // lane 31
-    expect(weightPosition(0, 64, 128)).toEqual({ word: 128, nibble: 0 }); // next 64 columns
-    expect(weightPosition(16, 0, 128)).toEqual({ word: 256, nibble: 0 }); // next k16 row: 2n words
-    expect(weightPosition(31, 127, 128)).toEqual({ word: 256 + 128 + 4 * 31 + 3, nibble: 7 });
+    // nibble = 4 * (row odd) + 2 * (col % 16 >= 8) + (row % 16 >= 8); shift = 4 * nibble
+    expect(weightPosition(0, 0, 64)).toEqual({ word: 0, shift: 0 });
+    expect(weightPosition(1, 0, 64)).toEqual({ word: 0, shift: 16 });
+    expect(weightPosition(8, 0, 64)).toEqual({ word: 0, shift: 4 });
+    expect(weightPosition(9, 8, 64)).toEqual({ word: 0, shift: 28 });
+    expect(weightPosition(0, 8, 64)).toEqual({ word: 0, shift: 8 });
+    expect(weightPosition(2, 0, 64)).toEqual({ word: 4, shift: 0 }); // lane 1
+    expect(weightPosition(0, 1, 64)).toEqual({ word: 16, shift: 0 }); // lane 4
+    expect(weightPosition(0, 16, 64)).toEqual({ word: 1, shift: 0 }); // n16 block 1
+    expect(weightPosition(7, 7, 64)).toEqual({ word: 4 * 31, shift: 16 }); // lane 31
+    expect(weightPosition(0, 64, 128)).toEqual({ word: 128, shift: 0 }); // next 64 columns
+    expect(weightPosition(16, 0, 128)).toEqual({ word: 256, shift: 0 }); // next k16 row: 2n words
+    expect(weightPosition(31, 127, 128)).toEqual({ word: 256 + 128 + 4 * 31 + 3, shift: 28 });
   });
 
   test('writes each value into its nibble of a little-endian word', () => {

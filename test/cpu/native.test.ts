@@ -4,31 +4,43 @@
  */
 import { native } from '../../lib/native';
 import { Device, DeviceTensor, probe } from '../../lib/device';
-import { compiledTiles, compiledVariants } from '../../lib/linear';
+import { compiledTiles, compiledVariants } from '../../lib/chooser';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
 
 const gpu = probe().available;
 
 describe('native module', () => {
   test('loads and exposes the documented surface', () => {
-    for (const name of ['probe', 'deviceCount', 'deviceProperties', 'gemm', 'variants', 'workspaceBytes', 'dequantizeWeights', 'fp16Gemm', 'hasCublas', 'delay'])
+    for (const name of ['probe', 'deviceCount', 'deviceProperties', 'variants', 'build', 'codeArch', 'plan', 'tileRules', 'setTileRules', 'resetTileRules', 'workspaceBytes', 'fp16Gemm', 'hasCublas', 'delay'])
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
-    for (const name of ['DeviceBuffer', 'Stream', 'Event'])
+    for (const name of ['DeviceBuffer', 'Stream', 'Event', 'Gemm'])
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
   });
 
-  test('lists every compiled variant: 1-4 row blocks x two tiles x two quantization modes x two pipeline depths', () => {
+  test('compiles every combination of the kernel table, once per built architecture', () => {
+    const t = KERNEL_TABLE_FILE;
+    const { archs } = native.build();
+    const family = t.families[0];
+    const expected =
+      t.formats.activations.length * t.formats.bits.length * t.formats.groupSizes.length * t.formats.zeroPoints.length *
+      family.tiles.length * family.rowBlocks.length * archs.length;
     const variants = compiledVariants();
-    expect(variants).toHaveLength(32);
-    expect(new Set(variants.map((v) => v.stages)).size).toBe(2);
-    expect(compiledTiles()).toEqual(expect.arrayContaining([{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }]));
+    expect(variants).toHaveLength(expected);
+    expect(new Set(variants.map((v) => `${v.dtype}/${v.bits}/${v.groupSize}/${v.zeroPoints}/${v.tileK}x${v.tileN}/${v.mBlocks}/${v.arch}`)).size).toBe(expected);
+    expect(compiledTiles()).toEqual(expect.arrayContaining(family.tiles));
     for (const v of variants) {
-      expect([1, 2, 3, 4]).toContain(v.mBlocks);
-      expect([128, -1]).toContain(v.groupSize);
-      // four pipeline stages must fit the 99 KiB a block may use on sm_86/sm_89,
-      // the deep ones the 227 KiB of sm_90 (on sm_80 the launcher falls back
-      // to 4 stages where 8 do not fit its 163 KiB)
-      expect(v.sharedMemoryBytes).toBeLessThanOrEqual((v.stages === 4 ? 99 : 227) * 1024);
+      expect(family.rowBlocks).toContain(v.mBlocks);
+      expect(t.formats.groupSizes).toContain(v.groupSize);
+      expect(archs).toContain(v.arch);
     }
+  });
+
+  test('the build reports the table\'s shape rules', () => {
+    expect(native.build()).toMatchObject({
+      kMultiple: KERNEL_TABLE_FILE.shape.kMultiple,
+      nMultiple: KERNEL_TABLE_FILE.shape.nMultiple,
+      rowsPerProblem: KERNEL_TABLE_FILE.shape.rowsPerProblem,
+    });
   });
 
   test('sizes the workspace: one counter per 64-row problem and 128 columns, one 64 KiB slot per SM', () => {
@@ -38,9 +50,13 @@ describe('native module', () => {
 
   test('native calls reject arguments of the wrong class with BAD_ARGUMENT, before any CUDA call', () => {
     const fake = {} as never;
+    expect(() => new native.Gemm(fake)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
     expect(() =>
-      native.gemm(fake, 0, fake, 0, fake, 0, fake, 0, fake, 0, fake, 1, 64, 128, 128, 128, 128, 0, 1),
-    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: 'Expected a Stream for stream' }));
+      new native.Gemm({ weights: fake, scales: fake, zeros: null, rows: null, n: 64, k: 128, inputK: 128, format: { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false } }),
+    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: 'Expected a DeviceBuffer for weights' }));
+    expect(() =>
+      new native.Gemm({ weights: fake, scales: fake, zeros: null, rows: null, n: 64, k: 100, inputK: 100, format: { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false } }),
+    ).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
     expect(() => native.delay(fake, 10)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 

@@ -73,10 +73,19 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
 
   test('the native launcher re-checks buffer bounds', () => {
     using small = device.empty([16], 'float16');
+    using weights = device.empty([(128 * 128) / 8], 'int32');
+    using scales = device.empty([128], 'float16');
     using ws = device.empty([native.workspaceBytes(128, 1, device.multiProcessorCount) / 4], 'int32');
-    expect(() =>
-      native.gemm(small.buffer, 0, small.buffer, 0, small.buffer, 0, small.buffer, 0, ws.buffer, 0, device.stream.native, 16, 128, 128, 128, 128, 128, 0, 1),
-    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }));
+    const format = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false } as const;
+    // The layer's own buffers must hold its shape...
+    expect(() => new native.Gemm({ weights: small.buffer, scales: scales.buffer, zeros: null, rows: null, n: 128, k: 128, inputK: 128, format })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }),
+    );
+    // ...and each call's activations and output theirs.
+    const gemm = new native.Gemm({ weights: weights.buffer, scales: scales.buffer, zeros: null, rows: null, n: 128, k: 128, inputK: 128, format });
+    expect(() => gemm.run(small.buffer, small.buffer, ws.buffer, device.stream.native, 16)).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }),
+    );
   });
 
   test('use after dispose throws DISPOSED; dispose twice is safe', async () => {

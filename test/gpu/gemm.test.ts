@@ -5,6 +5,7 @@
 import { Device, DeviceTensor } from '../../lib/device';
 import { toHalf } from '../../lib/fp16';
 import { native } from '../../lib/native';
+import { nativeGemmOf } from '../helpers/gemm-check';
 import { firstDifference } from '../helpers/compare';
 import { describeGpu } from '../helpers/gpu';
 import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
@@ -60,10 +61,9 @@ describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
     const bytes = native.workspaceBytes(512, maxPar, device.multiProcessorCount);
     using ws = device.empty([bytes / 4], 'int32');
     ws.fill(0);
-    for (const [tileK, tileN] of [[128, 128], [64, 256]]) {
-      native.gemm(x.buffer, 0, l.layer.weights.buffer, 0, l.layer.scales.buffer, 0, out.buffer, 0, ws.buffer, 0,
-        device.stream.native, m, 512, 1024, 128, tileK, tileN, 5, maxPar);
-    }
+    const gemm = nativeGemmOf(l.layer);
+    for (const [tileK, tileN] of [[128, 128], [64, 256]])
+      gemm.run(x.buffer, out.buffer, ws.buffer, device.stream.native, m, null, { tileK, tileN, sms: 5, maxPar });
     const words = await ws.toHost();
     const counters = native.workspaceBytes(512, maxPar, 1) - 65536; // bytes before the partial slots
     expect(words.subarray(0, counters / 4).every((v) => v === 0)).toBe(true);
@@ -74,9 +74,6 @@ describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
     using x = device.empty([4, 1024], 'float16');
     using out = device.empty([4, 512], 'float16');
     using ws = device.empty([1024], 'int32');
-    expect(() =>
-      native.gemm(x.buffer, 0, l.layer.weights.buffer, 0, l.layer.scales.buffer, 0, out.buffer, 0, ws.buffer, 0,
-        device.stream.native, 4, 512, 1024, 128, 128, 128, 0, 16),
-    ).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('workspace') }));
+    expect(() => nativeGemmOf(l.layer).run(x.buffer, out.buffer, ws.buffer, device.stream.native, 4, null)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('workspace') }));
   });
 });

@@ -6,7 +6,7 @@
  * and n = 64 x odd (a partial last column tile).
  */
 import { Device } from '../../lib/device';
-import { compiledTiles, compiledVariants } from '../../lib/linear';
+import { compiledTiles, compiledVariants } from '../../lib/chooser';
 import { describeGpu } from '../helpers/gpu';
 import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
 import { SEED, rng } from '../helpers/random';
@@ -32,24 +32,26 @@ describeGpu(`every tile variant (seed ${SEED})`, () => {
     expect(tiles().map((t) => `${t.tileK}x${t.tileN}`).sort()).toEqual(['128x128', '64x256']);
   });
 
-  test('every variant has both pipeline depths, 4 and the deep one', () => {
-    expect([...new Set(compiledVariants().map((v) => v.stages))].sort((a, b) => a - b)).toEqual([4, 8]);
+  test('each variant runs at one pipeline depth on this GPU, the deepest its shared memory allows', () => {
+    const arch = 10 * device.properties.major + device.properties.minor;
+    const here = compiledVariants().filter((v) => v.arch === arch);
+    expect(here.length).toBeGreaterThan(0);
+    for (const v of here) {
+      expect(v.sharedMemoryBytes).toBeLessThanOrEqual(device.properties.sharedMemPerBlockOptin);
+      expect(v.stages).toBeGreaterThanOrEqual(2);
+    }
   });
 
   // rows: 1..4 blocks of 16 (one partial), and > 64 rows: several problems, and
   // with maxPar 2 several launches (130 = 2 x 64 + 2, 200 = 2 x 64 + 72).
-  // Each pipeline depth is forced in turn (the GPU would otherwise only run
-  // the deepest that fits it).
   const batches = [1, 7, 16, 17, 33, 48, 64, 65, 130, 200];
-  for (const stages of [4, 8]) {
-    for (const [tileK, tileN] of [[128, 128], [64, 256]]) {
-      for (const key of ['g128', 'g1']) {
-        for (const sms of [0, 5]) {
-          test.each(batches)(`${tileK}x${tileN} ${stages} stages ${key} sms=${sms || 'all'} maxPar=2: m = %i`, async (m) => {
-            const { error } = await checkGemm(device, layers[key], m, random, { tile: { tileK, tileN }, sms, maxPar: 2, stages });
-            expect(error).toBeLessThan(TOLERANCE);
-          });
-        }
+  for (const [tileK, tileN] of [[128, 128], [64, 256]]) {
+    for (const key of ['g128', 'g1']) {
+      for (const sms of [0, 5]) {
+        test.each(batches)(`${tileK}x${tileN} ${key} sms=${sms || 'all'} maxPar=2: m = %i`, async (m) => {
+          const { error } = await checkGemm(device, layers[key], m, random, { tile: { tileK, tileN }, sms, maxPar: 2 });
+          expect(error).toBeLessThan(TOLERANCE);
+        });
       }
     }
   }
@@ -63,20 +65,19 @@ describeGpu(`k and n edge cases (seed ${SEED})`, () => {
   });
 
   // k = 128 (a single stage), 640 and 1152 (5 and 9 stages: not a multiple
-  // of the 4- or 8-stage pipeline), each over 1..6 blocks so that stripes of
-  // 1, 2, 3... stages start and end mid-column.
+  // of the pipeline depth), each over 1..6 blocks so that stripes of 1, 2,
+  // 3... stages start and end mid-column.
   for (const k of [128, 640, 1152]) {
     for (const groupSize of [128, -1] as const) {
-      test(`k = ${k}, group ${groupSize}: every stripe split over 1..6 SMs, both tiles and depths, m = 1 and 40`, async () => {
+      test(`k = ${k}, group ${groupSize}: every stripe split over 1..6 SMs, both tiles, m = 1 and 40`, async () => {
         const l = randomLayer(device, k, 256, groupSize, random);
         try {
-          for (const stages of [4, 8])
-            for (const tile of [{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }])
-              for (let sms = 1; sms <= 6; sms++)
-                for (const m of [1, 40]) {
-                  const { error } = await checkGemm(device, l, m, random, { tile, sms, stages });
-                  expect({ stages, tile, sms, m, error: error < TOLERANCE ? 'ok' : error }).toEqual({ stages, tile, sms, m, error: 'ok' });
-                }
+          for (const tile of [{ tileK: 128, tileN: 128 }, { tileK: 64, tileN: 256 }])
+            for (let sms = 1; sms <= 6; sms++)
+              for (const m of [1, 40]) {
+                const { error } = await checkGemm(device, l, m, random, { tile, sms });
+                expect({ tile, sms, m, error: error < TOLERANCE ? 'ok' : error }).toEqual({ tile, sms, m, error: 'ok' });
+              }
         } finally {
           l.layer.dispose();
         }

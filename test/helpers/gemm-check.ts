@@ -6,6 +6,7 @@
 import { Device, DeviceTensor } from '../../lib/device';
 import { fromHalf, toHalf } from '../../lib/fp16';
 import { QuantizedLinear, type ForwardOptions } from '../../lib/linear';
+import type { NativeGemm } from '../../lib/native';
 import { referenceQuantizedMatmul, relativeError } from '../../lib/reference';
 import { type GroupSize } from '../../lib/shapes';
 import { nibbles, sampleRows, uniform } from './random';
@@ -63,4 +64,9 @@ export async function checkGemm(
   const ref = referenceQuantizedMatmul(a, l.q, l.scales, m, k, n, l.groupSize, rows);
   const got = rows ? Float32Array.from(rows.flatMap((r) => [...c.subarray(r * n, (r + 1) * n)])) : c;
   return { error: relativeError(got, ref), output, rowsChecked: rows ? rows.length : m };
+}
+
+/** The native GEMM descriptor behind a layer (for tests that drive the addon directly). */
+export function nativeGemmOf(layer: QuantizedLinear): NativeGemm {
+  return (layer as unknown as { gemm: NativeGemm }).gemm;
 }

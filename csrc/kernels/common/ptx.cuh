@@ -63,13 +63,33 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) 
 }
 
 // d = a(16x16, row) * b(16x8, col) + d on the tensor cores; FP16 in, FP32 accumulate.
-__device__ __forceinline__ void mma_m16n8k16(const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                             float (&d)[4]) {
+__device__ __forceinline__ void mma_m16n8k16_f16(const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                                 float (&d)[4]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// The same with BF16 operands (sm_80 and newer).
+__device__ __forceinline__ void mma_m16n8k16_bf16(const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                                  float (&d)[4]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Byte permute: byte i of the result is byte SEL.nibble(i) of the 8-byte
+// value {hi:lo} (0-3 from lo, 4-7 from hi). One instruction that spreads a
+// packed zero point into both halves of a register, next to a constant.
+template <uint32_t SEL>
+__device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(lo), "r"(hi), "n"(SEL));
+  return d;
 }
 
 // Any three-input bitwise function in one instruction; LUT is the truth table

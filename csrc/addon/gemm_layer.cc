@@ -1,0 +1,190 @@
+#include "gemm_layer.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "dequantize.h"
+#include "device_buffer.h"
+#include "errors.h"
+#include "kernel_args.h"
+#include "state.h"
+#include "stream.h"
+#include "unwrap.h"
+
+namespace marlin_addon {
+namespace {
+
+std::uint64_t ScaleRows(const marlin::Format& f, int k) {
+  return f.group_size > 0 ? static_cast<std::uint64_t>(k / f.group_size) : 1;
+}
+
+// The live buffer in `value`, on `device`, of at least `bytes` bytes.
+DeviceBuffer* SizedBuffer(Napi::Env env, Napi::Value value, const char* name, int device, std::uint64_t bytes) {
+  DeviceBuffer* b = DeviceBuffer::FromValue(env, value, name);
+  if (b->device() != device)
+    throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(b->device()) +
+                                             " but the layer on device " + std::to_string(device));
+  b->Region(env, 0, bytes, name);
+  return b;
+}
+
+}  // namespace
+
+void GemmLayer::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "Gemm",
+                                    {
+                                        InstanceMethod<&GemmLayer::Run>("run"),
+                                        InstanceMethod<&GemmLayer::PlanFor>("plan"),
+                                        InstanceMethod<&GemmLayer::Dequantize>("dequantize"),
+                                    });
+  exports.Set("Gemm", ctor);
+}
+
+GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLayer>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw MakeError(env, "BAD_ARGUMENT", "Expected a layer descriptor object for Gemm");
+  Napi::Object d = info[0].As<Napi::Object>();
+  format_ = FormatArg(env, d.Get("format"), "format");
+  n_ = IntArg(env, d.Get("n"), "n");
+  k_ = IntArg(env, d.Get("k"), "k");
+  input_k_ = IntArg(env, d.Get("inputK"), "inputK");
+  const marlin::Status status = marlin::check_problem(n_, k_, format_);
+  if (status != marlin::Status::kOk)
+    ThrowStatus(env, status, "n=" + std::to_string(n_) + ", k=" + std::to_string(k_) + ", " + DescribeFormat(format_),
+                format_, marlin::Target{}, false);
+  const bool act_order = !d.Get("rows").IsUndefined() && !d.Get("rows").IsNull();
+  if (input_k_ <= 0 || (!act_order && input_k_ != k_) || input_k_ > k_)
+    throw MakeError(env, "BAD_SHAPE", "inputK=" + std::to_string(input_k_) + " must equal k=" + std::to_string(k_) +
+                                          " (or be at most k with act-order rows)");
+
+  DeviceBuffer* w = DeviceBuffer::FromValue(env, d.Get("weights"), "weights");
+  device_ = w->device();
+  const std::uint64_t n = n_, k = k_;
+  SizedBuffer(env, d.Get("weights"), "weights", device_, k * n * format_.bits / 8);
+  SizedBuffer(env, d.Get("scales"), "scales", device_, ScaleRows(format_, k_) * n * 2);
+  weights_ = Napi::Persistent(d.Get("weights").As<Napi::Object>());
+  scales_ = Napi::Persistent(d.Get("scales").As<Napi::Object>());
+  if (format_.zero_points) {
+    SizedBuffer(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n * format_.bits / 8);
+    zeros_ = Napi::Persistent(d.Get("zeros").As<Napi::Object>());
+  }
+  if (act_order) {
+    SizedBuffer(env, d.Get("rows"), "rows", device_, k * 4);
+    rows_ = Napi::Persistent(d.Get("rows").As<Napi::Object>());
+  }
+}
+
+DeviceBuffer* GemmLayer::Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const {
+  if (ref.IsEmpty()) return nullptr;
+  return DeviceBuffer::FromValue(env, ref.Value(), name);
+}
+
+std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
+  std::string s = "m=" + std::to_string(m) + ", n=" + std::to_string(n_) + ", k=" + std::to_string(k_) + ", " +
+                  DescribeFormat(format_);
+  if (o.tile_k || o.tile_n) s += ", tile " + std::to_string(o.tile_k) + "x" + std::to_string(o.tile_n);
+  if (o.stages) s += ", stages " + std::to_string(o.stages);
+  if (o.sms) s += ", sms " + std::to_string(o.sms);
+  s += ", maxPar " + std::to_string(o.max_par);
+  return s;
+}
+
+// run(x, out, workspace, stream, m, scratch?, overrides?)
+Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[3], "stream");
+  if (stream->device() != device_)
+    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
+                                             " but the layer on device " + std::to_string(device_));
+  const int m = IntArg(env, info[4], "m");
+  if (m < 0) throw MakeError(env, "BAD_SHAPE", "m must be >= 0 (m=" + std::to_string(m) + ")");
+  const marlin::Overrides overrides = OverridesArg(env, info[6]);
+  const std::uint64_t M = m, N = n_, K = k_, IK = input_k_;
+  const std::uint64_t act_bytes = 2;
+
+  marlin::GemmArgs args;
+  args.m = m;
+  args.n = n_;
+  args.k = k_;
+  args.format = format_;
+  args.overrides = overrides;
+  const void* x = SizedBuffer(env, info[0], "x", device_, M * IK * act_bytes)->Region(env, 0, 0, "x");
+  args.c = SizedBuffer(env, info[1], "out", device_, M * N * act_bytes)->Region(env, 0, 0, "out");
+  DeviceBuffer* ws = SizedBuffer(env, info[2], "workspace", device_, 0);
+  args.workspace = ws->Region(env, 0, ws->bytes(), "workspace");
+  args.workspace_bytes = ws->bytes();
+  args.b = Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
+  args.scales = Held(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales");
+  if (DeviceBuffer* z = Held(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
+  DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
+  void* gathered = nullptr;
+  if (rows) gathered = SizedBuffer(env, info[5], "scratch", device_, M * K * act_bytes)->Region(env, 0, 0, "scratch");
+  args.a = rows ? gathered : x;
+
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  if (rows && m > 0) {
+    // Plan first, so that a bad override fails before anything is queued.
+    marlin::Target target;
+    int device = 0;
+    CheckCuda(env, marlin::current_target(&target, &device), "device attributes");
+    marlin::Plan unused;
+    const marlin::Status planned = marlin::plan(m, n_, k_, format_, target, overrides, &unused);
+    if (planned != marlin::Status::kOk)
+      ThrowStatus(env, planned, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+    CheckCuda(env,
+              marlin::gather_columns(x, static_cast<const int*>(static_cast<const void*>(rows->Region(env, 0, 0, "rows"))),
+                                     gathered, m, input_k_, k_, stream->handle()),
+              "act-order gather launch (" + Context(m, overrides) + ")");
+  }
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::gemm(args, stream->handle(), &cuda_error);
+  if (status == marlin::Status::kOk) return env.Undefined();
+  if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, "gemm launch (" + Context(m, overrides) + ")");
+  marlin::Target target;
+  int device = 0;
+  marlin::current_target(&target, &device);
+  ThrowStatus(env, status, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+}
+
+// plan(m, overrides?) on the layer's device
+Napi::Value GemmLayer::PlanFor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int m = IntArg(env, info[0], "m");
+  const marlin::Overrides overrides = OverridesArg(env, info[1]);
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  marlin::Target target;
+  int device = 0;
+  CheckCuda(env, marlin::current_target(&target, &device), "device attributes");
+  marlin::Plan p;
+  const marlin::Status status = marlin::plan(m, n_, k_, format_, target, overrides, &p);
+  if (status != marlin::Status::kOk)
+    ThrowStatus(env, status, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+  return PlanObject(env, p);
+}
+
+// dequantize(out, stream): out is [inputK, n] in the activation type.
+Napi::Value GemmLayer::Dequantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[1], "stream");
+  if (stream->device() != device_)
+    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
+                                             " but the layer on device " + std::to_string(device_));
+  const std::uint64_t N = n_, IK = input_k_;
+  void* out = SizedBuffer(env, info[0], "out", device_, IK * N * 2)->Region(env, 0, 0, "out");
+  DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
+  DeviceBuffer* zeros = Held(env, zeros_, "the layer's zero points");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  CheckCuda(env,
+            marlin::dequantize_weights(
+                Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
+                Held(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
+                zeros ? zeros->Region(env, 0, 0, "zeros") : nullptr,
+                rows ? static_cast<const int*>(static_cast<const void*>(rows->Region(env, 0, 0, "rows"))) : nullptr,
+                out, k_, n_, input_k_, format_, stream->handle()),
+            "dequantize launch");
+  return env.Undefined();
+}
+
+}  // namespace marlin_addon

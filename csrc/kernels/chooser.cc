@@ -1,0 +1,211 @@
+// The kernel chooser: which compiled variant runs a call, decided in one
+// place from the problem, the GPU, the tile rules and the caller's overrides.
+// Host-only and pure (no CUDA calls), so it is tested without a GPU.
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "gemm.h"
+#include "kernel_table.h"
+
+namespace marlin {
+namespace {
+
+template <class T, std::size_t N>
+bool contains(const T (&list)[N], T value) {
+  for (const T& v : list)
+    if (v == value) return true;
+  return false;
+}
+
+// Variants by (family, format, tile, row blocks, code arch): built once.
+std::uint64_t variant_key(Family family, const Format& f, int tile_k, int tile_n, int m_blocks, int arch) {
+  std::uint64_t key = static_cast<std::uint64_t>(family);
+  key = key * 2 + static_cast<std::uint64_t>(f.act);
+  key = key * 16 + static_cast<std::uint64_t>(f.bits);
+  key = key * 1024 + static_cast<std::uint64_t>(f.group_size + 1);
+  key = key * 2 + (f.zero_points ? 1 : 0);
+  key = key * 1024 + static_cast<std::uint64_t>(tile_k);
+  key = key * 1024 + static_cast<std::uint64_t>(tile_n);
+  key = key * 8 + static_cast<std::uint64_t>(m_blocks);
+  return key * 1024 + static_cast<std::uint64_t>(arch);
+}
+
+const std::unordered_map<std::uint64_t, const Variant*>& variant_index() {
+  static const std::unordered_map<std::uint64_t, const Variant*> index = [] {
+    std::unordered_map<std::uint64_t, const Variant*> map;
+    for (const Variant& v : compiled_variants())
+      map.emplace(variant_key(v.family, v.format, v.tile_k, v.tile_n, v.m_blocks, v.arch), &v);
+    return map;
+  }();
+  return index;
+}
+
+const Variant* find_variant(Family family, const Format& f, int tile_k, int tile_n, int m_blocks, int arch) {
+  const auto& index = variant_index();
+  const auto it = index.find(variant_key(family, f, tile_k, tile_n, m_blocks, arch));
+  return it == index.end() ? nullptr : it->second;
+}
+
+// Tile rules: the table's defaults, replaceable per architecture at run
+// time. A mutex guards them; plan() holds it only to copy one rule.
+struct RuleStore {
+  std::mutex mutex;
+  std::unordered_map<int, std::vector<TileRule>> sets;  // arch (0: default) -> rules
+
+  void reset() {
+    sets.clear();
+    for (const table::RuleSet& s : table::kDefaultRules) {
+      std::vector<TileRule>& rules = sets[s.arch];
+      for (int i = 0; i < s.count; ++i)
+        rules.push_back({s.rules[i].max_batch, s.rules[i].min_n, s.rules[i].tile_k, s.rules[i].tile_n});
+    }
+  }
+};
+
+RuleStore& rule_store() {
+  static RuleStore* store = [] {
+    auto* s = new RuleStore();  // never destroyed: used until process exit
+    s->reset();
+    return s;
+  }();
+  return *store;
+}
+
+bool choose_tile(int m, int n, int arch, int* tile_k, int* tile_n) {
+  RuleStore& store = rule_store();
+  std::lock_guard<std::mutex> lock(store.mutex);
+  auto it = store.sets.find(arch);
+  if (it == store.sets.end()) it = store.sets.find(0);
+  if (it == store.sets.end()) return false;
+  for (const TileRule& r : it->second)
+    if ((r.max_batch == 0 || m <= r.max_batch) && n >= r.min_n) {
+      *tile_k = r.tile_k;
+      *tile_n = r.tile_n;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+void next_launch(int left, int max_par, int* rows, int* m_blocks) {
+  const int r = table::kRowsPerProblem;
+  if (left > r) {
+    *m_blocks = r / 16;
+    *rows = left < r * max_par ? left : r * max_par;
+  } else {
+    *m_blocks = (left + 15) / 16;
+    *rows = left;
+  }
+}
+
+Status check_problem(int n, int k, const Format& format) {
+  if (n <= 0 || k <= 0 || n % table::kNMultiple != 0 || k % table::kKMultiple != 0) return Status::kBadShape;
+  if (!contains(table::kGroupSizes, format.group_size)) return Status::kBadGroupSize;
+  if (format.group_size > 0 && k % format.group_size != 0) return Status::kBadGroupSize;
+  if (!contains(table::kBits, format.bits)) return Status::kBadFormat;
+  if (format.act != Act::kF16 && format.act != Act::kBF16) return Status::kBadFormat;
+  return Status::kOk;
+}
+
+int code_arch(int arch) {
+  int best = 0;
+  for (int built : table::kBuiltArchs)
+    if (built / 10 == arch / 10 && built <= arch && built > best) best = built;
+  if (best) return best;
+  return table::kPtxArch <= arch ? table::kPtxArch : 0;
+}
+
+Status plan(int m, int n, int k, const Format& format, const Target& target, const Overrides& o, Plan* out) {
+  *out = Plan{};
+  if (m < 0) return Status::kBadShape;
+  const Status problem = check_problem(n, k, format);
+  if (problem != Status::kOk) return problem;
+  if (o.max_par < 1 || o.max_par > table::kMaxParLimit || o.sms < 0 || o.stages < 0 || o.tile_k < 0 ||
+      o.tile_n < 0 || (o.tile_k == 0) != (o.tile_n == 0))
+    return Status::kBadLaunch;
+  if (target.sm_count <= 0 || target.smem_optin <= 0) return Status::kBadLaunch;
+  const int arch = code_arch(target.arch);
+  if (target.arch < table::kMinArch || arch == 0) return Status::kNoImage;
+
+  Plan p;
+  p.family = Family::kMma;
+  p.code_arch = arch;
+  p.max_par = o.max_par;
+  // Blocks of one launch wait on each other through the workspace counters,
+  // so all of them must be resident at once: never more blocks than SMs.
+  p.blocks = o.sms > 0 && o.sms < target.sm_count ? o.sms : target.sm_count;
+  if (o.tile_k) {
+    p.tile_k = o.tile_k;
+    p.tile_n = o.tile_n;
+  } else if (!choose_tile(m > 0 ? m : 1, n, target.arch, &p.tile_k, &p.tile_n)) {
+    return Status::kNoVariant;
+  }
+  if (k % p.tile_k != 0) return Status::kNoVariant;
+
+  auto pick = [&](int m_blocks) -> const Variant* {
+    const Variant* v = find_variant(p.family, format, p.tile_k, p.tile_n, m_blocks, arch);
+    if (!v || v->stages == 0 || v->smem_bytes > target.smem_optin) return nullptr;
+    if (o.stages && v->stages != o.stages) return nullptr;
+    return v;
+  };
+  constexpr int kFullBlocks = table::kRowsPerProblem / 16;
+  for (int row = 0; row < m;) {
+    int rows = 0;
+    int m_blocks = 0;
+    next_launch(m - row, p.max_par, &rows, &m_blocks);
+    const Variant*& v = m_blocks == kFullBlocks ? p.full : p.tail;
+    if (!v && !(v = pick(m_blocks))) return o.stages ? Status::kBadLaunch : Status::kNoVariant;
+    ++p.launches;
+    row += rows;
+  }
+  // A plan for m = 0 still names the variant of one row, so that callers can
+  // check a tile and depth before any row exists.
+  const Variant* any = p.full ? p.full : p.tail ? p.tail : pick(1);
+  if (!any) return o.stages ? Status::kBadLaunch : Status::kNoVariant;
+  p.stages = any->stages;
+  *out = p;
+  return Status::kOk;
+}
+
+Status set_tile_rules(int arch, const TileRule* rules, int count) {
+  if (arch < 0 || count < 0 || (count > 0 && !rules)) return Status::kBadLaunch;
+  for (int i = 0; i < count; ++i)
+    if (rules[i].max_batch < 0 || rules[i].min_n < 0 || rules[i].tile_k <= 0 || rules[i].tile_n <= 0)
+      return Status::kBadLaunch;
+  if (count > 0 && (rules[count - 1].max_batch != 0 || rules[count - 1].min_n != 0)) return Status::kBadLaunch;
+  RuleStore& store = rule_store();
+  std::lock_guard<std::mutex> lock(store.mutex);
+  if (count == 0) {
+    store.sets.erase(arch);
+    if (arch == 0) {
+      for (const table::RuleSet& s : table::kDefaultRules)
+        if (s.arch == 0)
+          for (int i = 0; i < s.count; ++i)
+            store.sets[0].push_back({s.rules[i].max_batch, s.rules[i].min_n, s.rules[i].tile_k, s.rules[i].tile_n});
+    }
+    return Status::kOk;
+  }
+  store.sets[arch].assign(rules, rules + count);
+  return Status::kOk;
+}
+
+int tile_rules(int arch, TileRule* out, int capacity) {
+  RuleStore& store = rule_store();
+  std::lock_guard<std::mutex> lock(store.mutex);
+  const auto it = store.sets.find(arch);
+  if (it == store.sets.end()) return 0;
+  const int count = static_cast<int>(it->second.size());
+  for (int i = 0; i < count && i < capacity; ++i) out[i] = it->second[i];
+  return count;
+}
+
+void reset_tile_rules() {
+  RuleStore& store = rule_store();
+  std::lock_guard<std::mutex> lock(store.mutex);
+  store.reset();
+}
+
+}  // namespace marlin

@@ -1,0 +1,251 @@
+// The mma-family GEMM: C[m,n] = A[m,k] * dequant(B)[k,n] for every weight
+// format of format.h, with mma.sync tensor-core instructions (sm_80+).
+//
+// Per slice (slice.cuh): a cp.async pipeline of STAGES stages streams A, the
+// packed weights and the slice's scales and zero points into shared memory;
+// each warp loads its A fragments with ldmatrix and its weights as words,
+// dequantizes them in registers (dequant.cuh) and runs the mma; then the
+// epilogue (epilogue.cuh) reduces and writes the tile.
+//
+// Included only by the generated gemm_*.cu files (scripts/gen-kernels.js),
+// through launch.cuh.
+#pragma once
+
+#include <cstdint>
+
+#include "common/act.cuh"
+#include "dequant.cuh"
+#include "epilogue.cuh"
+#include "kernel_args.h"
+#include "layout.cuh"
+#include "common/ptx.cuh"
+#include "slice.cuh"
+
+// Weights are loaded with an L2 evict-first policy: they are read exactly
+// once, and keeping them out of L2 leaves it to the activations every block
+// re-reads (about 5% on the 70B layers at m <= 16; docs/perf-notes.md).
+// CUDA 13's ptxas can drop the createpolicy behind such a hint and leave the
+// descriptor uninitialised; here it folds it into a uniform register set at
+// kernel entry, which scripts/check-cache-hints.js verifies on the SASS of
+// every kernel. Build with -DMARLIN_EVICT_FIRST=0 to go without the hint.
+#ifndef MARLIN_EVICT_FIRST
+#define MARLIN_EVICT_FIRST 1
+#endif
+
+namespace marlin::mma {
+
+template <class L, int STAGES>
+__device__ __forceinline__ void gemm_body(const KernelArgs& args) {
+  using F = typename L::Fmt;
+  using Traits = ActTraits<F::kAct>;
+  using Codec = marlin::Codec<F::kAct, F::kBits>;
+  using Scalar = typename Traits::Scalar;
+  constexpr int kSmemBytes = L::smem_bytes(STAGES);
+
+  extern __shared__ int4 smem[];
+  int4* const sh_a = smem;                            // [STAGES][kAStage]
+  int4* const sh_b = sh_a + STAGES * L::kAStage;      // [STAGES][kBStage]
+  int4* const sh_s = sh_b + STAGES * L::kBStage;      // [STAGES][kSStage]
+  int4* const sh_z = sh_s + STAGES * L::kSStage;      // [STAGES][kZStage]
+
+  const ThreadPos<L> th = ThreadPos<L>::here();
+  const int k_tiles = args.k / L::kTileK;
+  const int total = ceil_div(args.m, L::kRows) * ceil_div(args.n, L::kTileN) * k_tiles;
+  const int iters = ceil_div(total, gridDim.x);
+  const int run_begin = blockIdx.x * iters;
+  const int run_end = min(total, run_begin + iters);
+
+  const int a_stride = args.k / 8;                  // int4 per row of A
+  const int b_stride = args.n * F::kBits / 8;       // int4 per k16 row of B
+  const int s_stride = args.n / 8;                  // int4 per row of scales
+  const int z_stride = args.n * F::kBits / 128;     // int4 per row of zero points
+
+  // This thread's share of the A copy: row a_row (+ kARowsPerPass per pass),
+  // chunk a_chunk; rows repeat the same swizzle every 8 rows.
+  const int a_row = th.tid / L::kAChunks;
+  const int a_chunk = th.tid % L::kAChunks;
+  const int a_wr = a_row * L::kAChunks + (a_chunk ^ (a_row % 8));
+  // ldmatrix addresses: lane l reads row l % 16 of the m16 block, chunk l / 16
+  // of the k16 block this warp handles at each step.
+  int a_rd[L::kStepsK];
+#pragma unroll
+  for (int s = 0; s < L::kStepsK; ++s) {
+    const int chunk = 2 * (th.warp_k + L::kWarpsK * s) + th.lane / 16;
+    a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
+  }
+
+#if MARLIN_EVICT_FIRST
+  const uint64_t b_policy = ptx::make_evict_first_policy();
+#endif
+
+  Accumulators<L> acc;
+  uint32_t frag_a[2][L::kMBlocks][4];                  // double-buffered A fragments
+  uint32_t frag_q[2][4 * L::kLaneInt4];                // packed weights of 4 n16 blocks
+  int4 frag_s[2];                                      // group scales of the warp's 8 columns
+  uint32_t frag_z[2][Codec::kZeroWords];               // group zero points of those columns
+  uint32_t channel_z[Codec::kZeroWords];               // per-column zero points of the slice
+
+  for (int pos = run_begin; pos < run_end;) {
+    const Slice<L> sl = Slice<L>::at(args, pos, run_end, iters);
+
+    const int4* const a_src = args.a + static_cast<int64_t>(sl.problem) * L::kRows * a_stride +
+                              static_cast<int64_t>(a_row) * a_stride + a_chunk;
+    const int4* const b_src = args.b + sl.col * L::kBChunks + th.warp_n * 32 * L::kLaneInt4 + th.lane;
+
+    // Copies stage `tile` of the slice into pipeline slot `slot`; with pred
+    // false it only commits an empty group, which keeps the wait counts exact.
+    auto fetch_stage = [&](int slot, int tile, bool pred) {
+      const int kt = sl.k_first + tile;
+      int4* const sa = sh_a + slot * L::kAStage;
+#pragma unroll
+      for (int p = 0; p < L::kAPasses; ++p) {
+        const int row = a_row + p * L::kARowsPerPass;
+        ptx::cp_async16(sa + a_wr + p * L::kARowsPerPass * L::kAChunks,
+                        a_src + static_cast<int64_t>(p) * L::kARowsPerPass * a_stride + kt * L::kAChunks,
+                        pred && row < sl.rows);
+      }
+      int4* const sb = sh_b + slot * L::kBStage + th.tid;
+#pragma unroll
+      for (int s = 0; s < L::kStepsK; ++s) {
+        const int krow = kt * L::kKBlocks + th.warp_k + s * L::kWarpsK;
+#pragma unroll
+        for (int p = 0; p < L::kLaneInt4; ++p) {
+          int4* const dst = sb + (s * L::kLaneInt4 + p) * L::kThreads;
+          const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
+#if MARLIN_EVICT_FIRST
+          ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
+#else
+          ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
+#endif
+        }
+      }
+      if constexpr (F::kGrouped) {
+        // Every stage carries its groups' scale (and zero-point) rows, so a
+        // slot never depends on another slot the pipeline may be refilling.
+        const int group = kt * L::kKBlocks / F::kGroupBlocks;
+        if (th.tid < L::kSStage) {
+          const int r = th.tid / L::kSChunks;
+          const int ch = th.tid % L::kSChunks;
+          ptx::cp_async16(sh_s + slot * L::kSStage + th.tid,
+                          args.scales + static_cast<int64_t>(group + r) * s_stride + sl.col * L::kSChunks + ch,
+                          pred && ch / 8 < sl.chunks);
+        } else if (th.tid < L::kSStage + L::kZStage) {
+          const int i = th.tid - L::kSStage;
+          const int r = i / L::kZChunks;
+          const int ch = i % L::kZChunks;
+          ptx::cp_async16(sh_z + slot * L::kZStage + i,
+                          args.zeros + static_cast<int64_t>(group + r) * z_stride + sl.col * L::kZChunks + ch,
+                          pred && ch / (L::kZChunks / L::kWarpsN) < sl.chunks);
+        }
+      }
+      ptx::cp_async_commit();
+    };
+
+    auto load_fragments = [&](int buf, int slot, int step) {
+      const int4* const sa = sh_a + slot * L::kAStage;
+#pragma unroll
+      for (int i = 0; i < L::kMBlocks; ++i) ptx::ldmatrix_x4(frag_a[buf][i], sa + a_rd[step] + i * 16 * L::kAChunks);
+      const int4* const sb = sh_b + slot * L::kBStage + step * L::kLaneInt4 * L::kThreads + th.tid;
+#pragma unroll
+      for (int p = 0; p < L::kLaneInt4; ++p) {
+        const int4 v = sb[p * L::kThreads];
+        frag_q[buf][4 * p + 0] = static_cast<uint32_t>(v.x);
+        frag_q[buf][4 * p + 1] = static_cast<uint32_t>(v.y);
+        frag_q[buf][4 * p + 2] = static_cast<uint32_t>(v.z);
+        frag_q[buf][4 * p + 3] = static_cast<uint32_t>(v.w);
+      }
+      if constexpr (F::kGrouped) {
+        // The row of the group this step's k16 block falls in.
+        const int row = L::kGroupRows > 1 ? (th.warp_k + L::kWarpsK * step) / F::kGroupBlocks : 0;
+        // Scale int4 number g of the warp's 64 columns holds, in order, the
+        // scales of columns g, g+8, g+16, ..., g+56: the packer transposed them.
+        frag_s[buf] = sh_s[slot * L::kSStage + row * L::kSChunks + 8 * th.warp_n + th.g];
+        if constexpr (F::kZeroPoints) {
+          const uint32_t* const zrow = reinterpret_cast<const uint32_t*>(sh_z + slot * L::kZStage + row * L::kZChunks);
+#pragma unroll
+          for (int w = 0; w < Codec::kZeroWords; ++w)
+            frag_z[buf][w] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane + w];
+        }
+      }
+    };
+
+    auto compute = [&](int buf) {
+      const Scalar* const s = reinterpret_cast<const Scalar*>(&frag_s[buf]);
+      const uint32_t(&zw)[Codec::kZeroWords] = F::kGrouped ? frag_z[buf] : channel_z;
+      // n outer, m inner: the dequantization of the next n16 block overlaps
+      // the mma of this one.
+      unroll<4>([&](auto J) {
+        constexpr int j = decltype(J)::value;
+        typename Codec::Zero z0 = Codec::symmetric();
+        typename Codec::Zero z1 = z0;
+        if constexpr (F::kZeroPoints) {
+          z0 = Codec::template zero<2 * j>(zw);      // column 16j + g
+          z1 = Codec::template zero<2 * j + 1>(zw);  // column 16j + 8 + g
+        }
+        FragB b0, b1;
+        Codec::block(&frag_q[buf][j * Codec::kWordsPerBlock], z0, z1, b0, b1);
+        if constexpr (F::kGrouped) {
+          scale_frag<F::kAct>(b0, Traits::broadcast(s[2 * j]));
+          scale_frag<F::kAct>(b1, Traits::broadcast(s[2 * j + 1]));
+        }
+#pragma unroll
+        for (int i = 0; i < L::kMBlocks; ++i) {
+          Traits::mma(frag_a[buf][i], b0.r, acc[i][j][0]);
+          Traits::mma(frag_a[buf][i], b1.r, acc[i][j][1]);
+        }
+      });
+    };
+
+    // ---- main loop: stream the slice's stages through the pipeline ----
+#pragma unroll
+    for (int i = 0; i < L::kMBlocks * 32; ++i) (&acc[0][0][0][0])[i] = 0.f;
+    if constexpr (!F::kGrouped && F::kZeroPoints) {
+      // One row of zero points for the whole column: read once per slice.
+      const uint32_t* const zp = reinterpret_cast<const uint32_t*>(args.zeros) + sl.col * (L::kZChunks * 4) +
+                                 th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane;
+#pragma unroll
+      for (int w = 0; w < Codec::kZeroWords; ++w) channel_z[w] = th.warp_n < sl.chunks ? __ldg(zp + w) : 0u;
+    }
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) fetch_stage(s, s, s < sl.tiles);
+    ptx::cp_async_wait<STAGES - 2>();
+    __syncthreads();
+    load_fragments(0, 0, 0);
+
+    int read_slot = 0;
+    for (int tile = 0; tile < sl.tiles; ++tile) {
+      const int next_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
+      // The slot read during the previous tile: every thread finished with it
+      // before the barrier that closed that tile.
+      const int refill_slot = read_slot == 0 ? STAGES - 1 : read_slot - 1;
+#pragma unroll
+      for (int step = 0; step < L::kStepsK; ++step) {
+        if (step == 0) fetch_stage(refill_slot, tile + STAGES - 1, tile + STAGES - 1 < sl.tiles);
+        if (step + 1 < L::kStepsK) {
+          load_fragments((step + 1) % 2, read_slot, step + 1);
+        } else {
+          // Next stage landed (at most STAGES-2 younger groups in flight).
+          ptx::cp_async_wait<STAGES - 2>();
+          __syncthreads();
+          load_fragments(0, next_slot, 0);
+        }
+        compute(step % 2);
+      }
+      read_slot = next_slot;
+    }
+    ptx::cp_async_wait<0>();
+    __syncthreads();
+
+    // ---- end of the slice ----
+    reduce_k_warps<L>(acc, smem, th);
+    const bool owner = th.warp_k == 0 && th.warp_n < sl.chunks;  // holds finished sums for valid columns
+    if constexpr (!F::kGrouped) {
+      if (owner) apply_channel_scales<L>(acc, args, sl, th);
+    }
+    if (sl.count > 1) reduce_across_blocks<L, kSmemBytes>(acc, smem, args, sl, th, owner);
+    if (sl.last) write_tile<L>(acc, smem, args, sl, th);
+    pos += sl.tiles;
+  }
+}
+
+}  // namespace marlin::mma

@@ -1,0 +1,78 @@
+// Kernel entry points of the mma family, one per (layout, architecture), and
+// the table rows the generated gemm_*.cu files build from them.
+//
+// A variant is compiled for every architecture of the build, but its body
+// only for its own one: in the device passes of the others it is an empty
+// stub. Its pipeline depth is the deepest that fits that architecture's
+// shared memory (layout.cuh), so every body the build holds can launch where
+// it is meant to run, and no body is compiled for a GPU that cannot run it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernel.cuh"
+#include "kernel_table.h"
+#include "variant.h"
+
+namespace marlin::mma {
+
+// Pipeline depth of layout L on compute capability ARCH (e.g. 86).
+template <class L, int ARCH>
+constexpr int kStagesOn = L::deepest_stages(table::smem_optin(ARCH), table::max_stages(ARCH), table::kMinStages);
+
+template <class L, int ARCH>
+__global__ void __launch_bounds__(L::kThreads, 1) gemm_kernel(const KernelArgs args) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (__CUDA_ARCH__ == ARCH * 10 && kStagesOn<L, ARCH> > 0) gemm_body<L, kStagesOn<L, ARCH>>(args);
+#endif
+}
+
+template <class L, int ARCH>
+cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
+  constexpr int kSmem = L::smem_bytes(kStagesOn<L, ARCH>);
+  // The shared-memory opt-in is per device; set it once per device, not per
+  // call (it costs a driver round trip on the serving hot path).
+  static std::atomic<std::uint64_t> configured{0};
+  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
+  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
+    const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+    if (e != cudaSuccess) return e;
+    configured.fetch_or(bit, std::memory_order_relaxed);
+  }
+  gemm_kernel<L, ARCH><<<grid, L::kThreads, kSmem, stream>>>(args);
+  return cudaGetLastError();
+}
+
+// Reports the compiled kernel's attributes on the current device; fails with
+// cudaErrorNoKernelImageForDevice when this build has no code for the GPU.
+template <class L, int ARCH>
+cudaError_t attributes(cudaFuncAttributes* out) {
+  return cudaFuncGetAttributes(out, gemm_kernel<L, ARCH>);
+}
+
+// The table row of layout L compiled for ARCH.
+template <class L, int ARCH>
+constexpr Variant variant_row() {
+  using F = typename L::Fmt;
+  Variant v{};
+  v.family = Family::kMma;
+  v.format = Format{F::kAct, F::kBits, F::kGrouped ? 16 * F::kGroupBlocks : -1, F::kZeroPoints};
+  v.tile_k = L::kTileK;
+  v.tile_n = L::kTileN;
+  v.m_blocks = L::kMBlocks;
+  v.arch = ARCH;
+  v.stages = kStagesOn<L, ARCH>;
+  v.smem_bytes = L::smem_bytes(kStagesOn<L, ARCH>);
+  v.launch = &launch<L, ARCH>;
+  v.attributes = &attributes<L, ARCH>;
+  return v;
+}
+
+// Layout of a format and tile with m_blocks 16-row blocks.
+template <Act ACT, int BITS, int GROUP, bool ZEROS, int TILE_K, int TILE_N, int M_BLOCKS>
+using LayoutOf = Layout<FormatOf<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZEROS>, M_BLOCKS, TILE_N / 16, TILE_K / 16>;
+
+}  // namespace marlin::mma

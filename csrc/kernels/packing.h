@@ -1,0 +1,66 @@
+// Where the Marlin layout puts each value (host and device). The same
+// mapping is written out in lib/layout.ts, which packs; tests check the two
+// against each other (dequantize on the GPU vs the CPU unpacker).
+//
+// Weights: one k16 row of B per 16 rows of W; within it, per 64 columns,
+// 32 lanes (g = lane / 4, t = lane % 4) x 4 words (4 bits) or 2 parts x 32
+// lanes x 4 words (8 bits), in the order of mma/dequant.cuh.
+// Scales, grouped: per 64 columns, packed position 8i + j holds column i + 8j.
+// Scales, one group per column: per 32 columns, packed position 8i + j holds
+// column 2i + [0, 1, 8, 9, 16, 17, 24, 25][j].
+// Zero points (per group row, per 64 columns): 4 bits: word g, nibble i holds
+// column g + 8i; 8 bits: word 2g + i / 4, byte i % 4 holds column g + 8i.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define MARLIN_PACKING_FN __host__ __device__ inline
+#else
+#define MARLIN_PACKING_FN inline
+#endif
+
+namespace marlin::packing {
+
+// 32-bit word of B and bit shift of weight (row, col) of an [k, n] matrix.
+MARLIN_PACKING_FN void weight_position(int row, int col, int n, int bits, std::int64_t* word, int* shift) {
+  const int r = row & 15;
+  const int cc = col & 15;
+  const int j = (col >> 4) & 3;    // n16 block within the 64 columns
+  const int h = cc >> 3;           // n8 half
+  const int lane = (cc & 7) * 4 + ((r & 7) >> 1);
+  if (bits == 4) {
+    *word = static_cast<std::int64_t>(row >> 4) * 2 * n + (col >> 6) * 128 + lane * 4 + j;
+    *shift = 4 * ((r & 1) * 4 + h * 2 + (r >> 3));
+  } else {
+    *word = static_cast<std::int64_t>(row >> 4) * 4 * n + (col >> 6) * 256 + (j >> 1) * 128 + lane * 4 +
+            (j & 1) * 2 + h;
+    *shift = 8 * ((r & 1) * 2 + (r >> 3));
+  }
+}
+
+// Packed position of scale column `col` within its row.
+MARLIN_PACKING_FN int scale_position(int col, int group_size) {
+  if (group_size < 0) {
+    const int c = col & 31;
+    return (col & ~31) + 8 * ((c & 7) >> 1) + 2 * (c >> 3) + (c & 1);
+  }
+  const int c = col & 63;
+  return (col & ~63) + 8 * (c & 7) + (c >> 3);
+}
+
+// 32-bit word (within its row of n * bits / 32) and bit shift of the zero
+// point of column `col`.
+MARLIN_PACKING_FN void zero_position(int col, int bits, int* word, int* shift) {
+  const int i = (col & 63) >> 3;
+  const int g = col & 7;
+  if (bits == 4) {
+    *word = (col >> 6) * 8 + g;
+    *shift = 4 * i;
+  } else {
+    *word = (col >> 6) * 16 + 2 * g + (i >> 2);
+    *shift = 8 * (i & 3);
+  }
+}
+
+}  // namespace marlin::packing

@@ -1,0 +1,44 @@
+// One compiled kernel variant: what it computes, where it runs and how to
+// launch it. The list of all of them is generated from table.json
+// (scripts/gen-kernels.js writes build/generated/variant_table.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "common/format.h"
+#include "kernel_args.h"
+
+namespace marlin {
+
+// Kernel families; each lives in its own folder (mma/: mma.sync, sm_80+).
+enum class Family : int {
+  kMma = 0,
+};
+
+using LaunchFn = cudaError_t (*)(const KernelArgs& args, int grid, int device, cudaStream_t stream);
+using AttributesFn = cudaError_t (*)(cudaFuncAttributes* attributes);
+
+struct Variant {
+  Family family;
+  Format format;
+  int tile_k;      // block tile: depth of a pipeline stage (elements of k)
+  int tile_n;      //             output columns
+  int m_blocks;    // 16-row blocks per problem
+  int arch;        // compute capability (e.g. 86) whose machine code holds the body
+  int stages;      // pipeline depth: the deepest that fits that architecture
+  int smem_bytes;  // dynamic shared memory per block
+  LaunchFn launch;
+  AttributesFn attributes;
+};
+
+struct VariantSpan {
+  const Variant* data;
+  int size;
+  const Variant* begin() const { return data; }
+  const Variant* end() const { return data + size; }
+};
+
+// Every variant compiled into this build.
+VariantSpan compiled_variants();
+
+}  // namespace marlin

@@ -1,0 +1,166 @@
+/**
+ * Kernel choice. The chooser itself is native (csrc/kernels/chooser.cc, one
+ * place for family, tile, row blocks and pipeline depth), a pure function of
+ * the problem, the GPU and the caller's overrides; this module is its typed
+ * face, and holds the tile rules' JS view: the table (rules per GPU
+ * architecture, measured, from csrc/kernels/table.json) can be read and
+ * replaced at run time.
+ */
+import type { Device } from './device';
+import { callNative } from './errors';
+import { type WeightFormat, checkFormat } from './formats';
+import { type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
+import { KERNEL_TABLE_FILE } from './table';
+import { invalid, isObject, isPositiveInteger } from './validate';
+
+/** A block tile: pipeline stage depth (elements of k) and output columns. */
+export interface Tile {
+  tileK: number;
+  tileN: number;
+}
+
+/**
+ * Use `tile` for batches of up to `maxBatch` rows (Infinity: any) and layers
+ * of at least `minN` output columns (default 0); the first matching rule wins.
+ */
+export interface KernelRule extends Tile {
+  maxBatch: number;
+  minN?: number;
+}
+
+/** Rules per GPU architecture ("sm_90"), with "default" for any other. */
+export type KernelTable = Readonly<Record<string, readonly KernelRule[]>>;
+
+export type KernelPlan = NativePlan;
+export type KernelTarget = NativeTarget;
+
+/** What a caller may force: a tile, the pipeline depth (checked), blocks per launch, problems per launch. */
+export interface KernelOverrides {
+  tile?: Tile;
+  stages?: number;
+  sms?: number;
+  maxPar?: number;
+}
+
+function fromFile(): KernelTable {
+  const out: Record<string, readonly KernelRule[]> = {};
+  for (const [key, rules] of Object.entries(KERNEL_TABLE_FILE.rules)) {
+    if (key.startsWith('$') || typeof rules === 'string') continue;
+    out[key] = Object.freeze(
+      rules.map((r) => Object.freeze({ maxBatch: r.maxBatch ?? Infinity, minN: r.minN, tileK: r.tileK, tileN: r.tileN })),
+    );
+  }
+  return Object.freeze(out);
+}
+
+/** The measured rules the package ships (csrc/kernels/table.json). */
+export const DEFAULT_KERNEL_TABLE: KernelTable = fromFile();
+
+let current: KernelTable = DEFAULT_KERNEL_TABLE;
+
+function archOf(key: string): number {
+  if (key === 'default') return 0;
+  const match = /^sm_(\d+)$/.exec(key);
+  if (!match) throw invalid('BAD_ARGUMENT', `kernel table key "${key}"`, '"default" or "sm_<arch>" (e.g. "sm_90")', key);
+  return Number(match[1]);
+}
+
+function checkTable(t: KernelTable): void {
+  if (!isObject(t) || !Array.isArray(t.default))
+    throw invalid('BAD_ARGUMENT', 'kernel table', 'an object with a "default" rule list', t);
+  for (const [key, rules] of Object.entries(t)) {
+    archOf(key);
+    if (!Array.isArray(rules) || rules.length === 0)
+      throw invalid('BAD_ARGUMENT', `kernel table["${key}"]`, 'a non-empty array of rules', rules);
+    for (const r of rules as readonly KernelRule[])
+      if (!isObject(r) || !(r.maxBatch > 0) || !isPositiveInteger(r.tileK) || !isPositiveInteger(r.tileN) || !((r.minN ?? 0) >= 0))
+        throw invalid('BAD_ARGUMENT', `a rule of kernel table["${key}"]`, '{ maxBatch > 0, minN >= 0, tileK, tileN }', r);
+    const last = rules[rules.length - 1];
+    if (last.maxBatch !== Infinity || (last.minN ?? 0) !== 0)
+      throw invalid('BAD_ARGUMENT', `kernel table["${key}"]`, 'a last rule with maxBatch: Infinity and no minN (a catch-all)', rules);
+  }
+}
+
+/** Replaces the tile rules for every architecture (pass DEFAULT_KERNEL_TABLE to restore them). */
+export function setKernelTable(next: KernelTable): void {
+  checkTable(next);
+  callNative(() => {
+    native.resetTileRules();
+    for (const key of Object.keys(DEFAULT_KERNEL_TABLE)) native.setTileRules(archOf(key), null);
+    for (const [key, rules] of Object.entries(next))
+      native.setTileRules(archOf(key), rules.map((r) => ({ maxBatch: r.maxBatch, minN: r.minN ?? 0, tileK: r.tileK, tileN: r.tileN })));
+  });
+  current = next;
+}
+
+/** The tile rules in use. */
+export function getKernelTable(): KernelTable {
+  return current;
+}
+
+/** The chooser's view of a device. */
+export function targetOf(device: Device): KernelTarget {
+  const p = device.properties;
+  return { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount };
+}
+
+/** Native overrides from the JS options; undefined when nothing is forced (the hot path reads nothing then). */
+export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined {
+  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined) return undefined;
+  const out: NativeOverrides = {};
+  if (o.tile !== undefined) {
+    if (!isObject(o.tile) || !isPositiveInteger(o.tile.tileK) || !isPositiveInteger(o.tile.tileN))
+      throw invalid('BAD_ARGUMENT', 'tile', 'a tile { tileK, tileN } of positive integers', o.tile);
+    out.tileK = o.tile.tileK;
+    out.tileN = o.tile.tileN;
+  }
+  if (o.stages !== undefined) {
+    if (!isPositiveInteger(o.stages)) throw invalid('BAD_ARGUMENT', 'stages', 'a positive integer', o.stages);
+    out.stages = o.stages;
+  }
+  if (o.sms !== undefined) {
+    if (!Number.isSafeInteger(o.sms) || o.sms < 0) throw invalid('BAD_ARGUMENT', 'sms', 'a non-negative integer (0 = all SMs)', o.sms);
+    out.sms = o.sms;
+  }
+  if (o.maxPar !== undefined) {
+    if (!isPositiveInteger(o.maxPar) || o.maxPar > KERNEL_TABLE_FILE.shape.maxParLimit)
+      throw invalid('BAD_ARGUMENT', 'maxPar', `an integer in 1..${KERNEL_TABLE_FILE.shape.maxParLimit}`, o.maxPar);
+    out.maxPar = o.maxPar;
+  }
+  return out;
+}
+
+/**
+ * How a call of m rows of an [k, n] layer in `format` runs on `target` (a
+ * Device or a { arch, smemOptin, smCount } description, so plans can be
+ * made without a GPU): family, tile, pipeline depth, row blocks, launches.
+ * Throws what forward() would: BAD_SHAPE, BAD_ARGUMENT (an override this
+ * build cannot run), NO_GPU (no kernels for that GPU).
+ */
+export function chooseKernel(
+  problem: { m: number; n: number; k: number; format?: Partial<WeightFormat> },
+  target: Device | KernelTarget,
+  overrides: KernelOverrides = {},
+): KernelPlan {
+  if (!isObject(problem)) throw invalid('BAD_ARGUMENT', 'problem', '{ m, n, k, format? }', problem);
+  for (const name of ['m', 'n', 'k'] as const)
+    if (!Number.isSafeInteger(problem[name]) || problem[name] < 0) throw invalid('BAD_SHAPE', name, 'a non-negative integer', problem[name]);
+  const format = checkFormat(problem.format ?? {});
+  const t = 'properties' in target ? targetOf(target) : target;
+  return callNative(() => native.plan({ m: problem.m, n: problem.n, k: problem.k, format }, t, nativeOverrides(overrides)));
+}
+
+let variantCache: readonly VariantInfo[] | undefined;
+
+/** The kernel variants compiled into the addon. */
+export function compiledVariants(): readonly VariantInfo[] {
+  variantCache ??= Object.freeze(callNative(() => native.variants()));
+  return variantCache;
+}
+
+/** The distinct block tiles compiled into the addon. */
+export function compiledTiles(): Tile[] {
+  const seen = new Map<string, Tile>();
+  for (const v of compiledVariants()) seen.set(`${v.tileK}x${v.tileN}`, { tileK: v.tileK, tileN: v.tileN });
+  return [...seen.values()];
+}

@@ -1,0 +1,28 @@
+/**
+ * The kernel table (csrc/kernels/table.json), the one source of the shape
+ * and format rules: the build generates the compiled variants from it, and
+ * the CPU-side checks here read the same file, so they hold even where the
+ * addon is not built. The package ships csrc/, so the file is found from
+ * both lib/ (ts-node, jest) and dist/.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface KernelTableFile {
+  shape: { kMultiple: number; nMultiple: number; rowsPerProblem: number; maxParLimit: number };
+  formats: {
+    activations: string[];
+    bits: number[];
+    groupSizes: number[];
+    zeroPoints: boolean[];
+  };
+  architectures: { default: number[]; minimum: number };
+  families: Array<{ name: string; summary: string; tiles: Array<{ tileK: number; tileN: number }>; rowBlocks: number[] }>;
+  rules: Record<string, Array<{ maxBatch: number | null; minN: number; tileK: number; tileN: number }> | string>;
+}
+
+export const TABLE_PATH = path.resolve(__dirname, '..', 'csrc', 'kernels', 'table.json');
+
+export const KERNEL_TABLE_FILE: Readonly<KernelTableFile> = Object.freeze(
+  JSON.parse(fs.readFileSync(TABLE_PATH, 'utf8')) as KernelTableFile,
+);

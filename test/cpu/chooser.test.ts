@@ -1,0 +1,119 @@
+/**
+ * The kernel chooser (native, pure): tile rules by batch and width, row
+ * blocks, pipeline depth per architecture, and overrides checked against
+ * what the build holds. No GPU needed: targets are described.
+ */
+import { DEFAULT_KERNEL_TABLE, chooseKernel, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
+import { native } from '../../lib/native';
+
+const built = native.build();
+const newest = built.archs[built.archs.length - 1];
+// The newest built architecture with the shared memory its variants were sized for.
+const SMEM: Record<number, number> = { 80: 166912, 86: 101376, 87: 166912, 89: 101376, 90: 232448 };
+const target = (arch = newest) => ({ arch, smemOptin: SMEM[arch] ?? 101376, smCount: 132 });
+const narrow = { tileK: 128, tileN: 128 };
+const wide = { tileK: 64, tileN: 256 };
+const tileOf = (p: { tileK: number; tileN: number }) => ({ tileK: p.tileK, tileN: p.tileN });
+
+describe('kernel chooser', () => {
+  afterEach(() => setKernelTable(DEFAULT_KERNEL_TABLE));
+
+  test('up to 64 rows: 128x128 tiles, 64x256 for layers of 16384 columns or more', () => {
+    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 64, n: 12288, k: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 1, n: 16384, k: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 64, n: 57344, k: 8192 }, target()))).toEqual(wide);
+  });
+
+  test('above 64 rows: 64x256 tiles from 8192 columns, 128x128 below', () => {
+    expect(tileOf(chooseKernel({ m: 65, n: 8192, k: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 128, n: 4096, k: 4096 }, target()))).toEqual(narrow);
+  });
+
+  test('row blocks: just enough 16-row blocks up to 64 rows, 64-row problems beyond', () => {
+    expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [1], launches: 1 });
+    expect(chooseKernel({ m: 33, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [3], launches: 1 });
+    expect(chooseKernel({ m: 64, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
+    expect(chooseKernel({ m: 200, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
+    // maxPar 2: launches of 128 rows while more than 64 remain, then 8 rows on 1 block.
+    expect(chooseKernel({ m: 264, n: 4096, k: 4096 }, target(), { maxPar: 2 })).toMatchObject({ rowBlocks: [4, 1], launches: 3 });
+  });
+
+  test('every format of the table has a plan on every built architecture', () => {
+    for (const arch of built.archs)
+      for (const dtype of ['float16', 'bfloat16'] as const)
+        for (const bits of [4, 8] as const)
+          for (const groupSize of [32, 64, 128, -1] as const)
+            for (const zeroPoints of [false, true]) {
+              const p = chooseKernel({ m: 16, n: 4096, k: 4096, format: { dtype, bits, groupSize, zeroPoints } }, target(arch));
+              expect(p.codeArch).toBe(arch);
+              expect(p.stages).toBeGreaterThanOrEqual(2);
+            }
+  });
+
+  test('pipeline depth is the deepest that fits the architecture, at most 8', () => {
+    for (const v of compiledVariants()) {
+      expect(v.stages).toBeLessThanOrEqual(8);
+      expect(v.sharedMemoryBytes).toBeLessThanOrEqual(SMEM[v.arch] ?? 101376);
+    }
+    if (built.archs.includes(90))
+      expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(90)).stages).toBe(8);
+  });
+
+  test('a GPU newer than the build runs the PTX of the newest built architecture', () => {
+    expect(native.codeArch(built.ptxArch + 30)).toBe(built.ptxArch);
+    expect(native.codeArch(built.archs[0] - 10)).toBe(0);
+  });
+
+  test('overrides: a compiled tile is taken, an unknown tile or depth is refused with what the build offers', () => {
+    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { tile: wide }))).toEqual(wide);
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { tile: { tileK: 32, tileN: 32 } })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('tiles 128x128, 64x256') }),
+    );
+    const depth = chooseKernel({ m: 1, n: 4096, k: 4096 }, target()).stages;
+    expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { stages: depth }).stages).toBe(depth);
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { stages: depth + 1 })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining(`pipeline depth ${depth}`) }),
+    );
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { maxPar: 65 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+
+  test('shapes and formats outside the table are refused', () => {
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4000 }, target())).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => chooseKernel({ m: 1, n: 4000, k: 4096 }, target())).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096, format: { bits: 3 as never } }, target())).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096, format: { groupSize: 256 as never } }, target())).toThrow(
+      expect.objectContaining({ code: 'BAD_SHAPE' }),
+    );
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, { arch: 75, smemOptin: 65536, smCount: 40 })).toThrow(
+      expect.objectContaining({ code: 'NO_GPU' }),
+    );
+  });
+
+  test('an architecture entry overrides the default rules; setKernelTable replaces them', () => {
+    setKernelTable({ ...DEFAULT_KERNEL_TABLE, [`sm_${newest}`]: [{ maxBatch: Infinity, ...wide }] });
+    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(wide);
+    setKernelTable({ default: [{ maxBatch: Infinity, ...wide }] });
+    expect(getKernelTable()).not.toBe(DEFAULT_KERNEL_TABLE);
+    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(wide);
+    setKernelTable(DEFAULT_KERNEL_TABLE);
+    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(narrow);
+  });
+
+  test('the default rules are the table file\'s', () => {
+    expect(native.tileRules(0)).toEqual(DEFAULT_KERNEL_TABLE.default.map((r) => ({ ...r, minN: r.minN ?? 0 })));
+  });
+
+  test('rejects tables that leave batch sizes or widths uncovered', () => {
+    expect(() => setKernelTable({ default: [{ maxBatch: 16, ...narrow }] })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => setKernelTable({ default: [{ maxBatch: Infinity, minN: 128, ...narrow }] })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+    expect(() => setKernelTable({} as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => setKernelTable({ default: [{ maxBatch: Infinity, ...narrow }], gfx90: [{ maxBatch: Infinity, ...narrow }] })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+  });
+});
