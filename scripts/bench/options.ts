@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 
 import { K_MULTIPLE, N_MULTIPLE } from '../../lib/shapes';
+import { UsageError } from './fail';
 import { PRESET_NAMES, isValidShape } from './presets';
 
 export interface BenchOptions {
@@ -29,10 +30,7 @@ export const MIN_REPEATS = 5;
 /** Ample for prefill; beyond it the rotated copies of A and C alone take gigabytes. */
 export const MAX_BATCH = 16384;
 
-/** A bad command line: reported as one line, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export const USAGE = `Usage: npm run bench -- [options]
 

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { renderSpeedupChart } from '../../scripts/bench/chart';
 import { BenchFailure, describeError } from '../../scripts/bench/fail';
+import { allFormats, describeBenchFormat, denseName, formatName, parseFormatList, parseFormatName } from '../../scripts/bench/formats';
 import { DEFAULT_BATCHES, UsageError, parseOptions } from '../../scripts/bench/options';
 import { PRESETS, PRESET_NAMES, planBench } from '../../scripts/bench/presets';
 import { Progress } from '../../scripts/bench/progress';
@@ -76,6 +77,83 @@ describe('bench presets', () => {
     ]);
     expect(plan.models.map((m) => m.name)).toEqual([...PRESET_NAMES, 'custom']);
     expect(plan.models[plan.models.length - 1].layers).toHaveLength(2);
+  });
+});
+
+/** The message of the UsageError that `run` throws (fails the test if it throws none, or another error). */
+function usageError(run: () => unknown): string {
+  let error: unknown;
+  try {
+    run();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(UsageError);
+  expect((error as Error).message).not.toContain('\n');
+  return (error as Error).message;
+}
+
+describe('bench format names', () => {
+  test.each([
+    ['fp16-u4-g128', { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: false }],
+    ['bf16-u4-g128-zp', { dtype: 'bfloat16', bits: 4, groupSize: 128, zeroPoints: true, actOrder: false }],
+    ['fp16-u8-gch', { dtype: 'float16', bits: 8, groupSize: -1, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g64', { dtype: 'float16', bits: 4, groupSize: 64, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g32', { dtype: 'float16', bits: 4, groupSize: 32, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g128-act', { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: true }],
+    ['bf16-u8-g64-zp-act', { dtype: 'bfloat16', bits: 8, groupSize: 64, zeroPoints: true, actOrder: true }],
+  ])('%s parses to its format and prints back as the same name', (name, format) => {
+    expect(parseFormatName(name)).toEqual(format);
+    expect(formatName(parseFormatName(name))).toBe(name);
+  });
+
+  test('suffixes may come in either order; the name is printed zp first', () => {
+    expect(formatName(parseFormatName('fp16-u4-g128-act-zp'))).toBe('fp16-u4-g128-zp-act');
+  });
+
+  test('descriptions use the library wording; the dense baseline follows the activation type', () => {
+    expect(describeBenchFormat(parseFormatName('fp16-u4-g128'))).toBe('float16/4-bit/g128/symmetric');
+    expect(describeBenchFormat(parseFormatName('bf16-u8-gch-zp'))).toBe('bfloat16/8-bit/per-column/zero-points');
+    expect(describeBenchFormat(parseFormatName('fp16-u4-g64-act'))).toBe('float16/4-bit/g64/symmetric/act-order');
+    expect(denseName('float16')).toBe('FP16');
+    expect(denseName('bfloat16')).toBe('BF16');
+  });
+
+  test('all: the default first, every table combination, then act-order for fp16-u4-g128 and bf16-u4-g128', () => {
+    const names = allFormats().map(formatName);
+    // 2 activations x 2 bits x 4 groups x 2 zero points, plus 2 act-order.
+    expect(names).toHaveLength(2 * 2 * 4 * 2 + 2);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.slice(0, 4)).toEqual(['fp16-u4-g128', 'fp16-u4-g32', 'fp16-u4-g32-zp', 'fp16-u4-g64']);
+    expect(names.slice(-2)).toEqual(['fp16-u4-g128-act', 'bf16-u4-g128-act']);
+    for (const name of ['bf16-u4-g128-zp', 'fp16-u8-gch', 'bf16-u8-gch-zp', 'fp16-u4-g64']) expect(names).toContain(name);
+  });
+
+  test('a list keeps the order given and runs each format once, also inside all', () => {
+    const names = (list: string[]) => parseFormatList(list).map(formatName);
+    expect(names(['bf16-u4-g128-zp', 'fp16-u4-g128', 'bf16-u4-g128-zp'])).toEqual(['bf16-u4-g128-zp', 'fp16-u4-g128']);
+    expect(names(['fp16-u4-g128-act-zp', 'fp16-u4-g128-zp-act'])).toEqual(['fp16-u4-g128-zp-act']);
+    const all = names(['bf16-u8-g32', 'all']);
+    expect(all[0]).toBe('bf16-u8-g32');
+    expect(all[1]).toBe('fp16-u4-g128');
+    expect(all).toHaveLength(34);
+  });
+
+  test.each([
+    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-zp-zp', "--format fp16-u4-g128-zp-zp: 'zp' is given twice"],
+    ['fp16-u4-gch-act', '--format fp16-u4-gch-act: act-order needs scale groups (g32, g64, g128), not gch'],
+    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+  ])('%s is refused with one line naming the valid tokens', (name, message) => {
+    expect(usageError(() => parseFormatName(name))).toBe(message);
+  });
+
+  test('an empty list is refused', () => {
+    expect(usageError(() => parseFormatList([]))).toMatch(/^--format expects format names separated by commas, got nothing/);
   });
 });
 
