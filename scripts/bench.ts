@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { renderSpeedupChart } from './bench/chart';
 import { describeError } from './bench/fail';
 import type * as Gpu from './bench/measure';
+import { DEFAULT_BENCH_FORMAT } from './bench/formats';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
 import { planBench, shapeKey } from './bench/presets';
 import { Progress } from './bench/progress';
@@ -67,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   }
   progress.clear();
 
-  const summary = summarize(plan, timings, bandwidth.gbPerS, options.groupSize);
+  const summary = summarize(plan, timings, bandwidth.gbPerS, { ...DEFAULT_BENCH_FORMAT, groupSize: options.groupSize });
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { name: string; version: string };
   const env = gpu.environment(device, bandwidth);
   const context = { env, packageVersion: pkg.version, repeats: options.repeats, warnings };

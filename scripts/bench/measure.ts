@@ -19,6 +19,7 @@ import {
 import { native } from '../../lib/native';
 import { randomHalves, randomPackedWeights } from './data';
 import { BenchFailure } from './fail';
+import { DEFAULT_BENCH_FORMAT } from './formats';
 import type { BandwidthMeasurement, BatchTiming, BenchEnvironment, KernelTiming, ShapeTiming } from './results';
 import { weightBytes } from './results';
 
@@ -143,7 +144,7 @@ export async function measureShape(
   const l2 = device.properties.l2CacheSize;
   const ioBytes = 2 * batches[0] * (k + n); // A and C at the smallest batch: the smallest set
   const rotation = {
-    marlin: rotationCount(weightBytes(k, n, groupSize) + ioBytes, l2),
+    marlin: rotationCount(weightBytes(k, n, { ...DEFAULT_BENCH_FORMAT, groupSize }) + ioBytes, l2),
     fp16: rotationCount(2 * k * n + ioBytes, l2),
   };
   if (rotation.marlin === MAX_ROTATION)

@@ -53,7 +53,7 @@ export interface ReportContext {
 /** The plain-text report for the terminal. */
 export function formatReport(summary: Summary, ctx: ReportContext): string {
   const { gpu, cuda, bandwidth } = ctx.env;
-  const group = summary.groupSize === -1 ? 'per-channel scales' : `group size ${summary.groupSize}`;
+  const group = summary.format.groupSize === -1 ? 'per-channel scales' : `group size ${summary.format.groupSize}`;
   const out: string[] = [
     `Marlin 4-bit vs FP16 (cuBLAS) on ${gpu.name} (device ${gpu.index}, ${gpu.arch}, ${gpu.multiProcessorCount} SMs, L2 ${formatBytes(gpu.l2CacheSize)})`,
     `CUDA runtime ${formatCudaVersion(cuda.runtime)}, driver ${formatCudaVersion(cuda.driver)}; marlin-node ${ctx.packageVersion}`,
@@ -94,7 +94,7 @@ export function buildJsonReport(summary: Summary, ctx: JsonContext): object {
     timestamp: ctx.timestamp.toISOString(),
     commandLine: [...ctx.argv],
     options: ctx.options,
-    groupSize: summary.groupSize,
+    groupSize: summary.format.groupSize,
     repeats: ctx.repeats,
     gpu,
     cuda: {

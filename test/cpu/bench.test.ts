@@ -246,12 +246,34 @@ function fakeTiming(k: number, n: number, batches: number[], marlinUs: number, r
   };
 }
 
+const DEFAULT = parseFormatName('fp16-u4-g128');
+
 describe('bench numbers', () => {
-  test('weight bytes and the ideal speedup (3.88x with groups of 128)', () => {
-    expect(weightBytes(4096, 4096, 128)).toBe(4096 * 2048 + 32 * 4096 * 2);
-    expect(weightBytes(4096, 4096, -1)).toBe(4096 * 2048 + 4096 * 2);
-    expect(idealSpeedup([{ k: 4096, n: 4096 }], 128)).toBeCloseTo(2 / (0.5 + 2 / 128), 12);
-    expect(idealSpeedup([{ k: 4096, n: 4096 }, { k: 11008, n: 4096 }], 128).toFixed(2)).toBe('3.88');
+  // By hand: 4096 x 4096 weights are 8 MiB at 4 bits (8388608 bytes) and 16 MiB at 8 bits
+  // (16777216); a row of 4096 scales is 8192 bytes; a row of zero points 2048 bytes at 4
+  // bits, 4096 at 8; the act-order row order 4 x 4096 = 16384 bytes.
+  test.each([
+    ['fp16-u4-g128', 4096, 4096, 8388608 + 32 * 8192],
+    ['fp16-u4-g64', 4096, 4096, 8388608 + 64 * 8192],
+    ['fp16-u4-g32', 4096, 4096, 8388608 + 128 * 8192],
+    ['fp16-u4-gch', 4096, 4096, 8388608 + 8192],
+    ['bf16-u4-g128-zp', 4096, 4096, 8388608 + 32 * 8192 + 32 * 2048],
+    ['fp16-u8-gch', 4096, 4096, 16777216 + 8192],
+    ['fp16-u8-g128-zp', 4096, 4096, 16777216 + 32 * 8192 + 32 * 4096],
+    ['fp16-u4-g128-act', 4096, 4096, 8388608 + 32 * 8192 + 16384],
+    // 11008 rows: 86 groups of 128; 22544384 bytes of 4-bit weights, 704512 of scales, 176128 of zero points, 44032 of row order.
+    ['fp16-u4-g128', 11008, 4096, 23248896],
+    ['bf16-u4-g128-zp-act', 11008, 4096, 22544384 + 704512 + 176128 + 44032],
+  ])('weight bytes of %s at k=%d n=%d: %d', (name, k, n, bytes) => {
+    expect(weightBytes(k, n, parseFormatName(name))).toBe(bytes);
+  });
+
+  test('the ideal speedup is dense bytes over quantized bytes: 3.88x at fp16-u4-g128, about 2x at 8 bits', () => {
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], DEFAULT)).toBe(33554432 / 8650752);
+    expect(idealSpeedup([{ k: 4096, n: 4096 }, { k: 11008, n: 4096 }], DEFAULT).toFixed(2)).toBe('3.88');
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], parseFormatName('fp16-u8-gch'))).toBe(33554432 / 16785408);
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], parseFormatName('bf16-u4-g128-zp')).toFixed(3)).toBe('3.850');
+    expect(idealSpeedup([], DEFAULT)).toBe(33554432 / 8650752);
   });
 
   test('per-layer rows and per-model sums', () => {
@@ -260,9 +282,9 @@ describe('bench numbers', () => {
       ['4096x4096', fakeTiming(4096, 4096, [1, 16], 10, 3)],
       ['8192x4096', fakeTiming(8192, 4096, [1, 16], 20, 3.5)],
     ]);
-    const s = summarize(plan, timings, 2000, 128);
+    const s = summarize(plan, timings, 2000, DEFAULT);
     const layer = s.layers[0].rows[1];
-    const bytes = weightBytes(4096, 4096, 128);
+    const bytes = weightBytes(4096, 4096, DEFAULT);
     expect(layer.batch).toBe(16);
     expect(layer.speedup).toBeCloseTo(3);
     expect(layer.weightGbPerS).toBeCloseTo(bytes / 10e3);
@@ -273,7 +295,7 @@ describe('bench numbers', () => {
     expect(model.marlinUs).toBe(30);
     expect(model.fp16Us).toBeCloseTo(100);
     expect(model.speedup).toBeCloseTo(100 / 30);
-    expect(model.weightBytes).toBe(bytes + weightBytes(8192, 4096, 128));
+    expect(model.weightBytes).toBe(bytes + weightBytes(8192, 4096, DEFAULT));
   });
 });
 
@@ -290,7 +312,7 @@ describe('bench table and report', () => {
 
   test('result tables right-align every column', () => {
     const plan = planBench([], [{ k: 4096, n: 4096 }]);
-    const s = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1, 1024], 10, 3)]]), 2000, 128);
+    const s = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1, 1024], 10, 3)]]), 2000, DEFAULT);
     const lines = resultTable(s.layers[0].rows).split('\n');
     expect(lines[0]).toMatch(/batch\s+Marlin µs\s+FP16 µs\s+speedup\s+weight GB\/s\s+% of limit\s+TFLOP\/s/);
     expect(new Set(lines.map((l) => [...l].length)).size).toBe(1);
@@ -305,7 +327,7 @@ describe('bench table and report', () => {
       cuda: { runtime: 12040, driver: 13000 },
       bandwidth: { gbPerS: 2900, copyBytes: 2 ** 30, timesUs: [740] },
     };
-    const text = formatReport(summarize(plan, timings, 2900, 128), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
+    const text = formatReport(summarize(plan, timings, 2900, DEFAULT), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
     expect(text).toContain('Test GPU');
     expect(text).toContain('CUDA runtime 12.4, driver 13.0');
     expect(text).toContain('ideal speedup 3.88x');
