@@ -53,7 +53,8 @@ async function main(argv: string[]): Promise<number> {
   for (const [i, shape] of plan.shapes.entries()) {
     const label = `[${i + 1}/${plan.shapes.length}] k=${shape.k} n=${shape.n}`;
     progress.update(`${label}: preparing weights and checking against FP16`);
-    const timing = await gpu.measureShape(device, stream, shape, options, {
+    const format = { ...DEFAULT_BENCH_FORMAT, groupSize: options.groupSize };
+    const timing = await gpu.measureShape(device, stream, shape, { ...options, format }, {
       onBatch: (b) =>
         progress.update(
           `${label} batch ${b.batch}: Marlin ${formatUs(b.marlin.medianUs)} µs, FP16 ${formatUs(b.fp16.medianUs)} µs ` +
