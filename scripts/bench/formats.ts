@@ -48,6 +48,20 @@ export function denseName(dtype: ActivationDType): string {
   return DTYPE_TOKENS[dtype].toUpperCase();
 }
 
+/** Each part of a name: its tokens and what they stand for, from the kernel table. */
+const DTYPES = ACTIVATION_DTYPES.map((d) => [DTYPE_TOKENS[d], d] as const);
+const BITS = WEIGHT_BITS.map((b) => [bitsToken(b), b] as const);
+const GROUPS = GROUP_SIZES.map((g) => [groupToken(g), g] as const);
+const SUFFIXES = [[ZERO_POINTS, 'zeroPoints'], [ACT_ORDER, 'actOrder']] as const;
+
+/** The valid tokens of each part of a name, for --help. */
+export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 'suffixes', readonly string[]>> = Object.freeze({
+  activations: DTYPES.map(([t]) => t),
+  bits: BITS.map(([t]) => t),
+  groups: GROUPS.map(([t]) => t),
+  suffixes: SUFFIXES.map(([t]) => t),
+});
+
 const SYNTAX =
   `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
   `or '${ALL_FORMATS}' for every format`;
@@ -64,22 +78,21 @@ function lookup<T>(name: string, what: string, token: string | undefined, choice
 export function parseFormatName(name: string): BenchFormat {
   const [dtype, bits, group, ...flags] = name.split('-');
   const format: BenchFormat = {
-    dtype: lookup(name, 'activation type', dtype, ACTIVATION_DTYPES.map((d) => [DTYPE_TOKENS[d], d] as const)),
-    bits: lookup(name, 'weight bits', bits, WEIGHT_BITS.map((b) => [bitsToken(b), b] as const)),
-    groupSize: lookup(name, 'group', group, GROUP_SIZES.map((g) => [groupToken(g), g] as const)),
+    dtype: lookup(name, 'activation type', dtype, DTYPES),
+    bits: lookup(name, 'weight bits', bits, BITS),
+    groupSize: lookup(name, 'group', group, GROUPS),
     zeroPoints: false,
     actOrder: false,
   };
-  const suffixes = [[ZERO_POINTS, 'zeroPoints'], [ACT_ORDER, 'actOrder']] as const;
   for (const flag of flags) {
-    const key = lookup(name, 'suffix', flag, suffixes);
+    const key = lookup(name, 'suffix', flag, SUFFIXES);
     if (format[key]) throw new UsageError(`--format ${name}: '${flag}' is given twice`);
     format[key] = true;
   }
   // lib refuses act-order without groups: g_idx assigns rows to groups, and per-channel has one.
   if (format.actOrder && format.groupSize === -1)
     throw new UsageError(
-      `--format ${name}: act-order needs scale groups (${GROUP_SIZES.filter((g) => g !== -1).map(groupToken).join(', ')}), not ${groupToken(-1)}`,
+      `--format ${name}: act-order needs scale groups (${FORMAT_TOKENS.groups.filter((t) => t !== groupToken(-1)).join(', ')}), not ${groupToken(-1)}`,
     );
   return format;
 }

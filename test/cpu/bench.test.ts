@@ -11,8 +11,8 @@ import { allFormats, describeBenchFormat, denseName, formatName, parseFormatList
 import { DEFAULT_BATCHES, UsageError, parseOptions } from '../../scripts/bench/options';
 import { PRESETS, PRESET_NAMES, planBench } from '../../scripts/bench/presets';
 import { Progress } from '../../scripts/bench/progress';
-import { formatReport, resultTable } from '../../scripts/bench/report';
-import { type BenchEnvironment, type ShapeTiming, idealSpeedup, summarize, weightBytes } from '../../scripts/bench/results';
+import { buildJsonReport, comparisonTable, formatChange, formatReport, resultTable } from '../../scripts/bench/report';
+import { type BenchEnvironment, type ShapeTiming, type Summary, idealSpeedup, summarize, weightBytes } from '../../scripts/bench/results';
 import { formatTable } from '../../scripts/bench/table';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -158,12 +158,12 @@ describe('bench format names', () => {
 });
 
 describe('bench options', () => {
-  test('defaults: every preset, the standard batches, group 128, device 0, 10 repeats', () => {
+  test('defaults: every preset, the standard batches, fp16-u4-g128, device 0, 10 repeats', () => {
     expect(parseOptions([])).toEqual({
       models: [...PRESET_NAMES],
       shapes: [],
       batches: DEFAULT_BATCHES,
-      groupSize: 128,
+      formats: [{ dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: false }],
       device: 0,
       repeats: 10,
       json: undefined,
@@ -189,11 +189,36 @@ describe('bench options', () => {
     expect(parseOptions(['--shape', '4096,4096', '--model', 'llama2-13b']).models).toEqual(['llama2-13b']);
   });
 
-  test('--group -1 (per-channel) in either spelling, and the other options', () => {
-    expect(parseOptions(['--group', '-1']).groupSize).toBe(-1);
-    expect(parseOptions(['--group=-1']).groupSize).toBe(-1);
-    expect(parseOptions(['--group', '128', '--device', '1', '--json', 'a.json', '--svg', 'a.svg', '--quiet'])).toMatchObject({
-      groupSize: 128,
+  const formatNames = (argv: string[]) => parseOptions(argv).formats.map(formatName);
+
+  test('--format takes names, repeated or comma-separated, in the order given, each once', () => {
+    expect(formatNames(['--format', 'bf16-u4-g128-zp'])).toEqual(['bf16-u4-g128-zp']);
+    expect(formatNames(['--format', 'fp16-u4-g128, fp16-u8-gch', '--format', 'fp16-u4-g128-act,fp16-u4-g128'])).toEqual([
+      'fp16-u4-g128',
+      'fp16-u8-gch',
+      'fp16-u4-g128-act',
+    ]);
+    expect(parseOptions(['--format', 'fp16-u4-g64']).formats).toEqual([
+      { dtype: 'float16', bits: 4, groupSize: 64, zeroPoints: false, actOrder: false },
+    ]);
+  });
+
+  test('--format all runs every format, the default first', () => {
+    const names = formatNames(['--format', 'all']);
+    expect(names).toHaveLength(34);
+    expect(names[0]).toBe('fp16-u4-g128');
+    expect(formatNames(['--format=bf16-u4-g128,all'])[0]).toBe('bf16-u4-g128');
+  });
+
+  test('--group G is the default format with group G, in either spelling', () => {
+    expect(formatNames(['--group', '-1'])).toEqual(['fp16-u4-gch']);
+    expect(formatNames(['--group=-1'])).toEqual(['fp16-u4-gch']);
+    expect(formatNames(['--group', '64'])).toEqual(['fp16-u4-g64']);
+    expect(formatNames(['--group', '128'])).toEqual(['fp16-u4-g128']);
+  });
+
+  test('the other options', () => {
+    expect(parseOptions(['--device', '1', '--json', 'a.json', '--svg', 'a.svg', '--quiet'])).toMatchObject({
       device: 1,
       json: 'a.json',
       svg: 'a.svg',
@@ -202,14 +227,22 @@ describe('bench options', () => {
     expect(parseOptions(['-h']).help).toBe(true);
   });
 
-  test.each([
+  test.each<[string[], RegExp]>([
     [['--batch', '0'], /--batch/],
     [['--batch', 'abc'], /--batch/],
     [['--batch', '1.5'], /--batch/],
     [['--batch', ','], /--batch/],
     [['--batch', '-4'], /--batch/],
-    [['--group', '64'], /--group must be 128 or -1/],
-    [['--group', '-2'], /--group/],
+    [['--group', '48'], /^--group must be one of 32, 64, 128, -1 \(-1: per-channel\), got '48'$/],
+    [['--group', '-2'], /--group must be one of/],
+    [['--group', 'ch'], /--group must be one of/],
+    [['--group', '64', '--format', 'fp16-u4-g128'], /^--group cannot be combined with --format/],
+    [['--format', 'fp16-u4-g128,int4'], /^--format int4: unknown activation type 'int4' \(valid: fp16, bf16\)/],
+    [['--format', 'fp16-u4-g128-zp-zp'], /^--format fp16-u4-g128-zp-zp: 'zp' is given twice$/],
+    [['--format', 'fp16-u8-gch-act'], /^--format fp16-u8-gch-act: act-order needs scale groups/],
+    [['--format', 'ALL'], /^--format ALL: unknown activation type 'ALL'/],
+    [['--format', ','], /^--format expects format names separated by commas, got nothing/],
+    [['--format'], /--format/],
     [['--shape', '100,64'], /multiple of 128/],
     [['--shape', '4096,100'], /multiple of 64/],
     [['--shape', '4096'], /--shape expects k,n/],
@@ -299,6 +332,31 @@ describe('bench numbers', () => {
   });
 });
 
+const env: BenchEnvironment = {
+  gpu: { index: 0, name: 'Test GPU', arch: 'sm_90', multiProcessorCount: 132, l2CacheSize: 50 * 2 ** 20, totalGlobalMem: 8e10, memoryBusWidth: 5120, memoryClockRateKHz: 2619000 },
+  cuda: { runtime: 12040, driver: 13000 },
+  bandwidth: { gbPerS: 2900, copyBytes: 2 ** 30, timesUs: [740] },
+};
+
+/**
+ * llama2-7b and a custom 4096x4096 layer measured in four formats: each
+ * format takes the same time on every layer and batch, with dense cuBLAS
+ * `ratio` times slower.
+ */
+function fakeFormats(): Summary[] {
+  const plan = planBench(['llama2-7b'], [{ k: 4096, n: 4096 }]);
+  const measured: Array<[string, number, number]> = [
+    ['fp16-u4-g128', 10, 3],
+    ['bf16-u4-g128-zp', 10.5, 2.8],
+    ['fp16-u8-gch', 19.6, 1.5],
+    ['fp16-u4-g128-act', 9.8, 3.1],
+  ];
+  return measured.map(([name, us, ratio]) => {
+    const timings = new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], us, ratio)]));
+    return summarize(plan, timings, 2900, parseFormatName(name));
+  });
+}
+
 describe('bench table and report', () => {
   test('formatTable pads columns: text left, numbers right, a rule under the header', () => {
     const out = formatTable(['model', 'µs', 'x'], [['llama2-7b', '12.5', '3.1x'], ['o', '1234.0', '0.9x']], { indent: '  ' });
@@ -322,17 +380,143 @@ describe('bench table and report', () => {
   test('the report lists models first, then layers, with the GPU and the ideal', () => {
     const plan = planBench(['llama3-8b'], []);
     const timings = new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], 10, 3)]));
-    const env: BenchEnvironment = {
-      gpu: { index: 0, name: 'Test GPU', arch: 'sm_90', multiProcessorCount: 132, l2CacheSize: 50 * 2 ** 20, totalGlobalMem: 8e10, memoryBusWidth: 5120, memoryClockRateKHz: 2619000 },
-      cuda: { runtime: 12040, driver: 13000 },
-      bandwidth: { gbPerS: 2900, copyBytes: 2 ** 30, timesUs: [740] },
-    };
-    const text = formatReport(summarize(plan, timings, 2900, DEFAULT), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
+    const text = formatReport([summarize(plan, timings, 2900, DEFAULT)], { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
     expect(text).toContain('Test GPU');
     expect(text).toContain('CUDA runtime 12.4, driver 13.0');
     expect(text).toContain('ideal speedup 3.88x');
     expect(text.indexOf('llama3-8b: qkv 4096x6144')).toBeLessThan(text.indexOf('k=4096 n=6144'));
     expect(text).toContain('slow host');
+  });
+
+  test('one format (the default run) keeps the report it had before formats', () => {
+    const plan = planBench([], [{ k: 4096, n: 4096 }]);
+    const summary = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1], 10, 3)]]), 2900, DEFAULT);
+    const lines = formatReport([summary], { env, packageVersion: '0.1.0', repeats: 10, warnings: [] }).split('\n');
+    expect(lines.slice(0, 8)).toEqual([
+      'Marlin 4-bit vs FP16 (cuBLAS) on Test GPU (device 0, sm_90, 132 SMs, L2 50.0 MiB)',
+      'CUDA runtime 12.4, driver 13.0; marlin-node 0.1.0',
+      'memory limit: 2900 GB/s measured by a 1.00 GiB device copy (read + write)',
+      'group size 128: ideal speedup 3.88x (FP16 bytes / 4-bit bytes); median of at least 10 calls, inputs rotated past L2',
+      '',
+      '== Models (sum of their layers) ==',
+      '',
+      'custom: 4096x4096',
+    ]);
+    expect(lines).toContain('k=4096 n=4096 (custom); rel. error vs FP16 2.0e-4 at batch 16');
+    expect(lines.join('\n')).not.toMatch(/===|vs first/);
+  });
+
+  test('one BF16 format says BF16 and its format in the headline and the tables', () => {
+    const plan = planBench([], [{ k: 4096, n: 4096 }]);
+    const summary = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1], 10, 3)]]), 2900, parseFormatName('bf16-u8-gch-zp'));
+    const lines = formatReport([summary], { env, packageVersion: '0.1.0', repeats: 10, warnings: [] }).split('\n');
+    expect(lines[0]).toMatch(/^Marlin 8-bit vs BF16 \(cuBLAS\) on Test GPU/);
+    // 16777216 weight + 8192 scale + 4096 zero-point bytes: 33554432 / 16789504 = 1.9985x
+    expect(lines[3]).toBe('per-channel scales, zero points: ideal speedup 2.00x (BF16 bytes / 8-bit bytes); median of at least 10 calls, inputs rotated past L2');
+    expect(lines[8]).toMatch(/^\s+batch\s+Marlin µs\s+BF16 µs\s+speedup/);
+    expect(lines).toContain('k=4096 n=4096 (custom); rel. error vs BF16 2.0e-4 at batch 16');
+  });
+
+  test('changes against the first format are signed percentages to 0.1', () => {
+    expect(formatChange(10.21, 10)).toBe('+2.1%');
+    expect(formatChange(9.66, 10)).toBe('-3.4%');
+    expect(formatChange(10, 10)).toBe('+0.0%');
+    expect(formatChange(9.9999, 10)).toBe('+0.0%');
+    expect(formatChange(20, 10)).toBe('+100.0%');
+  });
+
+  test('the comparison table: every format per model and batch, against the first and against its dense baseline', () => {
+    // Weight bytes of llama2-7b's four layers: 104349696 (fp16-u4-g128), 105140224 (bf16-u4-g128-zp),
+    // 202460160 (fp16-u8-gch), 104442880 (act-order); over 4 x the time per layer, e.g. 104349696 / 40 µs = 2609 GB/s.
+    expect(comparisonTable(fakeFormats()).split('\n')).toEqual([
+      'llama2-7b',
+      '  batch  format            Marlin µs  vs first  speedup  weight GB/s',
+      '  -----  ----------------  ---------  --------  -------  -----------',
+      '      1  fp16-u4-g128           40.0     first    3.00x         2609',
+      '      1  bf16-u4-g128-zp        42.0     +5.0%    2.80x         2503',
+      '      1  fp16-u8-gch            78.4    +96.0%    1.50x         2582',
+      '      1  fp16-u4-g128-act       39.2     -2.0%    3.10x         2664',
+      '     16  fp16-u4-g128           40.0     first    3.00x         2609',
+      '     16  bf16-u4-g128-zp        42.0     +5.0%    2.80x         2503',
+      '     16  fp16-u8-gch            78.4    +96.0%    1.50x         2582',
+      '     16  fp16-u4-g128-act       39.2     -2.0%    3.10x         2664',
+      '',
+      'custom',
+      '  batch  format            Marlin µs  vs first  speedup  weight GB/s',
+      '  -----  ----------------  ---------  --------  -------  -----------',
+      '      1  fp16-u4-g128           10.0     first    3.00x          865',
+      '      1  bf16-u4-g128-zp        10.5     +5.0%    2.80x          830',
+      '      1  fp16-u8-gch            19.6    +96.0%    1.50x          856',
+      '      1  fp16-u4-g128-act       9.80     -2.0%    3.10x          884',
+      '     16  fp16-u4-g128           10.0     first    3.00x          865',
+      '     16  bf16-u4-g128-zp        10.5     +5.0%    2.80x          830',
+      '     16  fp16-u8-gch            19.6    +96.0%    1.50x          856',
+      '     16  fp16-u4-g128-act       9.80     -2.0%    3.10x          884',
+    ]);
+  });
+
+  test('several formats: a section per format with its heading, then the comparison, then warnings', () => {
+    const text = formatReport(fakeFormats(), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Marlin, 4 weight formats, vs FP16 and BF16 (cuBLAS) on Test GPU (device 0, sm_90, 132 SMs, L2 50.0 MiB)');
+    expect(lines[3]).toBe(
+      'median of at least 10 calls, inputs rotated past L2; each format against cuBLAS in its activation type, then all against fp16-u4-g128',
+    );
+    const headings = lines.filter((l) => l.startsWith('==='));
+    expect(headings).toEqual([
+      '=== fp16-u4-g128: float16/4-bit/g128/symmetric ===',
+      '=== bf16-u4-g128-zp: bfloat16/4-bit/g128/zero-points ===',
+      '=== fp16-u8-gch: float16/8-bit/per-column/symmetric ===',
+      '=== fp16-u4-g128-act: float16/4-bit/g128/symmetric/act-order ===',
+      "=== Formats vs the first, fp16-u4-g128 (sum of each model's layers) ===",
+    ]);
+    const at = (line: string) => lines.indexOf(line);
+    expect(lines[at(headings[1]) + 1]).toBe(
+      'Marlin 4-bit vs BF16 (cuBLAS), group size 128, zero points: ideal speedup 3.85x (BF16 bytes / 4-bit bytes)',
+    );
+    expect(lines[at(headings[3]) + 1]).toBe('Marlin 4-bit vs FP16 (cuBLAS), group size 128, act-order: ideal speedup 3.88x (FP16 bytes / 4-bit bytes)');
+    // Each section has its own models and layers tables.
+    expect(lines.filter((l) => l === '== Models (sum of their layers) ==')).toHaveLength(4);
+    expect(lines.filter((l) => l === '== Layers ==')).toHaveLength(4);
+    expect(lines.filter((l) => l.startsWith('k=4096 n=4096 ('))).toHaveLength(4);
+    expect(at('== Warnings ==')).toBeGreaterThan(at(headings[4]));
+    expect(text).toContain(comparisonTable(fakeFormats()));
+    expect(text.endsWith('  slow host\n')).toBe(true);
+  });
+
+  test('the JSON holds every format with its raw times; the top level keeps the first format as before', () => {
+    const summaries = fakeFormats();
+    const plan = planBench(['llama2-7b'], [{ k: 4096, n: 4096 }]);
+    const raw = (us: number) => new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], us, 2)]));
+    const timings = new Map(summaries.map((s, i) => [formatName(s.format), raw(100 + i)]));
+    const options = parseOptions(['--format', 'fp16-u4-g128,bf16-u4-g128-zp,fp16-u8-gch,fp16-u4-g128-act']);
+    const json = buildJsonReport(summaries, {
+      env,
+      packageVersion: '0.1.0',
+      repeats: 10,
+      warnings: [],
+      packageName: 'marlin-node',
+      argv: [],
+      options,
+      timings,
+      timestamp: new Date(0),
+    }) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(json.options.formats).toEqual(['fp16-u4-g128', 'bf16-u4-g128-zp', 'fp16-u8-gch', 'fp16-u4-g128-act']);
+    expect(json.formats.map((f: { name: string }) => f.name)).toEqual(json.options.formats);
+    expect(json.formats[1]).toMatchObject({
+      description: 'bfloat16/4-bit/g128/zero-points',
+      format: { dtype: 'bfloat16', bits: 4, groupSize: 128, zeroPoints: true, actOrder: false },
+      baseline: 'cuBLAS BF16',
+      idealSpeedup: summaries[1].idealSpeedup,
+    });
+    expect(json.formats[2].models[0].rows[0].marlinUs).toBeCloseTo(78.4);
+    expect(json.formats[3].layers[1].rows[0].marlin.timesUs).toEqual([103, 103, 103, 103, 103]);
+    expect(json.formats[3].layers[1].rows[0].fp16.timesUs).toEqual([206, 206, 206, 206, 206]);
+    expect(json.groupSize).toBe(128);
+    expect(json.idealSpeedup).toBe(summaries[0].idealSpeedup);
+    expect(json.models).toEqual(summaries[0].models);
+    expect(json.layers[0].rows[0].marlin.timesUs).toEqual([100, 100, 100, 100, 100]);
+    expect(() => JSON.stringify(json)).not.toThrow();
   });
 
   test('the progress line rewrites itself on a terminal and prints plain lines otherwise', () => {
@@ -442,10 +626,21 @@ describe('bench command line', () => {
     expect(r.lines).toEqual(["bench: --batch expects positive integers separated by commas, got 'x' (see --help)"]);
   });
 
+  test('a bad --format exits 2 with one line naming the valid tokens, before touching the GPU', () => {
+    const r = runBench(['--format', 'fp16-u4-g128,bf16-u2-g128']);
+    expect(r.status).toBe(2);
+    expect(r.lines).toEqual([
+      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act], " +
+        "e.g. fp16-u4-g128, or 'all' for every format (see --help)",
+    ]);
+  });
+
   test('--help prints the usage and exits 0', () => {
     const r = runBench(['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: npm run bench');
     for (const name of PRESET_NAMES) expect(r.stdout).toContain(name);
+    expect(r.stdout).toContain('--format LIST');
+    expect(r.stdout).toContain('g32, g64, g128, gch');
   });
 });
