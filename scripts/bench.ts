@@ -102,6 +102,8 @@ async function main(argv: string[]): Promise<number> {
       subtitle: `sum of each model's linear layers; ${formatScales(format)}${which}; median GPU time; marlin-node ${pkg.version}`,
       series: first.models.map((m) => ({ name: m.name, points: m.rows.map((r) => ({ batch: r.batch, speedup: r.speedup })) })),
       idealSpeedup: first.idealSpeedup,
+      baseline: denseName(format.dtype),
+      weights: `${format.bits}-bit`,
     });
     fs.writeFileSync(options.svg, svg);
     process.stderr.write(`bench: wrote ${options.svg}\n`);

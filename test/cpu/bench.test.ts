@@ -599,6 +599,14 @@ describe('bench chart', () => {
     expect(xOf(2) - xOf(1)).toBeCloseTo(xOf(1024) - xOf(512), 0);
   });
 
+  test('names the dense baseline and the weights it is given (a BF16 or 8-bit first format)', () => {
+    const bf16 = renderSpeedupChart({ title: 't', series, idealSpeedup: 2, baseline: 'BF16', weights: '8-bit' });
+    expect(bf16).toContain('>speedup over BF16 (cuBLAS)</text>');
+    expect(bf16).toContain('ideal 2.00x (BF16 bytes / 8-bit bytes)');
+    expect(bf16).not.toContain('FP16');
+    expect(svg).toContain('ideal 3.88x (FP16 bytes / 4-bit bytes)');
+  });
+
   test('the y axis reaches past the largest speedup when it beats the ideal', () => {
     const big = renderSpeedupChart({ title: 't', series: [{ name: 'a', points: [{ batch: 1, speedup: 5.2 }] }], idealSpeedup: 3.88 });
     const ticks = [...big.matchAll(/>([\d.]+)x<\/text>/g)].map((m) => Number(m[1]));
