@@ -9,6 +9,7 @@ import type { BenchOptions } from './options';
 import type { BenchEnvironment, ResultRow, ShapeTiming, Summary } from './results';
 import { shapeKey } from './presets';
 import { type Align, formatTable } from './table';
+
 export function formatUs(us: number): string {
   return us < 10 ? us.toFixed(2) : us < 1000 ? us.toFixed(1) : us.toFixed(0);
 }
