@@ -1,8 +1,9 @@
 /**
- * `npm run bench -- [options]`: how much faster 4-bit Marlin weights are than
- * FP16 (cuBLAS) for the linear layers of a model on this GPU, per batch size,
- * and how close to the memory limit. `--help` lists the options; the work is
- * in scripts/bench/.
+ * `npm run bench -- [options]`: how much faster Marlin's quantized weights
+ * (4-bit FP16 by default; any weight format with --format) are than dense
+ * cuBLAS in the same activation type for the linear layers of a model on this
+ * GPU, per batch size, and how close to the memory limit. `--help` lists the
+ * options; the work is in scripts/bench/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,10 +11,11 @@ import * as path from 'node:path';
 import { renderSpeedupChart } from './bench/chart';
 import { describeError } from './bench/fail';
 import type * as Gpu from './bench/measure';
+import { denseName, formatName } from './bench/formats';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
 import { planBench, shapeKey } from './bench/presets';
 import { Progress } from './bench/progress';
-import { buildJsonReport, formatReport, formatSpeedup, formatUs } from './bench/report';
+import { buildJsonReport, formatReport, formatScales, formatSpeedup, formatTitle, formatUs } from './bench/report';
 import { type ShapeTiming, summarize } from './bench/results';
 
 function checkOutputs(options: BenchOptions): void {
@@ -48,44 +50,60 @@ async function main(argv: string[]): Promise<number> {
 
   progress.update(`${device.name}: measuring copy bandwidth`);
   const bandwidth = await gpu.measureBandwidth(device, stream);
-  const timings = new Map<string, ShapeTiming>();
-  for (const [i, shape] of plan.shapes.entries()) {
-    const label = `[${i + 1}/${plan.shapes.length}] k=${shape.k} n=${shape.n}`;
-    progress.update(`${label}: preparing weights and checking against FP16`);
-    const timing = await gpu.measureShape(device, stream, shape, options, {
-      onBatch: (b) =>
-        progress.update(
-          `${label} batch ${b.batch}: Marlin ${formatUs(b.marlin.medianUs)} µs, FP16 ${formatUs(b.fp16.medianUs)} µs ` +
-            `(${formatSpeedup(b.fp16.medianUs / b.marlin.medianUs)})`,
-        ),
-      warn: (message) => {
-        warnings.push(`k=${shape.k} n=${shape.n} ${message}`);
-        progress.note(`bench: warning: k=${shape.k} n=${shape.n} ${message}`);
-      },
-    });
-    timings.set(shapeKey(shape.k, shape.n), timing);
+  // Every format over the same shapes and batches; one format's layers are freed before the next's are made.
+  const several = options.formats.length > 1;
+  const timings = new Map<string, Map<string, ShapeTiming>>(); // format name -> shape key -> timing
+  const steps = options.formats.length * plan.shapes.length;
+  let step = 0;
+  for (const format of options.formats) {
+    const name = formatName(format);
+    const dense = denseName(format.dtype);
+    const perShape = new Map<string, ShapeTiming>();
+    timings.set(name, perShape);
+    for (const shape of plan.shapes) {
+      const what = `${several ? `${name} ` : ''}k=${shape.k} n=${shape.n}`;
+      const label = `[${++step}/${steps}] ${what}`;
+      progress.update(`${label}: preparing weights and checking against ${dense}`);
+      const settings = { batches: options.batches, format, repeats: options.repeats };
+      const timing = await gpu.measureShape(device, stream, shape, settings, {
+        onBatch: (b) =>
+          progress.update(
+            `${label} batch ${b.batch}: Marlin ${formatUs(b.marlin.medianUs)} µs, ${dense} ${formatUs(b.fp16.medianUs)} µs ` +
+              `(${formatSpeedup(b.fp16.medianUs / b.marlin.medianUs)})`,
+          ),
+        warn: (message) => {
+          warnings.push(`${what} ${message}`);
+          progress.note(`bench: warning: ${what} ${message}`);
+        },
+      });
+      perShape.set(shapeKey(shape.k, shape.n), timing);
+    }
   }
   progress.clear();
 
-  const summary = summarize(plan, timings, bandwidth.gbPerS, options.groupSize);
+  const summaries = options.formats.map((format) => summarize(plan, timings.get(formatName(format))!, bandwidth.gbPerS, format));
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { name: string; version: string };
   const env = gpu.environment(device, bandwidth);
   const context = { env, packageVersion: pkg.version, repeats: options.repeats, warnings };
-  process.stdout.write(formatReport(summary, context));
+  process.stdout.write(formatReport(summaries, context));
 
   if (options.json) {
-    const json = buildJsonReport(summary, { ...context, packageName: pkg.name, argv, options, timings, timestamp: new Date() });
+    const json = buildJsonReport(summaries, { ...context, packageName: pkg.name, argv, options, timings, timestamp: new Date() });
     fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
     process.stderr.write(`bench: wrote ${options.json}\n`);
   }
   if (options.svg) {
+    // The first format only: one line per model stays readable; the report compares the formats.
+    const [first] = summaries;
+    const { format } = first;
+    const which = several ? ` (${formatName(format)}, the first of ${summaries.length} formats)` : '';
     const svg = renderSpeedupChart({
-      title: `Marlin 4-bit vs FP16 (cuBLAS) on ${device.name}`,
-      subtitle:
-        `sum of each model's linear layers; ${options.groupSize === -1 ? 'per-channel scales' : `group size ${options.groupSize}`}; ` +
-        `median GPU time; marlin-node ${pkg.version}`,
-      series: summary.models.map((m) => ({ name: m.name, points: m.rows.map((r) => ({ batch: r.batch, speedup: r.speedup })) })),
-      idealSpeedup: summary.idealSpeedup,
+      title: `${formatTitle(format)} on ${device.name}`,
+      subtitle: `sum of each model's linear layers; ${formatScales(format)}${which}; median GPU time; marlin-node ${pkg.version}`,
+      series: first.models.map((m) => ({ name: m.name, points: m.rows.map((r) => ({ batch: r.batch, speedup: r.speedup })) })),
+      idealSpeedup: first.idealSpeedup,
+      baseline: denseName(format.dtype),
+      weights: `${format.bits}-bit`,
     });
     fs.writeFileSync(options.svg, svg);
     process.stderr.write(`bench: wrote ${options.svg}\n`);

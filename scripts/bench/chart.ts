@@ -1,7 +1,7 @@
 /**
- * The speedup chart as a self-contained SVG string: speedup over FP16 (y)
- * against batch size (x, log2), one line per model, the ideal speedup
- * dashed. A pure function so it can be tested without a GPU.
+ * The speedup chart as a self-contained SVG string: speedup over the dense
+ * baseline (y) against batch size (x, log2), one line per model, the ideal
+ * speedup dashed. A pure function so it can be tested without a GPU.
  */
 
 export interface ChartSeries {
@@ -13,8 +13,12 @@ export interface ChartInput {
   title: string;
   subtitle?: string;
   series: readonly ChartSeries[];
-  /** FP16 bytes / 4-bit bytes: the speedup of a purely memory-bound layer. */
+  /** Dense bytes / quantized bytes: the speedup of a purely memory-bound layer. */
   idealSpeedup: number;
+  /** The dense baseline's type (default 'FP16'). */
+  baseline?: string;
+  /** The quantized weights (default '4-bit'). */
+  weights?: string;
 }
 
 const WIDTH = 800;
@@ -44,6 +48,8 @@ function formatTick(v: number): string {
 }
 
 export function renderSpeedupChart(input: ChartInput): string {
+  const baseline = input.baseline ?? 'FP16';
+  const weights = input.weights ?? '4-bit';
   const series = input.series.map((s) => ({ ...s, points: s.points.filter((p) => p.batch > 0 && Number.isFinite(p.speedup)) }));
   const batches = [...new Set(series.flatMap((s) => s.points.map((p) => p.batch)))].sort((a, b) => a - b);
   const maxSpeedup = Math.max(input.idealSpeedup, ...series.flatMap((s) => s.points.map((p) => p.speedup)));
@@ -93,14 +99,14 @@ export function renderSpeedupChart(input: ChartInput): string {
     `<line x1="${PLOT.left}" y1="${PLOT.bottom}" x2="${PLOT.right}" y2="${PLOT.bottom}" stroke="#333" stroke-width="1.5"/>`,
     `<line x1="${PLOT.left}" y1="${PLOT.top}" x2="${PLOT.left}" y2="${PLOT.bottom}" stroke="#333" stroke-width="1.5"/>`,
     `<text x="${(PLOT.left + PLOT.right) / 2}" y="${PLOT.bottom + 48}" text-anchor="middle" font-size="14" fill="#222">batch size (tokens, log2 scale)</text>`,
-    `<text transform="translate(22 ${(PLOT.top + PLOT.bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="14" fill="#222">speedup over FP16 (cuBLAS)</text>`,
+    `<text transform="translate(22 ${(PLOT.top + PLOT.bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="14" fill="#222">speedup over ${escapeXml(baseline)} (cuBLAS)</text>`,
   );
 
   // The memory-bound ideal, dashed and labelled.
   const yi = num(y(input.idealSpeedup));
   parts.push(
     `<line class="ideal" x1="${PLOT.left}" y1="${yi}" x2="${PLOT.right}" y2="${yi}" stroke="#222" stroke-width="1.5" stroke-dasharray="7 5"/>`,
-    `<text x="${PLOT.right - 4}" y="${yi}" dy="-6" text-anchor="end" font-size="13" fill="#222">ideal ${input.idealSpeedup.toFixed(2)}x (FP16 bytes / 4-bit bytes)</text>`,
+    `<text x="${PLOT.right - 4}" y="${yi}" dy="-6" text-anchor="end" font-size="13" fill="#222">ideal ${input.idealSpeedup.toFixed(2)}x (${escapeXml(baseline)} bytes / ${escapeXml(weights)} bytes)</text>`,
   );
 
   // One line per model, with markers, then the legend to the right of the plot.

@@ -1,5 +1,10 @@
 /** How the bench fails: always one line, never a stack for an expected failure. */
 
+/** A bad command line: reported as one line, exit code 2, before the GPU is touched. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 /** An expected failure (no GPU, no cuBLAS, a wrong result): its message is the line printed. */
 export class BenchFailure extends Error {
   override readonly name = 'BenchFailure';

@@ -1,15 +1,17 @@
 /**
  * Everything the bench does on the GPU: open the device, measure the copy
  * bandwidth that sets the memory limit, and time Marlin against cuBLAS for
- * one layer shape at every batch size. Importing this loads the addon.
+ * one layer shape and weight format at every batch size. Importing this
+ * loads the addon.
  */
 import {
+  type ActivationDType,
   Device,
   DeviceTensor,
   QuantizedLinear,
   type Stream,
   fp16Matmul,
-  fromHalf,
+  fromHalves,
   hasCublas,
   median,
   probe,
@@ -17,12 +19,13 @@ import {
   timeCalls,
 } from '../../lib/index';
 import { native } from '../../lib/native';
-import { randomHalves, randomPackedWeights } from './data';
+import { randomHalves, randomPackedLayer } from './data';
 import { BenchFailure } from './fail';
+import { type BenchFormat, denseName, formatName } from './formats';
 import type { BandwidthMeasurement, BatchTiming, BenchEnvironment, KernelTiming, ShapeTiming } from './results';
-import { weightBytes } from './results';
+import { fp16WeightBytes, weightBytes } from './results';
 
-/** Marlin may differ from cuBLAS on the same FP16 weights by rounding only. */
+/** Marlin may differ from cuBLAS on the same dequantized weights by rounding only. */
 export const MAX_RELATIVE_ERROR = 1e-2;
 /** The correctness check runs at min(this, largest batch). */
 const CHECK_BATCH = 16;
@@ -37,7 +40,7 @@ const GAP_FLOOR_US = 2;
 
 export interface Settings {
   batches: readonly number[];
-  groupSize: 128 | -1;
+  format: BenchFormat;
   repeats: number;
 }
 
@@ -127,9 +130,11 @@ export async function measureBandwidth(device: Device, stream: Stream, repeats =
 }
 
 /**
- * Times Marlin and cuBLAS for y = x W, W [k, n], at every batch size, after
- * checking that both compute the same thing. Every call reads its own copy of
- * the weights, A and C, rotating through enough copies to defeat L2.
+ * Times Marlin and cuBLAS for y = x W, W [k, n] random weights of the
+ * format, at every batch size, after checking that both compute the same
+ * thing. cuBLAS runs in the format's activation type (FP16 or BF16) on the
+ * layer's own dequantized weights. Every call reads its own copy of the
+ * weights, A and C, rotating through enough copies to defeat L2.
  */
 export async function measureShape(
   device: Device,
@@ -139,12 +144,13 @@ export async function measureShape(
   callbacks: Callbacks = {},
 ): Promise<ShapeTiming> {
   const { k, n } = shape;
-  const { batches, groupSize, repeats } = settings;
+  const { batches, format, repeats } = settings;
+  const { dtype } = format;
   const l2 = device.properties.l2CacheSize;
   const ioBytes = 2 * batches[0] * (k + n); // A and C at the smallest batch: the smallest set
   const rotation = {
-    marlin: rotationCount(weightBytes(k, n, groupSize) + ioBytes, l2),
-    fp16: rotationCount(2 * k * n + ioBytes, l2),
+    marlin: rotationCount(weightBytes(k, n, format) + ioBytes, l2),
+    fp16: rotationCount(fp16WeightBytes(k, n) + ioBytes, l2),
   };
   if (rotation.marlin === MAX_ROTATION)
     callbacks.warn?.(`is tiny: ${MAX_ROTATION} copies do not exceed 2x L2, so some reads may hit L2`);
@@ -154,37 +160,31 @@ export async function measureShape(
 
   const owned = new Owned();
   try {
-    const packed = {
-      packedWeights: randomPackedWeights(k, n),
-      packedScales: randomHalves((groupSize === -1 ? 1 : k / groupSize) * n, 0.5 / 64, 1.5 / 64),
-      inFeatures: k,
-      outFeatures: n,
-      groupSize,
-    };
+    const packed = randomPackedLayer(k, n, format);
     const layers = Array.from({ length: rotation.marlin }, () => owned.add(QuantizedLinear.fromPacked(packed, { device, stream })));
-    // The FP16 baseline multiplies by exactly the numbers Marlin decodes; copies are made on the GPU.
-    const fp16Weights = [owned.add(layers[0].dequantizeWeights({ stream }) as DeviceTensor<'float16'>)];
-    while (fp16Weights.length < rotation.fp16) {
-      const copy = owned.add(DeviceTensor.empty(device, [k, n], 'float16'));
-      copy.copyFrom(fp16Weights[0], stream);
-      fp16Weights.push(copy);
+    // The dense baseline multiplies by exactly the numbers Marlin decodes; copies are made on the GPU.
+    const denseWeights = [owned.add(layers[0].dequantizeWeights({ stream }))];
+    while (denseWeights.length < rotation.fp16) {
+      const copy = owned.add(DeviceTensor.empty(device, [k, n], dtype));
+      copy.copyFrom(denseWeights[0], stream);
+      denseWeights.push(copy);
     }
 
-    const check = await checkAgainstFp16(device, stream, layers[0], fp16Weights[0], Math.min(CHECK_BATCH, batches[batches.length - 1]));
+    const check = await checkAgainstDense(device, stream, layers[0], denseWeights[0], Math.min(CHECK_BATCH, batches[batches.length - 1]));
 
     const timed: BatchTiming[] = [];
     for (const m of batches) {
       const perBatch = new Owned();
       try {
-        const a = [perBatch.add(device.upload(randomHalves(m * k, -1, 1), [m, k], 'float16', stream))];
-        const c: DeviceTensor<'float16'>[] = [];
+        const a = [perBatch.add(device.upload(randomHalves(m * k, -1, 1, dtype), [m, k], dtype, stream))];
+        const c: DeviceTensor<typeof dtype>[] = [];
         for (let i = 0; i < copies; i++) {
           if (i > 0) {
-            const copy = perBatch.add(DeviceTensor.empty(device, [m, k], 'float16'));
+            const copy = perBatch.add(DeviceTensor.empty(device, [m, k], dtype));
             copy.copyFrom(a[0], stream);
             a.push(copy);
           }
-          c.push(perBatch.add(DeviceTensor.empty(device, [m, n], 'float16')));
+          c.push(perBatch.add(DeviceTensor.empty(device, [m, n], dtype)));
         }
         const marlin = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.marlin;
@@ -192,9 +192,9 @@ export async function measureShape(
         });
         const fp16 = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.fp16;
-          fp16Matmul(a[r], fp16Weights[r], { out: c[r], stream });
+          fp16Matmul(a[r], denseWeights[r], { out: c[r], stream });
         });
-        for (const [name, t] of [['Marlin', marlin], ['FP16', fp16]] as const)
+        for (const [name, t] of [['Marlin', marlin], [denseName(dtype), fp16]] as const)
           if (t.maxGapUs > GAP_FRACTION * t.medianUs && t.maxGapUs > GAP_FLOOR_US)
             callbacks.warn?.(
               `batch ${m}, ${name}: the GPU idled up to ${t.maxGapUs.toFixed(1)} µs between calls ` +
@@ -213,26 +213,32 @@ export async function measureShape(
   }
 }
 
-/** Marlin and cuBLAS on the same input and the same FP16 weights; throws BenchFailure if they disagree. */
-async function checkAgainstFp16(
+/**
+ * Marlin and cuBLAS on the same input and the same dequantized weights, in
+ * the layer's activation type; throws BenchFailure if they disagree.
+ */
+async function checkAgainstDense(
   device: Device,
   stream: Stream,
   layer: QuantizedLinear,
-  fp16Weights: DeviceTensor<'float16'>,
+  denseWeights: DeviceTensor<ActivationDType>,
   m: number,
 ): Promise<ShapeTiming['check']> {
   const { inFeatures: k, outFeatures: n } = layer;
+  const { dtype } = layer.format;
   const owned = new Owned();
   try {
-    const a = owned.add(device.upload(randomHalves(m * k, -1, 1), [m, k], 'float16', stream));
+    const a = owned.add(device.upload(randomHalves(m * k, -1, 1, dtype), [m, k], dtype, stream));
     const marlin = owned.add(layer.forward(a, { stream }));
-    const fp16 = owned.add(fp16Matmul(a, fp16Weights, { stream }));
-    const relativeError = relativeErrorOf(fromHalf(await marlin.toHost(stream)), fromHalf(await fp16.toHost(stream)));
-    if (!(relativeError < MAX_RELATIVE_ERROR))
+    const dense = owned.add(fp16Matmul(a, denseWeights, { stream }));
+    const relativeError = relativeErrorOf(fromHalves(await marlin.toHost(stream), dtype), fromHalves(await dense.toHost(stream), dtype));
+    if (!(relativeError < MAX_RELATIVE_ERROR)) {
+      const format = formatName({ ...layer.format, actOrder: layer.actOrder });
       throw new BenchFailure(
-        `wrong result for k=${k} n=${n}: Marlin differs from FP16 (cuBLAS) by relative error ${relativeError.toExponential(2)} ` +
-          `at batch ${m} (limit ${MAX_RELATIVE_ERROR}); not timing a wrong kernel`,
+        `wrong result for ${format} k=${k} n=${n}: Marlin differs from ${denseName(dtype)} (cuBLAS) by relative error ` +
+          `${relativeError.toExponential(2)} at batch ${m} (limit ${MAX_RELATIVE_ERROR}); not timing a wrong kernel`,
       );
+    }
     return { batch: m, relativeError };
   } finally {
     await owned.disposeAll(stream);

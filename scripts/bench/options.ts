@@ -4,7 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 
-import { K_MULTIPLE, N_MULTIPLE } from '../../lib/shapes';
+import { GROUP_SIZES, type GroupSize, K_MULTIPLE, N_MULTIPLE } from '../../lib/shapes';
+import { UsageError } from './fail';
+import { ALL_FORMATS, type BenchFormat, DEFAULT_BENCH_FORMAT, FORMAT_TOKENS, formatName, parseFormatList } from './formats';
 import { PRESET_NAMES, isValidShape } from './presets';
 
 export interface BenchOptions {
@@ -14,7 +16,8 @@ export interface BenchOptions {
   shapes: Array<{ k: number; n: number }>;
   /** Batch sizes (m), ascending, distinct. */
   batches: number[];
-  groupSize: 128 | -1;
+  /** Weight formats, in the order given, each once; the report compares each with the first. */
+  formats: BenchFormat[];
   device: number;
   repeats: number;
   json?: string;
@@ -29,15 +32,13 @@ export const MIN_REPEATS = 5;
 /** Ample for prefill; beyond it the rotated copies of A and C alone take gigabytes. */
 export const MAX_BATCH = 16384;
 
-/** A bad command line: reported as one line, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-How much faster are 4-bit Marlin weights than FP16 (cuBLAS) for a model's
-linear layers on this GPU, per batch size, and how close to the memory limit.
+How much faster are Marlin's quantized weights (4-bit, FP16 activations, by
+default) than dense cuBLAS for a model's linear layers on this GPU, per batch
+size and weight format, and how close to the memory limit.
 
 Options:
   --model NAME     preset model, repeatable or comma-separated (default: all):
@@ -45,7 +46,19 @@ Options:
   --shape k,n      a custom layer (k inputs, n outputs), repeatable; reported as
                    model "custom"; without --model only custom shapes run
   --batch LIST     batch sizes, e.g. 1,16,64 (default ${DEFAULT_BATCHES.join(',')})
-  --group G        scale group size: 128 or -1 (per-channel) (default 128)
+  --format LIST    weight formats, repeatable or comma-separated (default ${formatName(DEFAULT_BENCH_FORMAT)}),
+                   named ACT-uBITS-gGROUP[-zp][-act]:
+                     ACT    ${FORMAT_TOKENS.activations.join(', ')} (activations, scales and outputs)
+                     uBITS  ${FORMAT_TOKENS.bits.join(', ')} (bits per weight)
+                     gGROUP ${FORMAT_TOKENS.groups.join(', ')} (rows per scale; gch: one per column)
+                     zp     zero points (asymmetric)
+                     act    act-order (rows in a random order)
+                   e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
+                   timed against cuBLAS in its activation type (FP16 or BF16) and
+                   compared with the first format at the end of the report
+  --group G        same as --format fp16-u4-gG, G one of ${GROUP_SIZES.join(', ')}
+                   (-1: per-channel, gch); kept for old command lines, not
+                   combined with --format
   --device N       CUDA device index (default 0)
   --repeats N      timed calls per measurement, at least ${MIN_REPEATS} (default ${DEFAULT_REPEATS})
   --json FILE      write every number as JSON
@@ -98,6 +111,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         model: { type: 'string', multiple: true },
         shape: { type: 'string', multiple: true },
         batch: { type: 'string', multiple: true },
+        format: { type: 'string', multiple: true },
         group: { type: 'string' },
         device: { type: 'string' },
         repeats: { type: 'string' },
@@ -127,11 +141,16 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     batches = [...new Set(given)].sort((a, b) => a - b);
   }
 
-  let groupSize: 128 | -1 = 128;
+  let formats: BenchFormat[] = [{ ...DEFAULT_BENCH_FORMAT }];
+  if (values.format !== undefined) formats = parseFormatList(list(values.format));
   if (values.group !== undefined) {
-    const g = values.group.trim();
-    if (g !== '128' && g !== '-1') throw new UsageError(`--group must be 128 or -1 (per-channel), got '${values.group}'`);
-    groupSize = g === '128' ? 128 : -1;
+    // The bench's option before formats existed: the default format with another group.
+    if (values.format !== undefined)
+      throw new UsageError(`--group cannot be combined with --format: give the group in the format name (e.g. fp16-u4-g64)`);
+    const g = Number(values.group.trim());
+    if (!/^-?\d+$/.test(values.group.trim()) || !(GROUP_SIZES as readonly number[]).includes(g))
+      throw new UsageError(`--group must be one of ${GROUP_SIZES.join(', ')} (-1: per-channel), got '${values.group}'`);
+    formats = [{ ...DEFAULT_BENCH_FORMAT, groupSize: g as GroupSize }];
   }
 
   const device = values.device === undefined ? 0 : integer(values.device, '--device', 'a device index');
@@ -148,7 +167,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     models: models.length > 0 || shapes.length > 0 ? models : [...PRESET_NAMES],
     shapes,
     batches,
-    groupSize,
+    formats,
     device,
     repeats,
     json: values.json,

@@ -1,8 +1,14 @@
 /**
  * What the bench measured (the types measure.ts fills in) and the numbers
  * derived from it: speedup, weight bandwidth, % of the memory limit, TFLOP/s,
- * per layer and summed per model. Pure: no GPU.
+ * per layer and summed per model, for one weight format. Pure: no GPU.
+ *
+ * The dense baseline is cuBLAS in the format's activation type (FP16 or
+ * BF16); its fields keep the name `fp16` they had before formats, so that
+ * readers of the JSON keep working.
  */
+import { scaleRows } from '../../lib/shapes';
+import type { BenchFormat } from './formats';
 import { type BenchPlan, type LayerShape, shapeKey } from './presets';
 
 /** GPU times of one kernel at one batch size. */
@@ -17,6 +23,7 @@ export interface KernelTiming {
 export interface BatchTiming {
   batch: number;
   marlin: KernelTiming;
+  /** The dense baseline (cuBLAS FP16 or BF16). */
   fp16: KernelTiming;
 }
 
@@ -26,7 +33,7 @@ export interface ShapeTiming {
   n: number;
   /** Copies of weights, A and C each kernel rotates through (so that nothing is served from L2). */
   rotation: { marlin: number; fp16: number };
-  /** Marlin vs cuBLAS on the same FP16 weights, before any timing. */
+  /** Marlin vs cuBLAS on the same dequantized weights, before any timing. */
   check: { batch: number; relativeError: number };
   batches: BatchTiming[];
 }
@@ -44,10 +51,11 @@ export interface BandwidthMeasurement {
 export interface ResultRow {
   batch: number;
   marlinUs: number;
+  /** The dense baseline (cuBLAS FP16 or BF16). */
   fp16Us: number;
   /** fp16Us / marlinUs */
   speedup: number;
-  /** 4-bit weight + scale bytes read by the Marlin call(s). */
+  /** Quantized weight, scale, zero-point and row-order bytes read by the Marlin call(s) (weightBytes). */
   weightBytes: number;
   /** Weight bytes / Marlin time, GB/s. */
   weightGbPerS: number;
@@ -74,34 +82,48 @@ export interface ModelSummary {
   rows: ResultRow[];
 }
 
+/** The numbers of one weight format. */
 export interface Summary {
-  groupSize: 128 | -1;
+  format: BenchFormat;
   bandwidthGbPerS: number;
-  /** FP16 weight bytes / 4-bit weight bytes over every measured layer: the speedup of a purely memory-bound layer. */
+  /** Dense weight bytes / quantized weight bytes over every measured layer: the speedup of a purely memory-bound layer. */
   idealSpeedup: number;
   models: ModelSummary[];
   layers: LayerSummary[];
 }
 
-/** Bytes a Marlin call reads for its weights: k n / 2 of nibbles plus the FP16 scales. */
-export function weightBytes(k: number, n: number, groupSize: 128 | -1): number {
-  const scaleRows = groupSize === -1 ? 1 : k / groupSize;
-  return (k * n) / 2 + scaleRows * n * 2;
+/**
+ * Bytes a Marlin call reads for its weights: k n bits / 8 of packed weights,
+ * a 16-bit scale per group and column, as many bits per zero point as per
+ * weight (formats with zero points), and an int32 per row for the row order
+ * of act-order layers. (An act-order layer of k rows in a random order has k
+ * kernel rows: no group needs padding.)
+ */
+export function weightBytes(k: number, n: number, format: BenchFormat): number {
+  const groups = scaleRows(k, format.groupSize);
+  const bytesPerWeight = format.bits / 8;
+  return (
+    k * n * bytesPerWeight + groups * n * 2 + (format.zeroPoints ? groups * n * bytesPerWeight : 0) + (format.actOrder ? 4 * k : 0)
+  );
 }
 
+/** Bytes of the dense baseline's weights (FP16 or BF16). */
 export function fp16WeightBytes(k: number, n: number): number {
   return 2 * k * n;
 }
 
-/** 2 / (0.5 + 2 scaleRows / k) for one layer: 3.88x with groups of 128. */
-export function idealSpeedup(shapes: ReadonlyArray<{ k: number; n: number }>, groupSize: 128 | -1): number {
-  let fp16 = 0;
+/** A layer to state the ideal for when there are none (4096 x 4096: 3.88x at fp16-u4-g128). */
+const NOMINAL_SHAPE = { k: 4096, n: 4096 };
+
+/** Dense bytes / quantized bytes over the layers: 2 / (0.5 + 2 / 128) = 3.88x at fp16-u4-g128. */
+export function idealSpeedup(shapes: ReadonlyArray<{ k: number; n: number }>, format: BenchFormat): number {
+  let dense = 0;
   let quantized = 0;
-  for (const { k, n } of shapes) {
-    fp16 += fp16WeightBytes(k, n);
-    quantized += weightBytes(k, n, groupSize);
+  for (const { k, n } of shapes.length > 0 ? shapes : [NOMINAL_SHAPE]) {
+    dense += fp16WeightBytes(k, n);
+    quantized += weightBytes(k, n, format);
   }
-  return quantized > 0 ? fp16 / quantized : 2 / (0.5 + 2 / 128);
+  return dense / quantized;
 }
 
 function resultRow(batch: number, marlinUs: number, fp16Us: number, bytes: number, flops: number, gbPerS: number): ResultRow {
@@ -119,12 +141,12 @@ function resultRow(batch: number, marlinUs: number, fp16Us: number, bytes: numbe
   };
 }
 
-/** Per-layer rows for every measured shape, and per-model sums of their layers' times. */
+/** Per-layer rows for every measured shape, and per-model sums of their layers' times, for one format. */
 export function summarize(
   plan: BenchPlan,
   timings: ReadonlyMap<string, ShapeTiming>,
   bandwidthGbPerS: number,
-  groupSize: 128 | -1,
+  format: BenchFormat,
 ): Summary {
   const timingOf = (k: number, n: number): ShapeTiming => {
     const t = timings.get(shapeKey(k, n));
@@ -140,7 +162,7 @@ export function summarize(
       rotation: t.rotation,
       check: t.check,
       rows: t.batches.map((b) =>
-        resultRow(b.batch, b.marlin.medianUs, b.fp16.medianUs, weightBytes(k, n, groupSize), 2 * b.batch * k * n, bandwidthGbPerS),
+        resultRow(b.batch, b.marlin.medianUs, b.fp16.medianUs, weightBytes(k, n, format), 2 * b.batch * k * n, bandwidthGbPerS),
       ),
     };
   });
@@ -156,14 +178,14 @@ export function summarize(
         if (b.batch !== batch) throw new Error(`shape ${shapeKey(k, n)} was measured at other batch sizes`);
         marlinUs += b.marlin.medianUs;
         fp16Us += b.fp16.medianUs;
-        bytes += weightBytes(k, n, groupSize);
+        bytes += weightBytes(k, n, format);
         flops += 2 * batch * k * n;
       }
       return resultRow(batch, marlinUs, fp16Us, bytes, flops, bandwidthGbPerS);
     });
     return { name: model.name, layers: model.layers, rows };
   });
-  return { groupSize, bandwidthGbPerS, idealSpeedup: idealSpeedup(plan.shapes, groupSize), models, layers };
+  return { format, bandwidthGbPerS, idealSpeedup: idealSpeedup(plan.shapes, format), models, layers };
 }
 
 /** The GPU and software the numbers come from. */

@@ -7,11 +7,12 @@ import * as path from 'node:path';
 
 import { renderSpeedupChart } from '../../scripts/bench/chart';
 import { BenchFailure, describeError } from '../../scripts/bench/fail';
+import { allFormats, describeBenchFormat, denseName, formatName, parseFormatList, parseFormatName } from '../../scripts/bench/formats';
 import { DEFAULT_BATCHES, UsageError, parseOptions } from '../../scripts/bench/options';
 import { PRESETS, PRESET_NAMES, planBench } from '../../scripts/bench/presets';
 import { Progress } from '../../scripts/bench/progress';
-import { formatReport, resultTable } from '../../scripts/bench/report';
-import { type BenchEnvironment, type ShapeTiming, idealSpeedup, summarize, weightBytes } from '../../scripts/bench/results';
+import { buildJsonReport, comparisonTable, formatChange, formatReport, resultTable } from '../../scripts/bench/report';
+import { type BenchEnvironment, type ShapeTiming, type Summary, idealSpeedup, summarize, weightBytes } from '../../scripts/bench/results';
 import { formatTable } from '../../scripts/bench/table';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -79,13 +80,90 @@ describe('bench presets', () => {
   });
 });
 
+/** The message of the UsageError that `run` throws (fails the test if it throws none, or another error). */
+function usageError(run: () => unknown): string {
+  let error: unknown;
+  try {
+    run();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(UsageError);
+  expect((error as Error).message).not.toContain('\n');
+  return (error as Error).message;
+}
+
+describe('bench format names', () => {
+  test.each([
+    ['fp16-u4-g128', { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: false }],
+    ['bf16-u4-g128-zp', { dtype: 'bfloat16', bits: 4, groupSize: 128, zeroPoints: true, actOrder: false }],
+    ['fp16-u8-gch', { dtype: 'float16', bits: 8, groupSize: -1, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g64', { dtype: 'float16', bits: 4, groupSize: 64, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g32', { dtype: 'float16', bits: 4, groupSize: 32, zeroPoints: false, actOrder: false }],
+    ['fp16-u4-g128-act', { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: true }],
+    ['bf16-u8-g64-zp-act', { dtype: 'bfloat16', bits: 8, groupSize: 64, zeroPoints: true, actOrder: true }],
+  ])('%s parses to its format and prints back as the same name', (name, format) => {
+    expect(parseFormatName(name)).toEqual(format);
+    expect(formatName(parseFormatName(name))).toBe(name);
+  });
+
+  test('suffixes may come in either order; the name is printed zp first', () => {
+    expect(formatName(parseFormatName('fp16-u4-g128-act-zp'))).toBe('fp16-u4-g128-zp-act');
+  });
+
+  test('descriptions use the library wording; the dense baseline follows the activation type', () => {
+    expect(describeBenchFormat(parseFormatName('fp16-u4-g128'))).toBe('float16/4-bit/g128/symmetric');
+    expect(describeBenchFormat(parseFormatName('bf16-u8-gch-zp'))).toBe('bfloat16/8-bit/per-column/zero-points');
+    expect(describeBenchFormat(parseFormatName('fp16-u4-g64-act'))).toBe('float16/4-bit/g64/symmetric/act-order');
+    expect(denseName('float16')).toBe('FP16');
+    expect(denseName('bfloat16')).toBe('BF16');
+  });
+
+  test('all: the default first, every table combination, then act-order for fp16-u4-g128 and bf16-u4-g128', () => {
+    const names = allFormats().map(formatName);
+    // 2 activations x 2 bits x 4 groups x 2 zero points, plus 2 act-order.
+    expect(names).toHaveLength(2 * 2 * 4 * 2 + 2);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.slice(0, 4)).toEqual(['fp16-u4-g128', 'fp16-u4-g32', 'fp16-u4-g32-zp', 'fp16-u4-g64']);
+    expect(names.slice(-2)).toEqual(['fp16-u4-g128-act', 'bf16-u4-g128-act']);
+    for (const name of ['bf16-u4-g128-zp', 'fp16-u8-gch', 'bf16-u8-gch-zp', 'fp16-u4-g64']) expect(names).toContain(name);
+  });
+
+  test('a list keeps the order given and runs each format once, also inside all', () => {
+    const names = (list: string[]) => parseFormatList(list).map(formatName);
+    expect(names(['bf16-u4-g128-zp', 'fp16-u4-g128', 'bf16-u4-g128-zp'])).toEqual(['bf16-u4-g128-zp', 'fp16-u4-g128']);
+    expect(names(['fp16-u4-g128-act-zp', 'fp16-u4-g128-zp-act'])).toEqual(['fp16-u4-g128-zp-act']);
+    const all = names(['bf16-u8-g32', 'all']);
+    expect(all[0]).toBe('bf16-u8-g32');
+    expect(all[1]).toBe('fp16-u4-g128');
+    expect(all).toHaveLength(34);
+  });
+
+  test.each([
+    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-zp-zp', "--format fp16-u4-g128-zp-zp: 'zp' is given twice"],
+    ['fp16-u4-gch-act', '--format fp16-u4-gch-act: act-order needs scale groups (g32, g64, g128), not gch'],
+    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act], e.g. fp16-u4-g128, or 'all' for every format"],
+  ])('%s is refused with one line naming the valid tokens', (name, message) => {
+    expect(usageError(() => parseFormatName(name))).toBe(message);
+  });
+
+  test('an empty list is refused', () => {
+    expect(usageError(() => parseFormatList([]))).toMatch(/^--format expects format names separated by commas, got nothing/);
+  });
+});
+
 describe('bench options', () => {
-  test('defaults: every preset, the standard batches, group 128, device 0, 10 repeats', () => {
+  test('defaults: every preset, the standard batches, fp16-u4-g128, device 0, 10 repeats', () => {
     expect(parseOptions([])).toEqual({
       models: [...PRESET_NAMES],
       shapes: [],
       batches: DEFAULT_BATCHES,
-      groupSize: 128,
+      formats: [{ dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, actOrder: false }],
       device: 0,
       repeats: 10,
       json: undefined,
@@ -111,11 +189,36 @@ describe('bench options', () => {
     expect(parseOptions(['--shape', '4096,4096', '--model', 'llama2-13b']).models).toEqual(['llama2-13b']);
   });
 
-  test('--group -1 (per-channel) in either spelling, and the other options', () => {
-    expect(parseOptions(['--group', '-1']).groupSize).toBe(-1);
-    expect(parseOptions(['--group=-1']).groupSize).toBe(-1);
-    expect(parseOptions(['--group', '128', '--device', '1', '--json', 'a.json', '--svg', 'a.svg', '--quiet'])).toMatchObject({
-      groupSize: 128,
+  const formatNames = (argv: string[]) => parseOptions(argv).formats.map(formatName);
+
+  test('--format takes names, repeated or comma-separated, in the order given, each once', () => {
+    expect(formatNames(['--format', 'bf16-u4-g128-zp'])).toEqual(['bf16-u4-g128-zp']);
+    expect(formatNames(['--format', 'fp16-u4-g128, fp16-u8-gch', '--format', 'fp16-u4-g128-act,fp16-u4-g128'])).toEqual([
+      'fp16-u4-g128',
+      'fp16-u8-gch',
+      'fp16-u4-g128-act',
+    ]);
+    expect(parseOptions(['--format', 'fp16-u4-g64']).formats).toEqual([
+      { dtype: 'float16', bits: 4, groupSize: 64, zeroPoints: false, actOrder: false },
+    ]);
+  });
+
+  test('--format all runs every format, the default first', () => {
+    const names = formatNames(['--format', 'all']);
+    expect(names).toHaveLength(34);
+    expect(names[0]).toBe('fp16-u4-g128');
+    expect(formatNames(['--format=bf16-u4-g128,all'])[0]).toBe('bf16-u4-g128');
+  });
+
+  test('--group G is the default format with group G, in either spelling', () => {
+    expect(formatNames(['--group', '-1'])).toEqual(['fp16-u4-gch']);
+    expect(formatNames(['--group=-1'])).toEqual(['fp16-u4-gch']);
+    expect(formatNames(['--group', '64'])).toEqual(['fp16-u4-g64']);
+    expect(formatNames(['--group', '128'])).toEqual(['fp16-u4-g128']);
+  });
+
+  test('the other options', () => {
+    expect(parseOptions(['--device', '1', '--json', 'a.json', '--svg', 'a.svg', '--quiet'])).toMatchObject({
       device: 1,
       json: 'a.json',
       svg: 'a.svg',
@@ -124,14 +227,22 @@ describe('bench options', () => {
     expect(parseOptions(['-h']).help).toBe(true);
   });
 
-  test.each([
+  test.each<[string[], RegExp]>([
     [['--batch', '0'], /--batch/],
     [['--batch', 'abc'], /--batch/],
     [['--batch', '1.5'], /--batch/],
     [['--batch', ','], /--batch/],
     [['--batch', '-4'], /--batch/],
-    [['--group', '64'], /--group must be 128 or -1/],
-    [['--group', '-2'], /--group/],
+    [['--group', '48'], /^--group must be one of 32, 64, 128, -1 \(-1: per-channel\), got '48'$/],
+    [['--group', '-2'], /--group must be one of/],
+    [['--group', 'ch'], /--group must be one of/],
+    [['--group', '64', '--format', 'fp16-u4-g128'], /^--group cannot be combined with --format/],
+    [['--format', 'fp16-u4-g128,int4'], /^--format int4: unknown activation type 'int4' \(valid: fp16, bf16\)/],
+    [['--format', 'fp16-u4-g128-zp-zp'], /^--format fp16-u4-g128-zp-zp: 'zp' is given twice$/],
+    [['--format', 'fp16-u8-gch-act'], /^--format fp16-u8-gch-act: act-order needs scale groups/],
+    [['--format', 'ALL'], /^--format ALL: unknown activation type 'ALL'/],
+    [['--format', ','], /^--format expects format names separated by commas, got nothing/],
+    [['--format'], /--format/],
     [['--shape', '100,64'], /multiple of 128/],
     [['--shape', '4096,100'], /multiple of 64/],
     [['--shape', '4096'], /--shape expects k,n/],
@@ -168,12 +279,34 @@ function fakeTiming(k: number, n: number, batches: number[], marlinUs: number, r
   };
 }
 
+const DEFAULT = parseFormatName('fp16-u4-g128');
+
 describe('bench numbers', () => {
-  test('weight bytes and the ideal speedup (3.88x with groups of 128)', () => {
-    expect(weightBytes(4096, 4096, 128)).toBe(4096 * 2048 + 32 * 4096 * 2);
-    expect(weightBytes(4096, 4096, -1)).toBe(4096 * 2048 + 4096 * 2);
-    expect(idealSpeedup([{ k: 4096, n: 4096 }], 128)).toBeCloseTo(2 / (0.5 + 2 / 128), 12);
-    expect(idealSpeedup([{ k: 4096, n: 4096 }, { k: 11008, n: 4096 }], 128).toFixed(2)).toBe('3.88');
+  // By hand: 4096 x 4096 weights are 8 MiB at 4 bits (8388608 bytes) and 16 MiB at 8 bits
+  // (16777216); a row of 4096 scales is 8192 bytes; a row of zero points 2048 bytes at 4
+  // bits, 4096 at 8; the act-order row order 4 x 4096 = 16384 bytes.
+  test.each([
+    ['fp16-u4-g128', 4096, 4096, 8388608 + 32 * 8192],
+    ['fp16-u4-g64', 4096, 4096, 8388608 + 64 * 8192],
+    ['fp16-u4-g32', 4096, 4096, 8388608 + 128 * 8192],
+    ['fp16-u4-gch', 4096, 4096, 8388608 + 8192],
+    ['bf16-u4-g128-zp', 4096, 4096, 8388608 + 32 * 8192 + 32 * 2048],
+    ['fp16-u8-gch', 4096, 4096, 16777216 + 8192],
+    ['fp16-u8-g128-zp', 4096, 4096, 16777216 + 32 * 8192 + 32 * 4096],
+    ['fp16-u4-g128-act', 4096, 4096, 8388608 + 32 * 8192 + 16384],
+    // 11008 rows: 86 groups of 128; 22544384 bytes of 4-bit weights, 704512 of scales, 176128 of zero points, 44032 of row order.
+    ['fp16-u4-g128', 11008, 4096, 23248896],
+    ['bf16-u4-g128-zp-act', 11008, 4096, 22544384 + 704512 + 176128 + 44032],
+  ])('weight bytes of %s at k=%d n=%d: %d', (name, k, n, bytes) => {
+    expect(weightBytes(k, n, parseFormatName(name))).toBe(bytes);
+  });
+
+  test('the ideal speedup is dense bytes over quantized bytes: 3.88x at fp16-u4-g128, about 2x at 8 bits', () => {
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], DEFAULT)).toBe(33554432 / 8650752);
+    expect(idealSpeedup([{ k: 4096, n: 4096 }, { k: 11008, n: 4096 }], DEFAULT).toFixed(2)).toBe('3.88');
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], parseFormatName('fp16-u8-gch'))).toBe(33554432 / 16785408);
+    expect(idealSpeedup([{ k: 4096, n: 4096 }], parseFormatName('bf16-u4-g128-zp')).toFixed(3)).toBe('3.850');
+    expect(idealSpeedup([], DEFAULT)).toBe(33554432 / 8650752);
   });
 
   test('per-layer rows and per-model sums', () => {
@@ -182,9 +315,9 @@ describe('bench numbers', () => {
       ['4096x4096', fakeTiming(4096, 4096, [1, 16], 10, 3)],
       ['8192x4096', fakeTiming(8192, 4096, [1, 16], 20, 3.5)],
     ]);
-    const s = summarize(plan, timings, 2000, 128);
+    const s = summarize(plan, timings, 2000, DEFAULT);
     const layer = s.layers[0].rows[1];
-    const bytes = weightBytes(4096, 4096, 128);
+    const bytes = weightBytes(4096, 4096, DEFAULT);
     expect(layer.batch).toBe(16);
     expect(layer.speedup).toBeCloseTo(3);
     expect(layer.weightGbPerS).toBeCloseTo(bytes / 10e3);
@@ -195,9 +328,34 @@ describe('bench numbers', () => {
     expect(model.marlinUs).toBe(30);
     expect(model.fp16Us).toBeCloseTo(100);
     expect(model.speedup).toBeCloseTo(100 / 30);
-    expect(model.weightBytes).toBe(bytes + weightBytes(8192, 4096, 128));
+    expect(model.weightBytes).toBe(bytes + weightBytes(8192, 4096, DEFAULT));
   });
 });
+
+const env: BenchEnvironment = {
+  gpu: { index: 0, name: 'Test GPU', arch: 'sm_90', multiProcessorCount: 132, l2CacheSize: 50 * 2 ** 20, totalGlobalMem: 8e10, memoryBusWidth: 5120, memoryClockRateKHz: 2619000 },
+  cuda: { runtime: 12040, driver: 13000 },
+  bandwidth: { gbPerS: 2900, copyBytes: 2 ** 30, timesUs: [740] },
+};
+
+/**
+ * llama2-7b and a custom 4096x4096 layer measured in four formats: each
+ * format takes the same time on every layer and batch, with dense cuBLAS
+ * `ratio` times slower.
+ */
+function fakeFormats(): Summary[] {
+  const plan = planBench(['llama2-7b'], [{ k: 4096, n: 4096 }]);
+  const measured: Array<[string, number, number]> = [
+    ['fp16-u4-g128', 10, 3],
+    ['bf16-u4-g128-zp', 10.5, 2.8],
+    ['fp16-u8-gch', 19.6, 1.5],
+    ['fp16-u4-g128-act', 9.8, 3.1],
+  ];
+  return measured.map(([name, us, ratio]) => {
+    const timings = new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], us, ratio)]));
+    return summarize(plan, timings, 2900, parseFormatName(name));
+  });
+}
 
 describe('bench table and report', () => {
   test('formatTable pads columns: text left, numbers right, a rule under the header', () => {
@@ -212,7 +370,7 @@ describe('bench table and report', () => {
 
   test('result tables right-align every column', () => {
     const plan = planBench([], [{ k: 4096, n: 4096 }]);
-    const s = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1, 1024], 10, 3)]]), 2000, 128);
+    const s = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1, 1024], 10, 3)]]), 2000, DEFAULT);
     const lines = resultTable(s.layers[0].rows).split('\n');
     expect(lines[0]).toMatch(/batch\s+Marlin µs\s+FP16 µs\s+speedup\s+weight GB\/s\s+% of limit\s+TFLOP\/s/);
     expect(new Set(lines.map((l) => [...l].length)).size).toBe(1);
@@ -222,17 +380,143 @@ describe('bench table and report', () => {
   test('the report lists models first, then layers, with the GPU and the ideal', () => {
     const plan = planBench(['llama3-8b'], []);
     const timings = new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], 10, 3)]));
-    const env: BenchEnvironment = {
-      gpu: { index: 0, name: 'Test GPU', arch: 'sm_90', multiProcessorCount: 132, l2CacheSize: 50 * 2 ** 20, totalGlobalMem: 8e10, memoryBusWidth: 5120, memoryClockRateKHz: 2619000 },
-      cuda: { runtime: 12040, driver: 13000 },
-      bandwidth: { gbPerS: 2900, copyBytes: 2 ** 30, timesUs: [740] },
-    };
-    const text = formatReport(summarize(plan, timings, 2900, 128), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
+    const text = formatReport([summarize(plan, timings, 2900, DEFAULT)], { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
     expect(text).toContain('Test GPU');
     expect(text).toContain('CUDA runtime 12.4, driver 13.0');
     expect(text).toContain('ideal speedup 3.88x');
     expect(text.indexOf('llama3-8b: qkv 4096x6144')).toBeLessThan(text.indexOf('k=4096 n=6144'));
     expect(text).toContain('slow host');
+  });
+
+  test('one format (the default run) keeps the report it had before formats', () => {
+    const plan = planBench([], [{ k: 4096, n: 4096 }]);
+    const summary = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1], 10, 3)]]), 2900, DEFAULT);
+    const lines = formatReport([summary], { env, packageVersion: '0.1.0', repeats: 10, warnings: [] }).split('\n');
+    expect(lines.slice(0, 8)).toEqual([
+      'Marlin 4-bit vs FP16 (cuBLAS) on Test GPU (device 0, sm_90, 132 SMs, L2 50.0 MiB)',
+      'CUDA runtime 12.4, driver 13.0; marlin-node 0.1.0',
+      'memory limit: 2900 GB/s measured by a 1.00 GiB device copy (read + write)',
+      'group size 128: ideal speedup 3.88x (FP16 bytes / 4-bit bytes); median of at least 10 calls, inputs rotated past L2',
+      '',
+      '== Models (sum of their layers) ==',
+      '',
+      'custom: 4096x4096',
+    ]);
+    expect(lines).toContain('k=4096 n=4096 (custom); rel. error vs FP16 2.0e-4 at batch 16');
+    expect(lines.join('\n')).not.toMatch(/===|vs first/);
+  });
+
+  test('one BF16 format says BF16 and its format in the headline and the tables', () => {
+    const plan = planBench([], [{ k: 4096, n: 4096 }]);
+    const summary = summarize(plan, new Map([['4096x4096', fakeTiming(4096, 4096, [1], 10, 3)]]), 2900, parseFormatName('bf16-u8-gch-zp'));
+    const lines = formatReport([summary], { env, packageVersion: '0.1.0', repeats: 10, warnings: [] }).split('\n');
+    expect(lines[0]).toMatch(/^Marlin 8-bit vs BF16 \(cuBLAS\) on Test GPU/);
+    // 16777216 weight + 8192 scale + 4096 zero-point bytes: 33554432 / 16789504 = 1.9985x
+    expect(lines[3]).toBe('per-channel scales, zero points: ideal speedup 2.00x (BF16 bytes / 8-bit bytes); median of at least 10 calls, inputs rotated past L2');
+    expect(lines[8]).toMatch(/^\s+batch\s+Marlin µs\s+BF16 µs\s+speedup/);
+    expect(lines).toContain('k=4096 n=4096 (custom); rel. error vs BF16 2.0e-4 at batch 16');
+  });
+
+  test('changes against the first format are signed percentages to 0.1', () => {
+    expect(formatChange(10.21, 10)).toBe('+2.1%');
+    expect(formatChange(9.66, 10)).toBe('-3.4%');
+    expect(formatChange(10, 10)).toBe('+0.0%');
+    expect(formatChange(9.9999, 10)).toBe('+0.0%');
+    expect(formatChange(20, 10)).toBe('+100.0%');
+  });
+
+  test('the comparison table: every format per model and batch, against the first and against its dense baseline', () => {
+    // Weight bytes of llama2-7b's four layers: 104349696 (fp16-u4-g128), 105140224 (bf16-u4-g128-zp),
+    // 202460160 (fp16-u8-gch), 104442880 (act-order); over 4 x the time per layer, e.g. 104349696 / 40 µs = 2609 GB/s.
+    expect(comparisonTable(fakeFormats()).split('\n')).toEqual([
+      'llama2-7b',
+      '  batch  format            Marlin µs  vs first  speedup  weight GB/s',
+      '  -----  ----------------  ---------  --------  -------  -----------',
+      '      1  fp16-u4-g128           40.0     first    3.00x         2609',
+      '      1  bf16-u4-g128-zp        42.0     +5.0%    2.80x         2503',
+      '      1  fp16-u8-gch            78.4    +96.0%    1.50x         2582',
+      '      1  fp16-u4-g128-act       39.2     -2.0%    3.10x         2664',
+      '     16  fp16-u4-g128           40.0     first    3.00x         2609',
+      '     16  bf16-u4-g128-zp        42.0     +5.0%    2.80x         2503',
+      '     16  fp16-u8-gch            78.4    +96.0%    1.50x         2582',
+      '     16  fp16-u4-g128-act       39.2     -2.0%    3.10x         2664',
+      '',
+      'custom',
+      '  batch  format            Marlin µs  vs first  speedup  weight GB/s',
+      '  -----  ----------------  ---------  --------  -------  -----------',
+      '      1  fp16-u4-g128           10.0     first    3.00x          865',
+      '      1  bf16-u4-g128-zp        10.5     +5.0%    2.80x          830',
+      '      1  fp16-u8-gch            19.6    +96.0%    1.50x          856',
+      '      1  fp16-u4-g128-act       9.80     -2.0%    3.10x          884',
+      '     16  fp16-u4-g128           10.0     first    3.00x          865',
+      '     16  bf16-u4-g128-zp        10.5     +5.0%    2.80x          830',
+      '     16  fp16-u8-gch            19.6    +96.0%    1.50x          856',
+      '     16  fp16-u4-g128-act       9.80     -2.0%    3.10x          884',
+    ]);
+  });
+
+  test('several formats: a section per format with its heading, then the comparison, then warnings', () => {
+    const text = formatReport(fakeFormats(), { env, packageVersion: '0.1.0', repeats: 10, warnings: ['slow host'] });
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Marlin, 4 weight formats, vs FP16 and BF16 (cuBLAS) on Test GPU (device 0, sm_90, 132 SMs, L2 50.0 MiB)');
+    expect(lines[3]).toBe(
+      'median of at least 10 calls, inputs rotated past L2; each format against cuBLAS in its activation type, then all against fp16-u4-g128',
+    );
+    const headings = lines.filter((l) => l.startsWith('==='));
+    expect(headings).toEqual([
+      '=== fp16-u4-g128: float16/4-bit/g128/symmetric ===',
+      '=== bf16-u4-g128-zp: bfloat16/4-bit/g128/zero-points ===',
+      '=== fp16-u8-gch: float16/8-bit/per-column/symmetric ===',
+      '=== fp16-u4-g128-act: float16/4-bit/g128/symmetric/act-order ===',
+      "=== Formats vs the first, fp16-u4-g128 (sum of each model's layers) ===",
+    ]);
+    const at = (line: string) => lines.indexOf(line);
+    expect(lines[at(headings[1]) + 1]).toBe(
+      'Marlin 4-bit vs BF16 (cuBLAS), group size 128, zero points: ideal speedup 3.85x (BF16 bytes / 4-bit bytes)',
+    );
+    expect(lines[at(headings[3]) + 1]).toBe('Marlin 4-bit vs FP16 (cuBLAS), group size 128, act-order: ideal speedup 3.88x (FP16 bytes / 4-bit bytes)');
+    // Each section has its own models and layers tables.
+    expect(lines.filter((l) => l === '== Models (sum of their layers) ==')).toHaveLength(4);
+    expect(lines.filter((l) => l === '== Layers ==')).toHaveLength(4);
+    expect(lines.filter((l) => l.startsWith('k=4096 n=4096 ('))).toHaveLength(4);
+    expect(at('== Warnings ==')).toBeGreaterThan(at(headings[4]));
+    expect(text).toContain(comparisonTable(fakeFormats()));
+    expect(text.endsWith('  slow host\n')).toBe(true);
+  });
+
+  test('the JSON holds every format with its raw times; the top level keeps the first format as before', () => {
+    const summaries = fakeFormats();
+    const plan = planBench(['llama2-7b'], [{ k: 4096, n: 4096 }]);
+    const raw = (us: number) => new Map(plan.shapes.map((sh) => [`${sh.k}x${sh.n}`, fakeTiming(sh.k, sh.n, [1, 16], us, 2)]));
+    const timings = new Map(summaries.map((s, i) => [formatName(s.format), raw(100 + i)]));
+    const options = parseOptions(['--format', 'fp16-u4-g128,bf16-u4-g128-zp,fp16-u8-gch,fp16-u4-g128-act']);
+    const json = buildJsonReport(summaries, {
+      env,
+      packageVersion: '0.1.0',
+      repeats: 10,
+      warnings: [],
+      packageName: 'marlin-node',
+      argv: [],
+      options,
+      timings,
+      timestamp: new Date(0),
+    }) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(json.options.formats).toEqual(['fp16-u4-g128', 'bf16-u4-g128-zp', 'fp16-u8-gch', 'fp16-u4-g128-act']);
+    expect(json.formats.map((f: { name: string }) => f.name)).toEqual(json.options.formats);
+    expect(json.formats[1]).toMatchObject({
+      description: 'bfloat16/4-bit/g128/zero-points',
+      format: { dtype: 'bfloat16', bits: 4, groupSize: 128, zeroPoints: true, actOrder: false },
+      baseline: 'cuBLAS BF16',
+      idealSpeedup: summaries[1].idealSpeedup,
+    });
+    expect(json.formats[2].models[0].rows[0].marlinUs).toBeCloseTo(78.4);
+    expect(json.formats[3].layers[1].rows[0].marlin.timesUs).toEqual([103, 103, 103, 103, 103]);
+    expect(json.formats[3].layers[1].rows[0].fp16.timesUs).toEqual([206, 206, 206, 206, 206]);
+    expect(json.groupSize).toBe(128);
+    expect(json.idealSpeedup).toBe(summaries[0].idealSpeedup);
+    expect(json.models).toEqual(summaries[0].models);
+    expect(json.layers[0].rows[0].marlin.timesUs).toEqual([100, 100, 100, 100, 100]);
+    expect(() => JSON.stringify(json)).not.toThrow();
   });
 
   test('the progress line rewrites itself on a terminal and prints plain lines otherwise', () => {
@@ -315,6 +599,14 @@ describe('bench chart', () => {
     expect(xOf(2) - xOf(1)).toBeCloseTo(xOf(1024) - xOf(512), 0);
   });
 
+  test('names the dense baseline and the weights it is given (a BF16 or 8-bit first format)', () => {
+    const bf16 = renderSpeedupChart({ title: 't', series, idealSpeedup: 2, baseline: 'BF16', weights: '8-bit' });
+    expect(bf16).toContain('>speedup over BF16 (cuBLAS)</text>');
+    expect(bf16).toContain('ideal 2.00x (BF16 bytes / 8-bit bytes)');
+    expect(bf16).not.toContain('FP16');
+    expect(svg).toContain('ideal 3.88x (FP16 bytes / 4-bit bytes)');
+  });
+
   test('the y axis reaches past the largest speedup when it beats the ideal', () => {
     const big = renderSpeedupChart({ title: 't', series: [{ name: 'a', points: [{ batch: 1, speedup: 5.2 }] }], idealSpeedup: 3.88 });
     const ticks = [...big.matchAll(/>([\d.]+)x<\/text>/g)].map((m) => Number(m[1]));
@@ -342,10 +634,21 @@ describe('bench command line', () => {
     expect(r.lines).toEqual(["bench: --batch expects positive integers separated by commas, got 'x' (see --help)"]);
   });
 
+  test('a bad --format exits 2 with one line naming the valid tokens, before touching the GPU', () => {
+    const r = runBench(['--format', 'fp16-u4-g128,bf16-u2-g128']);
+    expect(r.status).toBe(2);
+    expect(r.lines).toEqual([
+      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act], " +
+        "e.g. fp16-u4-g128, or 'all' for every format (see --help)",
+    ]);
+  });
+
   test('--help prints the usage and exits 0', () => {
     const r = runBench(['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: npm run bench');
     for (const name of PRESET_NAMES) expect(r.stdout).toContain(name);
+    expect(r.stdout).toContain('--format LIST');
+    expect(r.stdout).toContain('g32, g64, g128, gch');
   });
 });
