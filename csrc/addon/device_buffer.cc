@@ -117,29 +117,31 @@ Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
   RequireStreamDevice(env, device_, "the buffer", *stream);
   const std::uint8_t* src = Region(env, offset, dst.bytes, "download");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
-  if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle(), nullptr);
+  if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle());
 
   PinnedPool& pool = State(env).pinned;
   void* staging = pool.Acquire(env, dst.bytes);
   const cudaError_t e = cudaMemcpyAsync(staging, src, dst.bytes, cudaMemcpyDeviceToHost, stream->handle());
   if (e != cudaSuccess) {
-    pool.Release(staging);
+    pool.Release(env, staging);
     CheckCuda(env, e, "cudaMemcpyAsync(device to host, " + std::to_string(dst.bytes) + " bytes)");
   }
   // Keep the destination alive until the copy lands in it.
   auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
   const std::size_t bytes = dst.bytes;
-  return WhenStreamReaches(
-      env, device_, stream->handle(),
-      [keep, staging, bytes](Napi::Env env) -> Napi::Value {
-        const HostView out = ViewOf(env, keep->Value(), "destination");
-        std::memcpy(out.data, staging, bytes < out.bytes ? bytes : out.bytes);
-        return env.Undefined();
-      },
-      [keep, staging, env]() {
-        State(env).pinned.Release(staging);
-        keep->Reset();
-      });
+  return WhenStreamReaches(env, device_, stream->handle(),
+                           Continuation{
+                               nullptr,
+                               [keep, staging, bytes](Napi::Env env) -> Napi::Value {
+                                 const HostView out = ViewOf(env, keep->Value(), "destination");
+                                 std::memcpy(out.data, staging, bytes < out.bytes ? bytes : out.bytes);
+                                 return env.Undefined();
+                               },
+                               [keep, staging, env]() {
+                                 State(env).pinned.Release(env, staging);
+                                 keep->Reset();
+                               },
+                           });
 }
 
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {

@@ -49,7 +49,7 @@ Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
-  return WhenStreamReaches(env, device_, stream_, nullptr);
+  return WhenStreamReaches(env, device_, stream_);
 }
 
 Napi::Value Stream::Dispose(const Napi::CallbackInfo& info) {
