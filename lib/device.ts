@@ -62,11 +62,20 @@ export type DType = 'float16' | 'float32' | 'int32';
 export type HostArrayOf<D extends DType> = D extends 'float16' ? Uint16Array : D extends 'float32' ? Float32Array : Int32Array;
 
 const BYTES_PER_ELEMENT: Record<DType, number> = { float16: 2, float32: 4, int32: 4 };
-const HOST_ARRAY: Record<DType, new (length: number) => Uint16Array | Float32Array | Int32Array> = {
+const HOST_ARRAY: Record<DType, new (buffer: ArrayBuffer) => Uint16Array | Float32Array | Int32Array> = {
   float16: Uint16Array,
   float32: Float32Array,
   int32: Int32Array,
 };
+
+/** A new ArrayBuffer; OUT_OF_MEMORY (not a RangeError) if the host has no room for it. */
+function hostBytes(byteLength: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(byteLength);
+  } catch (error) {
+    throw new MarlinError('OUT_OF_MEMORY', `no host memory for a ${byteLength}-byte result`, { cause: error });
+  }
+}
 
 function checkDType(dtype: unknown): DType {
   if (dtype !== 'float16' && dtype !== 'float32' && dtype !== 'int32')
@@ -162,14 +171,17 @@ export class DeviceTensor<D extends DType = DType> {
 
   /**
    * The tensor's contents once the work queued on `stream` before this call
-   * has finished. Never blocks the event loop.
+   * has finished. Never blocks the event loop, whatever the size: the bytes
+   * are copied into the result off the JS thread.
    */
   async toHost(stream: Stream = this.device.stream): Promise<HostArrayOf<D>> {
     this.live();
     this.checkStream(stream);
-    const out = new HOST_ARRAY[this.dtype](this.length) as HostArrayOf<D>;
-    await awaitNative(() => this.buffer.download(out, 0, stream.native));
-    return out;
+    // Written from another thread until the download settles, so nothing
+    // else may hold it before then: no view of it exists until it is complete.
+    const bytes = hostBytes(this.byteLength);
+    await awaitNative(() => this.buffer.download(bytes, 0, stream.native));
+    return new HOST_ARRAY[this.dtype](bytes) as HostArrayOf<D>;
   }
 
   /** Queues a device-to-device copy of `source` (same dtype and length) into this tensor. */

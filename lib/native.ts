@@ -55,7 +55,13 @@ export interface NativeDeviceBuffer {
   readonly device: number;
   readonly disposed: boolean;
   upload(source: ArrayBufferView | ArrayBuffer, offset: number, stream: NativeStream): void;
-  download(destination: ArrayBufferView | ArrayBuffer, offset: number, stream: NativeStream): Promise<void>;
+  /**
+   * Copies destination.byteLength bytes from `offset` into `destination` once
+   * the work queued on `stream` so far has finished. The bytes are written
+   * from another thread: until the Promise settles no JS code may touch
+   * `destination` (see csrc/addon/host_copy.h).
+   */
+  download(destination: ArrayBuffer, offset: number, stream: NativeStream): Promise<void>;
   fill(byte: number, offset: number, length: number, stream: NativeStream): void;
   copyFrom(source: NativeDeviceBuffer, sourceOffset: number, offset: number, length: number, stream: NativeStream): void;
   dispose(): void;
@@ -112,6 +118,12 @@ export interface NativeBinding {
   hasCublas(): boolean;
   /** Queues a kernel that only waits `microseconds` on the stream. */
   delay(stream: NativeStream, microseconds: number): void;
+  /**
+   * Test hook, no GPU needed: the last step of download() (the copy into
+   * `destination`, off the JS thread) from a host block whose 32-bit word i
+   * is i ^ seed. destination.byteLength must be a multiple of 4.
+   */
+  readbackSelfTest(destination: ArrayBuffer, seed: number): Promise<void>;
 }
 
 /** Where the addon is built, relative to the package root. */

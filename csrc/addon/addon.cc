@@ -7,6 +7,7 @@
 #include "device_info.h"
 #include "event.h"
 #include "gemm_binding.h"
+#include "host_copy.h"
 #include "state.h"
 #include "stream.h"
 
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Event::Init(env, exports);
   InitGemm(env, exports);
   InitBaseline(env, exports);
+  InitHostCopy(env, exports);
   return exports;
 }
 
