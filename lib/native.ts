@@ -35,17 +35,28 @@ export interface DeviceProperties {
   pciBusId: number;
 }
 
+/** Free and total device memory, in bytes. */
+export interface MemoryInfo {
+  free: number;
+  total: number;
+}
+
 export interface NativeStream {
   readonly device: number;
   readonly disposed: boolean;
   synchronize(): Promise<void>;
+  /** cudaStreamWaitEvent: later work on this stream waits for the event's most recent record. */
+  waitFor(event: NativeEvent): void;
   dispose(): void;
 }
 
 export interface NativeEvent {
   readonly disposed: boolean;
+  /** The stream must be on the event's device. */
   record(stream: NativeStream): void;
-  /** GPU milliseconds from this event to `end`; both must have completed. */
+  /** Settles once the work before the event's most recent record (as of the call) is done. */
+  synchronize(): Promise<void>;
+  /** GPU milliseconds from this event to `end` (same device); both must have completed. */
   elapsedMs(end: NativeEvent): number;
   dispose(): void;
 }
@@ -83,6 +94,8 @@ export interface NativeBinding {
   deviceProperties(device: number): DeviceProperties;
   probe(): ProbeResult;
   versions(): { runtime: number; driver: number };
+  /** cudaMemGetInfo on `device`; throws NO_GPU if it does not exist. */
+  memoryInfo(device: number): MemoryInfo;
   DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
   Stream: new (device: number) => NativeStream;
   Event: new (device: number) => NativeEvent;
