@@ -4,7 +4,7 @@
  * is missing).
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
-export { Device, DeviceTensor, Stream, probe, type DType, type HostArrayOf } from './device';
+export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayOf } from './device';
 export { toHalf, fromHalf, halfToNumber, roundToHalf } from './fp16';
 export { quantize, dequantize, type QuantizedWeights } from './quantize';
 export { packWeights, unpackWeights, packScales, unpackScales, weightPosition, scalePosition } from './layout';
@@ -29,4 +29,4 @@ export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './refe
 export { fp16Matmul, hasCublas } from './baseline';
 export { timeCalls, median, type GpuTimes } from './timing';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, type GroupSize } from './shapes';
-export type { ProbeResult, DeviceProperties, VariantInfo } from './native';
+export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo } from './native';
