@@ -1,10 +1,18 @@
 /**
- * Devices, streams and device tensors. Every native resource has an owner
- * with dispose() (and [Symbol.dispose]); the native finalizer frees what was
- * forgotten; use after dispose throws DISPOSED.
+ * Devices, streams, events and device tensors. Every native resource has an
+ * owner with dispose() (and [Symbol.dispose]); the native finalizer frees
+ * what was forgotten; use after dispose throws DISPOSED.
  */
 import { MarlinError, awaitNative, callNative } from './errors';
-import { native, type DeviceProperties, type NativeDeviceBuffer, type NativeStream, type ProbeResult } from './native';
+import {
+  native,
+  type DeviceProperties,
+  type MemoryInfo,
+  type NativeDeviceBuffer,
+  type NativeEvent,
+  type NativeStream,
+  type ProbeResult,
+} from './native';
 import { invalid, isNonNegativeInteger } from './validate';
 
 /** Whether a usable GPU is here and, if not, why. Never throws. */
@@ -48,6 +56,20 @@ export class Stream {
     return awaitNative(() => this.native.synchronize());
   }
 
+  /**
+   * Makes the work queued on this stream from now on wait, on the GPU, until
+   * the work before `event`'s most recent record() has finished. Returns at
+   * once. The event may belong to another device; recording it again later
+   * does not change what this stream waits for. An event never recorded is
+   * no wait at all.
+   */
+  waitFor(event: Event): void {
+    if (!(event instanceof Event)) throw invalid('BAD_ARGUMENT', 'event', 'an Event', event);
+    live(this, 'stream');
+    live(event, 'event');
+    callNative(() => this.native.waitFor(event.native));
+  }
+
   /** Releases the stream (queued work still runs) and its workspace. */
   dispose(): void {
     this.workspace?.dispose();
@@ -62,6 +84,83 @@ export class Stream {
   }
 }
 
+/**
+ * A CUDA event: a point in a stream's work. record() places it; then
+ * synchronize() awaits the work before it, elapsedMs() measures GPU time
+ * between two events, and stream.waitFor(event) orders another stream
+ * after it.
+ */
+export class Event {
+  /** @internal */ readonly native: NativeEvent;
+  readonly device: Device;
+  private recorded = false;
+
+  /** A new event on `device` (also device.createEvent()). */
+  constructor(device: Device) {
+    if (!(device instanceof Device)) throw invalid('BAD_ARGUMENT', 'device', 'a Device', device);
+    this.device = device;
+    this.native = callNative(() => new native.Event(device.index));
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Marks the point `stream` (on this event's device) has reached; moves the event if it was recorded before. */
+  record(stream: Stream = this.device.stream): void {
+    live(this, 'event');
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    live(stream, 'stream');
+    if (stream.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `the stream is on device ${stream.device.index} but the event on ${this.device.index}`);
+    callNative(() => this.native.record(stream.native));
+    this.recorded = true;
+  }
+
+  /**
+   * Resolves once the work before the most recent record() (as of this
+   * call) has finished, without blocking the event loop; rejects with
+   * CUDA_ERROR if it failed. Resolves at once if the event was never
+   * recorded. Recording it again or disposing it meanwhile changes nothing.
+   */
+  synchronize(): Promise<void> {
+    return awaitNative(() => {
+      live(this, 'event');
+      return this.native.synchronize();
+    });
+  }
+
+  /**
+   * GPU milliseconds from this event to `end` (same device). Both must have
+   * been recorded, and both records completed: await end.synchronize() first
+   * (CUDA_ERROR with cudaError 600, "not ready", otherwise).
+   */
+  elapsedMs(end: Event): number {
+    live(this, 'event');
+    if (!(end instanceof Event)) throw invalid('BAD_ARGUMENT', 'end', 'an Event', end);
+    live(end, 'end');
+    if (end.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `elapsedMs needs both events on one device (this one on ${this.device.index}, end on ${end.device.index})`);
+    for (const [name, e] of [['this event', this], ['end', end]] as const)
+      if (!e.recorded) throw new MarlinError('BAD_ARGUMENT', `elapsedMs needs both events recorded, but ${name} never was`);
+    return callNative(() => this.native.elapsedMs(end.native));
+  }
+
+  /** Releases the event (pending synchronize() Promises still settle). Safe to call twice. */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Throws DISPOSED if `owner` (named `name` in the message) was disposed. */
+function live(owner: Stream | Event, name: string): void {
+  if (owner.disposed) throw new MarlinError('DISPOSED', `the ${name} was disposed`);
+}
+
 /** Element types. FP16 and BF16 data are held on the host as Uint16Array bit patterns (see fp16.ts). */
 export type DType = 'float16' | 'bfloat16' | 'float32' | 'int32';
 export type HostArrayOf<D extends DType> = D extends 'float16' | 'bfloat16'
@@ -71,12 +170,21 @@ export type HostArrayOf<D extends DType> = D extends 'float16' | 'bfloat16'
     : Int32Array;
 
 const BYTES_PER_ELEMENT: Record<DType, number> = { float16: 2, bfloat16: 2, float32: 4, int32: 4 };
-const HOST_ARRAY: Record<DType, new (length: number) => Uint16Array | Float32Array | Int32Array> = {
+const HOST_ARRAY: Record<DType, new (buffer: ArrayBuffer) => Uint16Array | Float32Array | Int32Array> = {
   float16: Uint16Array,
   bfloat16: Uint16Array,
   float32: Float32Array,
   int32: Int32Array,
 };
+
+/** A new ArrayBuffer; OUT_OF_MEMORY (not a RangeError) if the host has no room for it. */
+function hostBytes(byteLength: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(byteLength);
+  } catch (error) {
+    throw new MarlinError('OUT_OF_MEMORY', `no host memory for a ${byteLength}-byte result`, { cause: error });
+  }
+}
 
 function checkDType(dtype: unknown): DType {
   if (typeof dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, dtype))
@@ -172,14 +280,17 @@ export class DeviceTensor<D extends DType = DType> {
 
   /**
    * The tensor's contents once the work queued on `stream` before this call
-   * has finished. Never blocks the event loop.
+   * has finished. Never blocks the event loop, whatever the size: the bytes
+   * are copied into the result off the JS thread.
    */
   async toHost(stream: Stream = this.device.stream): Promise<HostArrayOf<D>> {
     this.live();
     this.checkStream(stream);
-    const out = new HOST_ARRAY[this.dtype](this.length) as HostArrayOf<D>;
-    await awaitNative(() => this.buffer.download(out, 0, stream.native));
-    return out;
+    // Written from another thread until the download settles, so nothing
+    // else may hold it before then: no view of it exists until it is complete.
+    const bytes = hostBytes(this.byteLength);
+    await awaitNative(() => this.buffer.download(bytes, 0, stream.native));
+    return new HOST_ARRAY[this.dtype](bytes) as HostArrayOf<D>;
   }
 
   /** Queues a device-to-device copy of `source` (same dtype and length) into this tensor. */
@@ -265,6 +376,18 @@ export class Device {
 
   createStream(): Stream {
     return new Stream(this);
+  }
+
+  createEvent(): Event {
+    return new Event(this);
+  }
+
+  /**
+   * Free and total memory of this device in bytes, as the driver counts them
+   * now (free is what every process together has left).
+   */
+  memoryInfo(): MemoryInfo {
+    return callNative(() => native.memoryInfo(this.index));
   }
 
   /** Resolves once the default stream's queued work has finished. */

@@ -4,7 +4,7 @@
  * is missing).
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
-export { Device, DeviceTensor, Stream, probe, type DType, type HostArrayOf } from './device';
+export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayOf } from './device';
 export { toHalf, fromHalf, halfToNumber, roundToHalf, toBfloat16, fromBfloat16, toHalves, fromHalves } from './fp16';
 export { DEFAULT_FORMAT, describeFormat, type ActivationDType, type WeightFormat } from './formats';
 export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions } from './quantize';
@@ -39,4 +39,4 @@ export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './refe
 export { fp16Matmul, hasCublas } from './baseline';
 export { timeCalls, median, type GpuTimes } from './timing';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, GROUP_SIZES, WEIGHT_BITS, type GroupSize, type WeightBits } from './shapes';
-export type { ProbeResult, DeviceProperties, VariantInfo } from './native';
+export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo } from './native';

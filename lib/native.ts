@@ -35,17 +35,28 @@ export interface DeviceProperties {
   pciBusId: number;
 }
 
+/** Free and total device memory, in bytes. */
+export interface MemoryInfo {
+  free: number;
+  total: number;
+}
+
 export interface NativeStream {
   readonly device: number;
   readonly disposed: boolean;
   synchronize(): Promise<void>;
+  /** cudaStreamWaitEvent: later work on this stream waits for the event's most recent record. */
+  waitFor(event: NativeEvent): void;
   dispose(): void;
 }
 
 export interface NativeEvent {
   readonly disposed: boolean;
+  /** The stream must be on the event's device. */
   record(stream: NativeStream): void;
-  /** GPU milliseconds from this event to `end`; both must have completed. */
+  /** Settles once the work before the event's most recent record (as of the call) is done. */
+  synchronize(): Promise<void>;
+  /** GPU milliseconds from this event to `end` (same device); both must have completed. */
   elapsedMs(end: NativeEvent): number;
   dispose(): void;
 }
@@ -55,7 +66,13 @@ export interface NativeDeviceBuffer {
   readonly device: number;
   readonly disposed: boolean;
   upload(source: ArrayBufferView | ArrayBuffer, offset: number, stream: NativeStream): void;
-  download(destination: ArrayBufferView | ArrayBuffer, offset: number, stream: NativeStream): Promise<void>;
+  /**
+   * Copies destination.byteLength bytes from `offset` into `destination` once
+   * the work queued on `stream` so far has finished. The bytes are written
+   * from another thread: until the Promise settles no JS code may touch
+   * `destination` (see csrc/addon/host_copy.h).
+   */
+  download(destination: ArrayBuffer, offset: number, stream: NativeStream): Promise<void>;
   fill(byte: number, offset: number, length: number, stream: NativeStream): void;
   copyFrom(source: NativeDeviceBuffer, sourceOffset: number, offset: number, length: number, stream: NativeStream): void;
   dispose(): void;
@@ -167,6 +184,8 @@ export interface NativeBinding {
   deviceProperties(device: number): DeviceProperties;
   probe(): ProbeResult;
   versions(): { runtime: number; driver: number };
+  /** cudaMemGetInfo on `device`; throws NO_GPU if it does not exist. */
+  memoryInfo(device: number): MemoryInfo;
   DeviceBuffer: new (device: number, bytes: number) => NativeDeviceBuffer;
   Stream: new (device: number) => NativeStream;
   Event: new (device: number) => NativeEvent;
@@ -195,6 +214,12 @@ export interface NativeBinding {
   hasCublas(): boolean;
   /** Queues a kernel that only waits `microseconds` on the stream. */
   delay(stream: NativeStream, microseconds: number): void;
+  /**
+   * Test hook, no GPU needed: the last step of download() (the copy into
+   * `destination`, off the JS thread) from a host block whose 32-bit word i
+   * is i ^ seed. destination.byteLength must be a multiple of 4.
+   */
+  readbackSelfTest(destination: ArrayBuffer, seed: number): Promise<void>;
 }
 
 /** Where the addon is built, relative to the package root. */

@@ -3,9 +3,9 @@
  * queues every call with an event pair around it; the GPU then runs them
  * back to back, so each pair measures GPU time only, not launch gaps.
  */
-import type { Stream } from './device';
+import { Event, type Stream } from './device';
 import { callNative } from './errors';
-import { native, type NativeEvent } from './native';
+import { native } from './native';
 
 export interface GpuTimes {
   /** GPU microseconds of each call, in order. */
@@ -20,13 +20,14 @@ export interface GpuTimes {
  * the host queues: it must exceed the host time to queue all calls.
  */
 export async function timeCalls(stream: Stream, calls: ReadonlyArray<() => void>, hostBudgetUs = 2000 + 50 * calls.length): Promise<GpuTimes> {
-  const events: NativeEvent[] = callNative(() => Array.from({ length: 2 * calls.length }, () => new native.Event(stream.device.index)));
+  const events: Event[] = [];
   try {
+    for (let i = 0; i < 2 * calls.length; i++) events.push(stream.device.createEvent());
     callNative(() => native.delay(stream.native, hostBudgetUs));
     calls.forEach((call, i) => {
-      events[2 * i].record(stream.native);
+      events[2 * i].record(stream);
       call();
-      events[2 * i + 1].record(stream.native);
+      events[2 * i + 1].record(stream);
     });
     await stream.synchronize();
     const times = calls.map((_, i) => events[2 * i].elapsedMs(events[2 * i + 1]) * 1000);

@@ -7,6 +7,7 @@
 #include "device_info.h"
 #include "event.h"
 #include "gemm_layer.h"
+#include "host_copy.h"
 #include "kernel_info.h"
 #include "state.h"
 #include "stream.h"
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   GemmLayer::Init(env, exports);
   InitKernelInfo(env, exports);
   InitBaseline(env, exports);
+  InitHostCopy(env, exports);
   return exports;
 }
 

@@ -1,37 +1,18 @@
 #include "completion.h"
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include "errors.h"
 #include "state.h"
 
 namespace marlin_addon {
-namespace {
 
-void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job);
-using Tsfn = Napi::TypedThreadSafeFunction<void, Job, SettleOnJsThread>;
-
-}  // namespace
-
-struct Job {
-  int device;
-  cudaEvent_t event;
-  cudaError_t status = cudaSuccess;
-  Napi::Promise::Deferred deferred;
-  OnDone on_done;
-  OnSettled on_settled;
-  Tsfn tsfn;
-};
-
-void Waiter::Push(Job* job) {
+void Waiter::Push(Task task) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
-    queue_.push_back(job);
+    queue_.push_back(std::move(task));
   }
   wake_.notify_one();
 }
@@ -47,29 +28,54 @@ Waiter::~Waiter() {
 
 void Waiter::Run() {
   for (;;) {
-    Job* job = nullptr;
+    Task task;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and nothing left
-      job = queue_.front();
+      task = std::move(queue_.front());
       queue_.pop_front();
     }
-    // The current device is per thread: select it before touching the event.
-    job->status = cudaSetDevice(job->device);
-    if (job->status == cudaSuccess) job->status = cudaEventSynchronize(job->event);
-    Tsfn tsfn = job->tsfn;
-    if (tsfn.BlockingCall(job) == napi_ok) tsfn.Release();
-    // If the environment is closing, the job is dropped with it.
+    task();
   }
 }
 
 namespace {
 
+struct Job;
+void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job);
+using Tsfn = Napi::TypedThreadSafeFunction<void, Job, SettleOnJsThread>;
+
+// One Promise in flight: created on the JS thread, waited for (and its host
+// work done) on the waiter thread, settled and deleted on the JS thread.
+struct Job {
+  int device;
+  cudaEvent_t event;  // null: nothing to wait for on the GPU
+  cudaError_t status;
+  Napi::Promise::Deferred deferred;
+  Continuation then;
+  Tsfn tsfn;
+};
+
+// The waiter thread's part of a job.
+void WaitAndHandBack(Job* job) {
+  if (job->event) {
+    // The current device is per thread: select it before touching the event.
+    job->status = cudaSetDevice(job->device);
+    if (job->status == cudaSuccess) job->status = cudaEventSynchronize(job->event);
+  }
+  // The Promise is still pending and only this thread touches the job now,
+  // so the JS side cannot see what the host work writes until it is done.
+  if (job->status == cudaSuccess && job->then.off_thread) job->then.off_thread();
+  Tsfn tsfn = job->tsfn;
+  if (tsfn.BlockingCall(job) == napi_ok) tsfn.Release();
+  // If the environment is closing, the job is dropped with it.
+}
+
 void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job) {
   if (env != nullptr) {
     Napi::HandleScope scope(env);
-    cudaEventDestroy(job->event);
+    if (job->event) cudaEventDestroy(job->event);
     if (job->status != cudaSuccess) {
       cudaGetLastError();
       Napi::Error error = MakeError(env, CodeForCudaError(job->status),
@@ -79,23 +85,33 @@ void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job) {
       job->deferred.Reject(error.Value());
     } else {
       try {
-        job->deferred.Resolve(job->on_done ? job->on_done(env) : env.Undefined());
+        job->deferred.Resolve(job->then.on_done ? job->then.on_done(env) : env.Undefined());
       } catch (const Napi::Error& e) {
         job->deferred.Reject(e.Value());
       }
     }
-    if (job->on_settled) job->on_settled();
+    if (job->then.on_settled) job->then.on_settled();
   }
   delete job;
 }
 
+Napi::Promise Submit(Napi::Env env, int device, cudaEvent_t event, Continuation then) {
+  Job* job = new Job{device,
+                     event,
+                     cudaSuccess,
+                     Napi::Promise::Deferred::New(env),
+                     std::move(then),
+                     Tsfn::New(env, "marlin-node:gpu-wait", 0, 1)};
+  Napi::Promise promise = job->deferred.Promise();
+  State(env).waiter.Push([job] { WaitAndHandBack(job); });
+  return promise;
+}
+
 }  // namespace
 
-Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, OnDone on_done,
-                                OnSettled on_settled) {
-  Waiter& waiter = State(env).waiter;
+Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, Continuation then) {
   auto settle_now = [&](cudaError_t e, const char* what) {
-    if (on_settled) on_settled();
+    if (then.on_settled) then.on_settled();
     CheckCuda(env, e, what);
   };
   cudaEvent_t event = nullptr;
@@ -106,11 +122,11 @@ Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, 
     cudaEventDestroy(event);
     settle_now(e, "cudaEventRecord");
   }
-  Job* job = new Job{device, event, cudaSuccess, Napi::Promise::Deferred::New(env), std::move(on_done),
-                     std::move(on_settled), Tsfn::New(env, "marlin-node:gpu-wait", 0, 1)};
-  Napi::Promise promise = job->deferred.Promise();
-  waiter.Push(job);
-  return promise;
+  return Submit(env, device, event, std::move(then));
 }
+
+Napi::Promise AfterQueuedWork(Napi::Env env, Continuation then) { return Submit(env, -1, nullptr, std::move(then)); }
+
+void RunOffThread(Napi::Env env, Waiter::Task task) { State(env).waiter.Push(std::move(task)); }
 
 }  // namespace marlin_addon

@@ -2,8 +2,13 @@
 //
 // An event is recorded on the stream at call time (so the Promise observes
 // exactly the work queued before it). One thread per environment, not the
-// libuv pool, waits for the events in order, and a thread-safe function hands
-// each result back to the JS thread, where `on_done` runs.
+// libuv pool, waits for the events in order, runs whatever host work must
+// follow them (copying a download out of pinned memory: work that would
+// stall the event loop for as long as it takes), and a thread-safe function
+// hands each result back to the JS thread, where `on_done` runs.
+//
+// The thread takes its tasks in order, so a long copy delays the settling of
+// Promises queued after it (never the event loop).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -17,33 +22,50 @@
 
 namespace marlin_addon {
 
-struct Job;
-
-// The thread that waits for events, one per Node environment (AddonState).
+// The thread that waits for events and runs host work, one per Node
+// environment (AddonState).
 class Waiter {
  public:
+  using Task = std::function<void()>;  // runs on the waiter thread; must not throw
+
   Waiter() = default;
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
-  ~Waiter();
-  void Push(Job* job);
+  ~Waiter();  // runs what is queued, then joins
+  void Push(Task task);
 
  private:
   void Run();
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Job*> queue_;
+  std::deque<Task> queue_;
   std::thread thread_;
   bool stop_ = false;
 };
 
-using OnDone = std::function<Napi::Value(Napi::Env)>;  // runs on the JS thread; may throw
-using OnSettled = std::function<void()>;               // runs on the JS thread, always, last
+using OffThread = std::function<void()>;               // waiter thread: plain C++, no N-API, must not throw
+using OnDone = std::function<Napi::Value(Napi::Env)>;  // JS thread: the Promise's value; may throw
+using OnSettled = std::function<void()>;               // JS thread, always, last
+
+// What follows once the GPU has passed the point. Each part may be empty.
+struct Continuation {
+  OffThread off_thread;  // only if the GPU work succeeded; before on_done
+  OnDone on_done;
+  OnSettled on_settled;  // releases whatever the operation held
+};
 
 // Returns a Promise settled after the GPU passes this point of `stream`:
 // resolved with on_done's value, or rejected with CUDA_ERROR if the GPU
-// failed. `on_settled` releases whatever the operation held.
-Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, OnDone on_done,
-                                OnSettled on_settled = nullptr);
+// failed. If recording the point fails, on_settled runs and this throws.
+Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, Continuation then = {});
+
+// The same without a GPU point: `then` runs as if the point had been reached
+// at once, after every task already queued. For host-only work and for tests
+// of this machinery on machines without a GPU.
+Napi::Promise AfterQueuedWork(Napi::Env env, Continuation then);
+
+// Runs `task` on the waiter thread after every task already queued, with no
+// Promise: for releases that may block (cudaFreeHost).
+void RunOffThread(Napi::Env env, Waiter::Task task);
 
 }  // namespace marlin_addon

@@ -2,12 +2,12 @@
 
 #include <cuda_runtime_api.h>
 
-#include <cstring>
 #include <string>
 
 #include "completion.h"
 #include "device_info.h"
 #include "errors.h"
+#include "host_copy.h"
 #include "operands.h"
 #include "state.h"
 #include "unwrap.h"
@@ -111,35 +111,25 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
 Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the DeviceBuffer was disposed");
-  const HostView dst = ViewOf(env, info[0], "destination");
+  const HostDestination dst = ArrayBufferArgument(env, info[0], "destination");
   const std::uint64_t offset = ByteCount(env, info[1], "offset");
   Stream* stream = Stream::FromValue(env, info[2], "stream");
   RequireStreamDevice(env, device_, "the buffer", *stream);
   const std::uint8_t* src = Region(env, offset, dst.bytes, "download");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
-  if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle(), nullptr);
+  if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle());
 
+  // Device -> pinned staging in stream order now; staging -> destination on
+  // the waiter thread once the stream has passed this point (host_copy.h).
   PinnedPool& pool = State(env).pinned;
   void* staging = pool.Acquire(env, dst.bytes);
   const cudaError_t e = cudaMemcpyAsync(staging, src, dst.bytes, cudaMemcpyDeviceToHost, stream->handle());
   if (e != cudaSuccess) {
-    pool.Release(staging);
+    pool.Release(env, staging);
     CheckCuda(env, e, "cudaMemcpyAsync(device to host, " + std::to_string(dst.bytes) + " bytes)");
   }
-  // Keep the destination alive until the copy lands in it.
-  auto keep = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(info[0]));
-  const std::size_t bytes = dst.bytes;
-  return WhenStreamReaches(
-      env, device_, stream->handle(),
-      [keep, staging, bytes](Napi::Env env) -> Napi::Value {
-        const HostView out = ViewOf(env, keep->Value(), "destination");
-        std::memcpy(out.data, staging, bytes < out.bytes ? bytes : out.bytes);
-        return env.Undefined();
-      },
-      [keep, staging, env]() {
-        State(env).pinned.Release(staging);
-        keep->Reset();
-      });
+  return WhenStreamReaches(env, device_, stream->handle(),
+                           CopyToHost(dst, staging, [env, staging] { State(env).pinned.Release(env, staging); }));
 }
 
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {

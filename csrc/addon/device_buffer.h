@@ -29,7 +29,9 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
  private:
   Napi::Value Upload(const Napi::CallbackInfo& info);    // upload(src, dstOffset, stream)
-  Napi::Value Download(const Napi::CallbackInfo& info);  // download(dst, srcOffset, stream): Promise
+  // download(dst: ArrayBuffer, srcOffset, stream): Promise<void>; see host_copy.h
+  // for what the caller must guarantee about `dst`
+  Napi::Value Download(const Napi::CallbackInfo& info);
   Napi::Value Fill(const Napi::CallbackInfo& info);      // fill(byte, offset, length, stream)
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);  // copyFrom(src, srcOffset, dstOffset, length, stream)
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <string>
 
 #include "errors.h"
@@ -133,6 +134,21 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// memoryInfo(device): { free, total } bytes of device memory, as the driver
+// counts them now (free is after every process's allocations).
+Napi::Value MemoryInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int ordinal = info[0].As<Napi::Number>().Int32Value();
+  UseDevice(env, ordinal);  // cudaMemGetInfo reports on the current device
+  std::size_t free = 0;
+  std::size_t total = 0;
+  CheckCuda(env, cudaMemGetInfo(&free, &total), "cudaMemGetInfo on device " + std::to_string(ordinal));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("free", static_cast<double>(free));
+  o.Set("total", static_cast<double>(total));
+  return o;
+}
+
 Napi::Value Versions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int runtime = 0, driver = 0;
@@ -160,6 +176,7 @@ void InitDeviceInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties, "deviceProperties"));
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  exports.Set("memoryInfo", Napi::Function::New(env, MemoryInfo, "memoryInfo"));
 }
 
 }  // namespace marlin_addon

@@ -1,4 +1,4 @@
-// Device discovery: count, properties, and probe() (which never throws).
+// Device discovery: count, properties, memory, and probe() (which never throws).
 #pragma once
 
 #include <napi.h>

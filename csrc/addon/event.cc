@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "completion.h"
 #include "device_info.h"
 #include "errors.h"
 #include "operands.h"
@@ -15,6 +16,7 @@ void Event::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Event",
                                     {
                                         InstanceMethod<&Event::Record>("record"),
+                                        InstanceMethod<&Event::Synchronize>("synchronize"),
                                         InstanceMethod<&Event::ElapsedMs>("elapsedMs"),
                                         InstanceMethod<&Event::Dispose>("dispose"),
                                         InstanceAccessor<&Event::GetDisposed>("disposed"),
@@ -49,16 +51,52 @@ Napi::Value Event::Record(const Napi::CallbackInfo& info) {
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
   Stream* stream = Stream::FromValue(env, info[0], "stream");
   RequireStreamDevice(env, device_, "the Event", *stream);
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   CheckCuda(env, cudaEventRecord(event_, stream->handle()), "cudaEventRecord");
   return env.Undefined();
+}
+
+Napi::Value Event::Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
+  // The Promise is for the work the event stands for now. The waiter thread
+  // cannot wait on the event itself: a later record() would move it (maybe
+  // to a stream that finishes first) and dispose() would destroy it. So a
+  // stream of the call's own takes the event as it stands (cudaStreamWaitEvent
+  // reads its most recent record), and the Promise waits for that stream. A
+  // fresh stream per call: one shared by several calls would make each wait
+  // for the others' events too. Creating and destroying a stream costs
+  // little and neither call blocks.
+  cudaStream_t own = nullptr;
+  CheckCuda(env, cudaStreamCreateWithFlags(&own, cudaStreamNonBlocking),
+            "cudaStreamCreate on device " + std::to_string(device_));
+  const cudaError_t e = cudaStreamWaitEvent(own, event_, 0);
+  if (e != cudaSuccess) {
+    cudaStreamDestroy(own);
+    CheckCuda(env, e, "cudaStreamWaitEvent");
+  }
+  // Destroying a stream with work still queued returns at once; the runtime
+  // frees it after the work.
+  const int device = device_;
+  auto destroy = [own, device] {
+    if (cudaSetDevice(device) == cudaSuccess) cudaStreamDestroy(own);
+    cudaGetLastError();
+  };
+  return WhenStreamReaches(env, device_, own, Continuation{nullptr, nullptr, destroy});
 }
 
 Napi::Value Event::ElapsedMs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
   Event* later = FromValue(env, info[0], "end");
+  if (later->device_ != device_)
+    throw MakeError(env, "BAD_ARGUMENT", "elapsedMs needs both events on one device (this one on " +
+                                             std::to_string(device_) + ", end on " + std::to_string(later->device_) +
+                                             ")");
   float ms = 0.f;
-  CheckCuda(env, cudaEventElapsedTime(&ms, event_, later->event_), "cudaEventElapsedTime");
+  CheckCuda(env, cudaEventElapsedTime(&ms, event_, later->event_),
+            "cudaEventElapsedTime (both events must be recorded and completed; await end.synchronize() first)");
   return Napi::Number::New(env, ms);
 }
 

@@ -1,6 +1,7 @@
-// Event: a CUDA event with timing, for measuring GPU time between two points
-// of a stream (benchmarks). Read elapsedMs after the stream has passed both
-// events (await stream.synchronize()).
+// Event: a CUDA event (with timing) on one device. record() marks the point a
+// stream has reached; synchronize() settles a Promise once the work before
+// that point is done; elapsedMs() gives the GPU time between two completed
+// events; Stream::WaitFor makes another stream wait for it.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,14 +15,19 @@ class Event : public Napi::ObjectWrap<Event> {
   explicit Event(const Napi::CallbackInfo& info);  // new Event(device)
   ~Event() override;
 
+  // The live Event behind `value`; throws BAD_ARGUMENT or DISPOSED.
+  static Event* FromValue(Napi::Env env, Napi::Value value, const char* name);
+
   bool disposed() const { return disposed_; }
+  cudaEvent_t handle() const { return event_; }
+  int device() const { return device_; }
 
  private:
   Napi::Value Record(const Napi::CallbackInfo& info);       // record(stream)
+  Napi::Value Synchronize(const Napi::CallbackInfo& info);  // synchronize(): Promise<void>
   Napi::Value ElapsedMs(const Napi::CallbackInfo& info);    // elapsedMs(laterEvent): number
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
-  static Event* FromValue(Napi::Env env, Napi::Value value, const char* name);
   void Release();
 
   cudaEvent_t event_ = nullptr;

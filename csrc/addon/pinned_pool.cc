@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "completion.h"
 #include "errors.h"
 
 namespace marlin_addon {
@@ -30,15 +31,19 @@ void* PinnedPool::Acquire(Napi::Env env, std::size_t bytes) {
   return ptr;
 }
 
-void PinnedPool::Release(void* block) {
+void PinnedPool::Release(Napi::Env env, void* block) {
   std::size_t cached = 0;
   for (const Block& b : blocks_)
     if (!b.busy) cached += b.size;
   for (auto it = blocks_.begin(); it != blocks_.end(); ++it) {
     if (it->ptr != block) continue;
     if (cached + it->size > kMaxCachedBytes) {
-      cudaFreeHost(it->ptr);
+      void* ptr = it->ptr;
       blocks_.erase(it);
+      RunOffThread(env, [ptr] {
+        cudaFreeHost(ptr);
+        cudaGetLastError();
+      });
     } else {
       it->busy = false;
     }

@@ -1,7 +1,11 @@
 // Page-locked host blocks for device->host copies. A copy into pinned memory
 // is truly asynchronous, so a download can be queued in stream order without
-// blocking the event loop; the data is then moved into the caller's
-// ArrayBuffer on the JS thread. Blocks are reused: pinning memory is slow.
+// blocking the event loop; the waiter thread then moves the data into the
+// result's ArrayBuffer (completion.h). Blocks are reused: pinning memory is
+// slow (the first download of a new size pays it once, on the calling
+// thread), and so is unpinning, which runs on the waiter thread.
+//
+// Used from the JS thread only.
 #pragma once
 
 #include <napi.h>
@@ -20,8 +24,9 @@ class PinnedPool {
 
   // A free block of at least `bytes`; throws OUT_OF_MEMORY / CUDA_ERROR.
   void* Acquire(Napi::Env env, std::size_t bytes);
-  // Returns a block from Acquire; frees it outright if the pool is large.
-  void Release(void* block);
+  // Returns a block from Acquire. If the pool already holds enough, the
+  // block is freed on the waiter thread: cudaFreeHost may wait for the GPU.
+  void Release(Napi::Env env, void* block);
 
  private:
   struct Block {

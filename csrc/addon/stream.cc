@@ -5,6 +5,7 @@
 #include "completion.h"
 #include "device_info.h"
 #include "errors.h"
+#include "event.h"
 #include "state.h"
 #include "unwrap.h"
 
@@ -14,6 +15,7 @@ void Stream::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Stream",
                                     {
                                         InstanceMethod<&Stream::Synchronize>("synchronize"),
+                                        InstanceMethod<&Stream::WaitFor>("waitFor"),
                                         InstanceMethod<&Stream::Dispose>("dispose"),
                                         InstanceAccessor<&Stream::GetDisposed>("disposed"),
                                         InstanceAccessor<&Stream::GetDevice>("device"),
@@ -49,7 +51,20 @@ Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
-  return WhenStreamReaches(env, device_, stream_, nullptr);
+  return WhenStreamReaches(env, device_, stream_);
+}
+
+Napi::Value Stream::WaitFor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
+  Event* event = Event::FromValue(env, info[0], "event");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
+  // Takes the event's most recent record as of now; the event may be
+  // recorded again or disposed afterwards. It may belong to another device.
+  CheckCuda(env, cudaStreamWaitEvent(stream_, event->handle(), 0),
+            "cudaStreamWaitEvent (stream on device " + std::to_string(device_) + ", event on device " +
+                std::to_string(event->device()) + ")");
+  return env.Undefined();
 }
 
 Napi::Value Stream::Dispose(const Napi::CallbackInfo& info) {

@@ -1,4 +1,6 @@
 // Stream: a non-blocking CUDA stream on one device, owned by a JS object.
+// synchronize() settles a Promise when the stream's queued work is done;
+// waitFor(event) orders it after an Event (of any device).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -22,6 +24,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
 
  private:
   Napi::Value Synchronize(const Napi::CallbackInfo& info);  // Promise<void>
+  Napi::Value WaitFor(const Napi::CallbackInfo& info);      // waitFor(event)
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
