@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cache_policy.h"
 #include "dequantize.h"
 #include "device_buffer.h"
 #include "errors.h"
@@ -74,6 +75,10 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
     SizedBuffer(env, d.Get("rows"), "rows", device_, k * 4);
     rows_ = Napi::Persistent(d.Get("rows").As<Napi::Object>());
   }
+  // Make the device's cache-policy descriptor now, not in the first call,
+  // which may be inside a CUDA graph capture (where synchronizing is illegal).
+  std::uint64_t policy = 0;
+  CheckCuda(env, marlin::evict_first_policy(device_, &policy), "cache-policy probe on device " + std::to_string(device_));
 }
 
 DeviceBuffer* GemmLayer::Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "cache_policy.h"
 #include "kernel_table.h"
 
 namespace marlin {
@@ -108,6 +109,8 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
   Plan p;
   const Status planned = plan(args.m, args.n, args.k, args.format, target, args.overrides, &p);
   if (planned != Status::kOk) return planned;
+  std::uint64_t policy = 0;
+  if ((e = evict_first_policy(device, &policy)) != cudaSuccess) return fail(e);
   if (used) *used = p;
   if (args.workspace_bytes < workspace_bytes(args.n, p.max_par, target.sm_count)) return Status::kWorkspaceTooSmall;
 
@@ -132,6 +135,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
                         reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
                         locks,
                         partials,
+                        policy,
                         rows,
                         args.n,
                         args.k};

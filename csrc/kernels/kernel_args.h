@@ -17,6 +17,7 @@ struct KernelArgs {
   int4* c;             // [m, n] output in the activation type, row-major
   int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
   float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums
+  unsigned long long b_policy;  // L2 evict-first descriptor for the weight loads (cache_policy.h)
   int m;               // rows in this launch: ceil(m / tile rows) problems side by side
   int n;
   int k;

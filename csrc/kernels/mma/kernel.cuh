@@ -23,11 +23,10 @@
 
 // Weights are loaded with an L2 evict-first policy: they are read exactly
 // once, and keeping them out of L2 leaves it to the activations every block
-// re-reads (about 5% on the 70B layers at m <= 16; docs/perf-notes.md).
-// CUDA 13's ptxas can drop the createpolicy behind such a hint and leave the
-// descriptor uninitialised; here it folds it into a uniform register set at
-// kernel entry, which scripts/check-cache-hints.js verifies on the SASS of
-// every kernel. Build with -DMARLIN_EVICT_FIRST=0 to go without the hint.
+// re-reads (about 5% on the 70B layers at m <= 16; docs/perf-notes.md). The
+// descriptor arrives as an argument (cache_policy.h says why);
+// scripts/check-cache-hints.js verifies on the SASS of every kernel that it
+// is loaded before use. Build with -DMARLIN_EVICT_FIRST=0 to go without it.
 #ifndef MARLIN_EVICT_FIRST
 #define MARLIN_EVICT_FIRST 1
 #endif
@@ -75,7 +74,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   }
 
 #if MARLIN_EVICT_FIRST
-  const uint64_t b_policy = ptx::make_evict_first_policy();
+  const uint64_t b_policy = args.b_policy;
 #endif
 
   Accumulators<L> acc;
