@@ -20,10 +20,10 @@
 // subtracting base + z leaves q - z exactly (every value is a small integer).
 // FP16 holds any byte; BF16 only nibbles, so 8-bit BF16 goes through FP32.
 //
-// Zero points arrive packed per lane: for the 8 columns g, g+8, ..., g+56 of
-// the warp's 64, one word of nibbles (4-bit: nibble i = column g + 8i) or two
-// words of bytes (8-bit: byte i of word i / 4 = column g + 8i). zero<I>()
-// makes the subtrahend for column g + 8I; symmetric formats use a constant.
+// Zero points arrive as bytes, two words per lane: byte i % 4 of word i / 4
+// is the zero point of column g + 8i of the warp's 64. zero<I>() makes the
+// subtrahend for column g + 8I with one byte permute (the zero point next to
+// the magic number's high byte); symmetric formats use a constant.
 #pragma once
 
 #include <cstdint>
@@ -53,16 +53,13 @@ struct Codec<Act::kF16, 4> {
     uint32_t hi;  // -(64 + z) in both halves
   };
   static constexpr int kWordsPerBlock = 1;
-  static constexpr int kZeroWords = 1;
 
   static __device__ __forceinline__ Zero symmetric() { return {0x64086408u, 0xd480d480u}; }  // z = 8
 
   template <int I>
-  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[kZeroWords]) {
-    // Byte I/2 of the word holds columns g + 8I (low nibble, I even) and the
-    // next (high nibble): spread that byte to both halves, keep one nibble.
-    const uint32_t spread = ptx::prmt<0x4040u | ((I / 2) << 8) | (I / 2)>(zw[0], 0u);
-    const uint32_t lo = ptx::lop3<kAndOr>(I % 2 ? spread >> 4 : spread, 0x000f000fu, 0x64006400u);
+  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
+    // Bytes (z, 0x64, z, 0x64): FP16 1024 + z in both halves.
+    const uint32_t lo = ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x64u);
     const half2 k960 = Traits::as_pair(0x63806380u);  // 960 - (1024 + z) = -(64 + z)
     return {lo, Traits::as_u32(__hsub2(k960, Traits::as_pair(lo)))};
   }
@@ -92,14 +89,13 @@ struct Codec<Act::kBF16, 4> {
     uint32_t base;  // 128 + z in both halves
   };
   static constexpr int kWordsPerBlock = 1;
-  static constexpr int kZeroWords = 1;
 
   static __device__ __forceinline__ Zero symmetric() { return {0x43084308u}; }  // 136
 
   template <int I>
-  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[kZeroWords]) {
-    const uint32_t spread = ptx::prmt<0x4040u | ((I / 2) << 8) | (I / 2)>(zw[0], 0u);
-    return {ptx::lop3<kAndOr>(I % 2 ? spread >> 4 : spread, 0x000f000fu, 0x43004300u)};
+  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
+    // Bytes (z, 0x43, z, 0x43): BF16 128 + z in both halves (z < 16 < 128).
+    return {ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x43u)};
   }
 
   static __device__ __forceinline__ FragB half_frag(uint32_t q, const Zero& z) {
@@ -125,12 +121,11 @@ struct Codec<Act::kF16, 8> {
     uint32_t base;  // 1024 + z in both halves
   };
   static constexpr int kWordsPerBlock = 2;
-  static constexpr int kZeroWords = 2;
 
   static __device__ __forceinline__ Zero symmetric() { return {0x64806480u}; }  // 1024 + 128
 
   template <int I>
-  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[kZeroWords]) {
+  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
     // Bytes (z, 0x64, z, 0x64): 0x64 is byte 4 of the pair {0x64 : word}.
     return {ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x64u)};
   }
@@ -160,12 +155,11 @@ struct Codec<Act::kBF16, 8> {
     float base;  // 2^23 + z
   };
   static constexpr int kWordsPerBlock = 2;
-  static constexpr int kZeroWords = 2;
 
   static __device__ __forceinline__ Zero symmetric() { return {8388736.0f}; }  // 2^23 + 128
 
   template <int I>
-  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[kZeroWords]) {
+  static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
     // Bytes (z, 0, 0, 0x4B) from the pair {0x4B000000 : word}.
     return {__uint_as_float(ptx::prmt<0x7440u | (I % 4)>(zw[I / 4], 0x4B000000u))};
   }

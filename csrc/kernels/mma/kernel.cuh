@@ -41,11 +41,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Scalar = typename Traits::Scalar;
   constexpr int kSmemBytes = L::smem_bytes(STAGES);
 
-  extern __shared__ int4 smem[];
-  int4* const sh_a = smem;                            // [STAGES][kAStage]
-  int4* const sh_b = sh_a + STAGES * L::kAStage;      // [STAGES][kBStage]
-  int4* const sh_s = sh_b + STAGES * L::kBStage;      // [STAGES][kSStage]
-  int4* const sh_z = sh_s + STAGES * L::kSStage;      // [STAGES][kZStage]
+  extern __shared__ int4 smem[];  // [STAGES][kStageInt4]: A | B | scales | zeros (layout.cuh)
 
   const ThreadPos<L> th = ThreadPos<L>::here();
   const int k_tiles = args.k / L::kTileK;
@@ -57,7 +53,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int a_stride = args.k / 8;                  // int4 per row of A
   const int b_stride = args.n * F::kBits / 8;       // int4 per k16 row of B
   const int s_stride = args.n / 8;                  // int4 per row of scales
-  const int z_stride = args.n * F::kBits / 128;     // int4 per row of zero points
+  const int z_stride = args.n / 16;                 // int4 per row of zero points
 
   // This thread's share of the A copy: row a_row (+ kARowsPerPass per pass),
   // chunk a_chunk; rows repeat the same swizzle every 8 rows.
@@ -78,11 +74,20 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 #endif
 
   Accumulators<L> acc;
-  uint32_t frag_a[2][L::kMBlocks][4];                  // double-buffered A fragments
-  uint32_t frag_q[2][4 * L::kLaneInt4];                // packed weights of 4 n16 blocks
-  int4 frag_s[2];                                      // group scales of the warp's 8 columns
-  uint32_t frag_z[2][Codec::kZeroWords];               // group zero points of those columns
-  uint32_t channel_z[Codec::kZeroWords];               // per-column zero points of the slice
+  uint32_t frag_a[2][L::kMBlocks][4];      // double-buffered A fragments
+  uint32_t frag_q[2][4 * L::kLaneInt4];    // packed weights of 4 n16 blocks
+  int4 frag_s[2];                          // group scales of the lane's 8 columns
+  uint32_t frag_z[2][2];                   // group zero points (bytes) of those columns
+  typename Codec::Zero zc[8];              // the subtrahends of the current group's 8 columns
+  if constexpr (!F::kZeroPoints) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) zc[i] = Codec::symmetric();
+  }
+  // The subtrahends from a lane's zero-point words: made once per group,
+  // not per use (a group spans a stage or more, or the whole column).
+  auto make_zeros = [&](const uint32_t(&zw)[2]) {
+    unroll<8>([&](auto I) { zc[decltype(I)::value] = Codec::template zero<decltype(I)::value>(zw); });
+  };
 
   for (int pos = run_begin; pos < run_end;) {
     const Slice<L> sl = Slice<L>::at(args, pos, run_end, iters);
@@ -91,25 +96,25 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                               static_cast<int64_t>(a_row) * a_stride + a_chunk;
     const int4* const b_src = args.b + sl.col * L::kBChunks + th.warp_n * 32 * L::kLaneInt4 + th.lane;
 
-    // Copies stage `tile` of the slice into pipeline slot `slot`; with pred
-    // false it only commits an empty group, which keeps the wait counts exact.
+    // Copies stage `tile` of the slice into the slot at int4 offset `slot`;
+    // with pred false it only commits an empty group, which keeps the wait
+    // counts exact.
     auto fetch_stage = [&](int slot, int tile, bool pred) {
       const int kt = sl.k_first + tile;
-      int4* const sa = sh_a + slot * L::kAStage;
+      int4* const stage = smem + slot;
 #pragma unroll
       for (int p = 0; p < L::kAPasses; ++p) {
         const int row = a_row + p * L::kARowsPerPass;
-        ptx::cp_async16(sa + a_wr + p * L::kARowsPerPass * L::kAChunks,
+        ptx::cp_async16(stage + a_wr + p * L::kARowsPerPass * L::kAChunks,
                         a_src + static_cast<int64_t>(p) * L::kARowsPerPass * a_stride + kt * L::kAChunks,
                         pred && row < sl.rows);
       }
-      int4* const sb = sh_b + slot * L::kBStage + th.tid;
 #pragma unroll
       for (int s = 0; s < L::kStepsK; ++s) {
         const int krow = kt * L::kKBlocks + th.warp_k + s * L::kWarpsK;
 #pragma unroll
         for (int p = 0; p < L::kLaneInt4; ++p) {
-          int4* const dst = sb + (s * L::kLaneInt4 + p) * L::kThreads;
+          int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
           const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
 #if MARLIN_EVICT_FIRST
           ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
@@ -125,26 +130,27 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         if (th.tid < L::kSStage) {
           const int r = th.tid / L::kSChunks;
           const int ch = th.tid % L::kSChunks;
-          ptx::cp_async16(sh_s + slot * L::kSStage + th.tid,
+          ptx::cp_async16(stage + L::kSOffset + th.tid,
                           args.scales + static_cast<int64_t>(group + r) * s_stride + sl.col * L::kSChunks + ch,
                           pred && ch / 8 < sl.chunks);
         } else if (th.tid < L::kSStage + L::kZStage) {
           const int i = th.tid - L::kSStage;
           const int r = i / L::kZChunks;
           const int ch = i % L::kZChunks;
-          ptx::cp_async16(sh_z + slot * L::kZStage + i,
+          ptx::cp_async16(stage + L::kZOffset + i,
                           args.zeros + static_cast<int64_t>(group + r) * z_stride + sl.col * L::kZChunks + ch,
-                          pred && ch / (L::kZChunks / L::kWarpsN) < sl.chunks);
+                          pred && ch / 4 < sl.chunks);
         }
       }
       ptx::cp_async_commit();
     };
 
     auto load_fragments = [&](int buf, int slot, int step) {
-      const int4* const sa = sh_a + slot * L::kAStage;
+      const int4* const stage = smem + slot;
 #pragma unroll
-      for (int i = 0; i < L::kMBlocks; ++i) ptx::ldmatrix_x4(frag_a[buf][i], sa + a_rd[step] + i * 16 * L::kAChunks);
-      const int4* const sb = sh_b + slot * L::kBStage + step * L::kLaneInt4 * L::kThreads + th.tid;
+      for (int i = 0; i < L::kMBlocks; ++i)
+        ptx::ldmatrix_x4(frag_a[buf][i], stage + a_rd[step] + i * 16 * L::kAChunks);
+      const int4* const sb = stage + L::kBOffset + step * L::kLaneInt4 * L::kThreads + th.tid;
 #pragma unroll
       for (int p = 0; p < L::kLaneInt4; ++p) {
         const int4 v = sb[p * L::kThreads];
@@ -158,31 +164,27 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         const int row = L::kGroupRows > 1 ? (th.warp_k + L::kWarpsK * step) / F::kGroupBlocks : 0;
         // Scale int4 number g of the warp's 64 columns holds, in order, the
         // scales of columns g, g+8, g+16, ..., g+56: the packer transposed them.
-        frag_s[buf] = sh_s[slot * L::kSStage + row * L::kSChunks + 8 * th.warp_n + th.g];
+        frag_s[buf] = stage[L::kSOffset + row * L::kSChunks + 8 * th.warp_n + th.g];
         if constexpr (F::kZeroPoints) {
-          const uint32_t* const zrow = reinterpret_cast<const uint32_t*>(sh_z + slot * L::kZStage + row * L::kZChunks);
-#pragma unroll
-          for (int w = 0; w < Codec::kZeroWords; ++w)
-            frag_z[buf][w] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane + w];
+          const uint32_t* const zrow = reinterpret_cast<const uint32_t*>(stage + L::kZOffset + row * L::kZChunks);
+          frag_z[buf][0] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane];
+          frag_z[buf][1] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane + 1];
         }
       }
     };
 
-    auto compute = [&](int buf) {
+    auto compute = [&](int buf, int step) {
+      if constexpr (F::kGrouped && F::kZeroPoints) {
+        // A stage within one group shares its subtrahends between its steps.
+        if (L::kGroupRows > 1 || step == 0) make_zeros(frag_z[buf]);
+      }
       const Scalar* const s = reinterpret_cast<const Scalar*>(&frag_s[buf]);
-      const uint32_t(&zw)[Codec::kZeroWords] = F::kGrouped ? frag_z[buf] : channel_z;
       // n outer, m inner: the dequantization of the next n16 block overlaps
       // the mma of this one.
       unroll<4>([&](auto J) {
         constexpr int j = decltype(J)::value;
-        typename Codec::Zero z0 = Codec::symmetric();
-        typename Codec::Zero z1 = z0;
-        if constexpr (F::kZeroPoints) {
-          z0 = Codec::template zero<2 * j>(zw);      // column 16j + g
-          z1 = Codec::template zero<2 * j + 1>(zw);  // column 16j + 8 + g
-        }
-        FragB b0, b1;
-        Codec::block(&frag_q[buf][j * Codec::kWordsPerBlock], z0, z1, b0, b1);
+        FragB b0, b1;  // columns 16j + g and 16j + 8 + g
+        Codec::block(&frag_q[buf][j * Codec::kWordsPerBlock], zc[2 * j], zc[2 * j + 1], b0, b1);
         if constexpr (F::kGrouped) {
           scale_frag<F::kAct>(b0, Traits::broadcast(s[2 * j]));
           scale_frag<F::kAct>(b1, Traits::broadcast(s[2 * j + 1]));
@@ -202,23 +204,24 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       // One row of zero points for the whole column: read once per slice.
       const uint32_t* const zp = reinterpret_cast<const uint32_t*>(args.zeros) + sl.col * (L::kZChunks * 4) +
                                  th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane;
-#pragma unroll
-      for (int w = 0; w < Codec::kZeroWords; ++w) channel_z[w] = th.warp_n < sl.chunks ? __ldg(zp + w) : 0u;
+      const uint32_t zw[2] = {th.warp_n < sl.chunks ? __ldg(zp) : 0u, th.warp_n < sl.chunks ? __ldg(zp + 1) : 0u};
+      make_zeros(zw);
     }
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) fetch_stage(s, s, s < sl.tiles);
+    for (int s = 0; s < STAGES - 1; ++s) fetch_stage(s * L::kStageInt4, s, s < sl.tiles);
     ptx::cp_async_wait<STAGES - 2>();
     __syncthreads();
     load_fragments(0, 0, 0);
 
-    int read_slot = 0;
+    constexpr int kRing = STAGES * L::kStageInt4;
+    int read_slot = 0;                          // offset of the slot this tile reads
+    int refill_slot = kRing - L::kStageInt4;    // the slot read during the previous tile
     for (int tile = 0; tile < sl.tiles; ++tile) {
-      const int next_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
-      // The slot read during the previous tile: every thread finished with it
-      // before the barrier that closed that tile.
-      const int refill_slot = read_slot == 0 ? STAGES - 1 : read_slot - 1;
+      const int next_slot = read_slot + L::kStageInt4 == kRing ? 0 : read_slot + L::kStageInt4;
 #pragma unroll
       for (int step = 0; step < L::kStepsK; ++step) {
+        // Refill the previous tile's slot: every thread finished reading it
+        // before the barrier that closed that tile.
         if (step == 0) fetch_stage(refill_slot, tile + STAGES - 1, tile + STAGES - 1 < sl.tiles);
         if (step + 1 < L::kStepsK) {
           load_fragments((step + 1) % 2, read_slot, step + 1);
@@ -228,8 +231,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
           __syncthreads();
           load_fragments(0, next_slot, 0);
         }
-        compute(step % 2);
+        compute(step % 2, step);
       }
+      refill_slot = read_slot;
       read_slot = next_slot;
     }
     ptx::cp_async_wait<0>();

@@ -85,16 +85,25 @@ struct Layout {
   static constexpr int kBPasses = kBStage / kThreads;        // == kStepsK * kLaneInt4
 
   // Scale and zero-point rows of one stage: one row when a group spans the
-  // stage (or more), else one per group the stage covers.
+  // stage (or more), else one per group the stage covers. Zero points are
+  // bytes whatever the weight width (one prmt makes the subtrahend), per 64
+  // columns 8 bytes per mma lane g: word 2g + i / 4, byte i % 4 = column g + 8i.
   static constexpr int kGroupRows = F::kGrouped ? max_of(1, K_BLOCKS / F::kGroupBlocks) : 0;
   static constexpr int kSChunks = kTileN / 8;                   // int4 per scale row
   static constexpr int kSStage = kGroupRows * kSChunks;
-  static constexpr int kZChunks = kTileN * F::kBits / 128;      // int4 per zero-point row
+  static constexpr int kZChunks = kTileN / 16;                  // int4 per zero-point row
   static constexpr int kZStage = F::kZeroPoints ? kGroupRows * kZChunks : 0;
-  static constexpr int kZWordsPerWarp = 2 * F::kBits;          // 32-bit words per 64 columns
-  static constexpr int kZWordsPerLane = F::kBits / 4;          // the 8 columns of one lane
+  static constexpr int kZWordsPerWarp = 16;                     // 64 columns
+  static constexpr int kZWordsPerLane = 2;                      // 8 columns
 
-  static constexpr int kStageInt4 = kAStage + kBStage + kSStage + kZStage;
+  // A stage is [A | B | scales | zeros]; the stages follow each other, so one
+  // base register and immediate offsets address everything in a slot. The
+  // stride is a multiple of 8 int4 (128 bytes), which keeps the A swizzle's
+  // bank pattern identical in every slot.
+  static constexpr int kBOffset = kAStage;
+  static constexpr int kSOffset = kBOffset + kBStage;
+  static constexpr int kZOffset = kSOffset + kSStage;
+  static constexpr int kStageInt4 = (kZOffset + kZStage + 7) / 8 * 8;
 
   // End-of-slice scratch, reusing the pipeline's shared memory:
   // warps with warp_k > 0 park one m16 block of accumulators (32 floats per
