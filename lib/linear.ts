@@ -215,9 +215,10 @@ export class QuantizedLinear {
     let kernelK = k;
     if (rows !== undefined) {
       if (!(rows instanceof Int32Array)) throw invalid('BAD_DTYPE', 'rows', 'an Int32Array', rows);
-      if (!isPositiveInteger(k)) throw invalid('BAD_SHAPE', 'k (input features)', 'a positive integer', k);
       kernelK = rows.length;
       checkWeightShape(kernelK, n);
+      if (!isPositiveInteger(k) || k > kernelK)
+        throw invalid('BAD_SHAPE', 'k (input features)', `a positive integer at most the kernel rows (rows.length = ${kernelK})`, k);
       for (let i = 0; i < rows.length; i++)
         if (!(rows[i] >= -1 && rows[i] < k)) throw invalid('BAD_ARGUMENT', `rows[${i}]`, `an input row in 0..${k - 1}, or -1 (padding)`, rows[i]);
     } else {
