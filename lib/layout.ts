@@ -24,10 +24,10 @@
  * Scales, per-channel (one row): within each 32 columns, packed position
  * 8i + j holds column 2i + [0, 1, 8, 9, 16, 17, 24, 25][j].
  *
- * Zero points (one row per group, n * bits / 32 words): per 64 columns, for
- * each g = 0..7 the columns g, g+8, ..., g+56 (one mma lane's) in order:
- * 4 bits: word g, nibble i = column g + 8i; 8 bits: word 2g + i / 4, byte
- * i % 4 = column g + 8i.
+ * Zero points (one row per group, n / 4 words): one byte each whatever the
+ * weight width (the kernel turns a byte into its subtrahend with one byte
+ * permute); per 64 columns, for each g = 0..7 the columns g, g+8, ..., g+56
+ * (one mma lane's) in order: byte i % 4 of word 2g + i / 4 = column g + 8i.
  */
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid } from './validate';
@@ -57,12 +57,10 @@ export function scalePosition(col: number, groupSize: GroupSize): number {
   return (col & ~63) + 8 * (c & 7) + (c >> 3);
 }
 
-/** Word (within its row of n * bits / 32) and bit shift of the zero point of column `col`. */
-export function zeroPosition(col: number, bits: WeightBits): { word: number; shift: number } {
+/** Word (within its row of n / 4) and bit shift of the zero point of column `col`. */
+export function zeroPosition(col: number): { word: number; shift: number } {
   const i = (col & 63) >> 3;
-  const g = col & 7;
-  if (bits === 4) return { word: (col >> 6) * 8 + g, shift: 4 * i };
-  return { word: (col >> 6) * 16 + 2 * g + (i >> 2), shift: 8 * (i & 3) };
+  return { word: (col >> 6) * 16 + 2 * (col & 7) + (i >> 2), shift: 8 * (i & 3) };
 }
 
 function checkMatrix(k: number, n: number, length: number, what: string): void {
@@ -159,15 +157,15 @@ export function unpackScales(packed: Uint16Array, k: number, n: number, groupSiz
   return out;
 }
 
-/** Packs [rows, n] zero points (0..2^bits - 1, natural order) into [rows, n * bits / 32] int32 words. */
+/** Packs [rows, n] zero points (0..2^bits - 1, natural order) into [rows, n / 4] int32 words. */
 export function packZeros(zeros: Uint8Array, rows: number, n: number, bits: WeightBits): Int32Array {
   checkBits(bits);
   checkRows(zeros.length, rows, n, 'zeros');
   const max = (1 << bits) - 1;
-  const wordsPerRow = (n * bits) / 32;
+  const wordsPerRow = n / 4;
   const out = new Int32Array(rows * wordsPerRow);
   for (let col = 0; col < n; col++) {
-    const { word, shift } = zeroPosition(col, bits);
+    const { word, shift } = zeroPosition(col);
     for (let r = 0; r < rows; r++) {
       const v = zeros[r * n + col];
       if (v > max) throw invalid('BAD_ARGUMENT', `zeros[${r * n + col}]`, `a value in 0..${max}`, v);
@@ -180,13 +178,17 @@ export function packZeros(zeros: Uint8Array, rows: number, n: number, bits: Weig
 /** Inverse of packZeros. */
 export function unpackZeros(packed: Int32Array, rows: number, n: number, bits: WeightBits): Uint8Array {
   checkBits(bits);
-  checkRows((packed.length * 32) / bits, rows, n, `packed zeros (x${32 / bits} values)`);
-  const mask = (1 << bits) - 1;
-  const wordsPerRow = (n * bits) / 32;
+  checkRows(packed.length * 4, rows, n, 'packed zeros (x4 values)');
+  const max = (1 << bits) - 1;
+  const wordsPerRow = n / 4;
   const out = new Uint8Array(rows * n);
   for (let col = 0; col < n; col++) {
-    const { word, shift } = zeroPosition(col, bits);
-    for (let r = 0; r < rows; r++) out[r * n + col] = (packed[r * wordsPerRow + word] >>> shift) & mask;
+    const { word, shift } = zeroPosition(col);
+    for (let r = 0; r < rows; r++) {
+      const v = (packed[r * wordsPerRow + word] >>> shift) & 255;
+      if (v > max) throw invalid('BAD_ARGUMENT', `packed zero point (row ${r}, column ${col})`, `a value in 0..${max}`, v);
+      out[r * n + col] = v;
+    }
   }
   return out;
 }

@@ -60,7 +60,7 @@ export interface PackedLayer {
   packedWeights: Int32Array;
   /** [groups, n] 16-bit scales (dtype bit patterns) in the Marlin order. */
   packedScales: Uint16Array;
-  /** [groups, n * bits / 32] int32 words of packed zero points (formats with zero points). */
+  /** [groups, n / 4] int32 words of packed zero points, a byte each (formats with zero points). */
   packedZeros?: Int32Array;
   /** Act-order: the input row of each kernel row (-1: padding); kernel k = its length. */
   rows?: Int32Array;
@@ -93,7 +93,7 @@ export class QuantizedLinear {
   readonly weights: DeviceTensor<'int32'>;
   /** Scales in the Marlin order, [groups, n] in the layer's dtype. */
   readonly scales: DeviceTensor<ActivationDType>;
-  /** Packed zero points, int32 [groups, n * bits / 32] (formats with zero points). */
+  /** Packed zero points, int32 [groups, n / 4]: a byte each (formats with zero points). */
   readonly zeros?: DeviceTensor<'int32'>;
   /** Act-order row order, int32 [kernelK]. */
   readonly rows?: DeviceTensor<'int32'>;
@@ -116,7 +116,7 @@ export class QuantizedLinear {
       this.scales = DeviceTensor.from(device, layer.packedScales, [scaleRows(kernelK, format.groupSize), n], format.dtype, stream);
       owned.push(this.scales);
       if (layer.packedZeros) {
-        this.zeros = DeviceTensor.from(device, layer.packedZeros, [scaleRows(kernelK, format.groupSize), (n * format.bits) / 32], 'int32', stream);
+        this.zeros = DeviceTensor.from(device, layer.packedZeros, [scaleRows(kernelK, format.groupSize), n / 4], 'int32', stream);
         owned.push(this.zeros);
       }
       if (layer.rows) {
@@ -237,9 +237,9 @@ export class QuantizedLinear {
       throw invalid('BAD_SHAPE', 'packedScales', `${groups * n} values ([${groups}, ${n}])`, layer.packedScales);
     if (layer.packedZeros !== undefined) {
       if (!(layer.packedZeros instanceof Int32Array)) throw invalid('BAD_DTYPE', 'packedZeros', 'an Int32Array', layer.packedZeros);
-      const zeroWords = (groups * n * format.bits) / 32;
+      const zeroWords = (groups * n) / 4;
       if (layer.packedZeros.length !== zeroWords)
-        throw invalid('BAD_SHAPE', 'packedZeros', `${zeroWords} int32 words ([${groups}, ${(n * format.bits) / 32}])`, layer.packedZeros);
+        throw invalid('BAD_SHAPE', 'packedZeros', `${zeroWords} int32 words ([${groups}, ${n / 4}]: a byte per zero point)`, layer.packedZeros);
     }
     const device = options.device ?? Device.get(0);
     return new QuantizedLinear(device, layer, format, options.stream ?? device.stream);

@@ -172,6 +172,10 @@ export function checkQuantized(quantized: QuantizedWeights): {
   if (q.length !== k * n) throw invalid('BAD_SHAPE', 'quantized.q', `${k * n} values ([k=${k}, n=${n}])`, q);
   if (!(scales instanceof Uint16Array)) throw invalid('BAD_DTYPE', 'quantized.scales', `a Uint16Array of ${dtype} bit patterns`, scales);
   const { group, groups } = rowGroups(k, groupSize, quantized.gIdx);
+  if (quantized.gIdx !== undefined && scales.length % n === 0 && scales.length / n < groups) {
+    const row = quantized.gIdx.findIndex((g) => g >= scales.length / n);
+    throw invalid('BAD_ARGUMENT', `quantized.gIdx[${row}]`, `a group below ${scales.length / n} (the scales hold ${scales.length / n} groups)`, quantized.gIdx[row]);
+  }
   if (scales.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.scales', `${groups * n} values ([${groups} groups, n=${n}])`, scales);
   if (zeros !== undefined) {
     if (!(zeros instanceof Uint8Array)) throw invalid('BAD_DTYPE', 'quantized.zeros', 'a Uint8Array', zeros);

@@ -68,7 +68,7 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   weights_ = Napi::Persistent(d.Get("weights").As<Napi::Object>());
   scales_ = Napi::Persistent(d.Get("scales").As<Napi::Object>());
   if (format_.zero_points) {
-    SizedBuffer(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n * format_.bits / 8);
+    SizedBuffer(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n);
     zeros_ = Napi::Persistent(d.Get("zeros").As<Napi::Object>());
   }
   if (act_order) {

@@ -31,7 +31,7 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
                                   const uint32_t* __restrict__ zeros, const int* __restrict__ rows,
                                   T* __restrict__ out, int k, int n, int bits, int group_size, bool has_zeros) {
   const int64_t total = static_cast<int64_t>(k) * n;
-  const int zero_words = n * bits / 32;
+  const int zero_words = n / 4;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int row = static_cast<int>(i / n);
@@ -48,8 +48,8 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
     if (has_zeros) {
       int zw = 0;
       int zs = 0;
-      packing::zero_position(col, bits, &zw, &zs);
-      z = static_cast<int>((zeros[static_cast<int64_t>(group) * zero_words + zw] >> zs) & mask);
+      packing::zero_position(col, &zw, &zs);
+      z = static_cast<int>((zeros[static_cast<int64_t>(group) * zero_words + zw] >> zs) & 0xffu);
     }
     const float s = to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
     // (q - z) * s is exact in FP32 (at most 8 + 11 significant bits): one rounding.

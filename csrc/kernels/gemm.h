@@ -108,7 +108,7 @@ struct GemmArgs {
   const void* a = nullptr;       // [m, k] activations, row-major
   const void* b = nullptr;       // packed weights, Marlin layout: k * n * bits / 8 bytes
   const void* scales = nullptr;  // [groups, n] in the activation type, Marlin order
-  const void* zeros = nullptr;   // [groups, n * bits / 8] bytes of packed zero points (format.zero_points)
+  const void* zeros = nullptr;   // [groups, n] bytes: packed zero points (format.zero_points)
   void* c = nullptr;             // [m, n] activation type, row-major; fully overwritten
   void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
   std::size_t workspace_bytes = 0;

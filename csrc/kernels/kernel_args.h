@@ -13,7 +13,7 @@ struct KernelArgs {
   const int4* a;       // [m, k] activations (FP16 or BF16), row-major
   const int4* b;       // [k / 16, n * bits / 2] int32 words, Marlin layout
   const int4* scales;  // [groups, n] scales in the activation type, Marlin order
-  const int4* zeros;   // [groups, n * bits / 32] int32 words of packed zero points, or null
+  const int4* zeros;   // [groups, n] bytes of packed zero points (packing.h), or null
   int4* c;             // [m, n] output in the activation type, row-major
   int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
   float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums

@@ -8,8 +8,8 @@
 // Scales, grouped: per 64 columns, packed position 8i + j holds column i + 8j.
 // Scales, one group per column: per 32 columns, packed position 8i + j holds
 // column 2i + [0, 1, 8, 9, 16, 17, 24, 25][j].
-// Zero points (per group row, per 64 columns): 4 bits: word g, nibble i holds
-// column g + 8i; 8 bits: word 2g + i / 4, byte i % 4 holds column g + 8i.
+// Zero points (per group row, per 64 columns): one byte each whatever the
+// weight width; word 2g + i / 4, byte i % 4 holds column g + 8i.
 #pragma once
 
 #include <cstdint>
@@ -49,18 +49,12 @@ MARLIN_PACKING_FN int scale_position(int col, int group_size) {
   return (col & ~63) + 8 * (c & 7) + (c >> 3);
 }
 
-// 32-bit word (within its row of n * bits / 32) and bit shift of the zero
-// point of column `col`.
-MARLIN_PACKING_FN void zero_position(int col, int bits, int* word, int* shift) {
+// 32-bit word (within its row of n / 4) and bit shift of the zero point of
+// column `col`.
+MARLIN_PACKING_FN void zero_position(int col, int* word, int* shift) {
   const int i = (col & 63) >> 3;
-  const int g = col & 7;
-  if (bits == 4) {
-    *word = (col >> 6) * 8 + g;
-    *shift = 4 * i;
-  } else {
-    *word = (col >> 6) * 16 + 2 * g + (i >> 2);
-    *shift = 8 * (i & 3);
-  }
+  *word = (col >> 6) * 16 + 2 * (col & 7) + (i >> 2);
+  *shift = 8 * (i & 3);
 }
 
 }  // namespace marlin::packing

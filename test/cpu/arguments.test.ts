@@ -108,7 +108,7 @@ describe('layer argument checks come before any device use', () => {
     // group 2 of scales that hold groups 0 and 1
     const outside = gIdx.slice();
     outside[7] = 2;
-    rejects(() => QuantizedLinear.fromQuantized(quantized({ gIdx: outside })), 'BAD_SHAPE', /scales/);
+    rejects(() => QuantizedLinear.fromQuantized(quantized({ gIdx: outside })), 'BAD_ARGUMENT', /below 2.*gIdx\[7\]/);
     rejects(() => QuantizedLinear.fromQuantized(quantized({ gIdx: Array.from(gIdx) as never })), 'BAD_DTYPE', /gIdx/);
     // act-order needs kernel groups: not per-channel; and n must still fit the layout
     const oneGroup = Int32Array.from({ length: k }, (_, r) => r % 2);
@@ -140,11 +140,12 @@ describe('layer argument checks come before any device use', () => {
   });
 
   test('fromPacked: zero points of the wrong length or type', () => {
-    rejects(() => QuantizedLinear.fromPacked(packed({ packedZeros: new Int32Array((2 * n * 4) / 32 - 1) })), 'BAD_SHAPE', /packedZeros/);
-    rejects(() => QuantizedLinear.fromPacked(packed({ packedZeros: new Int32Array((2 * n * 8) / 32) })), 'BAD_SHAPE', /packedZeros/); // 8-bit size, 4-bit layer
+    // A byte per zero point whatever the weight width: 2 groups x n bytes = n / 2 words.
+    rejects(() => QuantizedLinear.fromPacked(packed({ packedZeros: new Int32Array(n / 2 - 1) })), 'BAD_SHAPE', /packedZeros/);
+    rejects(() => QuantizedLinear.fromPacked(packed({ packedZeros: new Int32Array((2 * n * 4) / 32) })), 'BAD_SHAPE', /packedZeros/); // nibbles: too few
     rejects(() => QuantizedLinear.fromPacked(packed({ packedZeros: new Uint8Array(2 * n) as never })), 'BAD_DTYPE', /packedZeros/);
     rejects(
-      () => QuantizedLinear.fromPacked(packed({ bits: 8, packedWeights: new Int32Array((k * n) / 4), packedZeros: new Int32Array((2 * n * 4) / 32) })),
+      () => QuantizedLinear.fromPacked(packed({ bits: 8, packedWeights: new Int32Array((k * n) / 4), packedZeros: new Int32Array(n / 2 + 1) })),
       'BAD_SHAPE',
       /packedZeros/,
     );

@@ -19,8 +19,8 @@
  *   (second block, half 0) (second block, half 1); a word's bytes are rows
  *   2t, 2t+8, 2t+1, 2t+9 of its column g + 8 * half.
  * Zero points, per group row and 64-column unit: for g = 0..7 the lane's
- * columns g, g+8, ..., g+56 in order; 4 bits: one word of 8 nibbles;
- * 8 bits: two words of 4 bytes.
+ * columns g, g+8, ..., g+56 in order, one byte each whatever the weight
+ * width: two words of 4 bytes.
  */
 
 /** Appends 32-bit words built from small fields, lowest field first. */
@@ -100,21 +100,18 @@ export function independentPackWeights(q: Uint8Array, k: number, n: number, bits
   return out.done();
 }
 
-/** [rows, n] zero points of `bits` bits in the packed order, built lane by lane. */
-export function independentPackZeros(zeros: Uint8Array, rows: number, n: number, bits: 4 | 8): Int32Array {
+/** [rows, n] zero points in the packed order (a byte each), built lane by lane. */
+export function independentPackZeros(zeros: Uint8Array, rows: number, n: number): Int32Array {
   if (n % 64 !== 0 || zeros.length !== rows * n) throw new Error(`bad shape rows=${rows}, n=${n}, length ${zeros.length}`);
-  const out = new WordWriter((rows * n * bits) / 32);
+  const out = new WordWriter(rows * n / 4);
   for (let row = 0; row < rows; row++) {
     for (let unit = 0; unit < n; unit += 64) {
       for (let g = 0; g < 8; g++) {
         // the zero points of the 8 columns lane group g dequantizes: g, g+8, ..., g+56
         const mine: number[] = [];
         for (let i = 0; i < 8; i++) mine.push(zeros[row * n + unit + g + 8 * i]);
-        if (bits === 4) out.push(mine, 4);
-        else {
-          out.push(mine.slice(0, 4), 8);
-          out.push(mine.slice(4), 8);
-        }
+        out.push(mine.slice(0, 4), 8);
+        out.push(mine.slice(4), 8);
       }
     }
   }
