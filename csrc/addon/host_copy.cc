@@ -24,12 +24,14 @@ Continuation CopyToHost(const HostDestination& destination, const void* staging,
   return Continuation{
       [data, staging, bytes] {
         if (bytes > 0) std::memcpy(data, staging, bytes);
+        return OffThreadStatus{};
       },
       nullptr,
       [keep, release = std::move(release_staging)] {
         if (release) release();
         keep->Reset();
       },
+      nullptr,
   };
 }
 
@@ -56,7 +58,7 @@ Napi::Value ReadbackSelfTest(const Napi::CallbackInfo& info) {
       CopyToHost(destination, staging, [env, staging] { RunOffThread(env, [staging] { delete[] staging; }); });
   then.off_thread = [staging, words, seed, copy = std::move(then.off_thread)] {
     for (std::size_t i = 0; i < words; ++i) staging[i] = static_cast<std::uint32_t>(i) ^ seed;
-    copy();
+    return copy();
   };
   return AfterQueuedWork(env, std::move(then));
 }
