@@ -216,10 +216,24 @@ export interface NativeBinding {
   delay(stream: NativeStream, microseconds: number): void;
   /**
    * Test hook, no GPU needed: the last step of download() (the copy into
-   * `destination`, off the JS thread) from a host block whose 32-bit word i
-   * is i ^ seed. destination.byteLength must be a multiple of 4.
+   * `destination`, off the JS thread) from a source whose 32-bit word i is
+   * i ^ seed. destination.byteLength must be a multiple of 4. Without
+   * `chunks`, from one host block, as a small download; with it, a chunk at
+   * a time through two buffers of chunkBytes, as a large download (waiting
+   * for chunk failAtChunk then fails with `cudaError`, default
+   * cudaErrorUnknown). See csrc/addon/host_copy.h.
    */
-  readbackSelfTest(destination: ArrayBuffer, seed: number): Promise<void>;
+  readbackSelfTest(destination: ArrayBuffer, seed: number, chunks?: ReadbackSelfTestChunks): Promise<void>;
+}
+
+/** readbackSelfTest's chunked copy: the chunk size, and a failure to simulate. */
+export interface ReadbackSelfTestChunks {
+  /** A positive multiple of 4. */
+  chunkBytes: number;
+  /** Index of the chunk whose copy fails; none by default. */
+  failAtChunk?: number;
+  /** The CUDA error it fails with (1..9999; default 999, cudaErrorUnknown). */
+  cudaError?: number;
 }
 
 /** Where the addon is built, relative to the package root. */
