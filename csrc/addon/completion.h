@@ -3,9 +3,10 @@
 // An event is recorded on the stream at call time (so the Promise observes
 // exactly the work queued before it). One thread per environment, not the
 // libuv pool, waits for the events in order, runs whatever host work must
-// follow them (copying a download out of pinned memory: work that would
-// stall the event loop for as long as it takes), and a thread-safe function
-// hands each result back to the JS thread, where `on_done` runs.
+// follow them (moving a download into its ArrayBuffer, pinning or unpinning
+// host memory, freeing a device snapshot: work that would stall the event
+// loop for as long as it takes), and a thread-safe function hands each
+// result back to the JS thread, where `on_done` runs.
 //
 // The thread takes its tasks in order, so a long copy delays the settling of
 // Promises queued after it (never the event loop).

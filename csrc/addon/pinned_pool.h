@@ -17,6 +17,10 @@ namespace marlin_addon {
 
 class PinnedPool {
  public:
+  // Downloads of up to this many bytes are staged here; larger ones go
+  // through a device snapshot and the waiter's chunks (chunked_readback.h).
+  static constexpr std::size_t kMaxBlock = 1024 * 1024;
+
   PinnedPool() = default;
   PinnedPool(const PinnedPool&) = delete;
   PinnedPool& operator=(const PinnedPool&) = delete;
