@@ -224,6 +224,13 @@ export interface NativeBinding {
    * cudaErrorUnknown). See csrc/addon/host_copy.h.
    */
   readbackSelfTest(destination: ArrayBuffer, seed: number, chunks?: ReadbackSelfTestChunks): Promise<void>;
+  /**
+   * Test hook, no GPU needed: runs steps on a pinned staging pool of its own
+   * (csrc/addon/pinned_pool.h), with plain host memory standing in for
+   * pinned memory. A step n >= 0 acquires n bytes; -(i + 1) releases the
+   * i-th block acquired. Resolves once the unpinning it queued has run.
+   */
+  pinnedPoolSelfTest(steps: readonly number[]): Promise<PinnedPoolTrace>;
 }
 
 /** readbackSelfTest's chunked copy: the chunk size, and a failure to simulate. */
@@ -234,6 +241,18 @@ export interface ReadbackSelfTestChunks {
   failAtChunk?: number;
   /** The CUDA error it fails with (1..9999; default 999, cudaErrorUnknown). */
   cudaError?: number;
+}
+
+/** What pinnedPoolSelfTest's pool did, block sizes in bytes, in order. */
+export interface PinnedPoolTrace {
+  /** Blocks pinned (on the calling thread). */
+  pinned: number[];
+  /** Blocks unpinned on the waiter thread. */
+  unpinnedOnWaiter: number[];
+  /** How many blocks were unpinned on the calling thread: none should be. */
+  unpinnedOnJsThread: number;
+  /** Bytes of the idle blocks the pool keeps at the end. */
+  idleBytes: number;
 }
 
 /** Where the addon is built, relative to the package root. */

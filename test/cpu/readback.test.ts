@@ -146,3 +146,71 @@ describe('chunked readback copy', () => {
     expect(() => native.readbackSelfTest(bytes, 1, 64 as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 });
+
+/**
+ * The pinned staging pool's policy, with plain host memory standing in for
+ * pinned memory (native.pinnedPoolSelfTest). Pinning runs on the JS thread
+ * (about 0.5 ms per MB), so the pool must pin only small blocks, and only
+ * once per size; unpinning may wait for the GPU, so it runs on the waiter.
+ */
+describe('pinned staging pool', () => {
+  const KB = 1024;
+  /** The largest pooled block (PinnedPool::kMaxBlock). */
+  const MAX_BLOCK = MB;
+  const release = (i: number): number => -(i + 1);
+
+  test('a size used over and over is pinned once and kept', async () => {
+    const trace = await native.pinnedPoolSelfTest([1000, release(0), 1000, release(1), 1000, release(2)]);
+    expect(trace).toEqual({ pinned: [64 * KB], unpinnedOnWaiter: [], unpinnedOnJsThread: 0, idleBytes: 64 * KB });
+  });
+
+  test('sizes round up to powers of two from 64 KiB, and an idle larger block serves a smaller request', async () => {
+    const trace = await native.pinnedPoolSelfTest([64 * KB + 1, MAX_BLOCK, release(1), 100, release(0), release(2)]);
+    expect(trace.pinned).toEqual([128 * KB, MAX_BLOCK]);
+    expect(trace.idleBytes).toBe(128 * KB + MAX_BLOCK);
+  });
+
+  test('a block beyond the largest class is pinned to size and unpinned on the waiter after each use', async () => {
+    // Only a large download the device has no room to snapshot comes here.
+    const big = 200 * MB + 4;
+    const trace = await native.pinnedPoolSelfTest([big, release(0), big, release(1), MAX_BLOCK + 1, release(2)]);
+    expect(trace).toEqual({
+      pinned: [big, big, MAX_BLOCK + 1],
+      unpinnedOnWaiter: [big, big, MAX_BLOCK + 1],
+      unpinnedOnJsThread: 0,
+      idleBytes: 0,
+    });
+  });
+
+  test('idle blocks are capped at 16 MiB: the rest are unpinned on the waiter, never on the JS thread', async () => {
+    const n = 20;
+    const steps = [...Array.from({ length: n }, () => MAX_BLOCK), ...Array.from({ length: n }, (_, i) => release(i))];
+    const trace = await native.pinnedPoolSelfTest(steps);
+    expect(trace.pinned).toEqual(Array(n).fill(MAX_BLOCK));
+    expect(trace.unpinnedOnWaiter).toEqual(Array(n - 16).fill(MAX_BLOCK));
+    expect(trace.unpinnedOnJsThread).toBe(0);
+    expect(trace.idleBytes).toBe(16 * MAX_BLOCK);
+  });
+
+  test('every pooled size, read back over and over while the others are idle, is pinned once', async () => {
+    // Before: a block was unpinned when it and the idle blocks passed the
+    // cap (a 256 MiB block whenever anything else was idle), and pinned
+    // again on the JS thread at the next readback of its size.
+    const sizes = [64 * KB, 128 * KB, 256 * KB, 512 * KB, MAX_BLOCK];
+    const steps: number[] = [];
+    let acquired = 0;
+    for (let round = 0; round < 4; round++)
+      for (const size of sizes) {
+        steps.push(size, release(acquired));
+        acquired++;
+      }
+    const trace = await native.pinnedPoolSelfTest(steps);
+    expect(trace.pinned).toEqual(sizes);
+    expect(trace.unpinnedOnWaiter).toEqual([]);
+  });
+
+  test('steps must be byte counts or releases of blocks acquired before them', () => {
+    for (const bad of [[release(0)], [100, release(1)], [1.5], ['x'], [100, release(0), release(0)]])
+      expect(() => native.pinnedPoolSelfTest(bad as number[])).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+});
