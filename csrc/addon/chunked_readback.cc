@@ -48,8 +48,9 @@ class SnapshotSource : public ChunkSource {
       : stream_(stream), landed_{landed[0], landed[1]}, snapshot_(static_cast<const std::uint8_t*>(snapshot)) {}
 
   OffThreadStatus Start(int slot, std::size_t offset, std::size_t bytes, void* buffer) override {
-    OffThreadStatus s = Failed(cudaMemcpyAsync(buffer, snapshot_ + offset, bytes, cudaMemcpyDeviceToHost, stream_),
-                               "cudaMemcpyAsync(device to host, " + std::to_string(bytes) + " bytes) of a readback chunk");
+    OffThreadStatus s =
+        Failed(cudaMemcpyAsync(buffer, snapshot_ + offset, bytes, cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpyAsync(device to host, " + std::to_string(bytes) + " bytes) of a readback chunk");
     if (!s.ok()) return s;
     return Failed(cudaEventRecord(landed_[slot], stream_), "cudaEventRecord after a readback chunk");
   }

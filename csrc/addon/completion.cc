@@ -71,7 +71,7 @@ void WaitAndHandBack(Job* job) {
     OffThreadStatus done = job->then.off_thread();
     job->status = done.error;
     job->failed_call = std::move(done.what);
-    cudaGetLastError();  // the current error is per thread: leave none for the next job
+    if (!done.ok()) cudaGetLastError();  // the current error is per thread: leave none for the next job
   }
   if (job->then.release_off_thread) job->then.release_off_thread();
   Tsfn tsfn = job->tsfn;

@@ -109,13 +109,17 @@ describe('chunked readback copy', () => {
   });
 
   test.each([
-    [0, 2, 'OUT_OF_MEMORY', 'cudaErrorMemoryAllocation (2)'],
-    [1, 700, 'CUDA_ERROR', 'cudaErrorIllegalAddress (700)'],
-    [9, undefined, 'CUDA_ERROR', 'cudaErrorUnknown (999)'],
-  ])('a chunk %i that fails with CUDA error %p rejects with %s; the next readback works', async (failAtChunk, cudaError, code, name) => {
+    { failAtChunk: 0, cudaError: 2, code: 'OUT_OF_MEMORY', name: 'cudaErrorMemoryAllocation (2)' },
+    { failAtChunk: 1, cudaError: 700, code: 'CUDA_ERROR', name: 'cudaErrorIllegalAddress (700)' },
+    { failAtChunk: 9, cudaError: undefined, code: 'CUDA_ERROR', name: 'cudaErrorUnknown (999)' },
+  ])('chunk $failAtChunk failing with $name rejects with $code; the next readback works', async (c) => {
     const bytes = new ArrayBuffer(10 * 64);
-    await expect(native.readbackSelfTest(bytes, 5, { chunkBytes: 64, failAtChunk, cudaError })).rejects.toThrow(
-      expect.objectContaining({ code, message: expect.stringContaining(`the copy of chunk ${failAtChunk} failed: ${name}`) }),
+    const failing = native.readbackSelfTest(bytes, 5, { chunkBytes: 64, failAtChunk: c.failAtChunk, cudaError: c.cudaError });
+    await expect(failing).rejects.toThrow(
+      expect.objectContaining({
+        code: c.code,
+        message: expect.stringContaining(`the copy of chunk ${c.failAtChunk} failed: ${c.name}`),
+      }),
     );
     const next = new ArrayBuffer(10 * 64);
     await native.readbackSelfTest(next, 6, { chunkBytes: 64 });
@@ -141,9 +145,11 @@ describe('chunked readback copy', () => {
       { chunkBytes: 64, failAtChunk: 1.5 },
       { chunkBytes: 64, cudaError: 0 },
       { chunkBytes: 64, cudaError: 10000 },
+      64,
     ])
-      expect(() => native.readbackSelfTest(bytes, 1, bad as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
-    expect(() => native.readbackSelfTest(bytes, 1, 64 as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+      expect(() => native.readbackSelfTest(bytes, 1, bad as never)).toThrow(
+        expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+      );
   });
 });
 
