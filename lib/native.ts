@@ -216,10 +216,43 @@ export interface NativeBinding {
   delay(stream: NativeStream, microseconds: number): void;
   /**
    * Test hook, no GPU needed: the last step of download() (the copy into
-   * `destination`, off the JS thread) from a host block whose 32-bit word i
-   * is i ^ seed. destination.byteLength must be a multiple of 4.
+   * `destination`, off the JS thread) from a source whose 32-bit word i is
+   * i ^ seed. destination.byteLength must be a multiple of 4. Without
+   * `chunks`, from one host block, as a small download; with it, a chunk at
+   * a time through two buffers of chunkBytes, as a large download (waiting
+   * for chunk failAtChunk then fails with `cudaError`, default
+   * cudaErrorUnknown). See csrc/addon/host_copy.h.
    */
-  readbackSelfTest(destination: ArrayBuffer, seed: number): Promise<void>;
+  readbackSelfTest(destination: ArrayBuffer, seed: number, chunks?: ReadbackSelfTestChunks): Promise<void>;
+  /**
+   * Test hook, no GPU needed: runs steps on a pinned staging pool of its own
+   * (csrc/addon/pinned_pool.h), with plain host memory standing in for
+   * pinned memory. A step n >= 0 acquires n bytes; -(i + 1) releases the
+   * i-th block acquired. Resolves once the unpinning it queued has run.
+   */
+  pinnedPoolSelfTest(steps: readonly number[]): Promise<PinnedPoolTrace>;
+}
+
+/** readbackSelfTest's chunked copy: the chunk size, and a failure to simulate. */
+export interface ReadbackSelfTestChunks {
+  /** A positive multiple of 4. */
+  chunkBytes: number;
+  /** Index of the chunk whose copy fails; none by default. */
+  failAtChunk?: number;
+  /** The CUDA error it fails with (1..9999; default 999, cudaErrorUnknown). */
+  cudaError?: number;
+}
+
+/** What pinnedPoolSelfTest's pool did, block sizes in bytes, in order. */
+export interface PinnedPoolTrace {
+  /** Blocks pinned (on the calling thread). */
+  pinned: number[];
+  /** Blocks unpinned on the waiter thread. */
+  unpinnedOnWaiter: number[];
+  /** How many blocks were unpinned on the calling thread: none should be. */
+  unpinnedOnJsThread: number;
+  /** Bytes of the idle blocks the pool keeps at the end. */
+  idleBytes: number;
 }
 
 /** Where the addon is built, relative to the package root. */

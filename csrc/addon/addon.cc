@@ -9,6 +9,7 @@
 #include "gemm_layer.h"
 #include "host_copy.h"
 #include "kernel_info.h"
+#include "pinned_pool.h"
 #include "state.h"
 #include "stream.h"
 
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitKernelInfo(env, exports);
   InitBaseline(env, exports);
   InitHostCopy(env, exports);
+  InitPinnedPool(env, exports);
   return exports;
 }
 

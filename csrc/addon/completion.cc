@@ -52,6 +52,7 @@ struct Job {
   int device;
   cudaEvent_t event;  // null: nothing to wait for on the GPU
   cudaError_t status;
+  std::string failed_call;  // what failed in off_thread; empty: the GPU work, or nothing
   Napi::Promise::Deferred deferred;
   Continuation then;
   Tsfn tsfn;
@@ -66,7 +67,13 @@ void WaitAndHandBack(Job* job) {
   }
   // The Promise is still pending and only this thread touches the job now,
   // so the JS side cannot see what the host work writes until it is done.
-  if (job->status == cudaSuccess && job->then.off_thread) job->then.off_thread();
+  if (job->status == cudaSuccess && job->then.off_thread) {
+    OffThreadStatus done = job->then.off_thread();
+    job->status = done.error;
+    job->failed_call = std::move(done.what);
+    if (!done.ok()) cudaGetLastError();  // the current error is per thread: leave none for the next job
+  }
+  if (job->then.release_off_thread) job->then.release_off_thread();
   Tsfn tsfn = job->tsfn;
   if (tsfn.BlockingCall(job) == napi_ok) tsfn.Release();
   // If the environment is closing, the job is dropped with it.
@@ -78,9 +85,11 @@ void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job) {
     if (job->event) cudaEventDestroy(job->event);
     if (job->status != cudaSuccess) {
       cudaGetLastError();
-      Napi::Error error = MakeError(env, CodeForCudaError(job->status),
-                                    "GPU work on device " + std::to_string(job->device) +
-                                        " failed: " + DescribeCudaError(job->status));
+      const std::string what = job->failed_call.empty()
+                                   ? "GPU work on device " + std::to_string(job->device)
+                                   : job->failed_call;
+      Napi::Error error =
+          MakeError(env, CodeForCudaError(job->status), what + " failed: " + DescribeCudaError(job->status));
       error.Set("cudaError", Napi::Number::New(env, static_cast<int>(job->status)));
       job->deferred.Reject(error.Value());
     } else {
@@ -99,6 +108,7 @@ Napi::Promise Submit(Napi::Env env, int device, cudaEvent_t event, Continuation 
   Job* job = new Job{device,
                      event,
                      cudaSuccess,
+                     std::string(),
                      Napi::Promise::Deferred::New(env),
                      std::move(then),
                      Tsfn::New(env, "marlin-node:gpu-wait", 0, 1)};

@@ -3,9 +3,10 @@
 // An event is recorded on the stream at call time (so the Promise observes
 // exactly the work queued before it). One thread per environment, not the
 // libuv pool, waits for the events in order, runs whatever host work must
-// follow them (copying a download out of pinned memory: work that would
-// stall the event loop for as long as it takes), and a thread-safe function
-// hands each result back to the JS thread, where `on_done` runs.
+// follow them (moving a download into its ArrayBuffer, pinning or unpinning
+// host memory, freeing a device snapshot: work that would stall the event
+// loop for as long as it takes), and a thread-safe function hands each
+// result back to the JS thread, where `on_done` runs.
 //
 // The thread takes its tasks in order, so a long copy delays the settling of
 // Promises queued after it (never the event loop).
@@ -18,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace marlin_addon {
@@ -43,7 +45,18 @@ class Waiter {
   bool stop_ = false;
 };
 
-using OffThread = std::function<void()>;               // waiter thread: plain C++, no N-API, must not throw
+// What host work on the waiter thread reports: cudaSuccess, or the error
+// and the call that failed ("cudaHostAlloc(4194304 bytes) for ..."). An
+// error rejects the Promise with the error's code (OUT_OF_MEMORY for
+// cudaErrorMemoryAllocation, else CUDA_ERROR; errors.h).
+struct OffThreadStatus {
+  cudaError_t error = cudaSuccess;
+  std::string what;
+  bool ok() const { return error == cudaSuccess; }
+};
+
+using OffThread = std::function<OffThreadStatus()>;    // waiter thread: plain C++, no N-API, must not throw
+using OffThreadRelease = std::function<void()>;        // waiter thread, the same rules
 using OnDone = std::function<Napi::Value(Napi::Env)>;  // JS thread: the Promise's value; may throw
 using OnSettled = std::function<void()>;               // JS thread, always, last
 
@@ -52,11 +65,17 @@ struct Continuation {
   OffThread off_thread;  // only if the GPU work succeeded; before on_done
   OnDone on_done;
   OnSettled on_settled;  // releases whatever the operation held
+  // Waiter thread, always (the GPU work failed or not), after off_thread and
+  // before the Promise settles: releases what must not be released on the
+  // JS thread because it may block or must follow off_thread's work.
+  OffThreadRelease release_off_thread;
 };
 
 // Returns a Promise settled after the GPU passes this point of `stream`:
-// resolved with on_done's value, or rejected with CUDA_ERROR if the GPU
-// failed. If recording the point fails, on_settled runs and this throws.
+// resolved with on_done's value, or rejected with CUDA_ERROR if the GPU (or
+// off_thread) failed. If recording the point fails, on_settled runs and this
+// throws; release_off_thread does not run then: the caller still owns what it
+// would have released.
 Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, Continuation then = {});
 
 // The same without a GPU point: `then` runs as if the point had been reached

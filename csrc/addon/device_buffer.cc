@@ -119,6 +119,36 @@ Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle());
 
+  if (dst.bytes > PinnedPool::kMaxBlock) {
+    // A large download: a snapshot of the source on the device, allocated
+    // and copied in stream order, so it shows the buffer as of this call
+    // whatever is queued after; once the stream has passed this point the
+    // waiter thread copies it to the host in chunks and frees it
+    // (chunked_readback.h). This thread only queues: it pins, frees and
+    // copies nothing, whatever the size.
+    void* snapshot = nullptr;
+    if (cudaMallocAsync(&snapshot, dst.bytes, stream->handle()) == cudaSuccess) {
+      const cudaError_t e = cudaMemcpyAsync(snapshot, src, dst.bytes, cudaMemcpyDeviceToDevice, stream->handle());
+      if (e != cudaSuccess) {
+        cudaFreeAsync(snapshot, stream->handle());
+        CheckCuda(env, e, "cudaMemcpyAsync(device to device, " + std::to_string(dst.bytes) + " bytes) for a readback");
+      }
+      try {
+        return WhenStreamReaches(env, device_, stream->handle(),
+                                 CopySnapshotToHost(dst, device_, snapshot, &State(env).chunks));
+      } catch (...) {
+        // No point to wait for was queued, so nothing will read the snapshot.
+        cudaFreeAsync(snapshot, stream->handle());
+        cudaGetLastError();
+        throw;
+      }
+    }
+    // No room on the device for the snapshot (or no stream-ordered
+    // allocator): stage through pinned host memory as below, which pins a
+    // block of this size here, on the JS thread.
+    cudaGetLastError();
+  }
+
   // Device -> pinned staging in stream order now; staging -> destination on
   // the waiter thread once the stream has passed this point (host_copy.h).
   PinnedPool& pool = State(env).pinned;

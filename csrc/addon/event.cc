@@ -83,7 +83,7 @@ Napi::Value Event::Synchronize(const Napi::CallbackInfo& info) {
     if (cudaSetDevice(device) == cudaSuccess) cudaStreamDestroy(own);
     cudaGetLastError();
   };
-  return WhenStreamReaches(env, device_, own, Continuation{nullptr, nullptr, destroy});
+  return WhenStreamReaches(env, device_, own, Continuation{nullptr, nullptr, destroy, nullptr});
 }
 
 Napi::Value Event::ElapsedMs(const Napi::CallbackInfo& info) {

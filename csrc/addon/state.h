@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include "chunked_readback.h"
 #include "completion.h"
 #include "pinned_pool.h"
 
@@ -10,7 +11,10 @@ namespace marlin_addon {
 
 struct AddonState {
   PinnedPool pinned;
-  Waiter waiter;  // declared last: destroyed first, while the pool still exists
+  ReadbackChunks chunks;  // the waiter thread's own
+  // Declared after what its tasks use: destroyed before them, it runs what
+  // is queued and joins while the pool and the chunks still exist.
+  Waiter waiter;
   Napi::FunctionReference device_buffer_ctor;
   Napi::FunctionReference stream_ctor;
   Napi::FunctionReference event_ctor;
