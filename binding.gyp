@@ -19,6 +19,7 @@
     # -gencode flags for the architectures scripts/gen-kernels.js resolves.
     'cuda_gencode': ['<!@(node scripts/gen-kernels.js --gencode)'],
     'cuda_lineinfo': ['<!@(node -p "process.env.MARLIN_LINEINFO === \'1\' ? \'-lineinfo\' : \'\'")'],
+    'evict_first%': '<!(node -p "process.env.MARLIN_EVICT_FIRST === \'1\' ? 1 : 0")',
   },
   'targets': [
     {
@@ -42,6 +43,7 @@
         '<(cuda_home)/include',
       ],
       'defines': [
+        'MARLIN_EVICT_FIRST=<(evict_first)',
         'NAPI_VERSION=8',
         'NAPI_CPP_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
@@ -78,7 +80,7 @@
           'action': [
             '<(cuda_home)/bin/nvcc', '-c', '<(RULE_INPUT_PATH)', '-o', '<@(_outputs)',
             '-O3', '<@(cuda_lineinfo)', '-std=c++17', '-Xcompiler', '-fPIC', '-DNDEBUG',
-            '-Icsrc/kernels', '-Ibuild/generated', '<@(cuda_gencode)',
+            '-Icsrc/kernels', '-Ibuild/generated', '-DMARLIN_EVICT_FIRST=<(evict_first)', '<@(cuda_gencode)',
           ],
           'process_outputs_as_sources': 1,
         },

@@ -1,61 +1,100 @@
 #!/usr/bin/env node
 // Checks the SASS of every kernel in build/Release/marlin.node for the
 // CUDA 13 ptxas pitfall of ../shared/ARCHITECTURE.md: a cp.async with an L2
-// cache hint whose policy descriptor is never initialised (the kernel then
-// dies with "illegal instruction"). For each function, every uniform
-// register pair named in a desc[URn] operand must be written before the
-// first instruction that uses it. Needs cuobjdump (the CUDA toolkit).
+// cache hint whose operands are uniform registers never initialised (the
+// kernel then dies with "illegal instruction"). For each function, every
+// uniform register read must be written somewhere in it, and every pair
+// named in a desc[URn] operand before its first use in text order. Needs
+// cuobjdump (the CUDA toolkit).
 //   node scripts/check-cache-hints.js [path/to/marlin.node]
+//   node scripts/check-cache-hints.js --sass FILE     (disassembly text)
 'use strict';
 
 const { execFileSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
-const file = process.argv[2] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');
+// `--sass FILE` reads disassembly text instead (how the tests check this script).
+const sassIndex = process.argv.indexOf('--sass');
+const file = sassIndex > 0 ? process.argv[sassIndex + 1] : process.argv[2] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');
 let sass;
 try {
-  sass = execFileSync('cuobjdump', ['-sass', file], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  sass =
+    sassIndex > 0
+      ? fs.readFileSync(file, 'utf8')
+      : execFileSync('cuobjdump', ['-sass', file], { encoding: 'utf8', maxBuffer: 1 << 30 });
 } catch (error) {
-  console.error(`check-cache-hints: cuobjdump failed on ${file}: ${error.message}`);
+  console.error(`check-cache-hints: cannot read the SASS of ${file}: ${error.message}`);
   process.exit(2);
 }
 
+// Per function: uniform registers written anywhere, and each read. A
+// register read but never written is the miscompile seen with CUDA 13.0 (a
+// cp.async whose shared-memory offset and cache-policy operands name
+// uniform registers nothing writes); a desc[URn] pair read before its first
+// write in text order is the original form of the pitfall.
 let fn = null;
-let defined = new Set();
+let written = new Set();
+let firstWrite = new Map();
+let reads = [];
 const problems = [];
 let functions = 0;
 let uses = 0;
+let index = 0;
+
+function finish() {
+  if (!fn) return;
+  for (const { r, text, at, desc } of reads) {
+    if (!written.has(r)) problems.push(`${fn}: UR${r} is read but never written: ${text}`);
+    else if (desc && (firstWrite.get(r) > at || !firstWrite.has(r + 1) || firstWrite.get(r + 1) > at))
+      problems.push(`${fn}: desc[UR${r}] used before it is written: ${text}`);
+  }
+}
+
 for (const line of sass.split('\n')) {
   const header = /Function : (\S+)/.exec(line);
   if (header) {
+    finish();
     fn = header[1];
-    defined = new Set();
+    written = new Set();
+    firstWrite = new Map();
+    reads = [];
     functions++;
     continue;
   }
   const insn = /\/\*[0-9a-f]{4,}\*\/\s+(.*?);/.exec(line);
   if (!fn || !insn) continue;
+  index++;
   const text = insn[1].replace(/^@!?U?P[T0-9]+\s+/, '');
-  for (const use of text.matchAll(/desc\[UR(\d+)\]/g)) {
-    const r = Number(use[1]);
-    uses++;
-    if (!defined.has(r) || !defined.has(r + 1)) problems.push(`${fn}: desc[UR${r}] used before it is written: ${text}`);
-  }
-  // Destination of uniform-datapath instructions (and the 64-bit pair of .64 loads).
-  const dest = /^(U[A-Z0-9_.]+|S2UR|R2UR)\s+UR(\d+)/.exec(text);
+  // The destination of uniform-datapath instructions (and the pair of .64 / WIDE ones).
+  const dest = /^(U[A-Z0-9_.]+|S2UR|CS2UR|R2UR[A-Z0-9_.]*)\s+UR(\d+)/.exec(text);
+  let destReg = -1;
   if (dest) {
-    const r = Number(dest[2]);
-    defined.add(r);
-    if (/\.64\b/.test(dest[1]) || /^ULDC\.64/.test(dest[1])) defined.add(r + 1);
+    destReg = Number(dest[2]);
+    const regs = /\.64\b|\.WIDE\b/.test(dest[1]) ? [destReg, destReg + 1] : [destReg];
+    for (const r of regs) {
+      written.add(r);
+      if (!firstWrite.has(r)) firstWrite.set(r, index);
+    }
+  }
+  const operands = dest ? text.slice(dest[0].length) : text;
+  for (const use of operands.matchAll(/(desc\[)?UR(\d+)/g)) {
+    const r = Number(use[2]);
+    if (use[1]) {
+      uses++;
+      reads.push({ r: r + 1, text, at: index, desc: false });
+    }
+    reads.push({ r, text, at: index, desc: Boolean(use[1]) });
   }
 }
+finish();
 if (functions === 0) {
   console.error(`check-cache-hints: no kernels found in ${file}`);
   process.exit(2);
 }
 if (problems.length) {
   console.error(problems.slice(0, 20).join('\n'));
-  console.error(`check-cache-hints: ${problems.length} descriptor use(s) before initialisation in ${functions} functions`);
+  console.error(`check-cache-hints: ${problems.length} uniform-register read(s) with no write before them in ${functions} functions`);
   process.exit(1);
 }
-console.log(`check-cache-hints: ${functions} functions, ${uses} desc[UR] operands, each initialised before use`);
+console.log(`check-cache-hints: ${functions} functions, ${uses} desc[UR] operands; every uniform register read is written`);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "build_options.h"
 #include "cache_policy.h"
 #include "dequantize.h"
 #include "device_buffer.h"
@@ -75,10 +76,12 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
     SizedBuffer(env, d.Get("rows"), "rows", device_, k * 4);
     rows_ = Napi::Persistent(d.Get("rows").As<Napi::Object>());
   }
+#if MARLIN_EVICT_FIRST
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
   std::uint64_t policy = 0;
   CheckCuda(env, marlin::evict_first_policy(device_, &policy), "cache-policy probe on device " + std::to_string(device_));
+#endif
 }
 
 DeviceBuffer* GemmLayer::Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "build_options.h"
 #include "cache_policy.h"
 #include "kernel_table.h"
 
@@ -110,7 +111,9 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
   const Status planned = plan(args.m, args.n, args.k, args.format, target, args.overrides, &p);
   if (planned != Status::kOk) return planned;
   std::uint64_t policy = 0;
+#if MARLIN_EVICT_FIRST
   if ((e = evict_first_policy(device, &policy)) != cudaSuccess) return fail(e);
+#endif
   if (used) *used = p;
   if (args.workspace_bytes < workspace_bytes(args.n, p.max_par, target.sm_count)) return Status::kWorkspaceTooSmall;
 

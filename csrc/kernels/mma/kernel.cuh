@@ -21,15 +21,15 @@
 #include "common/ptx.cuh"
 #include "slice.cuh"
 
-// Weights are loaded with an L2 evict-first policy: they are read exactly
-// once, and keeping them out of L2 leaves it to the activations every block
-// re-reads (about 5% on the 70B layers at m <= 16; docs/perf-notes.md). The
-// descriptor arrives as an argument (cache_policy.h says why);
-// scripts/check-cache-hints.js verifies on the SASS of every kernel that it
-// is loaded before use. Build with -DMARLIN_EVICT_FIRST=0 to go without it.
-#ifndef MARLIN_EVICT_FIRST
-#define MARLIN_EVICT_FIRST 1
-#endif
+// An L2 evict-first hint on the weight loads (they are read exactly once;
+// keeping them out of L2 leaves it to the activations every block re-reads)
+// was worth about 5% on the 70B layers at m <= 16 with the old kernel. It is
+// OFF: CUDA 13.0's ptxas miscompiles it in this kernel, emitting cp.async
+// instructions whose shared-memory offset and cache-policy operands are
+// uniform registers it never writes (an illegal instruction on the H100, in
+// up to 330 of 261 functions' loads; docs/perf-notes.md). MARLIN_EVICT_FIRST=1
+// builds it for experiments; scripts/check-cache-hints.js must then pass.
+#include "build_options.h"
 
 namespace marlin::mma {
 

@@ -1,0 +1,62 @@
+/**
+ * scripts/check-cache-hints.js, the SASS guard against CUDA 13's cache-hint
+ * miscompile, on synthetic disassembly: clean code passes, and each form of
+ * the pitfall (a uniform register read that nothing writes, a descriptor
+ * pair used before its write) fails with the function named.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'check-cache-hints.js');
+
+const line = (addr: number, insn: string) => `        /*${addr.toString(16).padStart(4, '0')}*/                   ${insn} ; /* 0x0 */`;
+const fn = (name: string, insns: string[]) => [`\tFunction : ${name}`, ...insns.map((insn, i) => line(16 * i, insn))].join('\n');
+
+const GOOD = fn('_Z4goodv', [
+  'ULDC.64 UR4, c[0x0][0x208]',
+  'ULDC.64 UR22, c[0x0][0x248]',
+  'UMOV UR6, 0x400',
+  '@P3 LDGSTS.E.BYPASS.LTC128B.128 [R208+UR6+0x1000], desc[UR22][R16.64]',
+  'LDGSTS.E.BYPASS.LTC128B.128 [R208+0x2000], desc[UR4][R14.64]',
+]);
+// As seen on the H100 with CUDA 13.0: UR0 and the UR1 pair are never written.
+const NEVER_WRITTEN = fn('_Z10never_setv', [
+  'ULDC.64 UR24, c[0x0][0x208]',
+  '@P5 LDGSTS.E.BYPASS.LTC128B.128 [R180+UR0+0x4000], desc[UR1][R152.64]',
+]);
+const LATE = fn('_Z9late_descv', ['LDGSTS.E.BYPASS.LTC128B.128 [R208+0x2000], desc[UR8][R14.64]', 'ULDC.64 UR8, c[0x0][0x208]']);
+
+function check(sass: string): { status: number | null; output: string } {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sass-')), 'k.sass');
+  fs.writeFileSync(file, `${sass}\n`);
+  const r = spawnSync(process.execPath, [SCRIPT, '--sass', file], { encoding: 'utf8' });
+  return { status: r.status, output: r.stdout + r.stderr };
+}
+
+describe('check-cache-hints', () => {
+  test('passes code whose uniform registers are all written before use', () => {
+    const r = check(GOOD);
+    expect(r).toMatchObject({ status: 0 });
+    expect(r.output).toMatch(/1 functions, 2 desc\[UR\] operands/);
+  });
+
+  test('fails a cp.async reading uniform registers that nothing writes, naming the function', () => {
+    const r = check(`${GOOD}\n${NEVER_WRITTEN}`);
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/_Z10never_setv: UR0 is read but never written/);
+    expect(r.output).toMatch(/_Z10never_setv: UR1 is read but never written/);
+    expect(r.output).not.toMatch(/_Z4goodv/);
+  });
+
+  test('fails a descriptor pair used before its first write', () => {
+    const r = check(LATE);
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/_Z9late_descv: desc\[UR8\] used before it is written/);
+  });
+
+  test('refuses input with no kernels', () => {
+    expect(check('nothing here').status).toBe(2);
+  });
+});
