@@ -48,7 +48,7 @@ export function randomPackedLayer(k: number, n: number, format: BenchFormat): Pa
   return {
     packedWeights: randomPackedWeights(k, n, format.bits),
     packedScales: randomHalves(groups * n, 0.5 * scale, 1.5 * scale, format.dtype),
-    packedZeros: format.zeroPoints ? randomFill(new Int32Array((groups * n * format.bits) / 32)) : undefined,
+    packedZeros: format.zeroPoints ? randomZeros((groups * n) / 4, format.bits) : undefined,
     rows: format.actOrder ? randomRowOrder(k) : undefined,
     inFeatures: k,
     outFeatures: n,
@@ -56,6 +56,13 @@ export function randomPackedLayer(k: number, n: number, format: BenchFormat): Pa
     bits: format.bits,
     dtype: format.dtype,
   };
+}
+
+/** Random packed zero points: a byte each, in 0..2^bits - 1 like the weights. */
+function randomZeros(words: number, bits: number): Int32Array {
+  const z = randomFill(new Int32Array(words));
+  if (bits === 4) for (let i = 0; i < z.length; i++) z[i] &= 0x0f0f0f0f;
+  return z;
 }
 
 /** randomFillSync takes at most 2^31 - 1 bytes at a time. */

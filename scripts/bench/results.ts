@@ -94,8 +94,8 @@ export interface Summary {
 
 /**
  * Bytes a Marlin call reads for its weights: k n bits / 8 of packed weights,
- * a 16-bit scale per group and column, as many bits per zero point as per
- * weight (formats with zero points), and an int32 per row for the row order
+ * a 16-bit scale per group and column, a byte per zero point whatever the
+ * weight width (formats with zero points), and an int32 per row for the row order
  * of act-order layers. (An act-order layer of k rows in a random order has k
  * kernel rows: no group needs padding.)
  */
@@ -103,7 +103,7 @@ export function weightBytes(k: number, n: number, format: BenchFormat): number {
   const groups = scaleRows(k, format.groupSize);
   const bytesPerWeight = format.bits / 8;
   return (
-    k * n * bytesPerWeight + groups * n * 2 + (format.zeroPoints ? groups * n * bytesPerWeight : 0) + (format.actOrder ? 4 * k : 0)
+    k * n * bytesPerWeight + groups * n * 2 + (format.zeroPoints ? groups * n : 0) + (format.actOrder ? 4 * k : 0)
   );
 }
 
