@@ -22,14 +22,18 @@ std::uint64_t ScaleRows(const marlin::Format& f, int k) {
   return f.group_size > 0 ? static_cast<std::uint64_t>(k / f.group_size) : 1;
 }
 
-// The live buffer in `value`, on `device`, of at least `bytes` bytes.
-DeviceBuffer* SizedBuffer(Napi::Env env, Napi::Value value, const char* name, int device, std::uint64_t bytes) {
+// The live buffer in `value`, on `device`.
+DeviceBuffer* BufferOnDevice(Napi::Env env, Napi::Value value, const char* name, int device) {
   DeviceBuffer* b = DeviceBuffer::FromValue(env, value, name);
   if (b->device() != device)
     throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(b->device()) +
                                              " but the layer on device " + std::to_string(device));
-  b->Region(env, 0, bytes, name);
   return b;
+}
+
+// The start of the buffer in `value`, on `device`, checked to hold `bytes` bytes.
+void* SizedRegion(Napi::Env env, Napi::Value value, const char* name, int device, std::uint64_t bytes) {
+  return BufferOnDevice(env, value, name, device)->Region(env, 0, bytes, name);
 }
 
 }  // namespace
@@ -64,16 +68,16 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   DeviceBuffer* w = DeviceBuffer::FromValue(env, d.Get("weights"), "weights");
   device_ = w->device();
   const std::uint64_t n = n_, k = k_;
-  SizedBuffer(env, d.Get("weights"), "weights", device_, k * n * format_.bits / 8);
-  SizedBuffer(env, d.Get("scales"), "scales", device_, ScaleRows(format_, k_) * n * 2);
+  SizedRegion(env, d.Get("weights"), "weights", device_, k * n * format_.bits / 8);
+  SizedRegion(env, d.Get("scales"), "scales", device_, ScaleRows(format_, k_) * n * 2);
   weights_ = Napi::Persistent(d.Get("weights").As<Napi::Object>());
   scales_ = Napi::Persistent(d.Get("scales").As<Napi::Object>());
   if (format_.zero_points) {
-    SizedBuffer(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n);
+    SizedRegion(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n);
     zeros_ = Napi::Persistent(d.Get("zeros").As<Napi::Object>());
   }
   if (act_order) {
-    SizedBuffer(env, d.Get("rows"), "rows", device_, k * 4);
+    SizedRegion(env, d.Get("rows"), "rows", device_, k * 4);
     rows_ = Napi::Persistent(d.Get("rows").As<Napi::Object>());
   }
 #if MARLIN_EVICT_FIRST
@@ -82,6 +86,14 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   std::uint64_t policy = 0;
   CheckCuda(env, marlin::evict_first_policy(device_, &policy), "cache-policy probe on device " + std::to_string(device_));
 #endif
+}
+
+Stream* GemmLayer::StreamOnLayerDevice(Napi::Env env, Napi::Value value) const {
+  Stream* stream = Stream::FromValue(env, value, "stream");
+  if (stream->device() != device_)
+    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
+                                             " but the layer on device " + std::to_string(device_));
+  return stream;
 }
 
 DeviceBuffer* GemmLayer::Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const {
@@ -102,10 +114,7 @@ std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
 // run(x, out, workspace, stream, m, scratch?, overrides?)
 Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Stream* stream = Stream::FromValue(env, info[3], "stream");
-  if (stream->device() != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
-                                             " but the layer on device " + std::to_string(device_));
+  Stream* stream = StreamOnLayerDevice(env, info[3]);
   const int m = IntArg(env, info[4], "m");
   if (m < 0) throw MakeError(env, "BAD_SHAPE", "m must be >= 0 (m=" + std::to_string(m) + ")");
   const marlin::Overrides overrides = OverridesArg(env, info[6]);
@@ -118,9 +127,9 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   args.k = k_;
   args.format = format_;
   args.overrides = overrides;
-  const void* x = SizedBuffer(env, info[0], "x", device_, M * IK * act_bytes)->Region(env, 0, 0, "x");
-  args.c = SizedBuffer(env, info[1], "out", device_, M * N * act_bytes)->Region(env, 0, 0, "out");
-  DeviceBuffer* ws = SizedBuffer(env, info[2], "workspace", device_, 0);
+  const void* x = SizedRegion(env, info[0], "x", device_, M * IK * act_bytes);
+  args.c = SizedRegion(env, info[1], "out", device_, M * N * act_bytes);
+  DeviceBuffer* ws = BufferOnDevice(env, info[2], "workspace", device_);
   args.workspace = ws->Region(env, 0, ws->bytes(), "workspace");
   args.workspace_bytes = ws->bytes();
   args.b = Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
@@ -128,7 +137,7 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   if (DeviceBuffer* z = Held(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
   DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
   void* gathered = nullptr;
-  if (rows) gathered = SizedBuffer(env, info[5], "scratch", device_, M * K * act_bytes)->Region(env, 0, 0, "scratch");
+  if (rows) gathered = SizedRegion(env, info[5], "scratch", device_, M * K * act_bytes);
   args.a = rows ? gathered : x;
 
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
@@ -175,12 +184,9 @@ Napi::Value GemmLayer::PlanFor(const Napi::CallbackInfo& info) {
 // dequantize(out, stream): out is [inputK, n] in the activation type.
 Napi::Value GemmLayer::Dequantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Stream* stream = Stream::FromValue(env, info[1], "stream");
-  if (stream->device() != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
-                                             " but the layer on device " + std::to_string(device_));
+  Stream* stream = StreamOnLayerDevice(env, info[1]);
   const std::uint64_t N = n_, IK = input_k_;
-  void* out = SizedBuffer(env, info[0], "out", device_, IK * N * 2)->Region(env, 0, 0, "out");
+  void* out = SizedRegion(env, info[0], "out", device_, IK * N * 2);
   DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
   DeviceBuffer* zeros = Held(env, zeros_, "the layer's zero points");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");

@@ -19,6 +19,7 @@
 namespace marlin_addon {
 
 class DeviceBuffer;
+class Stream;
 
 class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
  public:
@@ -30,6 +31,8 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
   Napi::Value PlanFor(const Napi::CallbackInfo& info);
   Napi::Value Dequantize(const Napi::CallbackInfo& info);
 
+  // The live Stream in `value`, on the layer's device.
+  Stream* StreamOnLayerDevice(Napi::Env env, Napi::Value value) const;
   // The held buffer, checked live (the TS layer owns and may dispose it).
   DeviceBuffer* Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const;
   std::string Context(int m, const marlin::Overrides& o) const;

@@ -74,11 +74,6 @@ struct Codec<Act::kF16, 4> {
     f.r[1] = Traits::as_u32(__hfma2(Traits::as_pair(hi), kOneSixteenth, Traits::as_pair(z.hi)));
     return f;
   }
-  static __device__ __forceinline__ void block(const uint32_t* w, const Zero& z0, const Zero& z1, FragB& b0,
-                                               FragB& b1) {
-    b0 = half_frag(w[0], z0);
-    b1 = half_frag(w[0] >> 8, z1);
-  }
 };
 
 // BF16, 4 bits: 128 + q from each nibble brought to the bottom by shifts.
@@ -106,11 +101,6 @@ struct Codec<Act::kBF16, 4> {
     f.r[1] = Traits::as_u32(__hsub2(Traits::as_pair(hi), Traits::as_pair(z.base)));
     return f;
   }
-  static __device__ __forceinline__ void block(const uint32_t* w, const Zero& z0, const Zero& z1, FragB& b0,
-                                               FragB& b1) {
-    b0 = half_frag(w[0], z0);
-    b1 = half_frag(w[0] >> 8, z1);
-  }
 };
 
 // FP16, 8 bits: 1024 + byte for bytes 0, 2 and (after a shift) 1, 3.
@@ -137,11 +127,6 @@ struct Codec<Act::kF16, 8> {
     f.r[0] = Traits::as_u32(__hsub2(Traits::as_pair(lo), Traits::as_pair(z.base)));
     f.r[1] = Traits::as_u32(__hsub2(Traits::as_pair(hi), Traits::as_pair(z.base)));
     return f;
-  }
-  static __device__ __forceinline__ void block(const uint32_t* w, const Zero& z0, const Zero& z1, FragB& b0,
-                                               FragB& b1) {
-    b0 = half_frag(w[0], z0);
-    b1 = half_frag(w[1], z1);
   }
 };
 
@@ -174,12 +159,17 @@ struct Codec<Act::kBF16, 8> {
     f.r[1] = Traits::as_u32(Traits::from_floats(widen<1>(w) - z.base, widen<3>(w) - z.base));
     return f;
   }
-  static __device__ __forceinline__ void block(const uint32_t* w, const Zero& z0, const Zero& z1, FragB& b0,
-                                               FragB& b1) {
-    b0 = half_frag(w[0], z0);
-    b1 = half_frag(w[1], z1);
-  }
 };
+
+// Both fragments of 16x16 block j from its packed words `w` (the block's
+// word(s)): 4 bits, one word, the second half after a shift by 8; 8 bits,
+// one word per half. z0 and z1 are the subtrahends of the two columns.
+template <class Codec>
+__device__ __forceinline__ void decode_block(const uint32_t* w, const typename Codec::Zero& z0,
+                                             const typename Codec::Zero& z1, FragB& b0, FragB& b1) {
+  b0 = Codec::half_frag(w[0], z0);
+  b1 = Codec::half_frag(Codec::kWordsPerBlock == 1 ? w[0] >> 8 : w[1], z1);
+}
 
 // Multiplies both registers of a fragment by one scale pair (grouped formats
 // scale the weights before the mma, once rounded, like the reference).

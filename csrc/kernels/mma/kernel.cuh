@@ -184,7 +184,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       unroll<4>([&](auto J) {
         constexpr int j = decltype(J)::value;
         FragB b0, b1;  // columns 16j + g and 16j + 8 + g
-        Codec::block(&frag_q[buf][j * Codec::kWordsPerBlock], zc[2 * j], zc[2 * j + 1], b0, b1);
+        decode_block<Codec>(&frag_q[buf][j * Codec::kWordsPerBlock], zc[2 * j], zc[2 * j + 1], b0, b1);
         if constexpr (F::kGrouped) {
           scale_frag<F::kAct>(b0, Traits::broadcast(s[2 * j]));
           scale_frag<F::kAct>(b1, Traits::broadcast(s[2 * j + 1]));
