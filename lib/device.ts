@@ -15,15 +15,19 @@ import {
 } from './native';
 import { invalid, isNonNegativeInteger } from './validate';
 
-/** Whether a usable GPU is here and, if not, why. Never throws. */
+/**
+ * Whether a usable GPU is here and, if not, why. Never throws: without the
+ * addon it reports code NOT_BUILT, with the reason and how to build it.
+ */
 export function probe(): ProbeResult {
   try {
     return native.probe();
   } catch (error) {
+    const notBuilt = error instanceof MarlinError && error.code === 'NOT_BUILT';
     return {
       available: false,
-      reason: `probe failed: ${error instanceof Error ? error.message : String(error)}`,
-      code: 'NO_GPU',
+      reason: notBuilt ? error.message : `probe failed: ${error instanceof Error ? error.message : String(error)}`,
+      code: notBuilt ? 'NOT_BUILT' : 'NO_GPU',
       deviceCount: 0,
       runtimeVersion: 0,
       driverVersion: 0,
@@ -344,12 +348,13 @@ export class Device {
     return callNative(() => native.deviceCount());
   }
 
-  /** Device `index` (default 0); throws NO_GPU if it is missing or unusable. */
+  /** Device `index` (default 0); throws NO_GPU if it is missing or unusable, NOT_BUILT without the addon. */
   static get(index = 0): Device {
     if (!isNonNegativeInteger(index)) throw invalid('BAD_ARGUMENT', 'device index', 'a non-negative integer', index);
     const known = Device.devices.get(index);
     if (known) return known;
     const p = probe();
+    if (p.code === 'NOT_BUILT') throw new MarlinError('NOT_BUILT', p.reason ?? 'the native addon is not built');
     if (!p.available && p.deviceCount === 0) throw new MarlinError('NO_GPU', `no usable CUDA device: ${p.reason}`);
     const entry = p.devices.find((d) => d.index === index);
     if (!entry) throw new MarlinError('NO_GPU', `device ${index} does not exist (${p.deviceCount} CUDA device(s) present)`);

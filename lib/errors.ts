@@ -5,7 +5,7 @@
  */
 
 export type MarlinErrorCode =
-  | 'NOT_BUILT' // build/Release/marlin.node is missing or cannot be loaded
+  | 'NOT_BUILT' // the native addon (built or prebuilt) is missing or cannot be loaded
   | 'NO_GPU' // no usable CUDA device (or no driver)
   | 'NO_CUBLAS' // the FP16 baseline was built without cuBLAS
   | 'BAD_SHAPE' // a dimension outside what the kernel supports

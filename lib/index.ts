@@ -1,7 +1,8 @@
 /**
  * marlin-node: MARLIN quantized GEMM kernels for Node.js on NVIDIA GPUs.
- * Importing this module loads the native addon (MarlinError NOT_BUILT if it
- * is missing).
+ * Importing this module never throws: the native addon is loaded at the
+ * first GPU call (MarlinError NOT_BUILT if it is missing), so quantization,
+ * packing, conversions and probe() work without it.
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
 export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayOf } from './device';

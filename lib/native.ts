@@ -1,6 +1,9 @@
 /**
- * The only file that loads build/Release/marlin.node, and the exact shape of
- * what it exports: the native boundary in one place.
+ * The only file that loads the native addon (build/Release/marlin.node, or
+ * the prebuilt prebuilds/<platform>-<arch>/marlin.node of a published
+ * package), and the exact shape of what it exports: the native boundary in
+ * one place. The addon is loaded at first use, so the CPU-only parts of the
+ * package work where it is missing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +15,8 @@ export interface ProbeResult {
   available: boolean;
   /** Why no device is usable (null when one is). */
   reason: string | null;
-  code?: 'NO_GPU';
+  /** NOT_BUILT: the addon is missing or does not load (reason: why, and how to build it). */
+  code?: 'NO_GPU' | 'NOT_BUILT';
   deviceCount: number;
   /** CUDA versions as 1000 * major + 10 * minor; driver 0 = no driver. */
   runtimeVersion: number;
@@ -255,8 +259,10 @@ export interface PinnedPoolTrace {
   idleBytes: number;
 }
 
-/** Where the addon is built, relative to the package root. */
+/** Where the install script builds the addon, relative to the package root. */
 export const ADDON_PATH = path.join('build', 'Release', 'marlin.node');
+/** Where a published package carries a prebuilt addon for this platform (see scripts/prebuild.js). */
+export const PREBUILD_PATH = path.join('prebuilds', `${process.platform}-${process.arch}`, 'marlin.node');
 
 const BUILD_HELP = [
   'Build it from the package directory:',
@@ -264,31 +270,63 @@ const BUILD_HELP = [
   '  npm run build                    (in a checkout of marlin-node)',
   'npm 11+ may skip dependency install scripts: first run',
   '  npm install-scripts approve marlin-node   (pnpm: pnpm approve-builds)',
-  'The build needs the CUDA toolkit (nvcc), cmake and a C++17 compiler;',
+  'The build needs the CUDA toolkit 12.x or 13.x (nvcc), CMake 3.18+ and a C++17 compiler;',
   'MARLIN_CUDA_ARCHS (e.g. "90") limits the GPU architectures built.',
 ].join('\n');
 
-function packageRoot(): string {
-  // lib/*.ts runs from lib/ under ts-node/jest and from dist/ once compiled.
-  return path.resolve(__dirname, '..');
-}
-
-/** Loads the addon built under `root`; throws NOT_BUILT with the fix if it is missing or broken. */
+/**
+ * Loads the addon under `root`: the local build if there is one, else the
+ * prebuilt binary. Throws NOT_BUILT, saying what was tried and how to build
+ * it, if neither loads.
+ */
 export function loadAddon(root: string): NativeBinding {
-  const file = path.join(root, ADDON_PATH);
-  if (!fs.existsSync(file)) {
-    throw new MarlinError('NOT_BUILT', `marlin-node's native addon is not built (${file} is missing).\n${BUILD_HELP}`);
+  const tried: string[] = [];
+  let cause: unknown;
+  for (const file of [path.join(root, ADDON_PATH), path.join(root, PREBUILD_PATH)]) {
+    if (!fs.existsSync(file)) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(file) as NativeBinding;
+    } catch (error) {
+      cause = error;
+      tried.push(`${file} failed to load: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
+  const what = tried.length
+    ? `marlin-node's native addon does not load: ${tried.join('; ')}`
+    : `marlin-node's native addon is not built (${path.join(root, ADDON_PATH)} is missing, and there is no prebuilt ${path.join(root, PREBUILD_PATH)}).`;
+  throw new MarlinError('NOT_BUILT', `${what}\n${BUILD_HELP}`, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The package root: lib/*.ts runs from lib/ under ts-node and jest, and from
+ * dist/ once compiled. MARLIN_TEST_PACKAGE_ROOT replaces it, for tests only
+ * (to run the package as if its addon were missing).
+ */
+function packageRoot(): string {
+  return process.env.MARLIN_TEST_PACKAGE_ROOT || path.resolve(__dirname, '..');
+}
+
+let binding: NativeBinding | undefined;
+let loadError: MarlinError | undefined;
+
+function loaded(): NativeBinding {
+  if (binding) return binding;
+  if (loadError) throw loadError;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as NativeBinding;
+    binding = loadAddon(packageRoot());
+    return binding;
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new MarlinError('NOT_BUILT', `marlin-node's native addon at ${file} failed to load: ${detail}\n${BUILD_HELP}`, {
-      cause: error,
-    });
+    loadError = error as MarlinError;
+    throw loadError;
   }
 }
 
-/** The loaded addon. Importing this module throws NOT_BUILT if it is missing. */
-export const native: NativeBinding = loadAddon(packageRoot());
+/**
+ * The addon, loaded at the first property read: importing this module never
+ * throws; the first use of `native.<anything>` throws NOT_BUILT if the addon
+ * is missing or does not load (and every later use throws the same error).
+ */
+export const native: NativeBinding = new Proxy({} as NativeBinding, {
+  get: (_, name) => Reflect.get(loaded(), name),
+});

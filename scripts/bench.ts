@@ -39,8 +39,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  // Loaded here rather than imported: loading lib/ loads the addon, and a
-  // missing one (NOT_BUILT) must be reported as one line like any failure.
+  // Loaded only once the options are good. The addon itself is loaded at
+  // the first GPU call (openDevice): a missing one (NOT_BUILT) must be
+  // reported as one line like any failure.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const gpu = require('./bench/measure') as typeof Gpu;
   const { device, stream } = gpu.openDevice(options.device);

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { MarlinError, awaitNative, callNative, toMarlinError } from '../../lib/errors';
-import { ADDON_PATH, loadAddon } from '../../lib/native';
+import { ADDON_PATH, PREBUILD_PATH, loadAddon } from '../../lib/native';
 
 describe('MarlinError', () => {
   test('native errors keep their code and CUDA error number', () => {
@@ -57,6 +57,25 @@ describe('loading the addon', () => {
         message: expect.stringMatching(/is not built[\s\S]*npm rebuild marlin-node[\s\S]*npm install-scripts approve marlin-node/),
       }),
     );
+  });
+
+  test('NOT_BUILT names both places an addon is looked for: the local build and the prebuilt binary', () => {
+    expect(() => loadAddon(root)).toThrow(
+      expect.objectContaining({ message: expect.stringContaining(`${path.join(root, ADDON_PATH)} is missing, and there is no prebuilt ${path.join(root, PREBUILD_PATH)}`) }),
+    );
+    expect(PREBUILD_PATH).toBe(path.join('prebuilds', `${process.platform}-${process.arch}`, 'marlin.node'));
+  });
+
+  test('a prebuilt binary that does not load is named in NOT_BUILT with its reason', () => {
+    fs.mkdirSync(path.dirname(path.join(root, PREBUILD_PATH)), { recursive: true });
+    fs.writeFileSync(path.join(root, PREBUILD_PATH), 'not an ELF file either');
+    try {
+      expect(() => loadAddon(root)).toThrow(
+        expect.objectContaining({ code: 'NOT_BUILT', message: expect.stringContaining(`${path.join(root, PREBUILD_PATH)} failed to load`) }),
+      );
+    } finally {
+      fs.rmSync(path.join(root, 'prebuilds'), { recursive: true });
+    }
   });
 
   test('a file that is not an addon throws NOT_BUILT saying it failed to load', () => {
