@@ -1,7 +1,7 @@
 /**
  * QuantizedLinear: a quantized linear layer on the GPU, y = x W with W
  * [k = inFeatures, n = outFeatures] (PyTorch's nn.Linear.weight is the
- * transpose, [n, k]). It holds the packed weights, scales, zero points and,
+ * transpose, [n, k]: fromWeights takes it with layout 'out-in'). It holds the packed weights, scales, zero points and,
  * for act-order layers, the row order; forward(x) queues the GEMM with the
  * kernel the chooser picks for the batch size.
  */
@@ -143,8 +143,11 @@ export class QuantizedLinear {
   }
 
   /**
-   * Quantizes [k, n] row-major weights (y = x W; an nn.Linear weight must be
-   * transposed first) with RTN in the given format, packs and uploads them.
+   * Quantizes weights with RTN in the given format, packs and uploads them.
+   * `options.layout` says how `weights` are ordered: 'in-out' (the default)
+   * is [inFeatures, outFeatures] row-major, W of y = x W; 'out-in' is
+   * [outFeatures, inFeatures], as nn.Linear.weight and float checkpoints
+   * store it (transposed here).
    */
   static fromWeights(
     weights: ArrayLike<number>,
