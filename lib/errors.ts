@@ -13,7 +13,8 @@ export type MarlinErrorCode =
   | 'BAD_ARGUMENT' // any other invalid argument (type, range, device mismatch)
   | 'DISPOSED' // use of a tensor, stream or layer after dispose()
   | 'OUT_OF_MEMORY' // a device or pinned allocation failed
-  | 'CUDA_ERROR'; // the CUDA runtime reported an error
+  | 'CUDA_ERROR' // the CUDA runtime reported an error
+  | 'BAD_CHECKPOINT'; // a checkpoint file, index or quantization config that is malformed or unsupported
 
 const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'NOT_BUILT',
@@ -25,6 +26,7 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'DISPOSED',
   'OUT_OF_MEMORY',
   'CUDA_ERROR',
+  'BAD_CHECKPOINT',
 ]);
 
 export class MarlinError extends Error {

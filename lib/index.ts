@@ -8,7 +8,41 @@ export { MarlinError, type MarlinErrorCode } from './errors';
 export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayOf } from './device';
 export { toHalf, fromHalf, halfToNumber, roundToHalf, toBfloat16, fromBfloat16, toHalves, fromHalves } from './fp16';
 export { DEFAULT_FORMAT, describeFormat, type ActivationDType, type WeightFormat } from './formats';
-export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions } from './quantize';
+export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions, type WeightLayout } from './quantize';
+export {
+  SafetensorsFile,
+  SafetensorsModel,
+  openSafetensors,
+  saveSafetensors,
+  typedView,
+  SAFETENSORS_DTYPES,
+  type SafetensorsDType,
+  type Tensor as SafetensorsTensor,
+  type TensorInfo as SafetensorsTensorInfo,
+  type TensorToWrite,
+  type ReadOptions as SafetensorsReadOptions,
+  parseQuantizationConfig,
+  readQuantizationConfig,
+  type QuantizationConfig,
+  type GptqConfig,
+  type AwqConfig,
+  type MarlinConfig,
+  gptqToQuantized,
+  awqToQuantized,
+  marlinToQuantized,
+  marlinToPacked,
+  toQuantized,
+  quantizedLayerNames,
+  readLayerTensors,
+  readQuantizedLayer,
+  LAYER_TENSORS,
+  type CheckpointTensor,
+  type LayerSource,
+  type TensorSource,
+  type GptqTensors,
+  type AwqTensors,
+  type MarlinTensors,
+} from './checkpoint';
 export {
   packWeights,
   unpackWeights,

@@ -1,11 +1,17 @@
 /**
  * QuantizedLinear: a quantized linear layer on the GPU, y = x W with W
  * [k = inFeatures, n = outFeatures] (PyTorch's nn.Linear.weight is the
- * transpose, [n, k]). It holds the packed weights, scales, zero points and,
+ * transpose, [n, k]: fromWeights takes it with layout 'out-in'; the
+ * checkpoint loaders fromGptq/fromAwq/fromMarlin need no transposing, see
+ * docs/formats.md). It holds the packed weights, scales, zero points and,
  * for act-order layers, the row order; forward(x) queues the GEMM with the
  * kernel the chooser picks for the batch size.
  */
 import { kernelOrder, toKernelOrder, trivialGroups } from './act-order';
+import { type AwqTensors, awqToQuantized } from './checkpoint/awq';
+import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/config';
+import { type GptqTensors, gptqToQuantized } from './checkpoint/gptq';
+import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
 import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
 import { Device, DeviceTensor, Stream } from './device';
 import { MarlinError, callNative } from './errors';
@@ -15,6 +21,16 @@ import { type NativeGemm, native } from './native';
 import { type QuantizedWeights, checkQuantized, quantize, type QuantizeOptions } from './quantize';
 import { type GroupSize, type WeightBits, N_MULTIPLE, checkWeightShape, scaleRows } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
+
+const LOADER_OF = { gptq: 'fromGptq', awq: 'fromAwq', marlin: 'fromMarlin' } as const;
+
+/** The parsed config, which must be of `kind` (else BAD_CHECKPOINT naming the loader that fits). */
+function checkpointConfig<K extends QuantizationConfig['kind']>(config: unknown, kind: K, caller: string): Extract<QuantizationConfig, { kind: K }> {
+  const c = parseQuantizationConfig(config);
+  if (c.kind !== kind)
+    throw new MarlinError('BAD_CHECKPOINT', `QuantizedLinear.${caller}() was given a ${c.kind} checkpoint's config: use QuantizedLinear.${LOADER_OF[c.kind]}()`);
+  return c as Extract<QuantizationConfig, { kind: K }>;
+}
 
 /** Default number of 64-row problems one launch runs side by side when m > 64. */
 export const DEFAULT_MAX_PAR = 16;
@@ -143,8 +159,11 @@ export class QuantizedLinear {
   }
 
   /**
-   * Quantizes [k, n] row-major weights (y = x W; an nn.Linear weight must be
-   * transposed first) with RTN in the given format, packs and uploads them.
+   * Quantizes weights with RTN in the given format, packs and uploads them.
+   * `options.layout` says how `weights` are ordered: 'in-out' (the default)
+   * is [inFeatures, outFeatures] row-major, W of y = x W; 'out-in' is
+   * [outFeatures, inFeatures], as nn.Linear.weight and float checkpoints
+   * store it (transposed here).
    */
   static fromWeights(
     weights: ArrayLike<number>,
@@ -200,6 +219,29 @@ export class QuantizedLinear {
       },
       options,
     );
+  }
+
+  /**
+   * Converts and uploads one GPTQ layer: its checkpoint tensors (qweight,
+   * qzeros, scales, g_idx, without the layer's name prefix; see
+   * docs/formats.md) and the checkpoint's config.json or quantization_config.
+   * BAD_CHECKPOINT for tensors or settings this package cannot load.
+   */
+  static fromGptq(tensors: GptqTensors, config: unknown, options: LayerOptions & { name?: string } = {}): QuantizedLinear {
+    const c = checkpointConfig(config, 'gptq', 'fromGptq');
+    return QuantizedLinear.fromQuantized(gptqToQuantized(tensors, c, { name: options.name }), options);
+  }
+
+  /** Converts and uploads one AWQ (GEMM layout) layer: qweight, qzeros, scales and the config (see fromGptq). */
+  static fromAwq(tensors: AwqTensors, config: unknown, options: LayerOptions & { name?: string } = {}): QuantizedLinear {
+    const c = checkpointConfig(config, 'awq', 'fromAwq');
+    return QuantizedLinear.fromQuantized(awqToQuantized(tensors, c, { name: options.name }), options);
+  }
+
+  /** Uploads one Marlin-format layer (B, s and the config) as it is stored: no repacking. */
+  static fromMarlin(tensors: MarlinTensors, config: unknown, options: LayerOptions & { name?: string } = {}): QuantizedLinear {
+    const c = checkpointConfig(config, 'marlin', 'fromMarlin');
+    return QuantizedLinear.fromPacked(marlinToPacked(tensors, c, { name: options.name }), options);
   }
 
   /** Uploads a layer already in the Marlin layout (e.g. from the reference Marlin tools). */

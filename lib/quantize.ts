@@ -2,7 +2,8 @@
  * Round-to-nearest (RTN) quantization on the CPU, for every weight format.
  *
  * Weights W are [k, n] row-major (k input features, n output features; the
- * layer computes y = x W; PyTorch's nn.Linear stores the transpose, [n, k]).
+ * layer computes y = x W). PyTorch's nn.Linear, and checkpoints of float
+ * weights, store the transpose, [n, k]: pass those with layout 'out-in'.
  * A weight becomes an unsigned q of `bits` bits with
  *   W ~ (q - z) * scale[group(row), col]
  * (see formats.ts). Per group:
@@ -37,7 +38,16 @@ export interface QuantizedWeights {
   dtype?: ActivationDType;
 }
 
+/**
+ * How weights are laid out: 'in-out' is [k = in, n = out] row-major (W of
+ * y = x W), 'out-in' is [n = out, k = in] (nn.Linear.weight, a checkpoint's
+ * float weight), transposed before use.
+ */
+export type WeightLayout = 'in-out' | 'out-in';
+
 export interface QuantizeOptions {
+  /** Order of the weights: 'in-out' ([k, n], the default) or 'out-in' ([n, k], as nn.Linear and checkpoints store them). */
+  layout?: WeightLayout;
   /** Rows per scale group, or -1 for one per column (default 128). */
   groupSize?: GroupSize;
   /** Bits per weight (default 4). */
@@ -90,7 +100,11 @@ function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<Qu
   const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? (arg as QuantizeOptions) : { groupSize: arg as GroupSize };
   const zeroPoints = o.zeroPoints ?? false;
   if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
+  const layout = o.layout ?? 'in-out';
+  if (layout !== 'in-out' && layout !== 'out-in')
+    throw invalid('BAD_ARGUMENT', 'layout', "'in-out' ([k, n]: in features x out features) or 'out-in' ([n, k], as nn.Linear stores it)", layout);
   return {
+    layout,
     groupSize: checkGroupSize(o.groupSize ?? 128),
     bits: checkBits(o.bits ?? 4),
     zeroPoints,
@@ -99,13 +113,24 @@ function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<Qu
   };
 }
 
+/** [cols, rows] row-major from [rows, cols] row-major. */
+function transposed(w: ArrayLike<number>, rows: number, cols: number): Float32Array | Float64Array {
+  const out = w instanceof Float32Array ? new Float32Array(w.length) : new Float64Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0, i = r * cols; c < cols; c++, i++) out[c * rows + r] = w[i];
+  return out;
+}
+
 /**
- * Quantizes [k, n] weights with RTN. The fourth argument is the group size
- * (as in earlier versions) or the options.
+ * Quantizes weights with RTN: [k, n] (layout 'in-out', the default) or
+ * [n, k] (layout 'out-in', as nn.Linear and checkpoints store them); k is
+ * always the input features and n the output features. The fourth argument
+ * is the group size (as in earlier versions) or the options.
  */
 export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
   const o = options(opts);
-  const w = checkWeightsArray(weights, k, n);
+  const given = checkWeightsArray(weights, k, n);
+  const outIn = o.layout === 'out-in';
+  const w = outIn ? transposed(given, n, k) : given;
   const { group, groups } = rowGroups(k, o.groupSize, o.gIdx);
   const maxq = (1 << o.bits) - 1;
   const lo = new Float64Array(groups * n);
@@ -114,7 +139,13 @@ export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?
     const base = group[row] * n;
     for (let col = 0, i = row * n; col < n; col++, i++) {
       const v = w[i];
-      if (!Number.isFinite(v)) throw invalid('BAD_ARGUMENT', `weights[${i}] (row ${row}, column ${col})`, 'a finite number', v);
+      if (!Number.isFinite(v))
+        throw invalid(
+          'BAD_ARGUMENT',
+          outIn ? `weights[${col * k + row}] (output ${col}, input ${row}; layout 'out-in')` : `weights[${i}] (row ${row}, column ${col})`,
+          'a finite number',
+          v,
+        );
       if (v < lo[base + col]) lo[base + col] = v;
       if (v > hi[base + col]) hi[base + col] = v;
     }

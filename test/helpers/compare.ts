@@ -2,7 +2,7 @@
  * Bit-exact comparison of typed arrays, fast on millions of elements
  * (jest's toEqual walks element by element).
  */
-type Typed = Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+type Typed = Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
 
 /** Index of the first element that differs (or the shorter length), -1 if identical. */
 export function firstDifference(a: Typed, b: Typed): number {
