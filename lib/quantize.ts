@@ -13,8 +13,10 @@
  *   scale = (hi - lo) / (2^bits - 1), z = round(-lo / scale).
  * Scales are rounded to the format's dtype (FP16 or BF16) before q is chosen.
  */
+import type { MarlinError } from './errors';
 import { type ActivationDType, checkActivationDType, symmetricZero } from './formats';
-import { fromHalves, toHalves } from './fp16';
+import { fromHalves } from './fp16';
+import { type RtnFinding, type RtnProblem, quantizeColumns } from './rtn';
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid, isObject } from './validate';
 
@@ -50,7 +52,7 @@ export interface QuantizeOptions {
   gIdx?: Int32Array;
 }
 
-function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
+export function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
   if (weights instanceof Uint16Array)
     throw invalid(
       'BAD_DTYPE',
@@ -69,7 +71,7 @@ function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<nu
 }
 
 /** The group of every row and the number of groups. */
-function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
+export function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
   if (gIdx !== undefined) {
     if (!(gIdx instanceof Int32Array)) throw invalid('BAD_DTYPE', 'gIdx', 'an Int32Array', gIdx);
     if (gIdx.length !== k) throw invalid('BAD_SHAPE', 'gIdx', `${k} entries (one per row of k)`, gIdx);
@@ -86,7 +88,7 @@ function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined
   return { group, groups: scaleRows(k, groupSize) };
 }
 
-function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
+export function quantizeOptions(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
   const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? (arg as QuantizeOptions) : { groupSize: arg as GroupSize };
   const zeroPoints = o.zeroPoints ?? false;
   if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
@@ -99,57 +101,42 @@ function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<Qu
   };
 }
 
+/** The MarlinError for a problem quantizeColumns found. */
+export function findingError(f: RtnFinding, n: number, dtype: ActivationDType): MarlinError {
+  if (f.kind === 'weight')
+    return invalid('BAD_ARGUMENT', `weights[${f.index}] (row ${Math.floor(f.index / n)}, column ${f.index % n})`, 'a finite number', f.value);
+  return invalid(
+    'BAD_ARGUMENT',
+    'weights',
+    `values whose scales fit ${dtype} (group ${Math.floor(f.index / n)}, column ${f.index % n} needs ${f.raw.toExponential(3)})`,
+    `a range of ${f.range.toExponential(3)}`,
+  );
+}
+
 /**
  * Quantizes [k, n] weights with RTN. The fourth argument is the group size
- * (as in earlier versions) or the options.
+ * (as in earlier versions) or the options. Holds the calling thread for the
+ * whole layer (about 20 ns a weight); quantizeAsync() does the same work
+ * on worker threads.
  */
 export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
-  const o = options(opts);
-  const w = checkWeightsArray(weights, k, n);
+  const o = quantizeOptions(opts);
+  const given = checkWeightsArray(weights, k, n);
+  const w = given instanceof Float32Array || given instanceof Float64Array ? given : Float64Array.from(given);
   const { group, groups } = rowGroups(k, o.groupSize, o.gIdx);
-  const maxq = (1 << o.bits) - 1;
-  const lo = new Float64Array(groups * n);
-  const hi = new Float64Array(groups * n);
-  for (let row = 0; row < k; row++) {
-    const base = group[row] * n;
-    for (let col = 0, i = row * n; col < n; col++, i++) {
-      const v = w[i];
-      if (!Number.isFinite(v)) throw invalid('BAD_ARGUMENT', `weights[${i}] (row ${row}, column ${col})`, 'a finite number', v);
-      if (v < lo[base + col]) lo[base + col] = v;
-      if (v > hi[base + col]) hi[base + col] = v;
-    }
-  }
-  const raw = new Float64Array(groups * n);
-  for (let i = 0; i < raw.length; i++)
-    raw[i] = o.zeroPoints ? (hi[i] - lo[i]) / maxq : Math.max(hi[i], -lo[i]) / (symmetricZero(o.bits) - 0.5);
-  const scales = toHalves(raw, o.dtype);
-  const s = fromHalves(scales, o.dtype);
-  for (let i = 0; i < s.length; i++)
-    if (!Number.isFinite(s[i]))
-      throw invalid(
-        'BAD_ARGUMENT',
-        'weights',
-        `values whose scales fit ${o.dtype} (group ${Math.floor(i / n)}, column ${i % n} needs ${raw[i].toExponential(3)})`,
-        `a range of ${(hi[i] - lo[i]).toExponential(3)}`,
-      );
-  let zeros: Uint8Array | undefined;
-  if (o.zeroPoints) {
-    zeros = new Uint8Array(groups * n);
-    for (let i = 0; i < zeros.length; i++) zeros[i] = s[i] > 0 ? Math.min(maxq, Math.max(0, Math.round(-lo[i] / s[i]))) : 0;
-  }
-  const q = new Uint8Array(k * n);
-  for (let row = 0; row < k; row++) {
-    const base = group[row] * n;
-    for (let col = 0, i = row * n; col < n; col++, i++) {
-      const scale = s[base + col];
-      const z = zeros ? zeros[base + col] : symmetricZero(o.bits);
-      // A zero scale (all-zero group, or one below the dtype's range) encodes zeros.
-      const step = scale > 0 ? Math.round(w[i] / scale) + z : z;
-      q[i] = step < 0 ? 0 : step > maxq ? maxq : step;
-    }
-  }
-  const out: QuantizedWeights = { q, scales, k, n, groupSize: o.groupSize, bits: o.bits, dtype: o.dtype };
-  if (zeros) out.zeros = zeros;
+  const out: QuantizedWeights = {
+    q: new Uint8Array(k * n),
+    scales: new Uint16Array(groups * n),
+    k,
+    n,
+    groupSize: o.groupSize,
+    bits: o.bits,
+    dtype: o.dtype,
+  };
+  if (o.zeroPoints) out.zeros = new Uint8Array(groups * n);
+  const problem: RtnProblem = { k, n, bits: o.bits, zeroPoints: o.zeroPoints, dtype: o.dtype, group, groups };
+  const finding = quantizeColumns(w, problem, { q: out.q, scales: out.scales, zeros: out.zeros }, 0, n);
+  if (finding) throw findingError(finding, n, o.dtype);
   if (o.gIdx) out.gIdx = o.gIdx;
   return out;
 }
