@@ -71,26 +71,26 @@ function checkMatrix(k: number, n: number, length: number, what: string): void {
 
 /**
  * Packs one k16 block of rows of a [k, n] weight matrix, columns [c0, c1)
- * (whole 64-column units), into `out`: the mapping of weightPosition, with
- * each word gathered from its 8 (4-bit) or 4 (8-bit) values and written
- * once (tens of millions of weights: no call or read-modify-write per
- * element). Row r of the block (0..15) is read from
- * sources[r][offsets[r] + col], so act-order rows and padding can come from
- * anywhere. Returns false if a value does not fit `bits` (the words written
- * are then meaningless). Different column units touch different words, so
- * threads may pack different ones into one buffer.
+ * (whole 64-column units), into `out` from word `base` on (the block's row
+ * of words starting at column c0: 32 * bits words per 64 columns): the
+ * mapping of weightPosition, with each word gathered from its 8 (4-bit) or
+ * 4 (8-bit) values and written once (tens of millions of weights: no call
+ * or read-modify-write per element). Row r of the block (0..15) is read
+ * from sources[r][offsets[r] + col], so act-order rows and padding can come
+ * from anywhere. Returns false if a value does not fit `bits` (the words
+ * written are then meaningless).
  */
 export function packWeightBlock(
   sources: readonly Uint8Array[],
   offsets: Int32Array,
-  block: number,
-  n: number,
   bits: WeightBits,
   out: Int32Array,
+  base: number,
   c0: number,
   c1: number,
 ): boolean {
   let seen = 0;
+  const unitWords = 32 * bits;
   // Lane l = 4g + t takes rows 2t, 2t+1, 2t+8, 2t+9 of columns g and g+8 of each 16-column block.
   for (let t = 0; t < 4; t++) {
     const a0 = sources[2 * t];
@@ -101,10 +101,10 @@ export function packWeightBlock(
     const o1 = offsets[2 * t + 1];
     const o8 = offsets[2 * t + 8];
     const o9 = offsets[2 * t + 9];
-    if (bits === 4) {
-      // word 4l + j of each 64 columns = nibbles (row, col) 2t,g | 2t+8,g | 2t,g+8 | 2t+8,g+8 | 2t+1,g | 2t+9,g | 2t+1,g+8 | 2t+9,g+8
-      for (let unit = c0; unit < c1; unit += 64) {
-        const words = block * 2 * n + (unit >> 6) * 128 + t * 4;
+    for (let unit = c0; unit < c1; unit += 64) {
+      const words = base + ((unit - c0) >> 6) * unitWords + t * 4;
+      if (bits === 4) {
+        // word 4l + j = nibbles (row, col) 2t,g | 2t+8,g | 2t,g+8 | 2t+8,g+8 | 2t+1,g | 2t+9,g | 2t+1,g+8 | 2t+9,g+8
         for (let g = 0; g < 8; g++)
           for (let j = 0; j < 4; j++) {
             const c = unit + 16 * j + g;
@@ -113,11 +113,8 @@ export function packWeightBlock(
             seen |= x0 | x8 | y0 | y8 | x1 | x9 | y1 | y9;
             out[words + g * 16 + j] = x0 | (x8 << 4) | (y0 << 8) | (y8 << 12) | (x1 << 16) | (x9 << 20) | (y1 << 24) | (y9 << 28);
           }
-      }
-    } else {
-      // word 4l + 2(j % 2) + h of part j / 2 = bytes (row) 2t | 2t+8 | 2t+1 | 2t+9 of column g + 8h
-      for (let unit = c0; unit < c1; unit += 64) {
-        const words = block * 4 * n + (unit >> 6) * 256 + t * 4;
+      } else {
+        // word 4l + 2(j % 2) + h of part j / 2 = bytes (row) 2t | 2t+8 | 2t+1 | 2t+9 of column g + 8h
         for (let g = 0; g < 8; g++)
           for (let j = 0; j < 4; j++)
             for (let h = 0; h < 2; h++) {
@@ -147,7 +144,7 @@ export function packWeights(q: Uint8Array, k: number, n: number, bits: WeightBit
   const offsets = new Int32Array(16);
   for (let block = 0; block < k / 16; block++) {
     for (let r = 0; r < 16; r++) offsets[r] = (16 * block + r) * n;
-    if (!packWeightBlock(sources, offsets, block, n, bits, packed, 0, n)) {
+    if (!packWeightBlock(sources, offsets, bits, packed, (block * n * bits) / 2, 0, n)) {
       const bad = firstAbove(q, 16 * block * n, 16 * (block + 1) * n, (1 << bits) - 1);
       throw invalid('BAD_ARGUMENT', `q[${bad}]`, `a value in 0..${(1 << bits) - 1}`, q[bad]);
     }

@@ -91,17 +91,38 @@ export function packFindingError(f: PackFinding, bits: WeightBits): MarlinError 
   return invalid('BAD_ARGUMENT', `${f.what}[${f.index}]`, `a value in 0..${(1 << bits) - 1}`, f.value);
 }
 
-/** The packed arrays of a plan, allocated by the caller (plain or shared memory). */
+/** The packed arrays of a plan. */
 export interface PackedArrays {
   packedWeights: Int32Array;
   packedScales: Uint16Array;
   packedZeros?: Int32Array;
 }
 
-/** Elements of each packed array of a plan. */
-export function packedLengths(plan: LayerPlan): { weights: number; scales: number; zeros: number } {
-  const { kernelK, kernelGroups, n, format } = plan;
-  return { weights: (kernelK * n * format.bits) / 32, scales: kernelGroups * n, zeros: format.zeroPoints ? (kernelGroups * n) / 4 : 0 };
+/**
+ * Packed arrays holding columns col0 .. col0 + stride - 1 of a layer (all
+ * of them, stride n and col0 0, or a worker's share): per k16 block of
+ * rows stride * bits / 2 words of weights, per group stride scales and
+ * stride / 4 words of zero points, each in the Marlin order within its
+ * 64-column units.
+ */
+export interface PackedOutput extends PackedArrays {
+  stride: number;
+  col0: number;
+}
+
+/** Quantized arrays holding columns col0 .. col0 + stride - 1: (row, col) of q at row * stride + col - col0, (group, col) likewise. */
+export interface QuantizedSource {
+  q: Uint8Array;
+  scales: Uint16Array;
+  zeros?: Uint8Array;
+  stride: number;
+  col0: number;
+}
+
+/** Elements of each packed array of a plan, for `columns` of its columns (default all). */
+export function packedLengths(plan: LayerPlan, columns = plan.n): { weights: number; scales: number; zeros: number } {
+  const { kernelK, kernelGroups, format } = plan;
+  return { weights: (kernelK * columns * format.bits) / 32, scales: kernelGroups * columns, zeros: format.zeroPoints ? (kernelGroups * columns) / 4 : 0 };
 }
 
 /** The work packLayerColumns does over `width` columns, in progress() elements. */
@@ -110,14 +131,14 @@ export function packWork(plan: LayerPlan, width: number): number {
 }
 
 /**
- * Packs columns [c0, c1) (multiples of 64, or up to n) of quantized `src`
- * into `out` (zeroed). Returns the first value that does not fit (weights
- * in row-major order, then zero points column by column), or undefined.
+ * Packs columns [c0, c1) (whole 64-column units) of quantized `src` into
+ * `out` (zeroed). Returns the first value that does not fit (weights in
+ * row-major order, then zero points column by column), or undefined.
  */
 export function packLayerColumns(
   plan: LayerPlan,
-  src: { q: Uint8Array; scales: Uint16Array; zeros?: Uint8Array },
-  out: PackedArrays,
+  src: QuantizedSource,
+  out: PackedOutput,
   c0: number,
   c1: number,
   progress?: (elements: number) => void,
@@ -129,45 +150,51 @@ export function packLayerColumns(
   let symmetricRow: Uint8Array | undefined;
   // Where kernel row r's values are: q (its input row), the zero points of
   // its group (act-order padding: q = z is a weight of exactly 0), or a
-  // row of the symmetric zero point.
+  // row of the symmetric zero point; sources[i][offsets[i] + col].
   const sources = new Array<Uint8Array>(16);
   const offsets = new Int32Array(16);
+  const sourceRows = new Int32Array(16);
+  const blockWords = (out.stride * bits) / 2;
+  const unitWords = 32 * bits;
   for (let block = 0; block < kernelK / 16; block++) {
     for (let i = 0; i < 16; i++) {
       const r = 16 * block + i;
       const input = rows ? rows[r] : r;
       if (input >= 0) {
         sources[i] = src.q;
-        offsets[i] = input * n;
+        sourceRows[i] = input;
       } else if (src.zeros) {
         sources[i] = src.zeros;
-        offsets[i] = groupOf![(r / groupRows) | 0] * n;
+        sourceRows[i] = groupOf![(r / groupRows) | 0];
       } else {
-        sources[i] = symmetricRow ??= new Uint8Array(n).fill(symmetricZero(bits));
-        offsets[i] = 0;
+        sources[i] = symmetricRow ??= new Uint8Array(src.stride).fill(symmetricZero(bits));
+        sourceRows[i] = 0;
       }
+      offsets[i] = sourceRows[i] * src.stride - src.col0;
     }
-    if (!packWeightBlock(sources, offsets, block, n, bits, out.packedWeights, c0, c1)) {
+    const base = block * blockWords + ((c0 - out.col0) >> 6) * unitWords;
+    if (!packWeightBlock(sources, offsets, bits, out.packedWeights, base, c0, c1)) {
       for (let i = 0; i < 16; i++) {
         const bad = firstAbove(sources[i], offsets[i] + c0, offsets[i] + c1, max);
-        if (bad >= 0) return { what: sources[i] === src.q ? 'q' : 'zeros', index: bad, value: sources[i][bad] };
+        if (bad >= 0) return { what: sources[i] === src.q ? 'q' : 'zeros', index: sourceRows[i] * n + bad - offsets[i], value: sources[i][bad] };
       }
     }
     progress?.(16 * (c1 - c0));
   }
   for (let g = 0; g < kernelGroups; g++) {
-    const from = (groupOf ? groupOf[g] : g) * n;
-    for (let col = c0; col < c1; col++) out.packedScales[g * n + scalePosition(col, groupSize)] = src.scales[from + col];
+    const from = (groupOf ? groupOf[g] : g) * src.stride - src.col0;
+    const to = g * out.stride - out.col0;
+    for (let col = c0; col < c1; col++) out.packedScales[to + scalePosition(col, groupSize)] = src.scales[from + col];
   }
   if (src.zeros && out.packedZeros) {
-    const wordsPerRow = n / 4;
+    const wordsPerRow = out.stride / 4;
     for (let col = c0; col < c1; col++) {
       const { word, shift } = zeroPosition(col);
       for (let g = 0; g < kernelGroups; g++) {
-        const index = (groupOf ? groupOf[g] : g) * n + col;
-        const v = src.zeros[index];
-        if (v > max) return { what: 'zeros', index, value: v };
-        out.packedZeros[g * wordsPerRow + word] |= v << shift;
+        const group = groupOf ? groupOf[g] : g;
+        const v = src.zeros[group * src.stride + col - src.col0];
+        if (v > max) return { what: 'zeros', index: group * n + col, value: v };
+        out.packedZeros[g * wordsPerRow + word - out.col0 / 4] |= v << shift;
       }
     }
   }
@@ -195,7 +222,8 @@ export function packQuantized(quantized: QuantizedWeights): PackedLayer {
     bits,
     dtype,
   };
-  const finding = packLayerColumns(plan, quantized, layer as PackedArrays, 0, n);
+  const source = { q: quantized.q, scales: quantized.scales, zeros, stride: n, col0: 0 };
+  const finding = packLayerColumns(plan, source, { ...(layer as PackedArrays), stride: n, col0: 0 }, 0, n);
   if (finding) throw packFindingError(finding, bits);
   return layer;
 }

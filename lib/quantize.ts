@@ -16,7 +16,7 @@
 import type { MarlinError } from './errors';
 import { type ActivationDType, checkActivationDType, symmetricZero } from './formats';
 import { fromHalves } from './fp16';
-import { type RtnFinding, type RtnProblem, quantizeColumns } from './rtn';
+import { type RtnFinding, type RtnProblem, matrixRows, quantizeColumns } from './rtn';
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid, isObject } from './validate';
 
@@ -135,7 +135,7 @@ export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?
   };
   if (o.zeroPoints) out.zeros = new Uint8Array(groups * n);
   const problem: RtnProblem = { k, n, bits: o.bits, zeroPoints: o.zeroPoints, dtype: o.dtype, group, groups };
-  const finding = quantizeColumns(w, problem, { q: out.q, scales: out.scales, zeros: out.zeros }, 0, n);
+  const finding = quantizeColumns(matrixRows(w, n), problem, { q: out.q, scales: out.scales, zeros: out.zeros, stride: n, col0: 0 }, 0, n);
   if (finding) throw findingError(finding, n, o.dtype);
   if (o.gIdx) out.gIdx = o.gIdx;
   return out;
