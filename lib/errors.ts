@@ -13,7 +13,8 @@ export type MarlinErrorCode =
   | 'BAD_ARGUMENT' // any other invalid argument (type, range, device mismatch)
   | 'DISPOSED' // use of a tensor, stream or layer after dispose()
   | 'OUT_OF_MEMORY' // a device or pinned allocation failed
-  | 'CUDA_ERROR'; // the CUDA runtime reported an error
+  | 'CUDA_ERROR' // the CUDA runtime reported an error
+  | 'WORKER_FAILED'; // a worker thread (quantizeAsync and the like) failed or exited early
 
 const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'NOT_BUILT',
@@ -25,6 +26,7 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'DISPOSED',
   'OUT_OF_MEMORY',
   'CUDA_ERROR',
+  'WORKER_FAILED',
 ]);
 
 export class MarlinError extends Error {

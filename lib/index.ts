@@ -8,6 +8,8 @@ export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayO
 export { toHalf, fromHalf, halfToNumber, roundToHalf, toBfloat16, fromBfloat16, toHalves, fromHalves } from './fp16';
 export { DEFAULT_FORMAT, describeFormat, type ActivationDType, type WeightFormat } from './formats';
 export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions } from './quantize';
+export { quantizeAsync, quantizeAndPackAsync, type AsyncOptions, type QuantizeAsyncOptions } from './quantize-async';
+export { packQuantized } from './pack-layer';
 export {
   packWeights,
   unpackWeights,

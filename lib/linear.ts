@@ -12,6 +12,7 @@ import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } 
 import { type NativeGemm, native } from './native';
 import { type PackedLayer, packQuantized } from './pack-layer';
 import { type QuantizedWeights, quantize, type QuantizeOptions } from './quantize';
+import { type QuantizeAsyncOptions, quantizeAndPackAsync } from './quantize-async';
 import { checkWeightShape, scaleRows } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
 
@@ -136,6 +137,25 @@ export class QuantizedLinear {
   ): QuantizedLinear {
     if (options.gIdx === undefined) checkWeightShape(inFeatures, outFeatures);
     return QuantizedLinear.fromQuantized(quantize(weights, inFeatures, outFeatures, options), options);
+  }
+
+  /**
+   * fromWeights() with the quantizing and packing on worker threads (see
+   * quantizeAsync): the event loop stays free while a large layer is
+   * prepared; only the upload runs on it. Finds the device (NO_GPU) and
+   * checks the shape before any work; rejects with the MarlinError
+   * fromWeights() would throw. `weights` must not change until it settles.
+   */
+  static async fromWeightsAsync(
+    weights: ArrayLike<number>,
+    inFeatures: number,
+    outFeatures: number,
+    options: QuantizeAsyncOptions & LayerOptions = {},
+  ): Promise<QuantizedLinear> {
+    if (options.gIdx === undefined) checkWeightShape(inFeatures, outFeatures);
+    const device = options.device ?? Device.get(0);
+    const layer = await quantizeAndPackAsync(weights, inFeatures, outFeatures, options);
+    return QuantizedLinear.fromPacked(layer, { device, stream: options.stream });
   }
 
   /**
