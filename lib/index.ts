@@ -37,6 +37,7 @@ export {
   type KernelTarget,
   type KernelOverrides,
 } from './chooser';
+export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuReport, type SelfTestResult } from './setup';
 export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './reference';
 export { fp16Matmul, hasCublas } from './baseline';
 export { timeCalls, median, type GpuTimes } from './timing';

@@ -290,5 +290,8 @@ export function loadAddon(root: string): NativeBinding {
   }
 }
 
+/** The addon file this package loads (absolute). */
+export const ADDON_FILE = path.join(packageRoot(), ADDON_PATH);
+
 /** The loaded addon. Importing this module throws NOT_BUILT if it is missing. */
 export const native: NativeBinding = loadAddon(packageRoot());
