@@ -39,6 +39,8 @@ export interface RowSource {
   array: Float32Array | Float64Array;
   offset: number;
   seek(row: number): void;
+  /** Rows 0..row will not be read again: the source may free them. */
+  release?(row: number): void;
 }
 
 /** The rows of a [k, n] row-major matrix. */
@@ -181,6 +183,7 @@ export function quantizeColumns(
       }
       q[to + col] = step < 0 ? 0 : step > maxq ? maxq : step;
     }
+    rows.release?.(row);
     progress?.(width);
   }
   return undefined;

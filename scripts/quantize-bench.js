@@ -85,6 +85,9 @@ async function main() {
     rows.push({ name, ms: median(runs.map((r) => r.ms)), stall: Math.max(...runs.map((r) => r.stall)) });
     process.stdout.write(`  ${name.padEnd(38)} ${median(runs.map((r) => r.ms)).toFixed(0).padStart(6)} ms   longest loop stall ${Math.max(...runs.map((r) => r.stall)).toFixed(0).padStart(5)} ms\n`);
   };
+  // Untimed: compiles the loops and starts a worker once.
+  quantize(w.subarray(0, 128 * n), 128, n);
+  await quantizeAsync(w.subarray(0, 128 * n), 128, n, { threads: 1 });
   let sync;
   let syncPacked;
   await time('quantize() (JS thread)', async () => (sync = quantize(w, k, n)));
