@@ -31,9 +31,15 @@ export type WorkerMessage = { type: 'progress'; amount: number } | { type: 'done
  */
 export function libraryWorker(): WorkerEntry {
   if (path.extname(__filename) !== '.ts') return { file: path.join(__dirname, 'worker.js') };
+  let register: string;
+  try {
+    register = require.resolve('ts-node/register/transpile-only');
+  } catch (error) {
+    throw new MarlinError('WORKER_FAILED', 'worker threads started from lib/*.ts need ts-node (a development dependency); run the compiled package (dist/) instead', { cause: error });
+  }
   return {
     file: path.join(__dirname, 'worker.ts'),
-    execArgv: ['--require', require.resolve('ts-node/register/transpile-only')],
+    execArgv: ['--require', register],
     env: { ...process.env, TS_NODE_PROJECT: path.join(__dirname, '..', 'tsconfig.json') },
   };
 }
