@@ -14,7 +14,8 @@ export type MarlinErrorCode =
   | 'DISPOSED' // use of a tensor, stream or layer after dispose()
   | 'OUT_OF_MEMORY' // a device or pinned allocation failed
   | 'CUDA_ERROR' // the CUDA runtime reported an error
-  | 'BAD_CHECKPOINT'; // a checkpoint file, index or quantization config that is malformed or unsupported
+  | 'BAD_CHECKPOINT' // a checkpoint file, index or quantization config that is malformed or unsupported
+  | 'WORKER_FAILED'; // a worker thread (quantizeAsync and the like) failed or exited early
 
 const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'NOT_BUILT',
@@ -27,6 +28,7 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'OUT_OF_MEMORY',
   'CUDA_ERROR',
   'BAD_CHECKPOINT',
+  'WORKER_FAILED',
 ]);
 
 export class MarlinError extends Error {

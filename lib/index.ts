@@ -43,6 +43,8 @@ export {
   type AwqTensors,
   type MarlinTensors,
 } from './checkpoint';
+export { quantizeAsync, quantizeAndPackAsync, type AsyncOptions, type QuantizeAsyncOptions } from './quantize-async';
+export { packQuantized } from './pack-layer';
 export {
   packWeights,
   unpackWeights,
@@ -70,6 +72,7 @@ export {
   type KernelTarget,
   type KernelOverrides,
 } from './chooser';
+export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuReport, type SelfTestResult } from './setup';
 export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './reference';
 export { fp16Matmul, hasCublas } from './baseline';
 export { timeCalls, median, type GpuTimes } from './timing';

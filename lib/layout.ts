@@ -70,58 +70,99 @@ function checkMatrix(k: number, n: number, length: number, what: string): void {
 }
 
 /**
- * Calls visit(index in [k, n], word, bit shift) for every element: the
- * mapping of weightPosition, without an object per element (layers have
- * tens of millions of weights).
+ * Packs one k16 block of rows of a [k, n] weight matrix, columns [c0, c1)
+ * (whole 64-column units), into `out` from word `base` on (the block's row
+ * of words starting at column c0: 32 * bits words per 64 columns): the
+ * mapping of weightPosition, with each word gathered from its 8 (4-bit) or
+ * 4 (8-bit) values and written once (tens of millions of weights: no call
+ * or read-modify-write per element). Row r of the block (0..15) is read
+ * from sources[r][offsets[r] + col], so act-order rows and padding can come
+ * from anywhere. Returns false if a value does not fit `bits` (the words
+ * written are then meaningless).
  */
-function forEachPosition(k: number, n: number, bits: WeightBits, visit: (i: number, word: number, shift: number) => void): void {
-  for (let row = 0; row < k; row++) {
-    const r = row & 15;
-    const laneT = (r & 7) >> 1;
-    if (bits === 4) {
-      const rowWord = (row >> 4) * 2 * n;
-      const shiftRow = 4 * ((r & 1) * 4 + (r >> 3));
-      for (let col = 0, i = row * n; col < n; col++, i++) {
-        const cc = col & 15;
-        const word = rowWord + (col >> 6) * 128 + ((cc & 7) * 4 + laneT) * 4 + ((col >> 4) & 3);
-        visit(i, word, shiftRow + 8 * (cc >> 3));
-      }
-    } else {
-      const rowWord = (row >> 4) * 4 * n;
-      const shift = 8 * ((r & 1) * 2 + (r >> 3));
-      for (let col = 0, i = row * n; col < n; col++, i++) {
-        const cc = col & 15;
-        const j = (col >> 4) & 3;
-        const word = rowWord + (col >> 6) * 256 + (j >> 1) * 128 + ((cc & 7) * 4 + laneT) * 4 + (j & 1) * 2 + (cc >> 3);
-        visit(i, word, shift);
+export function packWeightBlock(
+  sources: readonly Uint8Array[],
+  offsets: Int32Array,
+  bits: WeightBits,
+  out: Int32Array,
+  base: number,
+  c0: number,
+  c1: number,
+): boolean {
+  let seen = 0;
+  const unitWords = 32 * bits;
+  // Lane l = 4g + t takes rows 2t, 2t+1, 2t+8, 2t+9 of columns g and g+8 of each 16-column block.
+  for (let t = 0; t < 4; t++) {
+    const a0 = sources[2 * t];
+    const a1 = sources[2 * t + 1];
+    const a8 = sources[2 * t + 8];
+    const a9 = sources[2 * t + 9];
+    const o0 = offsets[2 * t];
+    const o1 = offsets[2 * t + 1];
+    const o8 = offsets[2 * t + 8];
+    const o9 = offsets[2 * t + 9];
+    for (let unit = c0; unit < c1; unit += 64) {
+      const words = base + ((unit - c0) >> 6) * unitWords + t * 4;
+      if (bits === 4) {
+        // word 4l + j = nibbles (row, col) 2t,g | 2t+8,g | 2t,g+8 | 2t+8,g+8 | 2t+1,g | 2t+9,g | 2t+1,g+8 | 2t+9,g+8
+        for (let g = 0; g < 8; g++)
+          for (let j = 0; j < 4; j++) {
+            const c = unit + 16 * j + g;
+            const x0 = a0[o0 + c], x8 = a8[o8 + c], y0 = a0[o0 + c + 8], y8 = a8[o8 + c + 8];
+            const x1 = a1[o1 + c], x9 = a9[o9 + c], y1 = a1[o1 + c + 8], y9 = a9[o9 + c + 8];
+            seen |= x0 | x8 | y0 | y8 | x1 | x9 | y1 | y9;
+            out[words + g * 16 + j] = x0 | (x8 << 4) | (y0 << 8) | (y8 << 12) | (x1 << 16) | (x9 << 20) | (y1 << 24) | (y9 << 28);
+          }
+      } else {
+        // word 4l + 2(j % 2) + h of part j / 2 = bytes (row) 2t | 2t+8 | 2t+1 | 2t+9 of column g + 8h
+        for (let g = 0; g < 8; g++)
+          for (let j = 0; j < 4; j++)
+            for (let h = 0; h < 2; h++) {
+              const c = unit + 16 * j + 8 * h + g;
+              const x0 = a0[o0 + c], x8 = a8[o8 + c], x1 = a1[o1 + c], x9 = a9[o9 + c];
+              seen |= x0 | x8 | x1 | x9;
+              out[words + (j >> 1) * 128 + g * 16 + (j & 1) * 2 + h] = x0 | (x8 << 8) | (x1 << 16) | (x9 << 24);
+            }
       }
     }
   }
+  return seen < 1 << bits;
+}
+
+/** Index of the first value of values[from..to) above `max`, or -1. */
+export function firstAbove(values: Uint8Array, from: number, to: number, max: number): number {
+  for (let i = from; i < to; i++) if (values[i] > max) return i;
+  return -1;
 }
 
 /** Packs [k, n] q values (0..2^bits - 1, row-major) into the [k / 16, n * bits / 2] int32 Marlin layout. */
 export function packWeights(q: Uint8Array, k: number, n: number, bits: WeightBits = 4): Int32Array {
   checkBits(bits);
   checkMatrix(k, n, q.length, 'q');
-  const max = (1 << bits) - 1;
   const packed = new Int32Array((k * n * bits) / 32);
-  forEachPosition(k, n, bits, (i, word, shift) => {
-    const v = q[i];
-    if (v > max) throw invalid('BAD_ARGUMENT', `q[${i}]`, `a value in 0..${max}`, v);
-    packed[word] |= v << shift;
-  });
+  const sources = new Array<Uint8Array>(16).fill(q);
+  const offsets = new Int32Array(16);
+  for (let block = 0; block < k / 16; block++) {
+    for (let r = 0; r < 16; r++) offsets[r] = (16 * block + r) * n;
+    if (!packWeightBlock(sources, offsets, bits, packed, (block * n * bits) / 2, 0, n)) {
+      const bad = firstAbove(q, 16 * block * n, 16 * (block + 1) * n, (1 << bits) - 1);
+      throw invalid('BAD_ARGUMENT', `q[${bad}]`, `a value in 0..${(1 << bits) - 1}`, q[bad]);
+    }
+  }
   return packed;
 }
 
-/** Inverse of packWeights: [k, n] q values from the Marlin layout. */
+/** Inverse of packWeights: [k, n] q values from the Marlin layout (through weightPosition, a check of packWeightBlock's arithmetic). */
 export function unpackWeights(packed: Int32Array, k: number, n: number, bits: WeightBits = 4): Uint8Array {
   checkBits(bits);
   checkMatrix(k, n, (packed.length * 32) / bits, `packed weights (x${32 / bits} values)`);
   const mask = (1 << bits) - 1;
   const q = new Uint8Array(k * n);
-  forEachPosition(k, n, bits, (i, word, shift) => {
-    q[i] = (packed[word] >>> shift) & mask;
-  });
+  for (let row = 0; row < k; row++)
+    for (let col = 0; col < n; col++) {
+      const { word, shift } = weightPosition(row, col, n, bits);
+      q[row * n + col] = (packed[word] >>> shift) & mask;
+    }
   return q;
 }
 

@@ -7,7 +7,6 @@
  * for act-order layers, the row order; forward(x) queues the GEMM with the
  * kernel the chooser picks for the batch size.
  */
-import { kernelOrder, toKernelOrder, trivialGroups } from './act-order';
 import { type AwqTensors, awqToQuantized } from './checkpoint/awq';
 import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/config';
 import { type GptqTensors, gptqToQuantized } from './checkpoint/gptq';
@@ -16,11 +15,14 @@ import { type KernelOverrides, type KernelPlan, nativeOverrides } from './choose
 import { Device, DeviceTensor, Stream } from './device';
 import { MarlinError, callNative } from './errors';
 import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
-import { packScales, packWeights, packZeros } from './layout';
 import { type NativeGemm, native } from './native';
-import { type QuantizedWeights, checkQuantized, quantize, type QuantizeOptions } from './quantize';
-import { type GroupSize, type WeightBits, N_MULTIPLE, checkWeightShape, scaleRows } from './shapes';
+import { type PackedLayer, packQuantized } from './pack-layer';
+import { type QuantizedWeights, quantize, type QuantizeOptions } from './quantize';
+import { type QuantizeAsyncOptions, quantizeAndPackAsync } from './quantize-async';
+import { checkWeightShape, scaleRows } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
+
+export type { PackedLayer } from './pack-layer';
 
 const LOADER_OF = { gptq: 'fromGptq', awq: 'fromAwq', marlin: 'fromMarlin' } as const;
 
@@ -68,25 +70,6 @@ export interface ForwardOptions extends KernelOverrides {
   out?: DeviceTensor<ActivationDType>;
   /** Stream to queue the GEMM on (default: the device's stream). */
   stream?: Stream;
-}
-
-/** Weights already in the Marlin layout (e.g. from the reference Marlin tools, or packWeights). */
-export interface PackedLayer {
-  /** [k / 16, n * bits / 2] int32 words in the Marlin layout. */
-  packedWeights: Int32Array;
-  /** [groups, n] 16-bit scales (dtype bit patterns) in the Marlin order. */
-  packedScales: Uint16Array;
-  /** [groups, n / 4] int32 words of packed zero points, a byte each (formats with zero points). */
-  packedZeros?: Int32Array;
-  /** Act-order: the input row of each kernel row (-1: padding); kernel k = its length. */
-  rows?: Int32Array;
-  inFeatures: number;
-  outFeatures: number;
-  groupSize: GroupSize;
-  /** Default 4. */
-  bits?: WeightBits;
-  /** Activations, scales and outputs; default 'float16'. */
-  dtype?: ActivationDType;
 }
 
 interface LayerOptions {
@@ -176,49 +159,30 @@ export class QuantizedLinear {
   }
 
   /**
+   * fromWeights() with the quantizing and packing on worker threads (see
+   * quantizeAsync): the event loop stays free while a large layer is
+   * prepared; only the upload runs on it. Finds the device (NO_GPU) and
+   * checks the shape before any work; rejects with the MarlinError
+   * fromWeights() would throw. `weights` must not change until it settles.
+   */
+  static async fromWeightsAsync(
+    weights: ArrayLike<number>,
+    inFeatures: number,
+    outFeatures: number,
+    options: QuantizeAsyncOptions & LayerOptions = {},
+  ): Promise<QuantizedLinear> {
+    if (options.gIdx === undefined) checkWeightShape(inFeatures, outFeatures);
+    const device = options.device ?? Device.get(0);
+    const layer = await quantizeAndPackAsync(weights, inFeatures, outFeatures, options);
+    return QuantizedLinear.fromPacked(layer, { device, stream: options.stream });
+  }
+
+  /**
    * Packs and uploads quantized weights (see quantize()): any format, with
    * zero points when `zeros` is given, act-order when `gIdx` is.
    */
   static fromQuantized(quantized: QuantizedWeights, options: LayerOptions = {}): QuantizedLinear {
-    const { bits, dtype, groups } = checkQuantized(quantized);
-    const { k, n, groupSize } = quantized;
-    const format = checkFormat({ dtype, bits, groupSize, zeroPoints: quantized.zeros !== undefined });
-    const gIdx = quantized.gIdx;
-    if (gIdx && !trivialGroups(gIdx, groupSize)) {
-      if (groupSize === -1) throw invalid('BAD_ARGUMENT', 'groupSize', 'a group size (32, 64 or 128) for an act-order layer (gIdx)', groupSize);
-      if (!isPositiveInteger(n) || n % N_MULTIPLE !== 0)
-        throw invalid('BAD_SHAPE', 'n (output features)', `a positive multiple of ${N_MULTIPLE}`, n);
-      const order = kernelOrder(gIdx, groups, groupSize);
-      const kernel = toKernelOrder(quantized, bits, order);
-      return QuantizedLinear.fromPacked(
-        {
-          packedWeights: packWeights(kernel.q, order.kernelK, n, bits),
-          packedScales: packScales(kernel.scales, order.kernelK, n, groupSize),
-          packedZeros: kernel.zeros ? packZeros(kernel.zeros, order.kernelK / groupSize, n, bits) : undefined,
-          rows: order.rows,
-          inFeatures: k,
-          outFeatures: n,
-          groupSize,
-          bits,
-          dtype,
-        },
-        options,
-      );
-    }
-    checkWeightShape(k, n);
-    return QuantizedLinear.fromPacked(
-      {
-        packedWeights: packWeights(quantized.q, k, n, bits),
-        packedScales: packScales(quantized.scales, k, n, groupSize),
-        packedZeros: quantized.zeros ? packZeros(quantized.zeros, scaleRows(k, groupSize), n, bits) : undefined,
-        inFeatures: k,
-        outFeatures: n,
-        groupSize,
-        bits,
-        dtype,
-      },
-      options,
-    );
+    return QuantizedLinear.fromPacked(packQuantized(quantized), options);
   }
 
   /**

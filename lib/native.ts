@@ -286,7 +286,9 @@ export function loadAddon(root: string): NativeBinding {
     if (!fs.existsSync(file)) continue;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(file) as NativeBinding;
+      const addon = require(file) as NativeBinding;
+      loadedFile = file;
+      return addon;
     } catch (error) {
       cause = error;
       tried.push(`${file} failed to load: ${error instanceof Error ? error.message : String(error)}`);
@@ -309,6 +311,12 @@ function packageRoot(): string {
 
 let binding: NativeBinding | undefined;
 let loadError: MarlinError | undefined;
+let loadedFile: string | undefined;
+
+/** The file the addon was loaded from (the local build or the prebuilt binary); undefined before the first use. */
+export function addonFile(): string | undefined {
+  return loadedFile;
+}
 
 function loaded(): NativeBinding {
   if (binding) return binding;

@@ -14,8 +14,10 @@
  *   scale = (hi - lo) / (2^bits - 1), z = round(-lo / scale).
  * Scales are rounded to the format's dtype (FP16 or BF16) before q is chosen.
  */
+import type { MarlinError } from './errors';
 import { type ActivationDType, checkActivationDType, symmetricZero } from './formats';
-import { fromHalves, toHalves } from './fp16';
+import { fromHalves } from './fp16';
+import { type RtnFinding, type RtnProblem, matrixRows, quantizeColumns } from './rtn';
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid, isObject } from './validate';
 
@@ -60,7 +62,7 @@ export interface QuantizeOptions {
   gIdx?: Int32Array;
 }
 
-function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
+export function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
   if (weights instanceof Uint16Array)
     throw invalid(
       'BAD_DTYPE',
@@ -79,7 +81,7 @@ function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<nu
 }
 
 /** The group of every row and the number of groups. */
-function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
+export function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
   if (gIdx !== undefined) {
     if (!(gIdx instanceof Int32Array)) throw invalid('BAD_DTYPE', 'gIdx', 'an Int32Array', gIdx);
     if (gIdx.length !== k) throw invalid('BAD_SHAPE', 'gIdx', `${k} entries (one per row of k)`, gIdx);
@@ -96,7 +98,7 @@ function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined
   return { group, groups: scaleRows(k, groupSize) };
 }
 
-function options(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
+export function quantizeOptions(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
   const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? (arg as QuantizeOptions) : { groupSize: arg as GroupSize };
   const zeroPoints = o.zeroPoints ?? false;
   if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
@@ -121,66 +123,56 @@ function transposed(w: ArrayLike<number>, rows: number, cols: number): Float32Ar
 }
 
 /**
+ * The MarlinError for a problem quantizeColumns found. With `outInK` (the k
+ * of weights given as [n, k], layout 'out-in') a weight is named by its
+ * index in the array the caller gave.
+ */
+export function findingError(f: RtnFinding, n: number, dtype: ActivationDType, outInK?: number): MarlinError {
+  if (f.kind === 'weight') {
+    const row = Math.floor(f.index / n);
+    const col = f.index % n;
+    const name =
+      outInK === undefined
+        ? `weights[${f.index}] (row ${row}, column ${col})`
+        : `weights[${col * outInK + row}] (output ${col}, input ${row}; layout 'out-in')`;
+    return invalid('BAD_ARGUMENT', name, 'a finite number', f.value);
+  }
+  return invalid(
+    'BAD_ARGUMENT',
+    'weights',
+    `values whose scales fit ${dtype} (group ${Math.floor(f.index / n)}, column ${f.index % n} needs ${f.raw.toExponential(3)})`,
+    `a range of ${f.range.toExponential(3)}`,
+  );
+}
+
+/**
  * Quantizes weights with RTN: [k, n] (layout 'in-out', the default) or
  * [n, k] (layout 'out-in', as nn.Linear and checkpoints store them); k is
  * always the input features and n the output features. The fourth argument
- * is the group size (as in earlier versions) or the options.
+ * is the group size (as in earlier versions) or the options. Holds the
+ * calling thread for the whole layer (about 20 ns a weight); quantizeAsync()
+ * does the same work on worker threads.
  */
 export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
-  const o = options(opts);
+  const o = quantizeOptions(opts);
   const given = checkWeightsArray(weights, k, n);
   const outIn = o.layout === 'out-in';
-  const w = outIn ? transposed(given, n, k) : given;
+  const oriented = outIn ? transposed(given, n, k) : given;
+  const w = oriented instanceof Float32Array || oriented instanceof Float64Array ? oriented : Float64Array.from(oriented);
   const { group, groups } = rowGroups(k, o.groupSize, o.gIdx);
-  const maxq = (1 << o.bits) - 1;
-  const lo = new Float64Array(groups * n);
-  const hi = new Float64Array(groups * n);
-  for (let row = 0; row < k; row++) {
-    const base = group[row] * n;
-    for (let col = 0, i = row * n; col < n; col++, i++) {
-      const v = w[i];
-      if (!Number.isFinite(v))
-        throw invalid(
-          'BAD_ARGUMENT',
-          outIn ? `weights[${col * k + row}] (output ${col}, input ${row}; layout 'out-in')` : `weights[${i}] (row ${row}, column ${col})`,
-          'a finite number',
-          v,
-        );
-      if (v < lo[base + col]) lo[base + col] = v;
-      if (v > hi[base + col]) hi[base + col] = v;
-    }
-  }
-  const raw = new Float64Array(groups * n);
-  for (let i = 0; i < raw.length; i++)
-    raw[i] = o.zeroPoints ? (hi[i] - lo[i]) / maxq : Math.max(hi[i], -lo[i]) / (symmetricZero(o.bits) - 0.5);
-  const scales = toHalves(raw, o.dtype);
-  const s = fromHalves(scales, o.dtype);
-  for (let i = 0; i < s.length; i++)
-    if (!Number.isFinite(s[i]))
-      throw invalid(
-        'BAD_ARGUMENT',
-        'weights',
-        `values whose scales fit ${o.dtype} (group ${Math.floor(i / n)}, column ${i % n} needs ${raw[i].toExponential(3)})`,
-        `a range of ${(hi[i] - lo[i]).toExponential(3)}`,
-      );
-  let zeros: Uint8Array | undefined;
-  if (o.zeroPoints) {
-    zeros = new Uint8Array(groups * n);
-    for (let i = 0; i < zeros.length; i++) zeros[i] = s[i] > 0 ? Math.min(maxq, Math.max(0, Math.round(-lo[i] / s[i]))) : 0;
-  }
-  const q = new Uint8Array(k * n);
-  for (let row = 0; row < k; row++) {
-    const base = group[row] * n;
-    for (let col = 0, i = row * n; col < n; col++, i++) {
-      const scale = s[base + col];
-      const z = zeros ? zeros[base + col] : symmetricZero(o.bits);
-      // A zero scale (all-zero group, or one below the dtype's range) encodes zeros.
-      const step = scale > 0 ? Math.round(w[i] / scale) + z : z;
-      q[i] = step < 0 ? 0 : step > maxq ? maxq : step;
-    }
-  }
-  const out: QuantizedWeights = { q, scales, k, n, groupSize: o.groupSize, bits: o.bits, dtype: o.dtype };
-  if (zeros) out.zeros = zeros;
+  const out: QuantizedWeights = {
+    q: new Uint8Array(k * n),
+    scales: new Uint16Array(groups * n),
+    k,
+    n,
+    groupSize: o.groupSize,
+    bits: o.bits,
+    dtype: o.dtype,
+  };
+  if (o.zeroPoints) out.zeros = new Uint8Array(groups * n);
+  const problem: RtnProblem = { k, n, bits: o.bits, zeroPoints: o.zeroPoints, dtype: o.dtype, group, groups };
+  const finding = quantizeColumns(matrixRows(w, n), problem, { q: out.q, scales: out.scales, zeros: out.zeros, stride: n, col0: 0 }, 0, n);
+  if (finding) throw findingError(finding, n, o.dtype, outIn ? k : undefined);
   if (o.gIdx) out.gIdx = o.gIdx;
   return out;
 }

@@ -1,0 +1,293 @@
+#!/usr/bin/env node
+/**
+ * The marlin-node command. `npx marlin-node doctor` checks this machine for
+ * marlin-node and prints a line per finding, then a verdict; the exit code
+ * is 1 when marlin-node cannot run here (no GPU, no kernels for a GPU, the
+ * self-test failed, the addon does not load). A thin script over the
+ * public API: the findings come from checkSetup() and selfTest(); the
+ * self-test runs in a child process (`marlin-node self-test`), so that a
+ * kernel that faults cannot take the caller down with it. Nothing it
+ * prints is a stack trace.
+ */
+import { spawn } from 'node:child_process';
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+
+import type * as Api from './index';
+
+const USAGE = `usage: marlin-node <command> [options]
+
+commands:
+  doctor [--no-self-test] [--timeout SECONDS]
+      Checks this machine for marlin-node: Node.js, the addon, CUDA, each GPU
+      and whether the addon has kernels for it, cuBLAS, and a self-test GEMM
+      on every usable GPU (in a child process; --timeout: per GPU, default
+      120). Prints a line per finding; exits with 1 if marlin-node cannot run.
+  self-test [--device N]
+      Runs one small quantized layer on GPU N (default 0) and compares it
+      with float64 on the CPU; prints the result as one JSON line.
+  help
+      Prints this text.
+`;
+
+/** The engines field of package.json: the oldest Node.js supported. */
+const MIN_NODE = [20, 17, 0];
+
+export type Status = 'ok' | 'info' | 'warn' | 'FAIL' | 'skip';
+
+/** One line of the doctor's report, with optional lines of detail under it. */
+export interface Finding {
+  status: Status;
+  label: string;
+  detail: string;
+  more?: string[];
+}
+
+export function formatFinding(f: Finding): string {
+  return [`${f.status.padEnd(5)} ${f.label}: ${f.detail}`, ...(f.more ?? []).map((line) => `      ${line}`)].join('\n');
+}
+
+/** What a self-test child reported. */
+export type SelfTestOutcome = { passed: true; result: Api.SelfTestResult } | { passed: false; reason: string; result?: Api.SelfTestResult };
+
+const errorText = (error: unknown): string => {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  return typeof e?.code === 'string' ? `${e.code}: ${message}` : message;
+};
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+const capability = (arch: number): string => `${Math.floor(arch / 10)}.${arch % 10}`;
+
+export function environmentFindings(): Finding[] {
+  const version = process.versions.node.split('.').map(Number);
+  const first = MIN_NODE.findIndex((min, i) => version[i] !== min);
+  const oldNode = first >= 0 && version[first] < MIN_NODE[first];
+  return [
+    {
+      status: oldNode ? 'FAIL' : 'ok',
+      label: 'Node.js',
+      detail: `${process.version} (Node-API ${process.versions.napi})${oldNode ? `: marlin-node needs ${MIN_NODE.join('.')} or newer` : ''}`,
+    },
+    {
+      status: process.platform === 'linux' ? 'ok' : 'FAIL',
+      label: 'platform',
+      detail: `${process.platform} ${process.arch} (${os.type()} ${os.release()})${process.platform === 'linux' ? '' : ': marlin-node runs on Linux'}`,
+    },
+    { status: 'info', label: 'CPU', detail: `${os.availableParallelism()} threads for quantizeAsync (${os.cpus()[0]?.model ?? 'unknown model'})` },
+  ];
+}
+
+/** The kernels a GPU gets from this build, in words. */
+function kernelsFor(gpu: Api.GpuReport, report: Api.SetupReport): string {
+  if (gpu.kernelArch === 0) return `none (built for ${report.archs.map((a) => `sm_${a}`).join(', ')})`;
+  if (gpu.kernelArch === gpu.arch && report.archs.includes(gpu.arch)) return `sm_${gpu.arch} machine code`;
+  return `PTX of compute_${gpu.kernelArch} (compiled by the driver on first use)`;
+}
+
+/** The findings of checkSetup(): addon, build, CUDA, GPUs, cuBLAS. */
+export function setupFindings(report: Api.SetupReport): Finding[] {
+  const cuda = (v: number): string => `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+  const perArch = report.archs.length > 0 ? report.variants / report.archs.length : 0;
+  const findings: Finding[] = [
+    { status: 'ok', label: 'addon', detail: `loaded from ${report.addonFile}` },
+    {
+      status: 'info',
+      label: 'kernels compiled',
+      detail: `${report.archs.map((a) => `sm_${a}`).join(', ')} machine code, PTX of compute_${report.ptxArch}; ${perArch} variants per architecture`,
+    },
+    { status: 'ok', label: 'CUDA runtime', detail: `${cuda(report.runtimeVersion)} (linked into the addon)` },
+    report.driverVersion === 0
+      ? { status: 'FAIL', label: 'CUDA driver', detail: 'none (no NVIDIA driver is loaded)' }
+      : {
+          status: report.driverVersion < report.runtimeVersion ? 'FAIL' : 'ok',
+          label: 'CUDA driver',
+          detail: `supports CUDA ${cuda(report.driverVersion)}${report.driverVersion < report.runtimeVersion ? `, older than the runtime ${cuda(report.runtimeVersion)}: update the driver` : ''}`,
+        },
+  ];
+  if (report.gpus.length === 0) findings.push({ status: 'FAIL', label: 'GPUs', detail: `none (${report.problem ?? 'no CUDA device is present'})` });
+  for (const gpu of report.gpus) {
+    const what = `${gpu.name}, compute capability ${capability(gpu.arch)}, ${gpu.multiProcessorCount} SMs, ${gib(gpu.memoryBytes)}`;
+    findings.push({
+      // A GPU too old for the kernels is a warning while another one can run them.
+      status: gpu.usable ? 'ok' : gpu.arch >= 80 ? 'FAIL' : 'warn',
+      label: `GPU ${gpu.index}`,
+      detail: `${what}; kernels: ${kernelsFor(gpu, report)}${gpu.usable ? '' : `; not usable: ${gpu.reason}`}`,
+    });
+  }
+  findings.push(
+    report.cublas
+      ? { status: 'ok', label: 'cuBLAS', detail: 'available (fp16Matmul, the dense baseline)' }
+      : { status: 'info', label: 'cuBLAS', detail: 'not built in (only fp16Matmul, the dense baseline, needs it)' },
+  );
+  return findings;
+}
+
+export function selfTestFinding(device: number, outcome: SelfTestOutcome, describeFormat: (f: Api.WeightFormat) => string): Finding {
+  const label = `self-test GPU ${device}`;
+  if (!outcome.passed && !outcome.result) return { status: 'FAIL', label, detail: outcome.reason };
+  const r = outcome.result!;
+  const detail =
+    `${describeFormat(r.format)}, x [${r.m}, ${r.k}] by W [${r.k}, ${r.n}]: relative error ${r.relativeError.toExponential(1)} ` +
+    `(limit ${r.tolerance.toExponential(1)}), ${r.ms.toFixed(0)} ms in a child process`;
+  return { status: outcome.passed ? 'ok' : 'FAIL', label, detail: outcome.passed ? detail : `${outcome.reason}: ${detail}` };
+}
+
+/** Whether marlin-node can run here, and if not the first reason why. */
+export function verdict(findings: readonly Finding[], report: Api.SetupReport | undefined): { usable: boolean; line: string } {
+  const failed = findings.find((f) => f.status === 'FAIL');
+  if (!report || failed) return { usable: false, line: `result: marlin-node cannot run here: ${failed ? `${failed.label}: ${failed.detail}` : 'the addon does not load'}` };
+  const usable = report.gpus.filter((g) => g.usable).map((g) => g.index);
+  return { usable: true, line: `result: marlin-node can run here (GPU ${usable.join(', ')})` };
+}
+
+/** A command line that runs `marlin-node self-test` in a child Node, the way this process runs. */
+export function selfTestCommand(device: number): [string, string[]] {
+  return [process.execPath, [...process.execArgv, __filename, 'self-test', '--device', String(device)]];
+}
+
+/**
+ * Runs a self-test child (`command`) and reads its one JSON line. A child
+ * that dies (a signal, a non-zero exit without a result) or outlives
+ * `timeoutMs` (it is killed) is a failure with the reason in words.
+ */
+export function runSelfTestChild(command: [string, string[]], timeoutMs: number): Promise<SelfTestOutcome> {
+  return new Promise((resolve) => {
+    const child = spawn(command[0], command[1], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ passed: false, reason: `could not start a child process: ${error.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+      if (timedOut) return resolve({ passed: false, reason: `did not finish within ${timeoutMs / 1000} s (the child process was killed)` });
+      let reply: { passed?: unknown; result?: Api.SelfTestResult; error?: string } | undefined;
+      try {
+        reply = JSON.parse(lastLine(stdout));
+      } catch {
+        reply = undefined;
+      }
+      if (reply?.result && reply.passed === true) return resolve({ passed: true, result: reply.result });
+      if (reply?.result) return resolve({ passed: false, reason: 'wrong results', result: reply.result });
+      if (reply?.error) return resolve({ passed: false, reason: reply.error });
+      const died = signal ? `the child process died of ${signal}` : `the child process exited with code ${code} and no result`;
+      const said = lastLine(stderr);
+      resolve({ passed: false, reason: said ? `${died}: ${said}` : died });
+    });
+  });
+}
+
+/**
+ * Loads the package and its addon (which the package loads at first use);
+ * a failure to load either is a finding, not a crash.
+ */
+function loadApi(): { api: typeof Api } | { error: unknown } {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const api = require('./index') as typeof Api;
+    const found = api.probe();
+    if (found.code === 'NOT_BUILT') return { error: new api.MarlinError('NOT_BUILT', found.reason ?? 'the native addon is not built') };
+    return { api };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function doctor(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'no-self-test': { type: 'boolean' }, timeout: { type: 'string' } } });
+  const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
+  if (!(timeoutS > 0)) throw new UsageError(`--timeout takes a number of seconds, not ${values.timeout}`);
+  print('marlin-node doctor');
+  const findings = environmentFindings();
+  findings.forEach((f) => print(formatFinding(f)));
+  const loaded = loadApi();
+  if ('error' in loaded) {
+    const [first, ...rest] = errorText(loaded.error).split('\n');
+    const f: Finding = { status: 'FAIL', label: 'addon', detail: `does not load: ${first}`, more: rest };
+    print(formatFinding(f));
+    print(verdict([...findings, f], undefined).line);
+    return 1;
+  }
+  const { api } = loaded;
+  const report = api.checkSetup();
+  for (const f of setupFindings(report)) {
+    findings.push(f);
+    print(formatFinding(f));
+  }
+  const usable = report.gpus.filter((g) => g.usable);
+  if (values['no-self-test']) {
+    findings.push({ status: 'skip', label: 'self-test', detail: 'not run (--no-self-test)' });
+    print(formatFinding(findings[findings.length - 1]));
+  } else if (usable.length === 0) {
+    findings.push({ status: 'skip', label: 'self-test', detail: 'not run (no usable GPU)' });
+    print(formatFinding(findings[findings.length - 1]));
+  }
+  if (!values['no-self-test'])
+    for (const gpu of usable) {
+      const outcome = await runSelfTestChild(selfTestCommand(gpu.index), timeoutS * 1000);
+      const f = selfTestFinding(gpu.index, outcome, api.describeFormat);
+      findings.push(f);
+      print(formatFinding(f));
+    }
+  const v = verdict(findings, report);
+  print(v.line);
+  return v.usable ? 0 : 1;
+}
+
+async function selfTestMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { device: { type: 'string' } } });
+  const device = values.device === undefined ? 0 : Number(values.device);
+  if (!Number.isSafeInteger(device) || device < 0) throw new UsageError(`--device takes a GPU index, not ${values.device}`);
+  const loaded = loadApi();
+  if ('error' in loaded) {
+    print(JSON.stringify({ passed: false, error: `the addon does not load: ${errorText(loaded.error).split('\n')[0]}` }));
+    return 1;
+  }
+  try {
+    const result = await loaded.api.selfTest(device);
+    print(JSON.stringify({ passed: result.passed, result }));
+    return result.passed ? 0 : 1;
+  } catch (error) {
+    print(JSON.stringify({ passed: false, error: errorText(error) }));
+    return 1;
+  }
+}
+
+class UsageError extends Error {}
+
+/** Runs a command line (without `node` and the script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (command === 'doctor') return await doctor(args);
+    if (command === 'self-test') return await selfTestMain(args);
+    if (command === 'help' || command === '--help' || command === '-h') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    throw new UsageError(command === undefined ? 'a command is needed' : `unknown command "${command}"`);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`marlin-node: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    print(formatFinding({ status: 'FAIL', label: command ?? 'marlin-node', detail: `unexpected error: ${errorText(error)}` }));
+    return 1;
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2)).then((code) => (process.exitCode = code));

@@ -1,0 +1,85 @@
+/**
+ * One worker thread's share of quantizing (and packing) a layer: a range
+ * of columns. quantize-async.ts builds the tasks and sends each its rows;
+ * worker.ts runs them with runColumnTask. A task's weights, results and
+ * packed arrays hold only its own columns, in plain ArrayBuffers that move
+ * between threads without a copy (transferred). Plain, not shared: V8 does
+ * not count SharedArrayBuffers towards garbage collection, so a process
+ * quantizing layer after layer would keep every one of them until some
+ * unrelated collection. Weights the caller already has on a
+ * SharedArrayBuffer are read in place.
+ */
+import { type LayerPlan, type PackFinding, type PackedArrays, packLayerColumns, packedLengths } from './pack-layer';
+import { type RowSource, type RtnFinding, type RtnProblem, quantizeColumns } from './rtn';
+
+export type WeightType = 'float32' | 'float64';
+
+/** Where a task's weights come from. */
+export type TaskWeights =
+  /** The caller's [k, n] matrix on a SharedArrayBuffer, read in place. */
+  | { shared: { buffer: SharedArrayBuffer; byteOffset: number; length: number; type: WeightType } }
+  /**
+   * RowsMessages of this task's columns, in row order; `signal` (Int32 [1])
+   * is incremented after each is posted, so that the worker can sleep
+   * until the next one.
+   */
+  | { sent: { type: WeightType; signal: SharedArrayBuffer } };
+
+export interface ColumnTask {
+  c0: number;
+  c1: number;
+  problem: RtnProblem;
+  weights: TaskWeights;
+  /** Also pack the columns (quantizeAndPackAsync). */
+  plan?: LayerPlan;
+}
+
+/** Rows from..to - 1 of a task's columns, [to - from, c1 - c0] row-major. */
+export interface RowsMessage {
+  type: 'rows';
+  from: number;
+  to: number;
+  data: Float32Array | Float64Array;
+}
+
+/**
+ * What a task produced: its columns of q [k, width], scales and zero
+ * points [groups, width], and of the packed arrays (see PackedOutput), or
+ * the first problem it found.
+ */
+export interface ColumnTaskResult {
+  finding?: RtnFinding | PackFinding;
+  q?: Uint8Array;
+  scales?: Uint16Array;
+  zeros?: Uint8Array;
+  packed?: PackedArrays;
+}
+
+export const weightType = (w: Float32Array | Float64Array): WeightType => (w instanceof Float64Array ? 'float64' : 'float32');
+
+/** Runs a task over the rows `rows` gives; progress gets the elements done (see rtnWork and packWork). */
+export function runColumnTask(task: ColumnTask, rows: RowSource, progress: (elements: number) => void): ColumnTaskResult {
+  const { c0, c1, problem, plan } = task;
+  const width = c1 - c0;
+  const q = new Uint8Array(problem.k * width);
+  const scales = new Uint16Array(problem.groups * width);
+  const zeros = problem.zeroPoints ? new Uint8Array(problem.groups * width) : undefined;
+  const quantized = { q, scales, zeros, stride: width, col0: c0 };
+  const found = quantizeColumns(rows, problem, quantized, c0, c1, progress);
+  if (found) return { finding: found };
+  if (!plan) return { q, scales, zeros };
+  const lengths = packedLengths(plan, width);
+  const packed: PackedArrays = {
+    packedWeights: new Int32Array(lengths.weights),
+    packedScales: new Uint16Array(lengths.scales),
+    packedZeros: plan.format.zeroPoints ? new Int32Array(lengths.zeros) : undefined,
+  };
+  const packFound = packLayerColumns(plan, quantized, { ...packed, stride: width, col0: c0 }, c0, c1, progress);
+  return packFound ? { finding: packFound } : { packed };
+}
+
+/** The ArrayBuffers of a result, to transfer rather than copy. */
+export function resultBuffers(result: ColumnTaskResult): ArrayBuffer[] {
+  const arrays = [result.q, result.scales, result.zeros, result.packed?.packedWeights, result.packed?.packedScales, result.packed?.packedZeros];
+  return arrays.filter((a) => a !== undefined).map((a) => a.buffer as ArrayBuffer);
+}
