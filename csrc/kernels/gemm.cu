@@ -37,9 +37,13 @@ cudaError_t device_attribute(int device, Slot slot, int* value) {
   return e;
 }
 
+std::size_t partial_bytes(int sm_count) {
+  return static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
+}
+
 std::size_t counter_bytes(int n, int max_par) {
   // One counter per (problem, column slice); 128 columns is the narrowest
-  // tile. Rounded up to 16 bytes so the partial slots stay aligned.
+  // tile. Rounded up to 16 bytes.
   const std::size_t ints = static_cast<std::size_t>(max_par) * static_cast<std::size_t>((n + 127) / 128);
   return (ints * 4 + 15) / 16 * 16;
 }
@@ -65,7 +69,7 @@ const char* status_message(Status status) {
 
 std::size_t workspace_bytes(int n, int max_par, int sm_count) {
   if (n <= 0 || max_par <= 0 || sm_count <= 0) return 0;
-  return counter_bytes(n, max_par) + static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
+  return partial_bytes(sm_count) + counter_bytes(n, max_par);
 }
 
 cudaError_t current_target(Target* target, int* device) {
@@ -120,9 +124,11 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
   const int act_bytes = 2;  // FP16 and BF16
   const auto* a = static_cast<const char*>(args.a);
   auto* c = static_cast<char*>(args.c);
-  auto* locks = static_cast<int*>(args.workspace);
-  auto* partials =
-      reinterpret_cast<float4*>(static_cast<char*>(args.workspace) + counter_bytes(args.n, p.max_par));
+  // Partial-sum slots first, counters after them: the counters' place does
+  // not depend on n or max_par, so calls of different shapes sharing a
+  // workspace never read each other's partial sums as counters.
+  auto* partials = static_cast<float4*>(args.workspace);
+  auto* locks = reinterpret_cast<int*>(static_cast<char*>(args.workspace) + partial_bytes(target.sm_count));
   for (int row = 0; row < args.m;) {
     int rows = 0;
     int m_blocks = 0;

@@ -99,9 +99,10 @@ Status set_tile_rules(int arch, const TileRule* rules, int count);
 int tile_rules(int arch, TileRule* out, int capacity);
 void reset_tile_rules();
 
-// Bytes of workspace a call needs: one int32 counter per (64-row problem,
-// column slice) for this n and max_par, then one partial-sum slot (64 KiB)
-// per SM of the device. Calls on one stream may share a workspace.
+// Bytes of workspace a call needs: one partial-sum slot (64 KiB) per SM of
+// the device, then one int32 counter per (64-row problem, column slice) for
+// this n and max_par. Calls on one stream may share a workspace (of the
+// largest size any of them needs): the counters are zero again after each.
 std::size_t workspace_bytes(int n, int max_par, int sm_count);
 
 struct GemmArgs {
