@@ -29,7 +29,8 @@ __device__ __forceinline__ __nv_bfloat16 from_float(float v) { return __float2bf
 template <class T>
 __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __restrict__ scales,
                                   const uint32_t* __restrict__ zeros, const int* __restrict__ rows,
-                                  T* __restrict__ out, int k, int n, int bits, int group_size, bool has_zeros) {
+                                  T* __restrict__ out, int k, int n, int out_rows, int bits, int group_size,
+                                  bool has_zeros) {
   const int64_t total = static_cast<int64_t>(k) * n;
   const int zero_words = n / 4;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -37,7 +38,7 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
     const int row = static_cast<int>(i / n);
     const int col = static_cast<int>(i % n);
     const int out_row = rows ? rows[row] : row;
-    if (out_row < 0) continue;
+    if (out_row < 0 || out_row >= out_rows) continue;  // padding (or a row map entry out of range)
     int64_t word = 0;
     int shift = 0;
     packing::weight_position(row, col, n, bits, &word, &shift);
@@ -71,7 +72,7 @@ __global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __rest
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       const int c = __ldg(columns + chunk * 8 + e);
-      v[e] = c >= 0 ? src[c] : 0;
+      v[e] = c >= 0 && c < k_in ? src[c] : 0;  // -1: padding (and nothing outside the row is read)
     }
     out[i] = make_uint4(v[0] | (uint32_t{v[1]} << 16), v[2] | (uint32_t{v[3]} << 16), v[4] | (uint32_t{v[5]} << 16),
                         v[6] | (uint32_t{v[7]} << 16));
@@ -87,19 +88,18 @@ unsigned grid_for(int64_t items, int threads) {
 
 cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out,
                                int k, int n, int out_rows, const Format& format, cudaStream_t stream) {
-  (void)out_rows;  // the caller sized `out`; rows[] stays below it
   const int threads = 256;
   const unsigned grid = grid_for(static_cast<int64_t>(k) * n, threads);
   const auto* w = static_cast<const uint32_t*>(b);
   const auto* z = static_cast<const uint32_t*>(zeros);
   if (format.act == Act::kF16)
     dequantize_kernel<__half><<<grid, threads, 0, stream>>>(w, static_cast<const __half*>(scales), z, rows,
-                                                            static_cast<__half*>(out), k, n, format.bits,
+                                                            static_cast<__half*>(out), k, n, out_rows, format.bits,
                                                             format.group_size, format.zero_points);
   else
     dequantize_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(
-        w, static_cast<const __nv_bfloat16*>(scales), z, rows, static_cast<__nv_bfloat16*>(out), k, n, format.bits,
-        format.group_size, format.zero_points);
+        w, static_cast<const __nv_bfloat16*>(scales), z, rows, static_cast<__nv_bfloat16*>(out), k, n, out_rows,
+        format.bits, format.group_size, format.zero_points);
   return cudaGetLastError();
 }
 

@@ -12,13 +12,13 @@ namespace marlin {
 // out[row, col] = (q - z) * scale, rounded once to the activation type.
 // `b`, `scales` and `zeros` are packed as for gemm(), for `k` kernel rows.
 // With `rows` (int32 [k], may be null) kernel row r is written to output row
-// rows[r] of `out_rows` (a negative entry: a padding row, not written);
-// without, row r to row r (out_rows == k). Shapes as for gemm; the caller
-// checks them.
+// rows[r] of `out_rows` (an entry outside 0..out_rows-1, as -1 for padding:
+// not written); without, row r to row r (out_rows == k). Shapes as for
+// gemm; the caller checks them.
 cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out,
                                int k, int n, int out_rows, const Format& format, cudaStream_t stream);
 
-// out[i, c] = columns[c] >= 0 ? in[i, columns[c]] : 0 for i < m, c < k_out:
+// out[i, c] = 0 <= columns[c] < k_in ? in[i, columns[c]] : 0 for i < m, c < k_out:
 // 16-bit values, `in` [m, k_in] and `out` [m, k_out] row-major; k_out % 8 == 0.
 cudaError_t gather_columns(const void* in, const int* columns, void* out, int m, int k_in, int k_out,
                            cudaStream_t stream);
