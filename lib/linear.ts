@@ -12,7 +12,7 @@ import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/c
 import { type GptqTensors, gptqToQuantized } from './checkpoint/gptq';
 import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
 import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
-import { Device, DeviceTensor, Stream } from './device';
+import { Device, DeviceTensor, Event, Stream } from './device';
 import { MarlinError, callNative } from './errors';
 import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
 import { type NativeGemm, native } from './native';
@@ -73,7 +73,9 @@ export interface ForwardOptions extends KernelOverrides {
 }
 
 interface LayerOptions {
+  /** Device to upload to (default: device 0). */
   device?: Device;
+  /** Stream the uploads are queued on (default: the device's stream); the layer's work on any other stream is ordered after them. */
   stream?: Stream;
 }
 
@@ -97,6 +99,14 @@ export class QuantizedLinear {
   /** Act-order row order, int32 [kernelK]. */
   readonly rows?: DeviceTensor<'int32'>;
   /** @internal */ private readonly gemm: NativeGemm;
+  /**
+   * The uploads were queued on `uploadStream`; work on another stream waits
+   * for `uploaded` once (a copy from pageable memory may still be in flight
+   * when the upload call returns).
+   */
+  private readonly uploadStream: Stream;
+  private readonly uploaded: Event;
+  private readonly ordered = new WeakSet<Stream>();
   private disposed = false;
 
   private constructor(device: Device, layer: PackedLayer, format: WeightFormat, stream: Stream) {
@@ -135,6 +145,10 @@ export class QuantizedLinear {
             format,
           }),
       );
+      this.uploaded = new Event(device);
+      owned.push(this.uploaded);
+      this.uploaded.record(stream);
+      this.uploadStream = stream;
     } catch (error) {
       for (const t of owned) t.dispose();
       throw error;
@@ -282,8 +296,16 @@ export class QuantizedLinear {
     this.checkTensor(out, 'out', m, this.outFeatures);
     const ws = workspaceFor(stream, this.outFeatures, overrides?.maxPar ?? DEFAULT_MAX_PAR);
     const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
+    this.orderAfterUpload(stream);
     callNative(() => this.gemm.run(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
     return out;
+  }
+
+  /** Makes `stream` wait for the layer's upload, once per stream other than the upload's. */
+  private orderAfterUpload(stream: Stream): void {
+    if (stream === this.uploadStream || this.ordered.has(stream)) return;
+    stream.waitFor(this.uploaded);
+    this.ordered.add(stream);
   }
 
   /** How forward() would run a batch of m rows with these options (tile, depth, row blocks, launches). */
@@ -304,6 +326,7 @@ export class QuantizedLinear {
     this.checkTensor(out, 'out', this.inFeatures, this.outFeatures);
     const stream = options.stream ?? this.device.stream;
     if (this.actOrder) out.fill(0, stream); // rows no kernel row maps to are zero
+    this.orderAfterUpload(stream);
     callNative(() => this.gemm.dequantize(out.buffer, stream.native));
     return out;
   }
@@ -311,6 +334,7 @@ export class QuantizedLinear {
   /** Frees weights, scales, zero points and row order. Safe to call twice. */
   dispose(): void {
     this.disposed = true;
+    this.uploaded.dispose();
     this.weights.dispose();
     this.scales.dispose();
     this.zeros?.dispose();
