@@ -72,9 +72,20 @@ function checkTable(t: KernelTable): void {
     archOf(key);
     if (!Array.isArray(rules) || rules.length === 0)
       throw invalid('BAD_ARGUMENT', `kernel table["${key}"]`, 'a non-empty array of rules', rules);
-    for (const r of rules as readonly KernelRule[])
-      if (!isObject(r) || !(r.maxBatch > 0) || !isPositiveInteger(r.tileK) || !isPositiveInteger(r.tileN) || !((r.minN ?? 0) >= 0))
-        throw invalid('BAD_ARGUMENT', `a rule of kernel table["${key}"]`, '{ maxBatch > 0, minN >= 0, tileK, tileN }', r);
+    const tiles = compiledTiles().map((t) => `${t.tileK}x${t.tileN}`);
+    for (const r of rules as readonly KernelRule[]) {
+      if (
+        !isObject(r) ||
+        !(r.maxBatch === Infinity || isPositiveInteger(r.maxBatch)) ||
+        !isPositiveInteger(r.tileK) ||
+        !isPositiveInteger(r.tileN) ||
+        !(r.minN === undefined || Number.isSafeInteger(r.minN)) ||
+        (r.minN ?? 0) < 0
+      )
+        throw invalid('BAD_ARGUMENT', `a rule of kernel table["${key}"]`, '{ maxBatch: an integer > 0 or Infinity, minN: an integer >= 0, tileK, tileN }', r);
+      if (!tiles.includes(`${r.tileK}x${r.tileN}`))
+        throw invalid('BAD_ARGUMENT', `the tile of a rule of kernel table["${key}"]`, `a compiled tile (${tiles.join(', ')})`, `${r.tileK}x${r.tileN}`);
+    }
     const last = rules[rules.length - 1];
     if (last.maxBatch !== Infinity || (last.minN ?? 0) !== 0)
       throw invalid('BAD_ARGUMENT', `kernel table["${key}"]`, 'a last rule with maxBatch: Infinity and no minN (a catch-all)', rules);

@@ -115,5 +115,17 @@ describe('kernel chooser', () => {
     expect(() => setKernelTable({ default: [{ maxBatch: Infinity, ...narrow }], gfx90: [{ maxBatch: Infinity, ...narrow }] })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT' }),
     );
+    // Refused before the native rules change: tiles this build lacks, non-integer bounds.
+    expect(() => setKernelTable({ default: [{ maxBatch: Infinity, tileK: 256, tileN: 64 }] })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('a compiled tile (') }),
+    );
+    expect(() => setKernelTable({ default: [{ maxBatch: 100.5, ...wide }, { maxBatch: Infinity, ...narrow }] })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+    expect(() => setKernelTable({ default: [{ maxBatch: 64, minN: 0.5, ...wide }, { maxBatch: Infinity, ...narrow }] })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+    expect(getKernelTable()).toBe(DEFAULT_KERNEL_TABLE);
+    expect(native.tileRules(0)).toEqual(DEFAULT_KERNEL_TABLE.default.map((r) => ({ ...r, minN: r.minN ?? 0 })));
   });
 });
