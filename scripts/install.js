@@ -156,7 +156,8 @@ function checkToolchain(env) {
 function tryLoad(file) {
   const script =
     `const a = require(${JSON.stringify(file)}); const b = a.build(); const v = a.versions();` +
-    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, runtime: v.runtime, driver: v.driver }));';
+    'const gpus = []; for (let i = 0; i < a.deviceCount(); i++) { const p = a.deviceProperties(i); const arch = 10 * p.major + p.minor; gpus.push({ arch, codeArch: a.codeArch(arch) }); }' +
+    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, runtime: v.runtime, driver: v.driver, gpus }));';
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
   if (r.status === 0) {
     try {
@@ -179,6 +180,19 @@ function describeArchs(archs, ptxArch) {
   return `${archs.map((a) => `sm_${a}`).join(', ')} and PTX of sm_${ptxArch}`;
 }
 
+/**
+ * The GPUs here (as tryLoad reports them) that the binary has no machine
+ * code for: they would run the PTX of its newest architecture, with
+ * pipeline depths sized for that architecture's shared memory, which
+ * GPUs with less cannot launch. A build from source targets them instead.
+ */
+function uncoveredGpus(info) {
+  // Machine code runs on GPUs of its major version (sm_86 code on sm_89);
+  // a code architecture of another major version is the PTX.
+  const covered = (g) => info.archs.includes(g.codeArch) && Math.floor(g.codeArch / 10) === Math.floor(g.arch / 10);
+  return (info.gpus || []).filter((g) => !covered(g)).map((g) => g.arch);
+}
+
 /** Whether to use the prebuilt binary: { use: true, info } or { use: false, why }. */
 function choosePrebuild(env) {
   if (env.MARLIN_BUILD_FROM_SOURCE === '1') return { use: false, why: 'MARLIN_BUILD_FROM_SOURCE=1 is set' };
@@ -195,6 +209,12 @@ function choosePrebuild(env) {
       why:
         `the prebuilt binary is built with CUDA ${cudaVersion(runtime)}, but this NVIDIA driver supports CUDA ${cudaVersion(driver)} at most ` +
         '(CUDA 13 needs driver R580 or newer)',
+    };
+  const uncovered = uncoveredGpus(loaded.info);
+  if (uncovered.length)
+    return {
+      use: false,
+      why: `it has no machine code for the GPU architecture(s) here (${uncovered.map((a) => `sm_${a}`).join(', ')}), only ${describeArchs(loaded.info.archs, loaded.info.ptxArch)}`,
     };
   return { use: true, info: loaded.info };
 }
@@ -305,4 +325,4 @@ function main(argv, env) {
 
 if (require.main === module) main(process.argv.slice(2), process.env);
 
-module.exports = { findNvcc, removeIntermediates, HELP };
+module.exports = { findNvcc, removeIntermediates, uncoveredGpus, HELP };

@@ -16,6 +16,7 @@ const ADDON = path.join(ROOT, 'build', 'Release', 'marlin.node');
 const install = require(INSTALL) as {
   findNvcc(env: NodeJS.ProcessEnv, defaultCuda?: string): { file?: string; problem?: string };
   removeIntermediates(buildDir: string): number;
+  uncoveredGpus(info: { archs: number[]; gpus?: Array<{ arch: number; codeArch: number }> }): number[];
   HELP: string[];
 };
 
@@ -211,6 +212,18 @@ describe('the prebuilt binary', () => {
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`A prebuilt binary is present but not used: ${Object.keys(setting)[0]}=`);
     }
+  });
+});
+
+describe('the prebuilt binary and the GPUs here', () => {
+  const archs = [80, 86, 89, 90];
+  test('is used when every GPU runs its own machine code (sm_87 runs sm_86 code)', () => {
+    expect(install.uncoveredGpus({ archs, gpus: [{ arch: 90, codeArch: 90 }, { arch: 87, codeArch: 86 }] })).toEqual([]);
+    expect(install.uncoveredGpus({ archs, gpus: [] })).toEqual([]); // no GPU visible: nothing to say
+  });
+  test('is not used for a GPU that would run only its PTX (sm_120 gets sm_90 pipelines too deep for its shared memory)', () => {
+    expect(install.uncoveredGpus({ archs, gpus: [{ arch: 90, codeArch: 90 }, { arch: 120, codeArch: 90 }, { arch: 100, codeArch: 90 }] })).toEqual([120, 100]);
+    expect(install.uncoveredGpus({ archs, gpus: [{ arch: 75, codeArch: 0 }] })).toEqual([75]);
   });
 });
 
