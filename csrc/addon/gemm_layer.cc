@@ -142,17 +142,10 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
 
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   if (rows && m > 0) {
-    // Plan first, so that a bad override fails before anything is queued.
-    marlin::Target target;
-    int device = 0;
-    CheckCuda(env, marlin::current_target(&target, &device), "device attributes");
-    marlin::Plan unused;
-    const marlin::Status planned = marlin::plan(m, n_, k_, format_, target, overrides, &unused);
-    if (planned != marlin::Status::kOk)
-      ThrowStatus(env, planned, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+    PlanOrThrow(env, m, overrides);  // a bad override fails before anything is queued
     CheckCuda(env,
-              marlin::gather_columns(x, static_cast<const int*>(static_cast<const void*>(rows->Region(env, 0, 0, "rows"))),
-                                     gathered, m, input_k_, k_, stream->handle()),
+              marlin::gather_columns(x, reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")), gathered, m,
+                                     input_k_, k_, stream->handle()),
               "act-order gather launch (" + Context(m, overrides) + ")");
   }
   cudaError_t cuda_error = cudaSuccess;
@@ -171,6 +164,10 @@ Napi::Value GemmLayer::PlanFor(const Napi::CallbackInfo& info) {
   const int m = IntArg(env, info[0], "m");
   const marlin::Overrides overrides = OverridesArg(env, info[1]);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  return PlanObject(env, PlanOrThrow(env, m, overrides));
+}
+
+marlin::Plan GemmLayer::PlanOrThrow(Napi::Env env, int m, const marlin::Overrides& overrides) const {
   marlin::Target target;
   int device = 0;
   CheckCuda(env, marlin::current_target(&target, &device), "device attributes");
@@ -178,7 +175,7 @@ Napi::Value GemmLayer::PlanFor(const Napi::CallbackInfo& info) {
   const marlin::Status status = marlin::plan(m, n_, k_, format_, target, overrides, &p);
   if (status != marlin::Status::kOk)
     ThrowStatus(env, status, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
-  return PlanObject(env, p);
+  return p;
 }
 
 // dequantize(out, stream): out is [inputK, n] in the activation type.
@@ -195,7 +192,7 @@ Napi::Value GemmLayer::Dequantize(const Napi::CallbackInfo& info) {
                 Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
                 Held(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
                 zeros ? zeros->Region(env, 0, 0, "zeros") : nullptr,
-                rows ? static_cast<const int*>(static_cast<const void*>(rows->Region(env, 0, 0, "rows"))) : nullptr,
+                rows ? reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")) : nullptr,
                 out, k_, n_, input_k_, format_, stream->handle()),
             "dequantize launch");
   return env.Undefined();

@@ -36,6 +36,8 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
   // The held buffer, checked live (the TS layer owns and may dispose it).
   DeviceBuffer* Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const;
   std::string Context(int m, const marlin::Overrides& o) const;
+  // The plan of m rows on the layer's (current) device; throws what it cannot run.
+  marlin::Plan PlanOrThrow(Napi::Env env, int m, const marlin::Overrides& overrides) const;
 
   Napi::ObjectReference weights_;
   Napi::ObjectReference scales_;
