@@ -6,27 +6,14 @@
 
 #include <cstdint>
 
+#include "common/act.cuh"
 #include "dequantize.h"
 #include "packing.h"
 
 namespace marlin {
 namespace {
 
-template <class T>
-__device__ __forceinline__ float to_float(T v);
-template <>
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-template <>
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <class T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ __half from_float(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float(float v) { return __float2bfloat16_rn(v); }
-
-template <class T>
+template <Act A, class T = typename ActTraits<A>::Scalar>
 __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __restrict__ scales,
                                   const uint32_t* __restrict__ zeros, const int* __restrict__ rows,
                                   T* __restrict__ out, int k, int n, int out_rows, int bits, int group_size,
@@ -52,9 +39,9 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
       packing::zero_position(col, &zw, &zs);
       z = static_cast<int>((zeros[static_cast<int64_t>(group) * zero_words + zw] >> zs) & 0xffu);
     }
-    const float s = to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
+    const float s = ActTraits<A>::to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
     // (q - z) * s is exact in FP32 (at most 8 + 11 significant bits): one rounding.
-    out[static_cast<int64_t>(out_row) * n + col] = from_float<T>(static_cast<float>(q - z) * s);
+    out[static_cast<int64_t>(out_row) * n + col] = ActTraits<A>::from_float(static_cast<float>(q - z) * s);
   }
 }
 
@@ -93,11 +80,11 @@ cudaError_t dequantize_weights(const void* b, const void* scales, const void* ze
   const auto* w = static_cast<const uint32_t*>(b);
   const auto* z = static_cast<const uint32_t*>(zeros);
   if (format.act == Act::kF16)
-    dequantize_kernel<__half><<<grid, threads, 0, stream>>>(w, static_cast<const __half*>(scales), z, rows,
+    dequantize_kernel<Act::kF16><<<grid, threads, 0, stream>>>(w, static_cast<const __half*>(scales), z, rows,
                                                             static_cast<__half*>(out), k, n, out_rows, format.bits,
                                                             format.group_size, format.zero_points);
   else
-    dequantize_kernel<__nv_bfloat16><<<grid, threads, 0, stream>>>(
+    dequantize_kernel<Act::kBF16><<<grid, threads, 0, stream>>>(
         w, static_cast<const __nv_bfloat16*>(scales), z, rows, static_cast<__nv_bfloat16*>(out), k, n, out_rows,
         format.bits, format.group_size, format.zero_points);
   return cudaGetLastError();
