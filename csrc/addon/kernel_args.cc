@@ -30,9 +30,9 @@ marlin::Format FormatArg(Napi::Env env, Napi::Value value, const char* name) {
   marlin::Format f;
   Napi::Value dtype = Field(o, "dtype");
   const std::string d = dtype.IsString() ? dtype.As<Napi::String>().Utf8Value() : std::string();
-  if (d == "float16")
+  if (d == ActName(marlin::Act::kF16))
     f.act = marlin::Act::kF16;
-  else if (d == "bfloat16")
+  else if (d == ActName(marlin::Act::kBF16))
     f.act = marlin::Act::kBF16;
   else
     throw MakeError(env, "BAD_DTYPE", std::string("Expected 'float16' or 'bfloat16' for ") + name + ".dtype");
@@ -67,8 +67,10 @@ marlin::Target TargetArg(Napi::Env env, Napi::Value value) {
   return t;
 }
 
+const char* ActName(marlin::Act act) { return act == marlin::Act::kBF16 ? "bfloat16" : "float16"; }
+
 std::string DescribeFormat(const marlin::Format& f) {
-  return std::string(f.act == marlin::Act::kBF16 ? "bfloat16" : "float16") + "/" + std::to_string(f.bits) + "-bit/" +
+  return std::string(ActName(f.act)) + "/" + std::to_string(f.bits) + "-bit/" +
          (f.group_size < 0 ? std::string("per-column") : "g" + std::to_string(f.group_size)) + "/" +
          (f.zero_points ? "zero-points" : "symmetric");
 }

@@ -20,7 +20,9 @@ marlin::Target TargetArg(Napi::Env env, Napi::Value value);
 // An integer argument (a JS number that is a safe integer in int range).
 int IntArg(Napi::Env env, Napi::Value value, const char* name);
 
-// "float16/4-bit/g128/sym"
+// The JS name of an activation type: "float16" or "bfloat16".
+const char* ActName(marlin::Act act);
+// "float16/4-bit/g128/symmetric"
 std::string DescribeFormat(const marlin::Format& f);
 // The plan as { family, tileK, tileN, stages, codeArch, blocks, maxPar, launches, rowBlocks }.
 Napi::Object PlanObject(Napi::Env env, const marlin::Plan& plan);

@@ -19,7 +19,7 @@ Napi::Value Variants(const Napi::CallbackInfo& info) {
   for (const marlin::Variant& v : marlin::compiled_variants()) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("family", "mma");
-    o.Set("dtype", v.format.act == marlin::Act::kBF16 ? "bfloat16" : "float16");
+    o.Set("dtype", ActName(v.format.act));
     o.Set("bits", v.format.bits);
     o.Set("groupSize", v.format.group_size);
     o.Set("zeroPoints", v.format.zero_points);
