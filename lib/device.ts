@@ -10,6 +10,7 @@ import {
   type MemoryInfo,
   type NativeDeviceBuffer,
   type NativeEvent,
+  type NativeGraph,
   type NativeStream,
   type ProbeResult,
 } from './native';
@@ -36,6 +37,21 @@ export function probe(): ProbeResult {
   }
 }
 
+/**
+ * A counter that orders device-side setup against graph captures: a layer
+ * takes a number when its uploads are queued, a capture takes one when its
+ * stream has been ordered after the default stream. @internal
+ */
+let serial = 0;
+/** @internal */
+export function nextSerial(): number {
+  return ++serial;
+}
+
+function isThenable(value: unknown): boolean {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
 /** A CUDA stream: work queued on one runs in order, asynchronously to JS. */
 export class Stream {
   /** @internal */ readonly native: NativeStream;
@@ -44,6 +60,12 @@ export class Stream {
   workspace?: DeviceTensor<'int32'>;
   /** @internal act-order layers' gathered activations, shared like the workspace (see linear.ts). */
   scratch?: DeviceTensor<'int32'>;
+  /**
+   * @internal While capturing: the stream was ordered after all work queued on
+   * the device's default stream before the capture, which covers every
+   * upload numbered (nextSerial) below this.
+   */
+  orderedBefore = 0;
 
   /** @internal use device.createStream() */
   constructor(device: Device) {
@@ -53,6 +75,61 @@ export class Stream {
 
   get disposed(): boolean {
     return this.native.disposed;
+  }
+
+  /** Whether capture() is recording this stream's work now. */
+  get capturing(): boolean {
+    return this.native.capturing;
+  }
+
+  /**
+   * Records the GPU work that `record` queues on this stream into a CUDA
+   * graph instead of running it, and returns the graph: `graph.launch()`
+   * then replays all of it with one call. `record` must be synchronous and
+   * may only queue work: layer forward() calls with `out` given, copyFrom,
+   * fill. Allocating (a new tensor, forward() without `out`, a workspace
+   * that must grow: call layer.reserve() first), toHost(), upload(),
+   * synchronize() and waitFor() throw NOT_CAPTURABLE meanwhile, on any
+   * stream of this thread. If `record` throws, nothing is recorded, the
+   * error propagates and the stream works as before.
+   *
+   * A replay reads and writes the very tensors the capture used: change the
+   * inputs between replays by writing into those tensors (upload, copyFrom),
+   * and read the outputs after the replay. The graph keeps the device
+   * memory it uses until graph.dispose(), even if those tensors are
+   * disposed first. Before capturing, the stream is ordered after the work
+   * queued so far on the device's default stream (where layers upload).
+   */
+  capture(record: () => void): Graph {
+    live(this, 'stream');
+    if (typeof record !== 'function') throw invalid('BAD_ARGUMENT', 'record', 'a function', record);
+    if (this.capturing) throw new MarlinError('NOT_CAPTURABLE', 'the stream is already capturing a graph');
+    const uploads = this.device.stream;
+    if (uploads !== this) {
+      const queued = new Event(this.device);
+      try {
+        queued.record(uploads);
+        this.waitFor(queued);
+      } finally {
+        queued.dispose();
+      }
+    }
+    this.orderedBefore = nextSerial();
+    callNative(() => this.native.beginCapture());
+    let result: unknown;
+    try {
+      result = record();
+    } catch (error) {
+      this.native.endCapture(true);
+      throw error;
+    }
+    if (isThenable(result)) {
+      this.native.endCapture(true);
+      // Work queued after an await would run outside the capture or be recorded by accident.
+      throw new MarlinError('BAD_ARGUMENT', 'stream.capture() takes a synchronous function; it returned a Promise (nothing was recorded)');
+    }
+    const graph = callNative(() => this.native.endCapture(false)) as NativeGraph;
+    return new Graph(this, graph);
   }
 
   /** Resolves once all work queued so far has finished; rejects with CUDA_ERROR if it failed. */
@@ -80,6 +157,55 @@ export class Stream {
     this.workspace = undefined;
     this.scratch?.dispose();
     this.scratch = undefined;
+    this.native.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * A captured sequence of GPU work (stream.capture()), replayed by launch()
+ * at the cost of one call. It keeps the device memory its work uses until
+ * dispose().
+ */
+export class Graph {
+  readonly device: Device;
+  /** The stream it was captured from, where launch() queues it by default. */
+  readonly stream: Stream;
+  /** @internal */ readonly native: NativeGraph;
+
+  /** @internal use stream.capture() */
+  constructor(stream: Stream, graph: NativeGraph) {
+    this.device = stream.device;
+    this.stream = stream;
+    this.native = graph;
+  }
+
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+
+  /** Kernels, copies and memsets in the graph. */
+  get nodes(): number {
+    return this.native.nodes;
+  }
+
+  /**
+   * Queues one replay of the graph on `stream` (default: the stream it was
+   * captured from) and returns at once. Replays on one stream run in order;
+   * replays of graphs that share a workspace (layers captured from one
+   * stream) must not run at the same time on different streams.
+   */
+  launch(stream: Stream = this.stream): void {
+    if (this.native.disposed) throw new MarlinError('DISPOSED', 'the graph was disposed');
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    callNative(() => this.native.launch(stream.native));
+  }
+
+  /** Frees the graph (a replay in flight completes) and lets go of its memory. Safe to call twice. */
+  dispose(): void {
     this.native.dispose();
   }
 

@@ -15,7 +15,8 @@ export type MarlinErrorCode =
   | 'OUT_OF_MEMORY' // a device or pinned allocation failed
   | 'CUDA_ERROR' // the CUDA runtime reported an error
   | 'BAD_CHECKPOINT' // a checkpoint file, index or quantization config that is malformed or unsupported
-  | 'WORKER_FAILED'; // a worker thread (quantizeAsync and the like) failed or exited early
+  | 'WORKER_FAILED' // a worker thread (quantizeAsync and the like) failed or exited early
+  | 'NOT_CAPTURABLE'; // an operation a CUDA graph capture cannot record (allocation, host copies, waiting), made during one
 
 const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'NOT_BUILT',
@@ -29,6 +30,7 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'CUDA_ERROR',
   'BAD_CHECKPOINT',
   'WORKER_FAILED',
+  'NOT_CAPTURABLE',
 ]);
 
 export class MarlinError extends Error {

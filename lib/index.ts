@@ -5,7 +5,7 @@
  * packing, conversions and probe() work without it.
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
-export { Device, DeviceTensor, Event, Stream, probe, type DType, type HostArrayOf } from './device';
+export { Device, DeviceTensor, Event, Graph, Stream, probe, type DType, type HostArrayOf } from './device';
 export { toHalf, fromHalf, halfToNumber, roundToHalf, toBfloat16, fromBfloat16, toHalves, fromHalves } from './fp16';
 export { DEFAULT_FORMAT, describeFormat, type ActivationDType, type WeightFormat } from './formats';
 export { quantize, dequantize, type QuantizedWeights, type QuantizeOptions, type WeightLayout } from './quantize';

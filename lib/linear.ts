@@ -12,7 +12,7 @@ import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/c
 import { type GptqTensors, gptqToQuantized } from './checkpoint/gptq';
 import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
 import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
-import { Device, DeviceTensor, Event, Stream } from './device';
+import { Device, DeviceTensor, Event, Stream, nextSerial } from './device';
 import { MarlinError, callNative } from './errors';
 import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
 import { type NativeGemm, native } from './native';
@@ -37,9 +37,18 @@ function checkpointConfig<K extends QuantizationConfig['kind']>(config: unknown,
 /** Default number of 64-row problems one launch runs side by side when m > 64. */
 export const DEFAULT_MAX_PAR = 16;
 
-/** Grows a per-stream buffer to at least `bytes` (waits for queued work that uses the old one). */
-function grown(stream: Stream, current: DeviceTensor<'int32'> | undefined, bytes: number, zero: boolean): DeviceTensor<'int32'> {
+/**
+ * Grows a per-stream buffer to at least `bytes` (the old one is freed after
+ * the queued work that uses it). Growing allocates, which a graph capture
+ * cannot record: then NOT_CAPTURABLE says to reserve first.
+ */
+function grown(stream: Stream, current: DeviceTensor<'int32'> | undefined, bytes: number, zero: boolean, what: string): DeviceTensor<'int32'> {
   if (current && !current.disposed && current.byteLength >= bytes) return current;
+  if (stream.capturing)
+    throw new MarlinError(
+      'NOT_CAPTURABLE',
+      `forward() needs a larger ${what} (${bytes} bytes) on a capturing stream: call layer.reserve({ maxBatch, stream }) for each layer before capturing (or run the sequence once outside the capture)`,
+    );
   current?.dispose();
   const size = Math.ceil(Math.max(bytes, (current?.byteLength ?? 0) * 1.5) / 16) * 4;
   const t = DeviceTensor.empty(stream.device, [size], 'int32');
@@ -48,20 +57,21 @@ function grown(stream: Stream, current: DeviceTensor<'int32'> | undefined, bytes
 }
 
 /**
- * The stream's GEMM workspace, grown to fit n and maxPar: zeroed counters and
- * one partial-sum slot per SM. Every layer on a stream shares it (calls on a
- * stream run one after another, and each call leaves the counters zeroed),
- * so a model of hundreds of layers needs one, not hundreds.
+ * The stream's GEMM workspace, grown to `bytes` (native.workspaceBytes: zeroed
+ * counters and one partial-sum slot per SM). Every layer on a stream shares
+ * it (calls on a stream run one after another, and each call leaves the
+ * counters zeroed), so a model of hundreds of layers needs one, not hundreds.
  */
-function workspaceFor(stream: Stream, n: number, maxPar: number): DeviceTensor<'int32'> {
-  const bytes = callNative(() => native.workspaceBytes(n, maxPar, stream.device.multiProcessorCount));
-  stream.workspace = grown(stream, stream.workspace, bytes, true);
+function workspaceFor(stream: Stream, bytes: number): DeviceTensor<'int32'> {
+  const ws = stream.workspace;
+  if (ws !== undefined && ws.byteLength >= bytes && !ws.disposed) return ws; // the hot path: no call into the addon
+  stream.workspace = grown(stream, ws, bytes, true, 'GEMM workspace');
   return stream.workspace;
 }
 
 /** Room for an act-order layer's gathered activations, [m, kernel k] 16-bit, shared per stream. */
 function scratchFor(stream: Stream, bytes: number): DeviceTensor<'int32'> {
-  stream.scratch = grown(stream, stream.scratch, bytes, false);
+  stream.scratch = grown(stream, stream.scratch, bytes, false, 'act-order scratch buffer');
   return stream.scratch;
 }
 
@@ -106,7 +116,11 @@ export class QuantizedLinear {
    */
   private readonly uploadStream: Stream;
   private readonly uploaded: Event;
+  /** Taken when the uploads were queued (see Stream.capture). */
+  private readonly serial: number;
   private readonly ordered = new WeakSet<Stream>();
+  /** Workspace bytes of a call with the default maxPar (per device: its SM count). */
+  private readonly workspaceBytes: number;
   private disposed = false;
 
   private constructor(device: Device, layer: PackedLayer, format: WeightFormat, stream: Stream) {
@@ -149,6 +163,8 @@ export class QuantizedLinear {
       owned.push(this.uploaded);
       this.uploaded.record(stream);
       this.uploadStream = stream;
+      this.serial = nextSerial();
+      this.workspaceBytes = callNative(() => native.workspaceBytes(n, DEFAULT_MAX_PAR, device.multiProcessorCount));
     } catch (error) {
       for (const t of owned) t.dispose();
       throw error;
@@ -292,20 +308,78 @@ export class QuantizedLinear {
     const stream = options.stream ?? this.device.stream;
     if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
     const overrides = nativeOverrides(options);
-    const out = options.out === undefined ? DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype) : options.out;
-    this.checkTensor(out, 'out', m, this.outFeatures);
-    const ws = workspaceFor(stream, this.outFeatures, overrides?.maxPar ?? DEFAULT_MAX_PAR);
+    let out = options.out;
+    if (out === undefined) {
+      if (stream.capturing) throw new MarlinError('NOT_CAPTURABLE', 'forward() on a capturing stream needs options.out (it cannot allocate the output)');
+      out = DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype);
+    }
+    const y = this.checkTensor(out, 'out', m, this.outFeatures);
+    const ws = workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
     const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
     this.orderAfterUpload(stream);
-    callNative(() => this.gemm.run(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
-    return out;
+    callNative(() => this.gemm.run(x.buffer, y.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
+    return y;
+  }
+
+  /**
+   * Allocates now what forward() on `stream` needs for batches of up to
+   * `maxBatch` rows (the stream's shared GEMM workspace, and for act-order
+   * layers its gather buffer), and orders the stream after the layer's
+   * upload. Needed before forward() calls are captured into a graph
+   * (stream.capture), which cannot allocate; elsewhere it only moves the
+   * allocation out of the first call.
+   */
+  reserve(options: { maxBatch: number; stream?: Stream; maxPar?: number }): void {
+    this.live();
+    if (!isObject(options)) throw invalid('BAD_ARGUMENT', 'options', 'an object { maxBatch, stream?, maxPar? }', options);
+    const { maxBatch } = options;
+    if (!isPositiveInteger(maxBatch)) throw invalid('BAD_ARGUMENT', 'maxBatch', 'a positive integer', maxBatch);
+    const stream = options.stream ?? this.device.stream;
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    if (stream.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `the stream is on device ${stream.device.index} but the layer on device ${this.device.index}`);
+    const overrides = nativeOverrides({ maxPar: options.maxPar });
+    workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
+    if (this.actOrder) scratchFor(stream, maxBatch * this.kernelK * 2);
+    this.orderAfterUpload(stream);
+  }
+
+  private workspaceBytesFor(maxPar: number | undefined): number {
+    if (maxPar === undefined || maxPar === DEFAULT_MAX_PAR) return this.workspaceBytes;
+    return callNative(() => native.workspaceBytes(this.outFeatures, maxPar, this.device.multiProcessorCount));
   }
 
   /** Makes `stream` wait for the layer's upload, once per stream other than the upload's. */
   private orderAfterUpload(stream: Stream): void {
     if (stream === this.uploadStream || this.ordered.has(stream)) return;
+    if (stream.capturing) {
+      // A capturing stream cannot wait for work outside the capture; capture()
+      // ordered it after the default stream, which covers uploads queued there before.
+      if (this.uploadStream === this.device.stream && this.serial < stream.orderedBefore) {
+        this.ordered.add(stream);
+        return;
+      }
+      throw new MarlinError(
+        'NOT_CAPTURABLE',
+        'this layer was uploaded on another stream than the default one, and the capturing stream is not yet ordered after that upload: call layer.reserve({ maxBatch, stream }) before capturing',
+      );
+    }
     stream.waitFor(this.uploaded);
     this.ordered.add(stream);
+  }
+
+  /**
+   * @internal For the bench's --overhead: host ns per launch of this layer's
+   * GEMM kernel for x, launched `calls` times straight from C++ (no JS, no
+   * checks), on `stream`. `out` must be [m, n].
+   */
+  bareLaunchNs(x: DeviceTensor<ActivationDType>, out: DeviceTensor<ActivationDType>, calls: number, stream: Stream = this.device.stream): number {
+    this.live();
+    const m = x.shape[0];
+    const ws = workspaceFor(stream, this.workspaceBytes);
+    const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
+    this.orderAfterUpload(stream);
+    return callNative(() => this.gemm.timeBareLaunches(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, undefined, calls));
   }
 
   /** How forward() would run a batch of m rows with these options (tile, depth, row blocks, launches). */

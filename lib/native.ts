@@ -51,6 +51,20 @@ export interface NativeStream {
   synchronize(): Promise<void>;
   /** cudaStreamWaitEvent: later work on this stream waits for the event's most recent record. */
   waitFor(event: NativeEvent): void;
+  /** Starts recording the work queued on this stream into a CUDA graph (csrc/addon/capture.h). */
+  beginCapture(): void;
+  /** Ends the capture: the graph, or undefined when `discard`. Throws if CUDA invalidated the capture. */
+  endCapture(discard: boolean): NativeGraph | undefined;
+  readonly capturing: boolean;
+  dispose(): void;
+}
+
+/** An instantiated CUDA graph, holding the device memory its work uses. */
+export interface NativeGraph {
+  readonly disposed: boolean;
+  /** Nodes of the captured graph (kernels, copies, memsets). */
+  readonly nodes: number;
+  launch(stream: NativeStream): void;
   dispose(): void;
 }
 
@@ -158,6 +172,17 @@ export interface NativeGemm {
   ): void;
   plan(m: number, overrides?: NativeOverrides): NativePlan;
   dequantize(out: NativeDeviceBuffer, stream: NativeStream): void;
+  /** Host ns per launch of run()'s first GEMM kernel, launched `calls` times straight from C++ (benchmarks). */
+  timeBareLaunches(
+    x: NativeDeviceBuffer,
+    out: NativeDeviceBuffer,
+    workspace: NativeDeviceBuffer,
+    stream: NativeStream,
+    m: number,
+    scratch: NativeDeviceBuffer | null,
+    overrides: NativeOverrides | undefined,
+    calls: number,
+  ): number;
 }
 
 export interface NativeGemmDescriptor {
@@ -218,6 +243,8 @@ export interface NativeBinding {
   hasCublas(): boolean;
   /** Queues a kernel that only waits `microseconds` on the stream. */
   delay(stream: NativeStream, microseconds: number): void;
+  /** Host ns per launch of an empty kernel, `calls` launches back to back from C++ (benchmarks). */
+  timeEmptyLaunches(stream: NativeStream, calls: number): number;
   /**
    * Test hook, no GPU needed: the last step of download() (the copy into
    * `destination`, off the JS thread) from a source whose 32-bit word i is

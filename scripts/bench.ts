@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { renderSpeedupChart } from './bench/chart';
 import { describeError } from './bench/fail';
 import type * as Gpu from './bench/measure';
+import type * as Overhead from './bench/overhead';
 import { denseName, formatName } from './bench/formats';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
 import { planBench, shapeKey } from './bench/presets';
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const gpu = require('./bench/measure') as typeof Gpu;
   const { device, stream } = gpu.openDevice(options.device);
+  if (options.overhead) return overheadReport(device, stream, options, argv);
   const plan = planBench(options.models, options.shapes);
   const progress = new Progress(process.stderr, options.quiet);
   const warnings: string[] = [];
@@ -108,6 +110,25 @@ async function main(argv: string[]): Promise<number> {
     });
     fs.writeFileSync(options.svg, svg);
     process.stderr.write(`bench: wrote ${options.svg}\n`);
+  }
+  stream.dispose();
+  return 0;
+}
+
+/** --overhead: the host cost table instead of the speedup tables. */
+async function overheadReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDevice['stream'], options: BenchOptions, argv: string[]): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { OVERHEAD_SHAPES, formatOverhead, measureOverhead } = require('./bench/overhead') as typeof Overhead;
+  const shapes = options.shapes.length > 0 ? options.shapes : OVERHEAD_SHAPES;
+  const batches = options.batchGiven ? options.batches : [1, 16];
+  const progress = new Progress(process.stderr, options.quiet);
+  progress.update(`${device.name}: measuring host overhead`);
+  const rows = await measureOverhead(device, stream, shapes, batches);
+  progress.clear();
+  process.stdout.write(formatOverhead(rows, device.name));
+  if (options.json) {
+    fs.writeFileSync(options.json, `${JSON.stringify({ kind: 'overhead', gpu: device.name, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${options.json}\n`);
   }
   stream.dispose();
   return 0;

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "baseline_binding.h"
+#include "capture.h"
 #include "device_buffer.h"
 #include "device_info.h"
 #include "event.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DeviceBuffer::Init(env, exports);
   Stream::Init(env, exports);
   Event::Init(env, exports);
+  Graph::Init(env, exports);
   GemmLayer::Init(env, exports);
   InitKernelInfo(env, exports);
   InitBaseline(env, exports);

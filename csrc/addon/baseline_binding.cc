@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "capture.h"
 #include "delay.h"
 #include "device_buffer.h"
 #include "errors.h"
@@ -55,12 +56,26 @@ Napi::Value Delay(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// timeEmptyLaunches(stream, calls): host ns per launch of an empty kernel
+Napi::Value TimeEmptyLaunches(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Stream* stream = Stream::FromValue(env, info[0], "stream");
+  const int calls = info[1].As<Napi::Number>().Int32Value();
+  if (calls <= 0) throw MakeError(env, "BAD_ARGUMENT", "timeEmptyLaunches needs calls > 0");
+  RequireNotCapturing(env, "timeEmptyLaunches()");
+  CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
+  double ns = 0;
+  CheckCuda(env, marlin::time_empty_launches(stream->handle(), calls, &ns), "empty kernel launches");
+  return Napi::Number::New(env, ns);
+}
+
 }  // namespace
 
 void InitBaseline(Napi::Env env, Napi::Object exports) {
   exports.Set("fp16Gemm", Napi::Function::New(env, Fp16Gemm, "fp16Gemm"));
   exports.Set("hasCublas", Napi::Function::New(env, HasCublas, "hasCublas"));
   exports.Set("delay", Napi::Function::New(env, Delay, "delay"));
+  exports.Set("timeEmptyLaunches", Napi::Function::New(env, TimeEmptyLaunches, "timeEmptyLaunches"));
 }
 
 }  // namespace marlin_addon

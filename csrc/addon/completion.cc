@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "capture.h"
 #include "errors.h"
 #include "state.h"
 
@@ -120,6 +121,10 @@ Napi::Promise Submit(Napi::Env env, int device, cudaEvent_t event, Continuation 
 }  // namespace
 
 Napi::Promise WhenStreamReaches(Napi::Env env, int device, cudaStream_t stream, Continuation then) {
+  if (Capturing()) {
+    if (then.on_settled) then.on_settled();
+    RequireNotCapturing(env, "waiting for the GPU");
+  }
   auto settle_now = [&](cudaError_t e, const char* what) {
     if (then.on_settled) then.on_settled();
     CheckCuda(env, e, what);

@@ -64,23 +64,40 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
   Napi::Env env = info.Env();
   device_ = info[0].As<Napi::Number>().Int32Value();
   const std::uint64_t bytes = ByteCount(env, info[1], "bytes");
+  RequireNotCapturing(env, "allocating device memory (a new tensor, or forward() without `out`)");
   UseDevice(env, device_);
   // cudaMalloc of 0 bytes returns null; keep one byte so every live buffer
   // has a distinct address.
-  CheckCuda(env, cudaMalloc(&ptr_, bytes > 0 ? bytes : 1),
+  void* ptr = nullptr;
+  CheckCuda(env, cudaMalloc(&ptr, bytes > 0 ? bytes : 1),
             "cudaMalloc(" + std::to_string(bytes) + " bytes) on device " + std::to_string(device_));
+  try {
+    memory_ = std::make_shared<DeviceMemory>(device_, ptr);
+  } catch (...) {
+    FreeDeviceMemory(device_, ptr);
+    throw;
+  }
+  ptr_ = ptr;
   bytes_ = bytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes_));
 }
 
-DeviceBuffer::~DeviceBuffer() { Release(); }
+// The finalizer: V8 is told the memory is gone; the destructor frees it.
+void DeviceBuffer::Finalize(Napi::Env env) { Release(env); }
 
-void DeviceBuffer::Release() {
+DeviceBuffer::~DeviceBuffer() {
+  disposed_ = true;
+  memory_.reset();
+}
+
+void DeviceBuffer::Release(Napi::Env env) {
   if (disposed_) return;
   disposed_ = true;
-  // cudaFree waits for queued work that may still use the memory.
-  if (ptr_ && cudaSetDevice(device_) == cudaSuccess) cudaFree(ptr_);
-  cudaGetLastError();
   ptr_ = nullptr;
+  // Frees the memory unless a graph still uses it; cudaFree waits for
+  // queued work that may still use it.
+  memory_.reset();
+  Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
 }
 
 std::uint8_t* DeviceBuffer::Region(Napi::Env env, std::uint64_t offset, std::uint64_t length,
@@ -100,6 +117,7 @@ Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
   Stream* stream = Stream::FromValue(env, info[2], "stream");
   RequireStreamDevice(env, device_, "the buffer", *stream);
   std::uint8_t* dst = Region(env, offset, src.bytes, "upload");
+  RequireNotCapturing(env, "upload() (a copy from host memory)");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   // From pageable memory the runtime stages the bytes before returning, so
   // the caller may reuse `source` at once; the device copy stays in order.
@@ -116,6 +134,7 @@ Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
   Stream* stream = Stream::FromValue(env, info[2], "stream");
   RequireStreamDevice(env, device_, "the buffer", *stream);
   const std::uint8_t* src = Region(env, offset, dst.bytes, "download");
+  RequireNotCapturing(env, "toHost() (a copy to host memory)");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   if (dst.bytes == 0) return WhenStreamReaches(env, device_, stream->handle());
 
@@ -171,6 +190,7 @@ Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   Stream* stream = Stream::FromValue(env, info[3], "stream");
   RequireStreamDevice(env, device_, "the buffer", *stream);
   std::uint8_t* dst = Region(env, offset, length, "fill");
+  stream->Use(this);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   CheckCuda(env, cudaMemsetAsync(dst, value & 0xff, length, stream->handle()), "cudaMemsetAsync");
   return env.Undefined();
@@ -191,6 +211,8 @@ Napi::Value DeviceBuffer::CopyFrom(const Napi::CallbackInfo& info) {
                                              std::to_string(device_) + ")");
   const std::uint8_t* from = src->Region(env, src_offset, length, "copyFrom source");
   std::uint8_t* to = Region(env, dst_offset, length, "copyFrom destination");
+  stream->Use(src);
+  stream->Use(this);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   CheckCuda(env, cudaMemcpyAsync(to, from, length, cudaMemcpyDeviceToDevice, stream->handle()),
             "cudaMemcpyAsync(device to device)");
@@ -198,7 +220,7 @@ Napi::Value DeviceBuffer::CopyFrom(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
-  Release();
+  Release(info.Env());
   return info.Env().Undefined();
 }
 

@@ -1,12 +1,17 @@
 // DeviceBuffer: a block of device memory owned by a JS object. dispose()
-// frees it; the finalizer frees what was forgotten. Copies are queued on a
-// Stream; downloads settle a Promise.
+// frees it (or lets a CUDA graph that uses it free it later: capture.h);
+// the finalizer frees what was forgotten. Its size is reported to V8 as
+// external memory, so the GC counts it. Copies are queued on a Stream;
+// downloads settle a Promise.
 #pragma once
 
 #include <napi.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+
+#include "capture.h"
 
 namespace marlin_addon {
 
@@ -18,6 +23,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
   explicit DeviceBuffer(const Napi::CallbackInfo& info);  // new DeviceBuffer(device, bytes)
   ~DeviceBuffer() override;
+  void Finalize(Napi::Env env) override;
 
   bool disposed() const { return disposed_; }
 
@@ -26,6 +32,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   // Start of [offset, offset + length) after checking it lies inside the
   // buffer; throws BAD_ARGUMENT naming `what` otherwise.
   std::uint8_t* Region(Napi::Env env, std::uint64_t offset, std::uint64_t length, const char* what) const;
+  // The memory, shared with what must keep it (a graph's capture).
+  const std::shared_ptr<DeviceMemory>& memory() const { return memory_; }
 
  private:
   Napi::Value Upload(const Napi::CallbackInfo& info);    // upload(src, dstOffset, stream)
@@ -38,9 +46,10 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   Napi::Value GetBytes(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
-  void Release();
+  void Release(Napi::Env env);
 
-  void* ptr_ = nullptr;
+  std::shared_ptr<DeviceMemory> memory_;
+  void* ptr_ = nullptr;  // memory_->ptr while live
   std::size_t bytes_ = 0;
   int device_ = 0;
   bool disposed_ = false;

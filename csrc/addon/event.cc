@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "capture.h"
 #include "completion.h"
 #include "device_info.h"
 #include "errors.h"
@@ -51,6 +52,10 @@ Napi::Value Event::Record(const Napi::CallbackInfo& info) {
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
   Stream* stream = Stream::FromValue(env, info[0], "stream");
   RequireStreamDevice(env, device_, "the Event", *stream);
+  // Recorded inside a capture, the event would stand for a node of the
+  // graph, and waiting on it or timing it outside would fail.
+  if (stream->capturing())
+    throw MakeError(env, "NOT_CAPTURABLE", "event.record() on a stream that is capturing a graph");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   CheckCuda(env, cudaEventRecord(event_, stream->handle()), "cudaEventRecord");
   return env.Undefined();
@@ -59,6 +64,7 @@ Napi::Value Event::Record(const Napi::CallbackInfo& info) {
 Napi::Value Event::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
+  RequireNotCapturing(env, "event.synchronize()");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   // The Promise is for the work the event stands for now. The waiter thread
   // cannot wait on the event itself: a later record() would move it (maybe

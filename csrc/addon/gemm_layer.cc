@@ -6,6 +6,7 @@
 #include <string>
 
 #include "build_options.h"
+#include "capture.h"
 #include "cache_policy.h"
 #include "dequantize.h"
 #include "device_buffer.h"
@@ -44,6 +45,7 @@ void GemmLayer::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&GemmLayer::Run>("run"),
                                         InstanceMethod<&GemmLayer::PlanFor>("plan"),
                                         InstanceMethod<&GemmLayer::Dequantize>("dequantize"),
+                                        InstanceMethod<&GemmLayer::TimeBareLaunches>("timeBareLaunches"),
                                     });
   exports.Set("Gemm", ctor);
 }
@@ -68,18 +70,16 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   DeviceBuffer* w = DeviceBuffer::FromValue(env, d.Get("weights"), "weights");
   device_ = w->device();
   const std::uint64_t n = n_, k = k_;
-  SizedRegion(env, d.Get("weights"), "weights", device_, k * n * format_.bits / 8);
-  SizedRegion(env, d.Get("scales"), "scales", device_, ScaleRows(format_, k_) * n * 2);
-  weights_ = Napi::Persistent(d.Get("weights").As<Napi::Object>());
-  scales_ = Napi::Persistent(d.Get("scales").As<Napi::Object>());
-  if (format_.zero_points) {
-    SizedRegion(env, d.Get("zeros"), "zeros", device_, ScaleRows(format_, k_) * n);
-    zeros_ = Napi::Persistent(d.Get("zeros").As<Napi::Object>());
-  }
-  if (act_order) {
-    SizedRegion(env, d.Get("rows"), "rows", device_, k * 4);
-    rows_ = Napi::Persistent(d.Get("rows").As<Napi::Object>());
-  }
+  // Each buffer checked to hold what the kernels read, then kept.
+  auto keep = [&](const char* name, std::uint64_t bytes, Napi::ObjectReference* ref) {
+    SizedRegion(env, d.Get(name), name, device_, bytes);
+    *ref = Napi::Persistent(d.Get(name).As<Napi::Object>());
+    return DeviceBuffer::FromValue(env, ref->Value(), name);
+  };
+  weights_ = keep("weights", k * n * format_.bits / 8, &weights_ref_);
+  scales_ = keep("scales", ScaleRows(format_, k_) * n * 2, &scales_ref_);
+  if (format_.zero_points) zeros_ = keep("zeros", ScaleRows(format_, k_) * n, &zeros_ref_);
+  if (act_order) rows_ = keep("rows", k * 4, &rows_ref_);
 #if MARLIN_EVICT_FIRST
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
@@ -96,9 +96,14 @@ Stream* GemmLayer::StreamOnLayerDevice(Napi::Env env, Napi::Value value) const {
   return stream;
 }
 
-DeviceBuffer* GemmLayer::Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const {
-  if (ref.IsEmpty()) return nullptr;
-  return DeviceBuffer::FromValue(env, ref.Value(), name);
+DeviceBuffer* GemmLayer::Live(Napi::Env env, DeviceBuffer* held, const char* name) {
+  if (held && held->disposed()) throw MakeError(env, "DISPOSED", std::string(name) + " were disposed");
+  return held;
+}
+
+void GemmLayer::UseHeld(Stream* stream) const {
+  for (const DeviceBuffer* b : {weights_, scales_, zeros_, rows_})
+    if (b) stream->Use(b);
 }
 
 std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
@@ -111,51 +116,91 @@ std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
   return s;
 }
 
-// run(x, out, workspace, stream, m, scratch?, overrides?)
-Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
+// The arguments of run() and timeBareLaunches(), checked:
+// (x, out, workspace, stream, m, scratch?, overrides?, ...).
+GemmLayer::Call GemmLayer::Prepare(const Napi::CallbackInfo& info) const {
   Napi::Env env = info.Env();
-  Stream* stream = StreamOnLayerDevice(env, info[3]);
+  Call call;
+  call.stream = StreamOnLayerDevice(env, info[3]);
   const int m = IntArg(env, info[4], "m");
   if (m < 0) throw MakeError(env, "BAD_SHAPE", "m must be >= 0 (m=" + std::to_string(m) + ")");
-  const marlin::Overrides overrides = OverridesArg(env, info[6]);
   const std::uint64_t M = m, N = n_, K = k_, IK = input_k_;
   const std::uint64_t act_bytes = 2;
 
-  marlin::GemmArgs args;
+  marlin::GemmArgs& args = call.args;
   args.m = m;
   args.n = n_;
   args.k = k_;
   args.format = format_;
-  args.overrides = overrides;
-  const void* x = SizedRegion(env, info[0], "x", device_, M * IK * act_bytes);
-  args.c = SizedRegion(env, info[1], "out", device_, M * N * act_bytes);
+  args.overrides = OverridesArg(env, info[6]);
+  DeviceBuffer* xb = BufferOnDevice(env, info[0], "x", device_);
+  DeviceBuffer* outb = BufferOnDevice(env, info[1], "out", device_);
   DeviceBuffer* ws = BufferOnDevice(env, info[2], "workspace", device_);
+  call.x = xb->Region(env, 0, M * IK * act_bytes, "x");
+  args.c = outb->Region(env, 0, M * N * act_bytes, "out");
   args.workspace = ws->Region(env, 0, ws->bytes(), "workspace");
   args.workspace_bytes = ws->bytes();
-  args.b = Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
-  args.scales = Held(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales");
-  if (DeviceBuffer* z = Held(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
-  DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
-  void* gathered = nullptr;
-  if (rows) gathered = SizedRegion(env, info[5], "scratch", device_, M * K * act_bytes);
-  args.a = rows ? gathered : x;
-
-  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
-  if (rows && m > 0) {
-    PlanOrThrow(env, m, overrides);  // a bad override fails before anything is queued
-    CheckCuda(env,
-              marlin::gather_columns(x, reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")), gathered, m,
-                                     input_k_, k_, stream->handle()),
-              "act-order gather launch (" + Context(m, overrides) + ")");
+  args.b = Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
+  args.scales = Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales");
+  if (DeviceBuffer* z = Live(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
+  DeviceBuffer* scratch = nullptr;
+  if (Live(env, rows_, "the layer's act-order rows")) {
+    scratch = BufferOnDevice(env, info[5], "scratch", device_);
+    call.rows = reinterpret_cast<const int*>(rows_->Region(env, 0, 0, "rows"));
   }
-  cudaError_t cuda_error = cudaSuccess;
-  const marlin::Status status = marlin::gemm(args, stream->handle(), &cuda_error);
-  if (status == marlin::Status::kOk) return env.Undefined();
-  if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, "gemm launch (" + Context(m, overrides) + ")");
+  args.a = scratch ? scratch->Region(env, 0, M * K * act_bytes, "scratch") : call.x;
+  if (call.stream->capturing()) {
+    for (const DeviceBuffer* b : {xb, outb, ws}) call.stream->Use(b);
+    if (scratch) call.stream->Use(scratch);
+    UseHeld(call.stream);
+  }
+  return call;
+}
+
+void GemmLayer::ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t cuda_error, const char* what,
+                             const marlin::GemmArgs& args) const {
+  const std::string context = std::string(what) + " (" + Context(args.m, args.overrides) + ")";
+  if (status == marlin::Status::kCudaError) CheckCuda(env, cuda_error, context);
   marlin::Target target;
   int device = 0;
   marlin::current_target(&target, &device);
-  ThrowStatus(env, status, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+  ThrowStatus(env, status, Context(args.m, args.overrides), format_, target,
+              args.overrides.tile_k || args.overrides.stages);
+}
+
+// run(x, out, workspace, stream, m, scratch?, overrides?)
+Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Call call = Prepare(info);
+  const marlin::GemmArgs& args = call.args;
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  if (call.rows && args.m > 0) {
+    PlanOrThrow(env, args.m, args.overrides);  // a bad override fails before anything is queued
+    const cudaError_t e = marlin::gather_columns(call.x, call.rows, const_cast<void*>(args.a), args.m, input_k_, k_,
+                                                 call.stream->handle());
+    if (e != cudaSuccess) ThrowFailure(env, marlin::Status::kCudaError, e, "act-order gather launch", args);
+  }
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::gemm(args, call.stream->handle(), &cuda_error);
+  if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "gemm launch", args);
+  return env.Undefined();
+}
+
+// timeBareLaunches(x, out, workspace, stream, m, scratch?, overrides?, calls):
+// host nanoseconds per launch of run()'s (first) GEMM kernel, launched
+// straight from C++ `calls` times (marlin::time_bare_launches).
+Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Call call = Prepare(info);
+  const int calls = IntArg(env, info[7], "calls");
+  if (call.args.m <= 0 || calls <= 0) throw MakeError(env, "BAD_ARGUMENT", "timeBareLaunches needs m > 0 and calls > 0");
+  RequireNotCapturing(env, "timeBareLaunches()");
+  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  double ns = 0;
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::time_bare_launches(call.args, call.stream->handle(), calls, &ns, &cuda_error);
+  if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "timed launches", call.args);
+  return Napi::Number::New(env, ns);
 }
 
 // plan(m, overrides?) on the layer's device
@@ -183,14 +228,17 @@ Napi::Value GemmLayer::Dequantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Stream* stream = StreamOnLayerDevice(env, info[1]);
   const std::uint64_t N = n_, IK = input_k_;
-  void* out = SizedRegion(env, info[0], "out", device_, IK * N * 2);
-  DeviceBuffer* rows = Held(env, rows_, "the layer's act-order rows");
-  DeviceBuffer* zeros = Held(env, zeros_, "the layer's zero points");
+  DeviceBuffer* outb = BufferOnDevice(env, info[0], "out", device_);
+  void* out = outb->Region(env, 0, IK * N * 2, "out");
+  DeviceBuffer* rows = Live(env, rows_, "the layer's act-order rows");
+  DeviceBuffer* zeros = Live(env, zeros_, "the layer's zero points");
+  stream->Use(outb);
+  UseHeld(stream);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   CheckCuda(env,
             marlin::dequantize_weights(
-                Held(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
-                Held(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
+                Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
+                Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
                 zeros ? zeros->Region(env, 0, 0, "zeros") : nullptr,
                 rows ? reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")) : nullptr,
                 out, k_, n_, input_k_, format_, stream->handle()),

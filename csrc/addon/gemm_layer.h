@@ -6,13 +6,18 @@
 //   gemm.run(x, out, workspace, stream, m, scratch?, overrides?)
 //   gemm.plan(m, overrides?)              the plan run() would follow
 //   gemm.dequantize(out, stream)          [inputK, n] values, rows in input order
+//   gemm.timeBareLaunches(x, out, workspace, stream, m, scratch, overrides, calls)
+//                                         host ns per launch of run()'s kernel from C++
 //
 // `rows` (int32 [k], act-order only): kernel row r holds input row rows[r]
 // (-1: a padding row of zero weight); run() then gathers x's columns into
 // `scratch` ([m, k], 16-bit) first.
 #pragma once
 
+#include <cuda_runtime_api.h>
 #include <napi.h>
+
+#include <string>
 
 #include "gemm.h"
 
@@ -30,19 +35,37 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value PlanFor(const Napi::CallbackInfo& info);
   Napi::Value Dequantize(const Napi::CallbackInfo& info);
+  Napi::Value TimeBareLaunches(const Napi::CallbackInfo& info);
+
+  // One call's checked arguments: the kernel's, the stream and, for
+  // act-order, x and the row map (args.a is then the gather's output).
+  struct Call {
+    marlin::GemmArgs args;
+    Stream* stream = nullptr;
+    const void* x = nullptr;
+    const int* rows = nullptr;
+  };
+  Call Prepare(const Napi::CallbackInfo& info) const;
+  [[noreturn]] void ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t cuda_error, const char* what,
+                                 const marlin::GemmArgs& args) const;
 
   // The live Stream in `value`, on the layer's device.
   Stream* StreamOnLayerDevice(Napi::Env env, Napi::Value value) const;
-  // The held buffer, checked live (the TS layer owns and may dispose it).
-  DeviceBuffer* Held(Napi::Env env, const Napi::ObjectReference& ref, const char* name) const;
+  // A held buffer, checked live (the TS layer owns and may dispose it); null stays null.
+  static DeviceBuffer* Live(Napi::Env env, DeviceBuffer* held, const char* name);
+  // Every buffer the layer's own work reads, registered with `stream` (capture.h).
+  void UseHeld(Stream* stream) const;
   std::string Context(int m, const marlin::Overrides& o) const;
   // The plan of m rows on the layer's (current) device; throws what it cannot run.
   marlin::Plan PlanOrThrow(Napi::Env env, int m, const marlin::Overrides& overrides) const;
 
-  Napi::ObjectReference weights_;
-  Napi::ObjectReference scales_;
-  Napi::ObjectReference zeros_;  // empty without zero points
-  Napi::ObjectReference rows_;   // empty without act-order
+  // The layer's buffers: references keep their JS objects (so the native
+  // objects below) alive; the pointers spare each call an unwrap.
+  Napi::ObjectReference weights_ref_, scales_ref_, zeros_ref_, rows_ref_;
+  DeviceBuffer* weights_ = nullptr;
+  DeviceBuffer* scales_ = nullptr;
+  DeviceBuffer* zeros_ = nullptr;  // null without zero points
+  DeviceBuffer* rows_ = nullptr;   // null without act-order
   marlin::Format format_;
   int device_ = 0;
   int n_ = 0;

@@ -28,7 +28,9 @@ DeviceBuffer* BufferOnStreamDevice(Napi::Env env, Napi::Value value, const char*
 void* OperandRegion(Napi::Env env, const Napi::CallbackInfo& info, int index, const char* name, std::uint64_t bytes,
                     const Stream& stream) {
   DeviceBuffer* buffer = BufferOnStreamDevice(env, info[index], name, stream);
-  return buffer->Region(env, ByteCount(env, info[index + 1], name), bytes, name);
+  void* region = buffer->Region(env, ByteCount(env, info[index + 1], name), bytes, name);
+  stream.Use(buffer);
+  return region;
 }
 
 }  // namespace marlin_addon

@@ -18,6 +18,7 @@ struct AddonState {
   Napi::FunctionReference device_buffer_ctor;
   Napi::FunctionReference stream_ctor;
   Napi::FunctionReference event_ctor;
+  Napi::FunctionReference graph_ctor;
 };
 
 inline AddonState& State(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }

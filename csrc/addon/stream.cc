@@ -16,6 +16,9 @@ void Stream::Init(Napi::Env env, Napi::Object exports) {
                                     {
                                         InstanceMethod<&Stream::Synchronize>("synchronize"),
                                         InstanceMethod<&Stream::WaitFor>("waitFor"),
+                                        InstanceMethod<&Stream::BeginCapture>("beginCapture"),
+                                        InstanceMethod<&Stream::EndCapture>("endCapture"),
+                                        InstanceAccessor<&Stream::GetCapturing>("capturing"),
                                         InstanceMethod<&Stream::Dispose>("dispose"),
                                         InstanceAccessor<&Stream::GetDisposed>("disposed"),
                                         InstanceAccessor<&Stream::GetDevice>("device"),
@@ -41,6 +44,10 @@ Stream::~Stream() { Release(); }
 void Stream::Release() {
   if (disposed_) return;
   disposed_ = true;
+  if (capture_) {
+    AbandonCapture(device_, stream_);  // disposed mid-capture: no graph
+    capture_.reset();
+  }
   // Work already queued still runs; the runtime frees the stream after it.
   if (stream_ && cudaSetDevice(device_) == cudaSuccess) cudaStreamDestroy(stream_);
   cudaGetLastError();
@@ -50,6 +57,7 @@ void Stream::Release() {
 Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
+  RequireNotCapturing(env, "synchronize()");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   return WhenStreamReaches(env, device_, stream_);
 }
@@ -58,6 +66,10 @@ Napi::Value Stream::WaitFor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
   Event* event = Event::FromValue(env, info[0], "event");
+  // A captured stream may only depend on work captured with it (CUDA's
+  // capture isolation); a wait on an earlier record would end the capture.
+  if (capture_)
+    throw MakeError(env, "NOT_CAPTURABLE", "waitFor(event) on a stream that is capturing a graph (order the stream before capture)");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   // Takes the event's most recent record as of now; the event may be
   // recorded again or disposed afterwards. It may belong to another device.
@@ -65,6 +77,29 @@ Napi::Value Stream::WaitFor(const Napi::CallbackInfo& info) {
             "cudaStreamWaitEvent (stream on device " + std::to_string(device_) + ", event on device " +
                 std::to_string(event->device()) + ")");
   return env.Undefined();
+}
+
+Napi::Value Stream::BeginCapture(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
+  if (capture_) throw MakeError(env, "NOT_CAPTURABLE", "the stream is already capturing a graph");
+  auto record = std::make_unique<CaptureRecord>();
+  marlin_addon::BeginCapture(env, device_, stream_);
+  capture_ = std::move(record);
+  return env.Undefined();
+}
+
+Napi::Value Stream::EndCapture(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw MakeError(env, "DISPOSED", "the Stream was disposed");
+  if (!capture_) throw MakeError(env, "BAD_ARGUMENT", "endCapture() without beginCapture()");
+  const bool discard = info[0].ToBoolean().Value();
+  std::unique_ptr<CaptureRecord> record = std::move(capture_);
+  return marlin_addon::EndCapture(env, device_, stream_, record.get(), discard);
+}
+
+Napi::Value Stream::GetCapturing(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), capture_ != nullptr);
 }
 
 Napi::Value Stream::Dispose(const Napi::CallbackInfo& info) {

@@ -2,6 +2,7 @@
 #include "gemm.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "build_options.h"
@@ -91,7 +92,20 @@ cudaError_t check_kernel_image() {
   return all.data[0].attributes(&attributes);
 }
 
-Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
+namespace {
+
+// One launch of a call: the kernel, its arguments and grid.
+struct Launch {
+  const Variant* variant;
+  KernelArgs args;
+  int grid;
+  int device;
+};
+
+// Checks the arguments, plans, and calls visit(launch) for each launch of
+// the call in order, stopping at the first that fails (returns a CUDA error).
+template <class Visit>
+Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used, Visit visit) {
   if (cuda_error) *cuda_error = cudaSuccess;
   if (args.m < 0) return Status::kBadShape;
   const Status problem = check_problem(args.n, args.k, args.format);
@@ -136,23 +150,49 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
     const Variant* v = m_blocks == table::kRowsPerProblem / 16 ? p.full : p.tail;
     const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);
     const int tiles = problems * ((args.n + p.tile_n - 1) / p.tile_n) * (args.k / p.tile_k);
-    const int grid = tiles < p.blocks ? tiles : p.blocks;
-    const KernelArgs ka{reinterpret_cast<const int4*>(a + static_cast<std::int64_t>(row) * args.k * act_bytes),
-                        static_cast<const int4*>(args.b),
-                        static_cast<const int4*>(args.scales),
-                        static_cast<const int4*>(args.zeros),
-                        reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
-                        locks,
-                        partials,
-                        policy,
-                        rows,
-                        args.n,
-                        args.k};
-    e = v->launch(ka, grid, device, stream);
+    const Launch launch{v,
+                        KernelArgs{reinterpret_cast<const int4*>(a + static_cast<std::int64_t>(row) * args.k * act_bytes),
+                                   static_cast<const int4*>(args.b),
+                                   static_cast<const int4*>(args.scales),
+                                   static_cast<const int4*>(args.zeros),
+                                   reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
+                                   locks,
+                                   partials,
+                                   policy,
+                                   rows,
+                                   args.n,
+                                   args.k},
+                        tiles < p.blocks ? tiles : p.blocks,
+                        device};
+    e = visit(launch);
     if (e != cudaSuccess) return fail(e);
     row += rows;
   }
   return Status::kOk;
+}
+
+}  // namespace
+
+Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
+  return for_each_launch(args, cuda_error, used, [stream](const Launch& l) {
+    return l.variant->launch(l.args, l.grid, l.device, stream);
+  });
+}
+
+Status time_bare_launches(const GemmArgs& args, cudaStream_t stream, int calls, double* ns_per_call,
+                          cudaError_t* cuda_error) {
+  if (calls <= 0) return Status::kBadLaunch;
+  bool first = true;
+  return for_each_launch(args, cuda_error, nullptr, [&](const Launch& l) {
+    if (!first) return cudaSuccess;  // the first launch only
+    first = false;
+    cudaError_t e = l.variant->launch(l.args, l.grid, l.device, stream);  // configures the kernel, outside the timing
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls && e == cudaSuccess; i++) e = l.variant->launch(l.args, l.grid, l.device, stream);
+    const auto end = std::chrono::steady_clock::now();
+    *ns_per_call = std::chrono::duration<double, std::nano>(end - start).count() / calls;
+    return e;
+  });
 }
 
 }  // namespace marlin

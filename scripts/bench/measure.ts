@@ -49,8 +49,13 @@ export interface Callbacks {
   warn?: (message: string) => void;
 }
 
+export interface OpenDevice {
+  device: Device;
+  stream: Stream;
+}
+
 /** The device to bench, or a one-line BenchFailure saying why there is none. */
-export function openDevice(index: number): { device: Device; stream: Stream } {
+export function openDevice(index: number): OpenDevice {
   const found = probe();
   if (!found.available) throw new BenchFailure(`no usable CUDA device: ${found.reason}`);
   const device = Device.get(index);

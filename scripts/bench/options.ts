@@ -24,6 +24,10 @@ export interface BenchOptions {
   svg?: string;
   quiet: boolean;
   help: boolean;
+  /** --overhead: host cost per call instead of the speedup tables. */
+  overhead: boolean;
+  /** Whether --batch was given (--overhead has its own default batches). */
+  batchGiven: boolean;
 }
 
 export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -63,6 +67,11 @@ Options:
   --repeats N      timed calls per measurement, at least ${MIN_REPEATS} (default ${DEFAULT_REPEATS})
   --json FILE      write every number as JSON
   --svg FILE       write a speedup chart as SVG
+  --overhead       measure the host cost of a call instead: an empty kernel's
+                   launch, this layer's kernel launched from C++, forward(), and
+                   one replay of a captured graph of 128 calls, per layer (the
+                   --shape layers, else 4096x4096, 256x128, 128x64) and batch
+                   (default 1,16); fp16-u4-g128 only
   --quiet          no progress line
   -h, --help       show this help
 `;
@@ -118,6 +127,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         json: { type: 'string' },
         svg: { type: 'string' },
         quiet: { type: 'boolean' },
+        overhead: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -159,6 +169,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   const repeats = values.repeats === undefined ? DEFAULT_REPEATS : integer(values.repeats, '--repeats', 'an integer');
   if (repeats < MIN_REPEATS) throw new UsageError(`--repeats must be at least ${MIN_REPEATS}, got ${repeats}`);
 
+  if (values.overhead && (values.format !== undefined || values.group !== undefined || values.svg !== undefined))
+    throw new UsageError('--overhead measures fp16-u4-g128 only and draws no chart: drop --format, --group and --svg');
+
   for (const option of ['json', 'svg'] as const)
     if (values[option] !== undefined && values[option].trim() === '') throw new UsageError(`--${option} expects a file name`);
 
@@ -174,5 +187,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     svg: values.svg,
     quiet: values.quiet ?? false,
     help,
+    overhead: values.overhead ?? false,
+    batchGiven: values.batch !== undefined,
   };
 }

@@ -170,8 +170,18 @@ describe('bench options', () => {
       svg: undefined,
       quiet: false,
       help: false,
+      overhead: false,
+      batchGiven: false,
     });
     expect(DEFAULT_BATCHES).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+  });
+
+  test('--overhead: fp16-u4-g128 only, no chart; --batch and --shape still apply', () => {
+    const o = parseOptions(['--overhead', '--shape', '4096,4096', '--batch', '1']);
+    expect([o.overhead, o.batchGiven, o.batches, o.shapes]).toEqual([true, true, [1], [{ k: 4096, n: 4096 }]]);
+    expect(parseOptions(['--overhead']).batchGiven).toBe(false);
+    expect(() => parseOptions(['--overhead', '--format', 'bf16-u4-g128'])).toThrow(/--overhead measures fp16-u4-g128 only/);
+    expect(() => parseOptions(['--overhead', '--svg', 'x.svg'])).toThrow(/--overhead/);
   });
 
   test('models repeat or come as a comma list; batches are sorted and distinct', () => {

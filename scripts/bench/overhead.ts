@@ -1,0 +1,162 @@
+/**
+ * `npm run bench -- --overhead`: what one forward() costs the host, next to
+ * what the same kernel costs launched straight from C++, an empty kernel's
+ * launch, and a CUDA graph's replay. Host times are per call, medians over
+ * bursts of back-to-back calls (the GPU is idle at the start of each burst,
+ * and a burst is far shorter than the launch queue), so they measure the
+ * time to queue, not to run. GPU times compare a sequence of direct calls
+ * with the same sequence replayed from a graph, over enough copies of the
+ * weights to read them from memory, not L2. Importing this loads the addon.
+ */
+import { type Device, DeviceTensor, type Graph, QuantizedLinear, type Stream } from '../../lib/index';
+import { native } from '../../lib/native';
+import { median } from '../../lib/timing';
+import { randomHalves, randomPackedLayer } from './data';
+import { DEFAULT_BENCH_FORMAT } from './formats';
+import { rotationCount } from './measure';
+import { weightBytes } from './results';
+
+/** Calls per burst, bursts per measurement (the first few are warm-up). */
+const BURST = 64;
+const BURSTS = 40;
+const WARMUP_BURSTS = 4;
+/** Layer calls in one captured graph (the issue's unit: a decode step of 32 blocks x 4 layers). */
+export const GRAPH_CALLS = 128;
+/** Graph replays per burst. */
+const GRAPH_BURST = 8;
+
+/** The layers --overhead measures by default: a 7B attention projection and two tiny ones. */
+export const OVERHEAD_SHAPES: ReadonlyArray<{ k: number; n: number }> = [
+  { k: 4096, n: 4096 },
+  { k: 256, n: 128 },
+  { k: 128, n: 64 },
+];
+
+export interface OverheadRow {
+  k: number;
+  n: number;
+  m: number;
+  /** Host µs per call. */
+  emptyLaunchUs: number;
+  bareLaunchUs: number;
+  forwardUs: number;
+  /** Host µs of one graph.launch() of GRAPH_CALLS forward() calls. */
+  graphLaunchUs: number;
+  /** GPU µs per layer call: GRAPH_CALLS direct calls in a row, and the same replayed from the graph. */
+  directGpuUs: number;
+  graphGpuUs: number;
+}
+
+/** Median host ns per call of `call`, over bursts of `burst` calls that start with the GPU idle. */
+async function hostNs(stream: Stream, burst: number, call: () => void): Promise<number> {
+  const perCall: number[] = [];
+  for (let b = 0; b < BURSTS + WARMUP_BURSTS; b++) {
+    await stream.synchronize();
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < burst; i++) call();
+    const ns = Number(process.hrtime.bigint() - start);
+    if (b >= WARMUP_BURSTS) perCall.push(ns / burst);
+  }
+  await stream.synchronize();
+  return median(perCall);
+}
+
+/** Median over bursts of a function that measures itself (returns ns per call). */
+async function selfTimedNs(stream: Stream, measure: () => number): Promise<number> {
+  const values: number[] = [];
+  for (let b = 0; b < BURSTS + WARMUP_BURSTS; b++) {
+    await stream.synchronize();
+    const ns = measure();
+    if (b >= WARMUP_BURSTS) values.push(ns);
+  }
+  await stream.synchronize();
+  return median(values);
+}
+
+/** GPU µs from the start to the end of what `queue` puts on the stream (median of 5). */
+async function gpuUs(device: Device, stream: Stream, queue: () => void): Promise<number> {
+  const start = device.createEvent();
+  const end = device.createEvent();
+  try {
+    const times: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      await stream.synchronize();
+      start.record(stream);
+      queue();
+      end.record(stream);
+      await end.synchronize();
+      if (r > 0) times.push(start.elapsedMs(end) * 1000);
+    }
+    return median(times);
+  } finally {
+    start.dispose();
+    end.dispose();
+  }
+}
+
+export async function measureOverhead(device: Device, stream: Stream, shapes: ReadonlyArray<{ k: number; n: number }>, batches: readonly number[]): Promise<OverheadRow[]> {
+  const format = DEFAULT_BENCH_FORMAT;
+  const rows: OverheadRow[] = [];
+  const emptyNs = await selfTimedNs(stream, () => native.timeEmptyLaunches(stream.native, BURST));
+  for (const { k, n } of shapes) {
+    const copies = rotationCount(weightBytes(k, n, format), device.properties.l2CacheSize);
+    const packed = randomPackedLayer(k, n, format);
+    const layers = Array.from({ length: copies }, () => QuantizedLinear.fromPacked(packed, { device, stream }));
+    try {
+      for (const m of batches) {
+        using x = DeviceTensor.from(device, randomHalves(m * k, -1, 1), [m, k], 'float16', stream);
+        using out = DeviceTensor.empty(device, [m, n], 'float16');
+        for (const layer of layers) layer.reserve({ maxBatch: m, stream });
+        const layer = layers[0];
+        const forwardNs = await hostNs(stream, BURST, () => layer.forward(x, { out, stream }));
+        const bareNs = await selfTimedNs(stream, () => layer.bareLaunchNs(x, out, BURST, stream));
+        const sequence = (): void => {
+          for (let i = 0; i < GRAPH_CALLS; i++) layers[i % copies].forward(x, { out, stream });
+        };
+        const graph: Graph = stream.capture(sequence);
+        try {
+          const graphNs = await hostNs(stream, GRAPH_BURST, () => graph.launch(stream));
+          const directGpu = await gpuUs(device, stream, sequence);
+          const graphGpu = await gpuUs(device, stream, () => graph.launch(stream));
+          rows.push({
+            k,
+            n,
+            m,
+            emptyLaunchUs: emptyNs / 1000,
+            bareLaunchUs: bareNs / 1000,
+            forwardUs: forwardNs / 1000,
+            graphLaunchUs: graphNs / 1000,
+            directGpuUs: directGpu / GRAPH_CALLS,
+            graphGpuUs: graphGpu / GRAPH_CALLS,
+          });
+        } finally {
+          graph.dispose();
+        }
+      }
+    } finally {
+      await stream.synchronize();
+      for (const l of layers) l.dispose();
+    }
+  }
+  return rows;
+}
+
+/** The --overhead report: one row per (layer, batch). */
+export function formatOverhead(rows: readonly OverheadRow[], gpuName: string): string {
+  const lines = [
+    `=== Host overhead of one call on ${gpuName} (fp16-u4-g128; host µs per call, median of ${BURSTS} bursts of ${BURST}) ===`,
+    `empty: an empty kernel's launch from C++; bare: this layer's kernel launched from C++ with everything prepared;`,
+    `forward: layer.forward(x, { out, stream }) from JS; graph: one graph.launch() of ${GRAPH_CALLS} forward() calls.`,
+    `GPU µs per layer: ${GRAPH_CALLS} calls queued directly vs replayed from the graph (weights rotated past L2).`,
+    '',
+    '  k x n        m   empty   bare  forward  fwd-bare  graph(128)  GPU direct  GPU graph',
+    '  ----------  --  ------  -----  -------  --------  ----------  ----------  ---------',
+  ];
+  for (const r of rows)
+    lines.push(
+      `  ${`${r.k}x${r.n}`.padEnd(10)}  ${String(r.m).padStart(2)}  ${r.emptyLaunchUs.toFixed(2).padStart(6)}  ${r.bareLaunchUs.toFixed(2).padStart(5)}  ` +
+        `${r.forwardUs.toFixed(2).padStart(7)}  ${(r.forwardUs - r.bareLaunchUs).toFixed(2).padStart(8)}  ${r.graphLaunchUs.toFixed(2).padStart(10)}  ` +
+        `${r.directGpuUs.toFixed(2).padStart(10)}  ${r.graphGpuUs.toFixed(2).padStart(9)}`,
+    );
+  return `${lines.join('\n')}\n`;
+}
