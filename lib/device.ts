@@ -373,12 +373,15 @@ export class DeviceTensor<D extends DType = DType> {
     return t;
   }
 
+  /** Kept here, not asked of the addon: forward() reads it on every call. */
+  private released = false;
+
   get disposed(): boolean {
-    return this.buffer.disposed;
+    return this.released;
   }
 
   private live(): void {
-    if (this.buffer.disposed) throw new MarlinError('DISPOSED', `this ${this.describe()} tensor was disposed`);
+    if (this.released) throw new MarlinError('DISPOSED', `this ${this.describe()} tensor was disposed`);
   }
 
   /** "float16[16, 4096]" */
@@ -448,6 +451,7 @@ export class DeviceTensor<D extends DType = DType> {
 
   /** Frees the device memory (after queued work that uses it). Safe to call twice. */
   dispose(): void {
+    this.released = true;
     this.buffer.dispose();
   }
 
