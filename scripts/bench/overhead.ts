@@ -22,8 +22,8 @@ const BURSTS = 40;
 const WARMUP_BURSTS = 4;
 /** Layer calls in one captured graph (the unit: a decode step of 32 blocks x 4 layers). */
 export const GRAPH_CALLS = 128;
-/** Graph replays per burst: few, so the kernels queued stay far below the launch queue's depth. */
-const GRAPH_BURST = 2;
+/** Graph replays per burst: one, so each launch finds the GPU idle (a launch behind a running replay of the same graph may wait). */
+const GRAPH_BURST = 1;
 
 /** The layers --overhead measures by default: a 7B attention projection and two tiny ones. */
 export const OVERHEAD_SHAPES: ReadonlyArray<{ k: number; n: number }> = [
