@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * The marlin-node command. `npx marlin-node doctor` checks this machine for
+ * The marlin-node command. `npx marlin-node quantize` writes a GPTQ
+ * checkpoint from a float model (lib/quantize-model.ts does the work).
+ * `npx marlin-node doctor` checks this machine for
  * marlin-node and prints a line per finding, then a verdict; the exit code
  * is 1 when marlin-node cannot run here (no GPU, no kernels for a GPU, the
  * self-test failed, the addon does not load). A thin script over the
@@ -299,10 +301,12 @@ const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 
 /** Parses quantize's arguments; a bad one is a one-line UsageError. */
 export function parseQuantizeArgs(args: string[]): QuantizeCommand {
   const bad = (what: string) => new UsageError(`quantize: ${what} (marlin-node help shows the usage)`, true);
+  // parseArgs takes "-1" after --group for an option; --group=-1 is unambiguous.
+  const joined = args.flatMap((a, i) => (a === '--group' && args[i + 1]?.startsWith('-') ? [] : args[i - 1] === '--group' && a.startsWith('-') ? [`--group=${a}`] : [a]));
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joined,
       allowPositionals: true,
       options: {
         bits: { type: 'string' },

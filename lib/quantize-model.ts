@@ -243,7 +243,14 @@ export async function quantizeModel(inDir: string, outDir: string, o: QuantizeMo
       let outputs: Array<[string, ArrayBufferView]>;
       if (p.quantize) {
         const [n, k] = tensor.shape;
-        const t = await o.quantize(tensor.data as Uint16Array, n, k, { ...options, inputDtype: FLOAT_DTYPES[tensor.dtype] });
+        let t: GptqLayerTensors;
+        try {
+          t = await o.quantize(tensor.data as Uint16Array, n, k, { ...options, inputDtype: FLOAT_DTYPES[tensor.dtype] });
+        } catch (error) {
+          // The quantizer's refusals (a weight that is not finite, a scale past FP16) are faults of the input.
+          if ((error as MarlinError).code !== 'BAD_ARGUMENT') throw error;
+          throw badCheckpoint(model.info(p.source).file, `cannot be quantized: ${(error as Error).message}`, { tensor: p.source, cause: error });
+        }
         outputs = [
           [p.outputs[0].name, t.qweight],
           [p.outputs[1].name, t.qzeros],
