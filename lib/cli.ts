@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * The marlin-node command. `npx marlin-node doctor` checks this machine for
+ * The marlin-node command. `npx marlin-node quantize` writes a GPTQ
+ * checkpoint from a float model (lib/quantize-model.ts does the work).
+ * `npx marlin-node doctor` checks this machine for
  * marlin-node and prints a line per finding, then a verdict; the exit code
  * is 1 when marlin-node cannot run here (no GPU, no kernels for a GPU, the
  * self-test failed, the addon does not load). A thin script over the
@@ -23,6 +25,13 @@ commands:
       and whether the addon has kernels for it, cuBLAS, and a self-test GEMM
       on every usable GPU (in a child process; --timeout: per GPU, default
       120). Prints a line per finding; exits with 1 if marlin-node cannot run.
+  quantize <model-dir> <out-dir> [--bits 4|8] [--group 32|64|128|-1] [--sym|--asym]
+           [--max-shard-size SIZE] [--device N]
+      Quantizes the linear layers of a FP16/BF16 model directory (config.json
+      and safetensors) on GPU N (default 0) by round-to-nearest and writes a
+      GPTQ checkpoint (checkpoint_format gptq, desc_act false) that vLLM and
+      transformers load. Defaults: 4 bits, groups of 128, symmetric, shards
+      of at most 5GB (SIZE: bytes, or a number with KB, MB or GB).
   self-test [--device N]
       Runs one small quantized layer on GPU N (default 0) and compares it
       with float64 on the CPU; prints the result as one JSON line.
@@ -267,7 +276,142 @@ async function selfTestMain(args: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
+/** A bad command line: exit code 2. `oneLine`: the message alone, without the usage text. */
+export class UsageError extends Error {
+  readonly oneLine: boolean;
+  constructor(message: string, oneLine = false) {
+    super(message);
+    this.oneLine = oneLine;
+  }
+}
+
+/** What `marlin-node quantize` was asked to do. */
+export interface QuantizeCommand {
+  inDir: string;
+  outDir: string;
+  bits: 4 | 8;
+  groupSize: 32 | 64 | 128 | -1;
+  sym: boolean;
+  maxShardBytes: number;
+  device: number;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30 };
+
+/** Parses quantize's arguments; a bad one is a one-line UsageError. */
+export function parseQuantizeArgs(args: string[]): QuantizeCommand {
+  const bad = (what: string) => new UsageError(`quantize: ${what} (marlin-node help shows the usage)`, true);
+  // parseArgs takes "-1" after --group for an option; --group=-1 is unambiguous.
+  const joined = args.flatMap((a, i) => (a === '--group' && args[i + 1]?.startsWith('-') ? [] : args[i - 1] === '--group' && a.startsWith('-') ? [`--group=${a}`] : [a]));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: joined,
+      allowPositionals: true,
+      options: {
+        bits: { type: 'string' },
+        group: { type: 'string' },
+        sym: { type: 'boolean' },
+        asym: { type: 'boolean' },
+        'max-shard-size': { type: 'string' },
+        device: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw bad((error as Error).message.split('\n')[0]);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 2) throw bad(`expected <model-dir> <out-dir>, got ${positionals.length} path(s)`);
+  const bits = values.bits === undefined ? 4 : Number(values.bits);
+  if (bits !== 4 && bits !== 8) throw bad(`--bits takes 4 or 8, not ${values.bits}`);
+  const groupSize = values.group === undefined ? 128 : Number(values.group);
+  if (groupSize !== 32 && groupSize !== 64 && groupSize !== 128 && groupSize !== -1) throw bad(`--group takes 32, 64, 128 or -1, not ${values.group}`);
+  if (values.sym && values.asym) throw bad('--sym and --asym exclude each other');
+  let maxShardBytes = 5e9;
+  if (values['max-shard-size'] !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(values['max-shard-size'].trim());
+    const unit = m ? SIZE_UNITS[m[2].toUpperCase()] : undefined;
+    if (!m || unit === undefined || !(Number(m[1]) * unit >= 1)) throw bad(`--max-shard-size takes a size such as 2GB or 500MB, not ${values['max-shard-size']}`);
+    maxShardBytes = Math.floor(Number(m[1]) * unit);
+  }
+  const device = values.device === undefined ? 0 : Number(values.device);
+  if (!Number.isSafeInteger(device) || device < 0) throw bad(`--device takes a GPU index, not ${values.device}`);
+  return { inDir: positionals[0], outDir: positionals[1], bits, groupSize, sym: !values.asym, maxShardBytes, device };
+}
+
+const formatBytes = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`);
+
+/**
+ * Progress of the quantize command: a bar redrawn in place on a terminal
+ * (at most 10 times a second), else a plain line every 10% of the bytes.
+ */
+export function progressPrinter(out: { isTTY?: boolean; write(s: string): unknown }, now: () => number = Date.now): {
+  update(p: Api.QuantizeProgress): void;
+  done(): void;
+} {
+  const start = now();
+  let lastDraw = -Infinity;
+  let lastTenth = 0;
+  let drawn = false;
+  const line = (p: Api.QuantizeProgress): string => {
+    const seconds = (now() - start) / 1000;
+    const fraction = p.bytes > 0 ? p.bytesDone / p.bytes : 1;
+    return `${(fraction * 100).toFixed(0).padStart(3)}% ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytes)}, ${p.tensorsDone}/${p.tensors} tensors, ${seconds.toFixed(1)} s`;
+  };
+  return {
+    update(p) {
+      const fraction = p.bytes > 0 ? p.bytesDone / p.bytes : 1;
+      if (out.isTTY) {
+        if (now() - lastDraw < 100 && p.tensorsDone < p.tensors) return;
+        lastDraw = now();
+        const width = 30;
+        const filled = Math.round(fraction * width);
+        out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${line(p)}\x1b[K`);
+        drawn = true;
+      } else {
+        const tenth = Math.floor(fraction * 10);
+        if (tenth <= lastTenth && p.tensorsDone < p.tensors) return;
+        lastTenth = tenth;
+        out.write(`quantize: ${line(p)}\n`);
+      }
+    },
+    done() {
+      if (drawn) out.write('\n');
+    },
+  };
+}
+
+async function quantizeMain(args: string[]): Promise<number> {
+  const c = parseQuantizeArgs(args);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const api = require('./index') as typeof Api;
+  const progress = progressPrinter(process.stderr);
+  let quantizer: Api.GptqQuantizer | undefined;
+  try {
+    quantizer = new api.GptqQuantizer(api.Device.get(c.device));
+    const q = quantizer;
+    const report = await api.quantizeModel(c.inDir, c.outDir, {
+      bits: c.bits,
+      groupSize: c.groupSize,
+      sym: c.sym,
+      maxShardBytes: c.maxShardBytes,
+      quantize: (w, n, k, o) => q.quantize(w, n, k, o),
+      onProgress: (p) => progress.update(p),
+    });
+    progress.done();
+    print(
+      `quantized ${report.quantized} linear layers (${c.bits}-bit, group ${c.groupSize}, ${c.sym ? 'sym' : 'asym'}) and copied ${report.copied} tensors: ` +
+        `${formatBytes(report.inputBytes)} -> ${formatBytes(report.outputBytes)} in ${report.seconds.toFixed(1)} s, written to ${c.outDir}`,
+    );
+    return 0;
+  } catch (error) {
+    progress.done();
+    process.stderr.write(`marlin-node quantize: ${errorText(error).split('\n')[0]}\n`);
+    return 1;
+  } finally {
+    await quantizer?.dispose();
+  }
+}
 
 /** Runs a command line (without `node` and the script); resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -275,6 +419,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'doctor') return await doctor(args);
     if (command === 'self-test') return await selfTestMain(args);
+    if (command === 'quantize') return await quantizeMain(args);
     if (command === 'help' || command === '--help' || command === '-h') {
       process.stdout.write(USAGE);
       return 0;
@@ -282,7 +427,8 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(command === undefined ? 'a command is needed' : `unknown command "${command}"`);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`marlin-node: ${(error as Error).message}\n\n${USAGE}`);
+      if (error instanceof UsageError && error.oneLine) process.stderr.write(`marlin-node ${error.message}\n`);
+      else process.stderr.write(`marlin-node: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
     print(formatFinding({ status: 'FAIL', label: command ?? 'marlin-node', detail: `unexpected error: ${errorText(error)}` }));

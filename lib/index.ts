@@ -14,6 +14,7 @@ export {
   SafetensorsModel,
   openSafetensors,
   saveSafetensors,
+  SafetensorsWriter,
   typedView,
   SAFETENSORS_DTYPES,
   type SafetensorsDType,
@@ -45,6 +46,23 @@ export {
 } from './checkpoint';
 export { quantizeAsync, quantizeAndPackAsync, type AsyncOptions, type QuantizeAsyncOptions } from './quantize-async';
 export { packQuantized } from './pack-layer';
+export {
+  GptqQuantizer,
+  gptqQuantizeOnGpu,
+  gptqQuantizeOnHost,
+  gptqTensorShapes,
+  type GptqQuantizeOptions,
+  type GptqLayerTensors,
+} from './gptq-quantize';
+export {
+  quantizeModel,
+  isQuantizedLinear,
+  gptqQuantizationConfig,
+  type QuantizeModelOptions,
+  type QuantizeModelReport,
+  type QuantizeProgress,
+  type LayerQuantizer,
+} from './quantize-model';
 export {
   packWeights,
   unpackWeights,

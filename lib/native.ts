@@ -199,6 +199,45 @@ export interface NativeGemmDescriptor {
   format: NativeFormat;
 }
 
+/** The GPTQ quantizer's problem (csrc/kernels/quantize.h GptqQuantizeProblem). */
+export interface NativeGptqProblem {
+  /** Output features: rows of the [n, k] weights. */
+  n: number;
+  /** Input features. */
+  k: number;
+  inputDtype: 'float16' | 'bfloat16';
+  scaleDtype: 'float16' | 'bfloat16';
+  bits: number;
+  /** 32, 64, 128, or -1 for one group per output column. */
+  groupSize: number;
+  zeroPoints: boolean;
+  /** Subtracted from every packed qzeros word modulo 2^32 (the zero-point convention). */
+  zeroWordOffset: number;
+}
+
+/** Device buffers of one gptqQuantize() call: the [n, k] weights in, the GPTQ tensors out (quantize.h GptqQuantizeOutputs). */
+export interface NativeGptqBuffers {
+  weights: NativeDeviceBuffer;
+  qweight: NativeDeviceBuffer;
+  qzeros: NativeDeviceBuffer;
+  scales: NativeDeviceBuffer;
+  gIdx: NativeDeviceBuffer;
+  /** Scratch: one byte per (group, column). */
+  zeros: NativeDeviceBuffer;
+  /** Two uint64: first non-finite weight (row * n + col), first scale out of range (group * n + col); all ones: none. */
+  findings: NativeDeviceBuffer;
+}
+
+/** gptqQuantizeHost()'s results; badWeight and badScale as in NativeGptqBuffers.findings, -1 for none. */
+export interface NativeGptqHostResult {
+  qweight: Int32Array;
+  qzeros: Int32Array;
+  scales: Uint16Array;
+  gIdx: Int32Array;
+  badWeight: number;
+  badScale: number;
+}
+
 export interface NativeBuild {
   archs: number[];
   ptxArch: number;
@@ -241,6 +280,10 @@ export interface NativeBinding {
     dtype?: 'float16' | 'bfloat16',
   ): void;
   hasCublas(): boolean;
+  /** Queues RTN quantization of [n, k] weights into GPTQ tensors on `stream` (csrc/kernels/quantize.h). */
+  gptqQuantize(descriptor: NativeGptqProblem & NativeGptqBuffers, stream: NativeStream): void;
+  /** The same computation on the host, synchronously (no GPU needed). */
+  gptqQuantizeHost(descriptor: NativeGptqProblem & { weights: Uint16Array }): NativeGptqHostResult;
   /** Queues a kernel that only waits `microseconds` on the stream. */
   delay(stream: NativeStream, microseconds: number): void;
   /** Host ns per launch of an empty kernel, `calls` launches back to back from C++ (benchmarks). */

@@ -8,6 +8,7 @@
 #include "device_info.h"
 #include "event.h"
 #include "gemm_layer.h"
+#include "gptq_quantize.h"
 #include "host_copy.h"
 #include "kernel_info.h"
 #include "pinned_pool.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Event::Init(env, exports);
   Graph::Init(env, exports);
   GemmLayer::Init(env, exports);
+  InitGptqQuantize(env, exports);
   InitKernelInfo(env, exports);
   InitBaseline(env, exports);
   InitHostCopy(env, exports);

@@ -17,6 +17,7 @@ import type { Tensor } from './safetensors';
 import type { CheckpointTensor, LayerSource } from './tensors';
 
 export * from './safetensors';
+export { SafetensorsWriter } from './writer';
 export * from './config';
 export { type CheckpointTensor, type LayerSource } from './tensors';
 export { type GptqTensors, gptqToQuantized, v1ZeroOffset } from './gptq';

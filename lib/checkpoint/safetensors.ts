@@ -527,6 +527,62 @@ export interface TensorToWrite {
   data: ArrayBufferView;
 }
 
+/** Writes all of `bytes` at `position`, in pieces (FileHandle.write takes at most 2 GiB - 1). */
+export async function writeAt(handle: fs.promises.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, done, Math.min(READ_CHUNK, bytes.byteLength - done), position + done);
+    done += bytesWritten;
+  }
+}
+
+/** A tensor's entry in a header to be written: its data comes later (see safetensorsLayout). */
+export interface TensorEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: readonly number[];
+}
+
+/** Where every tensor of a file to be written goes. */
+export interface SafetensorsLayout {
+  /** The 8-byte length and the padded JSON header: the file's first bytes. */
+  header: Buffer;
+  /** Tensor names in data order. */
+  order: string[];
+  /** Absolute file offset and byte length of each tensor. */
+  places: Map<string, { offset: number; byteLength: number }>;
+  /** The file's total size. */
+  byteLength: number;
+}
+
+/**
+ * The layout of a file holding `entries`: the reference writer's order (by
+ * element size, largest first, then name) and a header padded with spaces
+ * to a multiple of 8 bytes, so every tensor starts aligned for its dtype.
+ * saveSafetensors and the streaming SafetensorsWriter both write it.
+ */
+export function safetensorsLayout(entries: readonly TensorEntry[], metadata: Readonly<Record<string, string>> = {}): SafetensorsLayout {
+  const sorted = [...entries].sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  let offset = 0;
+  const relative = new Map<string, { begin: number; byteLength: number }>();
+  for (const e of sorted) {
+    const byteLength = e.shape.reduce((a, b) => a * b, 1) * dtypeSize(e.dtype);
+    header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [offset, offset + byteLength] };
+    relative.set(e.name, { begin: offset, byteLength });
+    offset += byteLength;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.byteLength % 8)) % 8;
+  if (pad > 0) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.byteLength), 0);
+  const dataStart = 8 + json.byteLength;
+  const places = new Map<string, { offset: number; byteLength: number }>();
+  for (const [name, r] of relative) places.set(name, { offset: dataStart + r.begin, byteLength: r.byteLength });
+  return { header: Buffer.concat([prefix, json]), order: sorted.map((e) => e.name), places, byteLength: dataStart + offset };
+}
+
 /**
  * Writes tensors to one .safetensors file. Tensors are laid out by element
  * size (largest first) then name, and the header is padded with spaces to
@@ -558,34 +614,17 @@ export async function saveSafetensors(
   for (const [key, value] of Object.entries(metadata))
     if (typeof value !== 'string') throw new MarlinError('BAD_ARGUMENT', `Expected a string for metadata entry '${key}' but received ${typeof value}`);
 
-  checked.sort((a, b) => dtypeSize(b.t.dtype) - dtypeSize(a.t.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
-  let offset = 0;
-  for (const c of checked) {
-    header[c.name] = { dtype: c.t.dtype, shape: c.shape, data_offsets: [offset, offset + c.bytes.byteLength] };
-    offset += c.bytes.byteLength;
-  }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (8 - (json.byteLength % 8)) % 8;
-  if (pad > 0) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.byteLength), 0);
+  const layout = safetensorsLayout(
+    checked.map((c) => ({ name: c.name, dtype: c.t.dtype, shape: c.shape })),
+    metadata,
+  );
+  const byName = new Map(checked.map((c) => [c.name, c]));
 
   const temporary = `${file}.tmp-${process.pid}-${Date.now()}`;
   const handle = await fs.promises.open(temporary, 'w');
   try {
-    let position = 0;
-    const write = async (bytes: Uint8Array) => {
-      for (let done = 0; done < bytes.byteLength; ) {
-        const { bytesWritten } = await handle.write(bytes, done, Math.min(READ_CHUNK, bytes.byteLength - done), position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    };
-    await write(prefix);
-    await write(json);
-    for (const c of checked) await write(c.bytes);
+    await writeAt(handle, layout.header, 0);
+    for (const name of layout.order) await writeAt(handle, byName.get(name)!.bytes, layout.places.get(name)!.offset);
     await handle.close();
     await fs.promises.rename(temporary, file);
   } catch (error) {
