@@ -28,7 +28,9 @@ export {
   type AwqConfig,
   type MarlinConfig,
   gptqToQuantized,
+  gptqLayer,
   awqToQuantized,
+  awqLayer,
   marlinToQuantized,
   marlinToPacked,
   toQuantized,
@@ -37,6 +39,7 @@ export {
   readQuantizedLayer,
   LAYER_TENSORS,
   type CheckpointTensor,
+  type CheckpointLayer,
   type LayerSource,
   type TensorSource,
   type GptqTensors,
@@ -56,7 +59,8 @@ export {
   scalePosition,
   zeroPosition,
 } from './layout';
-export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer } from './linear';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
+export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
 export {
   chooseKernel,
   compiledVariants,
