@@ -62,6 +62,17 @@ export {
 export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
 export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
 export {
+  loadQuantizedModel,
+  planModelLoad,
+  PIECE_BYTES,
+  type LoadOptions,
+  type LoadProgress,
+  type LoadStats,
+  type LoadPlan,
+  type LoadStep,
+  type QuantizedModel,
+} from './model';
+export {
   chooseKernel,
   compiledVariants,
   compiledTiles,

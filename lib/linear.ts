@@ -255,14 +255,15 @@ export class QuantizedLinear {
    * Uploads a GPTQ or AWQ layer converted but for its weights (gptqLayer,
    * awqLayer) and repacks its qweight words into the Marlin layout on the
    * GPU, on `options.stream` (see lib/repack.ts). `scratch` keeps the
-   * device buffer of the words between calls (whole-model loads).
+   * device buffer of the words between calls (whole-model loads);
+   * `sourceUploaded`: the caller queued the words into it already.
    */
-  static fromCheckpointLayer(layer: CheckpointLayer, options: LayerOptions & { scratch?: RepackScratch } = {}): QuantizedLinear {
+  static fromCheckpointLayer(layer: CheckpointLayer, options: LayerOptions & { scratch?: RepackScratch; sourceUploaded?: boolean } = {}): QuantizedLinear {
     const r = planRepack(layer);
     const device = options.device ?? Device.get(0);
     const stream = options.stream ?? device.stream;
     if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
-    const d = repackToDevice(r, device, stream, options.scratch);
+    const d = repackToDevice(r, device, stream, options.scratch, options.sourceUploaded === true && options.scratch !== undefined);
     const { k, n, groupSize, bits, dtype } = layer;
     const arrays: LayerArrays = { packedWeights: d.weights, packedScales: r.packedScales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
     if (d.zeros) arrays.packedZeros = d.zeros;

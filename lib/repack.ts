@@ -81,7 +81,10 @@ export function repackOnHost(layer: CheckpointLayer): PackedLayer {
 export class RepackScratch {
   private tensor: DeviceTensor<'int32'> | undefined;
 
-  /** At least `words` int32 words on `device` (the old buffer is freed: cudaFree waits for work that uses it). */
+  /**
+   * At least `words` int32 words on `device`, the same buffer while it is
+   * large enough (a smaller one is freed: cudaFree waits for work that uses it).
+   */
   take(device: Device, words: number): DeviceTensor<'int32'> {
     if (this.tensor && !this.tensor.disposed && this.tensor.device === device && this.tensor.length >= words) return this.tensor;
     this.tensor?.dispose();
@@ -110,11 +113,11 @@ export interface DeviceRepacked {
 /**
  * Queues the repack of a planned layer on `stream`: the qweight words are
  * uploaded (into `scratch` if given, else a temporary buffer freed once the
- * kernel is done), the zero points and act-order rows too (the kernel pads
+ * kernel is done; with `sourceUploaded` they are in `scratch` already), the zero points and act-order rows too (the kernel pads
  * from them, and the layer keeps them), and the kernel writes the packed
  * weights into a new tensor. On failure nothing stays allocated.
  */
-export function repackToDevice(r: RepackPlan, device: Device, stream: Stream, scratch?: RepackScratch): DeviceRepacked {
+export function repackToDevice(r: RepackPlan, device: Device, stream: Stream, scratch?: RepackScratch, sourceUploaded = false): DeviceRepacked {
   const { plan, sizes } = r;
   const { qweight } = r.layer;
   const owned: DeviceTensor[] = [];
@@ -126,7 +129,8 @@ export function repackToDevice(r: RepackPlan, device: Device, stream: Stream, sc
     let source: DeviceTensor<'int32'>;
     if (scratch) {
       source = scratch.take(device, qweight.length);
-      callNative(() => source.buffer.upload(qweight, 0, stream.native));
+      // sourceUploaded: the caller has queued the words into scratch already (in pieces, on `stream`).
+      if (!sourceUploaded) callNative(() => source.buffer.upload(qweight, 0, stream.native));
     } else {
       source = own(DeviceTensor.from(device, qweight, [qweight.length], 'int32', stream));
     }
