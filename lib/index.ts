@@ -29,7 +29,9 @@ export {
   type AwqConfig,
   type MarlinConfig,
   gptqToQuantized,
+  gptqLayer,
   awqToQuantized,
+  awqLayer,
   marlinToQuantized,
   marlinToPacked,
   toQuantized,
@@ -38,6 +40,7 @@ export {
   readQuantizedLayer,
   LAYER_TENSORS,
   type CheckpointTensor,
+  type CheckpointLayer,
   type LayerSource,
   type TensorSource,
   type GptqTensors,
@@ -74,7 +77,19 @@ export {
   scalePosition,
   zeroPosition,
 } from './layout';
-export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer } from './linear';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
+export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
+export {
+  loadQuantizedModel,
+  planModelLoad,
+  PIECE_BYTES,
+  type LoadOptions,
+  type LoadProgress,
+  type LoadStats,
+  type LoadPlan,
+  type LoadStep,
+  type QuantizedModel,
+} from './model';
 export {
   chooseKernel,
   compiledVariants,

@@ -7,9 +7,10 @@
  * for act-order layers, the row order; forward(x) queues the GEMM with the
  * kernel the chooser picks for the batch size.
  */
-import { type AwqTensors, awqToQuantized } from './checkpoint/awq';
+import { type AwqTensors, awqLayer, awqToQuantized } from './checkpoint/awq';
 import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/config';
-import { type GptqTensors, gptqToQuantized } from './checkpoint/gptq';
+import { type GptqTensors, gptqLayer, gptqToQuantized } from './checkpoint/gptq';
+import type { CheckpointLayer } from './checkpoint/tensors';
 import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
 import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
 import { Device, DeviceTensor, Event, Stream, nextSerial } from './device';
@@ -19,6 +20,7 @@ import { type NativeGemm, native } from './native';
 import { type PackedLayer, packQuantized } from './pack-layer';
 import { type QuantizedWeights, quantize, type QuantizeOptions } from './quantize';
 import { type QuantizeAsyncOptions, quantizeAndPackAsync } from './quantize-async';
+import { type RepackScratch, planRepack, repackToDevice } from './repack';
 import { checkWeightShape, scaleRows } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
 
@@ -82,11 +84,29 @@ export interface ForwardOptions extends KernelOverrides {
   stream?: Stream;
 }
 
+/** A layer's arrays for the constructor: weights, zero points and rows on the host or already on the device. */
+interface LayerArrays extends Omit<PackedLayer, 'packedWeights' | 'packedZeros' | 'rows'> {
+  packedWeights: Int32Array | DeviceTensor<'int32'>;
+  packedZeros?: Int32Array | DeviceTensor<'int32'>;
+  rows?: Int32Array | DeviceTensor<'int32'>;
+}
+
 interface LayerOptions {
   /** Device to upload to (default: device 0). */
   device?: Device;
   /** Stream the uploads are queued on (default: the device's stream); the layer's work on any other stream is ordered after them. */
   stream?: Stream;
+}
+
+/** Options of the checkpoint loaders fromGptq and fromAwq. */
+export interface CheckpointLayerOptions extends LayerOptions {
+  /** The layer's name (its tensors' prefix) and file, for error messages. */
+  name?: string;
+  file?: string;
+  /** Where the weights are put into the Marlin layout: 'gpu' (default: the repack kernel) or 'cpu' (unpack, then pack). */
+  repack?: 'gpu' | 'cpu';
+  /** The repack's device buffer for the source words, reused between layers. */
+  scratch?: RepackScratch;
 }
 
 export class QuantizedLinear {
@@ -123,7 +143,12 @@ export class QuantizedLinear {
   private readonly workspaceBytes: number;
   private disposed = false;
 
-  private constructor(device: Device, layer: PackedLayer, format: WeightFormat, stream: Stream) {
+  /**
+   * Uploads the layer's host arrays on `stream`; arrays already on the
+   * device (the GPU repack's output, lib/repack.ts) are adopted as they are,
+   * and disposed with the layer (also when construction fails).
+   */
+  private constructor(device: Device, layer: LayerArrays, format: WeightFormat, stream: Stream) {
     const n = layer.outFeatures;
     const kernelK = layer.rows ? layer.rows.length : layer.inFeatures;
     this.device = device;
@@ -133,17 +158,20 @@ export class QuantizedLinear {
     this.actOrder = layer.rows !== undefined;
     this.kernelK = kernelK;
     const owned: Array<{ dispose(): void }> = [];
+    for (const t of [layer.packedWeights, layer.packedZeros, layer.rows]) if (t instanceof DeviceTensor) owned.push(t);
+    const onDevice = (data: Int32Array | DeviceTensor<'int32'>, shape: number[]): DeviceTensor<'int32'> =>
+      data instanceof DeviceTensor ? data : DeviceTensor.from(device, data, shape, 'int32', stream);
     try {
-      this.weights = DeviceTensor.from(device, layer.packedWeights, [kernelK / 16, (n * format.bits) / 2], 'int32', stream);
+      this.weights = onDevice(layer.packedWeights, [kernelK / 16, (n * format.bits) / 2]);
       owned.push(this.weights);
       this.scales = DeviceTensor.from(device, layer.packedScales, [scaleRows(kernelK, format.groupSize), n], format.dtype, stream);
       owned.push(this.scales);
       if (layer.packedZeros) {
-        this.zeros = DeviceTensor.from(device, layer.packedZeros, [scaleRows(kernelK, format.groupSize), n / 4], 'int32', stream);
+        this.zeros = onDevice(layer.packedZeros, [scaleRows(kernelK, format.groupSize), n / 4]);
         owned.push(this.zeros);
       }
       if (layer.rows) {
-        this.rows = DeviceTensor.from(device, layer.rows, [kernelK], 'int32', stream);
+        this.rows = onDevice(layer.rows, [kernelK]);
         owned.push(this.rows);
       }
       this.gemm = callNative(
@@ -219,17 +247,44 @@ export class QuantizedLinear {
    * Converts and uploads one GPTQ layer: its checkpoint tensors (qweight,
    * qzeros, scales, g_idx, without the layer's name prefix; see
    * docs/formats.md) and the checkpoint's config.json or quantization_config.
+   * The weights are repacked into the Marlin layout on the GPU (the
+   * default, `repack: 'gpu'`), or unpacked and packed on the CPU
+   * (`repack: 'cpu'`): the same layer, bit for bit.
    * BAD_CHECKPOINT for tensors or settings this package cannot load.
    */
-  static fromGptq(tensors: GptqTensors, config: unknown, options: LayerOptions & { name?: string } = {}): QuantizedLinear {
+  static fromGptq(tensors: GptqTensors, config: unknown, options: CheckpointLayerOptions = {}): QuantizedLinear {
     const c = checkpointConfig(config, 'gptq', 'fromGptq');
-    return QuantizedLinear.fromQuantized(gptqToQuantized(tensors, c, { name: options.name }), options);
+    const source = { name: options.name, file: options.file };
+    if (options.repack === 'cpu') return QuantizedLinear.fromQuantized(gptqToQuantized(tensors, c, source), options);
+    return QuantizedLinear.fromCheckpointLayer(gptqLayer(tensors, c, source), options);
   }
 
   /** Converts and uploads one AWQ (GEMM layout) layer: qweight, qzeros, scales and the config (see fromGptq). */
-  static fromAwq(tensors: AwqTensors, config: unknown, options: LayerOptions & { name?: string } = {}): QuantizedLinear {
+  static fromAwq(tensors: AwqTensors, config: unknown, options: CheckpointLayerOptions = {}): QuantizedLinear {
     const c = checkpointConfig(config, 'awq', 'fromAwq');
-    return QuantizedLinear.fromQuantized(awqToQuantized(tensors, c, { name: options.name }), options);
+    const source = { name: options.name, file: options.file };
+    if (options.repack === 'cpu') return QuantizedLinear.fromQuantized(awqToQuantized(tensors, c, source), options);
+    return QuantizedLinear.fromCheckpointLayer(awqLayer(tensors, c, source), options);
+  }
+
+  /**
+   * Uploads a GPTQ or AWQ layer converted but for its weights (gptqLayer,
+   * awqLayer) and repacks its qweight words into the Marlin layout on the
+   * GPU, on `options.stream` (see lib/repack.ts). `scratch` keeps the
+   * device buffer of the words between calls (whole-model loads);
+   * `sourceUploaded`: the caller queued the words into it already.
+   */
+  static fromCheckpointLayer(layer: CheckpointLayer, options: LayerOptions & { scratch?: RepackScratch; sourceUploaded?: boolean } = {}): QuantizedLinear {
+    const r = planRepack(layer);
+    const device = options.device ?? Device.get(0);
+    const stream = options.stream ?? device.stream;
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    const d = repackToDevice(r, device, stream, options.scratch, options.sourceUploaded === true && options.scratch !== undefined);
+    const { k, n, groupSize, bits, dtype } = layer;
+    const arrays: LayerArrays = { packedWeights: d.weights, packedScales: r.packedScales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
+    if (d.zeros) arrays.packedZeros = d.zeros;
+    if (d.rows) arrays.rows = d.rows;
+    return new QuantizedLinear(device, arrays, r.plan.format, stream); // disposes d's tensors if it fails
   }
 
   /** Uploads one Marlin-format layer (B, s and the config) as it is stored: no repacking. */

@@ -238,6 +238,40 @@ export interface NativeGptqHostResult {
   badScale: number;
 }
 
+/**
+ * The sizes of a repack (csrc/kernels/repack.h): a GPTQ or AWQ qweight of
+ * inputK rows and n columns into the Marlin layout of k kernel rows.
+ */
+export interface NativeRepackSizes {
+  /** 'gptq': int32 [inputK * bits / 32, n] packed along k; 'awq': int32 [inputK, n * bits / 32] interleaved along n. */
+  layout: 'gptq' | 'awq';
+  bits: number;
+  inputK: number;
+  /** Kernel rows: a multiple of 16; inputK without rows. */
+  k: number;
+  n: number;
+  /** Rows per kernel group, for padding rows that take their group's zero point (with zeros). */
+  groupRows?: number;
+}
+
+/** repackWeights' buffers: all on the stream's device. */
+export interface NativeRepackDescriptor extends NativeRepackSizes {
+  source: NativeDeviceBuffer;
+  /** [k / 16, n * bits / 2] int32. */
+  out: NativeDeviceBuffer;
+  /** int32 [k]: source row of each kernel row; outside 0..inputK-1 (-1): padding. */
+  rows: NativeDeviceBuffer | null;
+  /** Packed zero points [k / groupRows, n / 4] int32 (Marlin order): padding rows take them; null: 2^(bits-1). */
+  zeros: NativeDeviceBuffer | null;
+}
+
+/** repackWeightsOnHost's arrays: the same as repackWeights', in host memory. */
+export interface NativeHostRepackDescriptor extends NativeRepackSizes {
+  source: Int32Array;
+  rows: Int32Array | null;
+  zeros: Int32Array | null;
+}
+
 export interface NativeBuild {
   archs: number[];
   ptxArch: number;
@@ -284,6 +318,10 @@ export interface NativeBinding {
   gptqQuantize(descriptor: NativeGptqProblem & NativeGptqBuffers, stream: NativeStream): void;
   /** The same computation on the host, synchronously (no GPU needed). */
   gptqQuantizeHost(descriptor: NativeGptqProblem & { weights: Uint16Array }): NativeGptqHostResult;
+  /** Queues the repack of a GPTQ / AWQ qweight into the Marlin layout on the stream. */
+  repackWeights(descriptor: NativeRepackDescriptor, stream: NativeStream): void;
+  /** The same repack on the CPU (the kernel's own tile functions; no GPU needed): the packed words. */
+  repackWeightsOnHost(descriptor: NativeHostRepackDescriptor): Int32Array;
   /** Queues a kernel that only waits `microseconds` on the stream. */
   delay(stream: NativeStream, microseconds: number): void;
   /** Host ns per launch of an empty kernel, `calls` launches back to back from C++ (benchmarks). */

@@ -143,7 +143,7 @@ export function packLayerColumns(
   c1: number,
   progress?: (elements: number) => void,
 ): PackFinding | undefined {
-  const { n, kernelK, kernelGroups, rows, groupOf } = plan;
+  const { n, kernelK, rows, groupOf } = plan;
   const { bits, groupSize } = plan.format;
   const max = (1 << bits) - 1;
   const groupRows = groupSize === -1 ? kernelK : groupSize;
@@ -181,6 +181,26 @@ export function packLayerColumns(
     }
     progress?.(16 * (c1 - c0));
   }
+  return packGroupColumns(plan, src, out, c0, c1);
+}
+
+/**
+ * The scales and zero points of columns [c0, c1) of `src` into `out`
+ * (zeroed), per kernel group (act-order: the input group's). Returns the
+ * first zero point that does not fit, or undefined. packLayerColumns ends
+ * with it; the repack (lib/repack.ts), which packs the weights elsewhere,
+ * calls it alone.
+ */
+export function packGroupColumns(
+  plan: LayerPlan,
+  src: Omit<QuantizedSource, 'q'>,
+  out: Omit<PackedOutput, 'packedWeights'>,
+  c0: number,
+  c1: number,
+): PackFinding | undefined {
+  const { n, kernelGroups, groupOf } = plan;
+  const { bits, groupSize } = plan.format;
+  const max = (1 << bits) - 1;
   for (let g = 0; g < kernelGroups; g++) {
     const from = (groupOf ? groupOf[g] : g) * src.stride - src.col0;
     const to = g * out.stride - out.col0;

@@ -12,6 +12,7 @@
 #include "host_copy.h"
 #include "kernel_info.h"
 #include "pinned_pool.h"
+#include "repack_binding.h"
 #include "state.h"
 #include "stream.h"
 
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBaseline(env, exports);
   InitHostCopy(env, exports);
   InitPinnedPool(env, exports);
+  InitRepack(env, exports);
   return exports;
 }
 

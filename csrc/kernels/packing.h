@@ -39,6 +39,41 @@ MARLIN_PACKING_FN void weight_position(int row, int col, int n, int bits, std::i
   }
 }
 
+// The inverse of weight_position within one k16 row of B: field `field`
+// (0 .. 32/bits - 1, from the lowest bits) of word `word` (0 .. n*bits/2 - 1,
+// counted from the start of that row of words) holds weight (*row, *col),
+// *row in 0..15 counted from the block's first row. Derived term by term
+// from weight_position, so that a packer can build each output word from
+// its sources instead of scattering values:
+//   4 bits: word = unit*128 + lane*4 + j, field = (r&1)*4 + h*2 + (r>>3)
+//   8 bits: word = unit*256 + (j>>1)*128 + lane*4 + (j&1)*2 + h,
+//           field = (r&1)*2 + (r>>3)
+// with lane = 4*(col&7) + ((r&7)>>1), j = (col>>4)&3, h = (col>>3)&1.
+// weight_position(block*16 + *row, *col, n, bits) gives back
+// (block*n*bits/2 + word, bits*field); the CPU tests check every word.
+MARLIN_PACKING_FN void weight_source(int word, int field, int bits, int* row, int* col) {
+  if (bits == 4) {
+    const int unit = word >> 7;
+    const int lane = (word & 127) >> 2;
+    const int j = word & 3;
+    const int t = lane & 3;  // rows 2t, 2t+1, 2t+8, 2t+9
+    const int g = lane >> 2; // columns g, g+8
+    const int h = (field >> 1) & 1;
+    *row = (field & 1) * 8 + 2 * t + (field >> 2);
+    *col = unit * 64 + j * 16 + h * 8 + g;
+  } else {
+    const int unit = word >> 8;
+    const int part = (word & 255) >> 7;
+    const int lane = (word & 127) >> 2;
+    const int j = part * 2 + ((word & 3) >> 1);
+    const int h = word & 1;
+    const int t = lane & 3;
+    const int g = lane >> 2;
+    *row = (field & 1) * 8 + 2 * t + (field >> 1);
+    *col = unit * 64 + j * 16 + h * 8 + g;
+  }
+}
+
 // Packed position of scale column `col` within its row.
 MARLIN_PACKING_FN int scale_position(int col, int group_size) {
   if (group_size < 0) {

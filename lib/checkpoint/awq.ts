@@ -10,7 +10,7 @@
 import type { QuantizedWeights } from '../quantize';
 import type { AwqConfig } from './config';
 import { badCheckpoint } from './safetensors';
-import { type CheckpointTensor, type LayerSource, allSymmetric, checkTensor, int32Words, scaleBits, scaleDtype, where } from './tensors';
+import { type CheckpointLayer, type CheckpointTensor, type LayerSource, allSymmetric, checkTensor, int32Words, scaleBits, scaleDtype, where } from './tensors';
 
 /** The tensors of one AWQ layer, by their names in the checkpoint without the layer prefix. */
 export interface AwqTensors {
@@ -46,6 +46,12 @@ function unpackInterleaved(words: Int32Array, rows: number, n: number, bits: 4 |
  * `source` names the layer and file in error messages.
  */
 export function awqToQuantized(tensors: AwqTensors, config: AwqConfig, source: LayerSource = {}): QuantizedWeights {
+  const { qweight, layout: _, ...rest } = awqLayer(tensors, config, source);
+  return { q: unpackInterleaved(qweight, rest.k, rest.n, rest.bits), ...rest };
+}
+
+/** One AWQ layer with everything converted but its weights (the stored qweight words): see gptqLayer. */
+export function awqLayer(tensors: AwqTensors, config: AwqConfig, source: LayerSource = {}): CheckpointLayer {
   const { layer, file } = where(source);
   const { bits, groupSize } = config;
   const pf = 32 / bits;
@@ -59,8 +65,9 @@ export function awqToQuantized(tensors: AwqTensors, config: AwqConfig, source: L
   const qzeros = checkTensor(source, 'qzeros', tensors.qzeros, ['I32'], [groups, n / pf]);
   let zeros: Uint8Array | undefined = unpackInterleaved(int32Words(qzeros), groups, n, bits);
   if (allSymmetric(zeros, bits)) zeros = undefined;
-  const out: QuantizedWeights = {
-    q: unpackInterleaved(int32Words(qweight), k, n, bits),
+  const out: CheckpointLayer = {
+    layout: 'awq',
+    qweight: int32Words(qweight),
     scales: scaleBits(scales),
     k,
     n,

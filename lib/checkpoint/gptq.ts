@@ -17,6 +17,7 @@ import type { QuantizedWeights } from '../quantize';
 import type { GptqConfig } from './config';
 import { badCheckpoint } from './safetensors';
 import {
+  type CheckpointLayer,
   type CheckpointTensor,
   type LayerSource,
   allSymmetric,
@@ -92,6 +93,16 @@ function readGIdx(t: CheckpointTensor, groups: number, source: LayerSource): Int
  * `source` names the layer and file in error messages.
  */
 export function gptqToQuantized(tensors: GptqTensors, config: GptqConfig, source: LayerSource = {}): QuantizedWeights {
+  const { qweight, layout: _, ...rest } = gptqLayer(tensors, config, source);
+  return { q: unpackAlongK(qweight, rest.k, rest.n, rest.bits), ...rest };
+}
+
+/**
+ * One GPTQ layer with everything converted but its weights, which stay the
+ * stored qweight words (for the repack, lib/repack.ts): the checks,
+ * decisions and small arrays of gptqToQuantized, which adds q to them.
+ */
+export function gptqLayer(tensors: GptqTensors, config: GptqConfig, source: LayerSource = {}): CheckpointLayer {
   const { file } = where(source);
   const { bits, groupSize } = config;
   const pf = 32 / bits;
@@ -125,8 +136,9 @@ export function gptqToQuantized(tensors: GptqTensors, config: GptqConfig, source
     }
   }
 
-  const out: QuantizedWeights = {
-    q: unpackAlongK(int32Words(qweight), k, n, bits),
+  const out: CheckpointLayer = {
+    layout: 'gptq',
+    qweight: int32Words(qweight),
     scales: s,
     k,
     n,

@@ -19,9 +19,9 @@ import type { CheckpointTensor, LayerSource } from './tensors';
 export * from './safetensors';
 export { SafetensorsWriter } from './writer';
 export * from './config';
-export { type CheckpointTensor, type LayerSource } from './tensors';
-export { type GptqTensors, gptqToQuantized, v1ZeroOffset } from './gptq';
-export { type AwqTensors, awqOrder, awqToQuantized } from './awq';
+export { type CheckpointLayer, type CheckpointTensor, type LayerSource } from './tensors';
+export { type GptqTensors, gptqLayer, gptqToQuantized, v1ZeroOffset } from './gptq';
+export { type AwqTensors, awqLayer, awqOrder, awqToQuantized } from './awq';
 export { type MarlinTensors, marlinToPacked, marlinToQuantized } from './marlin';
 
 /** The tensors of a quantized layer in each format: suffixes after the layer's name. */

@@ -268,6 +268,20 @@ export class SafetensorsFile {
     return { dtype: info.dtype, shape: info.shape.slice(), data: typedView(info.dtype, target) };
   }
 
+  /**
+   * Reads target.byteLength bytes of a tensor's data from its byte `begin`
+   * into `target` (positioned reads: a large tensor can be streamed in
+   * pieces through one buffer).
+   */
+  async readRange(name: string, begin: number, target: Uint8Array): Promise<void> {
+    const info = this.info(name);
+    const handle = this.handle;
+    if (!handle) throw new MarlinError('DISPOSED', `${this.path} was closed`);
+    if (!(target instanceof Uint8Array) || !Number.isSafeInteger(begin) || begin < 0 || begin + target.byteLength > info.byteLength)
+      throw new MarlinError('BAD_ARGUMENT', `Expected a Uint8Array for bytes [${begin}, ${begin + (target?.byteLength ?? 0)}) inside the ${info.byteLength} bytes of tensor '${name}'`);
+    await readExactly(handle, target, info.fileOffset + begin, target.byteLength, this.path, name);
+  }
+
   /** Closes the file. Safe to call twice. */
   async close(): Promise<void> {
     const handle = this.handle;
@@ -496,6 +510,13 @@ export class SafetensorsModel {
     const f = this.owner.get(name);
     if (!f) throw badCheckpoint(this.path, 'no such tensor in the model', { tensor: name });
     return f.read(name, options);
+  }
+
+  /** Reads part of a tensor's data into `target` (see SafetensorsFile.readRange). */
+  async readRange(name: string, begin: number, target: Uint8Array): Promise<void> {
+    const f = this.owner.get(name);
+    if (!f) throw badCheckpoint(this.path, 'no such tensor in the model', { tensor: name });
+    return f.readRange(name, begin, target);
   }
 
   /** The largest tensor's byte length (what a streaming load needs at once). */

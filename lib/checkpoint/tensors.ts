@@ -7,6 +7,7 @@
  */
 import type { ActivationDType } from '../formats';
 import { symmetricZero } from '../formats';
+import type { QuantizedWeights } from '../quantize';
 import type { GroupSize, WeightBits } from '../shapes';
 import { isObject } from '../validate';
 import { type SafetensorsDType, badCheckpoint, dtypeSize, isSafetensorsDType, typedView } from './safetensors';
@@ -16,6 +17,20 @@ export interface CheckpointTensor {
   dtype: SafetensorsDType;
   shape: readonly number[];
   data: ArrayBufferView;
+}
+
+/**
+ * A GPTQ or AWQ layer converted but for its weights: QuantizedWeights
+ * without q, plus the stored qweight words and their layout. The CPU
+ * converters unpack q from it; the repack (lib/repack.ts) packs the words
+ * into the Marlin layout directly, on the GPU or the CPU.
+ */
+export interface CheckpointLayer extends Omit<QuantizedWeights, 'q' | 'bits' | 'dtype'> {
+  /** 'gptq': [k * bits / 32, n] words packed along k; 'awq': [k, n * bits / 32] words interleaved along n. */
+  layout: 'gptq' | 'awq';
+  qweight: Int32Array;
+  bits: WeightBits;
+  dtype: ActivationDType;
 }
 
 /** Where a layer's tensors come from, for messages: the layer's name (its tensors' prefix) and the file or model. */
