@@ -426,15 +426,16 @@ export class QuantizedLinear {
   /**
    * @internal For the bench's --overhead: host ns per launch of this layer's
    * GEMM kernel for x, launched `calls` times straight from C++ (no JS, no
-   * checks), on `stream`. `out` must be [m, n].
+   * checks), on `stream`; `whole`: per call of the C++ launcher (checks,
+   * plan, launch) instead. `out` must be [m, n].
    */
-  bareLaunchNs(x: DeviceTensor<ActivationDType>, out: DeviceTensor<ActivationDType>, calls: number, stream: Stream = this.device.stream): number {
+  bareLaunchNs(x: DeviceTensor<ActivationDType>, out: DeviceTensor<ActivationDType>, calls: number, stream: Stream = this.device.stream, whole = false): number {
     this.live();
     const m = x.shape[0];
     const ws = workspaceFor(stream, this.workspaceBytes);
     const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
     this.orderAfterUpload(stream);
-    return callNative(() => this.gemm.timeBareLaunches(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, undefined, calls));
+    return callNative(() => this.gemm.timeBareLaunches(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, undefined, calls, whole));
   }
 
   /** How forward() would run a batch of m rows with these options (tile, depth, row blocks, launches). */

@@ -172,7 +172,11 @@ export interface NativeGemm {
   ): void;
   plan(m: number, overrides?: NativeOverrides): NativePlan;
   dequantize(out: NativeDeviceBuffer, stream: NativeStream): void;
-  /** Host ns per launch of run()'s first GEMM kernel, launched `calls` times straight from C++ (benchmarks). */
+  /**
+   * Host ns per launch of run()'s first GEMM kernel, launched `calls` times
+   * straight from C++ (benchmarks); `whole`: per call of the C++ launcher
+   * (checks, plan and launches) instead.
+   */
   timeBareLaunches(
     x: NativeDeviceBuffer,
     out: NativeDeviceBuffer,
@@ -182,6 +186,7 @@ export interface NativeGemm {
     scratch: NativeDeviceBuffer | null,
     overrides: NativeOverrides | undefined,
     calls: number,
+    whole: boolean,
   ): number;
 }
 

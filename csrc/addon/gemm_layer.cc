@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -186,19 +187,30 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// timeBareLaunches(x, out, workspace, stream, m, scratch?, overrides?, calls):
+// timeBareLaunches(x, out, workspace, stream, m, scratch?, overrides?, calls, whole?):
 // host nanoseconds per launch of run()'s (first) GEMM kernel, launched
-// straight from C++ `calls` times (marlin::time_bare_launches).
+// straight from C++ `calls` times (marlin::time_bare_launches); with `whole`,
+// per call of the whole launcher (marlin::gemm: checks, plan, launches), so
+// that the bench can tell the addon's glue from the launcher's own cost.
 Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Call call = Prepare(info);
   const int calls = IntArg(env, info[7], "calls");
+  const bool whole = info[8].ToBoolean().Value();
   if (call.args.m <= 0 || calls <= 0) throw MakeError(env, "BAD_ARGUMENT", "timeBareLaunches needs m > 0 and calls > 0");
   RequireNotCapturing(env, "timeBareLaunches()");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   double ns = 0;
   cudaError_t cuda_error = cudaSuccess;
-  const marlin::Status status = marlin::time_bare_launches(call.args, call.stream->handle(), calls, &ns, &cuda_error);
+  marlin::Status status = marlin::Status::kOk;
+  if (whole) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls && status == marlin::Status::kOk; i++)
+      status = marlin::gemm(call.args, call.stream->handle(), &cuda_error);
+    ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / calls;
+  } else {
+    status = marlin::time_bare_launches(call.args, call.stream->handle(), calls, &ns, &cuda_error);
+  }
   if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "timed launches", call.args);
   return Napi::Number::New(env, ns);
 }

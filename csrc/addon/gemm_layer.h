@@ -6,8 +6,9 @@
 //   gemm.run(x, out, workspace, stream, m, scratch?, overrides?)
 //   gemm.plan(m, overrides?)              the plan run() would follow
 //   gemm.dequantize(out, stream)          [inputK, n] values, rows in input order
-//   gemm.timeBareLaunches(x, out, workspace, stream, m, scratch, overrides, calls)
+//   gemm.timeBareLaunches(x, out, workspace, stream, m, scratch, overrides, calls, whole)
 //                                         host ns per launch of run()'s kernel from C++
+//                                         (whole: per call of the launcher, marlin::gemm)
 //
 // `rows` (int32 [k], act-order only): kernel row r holds input row rows[r]
 // (-1: a padding row of zero weight); run() then gathers x's columns into

@@ -39,6 +39,8 @@ export interface OverheadRow {
   /** Host µs per call. */
   emptyLaunchUs: number;
   bareLaunchUs: number;
+  /** The C++ launcher (marlin::gemm: checks, plan, launch) called from C++. */
+  launcherUs: number;
   /** The addon's run() called straight from JS with prepared arguments: forward() without its JS. */
   nativeRunUs: number;
   forwardUs: number;
@@ -116,6 +118,7 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
         const ws = stream.workspace!;
         const runNs = await hostNs(stream, BURST, () => gemm.run(x.buffer, out.buffer, ws.buffer, stream.native, m, null, undefined));
         const bareNs = await selfTimedNs(stream, () => layer.bareLaunchNs(x, out, BURST, stream));
+        const launcherNs = await selfTimedNs(stream, () => layer.bareLaunchNs(x, out, BURST, stream, true));
         const sequence = (): void => {
           for (let i = 0; i < GRAPH_CALLS; i++) layers[i % copies].forward(x, { out, stream });
         };
@@ -130,6 +133,7 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
             m,
             emptyLaunchUs: emptyNs / 1000,
             bareLaunchUs: bareNs / 1000,
+            launcherUs: launcherNs / 1000,
             nativeRunUs: runNs / 1000,
             forwardUs: forwardNs / 1000,
             graphLaunchUs: graphNs / 1000,
@@ -153,16 +157,17 @@ export function formatOverhead(rows: readonly OverheadRow[], gpuName: string): s
   const lines = [
     `=== Host overhead of one call on ${gpuName} (fp16-u4-g128; host µs per call, median of ${BURSTS} bursts of ${BURST}) ===`,
     `empty: an empty kernel's launch from C++; bare: this layer's kernel launched from C++ with everything prepared;`,
+    `gemm: the C++ launcher marlin::gemm() (checks, plan, launch) called from C++;`,
     `run: the addon's gemm.run() called from JS with prepared arguments (forward() less its TypeScript);`,
     `forward: layer.forward(x, { out, stream }) from JS; graph: one graph.launch() of ${GRAPH_CALLS} forward() calls.`,
     `GPU µs per layer: ${GRAPH_CALLS} calls queued directly vs replayed from the graph (weights rotated past L2).`,
     '',
-    '  k x n        m   empty   bare    run  forward  fwd-bare  graph(128)  GPU direct  GPU graph',
-    '  ----------  --  ------  -----  -----  -------  --------  ----------  ----------  ---------',
+    '  k x n        m   empty   bare   gemm    run  forward  fwd-bare  graph(128)  GPU direct  GPU graph',
+    '  ----------  --  ------  -----  -----  -----  -------  --------  ----------  ----------  ---------',
   ];
   for (const r of rows)
     lines.push(
-      `  ${`${r.k}x${r.n}`.padEnd(10)}  ${String(r.m).padStart(2)}  ${r.emptyLaunchUs.toFixed(2).padStart(6)}  ${r.bareLaunchUs.toFixed(2).padStart(5)}  ${r.nativeRunUs.toFixed(2).padStart(5)}  ` +
+      `  ${`${r.k}x${r.n}`.padEnd(10)}  ${String(r.m).padStart(2)}  ${r.emptyLaunchUs.toFixed(2).padStart(6)}  ${r.bareLaunchUs.toFixed(2).padStart(5)}  ${r.launcherUs.toFixed(2).padStart(5)}  ${r.nativeRunUs.toFixed(2).padStart(5)}  ` +
         `${r.forwardUs.toFixed(2).padStart(7)}  ${(r.forwardUs - r.bareLaunchUs).toFixed(2).padStart(8)}  ${r.graphLaunchUs.toFixed(2).padStart(10)}  ` +
         `${r.directGpuUs.toFixed(2).padStart(10)}  ${r.graphGpuUs.toFixed(2).padStart(9)}`,
     );
