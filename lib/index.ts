@@ -77,7 +77,7 @@ export {
   scalePosition,
   zeroPosition,
 } from './layout';
-export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type RunOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
 export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
 export {
   loadQuantizedModel,

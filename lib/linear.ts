@@ -77,7 +77,20 @@ function scratchFor(stream: Stream, bytes: number): DeviceTensor<'int32'> {
   return stream.scratch;
 }
 
-export interface ForwardOptions extends KernelOverrides {
+/** How forward() runs: the kernel overrides, and batch invariance. */
+export interface RunOptions extends KernelOverrides {
+  /**
+   * Makes every row's output bit-identical whatever the batch size and the
+   * other rows: the tile the chooser picks for one row is kept at every
+   * batch size, and rows go in launches of one 64-row problem each (maxPar
+   * 1), so each output element is summed in the same order. Free up to 64
+   * rows (the default plan is already that); beyond, every 64 rows read the
+   * weights again. Cannot be combined with `tile` or `maxPar`.
+   */
+  batchInvariant?: boolean;
+}
+
+export interface ForwardOptions extends RunOptions {
   /** Output tensor [m, n] in the layer's dtype; a new one is allocated otherwise. */
   out?: DeviceTensor<ActivationDType>;
   /** Stream to queue the GEMM on (default: the device's stream). */
@@ -141,6 +154,10 @@ export class QuantizedLinear {
   private readonly ordered = new WeakSet<Stream>();
   /** Workspace bytes of a call with the default maxPar (per device: its SM count). */
   private readonly workspaceBytes: number;
+  /** Workspace bytes for other maxPar values, as asked. */
+  private readonly otherWorkspaceBytes = new Map<number, number>();
+  /** The tile of a one-row batch, kept for batch-invariant calls (see RunOptions). */
+  private invariantTile?: { tileK: number; tileN: number };
   private disposed = false;
 
   /**
@@ -362,7 +379,7 @@ export class QuantizedLinear {
     const m = x.shape[0];
     const stream = options.stream ?? this.device.stream;
     if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
-    const overrides = nativeOverrides(options);
+    const overrides = this.overridesFor(options);
     let out = options.out;
     if (out === undefined) {
       if (stream.capturing) throw new MarlinError('NOT_CAPTURABLE', 'forward() on a capturing stream needs options.out (it cannot allocate the output)');
@@ -401,7 +418,24 @@ export class QuantizedLinear {
 
   private workspaceBytesFor(maxPar: number | undefined): number {
     if (maxPar === undefined || maxPar === DEFAULT_MAX_PAR) return this.workspaceBytes;
-    return callNative(() => native.workspaceBytes(this.outFeatures, maxPar, this.device.multiProcessorCount));
+    let bytes = this.otherWorkspaceBytes.get(maxPar);
+    if (bytes === undefined) {
+      bytes = callNative(() => native.workspaceBytes(this.outFeatures, maxPar, this.device.multiProcessorCount));
+      this.otherWorkspaceBytes.set(maxPar, bytes);
+    }
+    return bytes;
+  }
+
+  /** The native overrides of a call: the caller's, or batch invariance's fixed tile and maxPar 1. */
+  private overridesFor(options: RunOptions): ReturnType<typeof nativeOverrides> {
+    if (!options.batchInvariant) return nativeOverrides(options);
+    if (options.tile !== undefined || options.maxPar !== undefined)
+      throw new MarlinError('BAD_ARGUMENT', 'batchInvariant fixes the tile and maxPar itself: do not pass tile or maxPar with it');
+    if (this.invariantTile === undefined) {
+      const { tileK, tileN } = callNative(() => this.gemm.plan(1, nativeOverrides({ stages: options.stages, sms: options.sms })));
+      this.invariantTile = { tileK, tileN };
+    }
+    return nativeOverrides({ ...options, tile: this.invariantTile, maxPar: 1 });
   }
 
   /** Makes `stream` wait for the layer's upload, once per stream other than the upload's. */
@@ -439,10 +473,11 @@ export class QuantizedLinear {
   }
 
   /** How forward() would run a batch of m rows with these options (tile, depth, row blocks, launches). */
-  plan(m: number, options: KernelOverrides = {}): KernelPlan {
+  plan(m: number, options: RunOptions = {}): KernelPlan {
     this.live();
     if (!Number.isSafeInteger(m) || m < 0) throw invalid('BAD_SHAPE', 'm', 'a non-negative integer', m);
-    return callNative(() => this.gemm.plan(m, nativeOverrides(options)));
+    const overrides = this.overridesFor(options);
+    return callNative(() => this.gemm.plan(m, overrides));
   }
 
   /**

@@ -1,12 +1,13 @@
 /**
  * The weight formats the bench times and their command-line names,
- * ACT-uBITS-gGROUP[-zp][-act], spelled like the generated kernels
+ * ACT-uBITS-gGROUP[-zp][-act][-inv], spelled like the generated kernels
  * (gemm_mma_f16_u4_g128_sym_...):
  *   fp16-u4-g128       FP16 activations, 4-bit weights, a scale per 128 rows,
  *                      symmetric (the default)
  *   bf16-u4-g128-zp    BF16, with zero points (AWQ, GPTQ sym=false)
  *   fp16-u8-gch        8-bit, one scale per output column
  *   fp16-u4-g128-act   act-order: the layer's rows in a random order
+ *   fp16-u4-g128-inv   batch-invariant calls (forward's batchInvariant)
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */
@@ -18,6 +19,8 @@ import { UsageError } from './fail';
 /** A weight format as the bench runs it; act-order layers get a random row order. */
 export interface BenchFormat extends WeightFormat {
   actOrder: boolean;
+  /** Timed with forward(x, { batchInvariant: true }). */
+  batchInvariant?: boolean;
 }
 
 export const DEFAULT_BENCH_FORMAT: Readonly<BenchFormat> = Object.freeze({ ...DEFAULT_FORMAT, actOrder: false });
@@ -28,19 +31,20 @@ export const ALL_FORMATS = 'all';
 const DTYPE_TOKENS: Readonly<Record<ActivationDType, string>> = { float16: 'fp16', bfloat16: 'bf16' };
 const ZERO_POINTS = 'zp';
 const ACT_ORDER = 'act';
+const INVARIANT = 'inv';
 
 const bitsToken = (bits: WeightBits) => `u${bits}`;
 const groupToken = (group: GroupSize) => (group === -1 ? 'gch' : `g${group}`);
 
 /** "fp16-u4-g128", "bf16-u8-gch-zp", "fp16-u4-g128-act": the name --format takes. */
 export function formatName(f: BenchFormat): string {
-  const flags = [...(f.zeroPoints ? [ZERO_POINTS] : []), ...(f.actOrder ? [ACT_ORDER] : [])];
+  const flags = [...(f.zeroPoints ? [ZERO_POINTS] : []), ...(f.actOrder ? [ACT_ORDER] : []), ...(f.batchInvariant ? [INVARIANT] : [])];
   return [DTYPE_TOKENS[f.dtype], bitsToken(f.bits), groupToken(f.groupSize), ...flags].join('-');
 }
 
 /** "float16/4-bit/g128/symmetric", with "/act-order" for act-order layers (lib's wording). */
 export function describeBenchFormat(f: BenchFormat): string {
-  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}`;
+  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}`;
 }
 
 /** "FP16" or "BF16": the dense cuBLAS baseline a format is compared with. */
@@ -52,7 +56,7 @@ export function denseName(dtype: ActivationDType): string {
 const DTYPES = ACTIVATION_DTYPES.map((d) => [DTYPE_TOKENS[d], d] as const);
 const BITS = WEIGHT_BITS.map((b) => [bitsToken(b), b] as const);
 const GROUPS = GROUP_SIZES.map((g) => [groupToken(g), g] as const);
-const SUFFIXES = [[ZERO_POINTS, 'zeroPoints'], [ACT_ORDER, 'actOrder']] as const;
+const SUFFIXES = [[ZERO_POINTS, 'zeroPoints'], [ACT_ORDER, 'actOrder'], [INVARIANT, 'batchInvariant']] as const;
 
 /** The valid tokens of each part of a name, for --help. */
 export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 'suffixes', readonly string[]>> = Object.freeze({
@@ -63,7 +67,7 @@ export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 
 });
 
 const SYNTAX =
-  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
+  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
   `or '${ALL_FORMATS}' for every format`;
 
 /** The value of `token` among `choices`, or a UsageError naming the valid tokens. */

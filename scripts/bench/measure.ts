@@ -193,7 +193,7 @@ export async function measureShape(
         }
         const marlin = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.marlin;
-          layers[r].forward(a[r], { out: c[r], stream });
+          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant });
         });
         const fp16 = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.fp16;
