@@ -308,6 +308,11 @@ export interface NativeBinding {
   /** Replaces arch's rules (null: removes them; arch 0 then gets the built-in defaults back). */
   setTileRules(arch: number, rules: NativeTileRule[] | null): void;
   resetTileRules(): void;
+  /**
+   * Programmatic dependent launch of the GEMM kernels on sm_90+ (off unless
+   * MARLIN_PDL=1): sets it when `on` is given, returns it.
+   */
+  programmaticLaunch(on?: boolean): boolean;
   /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */
   workspaceBytes(n: number, maxPar: number, smCount: number): number;
   /** cuBLAS GEMM, C = A B, all FP16 (or all BF16) row-major; throws NO_CUBLAS without cuBLAS. */

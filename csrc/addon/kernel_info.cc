@@ -8,6 +8,7 @@
 #include "gemm.h"
 #include "kernel_args.h"
 #include "kernel_table.h"
+#include "launch_options.h"
 
 namespace marlin_addon {
 namespace {
@@ -147,6 +148,16 @@ void InitKernelInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("setTileRules", Napi::Function::New(env, SetTileRules, "setTileRules"));
   exports.Set("resetTileRules", Napi::Function::New(env, ResetTileRules, "resetTileRules"));
   exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
+  // programmaticLaunch(on?): the GEMMs' programmatic dependent launch
+  // setting (launch_options.h), set when `on` is given; returns it.
+  exports.Set("programmaticLaunch", Napi::Function::New(
+                                        env,
+                                        [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                          if (info.Length() > 0 && info[0].IsBoolean())
+                                            marlin::set_programmatic_launch(info[0].As<Napi::Boolean>().Value());
+                                          return Napi::Boolean::New(info.Env(), marlin::programmatic_launch());
+                                        },
+                                        "programmaticLaunch"));
 }
 
 }  // namespace marlin_addon

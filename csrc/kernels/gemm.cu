@@ -3,11 +3,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdint>
 
 #include "build_options.h"
 #include "cache_policy.h"
 #include "kernel_table.h"
+#include "launch_options.h"
 
 namespace marlin {
 namespace {
@@ -49,7 +51,22 @@ std::size_t counter_bytes(int n, int max_par) {
   return (ints * 4 + 15) / 16 * 16;
 }
 
+// -1: not read from the environment yet.
+std::atomic<int> g_programmatic_launch{-1};
+
 }  // namespace
+
+bool programmatic_launch() {
+  int on = g_programmatic_launch.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* env = std::getenv("MARLIN_PDL");
+    on = env && env[0] == '1' && env[1] == '\0' ? 1 : 0;
+    g_programmatic_launch.store(on, std::memory_order_relaxed);
+  }
+  return on == 1;
+}
+
+void set_programmatic_launch(bool on) { g_programmatic_launch.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 const char* status_message(Status status) {
   switch (status) {

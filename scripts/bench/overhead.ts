@@ -49,6 +49,9 @@ export interface OverheadRow {
   /** GPU µs per layer call: GRAPH_CALLS direct calls in a row, and the same replayed from the graph. */
   directGpuUs: number;
   graphGpuUs: number;
+  /** The same two with programmatic dependent launch (sm_90+; equal to the above elsewhere). */
+  directPdlGpuUs: number;
+  graphPdlGpuUs: number;
 }
 
 /** Median host ns per call of `call`, over bursts of `burst` calls that start with the GPU idle. */
@@ -127,6 +130,22 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
           const graphNs = await hostNs(stream, GRAPH_BURST, () => graph.launch(stream));
           const directGpu = await gpuUs(device, stream, sequence);
           const graphGpu = await gpuUs(device, stream, () => graph.launch(stream));
+          // The same with programmatic dependent launch: a graph captured with it on.
+          const pdlBefore = native.programmaticLaunch();
+          native.programmaticLaunch(true);
+          let directPdl: number;
+          let graphPdl: number;
+          try {
+            directPdl = await gpuUs(device, stream, sequence);
+            const pdlGraph = stream.capture(sequence);
+            try {
+              graphPdl = await gpuUs(device, stream, () => pdlGraph.launch(stream));
+            } finally {
+              pdlGraph.dispose();
+            }
+          } finally {
+            native.programmaticLaunch(pdlBefore);
+          }
           rows.push({
             k,
             n,
@@ -139,6 +158,8 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
             graphLaunchUs: graphNs / 1000,
             directGpuUs: directGpu / GRAPH_CALLS,
             graphGpuUs: graphGpu / GRAPH_CALLS,
+            directPdlGpuUs: directPdl / GRAPH_CALLS,
+            graphPdlGpuUs: graphPdl / GRAPH_CALLS,
           });
         } finally {
           graph.dispose();
@@ -160,16 +181,17 @@ export function formatOverhead(rows: readonly OverheadRow[], gpuName: string): s
     `gemm: the C++ launcher marlin::gemm() (checks, plan, launch) called from C++;`,
     `run: the addon's gemm.run() called from JS with prepared arguments (forward() less its TypeScript);`,
     `forward: layer.forward(x, { out, stream }) from JS; graph: one graph.launch() of ${GRAPH_CALLS} forward() calls.`,
-    `GPU µs per layer: ${GRAPH_CALLS} calls queued directly vs replayed from the graph (weights rotated past L2).`,
+    `GPU µs per layer: ${GRAPH_CALLS} calls queued directly vs replayed from the graph (weights rotated past L2),`,
+    `without and with programmatic dependent launch (PDL, sm_90+).`,
     '',
-    '  k x n        m   empty   bare   gemm    run  forward  fwd-bare  graph(128)  GPU direct  GPU graph',
-    '  ----------  --  ------  -----  -----  -----  -------  --------  ----------  ----------  ---------',
+    '  k x n        m   empty   bare   gemm    run  forward  fwd-bare  graph(128)  GPU direct  GPU graph  direct+PDL  graph+PDL',
+    '  ----------  --  ------  -----  -----  -----  -------  --------  ----------  ----------  ---------  ----------  ---------',
   ];
   for (const r of rows)
     lines.push(
       `  ${`${r.k}x${r.n}`.padEnd(10)}  ${String(r.m).padStart(2)}  ${r.emptyLaunchUs.toFixed(2).padStart(6)}  ${r.bareLaunchUs.toFixed(2).padStart(5)}  ${r.launcherUs.toFixed(2).padStart(5)}  ${r.nativeRunUs.toFixed(2).padStart(5)}  ` +
         `${r.forwardUs.toFixed(2).padStart(7)}  ${(r.forwardUs - r.bareLaunchUs).toFixed(2).padStart(8)}  ${r.graphLaunchUs.toFixed(2).padStart(10)}  ` +
-        `${r.directGpuUs.toFixed(2).padStart(10)}  ${r.graphGpuUs.toFixed(2).padStart(9)}`,
+        `${r.directGpuUs.toFixed(2).padStart(10)}  ${r.graphGpuUs.toFixed(2).padStart(9)}  ${r.directPdlGpuUs.toFixed(2).padStart(10)}  ${r.graphPdlGpuUs.toFixed(2).padStart(9)}`,
     );
   return `${lines.join('\n')}\n`;
 }

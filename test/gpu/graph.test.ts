@@ -10,6 +10,7 @@ import { Device, DeviceTensor, type Graph, type Stream } from '../../lib/device'
 import { MarlinError } from '../../lib/errors';
 import type { ActivationDType } from '../../lib/formats';
 import { QuantizedLinear } from '../../lib/linear';
+import { native } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
 import { describeGpu } from '../helpers/gpu';
@@ -104,6 +105,33 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
           chain.dispose();
         }
       });
+
+  test('with programmatic dependent launch, direct calls and replays equal those without, bit for bit', async () => {
+    const chain = makeChain('float16', 130);
+    const before = native.programmaticLaunch();
+    try {
+      for (const l of chain.layers) l.reserve({ maxBatch: 130, stream });
+      native.programmaticLaunch(false);
+      chain.run(stream);
+      const plain = await readAll(chain.outs, stream);
+      native.programmaticLaunch(true);
+      for (const t of chain.outs) t.fill(0xff, stream);
+      for (let i = 0; i < 3; i++) chain.run(stream); // back to back: each kernel may start under the previous one
+      const direct = await readAll(chain.outs, stream);
+      const graph = stream.capture(() => chain.run(stream));
+      for (const t of chain.outs) t.fill(0xff, stream);
+      graph.launch();
+      graph.launch();
+      const replayed = await readAll(chain.outs, stream);
+      graph.dispose();
+      direct.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
+      replayed.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
+    } finally {
+      native.programmaticLaunch(before);
+      await stream.synchronize();
+      chain.dispose();
+    }
+  });
 
   test('a replay on another stream, ordered by an event, gives the same result', async () => {
     const chain = makeChain('float16', 5);

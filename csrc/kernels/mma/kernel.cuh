@@ -43,6 +43,13 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 
   extern __shared__ int4 smem[];  // [STAGES][kStageInt4]: A | B | scales | zeros (layout.cuh)
 
+  // Under programmatic dependent launch (launch.cuh) this block may be
+  // running before the previous kernel on the stream has finished, which
+  // may write A or use the same workspace: wait for it before any global
+  // access, and let the next kernel start its launch now.
+  ptx::grid_dependency_wait();
+  ptx::allow_dependents_launch();
+
   const ThreadPos<L> th = ThreadPos<L>::here();
   const int k_tiles = args.k / L::kTileK;
   const int total = ceil_div(args.m, L::kRows) * ceil_div(args.n, L::kTileN) * k_tiles;

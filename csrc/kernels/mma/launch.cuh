@@ -15,6 +15,7 @@
 
 #include "kernel.cuh"
 #include "kernel_table.h"
+#include "launch_options.h"
 #include "variant.h"
 
 namespace marlin::mma {
@@ -41,6 +42,22 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
     const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
     if (e != cudaSuccess) return e;
     configured.fetch_or(bit, std::memory_order_relaxed);
+  }
+  if (ARCH >= 90 && programmatic_launch()) {
+    // Programmatic dependent launch: the kernel may be scheduled while the
+    // previous one on the stream finishes; it waits for it on the GPU
+    // (kernel.cuh), so only the launch latency overlaps.
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(grid);
+    config.blockDim = dim3(L::kThreads);
+    config.dynamicSmemBytes = kSmem;
+    config.stream = stream;
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    return cudaLaunchKernelEx(&config, gemm_kernel<L, ARCH>, args);
   }
   gemm_kernel<L, ARCH><<<grid, L::kThreads, kSmem, stream>>>(args);
   return cudaGetLastError();
