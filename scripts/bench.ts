@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { renderSpeedupChart } from './bench/chart';
 import { describeError } from './bench/fail';
 import type * as Gpu from './bench/measure';
+import type * as GraphMode from './bench/graph';
 import type * as Overhead from './bench/overhead';
 import { denseName, formatName } from './bench/formats';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
   const gpu = require('./bench/measure') as typeof Gpu;
   const { device, stream } = gpu.openDevice(options.device);
   if (options.overhead) return overheadReport(device, stream, options, argv);
+  if (options.graph) return graphReport(device, stream, options, argv);
   const plan = planBench(options.models, options.shapes);
   const progress = new Progress(process.stderr, options.quiet);
   const warnings: string[] = [];
@@ -128,6 +130,26 @@ async function overheadReport(device: Gpu.OpenDevice['device'], stream: Gpu.Open
   process.stdout.write(formatOverhead(rows, device.name));
   if (options.json) {
     fs.writeFileSync(options.json, `${JSON.stringify({ kind: 'overhead', gpu: device.name, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${options.json}\n`);
+  }
+  stream.dispose();
+  return 0;
+}
+
+/** --graph: decode steps replayed from CUDA graphs, Marlin and dense. */
+async function graphReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDevice['stream'], options: BenchOptions, argv: string[]): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { GRAPH_MODELS, formatGraphMode, measureGraphMode } = require('./bench/graph') as typeof GraphMode;
+  const models = options.modelsGiven ? options.models : GRAPH_MODELS;
+  const batches = options.batchGiven ? options.batches : [1, 16, 64];
+  const [format] = options.formats;
+  const progress = new Progress(process.stderr, options.quiet);
+  const rows = await measureGraphMode(device, stream, models, batches, format, (what) => progress.update(`${device.name}: ${what}`));
+  progress.clear();
+  process.stdout.write(formatGraphMode(rows, device.name, denseName(format.dtype)));
+  if (options.json) {
+    const json = { kind: 'graph', gpu: device.name, format: formatName(format), argv, timestamp: new Date().toISOString(), rows };
+    fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
     process.stderr.write(`bench: wrote ${options.json}\n`);
   }
   stream.dispose();

@@ -26,8 +26,12 @@ export interface BenchOptions {
   help: boolean;
   /** --overhead: host cost per call instead of the speedup tables. */
   overhead: boolean;
-  /** Whether --batch was given (--overhead has its own default batches). */
+  /** Whether --batch was given (--overhead and --graph have their own default batches). */
   batchGiven: boolean;
+  /** --graph: each model's layers replayed from a CUDA graph, Marlin and dense. */
+  graph: boolean;
+  /** Whether --model was given (--graph has its own default models). */
+  modelsGiven: boolean;
 }
 
 export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -73,6 +77,12 @@ Options:
                    one replay of a captured graph of 128 calls, per layer (the
                    --shape layers, else 4096x4096, 256x128, 128x64) and batch
                    (default 1,16); fp16-u4-g128 only
+  --graph          time each model's linear layers as a decode step runs them:
+                   one transformer block (qkv, o, gate_up, down) per weight copy,
+                   captured into a CUDA graph and replayed, for Marlin and the
+                   dense baseline, next to the same calls queued directly; per
+                   block and per step (default llama2-7b, llama2-70b at 1,16,64;
+                   one --format)
   --quiet          no progress line
   -h, --help       show this help
 `;
@@ -129,6 +139,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         svg: { type: 'string' },
         quiet: { type: 'boolean' },
         overhead: { type: 'boolean' },
+        graph: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -173,6 +184,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   if (values.overhead && (values.format !== undefined || values.group !== undefined || values.svg !== undefined))
     throw new UsageError('--overhead measures fp16-u4-g128 only and draws no chart: drop --format, --group and --svg');
 
+  if (values.graph) {
+    if (values.overhead) throw new UsageError('--graph and --overhead are separate runs: give one');
+    if (values.shape !== undefined || values.svg !== undefined) throw new UsageError('--graph runs preset models and draws no chart: drop --shape and --svg');
+    if (formats.length !== 1) throw new UsageError(`--graph takes one format, got ${formats.length}`);
+  }
+
   for (const option of ['json', 'svg'] as const)
     if (values[option] !== undefined && values[option].trim() === '') throw new UsageError(`--${option} expects a file name`);
 
@@ -190,5 +207,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     help,
     overhead: values.overhead ?? false,
     batchGiven: values.batch !== undefined,
+    graph: values.graph ?? false,
+    modelsGiven: models.length > 0,
   };
 }

@@ -172,6 +172,8 @@ describe('bench options', () => {
       help: false,
       overhead: false,
       batchGiven: false,
+      graph: false,
+      modelsGiven: false,
     });
     expect(DEFAULT_BATCHES).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
   });
@@ -182,6 +184,15 @@ describe('bench options', () => {
     expect(parseOptions(['--overhead']).batchGiven).toBe(false);
     expect(() => parseOptions(['--overhead', '--format', 'bf16-u4-g128'])).toThrow(/--overhead measures fp16-u4-g128 only/);
     expect(() => parseOptions(['--overhead', '--svg', 'x.svg'])).toThrow(/--overhead/);
+  });
+
+  test('--graph: preset models, one format, not with --overhead, --shape or --svg', () => {
+    const o = parseOptions(['--graph', '--model', 'llama2-7b', '--batch', '1,16']);
+    expect([o.graph, o.modelsGiven, o.models, o.batches]).toEqual([true, true, ['llama2-7b'], [1, 16]]);
+    expect(parseOptions(['--graph']).modelsGiven).toBe(false);
+    expect(() => parseOptions(['--graph', '--overhead'])).toThrow(/--graph and --overhead/);
+    expect(() => parseOptions(['--graph', '--shape', '4096,4096'])).toThrow(/--graph runs preset models/);
+    expect(() => parseOptions(['--graph', '--format', 'fp16-u4-g128,bf16-u4-g128'])).toThrow(/one format/);
   });
 
   test('models repeat or come as a comma list; batches are sorted and distinct', () => {

@@ -1,0 +1,185 @@
+/**
+ * `npm run bench -- --graph`: each model's linear layers as a decode step
+ * runs them, captured once into a CUDA graph and replayed, for Marlin and
+ * for cuBLAS in the same activation type, next to the same calls queued
+ * directly. One transformer block's layers (qkv, o, gate_up, down; each
+ * reads a shared input of its width) are captured as many times as it
+ * takes for their weights to exceed twice L2, each time with another copy
+ * of the weights, so every block reads its weights from memory as a real
+ * step does; the GPU time of a replay (CUDA events around it), divided by
+ * the blocks captured, is the time per block, and times the model's depth,
+ * per step. Importing this loads the addon.
+ */
+import { type ActivationDType, type Device, DeviceTensor, type Graph, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
+import { median } from '../../lib/timing';
+import { randomHalves, randomPackedLayer } from './data';
+import type { BenchFormat } from './formats';
+import { rotationCount } from './measure';
+import { PRESETS } from './presets';
+import { fp16WeightBytes, weightBytes } from './results';
+
+/** Transformer blocks of each preset model (its depth). */
+export const MODEL_DEPTH: Readonly<Record<string, number>> = Object.freeze({
+  'llama2-7b': 32,
+  'llama2-13b': 40,
+  'llama2-70b': 80,
+  'llama3-8b': 32,
+  'mistral-7b': 32,
+});
+
+/** The models --graph runs when --model is not given. */
+export const GRAPH_MODELS = ['llama2-7b', 'llama2-70b'];
+
+export interface GraphRow {
+  model: string;
+  m: number;
+  /** Blocks captured per replay (weight copies). */
+  blocks: number;
+  /** GPU µs per transformer block's linear layers. */
+  marlinGraphUs: number;
+  marlinDirectUs: number;
+  denseGraphUs: number | undefined;
+  denseDirectUs: number;
+  /** Why the dense graph has no number (cuBLAS could not be captured), if so. */
+  denseGraphError?: string;
+  depth: number;
+}
+
+/** GPU µs from the start to the end of what `queue` puts on the stream (median of 5 after one warm-up). */
+async function gpuUs(device: Device, stream: Stream, queue: () => void): Promise<number> {
+  const start = device.createEvent();
+  const end = device.createEvent();
+  try {
+    const times: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      await stream.synchronize();
+      start.record(stream);
+      queue();
+      end.record(stream);
+      await end.synchronize();
+      if (r > 0) times.push(start.elapsedMs(end) * 1000);
+    }
+    return median(times);
+  } finally {
+    start.dispose();
+    end.dispose();
+  }
+}
+
+/** Queues `sequence`'s calls directly and from a graph: GPU µs of each (the graph's undefined, with the error, if it cannot be captured). */
+async function directAndGraph(device: Device, stream: Stream, sequence: () => void): Promise<{ direct: number; graph?: number; error?: string }> {
+  sequence(); // warm-up outside the capture (first calls may allocate)
+  const direct = await gpuUs(device, stream, sequence);
+  let graph: Graph | undefined;
+  try {
+    graph = stream.capture(sequence);
+  } catch (error) {
+    return { direct, error: error instanceof Error ? error.message : String(error) };
+  }
+  try {
+    return { direct, graph: await gpuUs(device, stream, () => graph.launch(stream)) };
+  } finally {
+    graph.dispose();
+  }
+}
+
+export async function measureGraphMode(
+  device: Device,
+  stream: Stream,
+  models: readonly string[],
+  batches: readonly number[],
+  format: BenchFormat,
+  onStep: (what: string) => void = () => undefined,
+): Promise<GraphRow[]> {
+  const dtype: ActivationDType = format.dtype;
+  const l2 = device.properties.l2CacheSize;
+  const rows: GraphRow[] = [];
+  for (const model of models) {
+    const shapes = PRESETS[model];
+    const marlinCopies = rotationCount(shapes.reduce((s, { k, n }) => s + weightBytes(k, n, format), 0), l2);
+    const denseCopies = rotationCount(shapes.reduce((s, { k, n }) => s + fp16WeightBytes(k, n), 0), l2);
+    onStep(`${model}: preparing ${marlinCopies} quantized and ${denseCopies} dense copies of a block`);
+    const owned: Array<{ dispose(): void }> = [];
+    try {
+      // copies[c][i]: layer i of block copy c.
+      const packed = shapes.map(({ k, n }) => randomPackedLayer(k, n, format));
+      const marlin = Array.from({ length: marlinCopies }, () =>
+        packed.map((p) => {
+          const layer = QuantizedLinear.fromPacked(p, { device, stream });
+          owned.push(layer);
+          return layer;
+        }),
+      );
+      const dense = Array.from({ length: denseCopies }, (_, c) =>
+        shapes.map((_s, i) => {
+          const w = marlin[c % marlinCopies][i].dequantizeWeights({ stream });
+          owned.push(w);
+          return w;
+        }),
+      );
+      for (const m of batches) {
+        onStep(`${model} batch ${m}`);
+        const inputs = new Map<number, DeviceTensor<ActivationDType>>();
+        const outputs = new Map<number, DeviceTensor<ActivationDType>>();
+        for (const { k, n } of shapes) {
+          if (!inputs.has(k)) inputs.set(k, DeviceTensor.from(device, randomHalves(m * k, -1, 1, dtype), [m, k], dtype, stream));
+          if (!outputs.has(n)) outputs.set(n, DeviceTensor.empty(device, [m, n], dtype));
+        }
+        try {
+          for (const block of marlin) for (const layer of block) layer.reserve({ maxBatch: m, stream });
+          const marlinStep = (): void => {
+            for (const block of marlin) block.forEach((layer, i) => layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream }));
+          };
+          const denseStep = (): void => {
+            for (const block of dense)
+              block.forEach((w, i) => fp16Matmul(inputs.get(shapes[i].k)!, w, { out: outputs.get(shapes[i].n)!, stream }));
+          };
+          const q = await directAndGraph(device, stream, marlinStep);
+          if (q.graph === undefined) throw new Error(`the Marlin block could not be captured: ${q.error}`);
+          const d = await directAndGraph(device, stream, denseStep);
+          rows.push({
+            model,
+            m,
+            blocks: marlinCopies,
+            marlinGraphUs: q.graph / marlinCopies,
+            marlinDirectUs: q.direct / marlinCopies,
+            denseGraphUs: d.graph === undefined ? undefined : d.graph / denseCopies,
+            denseDirectUs: d.direct / denseCopies,
+            ...(d.error === undefined ? {} : { denseGraphError: d.error }),
+            depth: MODEL_DEPTH[model] ?? 1,
+          });
+        } finally {
+          await stream.synchronize();
+          for (const t of [...inputs.values(), ...outputs.values()]) t.dispose();
+        }
+      }
+    } finally {
+      await stream.synchronize();
+      for (const o of owned.reverse()) o.dispose();
+    }
+  }
+  return rows;
+}
+
+/** The --graph report: per model and batch, µs per block and ms per step, graph and direct, and the speedups. */
+export function formatGraphMode(rows: readonly GraphRow[], gpuName: string, dense: string): string {
+  const lines = [
+    `=== Graph mode on ${gpuName}: one decode step's linear layers, replayed from a CUDA graph vs queued directly ===`,
+    `µs per transformer block (qkv, o, gate_up, down; GPU time, weights read from memory); step = block x depth.`,
+    '',
+    `  model        batch  Marlin graph  ${dense} graph  speedup  Marlin direct  ${dense} direct  speedup  step (graph)`,
+    `  -----------  -----  ------------  ${'-'.repeat(dense.length + 6)}  -------  -------------  ${'-'.repeat(dense.length + 7)}  -------  ------------`,
+  ];
+  for (const r of rows) {
+    const dg = r.denseGraphUs === undefined ? 'n/a' : r.denseGraphUs.toFixed(1);
+    const sg = r.denseGraphUs === undefined ? 'n/a' : `${(r.denseGraphUs / r.marlinGraphUs).toFixed(2)}x`;
+    lines.push(
+      `  ${r.model.padEnd(11)}  ${String(r.m).padStart(5)}  ${r.marlinGraphUs.toFixed(1).padStart(12)}  ${dg.padStart(dense.length + 6)}  ${sg.padStart(7)}  ` +
+        `${r.marlinDirectUs.toFixed(1).padStart(13)}  ${r.denseDirectUs.toFixed(1).padStart(dense.length + 7)}  ${`${(r.denseDirectUs / r.marlinDirectUs).toFixed(2)}x`.padStart(7)}  ` +
+        `${((r.marlinGraphUs * r.depth) / 1000).toFixed(2).padStart(9)} ms`,
+    );
+  }
+  const errors = [...new Set(rows.flatMap((r) => (r.denseGraphError ? [r.denseGraphError] : [])))];
+  for (const e of errors) lines.push(`  ${dense} graph: could not be captured: ${e}`);
+  return `${lines.join('\n')}\n`;
+}

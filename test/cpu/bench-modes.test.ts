@@ -1,0 +1,37 @@
+/**
+ * The --overhead and --graph reports render what was measured: every row,
+ * the differences and speedups computed from it, and a dense graph that
+ * could not be captured as n/a with the reason. Importing the modules needs
+ * no GPU (the addon loads at the first GPU call).
+ */
+import { type GraphRow, formatGraphMode } from '../../scripts/bench/graph';
+import { type OverheadRow, formatOverhead } from '../../scripts/bench/overhead';
+
+describe('bench --overhead report', () => {
+  const row: OverheadRow = {
+    k: 4096, n: 4096, m: 1, emptyLaunchUs: 3.7, bareLaunchUs: 4.25, launcherUs: 4.6, nativeRunUs: 5.8, forwardUs: 7.05,
+    graphLaunchUs: 5.5, directGpuUs: 10.4, graphGpuUs: 8.8, directPdlGpuUs: 10.1, graphPdlGpuUs: 8.1,
+  };
+  test('one line per row, with forward - bare', () => {
+    const text = formatOverhead([row, { ...row, m: 16 }], 'GPU X');
+    const lines = text.split('\n').filter((l) => l.startsWith('  4096x4096'));
+    expect(lines).toHaveLength(2);
+    expect(lines[0].split(/\s+/).filter(Boolean)).toEqual(['4096x4096', '1', '3.70', '4.25', '4.60', '5.80', '7.05', '2.80', '5.50', '10.40', '8.80', '10.10', '8.10']);
+    expect(text).toContain('GPU X');
+  });
+});
+
+describe('bench --graph report', () => {
+  const row: GraphRow = { model: 'llama2-7b', m: 1, blocks: 2, marlinGraphUs: 50, marlinDirectUs: 60, denseGraphUs: 150, denseDirectUs: 150, depth: 32 };
+  test('speedups from the numbers, the step time from the depth', () => {
+    const text = formatGraphMode([row], 'GPU X', 'FP16');
+    const line = text.split('\n').find((l) => l.includes('llama2-7b'))!;
+    expect(line.split(/\s+/).filter(Boolean)).toEqual(['llama2-7b', '1', '50.0', '150.0', '3.00x', '60.0', '150.0', '2.50x', '1.60', 'ms']);
+  });
+  test('a dense graph that could not be captured is n/a, with the reason once', () => {
+    const failed = { ...row, denseGraphUs: undefined, denseGraphError: 'capture invalidated' };
+    const text = formatGraphMode([failed, { ...failed, m: 16 }], 'GPU X', 'FP16');
+    expect(text.split('\n').filter((l) => l.includes('n/a'))).toHaveLength(2);
+    expect(text.match(/could not be captured: capture invalidated/g)).toHaveLength(1);
+  });
+});
