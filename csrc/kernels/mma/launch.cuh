@@ -72,7 +72,10 @@ constexpr Variant variant_row() {
 }
 
 // Layout of a format and tile with m_blocks 16-row blocks.
+// (clang-format takes `GROUP < 0` for a template's opening bracket)
+// clang-format off
 template <Act ACT, int BITS, int GROUP, bool ZEROS, int TILE_K, int TILE_N, int M_BLOCKS>
 using LayoutOf = Layout<FormatOf<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZEROS>, M_BLOCKS, TILE_N / 16, TILE_K / 16>;
+// clang-format on
 
 }  // namespace marlin::mma
