@@ -6,7 +6,7 @@
  * and n = 64 x odd (a partial last column tile).
  */
 import { Device } from '../../lib/device';
-import { compiledTiles, compiledVariants } from '../../lib/chooser';
+import { chooseKernel, compiledTiles, compiledVariants } from '../../lib/chooser';
 import { describeGpu } from '../helpers/gpu';
 import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
 import { SEED, rng } from '../helpers/random';
@@ -31,12 +31,19 @@ describeGpu(`every tile variant (seed ${SEED})`, () => {
   });
 
   test('each variant runs at one pipeline depth on this GPU, the deepest its shared memory allows', () => {
-    const arch = 10 * device.properties.major + device.properties.minor;
+    // The code this GPU runs: its own architecture's, or the PTX of an older one.
+    const arch = chooseKernel({ m: 16, n: 320, k: 768 }, device).codeArch;
     const here = compiledVariants().filter((v) => v.arch === arch);
     expect(here.length).toBeGreaterThan(0);
     for (const v of here) {
       expect(v.sharedMemoryBytes).toBeLessThanOrEqual(device.properties.sharedMemPerBlockOptin);
       expect(v.stages).toBeGreaterThanOrEqual(2);
+    }
+    // A forced tile runs at its variant's depth, which is the one depth that may be forced.
+    for (const tile of tiles()) {
+      const depth = here.find((v) => v.tileK === tile.tileK && v.tileN === tile.tileN && v.dtype === 'float16' && v.bits === 4 && v.groupSize === 128 && !v.zeroPoints && v.mBlocks === 4)?.stages;
+      expect({ tile, stages: chooseKernel({ m: 64, n: 320, k: 768 }, device, { tile }).stages }).toEqual({ tile, stages: depth });
+      expect(chooseKernel({ m: 64, n: 320, k: 768 }, device, { tile, stages: depth }).stages).toBe(depth);
     }
   });
 
