@@ -38,7 +38,8 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   static std::atomic<std::uint64_t> configured{0};
   const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
   if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+    const cudaError_t e =
+        cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
     if (e != cudaSuccess) return e;
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
