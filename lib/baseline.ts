@@ -35,7 +35,7 @@ export function fp16Matmul<D extends ActivationDType>(
   const [kb, n] = b.shape;
   if (kb !== k) throw invalid('BAD_SHAPE', 'b', `a [${k}, n] tensor (a is [${m}, ${k}])`, b.describe());
   if (b.device.index !== a.device.index) throw new MarlinError('BAD_ARGUMENT', 'a and b are on different devices');
-  const out = options.out ?? (DeviceTensor.empty(a.device, [m, n], dtype) as DeviceTensor<D>);
+  const out = options.out ?? DeviceTensor.empty(a.device, [m, n], dtype);
   if (out.dtype !== dtype || out.shape.length !== 2 || out.shape[0] !== m || out.shape[1] !== n)
     throw invalid('BAD_SHAPE', 'out', `a ${dtype} [${m}, ${n}] tensor`, out.describe());
   const stream = options.stream ?? a.device.stream;

@@ -86,7 +86,7 @@ function checkTable(t: KernelTable): void {
       if (!tiles.includes(`${r.tileK}x${r.tileN}`))
         throw invalid('BAD_ARGUMENT', `the tile of a rule of kernel table["${key}"]`, `a compiled tile (${tiles.join(', ')})`, `${r.tileK}x${r.tileN}`);
     }
-    const last = rules[rules.length - 1];
+    const last = (rules as readonly KernelRule[])[rules.length - 1];
     if (last.maxBatch !== Infinity || (last.minN ?? 0) !== 0)
       throw invalid('BAD_ARGUMENT', `kernel table["${key}"]`, 'a last rule with maxBatch: Infinity and no minN (a catch-all)', rules);
   }

@@ -182,7 +182,7 @@ export function runSelfTestChild(command: [string, string[]], timeoutMs: number)
       if (timedOut) return resolve({ passed: false, reason: `did not finish within ${timeoutMs / 1000} s (the child process was killed)` });
       let reply: { passed?: unknown; result?: Api.SelfTestResult; error?: string } | undefined;
       try {
-        reply = JSON.parse(lastLine(stdout));
+        reply = JSON.parse(lastLine(stdout)) as typeof reply;
       } catch {
         reply = undefined;
       }

@@ -454,5 +454,5 @@ function loaded(): NativeBinding {
  * is missing or does not load (and every later use throws the same error).
  */
 export const native: NativeBinding = new Proxy({} as NativeBinding, {
-  get: (_, name) => Reflect.get(loaded(), name),
+  get: (_, name): unknown => Reflect.get(loaded(), name),
 });

@@ -172,7 +172,7 @@ async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[],
         for (let row = from; row < to; row++) data.set(w.subarray(row * n + c0, row * n + c1), (row - from) * width);
       }
       const message: RowsMessage = { type: 'rows', from, to, data };
-      if (run.post(i, message, [data.buffer as ArrayBuffer])) {
+      if (run.post(i, message, [data.buffer])) {
         Atomics.add(signals[i], 0, 1);
         Atomics.notify(signals[i], 0);
       }
@@ -193,8 +193,8 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
   const signals = ranges.map(() => new Int32Array(new SharedArrayBuffer(4)));
   const tasks = ranges.map(([c0, c1], i): ColumnTask => {
     const weights: TaskWeights = shared
-      ? { shared: { buffer: w.buffer as SharedArrayBuffer, byteOffset: w.byteOffset, length: w.length, type: weightType(w) } }
-      : { sent: { type: weightType(w), signal: signals[i].buffer as SharedArrayBuffer } };
+      ? { shared: { buffer: w.buffer, byteOffset: w.byteOffset, length: w.length, type: weightType(w) } }
+      : { sent: { type: weightType(w), signal: signals[i].buffer } };
     return { c0, c1, problem, weights, plan };
   });
   const run = runWorkers(libraryWorker(), tasks, (amount) => progress.add(amount));

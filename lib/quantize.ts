@@ -99,7 +99,7 @@ export function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | un
 }
 
 export function quantizeOptions(arg: GroupSize | QuantizeOptions | undefined): Required<Omit<QuantizeOptions, 'gIdx'>> & { gIdx?: Int32Array } {
-  const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? (arg as QuantizeOptions) : { groupSize: arg as GroupSize };
+  const o: QuantizeOptions = arg === undefined ? {} : isObject(arg) ? arg : { groupSize: arg as GroupSize };
   const zeroPoints = o.zeroPoints ?? false;
   if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
   const layout = o.layout ?? 'in-out';

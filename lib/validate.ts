@@ -18,7 +18,7 @@ export function describe(value: unknown): string {
   if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as ArrayLike<unknown>).length ?? value.byteLength}`;
   if (Array.isArray(value)) return `array of length ${value.length}`;
   if (typeof value === 'function') return 'function';
-  const name = (value as object).constructor?.name;
+  const name = value.constructor?.name;
   return name && name !== 'Object' ? name : 'object';
 }
 

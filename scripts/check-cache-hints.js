@@ -68,9 +68,8 @@ for (const line of sass.split('\n')) {
   const text = insn[1].replace(/^@!?U?P[T0-9]+\s+/, '');
   // The destination of uniform-datapath instructions (and the pair of .64 / WIDE ones).
   const dest = /^(U[A-Z0-9_.]+|S2UR|CS2UR|R2UR[A-Z0-9_.]*)\s+UR(\d+)/.exec(text);
-  let destReg = -1;
   if (dest) {
-    destReg = Number(dest[2]);
+    const destReg = Number(dest[2]);
     const regs = /\.64\b|\.WIDE\b/.test(dest[1]) ? [destReg, destReg + 1] : [destReg];
     for (const r of regs) {
       written.add(r);

@@ -25,9 +25,11 @@ Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
   const int n = info[8].As<Napi::Number>().Int32Value();
   const int k = info[9].As<Napi::Number>().Int32Value();
   if (m <= 0 || n <= 0 || k <= 0)
-    throw MakeError(env, "BAD_SHAPE", "fp16Gemm: m, n and k must be positive (m=" + std::to_string(m) +
-                                          ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ")");
-  const std::string dtype = info.Length() > 10 && info[10].IsString() ? info[10].As<Napi::String>().Utf8Value() : "float16";
+    throw MakeError(env, "BAD_SHAPE",
+                    "fp16Gemm: m, n and k must be positive (m=" + std::to_string(m) + ", n=" + std::to_string(n) +
+                        ", k=" + std::to_string(k) + ")");
+  const std::string dtype =
+      info.Length() > 10 && info[10].IsString() ? info[10].As<Napi::String>().Utf8Value() : "float16";
   if (dtype != "float16" && dtype != "bfloat16")
     throw MakeError(env, "BAD_DTYPE", "fp16Gemm: dtype must be 'float16' or 'bfloat16', not '" + dtype + "'");
   const std::uint64_t M = m, N = n, K = k;
@@ -37,8 +39,9 @@ Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
   CheckCuda(env, cudaSetDevice(stream->device()), "cudaSetDevice");
   std::string error;
   if (!marlin::baseline::fp16_gemm(a, b, c, m, n, k, stream->handle(), &error, dtype == "bfloat16"))
-    throw MakeError(env, "CUDA_ERROR", "fp16Gemm (m=" + std::to_string(m) + ", n=" + std::to_string(n) +
-                                           ", k=" + std::to_string(k) + "): " + error);
+    throw MakeError(env, "CUDA_ERROR",
+                    "fp16Gemm (m=" + std::to_string(m) + ", n=" + std::to_string(n) + ", k=" + std::to_string(k) +
+                        "): " + error);
   return env.Undefined();
 }
 

@@ -142,8 +142,9 @@ Napi::Value Graph::Launch(const Napi::CallbackInfo& info) {
   if (disposed_) throw MakeError(env, "DISPOSED", "the Graph was disposed");
   Stream* stream = Stream::FromValue(env, info[0], "stream");
   if (stream->device() != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
-                                             " but the graph on device " + std::to_string(device_));
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "the stream is on device " + std::to_string(stream->device()) + " but the graph on device " +
+                        std::to_string(device_));
   RequireNotCapturing(env, "graph.launch()");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   CheckCuda(env, cudaGraphLaunch(exec_, stream->handle()), "cudaGraphLaunch");

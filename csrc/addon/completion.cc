@@ -86,9 +86,8 @@ void SettleOnJsThread(Napi::Env env, Napi::Function, void*, Job* job) {
     if (job->event) cudaEventDestroy(job->event);
     if (job->status != cudaSuccess) {
       cudaGetLastError();
-      const std::string what = job->failed_call.empty()
-                                   ? "GPU work on device " + std::to_string(job->device)
-                                   : job->failed_call;
+      const std::string what =
+          job->failed_call.empty() ? "GPU work on device " + std::to_string(job->device) : job->failed_call;
       Napi::Error error =
           MakeError(env, CodeForCudaError(job->status), what + " failed: " + DescribeCudaError(job->status));
       error.Set("cudaError", Napi::Number::New(env, static_cast<int>(job->status)));

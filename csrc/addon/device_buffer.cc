@@ -100,8 +100,7 @@ void DeviceBuffer::Release(Napi::Env env) {
   Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
 }
 
-std::uint8_t* DeviceBuffer::Region(Napi::Env env, std::uint64_t offset, std::uint64_t length,
-                                   const char* what) const {
+std::uint8_t* DeviceBuffer::Region(Napi::Env env, std::uint64_t offset, std::uint64_t length, const char* what) const {
   if (offset > bytes_ || length > bytes_ - offset)
     throw MakeError(env, "BAD_ARGUMENT",
                     std::string(what) + ": bytes [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
@@ -206,9 +205,9 @@ Napi::Value DeviceBuffer::CopyFrom(const Napi::CallbackInfo& info) {
   Stream* stream = Stream::FromValue(env, info[4], "stream");
   RequireStreamDevice(env, device_, "the buffer", *stream);
   if (src->device_ != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "copyFrom needs both buffers on one device (source on " +
-                                             std::to_string(src->device_) + ", destination on " +
-                                             std::to_string(device_) + ")");
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "copyFrom needs both buffers on one device (source on " + std::to_string(src->device_) +
+                        ", destination on " + std::to_string(device_) + ")");
   const std::uint8_t* from = src->Region(env, src_offset, length, "copyFrom source");
   std::uint8_t* to = Region(env, dst_offset, length, "copyFrom destination");
   stream->Use(src);

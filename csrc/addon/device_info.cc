@@ -86,7 +86,8 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
     result.Set("code", "NO_GPU");
     std::string reason = e == cudaErrorInsufficientDriver
                              ? "no NVIDIA driver is loaded (or it is older than the CUDA runtime)"
-                             : e == cudaErrorNoDevice ? "no CUDA device is present" : "the CUDA runtime failed";
+                         : e == cudaErrorNoDevice ? "no CUDA device is present"
+                                                  : "the CUDA runtime failed";
     result.Set("reason", reason + ": " + DescribeCudaError(e));
     return result;
   }

@@ -12,18 +12,14 @@ const char* CodeForCudaError(cudaError_t e) {
   switch (e) {
     case cudaErrorNoDevice:
     case cudaErrorInsufficientDriver:
-    case cudaErrorInvalidDevice:
-      return "NO_GPU";
-    case cudaErrorMemoryAllocation:
-      return "OUT_OF_MEMORY";
-    default:
-      return "CUDA_ERROR";
+    case cudaErrorInvalidDevice: return "NO_GPU";
+    case cudaErrorMemoryAllocation: return "OUT_OF_MEMORY";
+    default: return "CUDA_ERROR";
   }
 }
 
 std::string DescribeCudaError(cudaError_t e) {
-  return std::string(cudaGetErrorName(e)) + " (" + std::to_string(static_cast<int>(e)) +
-         "): " + cudaGetErrorString(e);
+  return std::string(cudaGetErrorName(e)) + " (" + std::to_string(static_cast<int>(e)) + "): " + cudaGetErrorString(e);
 }
 
 void CheckCuda(Napi::Env env, cudaError_t e, const std::string& what) {

@@ -97,9 +97,9 @@ Napi::Value Event::ElapsedMs(const Napi::CallbackInfo& info) {
   if (disposed_) throw MakeError(env, "DISPOSED", "the Event was disposed");
   Event* later = FromValue(env, info[0], "end");
   if (later->device_ != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "elapsedMs needs both events on one device (this one on " +
-                                             std::to_string(device_) + ", end on " + std::to_string(later->device_) +
-                                             ")");
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "elapsedMs needs both events on one device (this one on " + std::to_string(device_) + ", end on " +
+                        std::to_string(later->device_) + ")");
   float ms = 0.f;
   CheckCuda(env, cudaEventElapsedTime(&ms, event_, later->event_),
             "cudaEventElapsedTime (both events must be recorded and completed; await end.synchronize() first)");

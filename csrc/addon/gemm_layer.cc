@@ -28,8 +28,9 @@ std::uint64_t ScaleRows(const marlin::Format& f, int k) {
 DeviceBuffer* BufferOnDevice(Napi::Env env, Napi::Value value, const char* name, int device) {
   DeviceBuffer* b = DeviceBuffer::FromValue(env, value, name);
   if (b->device() != device)
-    throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(b->device()) +
-                                             " but the layer on device " + std::to_string(device));
+    throw MakeError(env, "BAD_ARGUMENT",
+                    std::string(name) + " is on device " + std::to_string(b->device()) + " but the layer on device " +
+                        std::to_string(device));
   return b;
 }
 
@@ -65,8 +66,9 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
                 format_, marlin::Target{}, false);
   const bool act_order = !d.Get("rows").IsUndefined() && !d.Get("rows").IsNull();
   if (input_k_ <= 0 || (!act_order && input_k_ != k_) || input_k_ > k_)
-    throw MakeError(env, "BAD_SHAPE", "inputK=" + std::to_string(input_k_) + " must equal k=" + std::to_string(k_) +
-                                          " (or be at most k with act-order rows)");
+    throw MakeError(env, "BAD_SHAPE",
+                    "inputK=" + std::to_string(input_k_) + " must equal k=" + std::to_string(k_) +
+                        " (or be at most k with act-order rows)");
 
   DeviceBuffer* w = DeviceBuffer::FromValue(env, d.Get("weights"), "weights");
   device_ = w->device();
@@ -85,15 +87,17 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
   std::uint64_t policy = 0;
-  CheckCuda(env, marlin::evict_first_policy(device_, &policy), "cache-policy probe on device " + std::to_string(device_));
+  CheckCuda(env, marlin::evict_first_policy(device_, &policy),
+            "cache-policy probe on device " + std::to_string(device_));
 #endif
 }
 
 Stream* GemmLayer::StreamOnLayerDevice(Napi::Env env, Napi::Value value) const {
   Stream* stream = Stream::FromValue(env, value, "stream");
   if (stream->device() != device_)
-    throw MakeError(env, "BAD_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) +
-                                             " but the layer on device " + std::to_string(device_));
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "the stream is on device " + std::to_string(stream->device()) + " but the layer on device " +
+                        std::to_string(device_));
   return stream;
 }
 
@@ -197,7 +201,8 @@ Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
   const Call call = Prepare(info);
   const int calls = IntArg(env, info[7], "calls");
   const bool whole = info[8].ToBoolean().Value();
-  if (call.args.m <= 0 || calls <= 0) throw MakeError(env, "BAD_ARGUMENT", "timeBareLaunches needs m > 0 and calls > 0");
+  if (call.args.m <= 0 || calls <= 0)
+    throw MakeError(env, "BAD_ARGUMENT", "timeBareLaunches needs m > 0 and calls > 0");
   RequireNotCapturing(env, "timeBareLaunches()");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   double ns = 0;
@@ -248,12 +253,11 @@ Napi::Value GemmLayer::Dequantize(const Napi::CallbackInfo& info) {
   UseHeld(stream);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   CheckCuda(env,
-            marlin::dequantize_weights(
-                Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
-                Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
-                zeros ? zeros->Region(env, 0, 0, "zeros") : nullptr,
-                rows ? reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")) : nullptr,
-                out, k_, n_, input_k_, format_, stream->handle()),
+            marlin::dequantize_weights(Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights"),
+                                       Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales"),
+                                       zeros ? zeros->Region(env, 0, 0, "zeros") : nullptr,
+                                       rows ? reinterpret_cast<const int*>(rows->Region(env, 0, 0, "rows")) : nullptr,
+                                       out, k_, n_, input_k_, format_, stream->handle()),
             "dequantize launch");
   return env.Undefined();
 }

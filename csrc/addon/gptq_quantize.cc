@@ -39,8 +39,9 @@ marlin::GptqQuantizeProblem ProblemArg(Napi::Env env, Napi::Object d) {
     throw MakeError(env, "BAD_ARGUMENT", "Expected an unsigned 32-bit integer for zeroWordOffset");
   p.zero_word_offset = static_cast<std::uint32_t>(o);
   if (const char* why = marlin::check_gptq_quantize(p))
-    throw MakeError(env, "BAD_SHAPE", std::string(why) + " (n=" + std::to_string(p.n) + ", k=" + std::to_string(p.k) +
-                                          ", bits=" + std::to_string(p.bits) + ", groupSize=" + std::to_string(p.group_size) + ")");
+    throw MakeError(env, "BAD_SHAPE",
+                    std::string(why) + " (n=" + std::to_string(p.n) + ", k=" + std::to_string(p.k) +
+                        ", bits=" + std::to_string(p.bits) + ", groupSize=" + std::to_string(p.group_size) + ")");
   return p;
 }
 
@@ -58,8 +59,9 @@ Sizes SizesOf(const marlin::GptqQuantizeProblem& p) {
 void* Region(Napi::Env env, Napi::Object d, const char* key, int device, std::uint64_t bytes) {
   DeviceBuffer* b = DeviceBuffer::FromValue(env, d.Get(key), key);
   if (b->device() != device)
-    throw MakeError(env, "BAD_ARGUMENT", std::string(key) + " is on device " + std::to_string(b->device()) +
-                                             " but the stream on device " + std::to_string(device));
+    throw MakeError(env, "BAD_ARGUMENT",
+                    std::string(key) + " is on device " + std::to_string(b->device()) + " but the stream on device " +
+                        std::to_string(device));
   return b->Region(env, 0, bytes, key);
 }
 
@@ -104,15 +106,17 @@ Napi::Value GptqQuantizeHost(const Napi::CallbackInfo& info) {
     throw MakeError(env, "BAD_DTYPE", "Expected a Uint16Array of 16-bit float bit patterns for weights");
   Napi::Uint16Array weights = w.As<Napi::Uint16Array>();
   if (weights.ByteLength() != s.weights)
-    throw MakeError(env, "BAD_SHAPE", "Expected " + std::to_string(s.weights / 2) + " weights ([n, k]) but received " +
-                                          std::to_string(weights.ElementLength()));
+    throw MakeError(env, "BAD_SHAPE",
+                    "Expected " + std::to_string(s.weights / 2) + " weights ([n, k]) but received " +
+                        std::to_string(weights.ElementLength()));
   Napi::Int32Array qweight = NewArray<std::int32_t>(env, s.qweight);
   Napi::Int32Array qzeros = NewArray<std::int32_t>(env, s.qzeros);
   Napi::Uint16Array scales = NewArray<std::uint16_t>(env, s.scales);
   Napi::Int32Array g_idx = NewArray<std::int32_t>(env, s.g_idx);
   Napi::Uint8Array zeros = NewArray<std::uint8_t>(env, s.zeros);
   std::uint64_t findings[2];
-  const marlin::GptqQuantizeOutputs out{qweight.Data(), qzeros.Data(), scales.Data(), g_idx.Data(), zeros.Data(), findings};
+  const marlin::GptqQuantizeOutputs out{qweight.Data(), qzeros.Data(), scales.Data(),
+                                        g_idx.Data(),   zeros.Data(),  findings};
   if (!marlin::gptq_quantize_host(weights.Data(), p, out))
     throw MakeError(env, "BAD_ARGUMENT", "gptqQuantizeHost: arguments refused by the quantizer");
   Napi::Object result = Napi::Object::New(env);

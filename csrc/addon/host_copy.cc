@@ -12,8 +12,7 @@
 namespace marlin_addon {
 
 HostDestination ArrayBufferArgument(Napi::Env env, Napi::Value value, const char* name) {
-  if (!value.IsArrayBuffer())
-    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected an ArrayBuffer for ") + name);
+  if (!value.IsArrayBuffer()) throw MakeError(env, "BAD_ARGUMENT", std::string("Expected an ArrayBuffer for ") + name);
   Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
   return {buffer, static_cast<std::uint8_t*>(buffer.Data()), buffer.ByteLength()};
 }
@@ -63,8 +62,8 @@ Napi::Promise StagedSelfTest(Napi::Env env, const HostDestination& destination, 
   // (fresh pages cost nothing until written) and filled on the waiter thread.
   std::uint32_t* staging = new (std::nothrow) std::uint32_t[words > 0 ? words : 1];
   if (!staging)
-    throw MakeError(env, "OUT_OF_MEMORY", "readbackSelfTest: no memory for " + std::to_string(destination.bytes) +
-                                              " bytes of staging");
+    throw MakeError(env, "OUT_OF_MEMORY",
+                    "readbackSelfTest: no memory for " + std::to_string(destination.bytes) + " bytes of staging");
   // Freed on the waiter thread, as the pool frees pinned blocks: unmapping
   // 200 MB of written pages takes milliseconds.
   Continuation then =
@@ -91,8 +90,7 @@ class PatternSource : public ChunkSource {
   }
   OffThreadStatus Wait(int slot) override {
     const Piece& p = pending_[slot];
-    if (p.index == fail_at_)
-      return {fail_with_, "readbackSelfTest: the copy of chunk " + std::to_string(p.index)};
+    if (p.index == fail_at_) return {fail_with_, "readbackSelfTest: the copy of chunk " + std::to_string(p.index)};
     for (std::size_t j = 0; j < p.bytes / 4; ++j) p.words[j] = PatternWord(p.offset / 4 + j, seed_);
     return {};
   }
@@ -159,8 +157,9 @@ Napi::Value ReadbackSelfTest(const Napi::CallbackInfo& info) {
   const HostDestination destination = ArrayBufferArgument(env, info[0], "destination");
   const std::uint32_t seed = info[1].As<Napi::Number>().Uint32Value();
   if (destination.bytes % 4 != 0)
-    throw MakeError(env, "BAD_ARGUMENT", "readbackSelfTest needs a whole number of 32-bit words, got " +
-                                             std::to_string(destination.bytes) + " bytes");
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "readbackSelfTest needs a whole number of 32-bit words, got " + std::to_string(destination.bytes) +
+                        " bytes");
   if (info[2].IsUndefined()) return StagedSelfTest(env, destination, seed);
   if (!info[2].IsObject()) throw MakeError(env, "BAD_ARGUMENT", "readbackSelfTest: chunks must be an object");
   return ChunkedSelfTest(env, destination, seed, info[2].As<Napi::Object>());

@@ -45,8 +45,7 @@ Continuation CopyToHost(const HostDestination& destination, const void* staging,
 // from cudaMallocAsync, complete once the GPU passes the Promise's point)
 // into the destination through `chunks` on the waiter thread, then frees the
 // snapshot there, also if the GPU work or the copy failed.
-Continuation CopySnapshotToHost(const HostDestination& destination, int device, void* snapshot,
-                                ReadbackChunks* chunks);
+Continuation CopySnapshotToHost(const HostDestination& destination, int device, void* snapshot, ReadbackChunks* chunks);
 
 // readbackSelfTest(destination, seed, chunks?): Promise<void>. The copy into
 // the destination with no GPU, from a source whose 32-bit word i is i ^ seed:

@@ -39,7 +39,8 @@ marlin::Format FormatArg(Napi::Env env, Napi::Value value, const char* name) {
   f.bits = IntArg(env, Field(o, "bits"), "format.bits");
   f.group_size = IntArg(env, Field(o, "groupSize"), "format.groupSize");
   Napi::Value zp = Field(o, "zeroPoints");
-  if (!zp.IsBoolean()) throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a boolean for ") + name + ".zeroPoints");
+  if (!zp.IsBoolean())
+    throw MakeError(env, "BAD_ARGUMENT", std::string("Expected a boolean for ") + name + ".zeroPoints");
   f.zero_points = zp.As<Napi::Boolean>().Value();
   return f;
 }
@@ -99,12 +100,8 @@ void ThrowStatus(Napi::Env env, marlin::Status status, const std::string& contex
   const char* code = "BAD_ARGUMENT";
   switch (status) {
     case marlin::Status::kBadShape:
-    case marlin::Status::kBadGroupSize:
-      code = "BAD_SHAPE";
-      break;
-    case marlin::Status::kNoImage:
-      code = "NO_GPU";
-      break;
+    case marlin::Status::kBadGroupSize: code = "BAD_SHAPE"; break;
+    case marlin::Status::kNoImage: code = "NO_GPU"; break;
     case marlin::Status::kNoVariant:
     case marlin::Status::kBadLaunch: {
       // Say what this build offers for the format on this GPU.
@@ -126,8 +123,7 @@ void ThrowStatus(Napi::Env env, marlin::Status status, const std::string& contex
       if (status == marlin::Status::kNoVariant && !overridden) code = "NO_GPU";
       break;
     }
-    default:
-      break;
+    default: break;
   }
   throw MakeError(env, code, message);
 }

@@ -89,7 +89,8 @@ Napi::Value TileRules(const Napi::CallbackInfo& info) {
   Napi::Array list = Napi::Array::New(env);
   for (int i = 0; i < count; ++i) {
     Napi::Object r = Napi::Object::New(env);
-    r.Set("maxBatch", rules[i].max_batch == 0 ? Napi::Number::New(env, INFINITY) : Napi::Number::New(env, rules[i].max_batch));
+    r.Set("maxBatch",
+          rules[i].max_batch == 0 ? Napi::Number::New(env, INFINITY) : Napi::Number::New(env, rules[i].max_batch));
     r.Set("minN", rules[i].min_n);
     r.Set("tileK", rules[i].tile_k);
     r.Set("tileN", rules[i].tile_n);
@@ -133,8 +134,9 @@ Napi::Value ResetTileRules(const Napi::CallbackInfo& info) {
 // workspaceBytes(n, maxPar, smCount)
 Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Napi::Number::New(env, static_cast<double>(marlin::workspace_bytes(
-                                    IntArg(env, info[0], "n"), IntArg(env, info[1], "maxPar"), IntArg(env, info[2], "smCount"))));
+  return Napi::Number::New(env, static_cast<double>(marlin::workspace_bytes(IntArg(env, info[0], "n"),
+                                                                            IntArg(env, info[1], "maxPar"),
+                                                                            IntArg(env, info[2], "smCount"))));
 }
 
 }  // namespace

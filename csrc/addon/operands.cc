@@ -15,8 +15,9 @@ std::uint64_t ByteCount(Napi::Env env, Napi::Value value, const char* name) {
 
 void RequireStreamDevice(Napi::Env env, int device, const char* name, const Stream& stream) {
   if (device != stream.device())
-    throw MakeError(env, "BAD_ARGUMENT", std::string(name) + " is on device " + std::to_string(device) +
-                                             " but the stream is on device " + std::to_string(stream.device()));
+    throw MakeError(env, "BAD_ARGUMENT",
+                    std::string(name) + " is on device " + std::to_string(device) + " but the stream is on device " +
+                        std::to_string(stream.device()));
 }
 
 DeviceBuffer* BufferOnStreamDevice(Napi::Env env, Napi::Value value, const char* name, const Stream& stream) {

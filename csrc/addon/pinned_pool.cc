@@ -123,8 +123,7 @@ Napi::Value PinnedPoolSelfTest(const Napi::CallbackInfo& info) {
     const bool whole = std::floor(n) == n && std::fabs(n) <= 1e15;
     if (whole && n >= 0) {
       acquired.push_back(pool->Acquire(env, static_cast<std::size_t>(n)));
-    } else if (whole && -n - 1 < static_cast<double>(acquired.size()) &&
-               acquired[static_cast<std::size_t>(-n - 1)]) {
+    } else if (whole && -n - 1 < static_cast<double>(acquired.size()) && acquired[static_cast<std::size_t>(-n - 1)]) {
       void*& block = acquired[static_cast<std::size_t>(-n - 1)];
       pool->Release(env, block);
       block = nullptr;

@@ -43,13 +43,13 @@ marlin::RepackArgs SizesArg(Napi::Env env, Napi::Value value) {
 std::string Describe(const marlin::RepackArgs& a) {
   return std::string(a.layout == marlin::SourceLayout::kGptq ? "gptq" : "awq") + " " + std::to_string(a.bits) +
          "-bit, inputK=" + std::to_string(a.k_in) + ", k=" + std::to_string(a.k) + ", n=" + std::to_string(a.n) +
-         (a.rows ? ", with rows" : "") + (a.zeros ? ", zero-point padding, groupRows=" + std::to_string(a.group_rows) : "");
+         (a.rows ? ", with rows" : "") +
+         (a.zeros ? ", zero-point padding, groupRows=" + std::to_string(a.group_rows) : "");
 }
 
 void ThrowRepackStatus(Napi::Env env, marlin::RepackStatus status, const marlin::RepackArgs& a, cudaError_t cuda) {
   switch (status) {
-    case marlin::RepackStatus::kOk:
-      return;
+    case marlin::RepackStatus::kOk: return;
     case marlin::RepackStatus::kBadBits:
       throw MakeError(env, "BAD_ARGUMENT", "repack: bits must be 4 or 8 (" + Describe(a) + ")");
     case marlin::RepackStatus::kBadPointer:
@@ -58,10 +58,9 @@ void ThrowRepackStatus(Napi::Env env, marlin::RepackStatus status, const marlin:
       throw MakeError(env, "BAD_SHAPE",
                       "repack: needs n a positive multiple of 64, k a positive multiple of 16, inputK > 0 (for "
                       "gptq a multiple of 32 / bits), inputK == k without rows, and with zero points groupRows > 0 "
-                      "dividing k (" + Describe(a) + ")");
-    case marlin::RepackStatus::kCudaError:
-      CheckCuda(env, cuda, "repack launch (" + Describe(a) + ")");
-      return;
+                      "dividing k (" +
+                          Describe(a) + ")");
+    case marlin::RepackStatus::kCudaError: CheckCuda(env, cuda, "repack launch (" + Describe(a) + ")"); return;
   }
 }
 
@@ -73,7 +72,8 @@ void CheckSizes(Napi::Env env, marlin::RepackArgs a, Napi::Object d) {
   const bool rows = !Absent(d.Get("rows"));
   const bool zeros = !Absent(d.Get("zeros"));
   if (zeros && a.group_rows <= 0)
-    throw MakeError(env, "BAD_ARGUMENT", "repack: zero points (zeros) need groupRows, the rows of a kernel group (" + Describe(a) + ")");
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "repack: zero points (zeros) need groupRows, the rows of a kernel group (" + Describe(a) + ")");
   a.source = &stand_in;
   a.out = &stand_in;
   if (rows) a.rows = reinterpret_cast<const int*>(&stand_in);
@@ -110,8 +110,9 @@ const std::uint32_t* HostWords(Napi::Env env, Napi::Value value, const char* nam
     throw MakeError(env, "BAD_DTYPE", std::string("Expected an Int32Array for ") + name);
   Napi::Int32Array t = value.As<Napi::Int32Array>();
   if (t.ByteLength() < bytes)
-    throw MakeError(env, "BAD_SHAPE", std::string(name) + " holds " + std::to_string(t.ByteLength()) +
-                                          " bytes but the repack reads " + std::to_string(bytes));
+    throw MakeError(env, "BAD_SHAPE",
+                    std::string(name) + " holds " + std::to_string(t.ByteLength()) + " bytes but the repack reads " +
+                        std::to_string(bytes));
   return reinterpret_cast<const std::uint32_t*>(t.Data());
 }
 

@@ -69,7 +69,8 @@ Napi::Value Stream::WaitFor(const Napi::CallbackInfo& info) {
   // A captured stream may only depend on work captured with it (CUDA's
   // capture isolation); a wait on an earlier record would end the capture.
   if (capture_)
-    throw MakeError(env, "NOT_CAPTURABLE", "waitFor(event) on a stream that is capturing a graph (order the stream before capture)");
+    throw MakeError(env, "NOT_CAPTURABLE",
+                    "waitFor(event) on a stream that is capturing a graph (order the stream before capture)");
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice(" + std::to_string(device_) + ")");
   // Takes the event's most recent record as of now; the event may be
   // recorded again or disposed afterwards. It may belong to another device.

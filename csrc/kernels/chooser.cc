@@ -123,8 +123,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   if (m < 0) return Status::kBadShape;
   const Status problem = check_problem(n, k, format);
   if (problem != Status::kOk) return problem;
-  if (o.max_par < 1 || o.max_par > table::kMaxParLimit || o.sms < 0 || o.stages < 0 || o.tile_k < 0 ||
-      o.tile_n < 0 || (o.tile_k == 0) != (o.tile_n == 0))
+  if (o.max_par < 1 || o.max_par > table::kMaxParLimit || o.sms < 0 || o.stages < 0 || o.tile_k < 0 || o.tile_n < 0 ||
+      (o.tile_k == 0) != (o.tile_n == 0))
     return Status::kBadLaunch;
   if (target.sm_count <= 0 || target.smem_optin <= 0) return Status::kBadLaunch;
   const int arch = code_arch(target.arch);

@@ -15,9 +15,8 @@ namespace {
 
 template <Act A, class T = typename ActTraits<A>::Scalar>
 __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __restrict__ scales,
-                                  const uint32_t* __restrict__ zeros, const int* __restrict__ rows,
-                                  T* __restrict__ out, int k, int n, int out_rows, int bits, int group_size,
-                                  bool has_zeros) {
+                                  const uint32_t* __restrict__ zeros, const int* __restrict__ rows, T* __restrict__ out,
+                                  int k, int n, int out_rows, int bits, int group_size, bool has_zeros) {
   const int64_t total = static_cast<int64_t>(k) * n;
   const int zero_words = n / 4;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -39,15 +38,16 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
       packing::zero_position(col, &zw, &zs);
       z = static_cast<int>((zeros[static_cast<int64_t>(group) * zero_words + zw] >> zs) & 0xffu);
     }
-    const float s = ActTraits<A>::to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
+    const float s =
+        ActTraits<A>::to_float(scales[static_cast<int64_t>(group) * n + packing::scale_position(col, group_size)]);
     // (q - z) * s is exact in FP32 (at most 8 + 11 significant bits): one rounding.
     out[static_cast<int64_t>(out_row) * n + col] = ActTraits<A>::from_float(static_cast<float>(q - z) * s);
   }
 }
 
 // Each thread writes 8 consecutive output columns of one row (one 16-byte store).
-__global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __restrict__ columns,
-                              uint4* __restrict__ out, int m, int k_in, int k_out) {
+__global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __restrict__ columns, uint4* __restrict__ out,
+                              int m, int k_in, int k_out) {
   const int chunks = k_out / 8;
   const int64_t total = static_cast<int64_t>(m) * chunks;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -73,20 +73,20 @@ unsigned grid_for(int64_t items, int threads) {
 
 }  // namespace
 
-cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out,
-                               int k, int n, int out_rows, const Format& format, cudaStream_t stream) {
+cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out, int k,
+                               int n, int out_rows, const Format& format, cudaStream_t stream) {
   const int threads = 256;
   const unsigned grid = grid_for(static_cast<int64_t>(k) * n, threads);
   const auto* w = static_cast<const uint32_t*>(b);
   const auto* z = static_cast<const uint32_t*>(zeros);
   if (format.act == Act::kF16)
     dequantize_kernel<Act::kF16><<<grid, threads, 0, stream>>>(w, static_cast<const __half*>(scales), z, rows,
-                                                            static_cast<__half*>(out), k, n, out_rows, format.bits,
-                                                            format.group_size, format.zero_points);
+                                                               static_cast<__half*>(out), k, n, out_rows, format.bits,
+                                                               format.group_size, format.zero_points);
   else
-    dequantize_kernel<Act::kBF16><<<grid, threads, 0, stream>>>(
-        w, static_cast<const __nv_bfloat16*>(scales), z, rows, static_cast<__nv_bfloat16*>(out), k, n, out_rows,
-        format.bits, format.group_size, format.zero_points);
+    dequantize_kernel<Act::kBF16><<<grid, threads, 0, stream>>>(w, static_cast<const __nv_bfloat16*>(scales), z, rows,
+                                                                static_cast<__nv_bfloat16*>(out), k, n, out_rows,
+                                                                format.bits, format.group_size, format.zero_points);
   return cudaGetLastError();
 }
 

@@ -15,8 +15,8 @@ namespace marlin {
 // rows[r] of `out_rows` (an entry outside 0..out_rows-1, as -1 for padding:
 // not written); without, row r to row r (out_rows == k). Shapes as for
 // gemm; the caller checks them.
-cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out,
-                               int k, int n, int out_rows, const Format& format, cudaStream_t stream);
+cudaError_t dequantize_weights(const void* b, const void* scales, const void* zeros, const int* rows, void* out, int k,
+                               int n, int out_rows, const Format& format, cudaStream_t stream);
 
 // out[i, c] = 0 <= columns[c] < k_in ? in[i, columns[c]] : 0 for i < m, c < k_out:
 // 16-bit values, `in` [m, k_in] and `out` [m, k_out] row-major; k_out % 8 == 0.

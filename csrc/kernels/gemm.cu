@@ -75,12 +75,15 @@ const char* status_message(Status status) {
     case Status::kBadGroupSize: return "group size must be 32, 64, 128 or -1 (per output column), and divide k";
     case Status::kNoVariant: return "no compiled kernel variant for this tile and format fits the device";
     case Status::kMisaligned: return "A, B, scales, zero points, C and the workspace must be 16-byte aligned";
-    case Status::kNullPointer: return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
+    case Status::kNullPointer:
+      return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
-    case Status::kBadLaunch: return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, and stages 0 or the depth compiled for this GPU";
+    case Status::kBadLaunch:
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, and stages 0 or the depth compiled for this GPU";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
-    case Status::kNoImage: return "this build holds no kernels for the GPU's architecture (rebuild with MARLIN_CUDA_ARCHS including it)";
+    case Status::kNoImage:
+      return "this build holds no kernels for the GPU's architecture (rebuild with MARLIN_CUDA_ARCHS including it)";
   }
   return "unknown status";
 }
@@ -127,8 +130,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   if (args.m < 0) return Status::kBadShape;
   const Status problem = check_problem(args.n, args.k, args.format);
   if (problem != Status::kOk) return problem;
-  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace ||
-      (args.format.zero_points && !args.zeros))
+  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace || (args.format.zero_points && !args.zeros))
     return Status::kNullPointer;
   if (!aligned16(args.a) || !aligned16(args.b) || !aligned16(args.scales) || !aligned16(args.c) ||
       !aligned16(args.workspace) || (args.format.zero_points && !aligned16(args.zeros)))
@@ -168,19 +170,13 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
     const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);
     const int tiles = problems * ((args.n + p.tile_n - 1) / p.tile_n) * (args.k / p.tile_k);
     const Launch launch{v,
-                        KernelArgs{reinterpret_cast<const int4*>(a + static_cast<std::int64_t>(row) * args.k * act_bytes),
-                                   static_cast<const int4*>(args.b),
-                                   static_cast<const int4*>(args.scales),
+                        KernelArgs{reinterpret_cast<const int4*>(a +
+                                                                 static_cast<std::int64_t>(row) * args.k * act_bytes),
+                                   static_cast<const int4*>(args.b), static_cast<const int4*>(args.scales),
                                    static_cast<const int4*>(args.zeros),
                                    reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
-                                   locks,
-                                   partials,
-                                   policy,
-                                   rows,
-                                   args.n,
-                                   args.k},
-                        tiles < p.blocks ? tiles : p.blocks,
-                        device};
+                                   locks, partials, policy, rows, args.n, args.k},
+                        tiles < p.blocks ? tiles : p.blocks, device};
     e = visit(launch);
     if (e != cudaSuccess) return fail(e);
     row += rows;
@@ -191,9 +187,8 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
 }  // namespace
 
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
-  return for_each_launch(args, cuda_error, used, [stream](const Launch& l) {
-    return l.variant->launch(l.args, l.grid, l.device, stream);
-  });
+  return for_each_launch(args, cuda_error, used,
+                         [stream](const Launch& l) { return l.variant->launch(l.args, l.grid, l.device, stream); });
 }
 
 Status time_bare_launches(const GemmArgs& args, cudaStream_t stream, int calls, double* ns_per_call,

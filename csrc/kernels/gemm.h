@@ -75,8 +75,7 @@ void next_launch(int left, int max_par, int* rows, int* m_blocks);
 Status check_problem(int n, int k, const Format& format);
 
 // Chooses the kernel for m rows of an [n, k] layer of `format` on `target`.
-Status plan(int m, int n, int k, const Format& format, const Target& target, const Overrides& overrides,
-            Plan* out);
+Status plan(int m, int n, int k, const Format& format, const Target& target, const Overrides& overrides, Plan* out);
 
 // The architecture whose code in this build runs on a GPU of compute
 // capability `arch`: the newest built one of the same major version not

@@ -33,8 +33,8 @@ MARLIN_PACKING_FN void weight_position(int row, int col, int n, int bits, std::i
     *word = static_cast<std::int64_t>(row >> 4) * 2 * n + (col >> 6) * 128 + lane * 4 + j;
     *shift = 4 * ((r & 1) * 4 + h * 2 + (r >> 3));
   } else {
-    *word = static_cast<std::int64_t>(row >> 4) * 4 * n + (col >> 6) * 256 + (j >> 1) * 128 + lane * 4 +
-            (j & 1) * 2 + h;
+    *word =
+        static_cast<std::int64_t>(row >> 4) * 4 * n + (col >> 6) * 256 + (j >> 1) * 128 + lane * 4 + (j & 1) * 2 + h;
     *shift = 8 * ((r & 1) * 2 + (r >> 3));
   }
 }

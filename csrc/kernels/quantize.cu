@@ -24,7 +24,9 @@ namespace {
 
 constexpr int kWarp = 32;
 
-__host__ __device__ inline int group_rows(const GptqQuantizeProblem& p) { return p.group_size > 0 ? p.group_size : p.k; }
+__host__ __device__ inline int group_rows(const GptqQuantizeProblem& p) {
+  return p.group_size > 0 ? p.group_size : p.k;
+}
 
 // Stores group g of column c from its range; returns whether its scale fits the scale type.
 __host__ __device__ inline bool store_group(const GptqQuantizeProblem& p, const GptqQuantizeOutputs& out, int g, int c,
@@ -86,8 +88,7 @@ __global__ void groups_kernel(const std::uint16_t* __restrict__ w, GptqQuantizeP
     }
     if (lane == 0) {
       if (bad != INT_MAX)
-        atomicMin(reinterpret_cast<unsigned long long*>(out.findings),
-                  static_cast<unsigned long long>(bad) * p.n + c);
+        atomicMin(reinterpret_cast<unsigned long long*>(out.findings), static_cast<unsigned long long>(bad) * p.n + c);
       if (!store_group(p, out, g, c, lo, hi))
         atomicMin(reinterpret_cast<unsigned long long*>(out.findings + 1),
                   static_cast<unsigned long long>(g) * p.n + c);
@@ -106,7 +107,8 @@ __global__ void qweight_kernel(const std::uint16_t* __restrict__ w, GptqQuantize
     const int c = static_cast<int>(t % p.n);
     const int i = static_cast<int>(t / p.n);
     // k % PF == 0 and a 16-byte aligned base: every word's weights are one aligned vector.
-    const Vector v = *reinterpret_cast<const Vector*>(w + static_cast<std::int64_t>(c) * p.k + static_cast<std::int64_t>(i) * PF);
+    const Vector v =
+        *reinterpret_cast<const Vector*>(w + static_cast<std::int64_t>(c) * p.k + static_cast<std::int64_t>(i) * PF);
     std::uint16_t values[PF];
     memcpy(values, &v, sizeof v);
     out.qweight[t] = static_cast<std::int32_t>(weight_word(values, p, out, i, c));

@@ -30,10 +30,10 @@ struct GptqQuantizeProblem {
 // Where the results go; sizes with pf = 32 / bits and groups = k / group_size (1 for -1).
 struct GptqQuantizeOutputs {
   std::int32_t* qweight = nullptr;   // [k / pf, n]: row i*pf + j of column c in bits bits*j of word [i, c]
-  std::int32_t* qzeros = nullptr;    // [groups, n / pf]: column i*pf + j in bits bits*j of word [g, i], offset subtracted
-  std::uint16_t* scales = nullptr;   // [groups, n] bit patterns of the scale type
-  std::int32_t* g_idx = nullptr;     // [k]: row / group_size (0 for -1)
-  std::uint8_t* zeros = nullptr;     // [groups, n] scratch: the zero point of every (group, column)
+  std::int32_t* qzeros = nullptr;  // [groups, n / pf]: column i*pf + j in bits bits*j of word [g, i], offset subtracted
+  std::uint16_t* scales = nullptr;  // [groups, n] bit patterns of the scale type
+  std::int32_t* g_idx = nullptr;  // [k]: row / group_size (0 for -1)
+  std::uint8_t* zeros = nullptr;  // [groups, n] scratch: the zero point of every (group, column)
   // [2] what the quantizer refuses, first of each: a weight that is not
   // finite (row * n + col, row < k the input feature), else a scale the
   // scale type cannot hold (group * n + col); kNoFinding where none.
@@ -46,7 +46,9 @@ constexpr std::uint64_t kNoFinding = ~std::uint64_t{0};
 #if defined(__CUDACC__)
 __host__ __device__
 #endif
-inline int gptq_groups(const GptqQuantizeProblem& p) { return p.group_size > 0 ? p.k / p.group_size : 1; }
+    inline int gptq_groups(const GptqQuantizeProblem& p) {
+  return p.group_size > 0 ? p.k / p.group_size : 1;
+}
 
 // Why `p` cannot be quantized into GPTQ tensors (a constant sentence), or
 // nullptr: n, k positive, bits 4 or 8, a group size of the format table

@@ -141,7 +141,9 @@ MARLIN_REPACK_FN void pack_quad(int c0, int q, const std::uint8_t* tile, std::ui
 
 // Output words of a tile `cols` wide, in quads.
 template <int Bits>
-MARLIN_REPACK_FN int pack_tasks(int cols) { return cols * Bits / 8; }
+MARLIN_REPACK_FN int pack_tasks(int cols) {
+  return cols * Bits / 8;
+}
 
 template <int Bits>
 MARLIN_REPACK_FN std::uint32_t* out_row(const RepackArgs& a, int block) {

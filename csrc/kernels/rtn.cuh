@@ -127,7 +127,8 @@ MARLIN_RTN_FN std::uint16_t bf16_bits(double x) {
   const float f = static_cast<float>(x);
 #endif
   const std::uint32_t w = bits_of(f);
-  if ((w & 0x7f800000u) == 0x7f800000u && (w & 0x007fffffu) != 0) return static_cast<std::uint16_t>((w >> 16) | 0x0040u);
+  if ((w & 0x7f800000u) == 0x7f800000u && (w & 0x007fffffu) != 0)
+    return static_cast<std::uint16_t>((w >> 16) | 0x0040u);
   return static_cast<std::uint16_t>((w + 0x7fffu + ((w >> 16) & 1u)) >> 16);
 }
 

@@ -146,11 +146,11 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
   test('a supported GPU without kernels in this build fails the check; an unsupported old one is a warning beside a usable one', () => {
     const noKernels = setup([gpu({}), gpu({ index: 1, name: 'NVIDIA A100', arch: 80, kernelArch: 0, usable: false, reason: 'this build has no kernels for sm_80 (rebuild with MARLIN_CUDA_ARCHS=80)' })], { archs: [90] });
     const found = setupFindings(noKernels);
-    expect(lines(found)).toContainEqual(expect.stringMatching(/^FAIL  GPU 1: NVIDIA A100, .*; kernels: none \(built for sm_90\); not usable: this build has no kernels for sm_80/));
+    expect(lines(found)).toContainEqual(expect.stringMatching(/^FAIL {2}GPU 1: NVIDIA A100, .*; kernels: none \(built for sm_90\); not usable: this build has no kernels for sm_80/));
     expect(verdict(found, noKernels)).toEqual({ usable: false, line: expect.stringMatching(/^result: marlin-node cannot run here: GPU 1: /) });
     const old = setup([gpu({ index: 0, name: 'Tesla T4', arch: 75, kernelArch: 0, usable: false, reason: 'compute capability 7.5 is below the 8.0 the kernels need' }), gpu({ index: 1 })]);
     const oldFound = setupFindings(old);
-    expect(lines(oldFound)).toContainEqual(expect.stringMatching(/^warn  GPU 0: Tesla T4, compute capability 7\.5/));
+    expect(lines(oldFound)).toContainEqual(expect.stringMatching(/^warn {2}GPU 0: Tesla T4, compute capability 7\.5/));
     expect(verdict(oldFound, old).usable).toBe(true);
   });
 

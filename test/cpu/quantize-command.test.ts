@@ -16,7 +16,7 @@ import { fromHalves } from '../../lib/fp16';
 import { gptqQuantizeOnHost } from '../../lib/gptq-quantize';
 import { quantize } from '../../lib/quantize';
 import { gptqQuantizationConfig, isQuantizedLinear, quantizeModel } from '../../lib/quantize-model';
-import type { GroupSize, WeightBits } from '../../lib/shapes';
+import type { GroupSize } from '../../lib/shapes';
 import { firstDifference } from '../helpers/compare';
 import { LINEAR_NAMES, writeFloatModel } from '../helpers/float-model';
 import { expectedGptq } from '../helpers/gptq-cases';
@@ -145,8 +145,8 @@ describe(`quantizeModel writes a GPTQ checkpoint (host quantizer, seed ${SEED})`
     const tensors = await writeFloatModel(inDir, spec, random);
     const progress: number[] = [];
     const report = await quantizeModel(inDir, outDir, {
-      bits: bits as WeightBits,
-      groupSize: groupSize as GroupSize,
+      bits,
+      groupSize,
       sym,
       maxShardBytes,
       quantize: hostQuantizer,
@@ -169,7 +169,7 @@ describe(`quantizeModel writes a GPTQ checkpoint (host quantizer, seed ${SEED})`
 
     const inConfig = JSON.parse(fs.readFileSync(path.join(inDir, 'config.json'), 'utf8'));
     const config = JSON.parse(fs.readFileSync(path.join(outDir, 'config.json'), 'utf8'));
-    expect(config).toEqual({ ...inConfig, quantization_config: gptqQuantizationConfig({ bits: bits as WeightBits, groupSize: groupSize as GroupSize, sym }, version) });
+    expect(config).toEqual({ ...inConfig, quantization_config: gptqQuantizationConfig({ bits, groupSize, sym }, version) });
     expect(config.quantization_config).toMatchObject({ quant_method: 'gptq', bits, group_size: groupSize, desc_act: false, sym, checkpoint_format: 'gptq' });
 
     const model = await openSafetensors(outDir);
@@ -195,7 +195,7 @@ describe(`quantizeModel writes a GPTQ checkpoint (host quantizer, seed ${SEED})`
         }
         const prefix = name.slice(0, -'.weight'.length);
         const [n, k] = t.shape;
-        const c = { bits: bits as WeightBits, groupSize: groupSize as GroupSize, zeroPoints: !sym, inputDtype: dtype, scaleDtype: 'float16' } as const;
+        const c = { bits, groupSize: groupSize as GroupSize, zeroPoints: !sym, inputDtype: dtype, scaleDtype: 'float16' } as const;
         const expected = expectedGptq(t.data, n, k, c);
         const pf = 32 / bits;
         const groups = groupSize === -1 ? 1 : k / groupSize;

@@ -112,8 +112,13 @@ describeGpu(`layers loaded from checkpoints against float64, per element (seed $
         const parsed = await readQuantizationConfig(dir);
         await using model = await openSafetensors(dir);
         const read = await readLayerTensors(model, PREFIX, parsed);
-        const load = { gptq: QuantizedLinear.fromGptq, awq: QuantizedLinear.fromAwq, marlin: QuantizedLinear.fromMarlin }[c.method];
-        layer = load(read as never, parsed, { device, name: PREFIX });
+        const options = { device, name: PREFIX };
+        layer =
+          c.method === 'gptq'
+            ? QuantizedLinear.fromGptq(read as never, parsed, options)
+            : c.method === 'awq'
+              ? QuantizedLinear.fromAwq(read as never, parsed, options)
+              : QuantizedLinear.fromMarlin(read as never, parsed, options);
         direct = QuantizedLinear.fromQuantized(data.quantized, { device });
       });
       afterAll(() => {

@@ -5,14 +5,12 @@
 import { Device, DeviceTensor } from '../../lib/device';
 import { toHalf } from '../../lib/fp16';
 import { native } from '../../lib/native';
-import { nativeGemmOf } from '../helpers/gemm-check';
 import { firstDifference } from '../helpers/compare';
 import { describeGpu } from '../helpers/gpu';
-import { checkGemm, randomLayer, type RandomLayer } from '../helpers/gemm-check';
+import { checkGemm, nativeGemmOf, randomLayer, type RandomLayer } from '../helpers/gemm-check';
 import { SEED, rng, uniform } from '../helpers/random';
 
 const BATCHES = [1, 2, 3, 4, 8, 12, 16, 24, 32, 48, 64, 118, 128, 152, 768, 1024];
-const TOLERANCE = 2e-3;
 
 describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
   const random = rng(SEED + 10);
@@ -30,9 +28,9 @@ describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
   });
 
   for (const groupSize of [128, -1] as const) {
-    test.each(BATCHES)(`group ${groupSize}: m = %i matches float64 within 2e-3 and writes every element`, async (m) => {
-      const { error } = await checkGemm(device, layers[groupSize]!, m, random);
-      expect(error).toBeLessThan(TOLERANCE);
+    test.each(BATCHES)(`group ${groupSize}: m = %i writes every element, each within its bound of float64`, async (m) => {
+      const { failure } = await checkGemm(device, layers[groupSize]!, m, random);
+      expect(failure).toBeUndefined();
     });
   }
 

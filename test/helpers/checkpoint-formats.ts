@@ -128,7 +128,7 @@ export const AWQ_FIELD_COLUMN: Record<4 | 8, readonly number[]> = { 4: [0, 2, 4,
 
 /** AWQ GEMM tensors: qweight I32 [k, n / pf] and qzeros I32 [groups, n / pf] interleaved along n, scales [groups, n]. */
 export function awqTensors(prefix: string, w: QuantizedWeights): RawTensor[] {
-  const bits = (w.bits ?? 4) as 4 | 8;
+  const bits = w.bits ?? 4;
   const pf = 32 / bits;
   const { k, n } = w;
   const groups = w.scales.length / n;

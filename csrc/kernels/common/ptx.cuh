@@ -81,8 +81,7 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) 
 }
 
 // d = a(16x16, row) * b(16x8, col) + d on the tensor cores; FP16 in, FP32 accumulate.
-__device__ __forceinline__ void mma_m16n8k16_f16(const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                                 float (&d)[4]) {
+__device__ __forceinline__ void mma_m16n8k16_f16(const uint32_t (&a)[4], const uint32_t (&b)[2], float (&d)[4]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
@@ -91,8 +90,7 @@ __device__ __forceinline__ void mma_m16n8k16_f16(const uint32_t (&a)[4], const u
 }
 
 // The same with BF16 operands (sm_80 and newer).
-__device__ __forceinline__ void mma_m16n8k16_bf16(const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                                  float (&d)[4]) {
+__device__ __forceinline__ void mma_m16n8k16_bf16(const uint32_t (&a)[4], const uint32_t (&b)[2], float (&d)[4]) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"

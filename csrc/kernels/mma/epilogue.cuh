@@ -37,8 +37,7 @@ __device__ __forceinline__ void reduce_k_warps(Accumulators<L>& acc, int4* smem,
 #pragma unroll
         for (int w = 1; w < L::kWarpsK; ++w) {
 #pragma unroll
-          for (int q = 0; q < 8; ++q)
-            add_to(mine[q], red[(((w - 1) * L::kWarpsN + th.warp_n) * 8 + q) * 32 + th.lane]);
+          for (int q = 0; q < 8; ++q) add_to(mine[q], red[(((w - 1) * L::kWarpsN + th.warp_n) * 8 + q) * 32 + th.lane]);
         }
       }
       __syncthreads();
@@ -50,8 +49,8 @@ __device__ __forceinline__ void reduce_k_warps(Accumulators<L>& acc, int4* smem,
 // any rounding. Per-channel order: int4 number t of each 32 columns holds
 // columns 2t, 2t+1, 2t+8, 2t+9, 2t+16, 2t+17, 2t+24, 2t+25.
 template <class L>
-__device__ __forceinline__ void apply_channel_scales(Accumulators<L>& acc, const KernelArgs& args,
-                                                     const Slice<L>& sl, const ThreadPos<L>& th) {
+__device__ __forceinline__ void apply_channel_scales(Accumulators<L>& acc, const KernelArgs& args, const Slice<L>& sl,
+                                                     const ThreadPos<L>& th) {
   using Traits = ActTraits<L::Fmt::kAct>;
   const int4* const sp = args.scales + sl.col * L::kSChunks + th.warp_n * 8 + th.t;
   const int4 sv[2] = {__ldg(sp), __ldg(sp + 4)};
@@ -159,8 +158,7 @@ __device__ __forceinline__ void write_tile(const Accumulators<L>& acc, int4* sme
   __syncthreads();
   const int4* const staged = reinterpret_cast<const int4*>(smem);
   const int c_stride = args.n / 8;
-  int4* const c_dst =
-      args.c + static_cast<int64_t>(sl.problem) * L::kRows * c_stride + sl.col * (L::kTileN / 8);
+  int4* const c_dst = args.c + static_cast<int64_t>(sl.problem) * L::kRows * c_stride + sl.col * (L::kTileN / 8);
   constexpr int kRowChunks = L::kTileN / 8;
   const int valid_chunks = sl.chunks * 8;
   for (int idx = th.tid; idx < sl.rows * kRowChunks; idx += L::kThreads) {

@@ -92,7 +92,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   }
   // The subtrahends from a lane's zero-point words: made once per group,
   // not per use (a group spans a stage or more, or the whole column).
-  auto make_zeros = [&](const uint32_t(&zw)[2]) {
+  auto make_zeros = [&](const uint32_t (&zw)[2]) {
     unroll<8>([&](auto I) { zc[decltype(I)::value] = Codec::template zero<decltype(I)::value>(zw); });
   };
 
@@ -155,8 +155,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     auto load_fragments = [&](int buf, int slot, int step) {
       const int4* const stage = smem + slot;
 #pragma unroll
-      for (int i = 0; i < L::kMBlocks; ++i)
-        ptx::ldmatrix_x4(frag_a[buf][i], stage + a_rd[step] + i * 16 * L::kAChunks);
+      for (int i = 0; i < L::kMBlocks; ++i) ptx::ldmatrix_x4(frag_a[buf][i], stage + a_rd[step] + i * 16 * L::kAChunks);
       const int4* const sb = stage + L::kBOffset + step * L::kLaneInt4 * L::kThreads + th.tid;
 #pragma unroll
       for (int p = 0; p < L::kLaneInt4; ++p) {

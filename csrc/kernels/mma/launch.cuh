@@ -39,7 +39,8 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   static std::atomic<std::uint64_t> configured{0};
   const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
   if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+    const cudaError_t e =
+        cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
     if (e != cudaSuccess) return e;
     configured.fetch_or(bit, std::memory_order_relaxed);
   }
@@ -89,7 +90,10 @@ constexpr Variant variant_row() {
 }
 
 // Layout of a format and tile with m_blocks 16-row blocks.
+// (clang-format takes `GROUP < 0` for a template's opening bracket)
+// clang-format off
 template <Act ACT, int BITS, int GROUP, bool ZEROS, int TILE_K, int TILE_N, int M_BLOCKS>
 using LayoutOf = Layout<FormatOf<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZEROS>, M_BLOCKS, TILE_N / 16, TILE_K / 16>;
+// clang-format on
 
 }  // namespace marlin::mma
