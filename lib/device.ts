@@ -67,8 +67,9 @@ export class Stream {
    */
   orderedBefore = 0;
 
-  /** @internal use device.createStream() */
+  /** A new stream on `device` (also device.createStream()). */
   constructor(device: Device) {
+    if (!(device instanceof Device)) throw invalid('BAD_ARGUMENT', 'device', 'a Device', device);
     this.device = device;
     this.native = callNative(() => new native.Stream(device.index));
   }

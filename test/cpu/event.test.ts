@@ -56,6 +56,12 @@ describe('Event and stream ordering: argument checks', () => {
     expect(() => new Event({ index: 0 } as never)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 
+  test('new Stream() takes a Device, nothing else', () => {
+    expect(() => new Stream(0 as never)).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: 'Expected a Device for device but received number 0' }),
+    );
+  });
+
   test('record() takes a live Stream on the event\'s device', () => {
     const { event, calls } = fakeEvent(0);
     expect(() => event.record({} as never)).toThrow(
