@@ -1,6 +1,6 @@
 // Quantize a 4096 x 4096 layer to 4 bits and multiply a batch of 16 by it.
-const { Device, QuantizedLinear, dequantize, quantize, referenceMatmul, relativeError, fromHalf, toHalf } =
-  require('marlin-node');
+const { Device, QuantizedLinear, dequantize, quantize, fromHalf, toHalf } = require('marlin-node');
+const { referenceMatmul, relativeError } = require('marlin-node/testing'); // helpers for checks like the one below
 
 async function main() {
   const device = Device.get(0);

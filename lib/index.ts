@@ -2,7 +2,11 @@
  * marlin-node: MARLIN quantized GEMM kernels for Node.js on NVIDIA GPUs.
  * Importing this module never throws: the native addon is loaded at the
  * first GPU call (MarlinError NOT_BUILT if it is missing), so quantization,
- * packing, conversions and probe() work without it.
+ * packing, conversions and probe() work without it. Helpers for tests
+ * and benchmarks (float64 references, GPU timing, layout positions) are
+ * in marlin-node/testing (lib/testing.ts).
+ *
+ * @packageDocumentation
  */
 export { MarlinError, type MarlinErrorCode } from './errors';
 export { Device, DeviceTensor, Event, Graph, Stream, probe, type DType, type HostArrayOf } from './device';
@@ -73,9 +77,6 @@ export {
   unpackScales,
   packZeros,
   unpackZeros,
-  weightPosition,
-  scalePosition,
-  zeroPosition,
 } from './layout';
 export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type RunOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
 export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
@@ -106,8 +107,6 @@ export {
   type KernelOverrides,
 } from './chooser';
 export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuReport, type SelfTestResult } from './setup';
-export { referenceMatmul, referenceQuantizedMatmul, relativeError } from './reference';
 export { fp16Matmul, hasCublas } from './baseline';
-export { timeCalls, median, type GpuTimes } from './timing';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, GROUP_SIZES, WEIGHT_BITS, type GroupSize, type WeightBits } from './shapes';
 export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo } from './native';

@@ -13,11 +13,9 @@ import {
   fp16Matmul,
   fromHalves,
   hasCublas,
-  median,
   probe,
-  relativeError as relativeErrorOf,
-  timeCalls,
 } from '../../lib/index';
+import { median, relativeError as relativeErrorOf, timeCalls } from '../../lib/testing';
 import { native } from '../../lib/native';
 import { randomHalves, randomPackedLayer } from './data';
 import { BenchFailure } from './fail';

@@ -4,7 +4,8 @@
  * format.ts: word after word, as the mma lanes consume them), plus
  * hand-computed positions, round trips and the packers' argument checks.
  */
-import { packWeights, packZeros, unpackWeights, unpackZeros, weightPosition, zeroPosition } from '../../lib/layout';
+import { packWeights, packZeros, unpackWeights, unpackZeros } from '../../lib/layout';
+import { weightPosition, zeroPosition } from '../../lib/testing';
 import { firstDifference } from '../helpers/compare';
 import { independentPackWeights, independentPackZeros } from '../helpers/independent-format';
 import { SEED, rng } from '../helpers/random';

@@ -1,4 +1,5 @@
-import { packScales, packWeights, scalePosition, unpackScales, unpackWeights, weightPosition } from '../../lib/layout';
+import { packScales, packWeights, unpackScales, unpackWeights } from '../../lib/layout';
+import { scalePosition, weightPosition } from '../../lib/testing';
 import { MarlinError } from '../../lib/errors';
 import { publishedPackScales, publishedPackWeights } from '../helpers/published-format';
 import { firstDifference } from '../helpers/compare';

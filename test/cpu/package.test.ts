@@ -3,13 +3,27 @@
  * into a temporary package, installed (as a link) into a temporary project,
  * and a TypeScript file of that project type-checked against the emitted
  * declarations. Internals (addon handles, per-stream buffers) must not be
- * in them.
+ * in them. The exports map must resolve both entries, `marlin-node` and
+ * `marlin-node/testing`, from dist/, at run time and for TypeScript, and
+ * the test and bench helpers must be in the second only.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ROOT, compilePackage, removeCompiled } from '../helpers/compiled';
+
+/** What marlin-node/testing holds: helpers for tests and benchmarks, none of them in the main entry. */
+const TESTING = [
+  'median',
+  'referenceMatmul',
+  'referenceQuantizedMatmul',
+  'relativeError',
+  'scalePosition',
+  'timeCalls',
+  'weightPosition',
+  'zeroPosition',
+];
 
 let pkg: string;
 let project: string;
@@ -71,5 +85,71 @@ describe('the published declarations', () => {
     expect(errors).toBe('');
     const declared = fs.readFileSync(path.join(pkg, 'dist', 'device.d.ts'), 'utf8');
     expect(declared).not.toMatch(/@internal|Native(Stream|Event|DeviceBuffer)\b/);
+  });
+});
+
+/** Runs `script` with plain Node in the consumer project; returns its stdout parsed as JSON. */
+function runInProject(script: string): unknown {
+  const child = spawnSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`node exited with ${child.status}: ${child.stderr}`);
+  return JSON.parse(child.stdout);
+}
+
+describe('the exports map', () => {
+  test('resolves marlin-node and marlin-node/testing to dist/, and nothing else but package.json', () => {
+    const out = runInProject(`
+      const tryResolve = (name) => { try { return require.resolve(name); } catch (e) { return e.code; } };
+      console.log(JSON.stringify({
+        main: tryResolve('marlin-node'),
+        testing: tryResolve('marlin-node/testing'),
+        manifest: tryResolve('marlin-node/package.json'),
+        deep: tryResolve('marlin-node/dist/reference.js'),
+      }));`);
+    expect(out).toEqual({
+      main: path.join(pkg, 'dist', 'index.js'),
+      testing: path.join(pkg, 'dist', 'testing.js'),
+      manifest: fs.realpathSync(path.join(ROOT, 'package.json')),
+      deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    });
+  });
+
+  test('the test and bench helpers are in marlin-node/testing, not in the main entry', () => {
+    const out = runInProject(`
+      const main = require('marlin-node');
+      const testing = require('marlin-node/testing');
+      console.log(JSON.stringify({
+        main: Object.keys(main).filter((name) => ${JSON.stringify(TESTING)}.includes(name)),
+        testing: Object.keys(testing).sort(),
+        functions: Object.values(testing).every((v) => typeof v === 'function'),
+        product: ['QuantizedLinear', 'quantize', 'Device', 'probe'].filter((name) => !(name in main)),
+      }));`) as { main: string[]; testing: string[]; functions: boolean; product: string[] };
+    expect(out).toEqual({ main: [], testing: TESTING, functions: true, product: [] });
+  });
+
+  test('TypeScript resolves the types of both entries; the helpers are not typed on the main entry', () => {
+    const errors = typecheck(`
+      import { quantize, QuantizedLinear } from 'marlin-node';
+      import { median, relativeError, type GpuTimes } from 'marlin-node/testing';
+      // @ts-expect-error moved to marlin-node/testing
+      import { referenceMatmul } from 'marlin-node';
+      const m: number = median([1, 2, 3]);
+      const e: number = relativeError([1], [1]);
+      const t: GpuTimes = { times: [m, e], maxGapUs: 0 };
+      export { quantize, QuantizedLinear, referenceMatmul, t };
+    `);
+    expect(errors).toBe('');
+  });
+
+  test('examples/quickstart.js takes from each entry only names it exports', () => {
+    const example = fs.readFileSync(path.join(ROOT, 'examples', 'quickstart.js'), 'utf8');
+    const imports = [...example.matchAll(/const \{([^}]+)\} =\s*require\('(marlin-node[^']*)'\)/g)].map((m) => ({
+      entry: m[2],
+      names: m[1].split(',').map((name) => name.trim()),
+    }));
+    expect(imports.map((i) => i.entry)).toEqual(['marlin-node', 'marlin-node/testing']);
+    const missing = runInProject(`
+      const imports = ${JSON.stringify(imports)};
+      console.log(JSON.stringify(imports.flatMap(({ entry, names }) => names.filter((name) => !(name in require(entry))).map((name) => entry + ': ' + name))));`);
+    expect(missing).toEqual([]);
   });
 });

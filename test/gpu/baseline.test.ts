@@ -8,7 +8,7 @@ import { fp16Matmul, hasCublas } from '../../lib/baseline';
 import { fromHalf, toHalf } from '../../lib/fp16';
 import { QuantizedLinear } from '../../lib/linear';
 import { dequantize } from '../../lib/quantize';
-import { referenceMatmul, relativeError } from '../../lib/reference';
+import { referenceMatmul, relativeError } from '../../lib/testing';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, nibbles, rng, uniform } from '../helpers/random';
 

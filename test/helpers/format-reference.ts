@@ -22,7 +22,7 @@
 import { type ActivationDType, type WeightFormat, describeFormat, symmetricZero } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
 import type { QuantizedWeights } from '../../lib/quantize';
-import { relativeError } from '../../lib/reference';
+import { relativeError } from '../../lib/testing';
 import type { GroupSize, WeightBits } from '../../lib/shapes';
 import { uniform } from './random';
 
