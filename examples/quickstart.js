@@ -4,25 +4,25 @@ const { referenceMatmul, relativeError } = require('marlin-node/testing'); // he
 
 async function main() {
   const device = Device.get(0);
-  const k = 4096; // input features
-  const n = 4096; // output features
+  const inFeatures = 4096;
+  const outFeatures = 4096;
   const m = 16; // tokens in flight
 
-  // Weights W [k, n] (y = x W), quantized with one FP16 scale per 128 rows of a column.
-  const w = Float32Array.from({ length: k * n }, () => Math.random() - 0.5);
-  const quantized = quantize(w, k, n, 128);
+  // Weights W [inFeatures, outFeatures] (y = x W), quantized with one FP16 scale per 128 input features.
+  const w = Float32Array.from({ length: inFeatures * outFeatures }, () => Math.random() - 0.5);
+  const quantized = quantize(w, inFeatures, outFeatures, 128);
   const layer = QuantizedLinear.fromQuantized(quantized, { device });
 
-  const x = toHalf(Float32Array.from({ length: m * k }, () => Math.random() - 0.5));
-  const xGpu = device.upload(x, [m, k], 'float16');
+  const x = toHalf(Float32Array.from({ length: m * inFeatures }, () => Math.random() - 0.5));
+  const xGpu = device.upload(x, [m, inFeatures], 'float16');
   const yGpu = layer.forward(xGpu); // queued on the GPU; returns at once
   const y = fromHalf(await yGpu.toHost()); // resolves when the GPU is done, without blocking
 
-  // Check one row against float64 on the CPU.
-  const expected = referenceMatmul(fromHalf(x), dequantize(quantized), m, k, n, [0]);
-  console.log(`${device.name}: y = x W for x [${m}, ${k}], W 4-bit [${k}, ${n}]`);
+  // Check one row against float64 on the CPU (A [m, k] times B [k, n]).
+  const expected = referenceMatmul(fromHalf(x), dequantize(quantized), m, inFeatures, outFeatures, [0]);
+  console.log(`${device.name}: y = x W for x [${m}, ${inFeatures}], W 4-bit [${inFeatures}, ${outFeatures}]`);
   console.log(`y[0][0..3] = ${Array.from(y.subarray(0, 4), (v) => v.toFixed(4)).join(', ')}`);
-  console.log(`relative error of row 0 against float64: ${relativeError(y.subarray(0, n), expected).toExponential(2)}`);
+  console.log(`relative error of row 0 against float64: ${relativeError(y.subarray(0, outFeatures), expected).toExponential(2)}`);
 
   for (const t of [layer, xGpu, yGpu]) t.dispose();
 }

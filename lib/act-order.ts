@@ -66,7 +66,7 @@ export function toKernelOrder(
   bits: WeightBits,
   order: KernelOrder,
 ): { q: Uint8Array; scales: Uint16Array; zeros?: Uint8Array } {
-  const { n } = quantized;
+  const { outFeatures: n } = quantized;
   const { rows, groupOf, kernelK } = order;
   const groupSize = kernelK / groupOf.length;
   const q = new Uint8Array(kernelK * n);

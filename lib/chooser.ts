@@ -10,8 +10,9 @@ import type { Device } from './device';
 import { callNative } from './errors';
 import { type WeightFormat, checkFormat } from './formats';
 import { type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
+import { checkWeightShape } from './shapes';
 import { KERNEL_TABLE_FILE } from './table';
-import { invalid, isObject, isPositiveInteger } from './validate';
+import { checkDimensionNames, invalid, isObject, isPositiveInteger } from './validate';
 
 /** A block tile: pipeline stage depth (elements of k) and output columns. */
 export interface Tile {
@@ -141,24 +142,31 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
   return out;
 }
 
+/** A call to plan: m rows of x (tokens) through a layer of the given features and format (default: DEFAULT_FORMAT's fields). */
+export interface KernelProblem {
+  m: number;
+  inFeatures: number;
+  outFeatures: number;
+  format?: Partial<WeightFormat>;
+}
+
 /**
- * How a call of m rows of an [k, n] layer in `format` runs on `target` (a
- * Device or a { arch, smemOptin, smCount } description, so plans can be
- * made without a GPU): family, tile, pipeline depth, row blocks, launches.
- * Throws what forward() would: BAD_SHAPE, BAD_ARGUMENT (an override this
- * build cannot run), NO_GPU (no kernels for that GPU).
+ * How a call of m rows through an [inFeatures, outFeatures] layer in
+ * `format` runs on `target` (a Device or a { arch, smemOptin, smCount }
+ * description, so plans can be made without a GPU): family, tile, pipeline
+ * depth, row blocks, launches. Throws what forward() would: BAD_SHAPE,
+ * BAD_ARGUMENT (an override this build cannot run), NO_GPU (no kernels for
+ * that GPU).
  */
-export function chooseKernel(
-  problem: { m: number; n: number; k: number; format?: Partial<WeightFormat> },
-  target: Device | KernelTarget,
-  overrides: KernelOverrides = {},
-): KernelPlan {
-  if (!isObject(problem)) throw invalid('BAD_ARGUMENT', 'problem', '{ m, n, k, format? }', problem);
-  for (const name of ['m', 'n', 'k'] as const)
-    if (!Number.isSafeInteger(problem[name]) || problem[name] < 0) throw invalid('BAD_SHAPE', name, 'a non-negative integer', problem[name]);
+export function chooseKernel(problem: KernelProblem, target: Device | KernelTarget, overrides: KernelOverrides = {}): KernelPlan {
+  if (!isObject(problem)) throw invalid('BAD_ARGUMENT', 'problem', '{ m, inFeatures, outFeatures, format? }', problem);
+  checkDimensionNames(problem, 'problem');
+  if (!Number.isSafeInteger(problem.m) || problem.m < 0) throw invalid('BAD_SHAPE', 'm', 'a non-negative integer', problem.m);
+  checkWeightShape(problem.inFeatures, problem.outFeatures);
   const format = checkFormat(problem.format ?? {});
   const t = 'properties' in target ? targetOf(target) : target;
-  return callNative(() => native.plan({ m: problem.m, n: problem.n, k: problem.k, format }, t, nativeOverrides(overrides)));
+  const { m, inFeatures: k, outFeatures: n } = problem;
+  return callNative(() => native.plan({ m, n, k, format }, t, nativeOverrides(overrides)));
 }
 
 let variantCache: readonly VariantInfo[] | undefined;

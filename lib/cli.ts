@@ -137,7 +137,7 @@ export function selfTestFinding(device: number, outcome: SelfTestOutcome, descri
   if (!outcome.passed && !outcome.result) return { status: 'FAIL', label, detail: outcome.reason };
   const r = outcome.result!;
   const detail =
-    `${describeFormat(r.format)}, x [${r.m}, ${r.k}] by W [${r.k}, ${r.n}]: relative error ${r.relativeError.toExponential(1)} ` +
+    `${describeFormat(r.format)}, x [${r.m}, ${r.inFeatures}] by W [${r.inFeatures}, ${r.outFeatures}]: relative error ${r.relativeError.toExponential(1)} ` +
     `(limit ${r.tolerance.toExponential(1)}), ${r.ms.toFixed(0)} ms in a child process`;
   return { status: outcome.passed ? 'ok' : 'FAIL', label, detail: outcome.passed ? detail : `${outcome.reason}: ${detail}` };
 }

@@ -105,6 +105,7 @@ export {
   type KernelPlan,
   type KernelTarget,
   type KernelOverrides,
+  type KernelProblem,
 } from './chooser';
 export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuReport, type SelfTestResult } from './setup';
 export { fp16Matmul, hasCublas } from './baseline';

@@ -5,8 +5,9 @@
  * the published Marlin format: data packed by the reference Marlin tools
  * loads unchanged. csrc/kernels/packing.h holds the same mapping for the GPU.
  *
- * Weights. The [k, n] matrix of q values is cut into 16x16 blocks. A k16 row
- * of blocks becomes one row of n * bits / 2 int32 words. Lane l of an mma
+ * Weights. The [k, n] matrix of q values (k = inFeatures rows, n =
+ * outFeatures columns) is cut into 16x16 blocks. A k16 row of blocks
+ * becomes one row of n * bits / 2 int32 words. Lane l of an mma
  * (g = l / 4, t = l % 4) needs, from each block, rows 2t, 2t+1, 2t+8, 2t+9
  * of column g (first n8 half) and of column g + 8 (second half).
  *
@@ -32,8 +33,12 @@
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid } from './validate';
 
-/** Word index and bit shift of element (row, col) of a [k, n] weight matrix. */
-export function weightPosition(row: number, col: number, n: number, bits: WeightBits = 4): { word: number; shift: number } {
+/**
+ * Word index and bit shift of element (row, col) of a packed
+ * [inFeatures, outFeatures] weight matrix of `bits`-bit values.
+ */
+export function weightPosition(row: number, col: number, outFeatures: number, bits: WeightBits = 4): { word: number; shift: number } {
+  const n = outFeatures;
   const r = row & 15;
   const cc = col & 15;
   const j = (col >> 4) & 3;
@@ -47,7 +52,7 @@ export function weightPosition(row: number, col: number, n: number, bits: Weight
   };
 }
 
-/** Packed position of scale column `col` within its row. */
+/** Packed position of scale column `col` within its row (one row per group). */
 export function scalePosition(col: number, groupSize: GroupSize): number {
   if (groupSize === -1) {
     const c = col & 31;
@@ -57,16 +62,20 @@ export function scalePosition(col: number, groupSize: GroupSize): number {
   return (col & ~63) + 8 * (c & 7) + (c >> 3);
 }
 
-/** Word (within its row of n / 4) and bit shift of the zero point of column `col`. */
+/** Word (within its row of outFeatures / 4) and bit shift of the zero point of column `col`. */
 export function zeroPosition(col: number): { word: number; shift: number } {
   const i = (col & 63) >> 3;
   return { word: (col >> 6) * 16 + 2 * (col & 7) + (i >> 2), shift: 8 * (i & 3) };
 }
 
 function checkMatrix(k: number, n: number, length: number, what: string): void {
-  if (!Number.isSafeInteger(k) || k <= 0 || k % 16 !== 0) throw invalid('BAD_SHAPE', 'k', 'a positive multiple of 16', k);
-  if (!Number.isSafeInteger(n) || n <= 0 || n % 64 !== 0) throw invalid('BAD_SHAPE', 'n', 'a positive multiple of 64', n);
-  if (length !== k * n) throw invalid('BAD_SHAPE', what, `${k * n} values (k=${k} x n=${n})`, length);
+  if (!Number.isSafeInteger(k) || k <= 0 || k % 16 !== 0) throw invalid('BAD_SHAPE', 'inFeatures', 'a positive multiple of 16', k);
+  checkOutFeatures(n);
+  if (length !== k * n) throw invalid('BAD_SHAPE', what, `${k * n} values (inFeatures ${k} x outFeatures ${n})`, length);
+}
+
+function checkOutFeatures(n: number): void {
+  if (!Number.isSafeInteger(n) || n <= 0 || n % 64 !== 0) throw invalid('BAD_SHAPE', 'outFeatures', 'a positive multiple of 64', n);
 }
 
 /**
@@ -135,8 +144,13 @@ export function firstAbove(values: Uint8Array, from: number, to: number, max: nu
   return -1;
 }
 
-/** Packs [k, n] q values (0..2^bits - 1, row-major) into the [k / 16, n * bits / 2] int32 Marlin layout. */
-export function packWeights(q: Uint8Array, k: number, n: number, bits: WeightBits = 4): Int32Array {
+/**
+ * Packs [inFeatures, outFeatures] q values (0..2^bits - 1, row-major) into
+ * the [inFeatures / 16, outFeatures * bits / 2] int32 Marlin layout.
+ */
+export function packWeights(q: Uint8Array, inFeatures: number, outFeatures: number, bits: WeightBits = 4): Int32Array {
+  const k = inFeatures;
+  const n = outFeatures;
   checkBits(bits);
   checkMatrix(k, n, q.length, 'q');
   const packed = new Int32Array((k * n * bits) / 32);
@@ -152,8 +166,14 @@ export function packWeights(q: Uint8Array, k: number, n: number, bits: WeightBit
   return packed;
 }
 
-/** Inverse of packWeights: [k, n] q values from the Marlin layout (through weightPosition, a check of packWeightBlock's arithmetic). */
-export function unpackWeights(packed: Int32Array, k: number, n: number, bits: WeightBits = 4): Uint8Array {
+/**
+ * Inverse of packWeights: [inFeatures, outFeatures] q values from the
+ * Marlin layout (through weightPosition, a check of packWeightBlock's
+ * arithmetic).
+ */
+export function unpackWeights(packed: Int32Array, inFeatures: number, outFeatures: number, bits: WeightBits = 4): Uint8Array {
+  const k = inFeatures;
+  const n = outFeatures;
   checkBits(bits);
   checkMatrix(k, n, (packed.length * 32) / bits, `packed weights (x${32 / bits} values)`);
   const mask = (1 << bits) - 1;
@@ -167,22 +187,26 @@ export function unpackWeights(packed: Int32Array, k: number, n: number, bits: We
 }
 
 function checkRows(length: number, rows: number, n: number, what: string): void {
-  if (!Number.isSafeInteger(n) || n <= 0 || n % 64 !== 0) throw invalid('BAD_SHAPE', 'n', 'a positive multiple of 64', n);
-  if (length !== rows * n) throw invalid('BAD_SHAPE', what, `${rows * n} values (${rows} x n=${n})`, length);
+  checkOutFeatures(n);
+  if (length !== rows * n) throw invalid('BAD_SHAPE', what, `${rows * n} values (${rows} rows x outFeatures ${n})`, length);
 }
 
 function checkScales(length: number, k: number, n: number, groupSize: GroupSize): number {
   checkGroupSize(groupSize);
   if (!Number.isSafeInteger(k) || k <= 0 || (groupSize !== -1 && k % groupSize !== 0))
-    throw invalid('BAD_SHAPE', 'k', groupSize === -1 ? 'a positive integer' : `a positive multiple of ${groupSize}`, k);
+    throw invalid('BAD_SHAPE', 'inFeatures', groupSize === -1 ? 'a positive integer' : `a positive multiple of ${groupSize}`, k);
   const rows = scaleRows(k, groupSize);
   checkRows(length, rows, n, 'scales');
   return rows;
 }
 
-/** Reorders [rows, n] 16-bit scales (natural order) into the Marlin order. */
-export function packScales(scales: Uint16Array, k: number, n: number, groupSize: GroupSize): Uint16Array {
-  const rows = checkScales(scales.length, k, n, groupSize);
+/**
+ * Reorders [groups, outFeatures] 16-bit scales (natural order) into the
+ * Marlin order; groups = inFeatures / groupSize (1 per-channel).
+ */
+export function packScales(scales: Uint16Array, inFeatures: number, outFeatures: number, groupSize: GroupSize): Uint16Array {
+  const n = outFeatures;
+  const rows = checkScales(scales.length, inFeatures, n, groupSize);
   const out = new Uint16Array(scales.length);
   for (let r = 0; r < rows; r++)
     for (let col = 0; col < n; col++) out[r * n + scalePosition(col, groupSize)] = scales[r * n + col];
@@ -190,16 +214,18 @@ export function packScales(scales: Uint16Array, k: number, n: number, groupSize:
 }
 
 /** Inverse of packScales. */
-export function unpackScales(packed: Uint16Array, k: number, n: number, groupSize: GroupSize): Uint16Array {
-  const rows = checkScales(packed.length, k, n, groupSize);
+export function unpackScales(packed: Uint16Array, inFeatures: number, outFeatures: number, groupSize: GroupSize): Uint16Array {
+  const n = outFeatures;
+  const rows = checkScales(packed.length, inFeatures, n, groupSize);
   const out = new Uint16Array(packed.length);
   for (let r = 0; r < rows; r++)
     for (let col = 0; col < n; col++) out[r * n + col] = packed[r * n + scalePosition(col, groupSize)];
   return out;
 }
 
-/** Packs [rows, n] zero points (0..2^bits - 1, natural order) into [rows, n / 4] int32 words. */
-export function packZeros(zeros: Uint8Array, rows: number, n: number, bits: WeightBits): Int32Array {
+/** Packs [rows, outFeatures] zero points (0..2^bits - 1, natural order; a row per group) into [rows, outFeatures / 4] int32 words. */
+export function packZeros(zeros: Uint8Array, rows: number, outFeatures: number, bits: WeightBits): Int32Array {
+  const n = outFeatures;
   checkBits(bits);
   checkRows(zeros.length, rows, n, 'zeros');
   const max = (1 << bits) - 1;
@@ -217,7 +243,8 @@ export function packZeros(zeros: Uint8Array, rows: number, n: number, bits: Weig
 }
 
 /** Inverse of packZeros. */
-export function unpackZeros(packed: Int32Array, rows: number, n: number, bits: WeightBits): Uint8Array {
+export function unpackZeros(packed: Int32Array, rows: number, outFeatures: number, bits: WeightBits): Uint8Array {
+  const n = outFeatures;
   checkBits(bits);
   checkRows(packed.length * 4, rows, n, 'packed zeros (x4 values)');
   const max = (1 << bits) - 1;

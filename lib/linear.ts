@@ -1,7 +1,7 @@
 /**
  * QuantizedLinear: a quantized linear layer on the GPU, y = x W with W
- * [k = inFeatures, n = outFeatures] (PyTorch's nn.Linear.weight is the
- * transpose, [n, k]: fromWeights takes it with layout 'out-in'; the
+ * [inFeatures, outFeatures] (PyTorch's nn.Linear.weight is the transpose,
+ * [outFeatures, inFeatures]: fromWeights takes it with layout 'out-in'; the
  * checkpoint loaders fromGptq/fromAwq/fromMarlin need no transposing, see
  * docs/formats.md). It holds the packed weights, scales, zero points and,
  * for act-order layers, the row order; forward(x) queues the GEMM with the
@@ -91,7 +91,7 @@ export interface RunOptions extends KernelOverrides {
 }
 
 export interface ForwardOptions extends RunOptions {
-  /** Output tensor [m, n] in the layer's dtype; a new one is allocated otherwise. */
+  /** Output tensor [m, outFeatures] in the layer's dtype; a new one is allocated otherwise. */
   out?: DeviceTensor<ActivationDType>;
   /** Stream to queue the GEMM on (default: the device's stream). */
   stream?: Stream;
@@ -124,20 +124,20 @@ export interface CheckpointLayerOptions extends LayerOptions {
 
 export class QuantizedLinear {
   readonly device: Device;
-  /** k: columns of x. */
+  /** Input features: columns of x (k of the GEMM). */
   readonly inFeatures: number;
-  /** n: columns of y. */
+  /** Output features: columns of y (n of the GEMM). */
   readonly outFeatures: number;
   readonly format: Readonly<WeightFormat>;
   /** Whether rows are reordered by group (act-order); x's columns are gathered at each call. */
   readonly actOrder: boolean;
   /** Rows the kernel runs over: inFeatures, or more for act-order padding. */
   readonly kernelK: number;
-  /** Packed weights, int32 [kernelK / 16, n * bits / 2]. */
+  /** Packed weights, int32 [kernelK / 16, outFeatures * bits / 2]. */
   readonly weights: DeviceTensor<'int32'>;
-  /** Scales in the Marlin order, [groups, n] in the layer's dtype. */
+  /** Scales in the Marlin order, [groups, outFeatures] in the layer's dtype. */
   readonly scales: DeviceTensor<ActivationDType>;
-  /** Packed zero points, int32 [groups, n / 4]: a byte each (formats with zero points). */
+  /** Packed zero points, int32 [groups, outFeatures / 4]: a byte each (formats with zero points). */
   readonly zeros?: DeviceTensor<'int32'>;
   /** Act-order row order, int32 [kernelK]. */
   readonly rows?: DeviceTensor<'int32'>;
@@ -324,9 +324,9 @@ export class QuantizedLinear {
     if (rows !== undefined) {
       if (!(rows instanceof Int32Array)) throw invalid('BAD_DTYPE', 'rows', 'an Int32Array', rows);
       kernelK = rows.length;
-      checkWeightShape(kernelK, n);
+      checkWeightShape(kernelK, n, 'rows.length (the kernel rows)');
       if (!isPositiveInteger(k) || k > kernelK)
-        throw invalid('BAD_SHAPE', 'k (input features)', `a positive integer at most the kernel rows (rows.length = ${kernelK})`, k);
+        throw invalid('BAD_SHAPE', 'inFeatures', `a positive integer at most the kernel rows (rows.length = ${kernelK})`, k);
       for (let i = 0; i < rows.length; i++)
         if (!(rows[i] >= -1 && rows[i] < k)) throw invalid('BAD_ARGUMENT', `rows[${i}]`, `an input row in 0..${k - 1}, or -1 (padding)`, rows[i]);
     } else {
@@ -335,12 +335,12 @@ export class QuantizedLinear {
     const words = (kernelK * n * format.bits) / 32;
     if (!(layer.packedWeights instanceof Int32Array)) throw invalid('BAD_DTYPE', 'packedWeights', 'an Int32Array', layer.packedWeights);
     if (layer.packedWeights.length !== words)
-      throw invalid('BAD_SHAPE', 'packedWeights', `${words} int32 words ([k/16=${kernelK / 16}, ${(n * format.bits) / 2}])`, layer.packedWeights);
+      throw invalid('BAD_SHAPE', 'packedWeights', `${words} int32 words ([${kernelK / 16}, ${(n * format.bits) / 2}]: kernel rows / 16, outFeatures * bits / 2)`, layer.packedWeights);
     if (!(layer.packedScales instanceof Uint16Array))
       throw invalid('BAD_DTYPE', 'packedScales', `a Uint16Array of ${format.dtype} bit patterns`, layer.packedScales);
     const groups = scaleRows(kernelK, format.groupSize);
     if (format.groupSize !== -1 && kernelK % format.groupSize !== 0)
-      throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${format.groupSize}`, kernelK);
+      throw invalid('BAD_SHAPE', rows === undefined ? 'inFeatures' : 'rows.length', `a multiple of the group size ${format.groupSize}`, kernelK);
     if (layer.packedScales.length !== groups * n)
       throw invalid('BAD_SHAPE', 'packedScales', `${groups * n} values ([${groups}, ${n}])`, layer.packedScales);
     if (layer.packedZeros !== undefined) {
@@ -369,7 +369,7 @@ export class QuantizedLinear {
   }
 
   /**
-   * Queues y = x W on the stream and returns y ([m, n], the layer's dtype).
+   * Queues y = x W on the stream and returns y ([m, outFeatures], the layer's dtype).
    * Returns as soon as the work is queued; read y with `await y.toHost()`.
    * Every argument is checked before anything is queued.
    */
@@ -481,7 +481,7 @@ export class QuantizedLinear {
   }
 
   /**
-   * The layer's weights as [k, n] row-major values in its dtype, dequantized
+   * The layer's weights as [inFeatures, outFeatures] row-major values in its dtype, dequantized
    * on the GPU: (q - z) * scale rounded once (for dense baselines and checks),
    * rows in input order (act-order undone).
    */

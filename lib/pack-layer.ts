@@ -20,15 +20,17 @@ import { invalid, isPositiveInteger } from './validate';
 
 /** Weights already in the Marlin layout (e.g. from the reference Marlin tools, or packWeights). */
 export interface PackedLayer {
-  /** [k / 16, n * bits / 2] int32 words in the Marlin layout. */
+  /** [kernel rows / 16, outFeatures * bits / 2] int32 words in the Marlin layout (kernel rows: inFeatures, or rows.length with act-order). */
   packedWeights: Int32Array;
-  /** [groups, n] 16-bit scales (dtype bit patterns) in the Marlin order. */
+  /** [groups, outFeatures] 16-bit scales (dtype bit patterns) in the Marlin order. */
   packedScales: Uint16Array;
-  /** [groups, n / 4] int32 words of packed zero points, a byte each (formats with zero points). */
+  /** [groups, outFeatures / 4] int32 words of packed zero points, a byte each (formats with zero points). */
   packedZeros?: Int32Array;
-  /** Act-order: the input row of each kernel row (-1: padding); kernel k = its length. */
+  /** Act-order: the input row of each kernel row (-1: padding); the kernel rows are its length. */
   rows?: Int32Array;
+  /** Input features: columns of x. */
   inFeatures: number;
+  /** Output features: columns of y. */
   outFeatures: number;
   groupSize: GroupSize;
   /** Default 4. */
@@ -72,7 +74,7 @@ export function planLayer(shape: LayerShape): LayerPlan {
   if (gIdx && !trivialGroups(gIdx, groupSize)) {
     if (groupSize === -1) throw invalid('BAD_ARGUMENT', 'groupSize', 'a group size (32, 64 or 128) for an act-order layer (gIdx)', groupSize);
     if (!isPositiveInteger(n) || n % N_MULTIPLE !== 0)
-      throw invalid('BAD_SHAPE', 'n (output features)', `a positive multiple of ${N_MULTIPLE}`, n);
+      throw invalid('BAD_SHAPE', 'outFeatures', `a positive multiple of ${N_MULTIPLE}`, n);
     const order = kernelOrder(gIdx, shape.groups, groupSize);
     return { k, n, format, kernelK: order.kernelK, kernelGroups: order.kernelK / groupSize, rows: order.rows, groupOf: order.groupOf };
   }
@@ -228,7 +230,7 @@ export function packGroupColumns(
  */
 export function packQuantized(quantized: QuantizedWeights): PackedLayer {
   const { bits, dtype, groups } = checkQuantized(quantized);
-  const { k, n, groupSize, gIdx, zeros } = quantized;
+  const { inFeatures: k, outFeatures: n, groupSize, gIdx, zeros } = quantized;
   const plan = planLayer({ k, n, groupSize, bits, dtype, zeroPoints: zeros !== undefined, gIdx, groups });
   const lengths = packedLengths(plan);
   const layer: PackedLayer = {

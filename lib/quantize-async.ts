@@ -250,10 +250,12 @@ async function placeColumns<T extends Uint8Array | Uint16Array | Int32Array>(
  */
 export async function quantizeAsync(
   weights: ArrayLike<number>,
-  k: number,
-  n: number,
+  inFeatures: number,
+  outFeatures: number,
   opts?: GroupSize | QuantizeAsyncOptions,
 ): Promise<QuantizedWeights> {
+  const k = inFeatures;
+  const n = outFeatures;
   const request = await checkRequest(weights, k, n, opts);
   const { problem, options, ranges } = request;
   const progress = progressOf(
@@ -265,7 +267,7 @@ export async function quantizeAsync(
   const starts = ranges.map(([c0]) => c0);
   const q = await placeColumns(new Uint8Array(k * n), n, results.map((r) => r.q!), widths, starts);
   const scales = await placeColumns(new Uint16Array(problem.groups * n), n, results.map((r) => r.scales!), widths, starts);
-  const result: QuantizedWeights = { q, scales, k, n, groupSize: options.groupSize, bits: options.bits, dtype: options.dtype };
+  const result: QuantizedWeights = { q, scales, inFeatures: k, outFeatures: n, groupSize: options.groupSize, bits: options.bits, dtype: options.dtype };
   if (options.zeroPoints) result.zeros = await placeColumns(new Uint8Array(problem.groups * n), n, results.map((r) => r.zeros!), widths, starts);
   if (options.gIdx) result.gIdx = options.gIdx;
   progress.finish();
@@ -273,17 +275,19 @@ export async function quantizeAsync(
 }
 
 /**
- * packQuantized(quantize(weights, k, n, options)) on worker threads: each
+ * packQuantized(quantize(weights, inFeatures, outFeatures, options)) on worker threads: each
  * quantizes and packs its columns. Checks the layer's shape against the
  * kernels before any work. The result is ready for
  * QuantizedLinear.fromPacked.
  */
 export async function quantizeAndPackAsync(
   weights: ArrayLike<number>,
-  k: number,
-  n: number,
+  inFeatures: number,
+  outFeatures: number,
   opts?: QuantizeAsyncOptions,
 ): Promise<PackedLayer> {
+  const k = inFeatures;
+  const n = outFeatures;
   const request = await checkRequest(weights, k, n, opts);
   const { problem, options, ranges } = request;
   const plan = planLayer({ ...problem, groupSize: options.groupSize, gIdx: options.gIdx });

@@ -1,9 +1,10 @@
 /**
  * Round-to-nearest (RTN) quantization on the CPU, for every weight format.
  *
- * Weights W are [k, n] row-major (k input features, n output features; the
- * layer computes y = x W). PyTorch's nn.Linear, and checkpoints of float
- * weights, store the transpose, [n, k]: pass those with layout 'out-in'.
+ * Weights W are [inFeatures, outFeatures] row-major ([k, n] in GEMM terms;
+ * the layer computes y = x W). PyTorch's nn.Linear, and checkpoints of float
+ * weights, store the transpose, [outFeatures, inFeatures]: pass those with
+ * layout 'out-in'.
  * A weight becomes an unsigned q of `bits` bits with
  *   W ~ (q - z) * scale[group(row), col]
  * (see formats.ts). Per group:
@@ -19,19 +20,26 @@ import { type ActivationDType, checkActivationDType, symmetricZero } from './for
 import { fromHalves } from './fp16';
 import { type RtnFinding, type RtnProblem, matrixRows, quantizeColumns } from './rtn';
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
-import { invalid, isObject } from './validate';
+import { checkDimensionNames, invalid, isObject } from './validate';
 
+/**
+ * Weights quantized in one of the formats (see quantize()), in natural
+ * order: what quantize() and the checkpoint converters return, and what
+ * QuantizedLinear.fromQuantized() and packQuantized() take.
+ */
 export interface QuantizedWeights {
-  /** [k, n] row-major values 0..2^bits - 1. */
+  /** [inFeatures, outFeatures] row-major values 0..2^bits - 1. */
   q: Uint8Array;
-  /** [groups, n] 16-bit bit patterns of `dtype`, natural order. */
+  /** [groups, outFeatures] 16-bit bit patterns of `dtype`, natural order. */
   scales: Uint16Array;
-  /** [groups, n] zero points (0..2^bits - 1); absent: symmetric. */
+  /** [groups, outFeatures] zero points (0..2^bits - 1); absent: symmetric. */
   zeros?: Uint8Array;
-  /** [k] group of each row (act-order, any order); absent: row / groupSize. */
+  /** [inFeatures] group of each input row (act-order, any order); absent: row / groupSize. */
   gIdx?: Int32Array;
-  k: number;
-  n: number;
+  /** Input features: rows of q, columns of x (k of the GEMM). */
+  inFeatures: number;
+  /** Output features: columns of q and of y (n of the GEMM). */
+  outFeatures: number;
   /** Rows per group (or -1: one group per column). With gIdx, the size of the kernel's groups. */
   groupSize: GroupSize;
   /** Default 4. */
@@ -41,14 +49,14 @@ export interface QuantizedWeights {
 }
 
 /**
- * How weights are laid out: 'in-out' is [k = in, n = out] row-major (W of
- * y = x W), 'out-in' is [n = out, k = in] (nn.Linear.weight, a checkpoint's
- * float weight), transposed before use.
+ * How weights are laid out: 'in-out' is [inFeatures, outFeatures] row-major
+ * (W of y = x W), 'out-in' is [outFeatures, inFeatures] (nn.Linear.weight, a
+ * checkpoint's float weight), transposed before use.
  */
 export type WeightLayout = 'in-out' | 'out-in';
 
 export interface QuantizeOptions {
-  /** Order of the weights: 'in-out' ([k, n], the default) or 'out-in' ([n, k], as nn.Linear and checkpoints store them). */
+  /** Order of the weights: 'in-out' ([inFeatures, outFeatures], the default) or 'out-in' (as nn.Linear and checkpoints store them). */
   layout?: WeightLayout;
   /** Rows per scale group, or -1 for one per column (default 128). */
   groupSize?: GroupSize;
@@ -62,6 +70,7 @@ export interface QuantizeOptions {
   gIdx?: Int32Array;
 }
 
+/** Checks the weights and dimensions given to quantize() and quantizeAsync(); k and n are inFeatures and outFeatures. */
 export function checkWeightsArray(weights: unknown, k: number, n: number): ArrayLike<number> {
   if (weights instanceof Uint16Array)
     throw invalid(
@@ -74,9 +83,9 @@ export function checkWeightsArray(weights: unknown, k: number, n: number): Array
     weights instanceof Float32Array || weights instanceof Float64Array || (Array.isArray(weights) && weights.every((v) => typeof v === 'number'));
   if (!numeric) throw invalid('BAD_DTYPE', 'weights', 'a Float32Array, Float64Array or array of numbers', weights);
   const w = weights as ArrayLike<number>;
-  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'k', 'a positive integer', k);
-  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'n', 'a positive integer', n);
-  if (w.length !== k * n) throw invalid('BAD_SHAPE', 'weights', `${k * n} values (k=${k} x n=${n})`, w);
+  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'inFeatures', 'a positive integer', k);
+  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'outFeatures', 'a positive integer', n);
+  if (w.length !== k * n) throw invalid('BAD_SHAPE', 'weights', `${k * n} values (inFeatures ${k} x outFeatures ${n})`, w);
   return w;
 }
 
@@ -84,7 +93,7 @@ export function checkWeightsArray(weights: unknown, k: number, n: number): Array
 export function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | undefined): { group: Int32Array; groups: number } {
   if (gIdx !== undefined) {
     if (!(gIdx instanceof Int32Array)) throw invalid('BAD_DTYPE', 'gIdx', 'an Int32Array', gIdx);
-    if (gIdx.length !== k) throw invalid('BAD_SHAPE', 'gIdx', `${k} entries (one per row of k)`, gIdx);
+    if (gIdx.length !== k) throw invalid('BAD_SHAPE', 'gIdx', `${k} entries (one per input feature)`, gIdx);
     let groups = 0;
     for (let i = 0; i < k; i++) {
       if (gIdx[i] < 0) throw invalid('BAD_ARGUMENT', `gIdx[${i}]`, 'a group index >= 0', gIdx[i]);
@@ -92,7 +101,7 @@ export function rowGroups(k: number, groupSize: GroupSize, gIdx: Int32Array | un
     }
     return { group: gIdx, groups };
   }
-  if (groupSize !== -1 && k % groupSize !== 0) throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${groupSize}`, k);
+  if (groupSize !== -1 && k % groupSize !== 0) throw invalid('BAD_SHAPE', 'inFeatures', `a multiple of the group size ${groupSize}`, k);
   const group = new Int32Array(k);
   if (groupSize !== -1) for (let i = 0; i < k; i++) group[i] = (i / groupSize) | 0;
   return { group, groups: scaleRows(k, groupSize) };
@@ -104,7 +113,7 @@ export function quantizeOptions(arg: GroupSize | QuantizeOptions | undefined): R
   if (typeof zeroPoints !== 'boolean') throw invalid('BAD_ARGUMENT', 'zeroPoints', 'a boolean', zeroPoints);
   const layout = o.layout ?? 'in-out';
   if (layout !== 'in-out' && layout !== 'out-in')
-    throw invalid('BAD_ARGUMENT', 'layout', "'in-out' ([k, n]: in features x out features) or 'out-in' ([n, k], as nn.Linear stores it)", layout);
+    throw invalid('BAD_ARGUMENT', 'layout', "'in-out' ([inFeatures, outFeatures]) or 'out-in' ([outFeatures, inFeatures], as nn.Linear stores it)", layout);
   return {
     layout,
     groupSize: checkGroupSize(o.groupSize ?? 128),
@@ -146,14 +155,16 @@ export function findingError(f: RtnFinding, n: number, dtype: ActivationDType, o
 }
 
 /**
- * Quantizes weights with RTN: [k, n] (layout 'in-out', the default) or
- * [n, k] (layout 'out-in', as nn.Linear and checkpoints store them); k is
- * always the input features and n the output features. The fourth argument
- * is the group size (as in earlier versions) or the options. Holds the
- * calling thread for the whole layer (about 20 ns a weight); quantizeAsync()
- * does the same work on worker threads.
+ * Quantizes weights with RTN: [inFeatures, outFeatures] (layout 'in-out',
+ * the default) or [outFeatures, inFeatures] (layout 'out-in', as nn.Linear
+ * and checkpoints store them). The fourth argument is the group size (as in
+ * earlier versions) or the options. Holds the calling thread for the whole
+ * layer (about 20 ns a weight); quantizeAsync() does the same work on worker
+ * threads.
  */
-export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
+export function quantize(weights: ArrayLike<number>, inFeatures: number, outFeatures: number, opts?: GroupSize | QuantizeOptions): QuantizedWeights {
+  const k = inFeatures;
+  const n = outFeatures;
   const o = quantizeOptions(opts);
   const given = checkWeightsArray(weights, k, n);
   const outIn = o.layout === 'out-in';
@@ -163,8 +174,8 @@ export function quantize(weights: ArrayLike<number>, k: number, n: number, opts?
   const out: QuantizedWeights = {
     q: new Uint8Array(k * n),
     scales: new Uint16Array(groups * n),
-    k,
-    n,
+    inFeatures: k,
+    outFeatures: n,
     groupSize: o.groupSize,
     bits: o.bits,
     dtype: o.dtype,
@@ -185,32 +196,33 @@ export function checkQuantized(quantized: QuantizedWeights): {
   group: Int32Array;
 } {
   if (!isObject(quantized)) throw invalid('BAD_ARGUMENT', 'quantized', 'a QuantizedWeights object', quantized);
-  const { q, scales, zeros, k, n } = quantized;
+  checkDimensionNames(quantized, 'quantized');
+  const { q, scales, zeros, inFeatures: k, outFeatures: n } = quantized;
   const bits = checkBits(quantized.bits ?? 4, 'quantized.bits');
   const dtype = checkActivationDType(quantized.dtype ?? 'float16', 'quantized.dtype');
   const groupSize = checkGroupSize(quantized.groupSize, 'quantized.groupSize');
-  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'quantized.k', 'a positive integer', k);
-  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'quantized.n', 'a positive integer', n);
+  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'quantized.inFeatures', 'a positive integer', k);
+  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'quantized.outFeatures', 'a positive integer', n);
   if (!(q instanceof Uint8Array)) throw invalid('BAD_DTYPE', 'quantized.q', 'a Uint8Array', q);
-  if (q.length !== k * n) throw invalid('BAD_SHAPE', 'quantized.q', `${k * n} values ([k=${k}, n=${n}])`, q);
+  if (q.length !== k * n) throw invalid('BAD_SHAPE', 'quantized.q', `${k * n} values ([inFeatures ${k}, outFeatures ${n}])`, q);
   if (!(scales instanceof Uint16Array)) throw invalid('BAD_DTYPE', 'quantized.scales', `a Uint16Array of ${dtype} bit patterns`, scales);
   const { group, groups } = rowGroups(k, groupSize, quantized.gIdx);
   if (quantized.gIdx !== undefined && scales.length % n === 0 && scales.length / n < groups) {
     const row = quantized.gIdx.findIndex((g) => g >= scales.length / n);
     throw invalid('BAD_ARGUMENT', `quantized.gIdx[${row}]`, `a group below ${scales.length / n} (the scales hold ${scales.length / n} groups)`, quantized.gIdx[row]);
   }
-  if (scales.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.scales', `${groups * n} values ([${groups} groups, n=${n}])`, scales);
+  if (scales.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.scales', `${groups * n} values ([${groups} groups, outFeatures ${n}])`, scales);
   if (zeros !== undefined) {
     if (!(zeros instanceof Uint8Array)) throw invalid('BAD_DTYPE', 'quantized.zeros', 'a Uint8Array', zeros);
-    if (zeros.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.zeros', `${groups * n} values ([${groups} groups, n=${n}])`, zeros);
+    if (zeros.length !== groups * n) throw invalid('BAD_SHAPE', 'quantized.zeros', `${groups * n} values ([${groups} groups, outFeatures ${n}])`, zeros);
   }
   return { bits, dtype, groups, group };
 }
 
-/** The [k, n] weights that `quantized` stands for, (q - z) * scale in float64. */
+/** The [inFeatures, outFeatures] weights that `quantized` stands for, (q - z) * scale in float64. */
 export function dequantize(quantized: QuantizedWeights): Float64Array {
   const { bits, dtype, group } = checkQuantized(quantized);
-  const { q, zeros, k, n } = quantized;
+  const { q, zeros, inFeatures: k, outFeatures: n } = quantized;
   const s = fromHalves(quantized.scales, dtype);
   const out = new Float64Array(k * n);
   for (let row = 0; row < k; row++) {

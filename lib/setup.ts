@@ -92,9 +92,10 @@ export interface SelfTestResult {
   device: number;
   name: string;
   format: WeightFormat;
+  /** Rows of x. */
   m: number;
-  k: number;
-  n: number;
+  inFeatures: number;
+  outFeatures: number;
   /** ||y - y_float64|| / ||y_float64|| over the whole output. */
   relativeError: number;
   tolerance: number;
@@ -126,7 +127,7 @@ function values(length: number, seed: number): Float32Array {
 }
 
 /**
- * Quantizes a small layer (k = 512, n = 256) in a compiled format, runs a
+ * Quantizes a small layer (512 input features, 256 output features) in a compiled format, runs a
  * batch of 16 through it on `device`, and compares every output with the
  * float64 product of the same (rounded) inputs and dequantized weights.
  * Throws what the GPU calls throw (NO_GPU, CUDA_ERROR, ...).
@@ -149,5 +150,5 @@ export async function selfTest(device: number | Device = 0): Promise<SelfTestRes
   const error = relativeError(got, expected);
   // Outputs are rounded once to the dtype (2^-11 or 2^-8 relative), sums kept in FP32.
   const tolerance = format.dtype === 'bfloat16' ? 1.6e-2 : 2e-3;
-  return { device: d.index, name: d.name, format, m, k, n, relativeError: error, tolerance, passed: error < tolerance, ms };
+  return { device: d.index, name: d.name, format, m, inFeatures: k, outFeatures: n, relativeError: error, tolerance, passed: error < tolerance, ms };
 }

@@ -6,11 +6,11 @@
 import { KERNEL_TABLE_FILE } from './table';
 import { invalid, isPositiveInteger } from './validate';
 
-/** k must be a multiple of this (whole 128-deep pipeline stages and scale groups). */
+/** inFeatures (k) must be a multiple of this (whole 128-deep pipeline stages and scale groups), except in act-order layers. */
 export const K_MULTIPLE: number = KERNEL_TABLE_FILE.shape.kMultiple;
-/** n must be a multiple of this (64-column units of the Marlin layout). */
+/** outFeatures (n) must be a multiple of this (64-column units of the Marlin layout). */
 export const N_MULTIPLE: number = KERNEL_TABLE_FILE.shape.nMultiple;
-/** The default scale group size (rows of k per scale). */
+/** The default scale group size (input features per scale). */
 export const GROUP_SIZE = 128;
 /** Scale group sizes the kernels take; -1 means one group per output column (per-channel). */
 export const GROUP_SIZES: readonly GroupSize[] = Object.freeze(KERNEL_TABLE_FILE.formats.groupSizes as GroupSize[]);
@@ -30,12 +30,13 @@ export function checkBits(bits: unknown, name = 'bits'): WeightBits {
   return bits as WeightBits;
 }
 
-/** Throws BAD_SHAPE unless k and n are sizes the kernel supports. */
-export function checkWeightShape(k: unknown, n: unknown): void {
-  if (!isPositiveInteger(k) || k % K_MULTIPLE !== 0)
-    throw invalid('BAD_SHAPE', 'k (input features)', `a positive multiple of ${K_MULTIPLE}`, k);
-  if (!isPositiveInteger(n) || n % N_MULTIPLE !== 0)
-    throw invalid('BAD_SHAPE', 'n (output features)', `a positive multiple of ${N_MULTIPLE}`, n);
+/**
+ * Throws BAD_SHAPE unless k (the kernel's rows: inFeatures, unless `kName`
+ * says otherwise) and n (outFeatures) are sizes the kernel supports.
+ */
+export function checkWeightShape(k: unknown, n: unknown, kName = 'inFeatures'): void {
+  if (!isPositiveInteger(k) || k % K_MULTIPLE !== 0) throw invalid('BAD_SHAPE', kName, `a positive multiple of ${K_MULTIPLE}`, k);
+  if (!isPositiveInteger(n) || n % N_MULTIPLE !== 0) throw invalid('BAD_SHAPE', 'outFeatures', `a positive multiple of ${N_MULTIPLE}`, n);
 }
 
 /** Rows of scales (and zero points): k / groupSize groups, or 1 per-channel. */

@@ -26,6 +26,16 @@ export function invalid(code: MarlinErrorCode, name: string, expected: string, r
   return new MarlinError(code, `Expected ${expected} for ${name} but received ${describe(received)}`);
 }
 
+/**
+ * Throws BAD_ARGUMENT, naming the new names, if `value` (called `name`)
+ * gives a layer's dimensions as `k` and `n`, the names of 0.1.0, instead of
+ * `inFeatures` and `outFeatures`: a plain undefined would be a riddle.
+ */
+export function checkDimensionNames(value: Record<string, unknown>, name: string): void {
+  if (('k' in value || 'n' in value) && !('inFeatures' in value) && !('outFeatures' in value))
+    throw new MarlinError('BAD_ARGUMENT', `${name}.k and ${name}.n are now called ${name}.inFeatures and ${name}.outFeatures`);
+}
+
 /** Throws BAD_ARGUMENT unless `value` passes `check`. */
 export function expect<T>(value: unknown, check: (v: unknown) => v is T, name: string, expected: string): T {
   if (!check(value)) throw invalid('BAD_ARGUMENT', name, expected, value);

@@ -173,7 +173,7 @@ describe(`toKernelOrder (seed ${SEED})`, () => {
       const q = bits === 4 ? nibbles(k * n, random) : Uint8Array.from({ length: k * n }, () => Math.floor(random() * 256));
       const scales = toHalf(uniform(groups * n, random, 0.1));
       const zeros = zeroPoints ? Uint8Array.from({ length: groups * n }, () => Math.floor(random() * (maxq + 1))) : undefined;
-      const quantized: QuantizedWeights = { q, scales, k, n, groupSize, bits, gIdx, ...(zeros ? { zeros } : {}) };
+      const quantized: QuantizedWeights = { q, scales, inFeatures: k, outFeatures: n, groupSize, bits, gIdx, ...(zeros ? { zeros } : {}) };
 
       const order = kernelOrder(gIdx, groups, groupSize);
       const moved = toKernelOrder(quantized, bits, order);

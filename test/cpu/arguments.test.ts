@@ -17,17 +17,17 @@ const layer = (k: number, n: number, groupSize: 128 | -1 = 128) => ({
 
 describe('argument checks', () => {
   test.each([
-    [100, 64, /k \(input features\)/],
-    [128, 96, /n \(output features\)/],
-    [0, 64, /k/],
-    [128, -64, /n/],
-    [128.5, 64, /k/],
-  ])('k=%p, n=%p is rejected with BAD_SHAPE', (k, n, what) => {
+    [100, 64, /for inFeatures /],
+    [128, 96, /for outFeatures /],
+    [0, 64, /for inFeatures /],
+    [128, -64, /for outFeatures /],
+    [128.5, 64, /for inFeatures /],
+  ])('inFeatures %p, outFeatures %p is rejected with BAD_SHAPE', (k, n, what) => {
     expect(() => checkWeightShape(k, n)).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringMatching(what) }));
   });
 
   test('messages say what was expected and what was received', () => {
-    expect(() => checkWeightShape(100, 64)).toThrow('Expected a positive multiple of 128 for k (input features) but received number 100');
+    expect(() => checkWeightShape(100, 64)).toThrow('Expected a positive multiple of 128 for inFeatures but received number 100');
   });
 
   test('fromPacked rejects a wrong word count, a wrong scale count and wrong element types', () => {
@@ -76,8 +76,8 @@ describe('layer argument checks come before any device use', () => {
   const quantized = (over: Partial<QuantizedWeights> = {}): QuantizedWeights => ({
     q: new Uint8Array(k * n).fill(3),
     scales: new Uint16Array((k / 128) * n).fill(0x3c00),
-    k,
-    n,
+    inFeatures: k,
+    outFeatures: n,
     groupSize: 128,
     ...over,
   });
@@ -118,10 +118,16 @@ describe('layer argument checks come before any device use', () => {
       /groupSize/,
     );
     rejects(
-      () => QuantizedLinear.fromQuantized({ ...quantized({ gIdx }), n: 96, q: new Uint8Array(k * 96), scales: new Uint16Array(2 * 96) }),
+      () => QuantizedLinear.fromQuantized({ ...quantized({ gIdx }), outFeatures: 96, q: new Uint8Array(k * 96), scales: new Uint16Array(2 * 96) }),
       'BAD_SHAPE',
-      /n \(output features\)/,
+      /for outFeatures /,
     );
+  });
+
+  test('fromQuantized: dimensions under their 0.1.0 names, k and n, are refused with the new names', () => {
+    const { inFeatures, outFeatures, ...rest } = quantized();
+    const old = { ...rest, k: inFeatures, n: outFeatures } as never;
+    rejects(() => QuantizedLinear.fromQuantized(old), 'BAD_ARGUMENT', /^quantized\.k and quantized\.n are now called quantized\.inFeatures and quantized\.outFeatures$/);
   });
 
   test('fromQuantized: unsupported bits and dtypes', () => {
@@ -162,7 +168,7 @@ describe('layer argument checks come before any device use', () => {
     rejects(() => QuantizedLinear.fromPacked(packed({ rows: rows.subarray(0, 200) })), 'BAD_SHAPE');
     rejects(() => QuantizedLinear.fromPacked(packed({ rows: Array.from(rows) as never })), 'BAD_DTYPE', /rows/);
     // more input rows than kernel rows: the native layer refuses it (inputK <= k), so TS must first
-    rejects(() => QuantizedLinear.fromPacked(packed({ rows, inFeatures: k + 44 })), 'BAD_SHAPE', /input features/);
+    rejects(() => QuantizedLinear.fromPacked(packed({ rows, inFeatures: k + 44 })), 'BAD_SHAPE', /for inFeatures /);
   });
 
   test('fromPacked: unsupported bits and dtypes, and a word count for the other width', () => {

@@ -47,10 +47,10 @@ interface Layer {
 function weightsOf(w: QuantizedWeights): Float64Array {
   const bits = w.bits ?? 4;
   const s = fromHalves(w.scales, w.dtype ?? 'float16');
-  const out = new Float64Array(w.k * w.n);
-  for (let r = 0; r < w.k; r++) {
+  const out = new Float64Array(w.inFeatures * w.outFeatures);
+  for (let r = 0; r < w.inFeatures; r++) {
     const g = w.gIdx ? w.gIdx[r] : w.groupSize === -1 ? 0 : Math.floor(r / w.groupSize);
-    for (let c = 0; c < w.n; c++) out[r * w.n + c] = (w.q[r * w.n + c] - (w.zeros ? w.zeros[g * w.n + c] : 2 ** (bits - 1))) * s[g * w.n + c];
+    for (let c = 0; c < w.outFeatures; c++) out[r * w.outFeatures + c] = (w.q[r * w.outFeatures + c] - (w.zeros ? w.zeros[g * w.outFeatures + c] : 2 ** (bits - 1))) * s[g * w.outFeatures + c];
   }
   return out;
 }
@@ -69,9 +69,9 @@ function layer(c: Layer): { data: FormatLayerData; w64: Float64Array } {
 
 /** Checks a converted layer against the one the checkpoint was written from. */
 function expectSame(got: QuantizedWeights, want: QuantizedWeights, w64: Float64Array): void {
-  expect({ k: got.k, n: got.n, bits: got.bits, dtype: got.dtype, groupSize: got.groupSize }).toEqual({
-    k: want.k,
-    n: want.n,
+  expect({ inFeatures: got.inFeatures, outFeatures: got.outFeatures, bits: got.bits, dtype: got.dtype, groupSize: got.groupSize }).toEqual({
+    inFeatures: want.inFeatures,
+    outFeatures: want.outFeatures,
     bits: want.bits,
     dtype: want.dtype,
     groupSize: want.groupSize,

@@ -32,7 +32,7 @@ describe('GPTQ tensors that do not fit: BAD_CHECKPOINT naming the layer and tens
   const good = () => ({ qweight: i32([32, 64]), qzeros: i32([2, 8]), scales: f16([2, 64]), g_idx: i32([256]) });
 
   test('the well-formed layer converts', () => {
-    expect(gptqToQuantized(good(), config, source)).toMatchObject({ k: 256, n: 64, groupSize: 128, bits: 4 });
+    expect(gptqToQuantized(good(), config, source)).toMatchObject({ inFeatures: 256, outFeatures: 64, groupSize: 128, bits: 4 });
   });
 
   test('a missing qweight', () => {

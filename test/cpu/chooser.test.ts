@@ -19,24 +19,24 @@ describe('kernel chooser', () => {
   afterEach(() => setKernelTable(DEFAULT_KERNEL_TABLE));
 
   test('up to 64 rows: 128x128 tiles, 64x256 for layers of 16384 columns or more', () => {
-    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(narrow);
-    expect(tileOf(chooseKernel({ m: 64, n: 12288, k: 4096 }, target()))).toEqual(narrow);
-    expect(tileOf(chooseKernel({ m: 1, n: 16384, k: 4096 }, target()))).toEqual(wide);
-    expect(tileOf(chooseKernel({ m: 64, n: 57344, k: 8192 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 12288 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 16384 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 64, inFeatures: 8192, outFeatures: 57344 }, target()))).toEqual(wide);
   });
 
   test('above 64 rows: 64x256 tiles from 8192 columns, 128x128 below', () => {
-    expect(tileOf(chooseKernel({ m: 65, n: 8192, k: 4096 }, target()))).toEqual(wide);
-    expect(tileOf(chooseKernel({ m: 128, n: 4096, k: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 65, inFeatures: 4096, outFeatures: 8192 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 128, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
   });
 
   test('row blocks: just enough 16-row blocks up to 64 rows, 64-row problems beyond', () => {
-    expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [1], launches: 1 });
-    expect(chooseKernel({ m: 33, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [3], launches: 1 });
-    expect(chooseKernel({ m: 64, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
-    expect(chooseKernel({ m: 200, n: 4096, k: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
+    expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [1], launches: 1 });
+    expect(chooseKernel({ m: 33, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [3], launches: 1 });
+    expect(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
+    expect(chooseKernel({ m: 200, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
     // maxPar 2: launches of 128 rows while more than 64 remain, then 8 rows on 1 block.
-    expect(chooseKernel({ m: 264, n: 4096, k: 4096 }, target(), { maxPar: 2 })).toMatchObject({ rowBlocks: [4, 1], launches: 3 });
+    expect(chooseKernel({ m: 264, inFeatures: 4096, outFeatures: 4096 }, target(), { maxPar: 2 })).toMatchObject({ rowBlocks: [4, 1], launches: 3 });
   });
 
   test('every format of the table has a plan on every built architecture', () => {
@@ -45,7 +45,7 @@ describe('kernel chooser', () => {
         for (const bits of [4, 8] as const)
           for (const groupSize of [32, 64, 128, -1] as const)
             for (const zeroPoints of [false, true]) {
-              const p = chooseKernel({ m: 16, n: 4096, k: 4096, format: { dtype, bits, groupSize, zeroPoints } }, target(arch));
+              const p = chooseKernel({ m: 16, inFeatures: 4096, outFeatures: 4096, format: { dtype, bits, groupSize, zeroPoints } }, target(arch));
               expect(p.codeArch).toBe(arch);
               expect(p.stages).toBeGreaterThanOrEqual(2);
             }
@@ -57,7 +57,7 @@ describe('kernel chooser', () => {
       expect(v.sharedMemoryBytes).toBeLessThanOrEqual(SMEM[v.arch] ?? 101376);
     }
     if (built.archs.includes(90))
-      expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(90)).stages).toBe(8);
+      expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(90)).stages).toBe(8);
   });
 
   test('a GPU newer than the build runs the PTX of the newest built architecture', () => {
@@ -66,40 +66,48 @@ describe('kernel chooser', () => {
   });
 
   test('overrides: a compiled tile is taken, an unknown tile or depth is refused with what the build offers', () => {
-    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { tile: wide }))).toEqual(wide);
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { tile: { tileK: 32, tileN: 32 } })).toThrow(
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { tile: wide }))).toEqual(wide);
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { tile: { tileK: 32, tileN: 32 } })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('tiles 128x128, 64x256') }),
     );
-    const depth = chooseKernel({ m: 1, n: 4096, k: 4096 }, target()).stages;
-    expect(chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { stages: depth }).stages).toBe(depth);
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { stages: depth + 1 })).toThrow(
+    const depth = chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()).stages;
+    expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { stages: depth }).stages).toBe(depth);
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { stages: depth + 1 })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining(`pipeline depth ${depth}`) }),
     );
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, target(), { maxPar: 65 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { maxPar: 65 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 
   test('shapes and formats outside the table are refused', () => {
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4000 }, target())).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
-    expect(() => chooseKernel({ m: 1, n: 4000, k: 4096 }, target())).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096, format: { bits: 3 as never } }, target())).toThrow(
+    expect(() => chooseKernel({ m: 1, inFeatures: 4000, outFeatures: 4096 }, target())).toThrow(
+      expect.objectContaining({ code: 'BAD_SHAPE', message: 'Expected a positive multiple of 128 for inFeatures but received number 4000' }),
+    );
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4000 }, target())).toThrow(
+      expect.objectContaining({ code: 'BAD_SHAPE', message: 'Expected a positive multiple of 64 for outFeatures but received number 4000' }),
+    );
+    expect(() => chooseKernel({ m: -1, inFeatures: 4096, outFeatures: 4096 }, target())).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 } as never, target())).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: 'problem.k and problem.n are now called problem.inFeatures and problem.outFeatures' }),
+    );
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096, format: { bits: 3 as never } }, target())).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT' }),
     );
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096, format: { groupSize: 256 as never } }, target())).toThrow(
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096, format: { groupSize: 256 as never } }, target())).toThrow(
       expect.objectContaining({ code: 'BAD_SHAPE' }),
     );
-    expect(() => chooseKernel({ m: 1, n: 4096, k: 4096 }, { arch: 75, smemOptin: 65536, smCount: 40 })).toThrow(
+    expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, { arch: 75, smemOptin: 65536, smCount: 40 })).toThrow(
       expect.objectContaining({ code: 'NO_GPU' }),
     );
   });
 
   test('an architecture entry overrides the default rules; setKernelTable replaces them', () => {
     setKernelTable({ ...DEFAULT_KERNEL_TABLE, [`sm_${newest}`]: [{ maxBatch: Infinity, ...wide }] });
-    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(wide);
     setKernelTable({ default: [{ maxBatch: Infinity, ...wide }] });
     expect(getKernelTable()).not.toBe(DEFAULT_KERNEL_TABLE);
-    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(wide);
     setKernelTable(DEFAULT_KERNEL_TABLE);
-    expect(tileOf(chooseKernel({ m: 1, n: 4096, k: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
   });
 
   test('the default rules are the table file\'s', () => {

@@ -160,7 +160,7 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
   });
 
   test('self-test findings: passed, wrong results, and an error', () => {
-    const result = { device: 0, name: 'x', format: { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false } as const, m: 16, k: 512, n: 256, relativeError: 4.2e-4, tolerance: 2e-3, passed: true, ms: 31.4 };
+    const result = { device: 0, name: 'x', format: { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false } as const, m: 16, inFeatures: 512, outFeatures: 256, relativeError: 4.2e-4, tolerance: 2e-3, passed: true, ms: 31.4 };
     expect(formatFinding(selfTestFinding(0, { passed: true, result }, describeFormat))).toBe(
       'ok    self-test GPU 0: float16/4-bit/g128/symmetric, x [16, 512] by W [512, 256]: relative error 4.2e-4 (limit 2.0e-3), 31 ms in a child process',
     );

@@ -94,7 +94,7 @@ describe(`quantize() in every format (seed ${SEED})`, () => {
     const maxq = (1 << c.bits) - 1;
 
     // shape and format fields
-    expect(qw).toMatchObject({ k, n, bits: c.bits, dtype: c.dtype, groupSize: c.groupSize });
+    expect(qw).toMatchObject({ inFeatures: k, outFeatures: n, bits: c.bits, dtype: c.dtype, groupSize: c.groupSize });
     expect(qw.q.length).toBe(k * n);
     expect(qw.scales.length).toBe(groups * n);
     expect(qw.gIdx).toBe(gIdx);
@@ -154,7 +154,7 @@ describe(`quantize() in every format (seed ${SEED})`, () => {
     const scales = toBfloat16(Array.from({ length: 2 * nn }, (_, i) => (i < nn ? 0.5 : -0.25)));
     const zeros = Uint8Array.from({ length: 2 * nn }, (_, i) => (i < nn ? 3 : 250));
     const q = Uint8Array.from({ length: kk * nn }, (_, i) => i % 256);
-    const qw: QuantizedWeights = { q, scales, zeros, gIdx, k: kk, n: nn, groupSize: 32, bits: 8, dtype: 'bfloat16' };
+    const qw: QuantizedWeights = { q, scales, zeros, gIdx, inFeatures: kk, outFeatures: nn, groupSize: 32, bits: 8, dtype: 'bfloat16' };
     const deq = dequantize(qw);
     for (const [row, col] of [
       [0, 0],

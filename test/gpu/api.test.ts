@@ -41,7 +41,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
   test('stream.synchronize() returns a Promise while the GPU is still busy', async () => {
     const k = 4096;
     const n = 22016;
-    const layer = QuantizedLinear.fromQuantized({ q: nibbles(k * n, random), scales: toHalf(uniform((k / 128) * n, random, 0.01)), k, n, groupSize: 128 });
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(k * n, random), scales: toHalf(uniform((k / 128) * n, random, 0.01)), inFeatures: k, outFeatures: n, groupSize: 128 });
     using x = device.upload(toHalf(uniform(256 * k, random)), [256, k], 'float16');
     using out = device.empty([256, n], 'float16');
     await device.synchronize();
@@ -58,7 +58,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
   });
 
   test('forward() rejects wrong shapes, dtypes and tiles with codes', () => {
-    const layer = QuantizedLinear.fromQuantized({ q: nibbles(256 * 128, random), scales: toHalf(uniform(2 * 128, random, 0.01)), k: 256, n: 128, groupSize: 128 });
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(256 * 128, random), scales: toHalf(uniform(2 * 128, random, 0.01)), inFeatures: 256, outFeatures: 128, groupSize: 128 });
     using wrongK = device.empty([4, 128], 'float16');
     using wrongType = device.empty([4, 256], 'float32');
     using x = device.empty([4, 256], 'float16');
@@ -101,7 +101,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     t.dispose();
     expect(t.disposed).toBe(true);
     await expect(t.toHost()).rejects.toMatchObject({ code: 'DISPOSED' });
-    const layer = QuantizedLinear.fromQuantized({ q: nibbles(128 * 64, random), scales: toHalf(uniform(64, random, 0.01)), k: 128, n: 64, groupSize: 128 });
+    const layer = QuantizedLinear.fromQuantized({ q: nibbles(128 * 64, random), scales: toHalf(uniform(64, random, 0.01)), inFeatures: 128, outFeatures: 64, groupSize: 128 });
     layer.dispose();
     layer.dispose();
     using x = device.empty([1, 128], 'float16');
@@ -131,7 +131,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     for (const groupSize of [128, -1] as const) {
       const q = nibbles(k * n, random);
       const scales = toHalf(uniform((groupSize === -1 ? 1 : k / 128) * n, random, 0.02));
-      const ours = QuantizedLinear.fromQuantized({ q, scales, k, n, groupSize });
+      const ours = QuantizedLinear.fromQuantized({ q, scales, inFeatures: k, outFeatures: n, groupSize });
       const published = QuantizedLinear.fromPacked({
         packedWeights: publishedPackWeights(q, k, n),
         packedScales: publishedPackScales(scales, groupSize === -1),

@@ -24,10 +24,10 @@ describeGpu(`FP16 baseline and GPU dequantization (seed ${SEED})`, () => {
     const n = 320;
     const q = nibbles(k * n, random);
     const scales = toHalf(uniform((groupSize === -1 ? 1 : k / 128) * n, random, 0.05));
-    using layer = QuantizedLinear.fromQuantized({ q, scales, k, n, groupSize });
+    using layer = QuantizedLinear.fromQuantized({ q, scales, inFeatures: k, outFeatures: n, groupSize });
     using w = layer.dequantizeWeights();
     expect(w.shape).toEqual([k, n]);
-    expect(await w.toHost()).toEqual(toHalf(dequantize({ q, scales, k, n, groupSize })));
+    expect(await w.toHost()).toEqual(toHalf(dequantize({ q, scales, inFeatures: k, outFeatures: n, groupSize })));
   });
 
   (hasCublas() ? test : test.skip)('fp16Matmul() matches float64 within FP16 rounding', async () => {

@@ -32,7 +32,7 @@ describeGpu(`every tile variant (seed ${SEED})`, () => {
 
   test('each variant runs at one pipeline depth on this GPU, the deepest its shared memory allows', () => {
     // The code this GPU runs: its own architecture's, or the PTX of an older one.
-    const arch = chooseKernel({ m: 16, n: 320, k: 768 }, device).codeArch;
+    const arch = chooseKernel({ m: 16, inFeatures: 768, outFeatures: 320 }, device).codeArch;
     const here = compiledVariants().filter((v) => v.arch === arch);
     expect(here.length).toBeGreaterThan(0);
     for (const v of here) {
@@ -42,8 +42,8 @@ describeGpu(`every tile variant (seed ${SEED})`, () => {
     // A forced tile runs at its variant's depth, which is the one depth that may be forced.
     for (const tile of tiles()) {
       const depth = here.find((v) => v.tileK === tile.tileK && v.tileN === tile.tileN && v.dtype === 'float16' && v.bits === 4 && v.groupSize === 128 && !v.zeroPoints && v.mBlocks === 4)?.stages;
-      expect({ tile, stages: chooseKernel({ m: 64, n: 320, k: 768 }, device, { tile }).stages }).toEqual({ tile, stages: depth });
-      expect(chooseKernel({ m: 64, n: 320, k: 768 }, device, { tile, stages: depth }).stages).toBe(depth);
+      expect({ tile, stages: chooseKernel({ m: 64, inFeatures: 768, outFeatures: 320 }, device, { tile }).stages }).toEqual({ tile, stages: depth });
+      expect(chooseKernel({ m: 64, inFeatures: 768, outFeatures: 320 }, device, { tile, stages: depth }).stages).toBe(depth);
     }
   });
 

@@ -47,12 +47,12 @@ function word(fields: readonly number[], width: number): number {
 }
 
 function scaleTensor(name: string, w: QuantizedWeights, rows: number): RawTensor {
-  return { name, dtype: w.dtype === 'bfloat16' ? 'BF16' : 'F16', shape: [rows, w.n], bytes: halfBytes(w.scales) };
+  return { name, dtype: w.dtype === 'bfloat16' ? 'BF16' : 'F16', shape: [rows, w.outFeatures], bytes: halfBytes(w.scales) };
 }
 
 /** The zero point of every (group, column): stored ones, or 2^(bits-1) for a symmetric layer. */
 function zeroAt(w: QuantizedWeights, bits: number): (g: number, c: number) => number {
-  return (g, c) => (w.zeros ? w.zeros[g * w.n + c] : 2 ** (bits - 1));
+  return (g, c) => (w.zeros ? w.zeros[g * w.outFeatures + c] : 2 ** (bits - 1));
 }
 
 export interface GptqWriteOptions {
@@ -81,7 +81,7 @@ export interface GptqWriteOptions {
 export function gptqTensors(prefix: string, w: QuantizedWeights, options: GptqWriteOptions): RawTensor[] {
   const bits = w.bits ?? 4;
   const pf = 32 / bits;
-  const { k, n, groupSize } = w;
+  const { inFeatures: k, outFeatures: n, groupSize } = w;
   if (k % pf !== 0 || n % pf !== 0) throw new Error(`k=${k} and n=${n} must be multiples of ${pf}`);
   const stored = w.scales.length / n;
   const groups = options.groups ?? (groupSize === -1 ? 1 : Math.ceil(k / groupSize));
@@ -130,7 +130,7 @@ export const AWQ_FIELD_COLUMN: Record<4 | 8, readonly number[]> = { 4: [0, 2, 4,
 export function awqTensors(prefix: string, w: QuantizedWeights): RawTensor[] {
   const bits = w.bits ?? 4;
   const pf = 32 / bits;
-  const { k, n } = w;
+  const { inFeatures: k, outFeatures: n } = w;
   const groups = w.scales.length / n;
   const order = AWQ_FIELD_COLUMN[bits];
   const pack = (value: (r: number, c: number) => number, rows: number): number[] => {
@@ -148,7 +148,7 @@ export function awqTensors(prefix: string, w: QuantizedWeights): RawTensor[] {
 
 /** Marlin-format tensors (4-bit symmetric): B I32 [k / 16, 2n] and s [groups, n], as the reference tools pack them. */
 export function marlinTensors(prefix: string, w: QuantizedWeights): RawTensor[] {
-  const { k, n } = w;
+  const { inFeatures: k, outFeatures: n } = w;
   const B = publishedPackWeights(w.q, k, n);
   const s = publishedPackScales(w.scales, w.groupSize === -1);
   return [

@@ -116,7 +116,7 @@ export function randomFormatLayer(c: FormatCase, random: () => number): FormatLa
       absW[row * n + col] = Math.abs(w);
     }
   }
-  const quantized: QuantizedWeights = { q, scales, k, n, groupSize, bits, dtype };
+  const quantized: QuantizedWeights = { q, scales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
   if (zeros) quantized.zeros = zeros;
   if (c.actOrder) quantized.gIdx = group;
   return { quantized, w64, absW, group };

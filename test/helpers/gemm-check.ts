@@ -41,7 +41,7 @@ export function randomWeights(k: number, n: number, groupSize: GroupSize, random
 /** Random q and scales packed and uploaded. */
 export function randomLayer(device: Device, k: number, n: number, groupSize: GroupSize, random: () => number): RandomLayer {
   const { q, scales, halves } = randomWeights(k, n, groupSize, random);
-  const layer = QuantizedLinear.fromQuantized({ q, scales: halves, k, n, groupSize }, { device });
+  const layer = QuantizedLinear.fromQuantized({ q, scales: halves, inFeatures: k, outFeatures: n, groupSize }, { device });
   return { layer, q, scales, k, n, groupSize };
 }
 

@@ -52,7 +52,7 @@ export function referenceRtn(w: ArrayLike<number>, k: number, n: number, f: Refe
 /** The packed arrays of a layer as fromQuantized built them before packQuantized. */
 export function referencePack(quantized: QuantizedWeights): { packedWeights: Int32Array; packedScales: Uint16Array; packedZeros?: Int32Array; rows?: Int32Array } {
   const { bits, groups } = checkQuantized(quantized);
-  const { k, n, groupSize, gIdx } = quantized;
+  const { inFeatures: k, outFeatures: n, groupSize, gIdx } = quantized;
   if (gIdx && !trivialGroups(gIdx, groupSize)) {
     const order = kernelOrder(gIdx, groups, groupSize);
     const kernel = toKernelOrder(quantized, bits, order);
