@@ -32,8 +32,7 @@ export interface KernelRule extends Tile {
 /** Rules per GPU architecture ("sm_90"), with "default" for any other. */
 export type KernelTable = Readonly<Record<string, readonly KernelRule[]>>;
 
-export type KernelPlan = NativePlan;
-export type KernelTarget = NativeTarget;
+export type { NativePlan as KernelPlan, NativeTarget as KernelTarget } from './native';
 
 /** What a caller may force: a tile, the pipeline depth (checked), blocks per launch, problems per launch. */
 export interface KernelOverrides {
@@ -111,7 +110,7 @@ export function getKernelTable(): KernelTable {
 }
 
 /** The chooser's view of a device. */
-export function targetOf(device: Device): KernelTarget {
+export function targetOf(device: Device): NativeTarget {
   const p = device.properties;
   return { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount };
 }
@@ -158,7 +157,7 @@ export interface KernelProblem {
  * BAD_ARGUMENT (an override this build cannot run), NO_GPU (no kernels for
  * that GPU).
  */
-export function chooseKernel(problem: KernelProblem, target: Device | KernelTarget, overrides: KernelOverrides = {}): KernelPlan {
+export function chooseKernel(problem: KernelProblem, target: Device | NativeTarget, overrides: KernelOverrides = {}): NativePlan {
   if (!isObject(problem)) throw invalid('BAD_ARGUMENT', 'problem', '{ m, inFeatures, outFeatures, format? }', problem);
   checkDimensionNames(problem, 'problem');
   if (!Number.isSafeInteger(problem.m) || problem.m < 0) throw invalid('BAD_SHAPE', 'm', 'a non-negative integer', problem.m);

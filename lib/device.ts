@@ -161,6 +161,7 @@ export class Stream {
     this.native.dispose();
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -282,6 +283,7 @@ export class Event {
     this.native.dispose();
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -294,6 +296,7 @@ function live(owner: Stream | Event, name: string): void {
 
 /** Element types. FP16 and BF16 data are held on the host as Uint16Array bit patterns (see fp16.ts). */
 export type DType = 'float16' | 'bfloat16' | 'float32' | 'int32';
+/** The host array of a dtype: Uint16Array (bit patterns) for float16 and bfloat16, Float32Array, Int32Array. */
 export type HostArrayOf<D extends DType> = D extends 'float16' | 'bfloat16'
   ? Uint16Array
   : D extends 'float32'
@@ -456,6 +459,7 @@ export class DeviceTensor<D extends DType = DType> {
     this.buffer.dispose();
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -514,10 +518,12 @@ export class Device {
     return this.defaultStream;
   }
 
+  /** A new stream on this device. */
   createStream(): Stream {
     return new Stream(this);
   }
 
+  /** A new event on this device. */
   createEvent(): Event {
     return new Event(this);
   }
@@ -535,10 +541,12 @@ export class Device {
     return this.stream.synchronize();
   }
 
+  /** Uninitialised device memory of the given shape (DeviceTensor.empty). */
   empty<D extends DType>(shape: readonly number[], dtype: D): DeviceTensor<D> {
     return DeviceTensor.empty(this, shape, dtype);
   }
 
+  /** A device copy of host data, queued on `stream` (DeviceTensor.from). */
   upload<D extends DType>(data: HostArrayOf<D>, shape: readonly number[], dtype: D, stream?: Stream): DeviceTensor<D> {
     return DeviceTensor.from(this, data, shape, dtype, stream ?? this.stream);
   }

@@ -33,6 +33,7 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
   'NOT_CAPTURABLE',
 ]);
 
+/** Every failure marlin-node reports: an Error with a stable `code` (see MarlinErrorCode). */
 export class MarlinError extends Error {
   readonly code: MarlinErrorCode;
   /** The CUDA runtime's error number, when the CUDA runtime failed. */

@@ -16,6 +16,7 @@ import { invalid, isObject } from './validate';
 /** The 16-bit type of activations, scales and outputs. */
 export type ActivationDType = 'float16' | 'bfloat16';
 
+/** A weight format: activation type, bits per weight, group size, zero points. */
 export interface WeightFormat {
   /** Activations, scales and outputs (default 'float16'). */
   dtype: ActivationDType;
@@ -27,6 +28,7 @@ export interface WeightFormat {
   zeroPoints: boolean;
 }
 
+/** FP16 activations, 4-bit symmetric weights, groups of 128: the format of the original MARLIN kernel. */
 export const DEFAULT_FORMAT: Readonly<WeightFormat> = Object.freeze({
   dtype: 'float16',
   bits: 4,

@@ -22,6 +22,7 @@ export {
   typedView,
   SAFETENSORS_DTYPES,
   type SafetensorsDType,
+  type TypedArrayOf as SafetensorsTypedArrayOf,
   type Tensor as SafetensorsTensor,
   type TensorInfo as SafetensorsTensorInfo,
   type TensorToWrite,
@@ -30,6 +31,7 @@ export {
   readQuantizationConfig,
   type QuantizationConfig,
   type GptqConfig,
+  type GptqZeroConvention,
   type AwqConfig,
   type MarlinConfig,
   gptqToQuantized,
@@ -78,7 +80,7 @@ export {
   packZeros,
   unpackZeros,
 } from './layout';
-export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type RunOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type LayerOptions, type RunOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
 export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
 export {
   loadQuantizedModel,

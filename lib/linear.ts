@@ -104,7 +104,8 @@ interface LayerArrays extends Omit<PackedLayer, 'packedWeights' | 'packedZeros' 
   rows?: Int32Array | DeviceTensor<'int32'>;
 }
 
-interface LayerOptions {
+/** Where a layer's weights are uploaded: the options of every QuantizedLinear loader. */
+export interface LayerOptions {
   /** Device to upload to (default: device 0). */
   device?: Device;
   /** Stream the uploads are queued on (default: the device's stream); the layer's work on any other stream is ordered after them. */
@@ -122,6 +123,11 @@ export interface CheckpointLayerOptions extends LayerOptions {
   scratch?: RepackScratch;
 }
 
+/**
+ * A quantized linear layer on one GPU: y = x W, W [inFeatures, outFeatures]
+ * in any weight format. Made by the static loaders (fromWeights,
+ * fromQuantized, fromPacked, the checkpoint loaders); run with forward().
+ */
 export class QuantizedLinear {
   readonly device: Device;
   /** Input features: columns of x (k of the GEMM). */
@@ -506,6 +512,7 @@ export class QuantizedLinear {
     this.rows?.dispose();
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -24,6 +24,7 @@ export interface ProbeResult {
   devices: Array<DeviceProperties & { usable: boolean; reason?: string }>;
 }
 
+/** A CUDA device's properties, as the runtime reports them. */
 export interface DeviceProperties {
   index: number;
   name: string;

@@ -34,6 +34,7 @@ import type { GroupSize } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
 import { type WorkerRun, libraryWorker, runWorkers } from './workers';
 
+/** What the worker-thread calls take beyond the work itself: progress, threads. */
 export interface AsyncOptions {
   /**
    * Called with the fraction of the work done, from 0 to 1, never
@@ -50,6 +51,7 @@ export interface AsyncOptions {
   threads?: number;
 }
 
+/** The options of quantizeAsync(), quantizeAndPackAsync() and QuantizedLinear.fromWeightsAsync(). */
 export type QuantizeAsyncOptions = QuantizeOptions & AsyncOptions;
 
 /** Elements copied per turn of the event loop (1-2 MB: about a millisecond, page faults included). */

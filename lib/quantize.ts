@@ -55,6 +55,7 @@ export interface QuantizedWeights {
  */
 export type WeightLayout = 'in-out' | 'out-in';
 
+/** How quantize() (and fromWeights(), quantizeAsync()) quantize: the format, and the order of the weights given. */
 export interface QuantizeOptions {
   /** Order of the weights: 'in-out' ([inFeatures, outFeatures], the default) or 'out-in' (as nn.Linear and checkpoints store them). */
   layout?: WeightLayout;

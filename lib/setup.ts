@@ -15,6 +15,7 @@ import { addonFile, native } from './native';
 import { dequantize, quantize } from './quantize';
 import { referenceMatmul, relativeError } from './reference';
 
+/** What checkSetup() found about one GPU. */
 export interface GpuReport {
   index: number;
   name: string;
@@ -29,6 +30,7 @@ export interface GpuReport {
   kernelArch: number;
 }
 
+/** What checkSetup() found: the addon, the CUDA versions, the GPUs and cuBLAS. */
 export interface SetupReport {
   /** The .node file in use. */
   addonFile: string;
@@ -88,6 +90,7 @@ export function checkSetup(): SetupReport {
   };
 }
 
+/** The outcome of selfTest(): a small layer's GEMM against float64 on the CPU. */
 export interface SelfTestResult {
   device: number;
   name: string;

@@ -14,9 +14,11 @@ export const N_MULTIPLE: number = KERNEL_TABLE_FILE.shape.nMultiple;
 export const GROUP_SIZE = 128;
 /** Scale group sizes the kernels take; -1 means one group per output column (per-channel). */
 export const GROUP_SIZES: readonly GroupSize[] = Object.freeze(KERNEL_TABLE_FILE.formats.groupSizes as GroupSize[]);
+/** Input features per scale (and zero point), or -1 for one per output feature (per-channel). */
 export type GroupSize = 32 | 64 | 128 | -1;
 /** Weight widths the kernels take. */
 export const WEIGHT_BITS: readonly WeightBits[] = Object.freeze(KERNEL_TABLE_FILE.formats.bits as WeightBits[]);
+/** Bits per weight. */
 export type WeightBits = 4 | 8;
 
 export function checkGroupSize(groupSize: unknown, name = 'groupSize'): GroupSize {

@@ -7,6 +7,7 @@ import { Event, type Stream } from './device';
 import { callNative } from './errors';
 import { native } from './native';
 
+/** What timeCalls() measured. */
 export interface GpuTimes {
   /** GPU microseconds of each call, in order. */
   times: number[];

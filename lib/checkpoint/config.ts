@@ -15,6 +15,7 @@ import { badCheckpoint } from './safetensors';
 /** GPTQ's zero-point conventions: 'v1' stores z - 1 (checkpoint_format "gptq"), 'v2' stores z ("gptq_v2"). */
 export type GptqZeroConvention = 'v1' | 'v2';
 
+/** A GPTQ checkpoint's quantization_config, parsed (quant_method: gptq). */
 export interface GptqConfig {
   readonly kind: 'gptq';
   readonly bits: WeightBits;
@@ -26,18 +27,21 @@ export interface GptqConfig {
   readonly zeroConvention: GptqZeroConvention;
 }
 
+/** An AWQ checkpoint's quantization_config, parsed (quant_method: awq, GEMM layout). */
 export interface AwqConfig {
   readonly kind: 'awq';
   readonly bits: WeightBits;
   readonly groupSize: GroupSize;
 }
 
+/** A Marlin-format checkpoint's quantization_config, parsed (4-bit symmetric FP16). */
 export interface MarlinConfig {
   readonly kind: 'marlin';
   readonly bits: 4;
   readonly groupSize: GroupSize;
 }
 
+/** A parsed quantization_config of any supported format; `kind` tells which. */
 export type QuantizationConfig = GptqConfig | AwqConfig | MarlinConfig;
 
 const parsed = new WeakSet<object>();

@@ -58,7 +58,9 @@ export function toQuantized(tensors: Readonly<Record<string, CheckpointTensor | 
 /** Anything tensors can be read from by name: a SafetensorsModel or SafetensorsFile. */
 export interface TensorSource {
   readonly path: string;
+  /** Whether a tensor of this name is here. */
   has(name: string): boolean;
+  /** Reads the tensor of this name. */
   read(name: string): Promise<Tensor>;
 }
 

@@ -52,6 +52,7 @@ export const SAFETENSORS_DTYPES = Object.freeze({
   U64: 8,
 } as const);
 
+/** A safetensors dtype name, as in a file's header ("F16", "I32", ...). */
 export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPES;
 
 /** The typed array a dtype's data comes back as (16-bit floats as bit patterns). */
@@ -165,6 +166,7 @@ export function typedView<D extends SafetensorsDType>(dtype: D, bytes: Uint8Arra
   return new View(copy.buffer, 0, bytes.byteLength / size) as TypedArrayOf[D];
 }
 
+/** Options of a tensor read. */
 export interface ReadOptions {
   /**
    * Read into this buffer (at least the tensor's byte length) instead of a
@@ -239,6 +241,7 @@ export class SafetensorsFile {
     return [...this.tensors.keys()];
   }
 
+  /** Whether a tensor of this name is here. */
   has(name: string): boolean {
     return this.tensors.has(name);
   }
@@ -289,6 +292,7 @@ export class SafetensorsFile {
     await handle?.close();
   }
 
+  /** close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -494,6 +498,7 @@ export class SafetensorsModel {
     return [...this.owner.keys()];
   }
 
+  /** Whether a tensor of this name is here. */
   has(name: string): boolean {
     return this.owner.has(name);
   }
@@ -531,6 +536,7 @@ export class SafetensorsModel {
     await Promise.all(this.files.map((f) => f.close()));
   }
 
+  /** close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

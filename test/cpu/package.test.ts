@@ -95,6 +95,18 @@ function runInProject(script: string): unknown {
   return JSON.parse(child.stdout);
 }
 
+describe('the API reference', () => {
+  test('typedoc (npm run docs) builds it from the TSDoc of both entries without a warning', () => {
+    const out = path.join(pkg, 'api');
+    const typedoc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: ROOT, encoding: 'utf8' });
+    expect(`${typedoc.stdout}${typedoc.stderr}`).not.toMatch(/warning|error/i);
+    expect(typedoc.status).toBe(0);
+    const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    expect(index).toContain('marlin-node');
+    expect(fs.readdirSync(out)).toEqual(expect.arrayContaining(['index.html', 'modules']));
+  });
+});
+
 describe('the exports map', () => {
   test('resolves marlin-node and marlin-node/testing to dist/, and nothing else but package.json', () => {
     const out = runInProject(`
