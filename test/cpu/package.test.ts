@@ -95,6 +95,18 @@ function runInProject(script: string): unknown {
   return JSON.parse(child.stdout);
 }
 
+describe('the source maps', () => {
+  test('carry their TypeScript sources (the package ships dist/, not lib/)', () => {
+    const maps = fs.readdirSync(path.join(pkg, 'dist')).filter((name) => name.endsWith('.js.map'));
+    expect(maps).toContain('index.js.map');
+    for (const name of maps) {
+      const map = JSON.parse(fs.readFileSync(path.join(pkg, 'dist', name), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      const source = fs.readFileSync(path.join(ROOT, 'lib', name.replace(/\.js\.map$/, '.ts')), 'utf8');
+      expect({ name, content: map.sourcesContent }).toEqual({ name, content: [source] });
+    }
+  });
+});
+
 describe('the API reference', () => {
   test('typedoc (npm run docs) builds it from the TSDoc of both entries without a warning', () => {
     const out = path.join(pkg, 'api');
