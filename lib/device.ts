@@ -130,7 +130,7 @@ export class Stream {
       throw new MarlinError('BAD_ARGUMENT', 'stream.capture() takes a synchronous function; it returned a Promise (nothing was recorded)');
     }
     const graph = callNative(() => this.native.endCapture(false)) as NativeGraph;
-    return new Graph(this, graph);
+    return Graph.captured(this, graph);
   }
 
   /** Resolves once all work queued so far has finished; rejects with CUDA_ERROR if it failed. */
@@ -178,11 +178,19 @@ export class Graph {
   readonly stream: Stream;
   /** @internal */ readonly native: NativeGraph;
 
-  /** @internal use stream.capture() */
-  constructor(stream: Stream, graph: NativeGraph) {
+  private constructor(stream: Stream, graph: NativeGraph) {
     this.device = stream.device;
     this.stream = stream;
     this.native = graph;
+  }
+
+  /**
+   * @internal stream.capture()'s result. A factory rather than an internal
+   * constructor: stripped from the typings, that would leave an implicit
+   * public one; a private constructor stays private there.
+   */
+  static captured(stream: Stream, graph: NativeGraph): Graph {
+    return new Graph(stream, graph);
   }
 
   get disposed(): boolean {

@@ -59,7 +59,7 @@ export interface GptqLayerTensors {
   qzeros: Int32Array;
   /** [groups, n] bit patterns of scaleDtype. */
   scales: Uint16Array;
-  /** [k]: row / groupSize (0 per-channel). */
+  /** `[k]`: row / groupSize (0 per-channel). */
   gIdx: Int32Array;
 }
 

@@ -26,6 +26,8 @@ export {
   type Tensor as SafetensorsTensor,
   type TensorInfo as SafetensorsTensorInfo,
   type TensorToWrite,
+  type TensorEntry as SafetensorsTensorEntry,
+  type SafetensorsLayout,
   type ReadOptions as SafetensorsReadOptions,
   parseQuantizationConfig,
   readQuantizationConfig,

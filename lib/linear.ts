@@ -303,8 +303,8 @@ export class QuantizedLinear {
     const stream = options.stream ?? device.stream;
     if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
     const d = repackToDevice(r, device, stream, options.scratch, options.sourceUploaded === true && options.scratch !== undefined);
-    const { k, n, groupSize, bits, dtype } = layer;
-    const arrays: LayerArrays = { packedWeights: d.weights, packedScales: r.packedScales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
+    const { inFeatures, outFeatures, groupSize, bits, dtype } = layer;
+    const arrays: LayerArrays = { packedWeights: d.weights, packedScales: r.packedScales, inFeatures, outFeatures, groupSize, bits, dtype };
     if (d.zeros) arrays.packedZeros = d.zeros;
     if (d.rows) arrays.rows = d.rows;
     return new QuantizedLinear(device, arrays, r.plan.format, stream); // disposes d's tensors if it fails

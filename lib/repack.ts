@@ -22,20 +22,22 @@ import { invalid } from './validate';
 /** A layer planned for the repack: its kernel plan, packed scales and zero points, and the kernel's sizes. */
 export interface RepackPlan {
   layer: CheckpointLayer;
+  /** @internal the kernel rows and groups (pack-layer.ts) */
   plan: LayerPlan;
   packedScales: Uint16Array;
   packedZeros?: Int32Array;
+  /** @internal the repack kernel's descriptor (the addon's) */
   sizes: NativeRepackSizes;
 }
 
 /** Plans a checkpoint layer and packs its scales and zero points (the checks and errors of packQuantized). */
 export function planRepack(layer: CheckpointLayer): RepackPlan {
-  const { k, n, groupSize, bits, dtype, zeros, gIdx, scales } = layer;
+  const { inFeatures: k, outFeatures: n, groupSize, bits, dtype, zeros, gIdx, scales } = layer;
   // The converters keep exactly the groups the rows use, so this is the count packQuantized derives from gIdx or k.
   const groups = scales.length / n;
   const plan = planLayer({ k, n, groupSize, bits, dtype, zeroPoints: zeros !== undefined, gIdx, groups });
   // fromPacked's check, which the CPU path meets after packing (a short last group without act-order).
-  if (groupSize !== -1 && plan.kernelK % groupSize !== 0) throw invalid('BAD_SHAPE', 'k', `a multiple of the group size ${groupSize}`, plan.kernelK);
+  if (groupSize !== -1 && plan.kernelK % groupSize !== 0) throw invalid('BAD_SHAPE', 'inFeatures', `a multiple of the group size ${groupSize}`, plan.kernelK);
   const lengths = packedLengths(plan);
   const packedScales = new Uint16Array(lengths.scales);
   const packedZeros = zeros ? new Int32Array(lengths.zeros) : undefined;
@@ -55,8 +57,8 @@ export function planRepack(layer: CheckpointLayer): RepackPlan {
 
 /** The PackedLayer of a plan, given its packed weights. */
 function packedLayer(r: RepackPlan, packedWeights: Int32Array): PackedLayer {
-  const { k, n, groupSize, bits, dtype } = r.layer;
-  const out: PackedLayer = { packedWeights, packedScales: r.packedScales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
+  const { inFeatures, outFeatures, groupSize, bits, dtype } = r.layer;
+  const out: PackedLayer = { packedWeights, packedScales: r.packedScales, inFeatures, outFeatures, groupSize, bits, dtype };
   if (r.packedZeros) out.packedZeros = r.packedZeros;
   if (r.plan.rows) out.rows = r.plan.rows;
   return out;

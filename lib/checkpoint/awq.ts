@@ -47,7 +47,7 @@ function unpackInterleaved(words: Int32Array, rows: number, n: number, bits: 4 |
  */
 export function awqToQuantized(tensors: AwqTensors, config: AwqConfig, source: LayerSource = {}): QuantizedWeights {
   const { qweight, layout: _, ...rest } = awqLayer(tensors, config, source);
-  return { q: unpackInterleaved(qweight, rest.k, rest.n, rest.bits), ...rest };
+  return { q: unpackInterleaved(qweight, rest.inFeatures, rest.outFeatures, rest.bits), ...rest };
 }
 
 /** One AWQ layer with everything converted but its weights (the stored qweight words): see gptqLayer. */

@@ -94,7 +94,7 @@ function readGIdx(t: CheckpointTensor, groups: number, source: LayerSource): Int
  */
 export function gptqToQuantized(tensors: GptqTensors, config: GptqConfig, source: LayerSource = {}): QuantizedWeights {
   const { qweight, layout: _, ...rest } = gptqLayer(tensors, config, source);
-  return { q: unpackAlongK(qweight, rest.k, rest.n, rest.bits), ...rest };
+  return { q: unpackAlongK(qweight, rest.inFeatures, rest.outFeatures, rest.bits), ...rest };
 }
 
 /**

@@ -61,7 +61,7 @@ function typecheck(source: string): string {
 describe('the published declarations', () => {
   test('have no addon handles or per-stream buffers (stripInternal), and internal code still compiles against them', () => {
     const errors = typecheck(`
-      import { Device, DeviceTensor, Event, Stream } from 'marlin-node';
+      import { Device, DeviceTensor, Event, Graph, Stream } from 'marlin-node';
       declare const device: Device;
       declare const stream: Stream;
       declare const event: Event;
@@ -76,6 +76,13 @@ describe('the published declarations', () => {
       event.native;
       // @ts-expect-error internal
       tensor.buffer;
+      declare const graph: Graph;
+      // @ts-expect-error internal
+      graph.native;
+      // @ts-expect-error made by stream.capture() only
+      new Graph();
+      // @ts-expect-error internal
+      Graph.captured;
       // The public surface is still there.
       const s: Stream = new Stream(device);
       s.waitFor(event);
