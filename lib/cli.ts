@@ -395,7 +395,7 @@ async function quantizeMain(args: string[]): Promise<number> {
       groupSize: c.groupSize,
       sym: c.sym,
       maxShardBytes: c.maxShardBytes,
-      quantize: (w, n, k, o) => q.quantize(w, n, k, o),
+      quantize: (w, outFeatures, inFeatures, o) => q.quantize(w, outFeatures, inFeatures, o),
       onProgress: (p) => progress.update(p),
     });
     progress.done();

@@ -1,10 +1,14 @@
 /**
  * RTN quantization of a float checkpoint's linear weights straight into the
- * tensors of a GPTQ checkpoint (docs/formats.md, "GPTQ"): qweight I32
- * [k / pf, n] packed along k, qzeros I32 [groups, n / pf], scales [groups,
- * n], g_idx I32 [k], with pf = 32 / bits. The weights come as checkpoints
- * store them, [n = out, k = in] 16-bit bit patterns (nn.Linear's
- * orientation, layout 'out-in'), and nothing is transposed on the host.
+ * tensors of a GPTQ checkpoint (docs/formats.md, "GPTQ", where inFeatures
+ * is k and outFeatures n): qweight I32 [inFeatures / pf, outFeatures]
+ * packed along the input features, qzeros I32 [groups, outFeatures / pf],
+ * scales [groups, outFeatures], g_idx I32 [inFeatures], with pf = 32 /
+ * bits. The weights come as checkpoints store them, [outFeatures,
+ * inFeatures] 16-bit bit patterns (nn.Linear's orientation, layout
+ * 'out-in'), and nothing is transposed on the host. The dimension
+ * arguments follow that orientation: outFeatures, then inFeatures (the
+ * reverse of quantize()'s, whose default layout is [in, out]).
  *
  * The numbers are quantize()'s (lib/rtn.ts is the rule; csrc/kernels/
  * rtn.cuh repeats its arithmetic): gptqQuantizeOnGpu() and GptqQuantizer
@@ -33,7 +37,7 @@ import { invalid, isObject } from './validate';
 export interface GptqQuantizeOptions {
   /** Bits per weight (default 4). */
   bits?: WeightBits;
-  /** Rows of k per scale group, or -1 for one group per output column (default 128). */
+  /** Input features per scale group, or -1 for one group per output feature (default 128). */
   groupSize?: GroupSize;
   /** Min/max zero points (GPTQ sym: false) instead of symmetric (default false). */
   zeroPoints?: boolean;
@@ -47,24 +51,28 @@ export interface GptqQuantizeOptions {
 
 /** One layer's GPTQ tensors, as a checkpoint stores them (row-major). */
 export interface GptqLayerTensors {
-  n: number;
-  k: number;
+  /** Output features (rows of the [out, in] weights; columns of qweight). */
+  outFeatures: number;
+  /** Input features (columns of the [out, in] weights; packed into the rows of qweight). */
+  inFeatures: number;
   bits: WeightBits;
   groupSize: GroupSize;
   scaleDtype: ActivationDType;
   zeroConvention: GptqZeroConvention;
-  /** [k / pf, n] */
+  /** [inFeatures / pf, outFeatures] */
   qweight: Int32Array;
-  /** [groups, n / pf] */
+  /** [groups, outFeatures / pf] */
   qzeros: Int32Array;
-  /** [groups, n] bit patterns of scaleDtype. */
+  /** [groups, outFeatures] bit patterns of scaleDtype. */
   scales: Uint16Array;
-  /** `[k]`: row / groupSize (0 per-channel). */
+  /** `[inFeatures]`: input feature / groupSize (0 per-channel). */
   gIdx: Int32Array;
 }
 
 /** The shapes of a layer's GPTQ tensors (what a writer must reserve before the data exists). */
-export function gptqTensorShapes(n: number, k: number, bits: WeightBits, groupSize: GroupSize): Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', number[]> {
+export function gptqTensorShapes(outFeatures: number, inFeatures: number, bits: WeightBits, groupSize: GroupSize): Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', number[]> {
+  const n = outFeatures;
+  const k = inFeatures;
   const pf = 32 / bits;
   const groups = scaleRows(k, groupSize);
   return { qweight: [k / pf, n], qzeros: [groups, n / pf], scales: [groups, n], g_idx: [k] };
@@ -85,18 +93,22 @@ interface Checked {
 
 /**
  * Why the weights cannot become GPTQ tensors, as a sentence, or undefined:
- * k must be a multiple of the group size, and k and n of 32 / bits (whole
- * qweight and qzeros words). Used before reading any data.
+ * inFeatures must be a multiple of the group size, and inFeatures and
+ * outFeatures of 32 / bits (whole qweight and qzeros words). Used before
+ * reading any data.
  */
-export function gptqShapeProblem(n: number, k: number, bits: WeightBits, groupSize: GroupSize): string | undefined {
+export function gptqShapeProblem(outFeatures: number, inFeatures: number, bits: WeightBits, groupSize: GroupSize): string | undefined {
   const pf = 32 / bits;
-  if (groupSize !== -1 && k % groupSize !== 0) return `k=${k} input features are not a multiple of the group size ${groupSize}`;
-  if (k % pf !== 0) return `k=${k} input features do not fill whole ${bits}-bit qweight words (${pf} rows each)`;
-  if (n % pf !== 0) return `n=${n} output features do not fill whole ${bits}-bit qzeros words (${pf} columns each)`;
+  if (groupSize !== -1 && inFeatures % groupSize !== 0) return `inFeatures ${inFeatures} is not a multiple of the group size ${groupSize}`;
+  if (inFeatures % pf !== 0) return `inFeatures ${inFeatures} does not fill whole ${bits}-bit qweight words (${pf} rows each)`;
+  if (outFeatures % pf !== 0) return `outFeatures ${outFeatures} does not fill whole ${bits}-bit qzeros words (${pf} columns each)`;
   return undefined;
 }
 
-function check(weights: unknown, n: number, k: number, options: GptqQuantizeOptions | undefined): Checked {
+/** Checks the arguments; the problem (the addon's descriptor) keeps k and n: k = inFeatures, n = outFeatures. */
+function check(weights: unknown, outFeatures: number, inFeatures: number, options: GptqQuantizeOptions | undefined): Checked {
+  const n = outFeatures;
+  const k = inFeatures;
   const o = options ?? {};
   if (!isObject(o)) throw invalid('BAD_ARGUMENT', 'options', 'an options object', options);
   const bits = checkBits(o.bits ?? 4);
@@ -107,13 +119,13 @@ function check(weights: unknown, n: number, k: number, options: GptqQuantizeOpti
   const scaleDtype = checkActivationDType(o.scaleDtype ?? 'float16', 'scaleDtype');
   const zeroConvention = o.zeroConvention ?? 'v1';
   if (zeroConvention !== 'v1' && zeroConvention !== 'v2') throw invalid('BAD_ARGUMENT', 'zeroConvention', "'v1' or 'v2'", zeroConvention);
-  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'n (output features)', 'a positive integer', n);
-  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'k (input features)', 'a positive integer', k);
+  if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'outFeatures (rows of the [out, in] weights)', 'a positive integer', n);
+  if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'inFeatures (columns of the [out, in] weights)', 'a positive integer', k);
   const problem = gptqShapeProblem(n, k, bits, groupSize);
   if (problem) throw new MarlinError('BAD_SHAPE', `Cannot write GPTQ tensors: ${problem}`);
   if (!(weights instanceof Uint16Array))
-    throw invalid('BAD_DTYPE', 'weights', `a Uint16Array of ${inputDtype} bit patterns ([n, k], as checkpoints store a linear weight)`, weights);
-  if (weights.length !== n * k) throw invalid('BAD_SHAPE', 'weights', `${n * k} values ([n=${n}, k=${k}])`, weights);
+    throw invalid('BAD_DTYPE', 'weights', `a Uint16Array of ${inputDtype} bit patterns ([outFeatures, inFeatures], as checkpoints store a linear weight)`, weights);
+  if (weights.length !== n * k) throw invalid('BAD_SHAPE', 'weights', `${n * k} values ([outFeatures ${n}, inFeatures ${k}])`, weights);
   return {
     problem: { n, k, inputDtype, scaleDtype, bits, groupSize, zeroPoints, zeroWordOffset: gptqZeroWordOffset(bits, zeroConvention) },
     bits,
@@ -157,8 +169,8 @@ function findingFailure(weights: Uint16Array, c: Checked, badWeight: number, bad
 
 function result(c: Checked, t: { qweight: Int32Array; qzeros: Int32Array; scales: Uint16Array; gIdx: Int32Array }): GptqLayerTensors {
   return {
-    n: c.problem.n,
-    k: c.problem.k,
+    outFeatures: c.problem.n,
+    inFeatures: c.problem.k,
     bits: c.bits,
     groupSize: c.groupSize,
     scaleDtype: c.scaleDtype,
@@ -171,12 +183,14 @@ function result(c: Checked, t: { qweight: Int32Array; qzeros: Int32Array; scales
 }
 
 /**
- * Quantizes [n, k] weights (16-bit bit patterns, as checkpoints store a
- * linear weight) into GPTQ tensors on the CPU, synchronously, with the
- * GPU kernels' own per-group code (needs the addon, not a GPU).
+ * Quantizes [outFeatures, inFeatures] weights (16-bit bit patterns, as
+ * checkpoints store a linear weight) into GPTQ tensors on the CPU,
+ * synchronously, with the GPU kernels' own per-group code (needs the
+ * addon, not a GPU). Note the order of the dimensions: that of the
+ * weights, outFeatures first.
  */
-export function gptqQuantizeOnHost(weights: Uint16Array, n: number, k: number, options?: GptqQuantizeOptions): GptqLayerTensors {
-  const c = check(weights, n, k, options);
+export function gptqQuantizeOnHost(weights: Uint16Array, outFeatures: number, inFeatures: number, options?: GptqQuantizeOptions): GptqLayerTensors {
+  const c = check(weights, outFeatures, inFeatures, options);
   const r = callNative(() => native.gptqQuantizeHost({ ...c.problem, weights }));
   if (r.badWeight >= 0 || r.badScale >= 0) throw findingFailure(weights, c, r.badWeight, r.badScale);
   return result(c, r);
@@ -217,12 +231,12 @@ export class GptqQuantizer {
     this.stream = device.createStream();
   }
 
-  /** Quantizes [n, k] weights into GPTQ tensors on the GPU (see gptqQuantizeOnHost for the arguments). */
-  quantize(weights: Uint16Array, n: number, k: number, options?: GptqQuantizeOptions): Promise<GptqLayerTensors> {
+  /** Quantizes [outFeatures, inFeatures] weights into GPTQ tensors on the GPU (see gptqQuantizeOnHost for the arguments). */
+  quantize(weights: Uint16Array, outFeatures: number, inFeatures: number, options?: GptqQuantizeOptions): Promise<GptqLayerTensors> {
     if (this.disposed) return Promise.reject(new MarlinError('DISPOSED', 'the GptqQuantizer was disposed'));
     let c: Checked;
     try {
-      c = check(weights, n, k, options);
+      c = check(weights, outFeatures, inFeatures, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -282,17 +296,17 @@ export class GptqQuantizer {
   }
 }
 
-/** Quantizes one layer's [n, k] weights into GPTQ tensors on a GPU (default device 0); see GptqQuantizer for many. */
+/** Quantizes one layer's [outFeatures, inFeatures] weights into GPTQ tensors on a GPU (default device 0); see GptqQuantizer for many. */
 export async function gptqQuantizeOnGpu(
   weights: Uint16Array,
-  n: number,
-  k: number,
+  outFeatures: number,
+  inFeatures: number,
   options?: GptqQuantizeOptions,
   device: Device = Device.get(0),
 ): Promise<GptqLayerTensors> {
   const quantizer = new GptqQuantizer(device);
   try {
-    return await quantizer.quantize(weights, n, k, options);
+    return await quantizer.quantize(weights, outFeatures, inFeatures, options);
   } finally {
     await quantizer.dispose();
   }

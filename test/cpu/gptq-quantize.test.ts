@@ -39,6 +39,29 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
     const shapes = gptqTensorShapes(64, 256, 8, 64);
     expect(shapes).toEqual({ qweight: [64, 64], qzeros: [4, 16], scales: [4, 64], g_idx: [256] });
     expect([t.qweight.length, t.qzeros.length, t.scales.length, t.gIdx.length]).toEqual([64 * 64, 4 * 16, 4 * 64, 256]);
+    expect([t.outFeatures, t.inFeatures]).toEqual([64, 256]);
+    expect(t).not.toHaveProperty('n');
+    expect(t).not.toHaveProperty('k');
+  });
+
+  test('argument errors name outFeatures and inFeatures, as the rest of the API does', () => {
+    const refused = (w: Uint16Array, outFeatures: number, inFeatures: number, options = {}) => {
+      try {
+        gptqQuantizeOnHost(w, outFeatures, inFeatures, options);
+      } catch (error) {
+        return (error as MarlinError).message;
+      }
+      return undefined;
+    };
+    expect(refused(new Uint16Array(128), 0, 128)).toBe('Expected a positive integer for outFeatures (rows of the [out, in] weights) but received number 0');
+    expect(refused(new Uint16Array(128), 8, 1.5)).toBe('Expected a positive integer for inFeatures (columns of the [out, in] weights) but received number 1.5');
+    expect(refused(new Uint16Array(8 * 192), 8, 192)).toBe('Cannot write GPTQ tensors: inFeatures 192 is not a multiple of the group size 128');
+    expect(refused(new Uint16Array(12 * 128), 12, 128)).toBe('Cannot write GPTQ tensors: outFeatures 12 does not fill whole 4-bit qzeros words (8 columns each)');
+    expect(refused(new Uint16Array(8 * 100), 8, 100, { groupSize: -1 })).toBe('Cannot write GPTQ tensors: inFeatures 100 does not fill whole 4-bit qweight words (8 rows each)');
+    expect(refused(new Uint16Array(10), 8, 128)).toMatch(/^Expected 1024 values \(\[outFeatures 8, inFeatures 128\]\) for weights but received /);
+    expect(refused(new Float32Array(8 * 128) as unknown as Uint16Array, 8, 128)).toMatch(/\(\[outFeatures, inFeatures\], as checkpoints store a linear weight\)/);
+    for (const message of [refused(new Uint16Array(128), 0, 128), refused(new Uint16Array(8 * 192), 8, 192), refused(new Uint16Array(10), 8, 128)])
+      expect(message).not.toMatch(/\b[nk]\b|[nk]=/);
   });
 
   test('v1 zero words are the v2 words minus one per field (what lib/checkpoint/gptq.ts adds back); v2 words as they are', () => {

@@ -23,7 +23,7 @@ import { expectedGptq } from '../helpers/gptq-cases';
 import { SEED, rng } from '../helpers/random';
 
 const random = rng(SEED + 808);
-const hostQuantizer = async (w: Uint16Array, n: number, k: number, o: object) => gptqQuantizeOnHost(w, n, k, o);
+const hostQuantizer = async (w: Uint16Array, outFeatures: number, inFeatures: number, o: object) => gptqQuantizeOnHost(w, outFeatures, inFeatures, o);
 const version = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 let tmp: string;
@@ -259,10 +259,10 @@ describe(`quantizeModel writes a GPTQ checkpoint (host quantizer, seed ${SEED})`
     });
     expect(fs.readdirSync(out)).toEqual([]);
 
-    // An F32 projection, and one whose k is not a multiple of the group.
+    // An F32 projection, and one whose inFeatures is not a multiple of the group.
     for (const [bad, why] of [
       [{ dtype: 'F32', shape: [128, 128], data: new Float32Array(128 * 128) }, /must be F16 or BF16, not F32/],
-      [{ dtype: 'F16', shape: [128, 96], data: new Uint16Array(128 * 96) }, /cannot be quantized to 4 bits, group 128: k=96/],
+      [{ dtype: 'F16', shape: [128, 96], data: new Uint16Array(128 * 96) }, /cannot be quantized to 4 bits, group 128: inFeatures 96 is not a multiple of the group size 128/],
     ] as const) {
       const dir = fresh('in');
       const all = await writeFloatModel(dir, spec, random);
