@@ -395,7 +395,7 @@ async function quantizeMain(args: string[]): Promise<number> {
       groupSize: c.groupSize,
       sym: c.sym,
       maxShardBytes: c.maxShardBytes,
-      quantize: (w, outFeatures, inFeatures, o) => q.quantize(w, outFeatures, inFeatures, o),
+      quantize: (w, inFeatures, outFeatures, o) => q.quantize(w, inFeatures, outFeatures, o),
       onProgress: (p) => progress.update(p),
     });
     progress.done();

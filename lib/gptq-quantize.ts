@@ -7,8 +7,7 @@
  * bits. The weights come as checkpoints store them, [outFeatures,
  * inFeatures] 16-bit bit patterns (nn.Linear's orientation, layout
  * 'out-in'), and nothing is transposed on the host. The dimension
- * arguments follow that orientation: outFeatures, then inFeatures (the
- * reverse of quantize()'s, whose default layout is [in, out]).
+ * arguments come in quantize()'s order: inFeatures, then outFeatures.
  *
  * The numbers are quantize()'s (lib/rtn.ts is the rule; csrc/kernels/
  * rtn.cuh repeats its arithmetic): gptqQuantizeOnGpu() and GptqQuantizer
@@ -70,7 +69,7 @@ export interface GptqLayerTensors {
 }
 
 /** The shapes of a layer's GPTQ tensors (what a writer must reserve before the data exists). */
-export function gptqTensorShapes(outFeatures: number, inFeatures: number, bits: WeightBits, groupSize: GroupSize): Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', number[]> {
+export function gptqTensorShapes(inFeatures: number, outFeatures: number, bits: WeightBits, groupSize: GroupSize): Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', number[]> {
   const n = outFeatures;
   const k = inFeatures;
   const pf = 32 / bits;
@@ -97,7 +96,7 @@ interface Checked {
  * outFeatures of 32 / bits (whole qweight and qzeros words). Used before
  * reading any data.
  */
-export function gptqShapeProblem(outFeatures: number, inFeatures: number, bits: WeightBits, groupSize: GroupSize): string | undefined {
+export function gptqShapeProblem(inFeatures: number, outFeatures: number, bits: WeightBits, groupSize: GroupSize): string | undefined {
   const pf = 32 / bits;
   if (groupSize !== -1 && inFeatures % groupSize !== 0) return `inFeatures ${inFeatures} is not a multiple of the group size ${groupSize}`;
   if (inFeatures % pf !== 0) return `inFeatures ${inFeatures} does not fill whole ${bits}-bit qweight words (${pf} rows each)`;
@@ -121,7 +120,7 @@ function check(weights: unknown, outFeatures: number, inFeatures: number, option
   if (zeroConvention !== 'v1' && zeroConvention !== 'v2') throw invalid('BAD_ARGUMENT', 'zeroConvention', "'v1' or 'v2'", zeroConvention);
   if (!Number.isSafeInteger(n) || n <= 0) throw invalid('BAD_SHAPE', 'outFeatures (rows of the [out, in] weights)', 'a positive integer', n);
   if (!Number.isSafeInteger(k) || k <= 0) throw invalid('BAD_SHAPE', 'inFeatures (columns of the [out, in] weights)', 'a positive integer', k);
-  const problem = gptqShapeProblem(n, k, bits, groupSize);
+  const problem = gptqShapeProblem(k, n, bits, groupSize);
   if (problem) throw new MarlinError('BAD_SHAPE', `Cannot write GPTQ tensors: ${problem}`);
   if (!(weights instanceof Uint16Array))
     throw invalid('BAD_DTYPE', 'weights', `a Uint16Array of ${inputDtype} bit patterns ([outFeatures, inFeatures], as checkpoints store a linear weight)`, weights);
@@ -186,10 +185,10 @@ function result(c: Checked, t: { qweight: Int32Array; qzeros: Int32Array; scales
  * Quantizes [outFeatures, inFeatures] weights (16-bit bit patterns, as
  * checkpoints store a linear weight) into GPTQ tensors on the CPU,
  * synchronously, with the GPU kernels' own per-group code (needs the
- * addon, not a GPU). Note the order of the dimensions: that of the
- * weights, outFeatures first.
+ * addon, not a GPU). The dimensions come inFeatures first, as in
+ * quantize(); the weights are [outFeatures, inFeatures].
  */
-export function gptqQuantizeOnHost(weights: Uint16Array, outFeatures: number, inFeatures: number, options?: GptqQuantizeOptions): GptqLayerTensors {
+export function gptqQuantizeOnHost(weights: Uint16Array, inFeatures: number, outFeatures: number, options?: GptqQuantizeOptions): GptqLayerTensors {
   const c = check(weights, outFeatures, inFeatures, options);
   const r = callNative(() => native.gptqQuantizeHost({ ...c.problem, weights }));
   if (r.badWeight >= 0 || r.badScale >= 0) throw findingFailure(weights, c, r.badWeight, r.badScale);
@@ -232,7 +231,7 @@ export class GptqQuantizer {
   }
 
   /** Quantizes [outFeatures, inFeatures] weights into GPTQ tensors on the GPU (see gptqQuantizeOnHost for the arguments). */
-  quantize(weights: Uint16Array, outFeatures: number, inFeatures: number, options?: GptqQuantizeOptions): Promise<GptqLayerTensors> {
+  quantize(weights: Uint16Array, inFeatures: number, outFeatures: number, options?: GptqQuantizeOptions): Promise<GptqLayerTensors> {
     if (this.disposed) return Promise.reject(new MarlinError('DISPOSED', 'the GptqQuantizer was disposed'));
     let c: Checked;
     try {
@@ -299,14 +298,14 @@ export class GptqQuantizer {
 /** Quantizes one layer's [outFeatures, inFeatures] weights into GPTQ tensors on a GPU (default device 0); see GptqQuantizer for many. */
 export async function gptqQuantizeOnGpu(
   weights: Uint16Array,
-  outFeatures: number,
   inFeatures: number,
+  outFeatures: number,
   options?: GptqQuantizeOptions,
   device: Device = Device.get(0),
 ): Promise<GptqLayerTensors> {
   const quantizer = new GptqQuantizer(device);
   try {
-    return await quantizer.quantize(weights, outFeatures, inFeatures, options);
+    return await quantizer.quantize(weights, inFeatures, outFeatures, options);
   } finally {
     await quantizer.dispose();
   }

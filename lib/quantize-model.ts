@@ -27,7 +27,7 @@ import type { GroupSize, WeightBits } from './shapes';
 import { isObject } from './validate';
 
 /** Quantizes one layer's [outFeatures, inFeatures] weights, as a checkpoint stores them (GptqQuantizer.quantize, or the host path in tests). */
-export type LayerQuantizer = (weights: Uint16Array, outFeatures: number, inFeatures: number, options: GptqQuantizeOptions) => Promise<GptqLayerTensors>;
+export type LayerQuantizer = (weights: Uint16Array, inFeatures: number, outFeatures: number, options: GptqQuantizeOptions) => Promise<GptqLayerTensors>;
 
 export interface QuantizeModelOptions {
   bits: WeightBits;
@@ -132,11 +132,11 @@ function plan(model: SafetensorsModel, o: QuantizeModelOptions): Planned[] {
     if (!(info.dtype in FLOAT_DTYPES))
       throw badCheckpoint(info.file, `a linear weight to quantize must be F16 or BF16, not ${info.dtype}`, { tensor: name });
     const [outFeatures, inFeatures] = info.shape;
-    const problem = gptqShapeProblem(outFeatures, inFeatures, o.bits, o.groupSize);
+    const problem = gptqShapeProblem(inFeatures, outFeatures, o.bits, o.groupSize);
     if (problem)
       throw badCheckpoint(info.file, `[${outFeatures}, ${inFeatures}] (out, in) cannot be quantized to ${o.bits} bits, group ${o.groupSize}: ${problem}`, { tensor: name });
     const prefix = name.slice(0, -'.weight'.length);
-    const shapes = gptqTensorShapes(outFeatures, inFeatures, o.bits, o.groupSize);
+    const shapes = gptqTensorShapes(inFeatures, outFeatures, o.bits, o.groupSize);
     out.push({
       source: name,
       quantize: true,
@@ -246,7 +246,7 @@ export async function quantizeModel(inDir: string, outDir: string, o: QuantizeMo
         const [outFeatures, inFeatures] = tensor.shape;
         let t: GptqLayerTensors;
         try {
-          t = await o.quantize(tensor.data as Uint16Array, outFeatures, inFeatures, { ...options, inputDtype: FLOAT_DTYPES[tensor.dtype] });
+          t = await o.quantize(tensor.data as Uint16Array, inFeatures, outFeatures, { ...options, inputDtype: FLOAT_DTYPES[tensor.dtype] });
         } catch (error) {
           // The quantizer's refusals (a weight that is not finite, a scale past FP16) are faults of the input.
           if ((error as MarlinError).code !== 'BAD_ARGUMENT') throw error;

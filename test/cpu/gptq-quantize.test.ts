@@ -29,14 +29,14 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
     const n = 64;
     const k = 512;
     const w = gptqCaseWeights(n, k, c.bits, c.groupSize, c.inputDtype, random);
-    const ours = gptqBytes(gptqQuantizeOnHost(w, n, k, c));
+    const ours = gptqBytes(gptqQuantizeOnHost(w, k, n, c));
     const expected = expectedGptq(w, n, k, c);
     for (const name of ['scales', 'qzeros', 'qweight', 'g_idx'] as const) expect([name, firstDifference(ours[name], expected[name])]).toEqual([name, -1]);
   });
 
   test('shapes are those of a GPTQ checkpoint', () => {
-    const t = gptqQuantizeOnHost(new Uint16Array(64 * 256), 64, 256, { bits: 8, groupSize: 64 });
-    const shapes = gptqTensorShapes(64, 256, 8, 64);
+    const t = gptqQuantizeOnHost(new Uint16Array(64 * 256), 256, 64, { bits: 8, groupSize: 64 });
+    const shapes = gptqTensorShapes(256, 64, 8, 64);
     expect(shapes).toEqual({ qweight: [64, 64], qzeros: [4, 16], scales: [4, 64], g_idx: [256] });
     expect([t.qweight.length, t.qzeros.length, t.scales.length, t.gIdx.length]).toEqual([64 * 64, 4 * 16, 4 * 64, 256]);
     expect([t.outFeatures, t.inFeatures]).toEqual([64, 256]);
@@ -47,7 +47,7 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
   test('argument errors name outFeatures and inFeatures, as the rest of the API does', () => {
     const refused = (w: Uint16Array, outFeatures: number, inFeatures: number, options = {}) => {
       try {
-        gptqQuantizeOnHost(w, outFeatures, inFeatures, options);
+        gptqQuantizeOnHost(w, inFeatures, outFeatures, options);
       } catch (error) {
         return (error as MarlinError).message;
       }
@@ -66,13 +66,13 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
 
   test('v1 zero words are the v2 words minus one per field (what lib/checkpoint/gptq.ts adds back); v2 words as they are', () => {
     const w = gptqCaseWeights(32, 128, 4, 128, 'float16', random);
-    const v1 = gptqQuantizeOnHost(w, 32, 128, { zeroPoints: true });
-    const v2 = gptqQuantizeOnHost(w, 32, 128, { zeroPoints: true, zeroConvention: 'v2' });
+    const v1 = gptqQuantizeOnHost(w, 128, 32, { zeroPoints: true });
+    const v2 = gptqQuantizeOnHost(w, 128, 32, { zeroPoints: true, zeroConvention: 'v2' });
     expect(gptqZeroWordOffset(4, 'v1')).toBe(0x11111111);
     expect(gptqZeroWordOffset(8, 'v1')).toBe(0x01010101);
     expect(Array.from(v1.qzeros, (word) => (word + 0x11111111) | 0)).toEqual(Array.from(v2.qzeros));
     // Symmetric: every field of a v1 word holds 8 - 1.
-    expect(new Set(gptqQuantizeOnHost(w, 32, 128, {}).qzeros)).toEqual(new Set([0x77777777]));
+    expect(new Set(gptqQuantizeOnHost(w, 128, 32, {}).qzeros)).toEqual(new Set([0x77777777]));
   });
 
   test.each([
@@ -89,7 +89,7 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
       const expected = cpuError(w, n, k, dtype, 'float16');
       expect(expected).toBeInstanceOf(MarlinError);
       expect((expected as Error).message).toContain('input 3');
-      expect(() => gptqQuantizeOnHost(w, n, k, { inputDtype: dtype })).toThrow(expect.objectContaining({ code: (expected as MarlinError).code, message: (expected as Error).message }));
+      expect(() => gptqQuantizeOnHost(w, k, n, { inputDtype: dtype })).toThrow(expect.objectContaining({ code: (expected as MarlinError).code, message: (expected as Error).message }));
     }
   });
 
@@ -102,16 +102,16 @@ describe(`gptqQuantizeOnHost against quantize() (seed ${SEED})`, () => {
     const expected = cpuError(w, n, k, 'bfloat16', 'float16') as MarlinError;
     expect(expected).toBeInstanceOf(MarlinError);
     expect(expected.message).toContain('group 1, column 3');
-    expect(() => gptqQuantizeOnHost(w, n, k, { inputDtype: 'bfloat16' })).toThrow(expect.objectContaining({ code: expected.code, message: expected.message }));
+    expect(() => gptqQuantizeOnHost(w, k, n, { inputDtype: 'bfloat16' })).toThrow(expect.objectContaining({ code: expected.code, message: expected.message }));
     // BF16 scales hold it.
-    expect(() => gptqQuantizeOnHost(w, n, k, { inputDtype: 'bfloat16', scaleDtype: 'bfloat16' })).not.toThrow();
+    expect(() => gptqQuantizeOnHost(w, k, n, { inputDtype: 'bfloat16', scaleDtype: 'bfloat16' })).not.toThrow();
   });
 
   test('shapes that do not make whole words or groups are BAD_SHAPE before any work', () => {
-    expect(() => gptqQuantizeOnHost(new Uint16Array(8 * 192), 8, 192, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('group size 128') }));
-    expect(() => gptqQuantizeOnHost(new Uint16Array(12 * 128), 12, 128, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('qzeros') }));
-    expect(() => gptqQuantizeOnHost(new Uint16Array(8 * 100), 8, 100, { groupSize: -1 })).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('qweight') }));
-    expect(() => gptqQuantizeOnHost(new Uint16Array(10), 8, 128, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
-    expect(() => gptqQuantizeOnHost(new Float32Array(8 * 128) as unknown as Uint16Array, 8, 128, {})).toThrow(expect.objectContaining({ code: 'BAD_DTYPE' }));
+    expect(() => gptqQuantizeOnHost(new Uint16Array(8 * 192), 192, 8, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('group size 128') }));
+    expect(() => gptqQuantizeOnHost(new Uint16Array(12 * 128), 128, 12, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('qzeros') }));
+    expect(() => gptqQuantizeOnHost(new Uint16Array(8 * 100), 100, 8, { groupSize: -1 })).toThrow(expect.objectContaining({ code: 'BAD_SHAPE', message: expect.stringContaining('qweight') }));
+    expect(() => gptqQuantizeOnHost(new Uint16Array(10), 128, 8, {})).toThrow(expect.objectContaining({ code: 'BAD_SHAPE' }));
+    expect(() => gptqQuantizeOnHost(new Float32Array(8 * 128) as unknown as Uint16Array, 128, 8, {})).toThrow(expect.objectContaining({ code: 'BAD_DTYPE' }));
   });
 });

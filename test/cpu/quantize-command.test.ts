@@ -23,7 +23,7 @@ import { expectedGptq } from '../helpers/gptq-cases';
 import { SEED, rng } from '../helpers/random';
 
 const random = rng(SEED + 808);
-const hostQuantizer = async (w: Uint16Array, outFeatures: number, inFeatures: number, o: object) => gptqQuantizeOnHost(w, outFeatures, inFeatures, o);
+const hostQuantizer = async (w: Uint16Array, inFeatures: number, outFeatures: number, o: object) => gptqQuantizeOnHost(w, inFeatures, outFeatures, o);
 const version = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 let tmp: string;

@@ -42,20 +42,20 @@ describeGpu(`GPTQ quantizer on the GPU (seed ${SEED})`, () => {
     const n = 200;
     const k = 1024;
     const w = gptqCaseWeights(n, k, c.bits, c.groupSize, c.inputDtype, random);
-    const ours = gptqBytes(await quantizer.quantize(w, n, k, c));
+    const ours = gptqBytes(await quantizer.quantize(w, k, n, c));
     const expected = expectedGptq(w, n, k, c);
     for (const name of ['scales', 'qzeros', 'qweight', 'g_idx'] as const) expect([name, firstDifference(ours[name], expected[name])]).toEqual([name, -1]);
   });
 
   test('a 7B-sized layer (11008 x 4096), after a smaller one in the same buffers: the host path, bit for bit', async () => {
     const small = gptqCaseWeights(64, 512, 4, 128, 'float16', random);
-    await quantizer.quantize(small, 64, 512, {});
+    await quantizer.quantize(small, 512, 64, {});
     const n = 11008;
     const k = 4096;
     const w = toHalves(uniform(n * k, random, 0.05), 'float16');
     for (const options of [{}, { bits: 8, groupSize: -1, zeroPoints: true } as const]) {
-      const ours = gptqBytes(await quantizer.quantize(w, n, k, options));
-      const host = gptqBytes(gptqQuantizeOnHost(w, n, k, options));
+      const ours = gptqBytes(await quantizer.quantize(w, k, n, options));
+      const host = gptqBytes(gptqQuantizeOnHost(w, k, n, options));
       for (const name of ['scales', 'qzeros', 'qweight', 'g_idx'] as const) expect([name, firstDifference(ours[name], host[name])]).toEqual([name, -1]);
     }
   });
@@ -78,13 +78,13 @@ describeGpu(`GPTQ quantizer on the GPU (seed ${SEED})`, () => {
         expected = error;
       }
       expect(expected).toBeInstanceOf(MarlinError);
-      await expect(quantizer.quantize(w, n, k, { inputDtype: dtype })).rejects.toMatchObject({
+      await expect(quantizer.quantize(w, k, n, { inputDtype: dtype })).rejects.toMatchObject({
         code: (expected as MarlinError).code,
         message: (expected as MarlinError).message,
       });
     }
     const w = gptqCaseWeights(n, k, 4, 128, 'float16', random);
-    expect(gptqBytes(await gptqQuantizeOnGpu(w, n, k, {}, device)).qweight).toEqual(gptqBytes(gptqQuantizeOnHost(w, n, k, {})).qweight);
+    expect(gptqBytes(await gptqQuantizeOnGpu(w, k, n, {}, device)).qweight).toEqual(gptqBytes(gptqQuantizeOnHost(w, k, n, {})).qweight);
   });
 });
 
