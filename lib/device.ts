@@ -74,8 +74,11 @@ export class Stream {
     this.native = callNative(() => new native.Stream(device.index));
   }
 
+  /** Kept here, not asked of the addon: forward() reads it on every call. */
+  private released = false;
+
   get disposed(): boolean {
-    return this.native.disposed;
+    return this.released;
   }
 
   /** Whether capture() is recording this stream's work now. */
@@ -88,18 +91,24 @@ export class Stream {
    * graph instead of running it, and returns the graph: `graph.launch()`
    * then replays all of it with one call. `record` must be synchronous and
    * may only queue work: layer forward() calls with `out` given, copyFrom,
-   * fill. Allocating (a new tensor, forward() without `out`, a workspace
-   * that must grow: call layer.reserve() first), toHost(), upload(),
-   * synchronize() and waitFor() throw NOT_CAPTURABLE meanwhile, on any
-   * stream of this thread. If `record` throws, nothing is recorded, the
-   * error propagates and the stream works as before.
+   * fill, and fp16Matmul() once it has been called outside a capture.
+   * Meanwhile, on this thread: allocating (a new tensor, forward() without
+   * `out`, a workspace that must grow: call layer.reserve() first),
+   * upload() and graph.launch() throw NOT_CAPTURABLE, and toHost(),
+   * synchronize() and event.synchronize() return Promises rejected with it,
+   * on any stream; waitFor() and event.record() throw it on the capturing
+   * stream. If `record` throws, nothing is recorded, the error propagates
+   * and the stream works as before. With drivers older than CUDA 12.3's,
+   * which cannot load a kernel during a capture, run the calls once outside
+   * the capture first.
    *
    * A replay reads and writes the very tensors the capture used: change the
    * inputs between replays by writing into those tensors (upload, copyFrom),
    * and read the outputs after the replay. The graph keeps the device
    * memory it uses until graph.dispose(), even if those tensors are
    * disposed first. Before capturing, the stream is ordered after the work
-   * queued so far on the device's default stream (where layers upload).
+   * queued so far on the device's default stream (where layers upload);
+   * graph.launch() on another stream orders that stream after it too.
    */
   capture(record: () => void): Graph {
     live(this, 'stream');
@@ -154,6 +163,7 @@ export class Stream {
 
   /** Releases the stream (queued work still runs) and its workspace. */
   dispose(): void {
+    this.released = true;
     this.workspace?.dispose();
     this.workspace = undefined;
     this.scratch?.dispose();
@@ -178,10 +188,15 @@ export class Graph {
   readonly stream: Stream;
   /** @internal */ readonly native: NativeGraph;
 
-  private constructor(stream: Stream, graph: NativeGraph) {
+  /** The capturing stream's work before the capture ended (layer uploads included): other streams wait for it once. */
+  private readonly ready: Event;
+  private readonly ordered = new WeakSet<Stream>();
+
+  private constructor(stream: Stream, graph: NativeGraph, ready: Event) {
     this.device = stream.device;
     this.stream = stream;
     this.native = graph;
+    this.ready = ready;
   }
 
   /**
@@ -190,7 +205,15 @@ export class Graph {
    * public one; a private constructor stays private there.
    */
   static captured(stream: Stream, graph: NativeGraph): Graph {
-    return new Graph(stream, graph);
+    const ready = new Event(stream.device);
+    try {
+      ready.record(stream);
+    } catch (error) {
+      ready.dispose();
+      graph.dispose();
+      throw error;
+    }
+    return new Graph(stream, graph, ready);
   }
 
   get disposed(): boolean {
@@ -204,18 +227,31 @@ export class Graph {
 
   /**
    * Queues one replay of the graph on `stream` (default: the stream it was
-   * captured from) and returns at once. Replays on one stream run in order;
-   * replays of graphs that share a workspace (layers captured from one
-   * stream) must not run at the same time on different streams.
+   * captured from) and returns at once. Replays on one stream run in order.
+   * The first launch on another stream orders that stream after the
+   * capturing stream's work up to the end of the capture (which covers the
+   * uploads of the layers it calls); later work on the capturing stream
+   * is not waited for. Replays of graphs that share a workspace (layers
+   * captured from one stream) must not run at the same time on different
+   * streams: order them with events. Throws NOT_CAPTURABLE during a capture.
    */
   launch(stream: Stream = this.stream): void {
     if (this.native.disposed) throw new MarlinError('DISPOSED', 'the graph was disposed');
     if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    if (stream !== this.stream && !this.ordered.has(stream)) {
+      stream.waitFor(this.ready);
+      this.ordered.add(stream);
+    }
     callNative(() => this.native.launch(stream.native));
   }
 
-  /** Frees the graph (a replay in flight completes) and lets go of its memory. Safe to call twice. */
+  /**
+   * Frees the graph (a replay in flight completes) and lets go of its
+   * memory: memory of tensors disposed while the graph used it is freed
+   * now, which waits for the GPU like any free. Safe to call twice.
+   */
   dispose(): void {
+    this.ready.dispose();
     this.native.dispose();
   }
 

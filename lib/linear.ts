@@ -81,11 +81,12 @@ function scratchFor(stream: Stream, bytes: number): DeviceTensor<'int32'> {
 export interface RunOptions extends KernelOverrides {
   /**
    * Makes every row's output bit-identical whatever the batch size and the
-   * other rows: the tile the chooser picks for one row is kept at every
-   * batch size, and rows go in launches of one 64-row problem each (maxPar
-   * 1), so each output element is summed in the same order. Free up to 64
-   * rows (the default plan is already that); beyond, every 64 rows read the
-   * weights again. Cannot be combined with `tile` or `maxPar`.
+   * other rows, for a given layer, GPU and `sms`: the tile the chooser
+   * picks for one row is kept at every batch size, and rows go in launches
+   * of one 64-row problem each (maxPar 1), so each output element is summed
+   * in the same order. With the default kernel table it is free up to 64
+   * rows (the default plan is the same there); beyond, every 64 rows read
+   * the weights again. Cannot be combined with `tile` or `maxPar`.
    */
   batchInvariant?: boolean;
 }
@@ -363,6 +364,14 @@ export class QuantizedLinear {
     if (this.disposed) throw new MarlinError('DISPOSED', 'this QuantizedLinear was disposed');
   }
 
+  /** A live Stream on the layer's device. */
+  private checkStream(stream: unknown): asserts stream is Stream {
+    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    if (stream.disposed) throw new MarlinError('DISPOSED', 'the stream was disposed');
+    if (stream.device.index !== this.device.index)
+      throw new MarlinError('BAD_ARGUMENT', `the stream is on device ${stream.device.index} but the layer on device ${this.device.index}`);
+  }
+
   private checkTensor(t: unknown, name: string, rows: number | undefined, cols: number): DeviceTensor<ActivationDType> {
     if (!(t instanceof DeviceTensor)) throw invalid('BAD_ARGUMENT', name, 'a DeviceTensor', t);
     if (t.dtype !== this.format.dtype)
@@ -383,8 +392,9 @@ export class QuantizedLinear {
     this.live();
     this.checkTensor(x, 'x', undefined, this.inFeatures);
     const m = x.shape[0];
+    if (x.disposed) throw new MarlinError('DISPOSED', 'x was disposed');
     const stream = options.stream ?? this.device.stream;
-    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
+    this.checkStream(stream);
     const overrides = this.overridesFor(options);
     let out = options.out;
     if (out === undefined) {
@@ -392,6 +402,7 @@ export class QuantizedLinear {
       out = DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype);
     }
     const y = this.checkTensor(out, 'out', m, this.outFeatures);
+    if (y.disposed) throw new MarlinError('DISPOSED', 'out was disposed');
     const ws = workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
     const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
     this.orderAfterUpload(stream);
@@ -413,9 +424,7 @@ export class QuantizedLinear {
     const { maxBatch } = options;
     if (!isPositiveInteger(maxBatch)) throw invalid('BAD_ARGUMENT', 'maxBatch', 'a positive integer', maxBatch);
     const stream = options.stream ?? this.device.stream;
-    if (!(stream instanceof Stream)) throw invalid('BAD_ARGUMENT', 'stream', 'a Stream', stream);
-    if (stream.device.index !== this.device.index)
-      throw new MarlinError('BAD_ARGUMENT', `the stream is on device ${stream.device.index} but the layer on device ${this.device.index}`);
+    this.checkStream(stream);
     const overrides = nativeOverrides({ maxPar: options.maxPar });
     workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
     if (this.actOrder) scratchFor(stream, maxBatch * this.kernelK * 2);

@@ -32,6 +32,10 @@ Napi::Value Fp16Gemm(const Napi::CallbackInfo& info) {
       info.Length() > 10 && info[10].IsString() ? info[10].As<Napi::String>().Utf8Value() : "float16";
   if (dtype != "float16" && dtype != "bfloat16")
     throw MakeError(env, "BAD_DTYPE", "fp16Gemm: dtype must be 'float16' or 'bfloat16', not '" + dtype + "'");
+  if (Capturing() && !marlin::baseline::has_handle(stream->device()))
+    throw MakeError(env, "NOT_CAPTURABLE",
+                    "fp16Matmul() inside a capture needs cuBLAS set up first: call it once outside the capture (its "
+                    "first call allocates)");
   const std::uint64_t M = m, N = n, K = k;
   const void* a = OperandRegion(env, info, 0, "A", M * K * 2, *stream);
   const void* b = OperandRegion(env, info, 2, "B", K * N * 2, *stream);

@@ -16,7 +16,12 @@ thread_local int t_captures = 0;
 thread_local std::vector<std::pair<int, void*>> t_deferred_frees;
 
 void FreeNow(int device, void* ptr) {
+  // On the memory's device, then back to the thread's current one (a
+  // finalizer or a graph's release must not change it behind the caller).
+  int current = -1;
+  const bool known = cudaGetDevice(&current) == cudaSuccess;
   if (cudaSetDevice(device) == cudaSuccess) cudaFree(ptr);  // waits for queued work that may use it
+  if (known && current != device) cudaSetDevice(current);
   cudaGetLastError();
 }
 
@@ -121,13 +126,18 @@ Graph::Graph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Graph>(info) {
   nodes_ = parts->nodes;
   buffers_.seen_.swap(parts->record->seen_);  // takes over what the capture owns
   buffers_.held_.swap(parts->record->held_);
+  for (const auto& memory : buffers_.held_) held_bytes_ += static_cast<std::int64_t>(memory->bytes);
+  Napi::MemoryManagement::AdjustExternalMemory(env, held_bytes_);
 }
 
-Graph::~Graph() { Release(); }
+Graph::~Graph() { Release(nullptr); }
 
-void Graph::Release() {
+void Graph::Finalize(Napi::Env env) { Release(&env); }
+
+void Graph::Release(Napi::Env* env) {
   if (disposed_) return;
   disposed_ = true;
+  if (env) Napi::MemoryManagement::AdjustExternalMemory(*env, -held_bytes_);
   if (exec_ && cudaSetDevice(device_) == cudaSuccess) cudaGraphExecDestroy(exec_);  // a running replay completes
   cudaGetLastError();
   exec_ = nullptr;
@@ -152,7 +162,8 @@ Napi::Value Graph::Launch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Graph::Dispose(const Napi::CallbackInfo& info) {
-  Release();
+  Napi::Env env = info.Env();
+  Release(&env);
   return info.Env().Undefined();
 }
 

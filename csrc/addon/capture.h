@@ -20,6 +20,8 @@
 #include <cuda_runtime_api.h>
 #include <napi.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <unordered_set>
 #include <vector>
@@ -36,12 +38,13 @@ void FreeDeviceMemory(int device, void* ptr);
 // A block of device memory, freed when its last owner (a DeviceBuffer, a
 // capture, a Graph) lets go.
 struct DeviceMemory {
-  DeviceMemory(int d, void* p) : device(d), ptr(p) {}
+  DeviceMemory(int d, void* p, std::size_t b) : device(d), ptr(p), bytes(b) {}
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
   ~DeviceMemory() { FreeDeviceMemory(device, ptr); }
   const int device;
   void* const ptr;
+  const std::size_t bytes;
 };
 
 // The device memory one stream's captured work uses, owned from the moment
@@ -73,6 +76,7 @@ class Graph : public Napi::ObjectWrap<Graph> {
   static void Init(Napi::Env env, Napi::Object exports);
   explicit Graph(const Napi::CallbackInfo& info);  // made by EndCapture only
   ~Graph() override;
+  void Finalize(Napi::Env env) override;
 
   bool disposed() const { return disposed_; }
 
@@ -81,13 +85,18 @@ class Graph : public Napi::ObjectWrap<Graph> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetNodes(const Napi::CallbackInfo& info);
-  void Release();
+  // Frees the graph and lets go of its memory; with an env, also tells V8.
+  void Release(Napi::Env* env);
 
   cudaGraphExec_t exec_ = nullptr;
   int device_ = 0;
   int nodes_ = 0;
   bool disposed_ = false;
   CaptureRecord buffers_;
+  // Bytes of the memory it holds, reported to V8 as external memory (as
+  // DeviceBuffer does), so that graphs dropped without dispose() holding
+  // memory whose buffers were disposed still press the GC to collect them.
+  std::int64_t held_bytes_ = 0;
 };
 
 }  // namespace marlin_addon

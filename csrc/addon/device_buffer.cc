@@ -72,7 +72,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
   CheckCuda(env, cudaMalloc(&ptr, bytes > 0 ? bytes : 1),
             "cudaMalloc(" + std::to_string(bytes) + " bytes) on device " + std::to_string(device_));
   try {
-    memory_ = std::make_shared<DeviceMemory>(device_, ptr);
+    memory_ = std::make_shared<DeviceMemory>(device_, ptr, bytes);
   } catch (...) {
     FreeDeviceMemory(device_, ptr);
     throw;

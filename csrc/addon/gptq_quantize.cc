@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "capture.h"
 #include "device_buffer.h"
 #include "errors.h"
 #include "kernel_args.h"
@@ -72,6 +73,7 @@ Napi::Value GptqQuantize(const Napi::CallbackInfo& info) {
   Napi::Object d = info[0].As<Napi::Object>();
   const marlin::GptqQuantizeProblem p = ProblemArg(env, d);
   Stream* stream = Stream::FromValue(env, info[1], "stream");
+  RequireNotCapturing(env, "gptqQuantize()");
   const int device = stream->device();
   const Sizes s = SizesOf(p);
   marlin::GptqQuantizeOutputs out;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "capture.h"
 #include "device_buffer.h"
 #include "errors.h"
 #include "kernel_args.h"
@@ -88,6 +89,7 @@ Napi::Value RepackWeights(const Napi::CallbackInfo& info) {
   Napi::Object d = info[0].As<Napi::Object>();
   CheckSizes(env, a, d);
   Stream* stream = Stream::FromValue(env, info[1], "stream");
+  RequireNotCapturing(env, "repackWeights()");
   auto region = [&](const char* key, std::uint64_t bytes) -> void* {
     DeviceBuffer* b = BufferOnStreamDevice(env, d.Get(key), key, *stream);
     return b->Region(env, 0, bytes, key);

@@ -52,6 +52,11 @@ cublasHandle_t handle_for(int device, std::string* error) {
 
 bool available() { return true; }
 
+bool has_handle(int device) {
+  std::lock_guard<std::mutex> lock(handles_mutex);
+  return device >= 0 && device < 64 && handles[device] != nullptr;
+}
+
 bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaStream_t stream, std::string* error,
                bool bf16) {
   if (m <= 0 || n <= 0 || k <= 0) {
@@ -89,6 +94,8 @@ bool fp16_gemm(const void* a, const void* b, void* c, int m, int n, int k, cudaS
 #else
 
 bool available() { return false; }
+
+bool has_handle(int) { return false; }
 
 bool fp16_gemm(const void*, const void*, void*, int, int, int, cudaStream_t, std::string* error, bool) {
   *error = "this build of marlin-node has no cuBLAS (it was not found when the addon was built)";

@@ -13,6 +13,10 @@ namespace marlin::baseline {
 // Whether this build has cuBLAS.
 bool available();
 
+// Whether the cuBLAS handle of `device` exists (created by a first call).
+// Creating one allocates device memory, which a CUDA graph capture forbids.
+bool has_handle(int device);
+
 // C[m, n] = A[m, k] * B[k, n], all FP16 (or, with bf16, all BF16) row-major,
 // FP32 accumulation, on `stream` of the current device. Returns false and
 // sets *error on failure (no cuBLAS, bad shape, a cuBLAS or CUDA error).

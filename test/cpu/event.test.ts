@@ -30,6 +30,7 @@ function fakeStream(device: number, disposed = false) {
   const waitFor = jest.fn();
   const stream = Object.assign(Object.create(Stream.prototype), {
     native: { disposed, waitFor },
+    released: disposed, // Stream keeps its disposal in JS (see lib/device.ts)
     device: fakeDevice(device),
   }) as Stream;
   return { stream, waitFor };
