@@ -11,10 +11,9 @@
  * per step. Importing this loads the addon.
  */
 import { type ActivationDType, type Device, DeviceTensor, type Graph, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
-import { median } from '../../lib/timing';
 import { randomHalves, randomPackedLayer } from './data';
 import type { BenchFormat } from './formats';
-import { rotationCount } from './measure';
+import { gpuSpanUs, rotationCount } from './measure';
 import { PRESETS } from './presets';
 import { fp16WeightBytes, weightBytes } from './results';
 
@@ -45,31 +44,10 @@ export interface GraphRow {
   depth: number;
 }
 
-/** GPU µs from the start to the end of what `queue` puts on the stream (median of 5 after one warm-up). */
-async function gpuUs(device: Device, stream: Stream, queue: () => void): Promise<number> {
-  const start = device.createEvent();
-  const end = device.createEvent();
-  try {
-    const times: number[] = [];
-    for (let r = 0; r < 6; r++) {
-      await stream.synchronize();
-      start.record(stream);
-      queue();
-      end.record(stream);
-      await end.synchronize();
-      if (r > 0) times.push(start.elapsedMs(end) * 1000);
-    }
-    return median(times);
-  } finally {
-    start.dispose();
-    end.dispose();
-  }
-}
-
 /** Queues `sequence`'s calls directly and from a graph: GPU µs of each (the graph's undefined, with the error, if it cannot be captured). */
 async function directAndGraph(device: Device, stream: Stream, sequence: () => void): Promise<{ direct: number; graph?: number; error?: string }> {
   sequence(); // warm-up outside the capture (first calls may allocate)
-  const direct = await gpuUs(device, stream, sequence);
+  const direct = await gpuSpanUs(device, stream, sequence);
   let graph: Graph | undefined;
   try {
     graph = stream.capture(sequence);
@@ -77,7 +55,7 @@ async function directAndGraph(device: Device, stream: Stream, sequence: () => vo
     return { direct, error: error instanceof Error ? error.message : String(error) };
   }
   try {
-    return { direct, graph: await gpuUs(device, stream, () => graph.launch(stream)) };
+    return { direct, graph: await gpuSpanUs(device, stream, () => graph.launch(stream)) };
   } finally {
     graph.dispose();
   }

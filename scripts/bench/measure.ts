@@ -86,6 +86,32 @@ export function rotationCount(bytesPerSet: number, l2Bytes: number): number {
   return Math.min(MAX_ROTATION, Math.max(2, Math.ceil((2 * l2Bytes) / bytesPerSet) + 1));
 }
 
+/**
+ * GPU µs from the start to the end of what `queue` puts on the stream, with
+ * the stream idle before each: the median of 5 after one warm-up (for
+ * sequences of calls and graph replays, where timeCalls' per-call events
+ * would split what is measured).
+ */
+export async function gpuSpanUs(device: Device, stream: Stream, queue: () => void): Promise<number> {
+  const start = device.createEvent();
+  const end = device.createEvent();
+  try {
+    const times: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      await stream.synchronize();
+      start.record(stream);
+      queue();
+      end.record(stream);
+      await end.synchronize();
+      if (r > 0) times.push(start.elapsedMs(end) * 1000);
+    }
+    return median(times);
+  } finally {
+    start.dispose();
+    end.dispose();
+  }
+}
+
 /** Disposes what it tracks, newest first, once the stream is idle. */
 class Owned {
   private readonly items: Array<{ dispose(): void }> = [];

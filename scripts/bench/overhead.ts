@@ -13,7 +13,7 @@ import { type NativeGemm, native } from '../../lib/native';
 import { median } from '../../lib/timing';
 import { randomHalves, randomPackedLayer } from './data';
 import { DEFAULT_BENCH_FORMAT } from './formats';
-import { rotationCount } from './measure';
+import { gpuSpanUs, rotationCount } from './measure';
 import { weightBytes } from './results';
 
 /** Calls per burst, bursts per measurement (the first few are warm-up). */
@@ -80,27 +80,6 @@ async function selfTimedNs(stream: Stream, measure: () => number): Promise<numbe
   return median(values);
 }
 
-/** GPU µs from the start to the end of what `queue` puts on the stream (median of 5). */
-async function gpuUs(device: Device, stream: Stream, queue: () => void): Promise<number> {
-  const start = device.createEvent();
-  const end = device.createEvent();
-  try {
-    const times: number[] = [];
-    for (let r = 0; r < 6; r++) {
-      await stream.synchronize();
-      start.record(stream);
-      queue();
-      end.record(stream);
-      await end.synchronize();
-      if (r > 0) times.push(start.elapsedMs(end) * 1000);
-    }
-    return median(times);
-  } finally {
-    start.dispose();
-    end.dispose();
-  }
-}
-
 export async function measureOverhead(device: Device, stream: Stream, shapes: ReadonlyArray<{ k: number; n: number }>, batches: readonly number[]): Promise<OverheadRow[]> {
   const format = DEFAULT_BENCH_FORMAT;
   const rows: OverheadRow[] = [];
@@ -128,18 +107,18 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
         const graph: Graph = stream.capture(sequence);
         try {
           const graphNs = await hostNs(stream, GRAPH_BURST, () => graph.launch(stream));
-          const directGpu = await gpuUs(device, stream, sequence);
-          const graphGpu = await gpuUs(device, stream, () => graph.launch(stream));
+          const directGpu = await gpuSpanUs(device, stream, sequence);
+          const graphGpu = await gpuSpanUs(device, stream, () => graph.launch(stream));
           // The same with programmatic dependent launch: a graph captured with it on.
           const pdlBefore = native.programmaticLaunch();
           native.programmaticLaunch(true);
           let directPdl: number;
           let graphPdl: number;
           try {
-            directPdl = await gpuUs(device, stream, sequence);
+            directPdl = await gpuSpanUs(device, stream, sequence);
             const pdlGraph = stream.capture(sequence);
             try {
-              graphPdl = await gpuUs(device, stream, () => pdlGraph.launch(stream));
+              graphPdl = await gpuSpanUs(device, stream, () => pdlGraph.launch(stream));
             } finally {
               pdlGraph.dispose();
             }
