@@ -37,7 +37,17 @@ import { invalid } from './validate';
  * Word index and bit shift of element (row, col) of a packed
  * [inFeatures, outFeatures] weight matrix of `bits`-bit values.
  */
-export function weightPosition(row: number, col: number, outFeatures: number, bits: WeightBits = 4): { word: number; shift: number } {
+export function weightPosition(
+  row: number,
+  col: number,
+  outFeatures: number,
+  bits: WeightBits = 4,
+): {
+  /** Index of the int32 word in the packed weights (flat, row-major). */
+  word: number;
+  /** Bit position of the value's lowest bit in that word. */
+  shift: number;
+} {
   const n = outFeatures;
   const r = row & 15;
   const cc = col & 15;
@@ -63,7 +73,12 @@ export function scalePosition(col: number, groupSize: GroupSize): number {
 }
 
 /** Word (within its row of outFeatures / 4) and bit shift of the zero point of column `col`. */
-export function zeroPosition(col: number): { word: number; shift: number } {
+export function zeroPosition(col: number): {
+  /** Index of the int32 word within its group's row of outFeatures / 4 words. */
+  word: number;
+  /** Bit position of the zero point's byte in that word (0, 8, 16 or 24). */
+  shift: number;
+} {
   const i = (col & 63) >> 3;
   return { word: (col >> 6) * 16 + 2 * (col & 7) + (i >> 2), shift: 8 * (i & 3) };
 }
