@@ -16,7 +16,9 @@ import { checkDimensionNames, invalid, isObject, isPositiveInteger } from './val
 
 /** A block tile: pipeline stage depth (elements of k) and output columns. */
 export interface Tile {
+  /** Elements of k (inFeatures) per pipeline stage. */
   tileK: number;
+  /** Output columns (of outFeatures) per block. */
   tileN: number;
 }
 
@@ -25,7 +27,9 @@ export interface Tile {
  * of at least `minN` output columns (default 0); the first matching rule wins.
  */
 export interface KernelRule extends Tile {
+  /** Largest batch (rows of x) the rule covers; Infinity: any. */
   maxBatch: number;
+  /** Fewest output columns (outFeatures) the rule covers (default 0). */
   minN?: number;
 }
 
@@ -36,9 +40,13 @@ export type { NativePlan as KernelPlan, NativeTarget as KernelTarget } from './n
 
 /** What a caller may force: a tile, the pipeline depth (checked), blocks per launch, problems per launch. */
 export interface KernelOverrides {
+  /** Force this block tile (a compiled one: compiledTiles()); default: the kernel table's rule. */
   tile?: Tile;
+  /** Pipeline depth: must equal the depth compiled for the GPU (BAD_ARGUMENT otherwise); default: that depth. */
   stages?: number;
+  /** Thread blocks per launch, capped at the SM count; 0 or omitted: one per SM. */
   sms?: number;
+  /** 64-row problems one launch runs side by side when m > 64: 1 to 64 (default 16, DEFAULT_MAX_PAR). */
   maxPar?: number;
 }
 
@@ -143,9 +151,13 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
 
 /** A call to plan: m rows of x (tokens) through a layer of the given features and format (default: DEFAULT_FORMAT's fields). */
 export interface KernelProblem {
+  /** Rows of x (tokens): an integer >= 0 (BAD_SHAPE otherwise). */
   m: number;
+  /** Input features (k): a positive multiple of K_MULTIPLE (BAD_SHAPE otherwise). */
   inFeatures: number;
+  /** Output features (n): a positive multiple of N_MULTIPLE (BAD_SHAPE otherwise). */
   outFeatures: number;
+  /** The weight format; omitted fields take DEFAULT_FORMAT's values. */
   format?: Partial<WeightFormat>;
 }
 

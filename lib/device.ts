@@ -55,6 +55,7 @@ function isThenable(value: unknown): boolean {
 /** A CUDA stream: work queued on one runs in order, asynchronously to JS. */
 export class Stream {
   /** @internal */ readonly native: NativeStream;
+  /** The device the stream runs on. */
   readonly device: Device;
   /** @internal GEMM workspace shared by every layer that runs on this stream (see linear.ts). */
   workspace?: DeviceTensor<'int32'>;
@@ -77,6 +78,7 @@ export class Stream {
   /** Kept here, not asked of the addon: forward() reads it on every call. */
   private released = false;
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.released;
   }
@@ -183,6 +185,7 @@ export class Stream {
  * dispose().
  */
 export class Graph {
+  /** The device whose work the graph replays. */
   readonly device: Device;
   /** The stream it was captured from, where launch() queues it by default. */
   readonly stream: Stream;
@@ -216,6 +219,7 @@ export class Graph {
     return new Graph(stream, graph, ready);
   }
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.native.disposed;
   }
@@ -255,6 +259,7 @@ export class Graph {
     this.native.dispose();
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -268,6 +273,7 @@ export class Graph {
  */
 export class Event {
   /** @internal */ readonly native: NativeEvent;
+  /** The device the event belongs to. */
   readonly device: Device;
   private recorded = false;
 
@@ -278,6 +284,7 @@ export class Event {
     this.native = callNative(() => new native.Event(device.index));
   }
 
+  /** Whether dispose() was called. */
   get disposed(): boolean {
     return this.native.disposed;
   }
@@ -378,10 +385,15 @@ function checkShape(shape: unknown): number[] {
 
 /** A dense row-major tensor in device memory. */
 export class DeviceTensor<D extends DType = DType> {
+  /** The device that holds the memory. */
   readonly device: Device;
+  /** Dimensions, outermost first (row-major), e.g. [rows, columns]. */
   readonly shape: readonly number[];
+  /** Element type. */
   readonly dtype: D;
+  /** Number of elements (the product of shape). */
   readonly length: number;
+  /** Size in bytes: length times 2 (float16, bfloat16) or 4 (float32, int32). */
   readonly byteLength: number;
   /** @internal */ readonly buffer: NativeDeviceBuffer;
 
@@ -424,6 +436,7 @@ export class DeviceTensor<D extends DType = DType> {
   /** Kept here, not asked of the addon: forward() reads it on every call. */
   private released = false;
 
+  /** Whether dispose() was called; a disposed tensor throws DISPOSED when used. */
   get disposed(): boolean {
     return this.released;
   }
@@ -513,7 +526,9 @@ export class DeviceTensor<D extends DType = DType> {
 export class Device {
   private static readonly devices = new Map<number, Device>();
 
+  /** CUDA device ordinal. */
   readonly index: number;
+  /** The device's properties as the runtime reported them (frozen). */
   readonly properties: DeviceProperties;
   private defaultStream?: Stream;
 
@@ -543,6 +558,7 @@ export class Device {
     return device;
   }
 
+  /** Device name (properties.name). */
   get name(): string {
     return this.properties.name;
   }
@@ -552,6 +568,7 @@ export class Device {
     return `sm_${this.properties.major}${this.properties.minor}`;
   }
 
+  /** Streaming multiprocessors (properties.multiProcessorCount). */
   get multiProcessorCount(): number {
     return this.properties.multiProcessorCount;
   }

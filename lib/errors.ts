@@ -35,10 +35,12 @@ const CODES: ReadonlySet<string> = new Set<MarlinErrorCode>([
 
 /** Every failure marlin-node reports: an Error with a stable `code` (see MarlinErrorCode). */
 export class MarlinError extends Error {
+  /** What failed: one of the MarlinErrorCode values, stable across versions. */
   readonly code: MarlinErrorCode;
   /** The CUDA runtime's error number, when the CUDA runtime failed. */
   readonly cudaError?: number;
 
+  /** An error of `code` with `message`; `options.cause` and `options.cudaError` are kept when given. */
   constructor(code: MarlinErrorCode, message: string, options?: { cause?: unknown; cudaError?: number }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'MarlinError';

@@ -33,6 +33,7 @@ import { type RowSource, quantizeColumns } from './rtn';
 import { type GroupSize, type WeightBits, checkBits, checkGroupSize, scaleRows } from './shapes';
 import { invalid, isObject } from './validate';
 
+/** How gptqQuantizeOnGpu(), gptqQuantizeOnHost() and GptqQuantizer quantize: the format of the GPTQ tensors written. */
 export interface GptqQuantizeOptions {
   /** Bits per weight (default 4). */
   bits?: WeightBits;
@@ -54,9 +55,13 @@ export interface GptqLayerTensors {
   outFeatures: number;
   /** Input features (columns of the [out, in] weights; packed into the rows of qweight). */
   inFeatures: number;
+  /** Bits per weight (4 or 8). */
   bits: WeightBits;
+  /** Input features per scale group, or -1 for one group per output feature. */
   groupSize: GroupSize;
+  /** Type of the scales' bit patterns. */
   scaleDtype: ActivationDType;
+  /** How the qzeros words hold the zero points ('v1': minus one, 'v2': as they are). */
   zeroConvention: GptqZeroConvention;
   /** [inFeatures / pf, outFeatures] */
   qweight: Int32Array;
@@ -219,12 +224,15 @@ const NO_FINDING = 0xffffffffffffffffn;
  * tensors in host memory. dispose() frees the device memory.
  */
 export class GptqQuantizer {
+  /** The GPU that runs the quantization (default device 0). */
   readonly device: Device;
+  /** The quantizer's own stream, created on `device`, where every call runs. */
   readonly stream: Stream;
   private buffers: Partial<Record<keyof NativeGptqBuffers, NativeDeviceBuffer>> = {};
   private tail: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
+  /** A quantizer on `device` (default: device 0, which throws NO_GPU or NOT_BUILT when unusable), with a new stream of its own. */
   constructor(device: Device = Device.get(0)) {
     this.device = device;
     this.stream = device.createStream();

@@ -36,8 +36,23 @@ import { invalid } from './validate';
 /**
  * Word index and bit shift of element (row, col) of a packed
  * [inFeatures, outFeatures] weight matrix of `bits`-bit values.
+ *
+ * @param row - Input feature (row of the [inFeatures, outFeatures] matrix).
+ * @param col - Output feature (column).
+ * @param outFeatures - Columns of the matrix.
+ * @param bits - Bits per weight, 4 (default) or 8.
  */
-export function weightPosition(row: number, col: number, outFeatures: number, bits: WeightBits = 4): { word: number; shift: number } {
+export function weightPosition(
+  row: number,
+  col: number,
+  outFeatures: number,
+  bits: WeightBits = 4,
+): {
+  /** Index of the int32 word in the packed weights (flat, row-major). */
+  word: number;
+  /** Bit position of the value's lowest bit in that word. */
+  shift: number;
+} {
   const n = outFeatures;
   const r = row & 15;
   const cc = col & 15;
@@ -52,7 +67,12 @@ export function weightPosition(row: number, col: number, outFeatures: number, bi
   };
 }
 
-/** Packed position of scale column `col` within its row (one row per group). */
+/**
+ * Packed position of scale column `col` within its row (one row per group).
+ *
+ * @param col - Output feature (column of the [groups, outFeatures] scales).
+ * @param groupSize - The layer's group size (-1: one group per column, which has its own order).
+ */
 export function scalePosition(col: number, groupSize: GroupSize): number {
   if (groupSize === -1) {
     const c = col & 31;
@@ -62,8 +82,17 @@ export function scalePosition(col: number, groupSize: GroupSize): number {
   return (col & ~63) + 8 * (c & 7) + (c >> 3);
 }
 
-/** Word (within its row of outFeatures / 4) and bit shift of the zero point of column `col`. */
-export function zeroPosition(col: number): { word: number; shift: number } {
+/**
+ * Word (within its row of outFeatures / 4) and bit shift of the zero point of column `col`.
+ *
+ * @param col - Output feature (column of the [groups, outFeatures] zero points).
+ */
+export function zeroPosition(col: number): {
+  /** Index of the int32 word within its group's row of outFeatures / 4 words. */
+  word: number;
+  /** Bit position of the zero point's byte in that word (0, 8, 16 or 24). */
+  shift: number;
+} {
   const i = (col & 63) >> 3;
   return { word: (col >> 6) * 16 + 2 * (col & 7) + (i >> 2), shift: 8 * (i & 3) };
 }
@@ -147,6 +176,13 @@ export function firstAbove(values: Uint8Array, from: number, to: number, max: nu
 /**
  * Packs [inFeatures, outFeatures] q values (0..2^bits - 1, row-major) into
  * the [inFeatures / 16, outFeatures * bits / 2] int32 Marlin layout.
+ * Throws BAD_SHAPE for a shape the layout cannot hold, BAD_ARGUMENT for a
+ * value above 2^bits - 1.
+ *
+ * @param q - [inFeatures, outFeatures] row-major values.
+ * @param inFeatures - Rows of q: a positive multiple of 16.
+ * @param outFeatures - Columns of q.
+ * @param bits - Bits per weight, 4 (default) or 8.
  */
 export function packWeights(q: Uint8Array, inFeatures: number, outFeatures: number, bits: WeightBits = 4): Int32Array {
   const k = inFeatures;
@@ -170,6 +206,11 @@ export function packWeights(q: Uint8Array, inFeatures: number, outFeatures: numb
  * Inverse of packWeights: [inFeatures, outFeatures] q values from the
  * Marlin layout (through weightPosition, a check of packWeightBlock's
  * arithmetic).
+ *
+ * @param packed - [inFeatures / 16, outFeatures * bits / 2] int32 words.
+ * @param inFeatures - Rows of the result: a positive multiple of 16.
+ * @param outFeatures - Columns of the result.
+ * @param bits - Bits per weight, 4 (default) or 8.
  */
 export function unpackWeights(packed: Int32Array, inFeatures: number, outFeatures: number, bits: WeightBits = 4): Uint8Array {
   const k = inFeatures;
@@ -203,6 +244,12 @@ function checkScales(length: number, k: number, n: number, groupSize: GroupSize)
 /**
  * Reorders [groups, outFeatures] 16-bit scales (natural order) into the
  * Marlin order; groups = inFeatures / groupSize (1 per-channel).
+ * Throws BAD_SHAPE when scales.length is not groups * outFeatures.
+ *
+ * @param scales - [groups, outFeatures] row-major bit patterns.
+ * @param inFeatures - Input features of the layer (sets the number of groups).
+ * @param outFeatures - Columns of the scales.
+ * @param groupSize - Input rows per group, or -1 for one group per column.
  */
 export function packScales(scales: Uint16Array, inFeatures: number, outFeatures: number, groupSize: GroupSize): Uint16Array {
   const n = outFeatures;
@@ -213,7 +260,14 @@ export function packScales(scales: Uint16Array, inFeatures: number, outFeatures:
   return out;
 }
 
-/** Inverse of packScales. */
+/**
+ * Inverse of packScales.
+ *
+ * @param packed - [groups, outFeatures] bit patterns in the Marlin order.
+ * @param inFeatures - Input features of the layer (sets the number of groups).
+ * @param outFeatures - Columns of the scales.
+ * @param groupSize - Input rows per group, or -1 for one group per column.
+ */
 export function unpackScales(packed: Uint16Array, inFeatures: number, outFeatures: number, groupSize: GroupSize): Uint16Array {
   const n = outFeatures;
   const rows = checkScales(packed.length, inFeatures, n, groupSize);
@@ -223,7 +277,15 @@ export function unpackScales(packed: Uint16Array, inFeatures: number, outFeature
   return out;
 }
 
-/** Packs [rows, outFeatures] zero points (0..2^bits - 1, natural order; a row per group) into [rows, outFeatures / 4] int32 words. */
+/**
+ * Packs [rows, outFeatures] zero points (0..2^bits - 1, natural order; a row per group) into [rows, outFeatures / 4] int32 words.
+ * Throws BAD_ARGUMENT for a value above 2^bits - 1.
+ *
+ * @param zeros - [rows, outFeatures] row-major zero points.
+ * @param rows - Rows (groups).
+ * @param outFeatures - Columns.
+ * @param bits - Bits per weight (4 or 8): bounds the values.
+ */
 export function packZeros(zeros: Uint8Array, rows: number, outFeatures: number, bits: WeightBits): Int32Array {
   const n = outFeatures;
   checkBits(bits);
@@ -242,7 +304,14 @@ export function packZeros(zeros: Uint8Array, rows: number, outFeatures: number, 
   return out;
 }
 
-/** Inverse of packZeros. */
+/**
+ * Inverse of packZeros.
+ *
+ * @param packed - [rows, outFeatures / 4] int32 words, a byte per zero point.
+ * @param rows - Rows (groups).
+ * @param outFeatures - Columns.
+ * @param bits - Bits per weight (4 or 8): a byte above 2^bits - 1 throws BAD_ARGUMENT.
+ */
 export function unpackZeros(packed: Int32Array, rows: number, outFeatures: number, bits: WeightBits): Uint8Array {
   const n = outFeatures;
   checkBits(bits);

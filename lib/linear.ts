@@ -91,6 +91,7 @@ export interface RunOptions extends KernelOverrides {
   batchInvariant?: boolean;
 }
 
+/** Options of forward(): RunOptions, plus where the output goes and the stream. */
 export interface ForwardOptions extends RunOptions {
   /** Output tensor [m, outFeatures] in the layer's dtype; a new one is allocated otherwise. */
   out?: DeviceTensor<ActivationDType>;
@@ -115,8 +116,9 @@ export interface LayerOptions {
 
 /** Options of the checkpoint loaders fromGptq and fromAwq. */
 export interface CheckpointLayerOptions extends LayerOptions {
-  /** The layer's name (its tensors' prefix) and file, for error messages. */
+  /** The layer's name (its tensors' prefix), for error messages. */
   name?: string;
+  /** The checkpoint file or directory it comes from, for error messages. */
   file?: string;
   /** Where the weights are put into the Marlin layout: 'gpu' (default: the repack kernel) or 'cpu' (unpack, then pack). */
   repack?: 'gpu' | 'cpu';
@@ -130,11 +132,13 @@ export interface CheckpointLayerOptions extends LayerOptions {
  * fromQuantized, fromPacked, the checkpoint loaders); run with forward().
  */
 export class QuantizedLinear {
+  /** The GPU that holds the layer and runs its GEMMs. */
   readonly device: Device;
   /** Input features: columns of x (k of the GEMM). */
   readonly inFeatures: number;
   /** Output features: columns of y (n of the GEMM). */
   readonly outFeatures: number;
+  /** The weight format (dtype, bits, groupSize, zeroPoints), frozen. */
   readonly format: Readonly<WeightFormat>;
   /** Whether rows are reordered by group (act-order); x's columns are gathered at each call. */
   readonly actOrder: boolean;

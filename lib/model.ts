@@ -50,15 +50,19 @@ const DEVICE_DTYPE: Partial<Record<SafetensorsDType, DType>> = { F16: 'float16',
 /** Tensors of quantized layers that are not loaded (Marlin's saved workspace). */
 const SKIPPED_SUFFIXES = ['workspace'];
 
+/** loadQuantizedModel()'s progress, passed to onProgress. */
 export interface LoadProgress {
   /** Bytes of tensor data read so far, of totalBytes. */
   bytes: number;
+  /** Bytes of tensor data the whole load reads (skipped tensors excepted). */
   totalBytes: number;
   /** Tensors done (read and queued to the GPU), of totalTensors. */
   tensors: number;
+  /** Tensors the whole load reads (skipped tensors excepted). */
   totalTensors: number;
 }
 
+/** Options of loadQuantizedModel(). */
 export interface LoadOptions {
   /** Device to load onto (default: device 0). */
   device?: Device;
@@ -86,9 +90,11 @@ export interface LoadStats {
   bytes: number;
 }
 
+/** A quantized checkpoint loaded onto the GPU (loadQuantizedModel()). */
 export interface QuantizedModel {
   /** config.json as parsed ({} when the directory has only quantize_config.json / quant_config.json). */
   config: Record<string, unknown>;
+  /** The checkpoint's quantization config, parsed. */
   quantization: QuantizationConfig;
   /** Quantized linear layers by name (the prefix of their tensors, e.g. 'model.layers.0.mlp.down_proj'). */
   layers: Map<string, QuantizedLinear>;
@@ -96,23 +102,46 @@ export interface QuantizedModel {
   tensors: Map<string, DeviceTensor>;
   /** Tensors of dtypes the device tensors have no type for, on the host as read. */
   hostTensors: Map<string, Tensor>;
+  /** Where the load spent its time, and the bytes it read. */
   stats: LoadStats;
   /** Frees every layer and tensor. Safe to call twice. */
   dispose(): void;
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void;
 }
 
 /** One step of a load: a quantized layer (from its tensors) or another tensor. */
 export type LoadStep =
-  | { kind: 'layer'; name: string; tensors: string[] }
-  | { kind: 'tensor'; name: string; dtype: SafetensorsDType; shape: number[]; device: DType | null };
+  | {
+      /** A quantized linear layer, built from its tensors into a QuantizedLinear. */
+      kind: 'layer';
+      /** The layer's name: the prefix of its tensors' names. */
+      name: string;
+      /** Full names of the tensors it is built from (those of its format that are present). */
+      tensors: string[];
+    }
+  | {
+      /** Any other tensor, loaded as it is. */
+      kind: 'tensor';
+      /** The tensor's full name. */
+      name: string;
+      /** Its dtype in the checkpoint. */
+      dtype: SafetensorsDType;
+      /** Its shape in the checkpoint. */
+      shape: number[];
+      /** The DeviceTensor dtype it gets; null: kept on the host (hostTensors). */
+      device: DType | null;
+    };
 
 /** What a load does, in order (no GPU needed: the CPU tests check it). */
 export interface LoadPlan {
+  /** The layers and tensors to load, in file order. */
   steps: LoadStep[];
   /** Tensors not loaded (a Marlin layer's saved workspace). */
   skipped: string[];
+  /** Bytes of tensor data the load reads (skipped tensors excepted). */
   totalBytes: number;
+  /** Tensors the load reads (skipped tensors excepted). */
   totalTensors: number;
 }
 

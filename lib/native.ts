@@ -12,37 +12,62 @@ import { MarlinError } from './errors';
 
 /** What probe() reports; it never throws. */
 export interface ProbeResult {
+  /** Whether at least one device is usable. */
   available: boolean;
   /** Why no device is usable (null when one is). */
   reason: string | null;
   /** NOT_BUILT: the addon is missing or does not load (reason: why, and how to build it). */
   code?: 'NO_GPU' | 'NOT_BUILT';
+  /** CUDA devices present, usable or not (0 without a driver or the addon). */
   deviceCount: number;
   /** CUDA versions as 1000 * major + 10 * minor; driver 0 = no driver. */
   runtimeVersion: number;
+  /** The driver's CUDA version, encoded like runtimeVersion (0: no driver). */
   driverVersion: number;
-  devices: Array<DeviceProperties & { usable: boolean; reason?: string }>;
+  /** The devices found, in index order: their properties, whether each is usable and, if not, why. */
+  devices: Array<
+    DeviceProperties & {
+      /** Whether marlin-node can run on it: compute capability 8.0 or newer, and kernels for it in this build. */
+      usable: boolean;
+      /** Why it is not usable; absent when it is. */
+      reason?: string;
+    }
+  >;
 }
 
 /** A CUDA device's properties, as the runtime reports them. */
 export interface DeviceProperties {
+  /** CUDA device ordinal. */
   index: number;
+  /** Device name, e.g. "NVIDIA H100 80GB HBM3". */
   name: string;
+  /** Compute capability major version (9 for sm_90). */
   major: number;
+  /** Compute capability minor version (0 for sm_90). */
   minor: number;
+  /** Streaming multiprocessors (SMs). */
   multiProcessorCount: number;
+  /** Global memory, in bytes. */
   totalGlobalMem: number;
+  /** L2 cache, in bytes. */
   l2CacheSize: number;
+  /** Shared memory a block may opt in to, in bytes. */
   sharedMemPerBlockOptin: number;
+  /** Global memory bus width, in bits (0 if the driver does not say). */
   memoryBusWidth: number;
+  /** Peak memory clock, in kHz (0 if the driver does not say). */
   memoryClockRateKHz: number;
+  /** Peak SM clock, in kHz (0 if the driver does not say). */
   clockRateKHz: number;
+  /** PCI bus number of the device. */
   pciBusId: number;
 }
 
 /** Free and total device memory, in bytes. */
 export interface MemoryInfo {
+  /** Free device memory, in bytes (what every process together has left). */
   free: number;
+  /** Total device memory, in bytes. */
   total: number;
 }
 
@@ -99,19 +124,27 @@ export interface NativeDeviceBuffer {
 
 /** One compiled kernel variant (the kernel table, csrc/kernels/table.json, generates them). */
 export interface VariantInfo {
+  /** Kernel family: 'mma' (tensor-core MMA) is the only one. */
   family: 'mma';
+  /** Activation and output element type. */
   dtype: 'float16' | 'bfloat16';
+  /** Bits per quantized weight (4 or 8). */
   bits: number;
   /** 32, 64, 128, or -1 for one group per output column. */
   groupSize: number;
+  /** Whether the variant applies per-group zero points (asymmetric weights). */
   zeroPoints: boolean;
+  /** Elements of k (inFeatures) per pipeline stage of a block tile. */
   tileK: number;
+  /** Output columns per block tile. */
   tileN: number;
+  /** 16-row blocks of x per problem (1 to 4: up to 64 rows). */
   mBlocks: number;
   /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
   arch: number;
   /** cp.async pipeline depth: the deepest that fits that architecture's shared memory. */
   stages: number;
+  /** Shared memory a block of this variant uses, in bytes. */
   sharedMemoryBytes: number;
 }
 
@@ -134,20 +167,31 @@ export interface NativeOverrides {
 
 /** The GPU a plan is for: compute capability 10 * major + minor, opt-in shared memory per block, SMs. */
 export interface NativeTarget {
+  /** Compute capability as 10 * major + minor (90 for sm_90). */
   arch: number;
+  /** Shared memory a block may opt in to, in bytes (DeviceProperties.sharedMemPerBlockOptin). */
   smemOptin: number;
+  /** Streaming multiprocessors (SMs). */
   smCount: number;
 }
 
 /** How a call runs (csrc/kernels/gemm.h Plan). */
 export interface NativePlan {
+  /** Kernel family: 'mma' (tensor-core MMA) is the only one. */
   family: 'mma';
+  /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
   tileK: number;
+  /** Output columns of the chosen block tile. */
   tileN: number;
+  /** cp.async pipeline depth of the chosen variant. */
   stages: number;
+  /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
+  /** Thread blocks per launch: at most one per SM (the `sms` override, else the SM count). */
   blocks: number;
+  /** Most 64-row problems run side by side in one launch when m > 64. */
   maxPar: number;
+  /** Kernel launches the call makes (0 when m is 0). */
   launches: number;
   /** 16-row blocks of the variants used: 4 for launches of 64-row problems, fewer for a last short one. */
   rowBlocks: number[];

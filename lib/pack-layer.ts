@@ -32,6 +32,7 @@ export interface PackedLayer {
   inFeatures: number;
   /** Output features: columns of y. */
   outFeatures: number;
+  /** Input rows per scale group, or -1 for one group per output column. */
   groupSize: GroupSize;
   /** Default 4. */
   bits?: WeightBits;

@@ -29,35 +29,49 @@ import { isObject } from './validate';
 /** Quantizes one layer's [outFeatures, inFeatures] weights, as a checkpoint stores them (GptqQuantizer.quantize, or the host path in tests). */
 export type LayerQuantizer = (weights: Uint16Array, inFeatures: number, outFeatures: number, options: GptqQuantizeOptions) => Promise<GptqLayerTensors>;
 
+/** How quantizeModel() quantizes: the GPTQ format and the function that quantizes each layer. */
 export interface QuantizeModelOptions {
+  /** Bits per weight (4 or 8). */
   bits: WeightBits;
+  /** Input features per scale group, or -1 for one group per output feature. */
   groupSize: GroupSize;
   /** Symmetric (GPTQ sym: true) or min/max zero points. */
   sym: boolean;
+  /** Quantizes each linear weight (e.g. a GptqQuantizer's quantize, bound to it). */
   quantize: LayerQuantizer;
   /** Largest shard in bytes (default 5 GB, as transformers' save_pretrained); a larger tensor gets a shard of its own. */
   maxShardBytes?: number;
+  /** Called after each input tensor is done (quantized or copied). */
   onProgress?: (p: QuantizeProgress) => void;
 }
 
+/** quantizeModel()'s progress, passed to onProgress after each input tensor. */
 export interface QuantizeProgress {
+  /** Input tensors done so far. */
   tensorsDone: number;
+  /** Input tensors in all. */
   tensors: number;
   /** Bytes of input tensors done, of all. */
   bytesDone: number;
+  /** Bytes of all input tensors' data. */
   bytes: number;
   /** The tensor just done. */
   name: string;
 }
 
+/** What quantizeModel() did. */
 export interface QuantizeModelReport {
-  /** Layers quantized, tensors copied as they are. */
+  /** Layers quantized. */
   quantized: number;
+  /** Tensors copied as they are (everything but the quantized linear weights). */
   copied: number;
+  /** Bytes of the input tensors' data. */
   inputBytes: number;
+  /** Bytes of the safetensors files written (headers included). */
   outputBytes: number;
   /** Output files written, in order (shards, index, config.json, copied files). */
   files: string[];
+  /** Wall-clock time of the whole call, in seconds. */
   seconds: number;
 }
 

@@ -6,6 +6,13 @@
  * C = A B in float64 for the listed rows of A (all rows by default).
  * A is [m, k] and B [k, n], both row-major; the result has one row of n per
  * listed row.
+ *
+ * @param a - A, [m, k] row-major.
+ * @param b - B, [k, n] row-major.
+ * @param m - Rows of A.
+ * @param k - Columns of A, rows of B.
+ * @param n - Columns of B.
+ * @param rows - Rows of A to compute, in output order (default: all m).
  */
 export function referenceMatmul(
   a: ArrayLike<number>,
@@ -35,6 +42,15 @@ export function referenceMatmul(
  * from quantized weights (no [k, n] float64 copy of a large layer):
  * weight (row, col) = (q - 8) * scale[group(row), col]. q is [k, n]
  * row-major, scales [groups, n] FP32 values in natural order.
+ *
+ * @param a - A, [m, k] row-major.
+ * @param q - Quantized weights, [k, n] row-major: weight = (q - 8) * scale.
+ * @param scales - [groups, n] row-major scale values.
+ * @param m - Rows of A.
+ * @param k - Columns of A, rows of q.
+ * @param n - Columns of q.
+ * @param groupSize - Rows of q per scale group, or -1 for one group.
+ * @param rows - Rows of A to compute, in output order (default: all m).
  */
 export function referenceQuantizedMatmul(
   a: ArrayLike<number>,
@@ -66,7 +82,12 @@ export function referenceQuantizedMatmul(
   return out;
 }
 
-/** ||actual - expected|| / ||expected|| (Frobenius); NaN if either holds a NaN. */
+/**
+ * ||actual - expected|| / ||expected|| (Frobenius); NaN if either holds a NaN.
+ *
+ * @param actual - The values to check.
+ * @param expected - The reference, of the same length (RangeError otherwise).
+ */
 export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (actual.length !== expected.length) throw new RangeError(`length ${actual.length} != ${expected.length}`);
   let diff = 0;

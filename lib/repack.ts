@@ -21,10 +21,13 @@ import { invalid } from './validate';
 
 /** A layer planned for the repack: its kernel plan, packed scales and zero points, and the kernel's sizes. */
 export interface RepackPlan {
+  /** The checkpoint layer planned (its qweight words are what the repack reads). */
   layer: CheckpointLayer;
   /** @internal the kernel rows and groups (pack-layer.ts) */
   plan: LayerPlan;
+  /** [groups, outFeatures] scale bit patterns in the Marlin order (PackedLayer.packedScales). */
   packedScales: Uint16Array;
+  /** [groups, outFeatures / 4] packed zero points, a byte each; absent: symmetric. */
   packedZeros?: Int32Array;
   /** @internal the repack kernel's descriptor (the addon's) */
   sizes: NativeRepackSizes;
@@ -95,11 +98,13 @@ export class RepackScratch {
     return this.tensor;
   }
 
+  /** Frees the device buffer (after queued work that uses it). Safe to call twice. */
   dispose(): void {
     this.tensor?.dispose();
     this.tensor = undefined;
   }
 
+  /** dispose(), for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -17,14 +17,19 @@ import { referenceMatmul, relativeError } from './reference';
 
 /** What checkSetup() found about one GPU. */
 export interface GpuReport {
+  /** CUDA device ordinal. */
   index: number;
+  /** Device name, e.g. "NVIDIA H100 80GB HBM3". */
   name: string;
   /** Compute capability as 10 * major + minor (90 for 9.0). */
   arch: number;
+  /** Streaming multiprocessors (SMs). */
   multiProcessorCount: number;
+  /** Total device memory, in bytes. */
   memoryBytes: number;
   /** Whether marlin-node can run on it (probe()); `reason` says why not. */
   usable: boolean;
+  /** Why it is not usable; absent when it is. */
   reason?: string;
   /** The compute capability of the build's code that runs on it (its own, or the PTX of an older one); 0: none. */
   kernelArch: number;
@@ -36,12 +41,15 @@ export interface SetupReport {
   addonFile: string;
   /** Compute capabilities compiled to machine code, and the one whose PTX is included (newer GPUs compile it). */
   archs: number[];
+  /** The compute capability whose PTX is included. */
   ptxArch: number;
   /** Kernel variants compiled (per architecture). */
   variants: number;
   /** CUDA versions as 1000 * major + 10 * minor; driver 0: no driver. */
   runtimeVersion: number;
+  /** The driver's CUDA version, encoded like runtimeVersion (0: no driver). */
   driverVersion: number;
+  /** One report per device probe() found, in index order. */
   gpus: GpuReport[];
   /** Whether the FP16 baseline (fp16Matmul) has cuBLAS. */
   cublas: boolean;
@@ -92,16 +100,23 @@ export function checkSetup(): SetupReport {
 
 /** The outcome of selfTest(): a small layer's GEMM against float64 on the CPU. */
 export interface SelfTestResult {
+  /** Index of the device that ran the test. */
   device: number;
+  /** That device's name. */
   name: string;
+  /** The weight format tested: DEFAULT_FORMAT if compiled for the GPU, else the first compiled. */
   format: WeightFormat;
   /** Rows of x. */
   m: number;
+  /** Input features of the test layer (512). */
   inFeatures: number;
+  /** Output features of the test layer (256). */
   outFeatures: number;
   /** ||y - y_float64|| / ||y_float64|| over the whole output. */
   relativeError: number;
+  /** Largest relative error that passes: 2e-3 for float16, 1.6e-2 for bfloat16. */
   tolerance: number;
+  /** Whether relativeError < tolerance. */
   passed: boolean;
   /** Wall time of the upload, GEMM and readback. */
   ms: number;

@@ -19,6 +19,10 @@ export interface GpuTimes {
  * Runs `calls` on `stream` (each must queue its GPU work on it) and returns
  * the GPU time of each. `hostBudgetUs` is how long the stream is held while
  * the host queues: it must exceed the host time to queue all calls.
+ *
+ * @param stream - The stream every call queues its work on.
+ * @param calls - The calls to time, run once each, in order.
+ * @param hostBudgetUs - How long the stream is held, in µs (default 2000 + 50 per call).
  */
 export async function timeCalls(stream: Stream, calls: ReadonlyArray<() => void>, hostBudgetUs = 2000 + 50 * calls.length): Promise<GpuTimes> {
   const events: Event[] = [];
@@ -40,7 +44,11 @@ export async function timeCalls(stream: Stream, calls: ReadonlyArray<() => void>
   }
 }
 
-/** The median of a non-empty list. */
+/**
+ * The median of a non-empty list.
+ *
+ * @param values - The numbers (not changed).
+ */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

@@ -14,8 +14,11 @@ import { type CheckpointLayer, type CheckpointTensor, type LayerSource, allSymme
 
 /** The tensors of one AWQ layer, by their names in the checkpoint without the layer prefix. */
 export interface AwqTensors {
+  /** I32 [k, n * bits / 32]: weights packed (interleaved) along n. */
   qweight: CheckpointTensor;
+  /** I32 [groups, n * bits / 32]: zero points packed like qweight. */
   qzeros: CheckpointTensor;
+  /** F16 or BF16 [groups, n]. */
   scales: CheckpointTensor;
 }
 

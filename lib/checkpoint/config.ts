@@ -17,27 +17,37 @@ export type GptqZeroConvention = 'v1' | 'v2';
 
 /** A GPTQ checkpoint's quantization_config, parsed (quant_method: gptq). */
 export interface GptqConfig {
+  /** Discriminant: a GPTQ checkpoint. */
   readonly kind: 'gptq';
+  /** Bits per weight (4 or 8). */
   readonly bits: WeightBits;
+  /** Input rows per scale group; -1: one group per output column. */
   readonly groupSize: GroupSize;
   /** As the config says; the stored zero points decide the loaded format (docs/formats.md). */
   readonly sym: boolean;
   /** As the config says; the stored g_idx decides act-order. */
   readonly descAct: boolean;
+  /** How stored zero points relate to the real ones: 'v2' for checkpoint_format "gptq_v2", else 'v1'. */
   readonly zeroConvention: GptqZeroConvention;
 }
 
 /** An AWQ checkpoint's quantization_config, parsed (quant_method: awq, GEMM layout). */
 export interface AwqConfig {
+  /** Discriminant: an AWQ checkpoint. */
   readonly kind: 'awq';
+  /** Bits per weight (4 or 8). */
   readonly bits: WeightBits;
+  /** Input rows per scale group; -1: one group per output column. */
   readonly groupSize: GroupSize;
 }
 
 /** A Marlin-format checkpoint's quantization_config, parsed (4-bit symmetric FP16). */
 export interface MarlinConfig {
+  /** Discriminant: a Marlin-format checkpoint. */
   readonly kind: 'marlin';
+  /** Bits per weight: always 4. */
   readonly bits: 4;
+  /** Input rows per scale group; -1: one group per output column. */
   readonly groupSize: GroupSize;
 }
 

@@ -32,9 +32,11 @@ import {
 
 /** The tensors of one GPTQ layer, by their names in the checkpoint without the layer prefix. */
 export interface GptqTensors {
+  /** I32 [k * bits / 32, n]: weights packed along k. */
   qweight: CheckpointTensor;
   /** Absent: symmetric (only with sym: true). */
   qzeros?: CheckpointTensor;
+  /** F16 or BF16 [groups, n]. */
   scales: CheckpointTensor;
   /** Absent: row / group_size. */
   g_idx?: CheckpointTensor;

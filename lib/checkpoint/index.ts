@@ -26,8 +26,11 @@ export { type MarlinTensors, marlinToPacked, marlinToQuantized } from './marlin'
 
 /** The tensors of a quantized layer in each format: suffixes after the layer's name. */
 export const LAYER_TENSORS = Object.freeze({
+  /** GPTQ: qweight, qzeros (optional when symmetric), scales, g_idx (optional). */
   gptq: Object.freeze(['qweight', 'qzeros', 'scales', 'g_idx']),
+  /** AWQ: qweight, qzeros, scales. */
   awq: Object.freeze(['qweight', 'qzeros', 'scales']),
+  /** Marlin format: B (packed weights), s (scales). */
   marlin: Object.freeze(['B', 's']),
 } as const);
 
@@ -57,6 +60,7 @@ export function toQuantized(tensors: Readonly<Record<string, CheckpointTensor | 
 
 /** Anything tensors can be read from by name: a SafetensorsModel or SafetensorsFile. */
 export interface TensorSource {
+  /** The checkpoint file or directory, named in error messages. */
   readonly path: string;
   /** Whether a tensor of this name is here. */
   has(name: string): boolean;

@@ -17,7 +17,9 @@ import { type CheckpointTensor, type LayerSource, checkTensor, int32Words, scale
 
 /** The tensors of one Marlin-format layer, by their names in the checkpoint without the layer prefix. */
 export interface MarlinTensors {
+  /** I32 [k / 16, 2n]: 4-bit weights in the Marlin layout. */
   B: CheckpointTensor;
+  /** F16 or BF16 [groups, n]: scales in the Marlin scale order. */
   s: CheckpointTensor;
 }
 

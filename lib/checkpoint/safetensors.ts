@@ -34,21 +34,37 @@ import { isObject } from '../validate';
 
 /** Element types of the format, with their sizes in bytes. */
 export const SAFETENSORS_DTYPES = Object.freeze({
+  /** Boolean, 1 byte. */
   BOOL: 1,
+  /** Unsigned 8-bit integer. */
   U8: 1,
+  /** Signed 8-bit integer. */
   I8: 1,
+  /** 8-bit float: 5 exponent bits, 2 mantissa bits. */
   F8_E5M2: 1,
+  /** 8-bit float: 4 exponent bits, 3 mantissa bits. */
   F8_E4M3: 1,
+  /** 8-bit exponent-only float (8 exponent bits, no mantissa), used for scales. */
   F8_E8M0: 1,
+  /** Signed 16-bit integer. */
   I16: 2,
+  /** Unsigned 16-bit integer. */
   U16: 2,
+  /** IEEE half precision (float16). */
   F16: 2,
+  /** bfloat16. */
   BF16: 2,
+  /** Signed 32-bit integer. */
   I32: 4,
+  /** Unsigned 32-bit integer. */
   U32: 4,
+  /** IEEE single precision. */
   F32: 4,
+  /** IEEE double precision. */
   F64: 8,
+  /** Signed 64-bit integer. */
   I64: 8,
+  /** Unsigned 64-bit integer. */
   U64: 8,
 } as const);
 
@@ -57,21 +73,37 @@ export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPES;
 
 /** The typed array a dtype's data comes back as (16-bit floats as bit patterns). */
 export interface TypedArrayOf {
+  /** One byte per value. */
   BOOL: Uint8Array;
+  /** Unsigned bytes. */
   U8: Uint8Array;
+  /** Signed bytes. */
   I8: Int8Array;
+  /** Raw 8-bit float bit patterns. */
   F8_E5M2: Uint8Array;
+  /** Raw 8-bit float bit patterns. */
   F8_E4M3: Uint8Array;
+  /** Raw 8-bit float bit patterns. */
   F8_E8M0: Uint8Array;
+  /** Signed 16-bit integers. */
   I16: Int16Array;
+  /** Unsigned 16-bit integers. */
   U16: Uint16Array;
+  /** Half bit patterns (fromHalf converts them to numbers). */
   F16: Uint16Array;
+  /** bfloat16 bit patterns (fromBfloat16 converts them to numbers). */
   BF16: Uint16Array;
+  /** Signed 32-bit integers. */
   I32: Int32Array;
+  /** Unsigned 32-bit integers. */
   U32: Uint32Array;
+  /** Single-precision floats. */
   F32: Float32Array;
+  /** Double-precision floats. */
   F64: Float64Array;
+  /** Signed 64-bit integers, as bigint. */
   I64: BigInt64Array;
+  /** Unsigned 64-bit integers, as bigint. */
   U64: BigUint64Array;
 }
 
@@ -79,19 +111,27 @@ export type TensorData = TypedArrayOf[SafetensorsDType];
 
 /** A tensor in memory: its dtype, shape (row-major) and data. */
 export interface Tensor<D extends SafetensorsDType = SafetensorsDType> {
+  /** Element type. */
   dtype: D;
+  /** Dimensions, outermost first (row-major); [] for a scalar. */
   shape: number[];
+  /** The elements, row-major. */
   data: TypedArrayOf[D];
 }
 
 /** Where a tensor lies: its file, and its bytes as absolute file offsets. */
 export interface TensorInfo {
+  /** The tensor's name in the header. */
   name: string;
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions, outermost first (row-major); [] for a scalar. */
   shape: number[];
+  /** Path of the .safetensors file that holds it. */
   file: string;
   /** First byte of the tensor in the file (8 + header length + data_offsets[0]). */
   fileOffset: number;
+  /** Size of its data, in bytes. */
   byteLength: number;
 }
 
@@ -549,8 +589,11 @@ export function openSafetensors(location: string): Promise<SafetensorsModel> {
 
 /** A tensor to write: its data as any typed array (or bytes) of exactly dtype x shape bytes. */
 export interface TensorToWrite {
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions, outermost first (row-major); [] for a scalar. */
   shape: readonly number[];
+  /** The data, row-major and little-endian: exactly (product of shape) x element size bytes (BAD_ARGUMENT otherwise). */
   data: ArrayBufferView;
 }
 
@@ -564,8 +607,11 @@ export async function writeAt(handle: fs.promises.FileHandle, bytes: Uint8Array,
 
 /** A tensor's entry in a header to be written: its data comes later (see safetensorsLayout). */
 export interface TensorEntry {
+  /** The tensor's name in the header. */
   name: string;
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions, outermost first (row-major); [] for a scalar. */
   shape: readonly number[];
 }
 
@@ -576,8 +622,16 @@ export interface SafetensorsLayout {
   /** Tensor names in data order. */
   order: string[];
   /** Absolute file offset and byte length of each tensor. */
-  places: Map<string, { offset: number; byteLength: number }>;
-  /** The file's total size. */
+  places: Map<
+    string,
+    {
+      /** Absolute file offset of the tensor's first byte. */
+      offset: number;
+      /** Size of its data, in bytes. */
+      byteLength: number;
+    }
+  >;
+  /** The file's total size, in bytes. */
   byteLength: number;
 }
 

@@ -14,8 +14,11 @@ import { type SafetensorsDType, badCheckpoint, dtypeSize, isSafetensorsDType, ty
 
 /** A checkpoint tensor: dtype, row-major shape and little-endian data (e.g. a reader's Tensor). */
 export interface CheckpointTensor {
+  /** Element type. */
   dtype: SafetensorsDType;
+  /** Dimensions, outermost first (row-major). */
   shape: readonly number[];
+  /** The data, little-endian: exactly (product of shape) x element size bytes. */
   data: ArrayBufferView;
 }
 
@@ -28,8 +31,11 @@ export interface CheckpointTensor {
 export interface CheckpointLayer extends Omit<QuantizedWeights, 'q' | 'bits' | 'dtype'> {
   /** 'gptq': [k * bits / 32, n] words packed along k; 'awq': [k, n * bits / 32] words interleaved along n. */
   layout: 'gptq' | 'awq';
+  /** The stored qweight words, row-major in `layout`'s arrangement. */
   qweight: Int32Array;
+  /** Bits per weight (4 or 8). */
   bits: WeightBits;
+  /** Type of the scales (and of the layer's activations): 'bfloat16' for BF16 scales, else 'float16'. */
   dtype: ActivationDType;
 }
 

@@ -12,8 +12,11 @@ import * as fs from 'node:fs';
 import { MarlinError } from '../errors';
 import { type SafetensorsLayout, type TensorEntry, safetensorsLayout, writeAt } from './safetensors';
 
+/** One .safetensors file written tensor by tensor (see create()): declared up front, each tensor written once in any order, then close() (or abort()). */
 export class SafetensorsWriter {
+  /** Path of the file close() renames the output to. */
   readonly file: string;
+  /** Where each declared tensor's bytes go in the file. */
   readonly layout: SafetensorsLayout;
   private readonly temporary: string;
   private handle: fs.promises.FileHandle | undefined;
