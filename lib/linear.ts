@@ -407,9 +407,7 @@ export class QuantizedLinear {
     }
     const y = this.checkTensor(out, 'out', m, this.outFeatures);
     if (y.disposed) throw new MarlinError('DISPOSED', 'out was disposed');
-    const ws = workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
-    const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
-    this.orderAfterUpload(stream);
+    const { ws, scratch } = this.readyStream(stream, m, overrides?.maxPar);
     callNative(() => this.gemm.run(x.buffer, y.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
     return y;
   }
@@ -429,10 +427,19 @@ export class QuantizedLinear {
     if (!isPositiveInteger(maxBatch)) throw invalid('BAD_ARGUMENT', 'maxBatch', 'a positive integer', maxBatch);
     const stream = options.stream ?? this.device.stream;
     this.checkStream(stream);
-    const overrides = nativeOverrides({ maxPar: options.maxPar });
-    workspaceFor(stream, this.workspaceBytesFor(overrides?.maxPar));
-    if (this.actOrder) scratchFor(stream, maxBatch * this.kernelK * 2);
+    this.readyStream(stream, maxBatch, nativeOverrides({ maxPar: options.maxPar })?.maxPar);
+  }
+
+  /**
+   * What a call of `rows` rows on `stream` needs there: the stream's shared
+   * workspace (grown for maxPar), an act-order layer's gather buffer, and
+   * the stream ordered after the layer's upload.
+   */
+  private readyStream(stream: Stream, rows: number, maxPar: number | undefined): { ws: DeviceTensor<'int32'>; scratch?: DeviceTensor<'int32'> } {
+    const ws = workspaceFor(stream, this.workspaceBytesFor(maxPar));
+    const scratch = this.actOrder ? scratchFor(stream, rows * this.kernelK * 2) : undefined;
     this.orderAfterUpload(stream);
+    return { ws, scratch };
   }
 
   private workspaceBytesFor(maxPar: number | undefined): number {
@@ -485,9 +492,7 @@ export class QuantizedLinear {
   bareLaunchNs(x: DeviceTensor<ActivationDType>, out: DeviceTensor<ActivationDType>, calls: number, stream: Stream = this.device.stream, whole = false): number {
     this.live();
     const m = x.shape[0];
-    const ws = workspaceFor(stream, this.workspaceBytes);
-    const scratch = this.actOrder ? scratchFor(stream, m * this.kernelK * 2) : undefined;
-    this.orderAfterUpload(stream);
+    const { ws, scratch } = this.readyStream(stream, m, undefined);
     return callNative(() => this.gemm.timeBareLaunches(x.buffer, out.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, undefined, calls, whole));
   }
 
