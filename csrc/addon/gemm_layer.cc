@@ -2,7 +2,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -192,9 +191,8 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
 }
 
 // timeBareLaunches(x, out, workspace, stream, m, scratch?, overrides?, calls, whole?):
-// host nanoseconds per launch of run()'s (first) GEMM kernel, launched
-// straight from C++ `calls` times (marlin::time_bare_launches); with `whole`,
-// per call of the whole launcher (marlin::gemm: checks, plan, launches), so
+// host nanoseconds per call of run()'s (first) GEMM kernel launched straight
+// from C++, or with `whole` of the C++ launcher (marlin::time_launches), so
 // that the bench can tell the addon's glue from the launcher's own cost.
 Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -207,15 +205,7 @@ Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   double ns = 0;
   cudaError_t cuda_error = cudaSuccess;
-  marlin::Status status = marlin::Status::kOk;
-  if (whole) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < calls && status == marlin::Status::kOk; i++)
-      status = marlin::gemm(call.args, call.stream->handle(), &cuda_error);
-    ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / calls;
-  } else {
-    status = marlin::time_bare_launches(call.args, call.stream->handle(), calls, &ns, &cuda_error);
-  }
+  const marlin::Status status = marlin::time_launches(call.args, call.stream->handle(), calls, whole, &ns, &cuda_error);
   if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "timed launches", call.args);
   return Napi::Number::New(env, ns);
 }

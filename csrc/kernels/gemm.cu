@@ -191,9 +191,16 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, 
                          [stream](const Launch& l) { return l.variant->launch(l.args, l.grid, l.device, stream); });
 }
 
-Status time_bare_launches(const GemmArgs& args, cudaStream_t stream, int calls, double* ns_per_call,
-                          cudaError_t* cuda_error) {
+Status time_launches(const GemmArgs& args, cudaStream_t stream, int calls, bool whole, double* ns_per_call,
+                     cudaError_t* cuda_error) {
   if (calls <= 0) return Status::kBadLaunch;
+  if (whole) {
+    Status status = gemm(args, stream, cuda_error);  // configures the kernels, outside the timing
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls && status == Status::kOk; i++) status = gemm(args, stream, cuda_error);
+    *ns_per_call = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / calls;
+    return status;
+  }
   bool first = true;
   return for_each_launch(args, cuda_error, nullptr, [&](const Launch& l) {
     if (!first) return cudaSuccess;  // the first launch only

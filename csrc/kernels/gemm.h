@@ -126,14 +126,14 @@ cudaError_t current_target(Target* target, int* device);
 // holds the runtime's error code; *used (if given) receives the plan.
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error = nullptr, Plan* used = nullptr);
 
-// The host cost of launching: `calls` launches of the kernel gemm(args)
-// would launch first, queued back to back on `stream` with nothing else
-// (no checks, no plan: what a C++ caller that had everything ready would
-// pay), in nanoseconds per call of host time. For measuring what the layers
-// above add (the bench's --overhead); the kernels run, so the output and
-// workspace must be valid for args.
-Status time_bare_launches(const GemmArgs& args, cudaStream_t stream, int calls, double* ns_per_call,
-                          cudaError_t* cuda_error = nullptr);
+// The host cost of launching, in nanoseconds per call of host time, over
+// `calls` calls queued back to back on `stream`: with `whole` false, of the
+// kernel gemm(args) would launch first (no checks, no plan: what a C++
+// caller that had everything ready would pay); with `whole`, of gemm()
+// itself. For measuring what the layers above add (the bench's --overhead);
+// the kernels run, so the output and workspace must be valid for args.
+Status time_launches(const GemmArgs& args, cudaStream_t stream, int calls, bool whole, double* ns_per_call,
+                     cudaError_t* cuda_error = nullptr);
 
 // cudaSuccess if this build holds code the current device can run
 // (cudaErrorNoKernelImageForDevice if it was built for other GPUs).
