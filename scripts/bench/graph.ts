@@ -10,10 +10,10 @@
  * the blocks captured, is the time per block, and times the model's depth,
  * per step. Importing this loads the addon.
  */
-import { type ActivationDType, type Device, DeviceTensor, type Graph, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
+import { type ActivationDType, type Device, DeviceTensor, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
 import { randomHalves, randomPackedLayer } from './data';
 import type { BenchFormat } from './formats';
-import { gpuSpanUs, rotationCount } from './measure';
+import { directAndGraph, rotationCount } from './measure';
 import { PRESETS } from './presets';
 import { fp16WeightBytes, weightBytes } from './results';
 
@@ -42,23 +42,6 @@ export interface GraphRow {
   /** Why the dense graph has no number (cuBLAS could not be captured), if so. */
   denseGraphError?: string;
   depth: number;
-}
-
-/** Queues `sequence`'s calls directly and from a graph: GPU µs of each (the graph's undefined, with the error, if it cannot be captured). */
-async function directAndGraph(device: Device, stream: Stream, sequence: () => void): Promise<{ direct: number; graph?: number; error?: string }> {
-  sequence(); // warm-up outside the capture (first calls may allocate)
-  const direct = await gpuSpanUs(device, stream, sequence);
-  let graph: Graph | undefined;
-  try {
-    graph = stream.capture(sequence);
-  } catch (error) {
-    return { direct, error: error instanceof Error ? error.message : String(error) };
-  }
-  try {
-    return { direct, graph: await gpuSpanUs(device, stream, () => graph.launch(stream)) };
-  } finally {
-    graph.dispose();
-  }
 }
 
 export async function measureGraphMode(

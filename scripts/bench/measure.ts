@@ -8,6 +8,7 @@ import {
   type ActivationDType,
   Device,
   DeviceTensor,
+  type Graph,
   QuantizedLinear,
   type Stream,
   fp16Matmul,
@@ -109,6 +110,23 @@ export async function gpuSpanUs(device: Device, stream: Stream, queue: () => voi
   } finally {
     start.dispose();
     end.dispose();
+  }
+}
+
+/** Queues `sequence`'s calls directly and from a graph: GPU µs of each (the graph's undefined, with the error, if it cannot be captured). */
+export async function directAndGraph(device: Device, stream: Stream, sequence: () => void): Promise<{ direct: number; graph?: number; error?: string }> {
+  sequence(); // warm-up outside the capture (first calls may allocate)
+  const direct = await gpuSpanUs(device, stream, sequence);
+  let graph: Graph | undefined;
+  try {
+    graph = stream.capture(sequence);
+  } catch (error) {
+    return { direct, error: error instanceof Error ? error.message : String(error) };
+  }
+  try {
+    return { direct, graph: await gpuSpanUs(device, stream, () => graph.launch(stream)) };
+  } finally {
+    graph.dispose();
   }
 }
 

@@ -13,7 +13,7 @@ import { type NativeGemm, native } from '../../lib/native';
 import { median } from '../../lib/timing';
 import { randomHalves, randomPackedLayer } from './data';
 import { DEFAULT_BENCH_FORMAT } from './formats';
-import { gpuSpanUs, rotationCount } from './measure';
+import { directAndGraph, rotationCount } from './measure';
 import { weightBytes } from './results';
 
 /** Calls per burst, bursts per measurement (the first few are warm-up). */
@@ -105,27 +105,24 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
           for (let i = 0; i < GRAPH_CALLS; i++) layers[i % copies].forward(x, { out, stream });
         };
         const graph: Graph = stream.capture(sequence);
+        let graphNs: number;
         try {
-          const graphNs = await hostNs(stream, GRAPH_BURST, () => graph.launch(stream));
-          const directGpu = await gpuSpanUs(device, stream, sequence);
-          const graphGpu = await gpuSpanUs(device, stream, () => graph.launch(stream));
-          // The same with programmatic dependent launch: a graph captured with it on.
-          const pdlBefore = native.programmaticLaunch();
-          native.programmaticLaunch(true);
-          let directPdl: number;
-          let graphPdl: number;
-          try {
-            directPdl = await gpuSpanUs(device, stream, sequence);
-            const pdlGraph = stream.capture(sequence);
-            try {
-              graphPdl = await gpuSpanUs(device, stream, () => pdlGraph.launch(stream));
-            } finally {
-              pdlGraph.dispose();
-            }
-          } finally {
-            native.programmaticLaunch(pdlBefore);
-          }
-          rows.push({
+          graphNs = await hostNs(stream, GRAPH_BURST, () => graph.launch(stream));
+        } finally {
+          graph.dispose();
+        }
+        const plain = await directAndGraph(device, stream, sequence);
+        // The same with programmatic dependent launch: a graph captured with it on.
+        const pdlBefore = native.programmaticLaunch();
+        native.programmaticLaunch(true);
+        let pdl: Awaited<ReturnType<typeof directAndGraph>>;
+        try {
+          pdl = await directAndGraph(device, stream, sequence);
+        } finally {
+          native.programmaticLaunch(pdlBefore);
+        }
+        for (const t of [plain, pdl]) if (t.graph === undefined) throw new Error(`the layer calls could not be captured: ${t.error}`);
+        rows.push({
             k,
             n,
             m,
@@ -135,14 +132,11 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
             nativeRunUs: runNs / 1000,
             forwardUs: forwardNs / 1000,
             graphLaunchUs: graphNs / 1000,
-            directGpuUs: directGpu / GRAPH_CALLS,
-            graphGpuUs: graphGpu / GRAPH_CALLS,
-            directPdlGpuUs: directPdl / GRAPH_CALLS,
-            graphPdlGpuUs: graphPdl / GRAPH_CALLS,
+            directGpuUs: plain.direct / GRAPH_CALLS,
+            graphGpuUs: plain.graph! / GRAPH_CALLS,
+            directPdlGpuUs: pdl.direct / GRAPH_CALLS,
+            graphPdlGpuUs: pdl.graph! / GRAPH_CALLS,
           });
-        } finally {
-          graph.dispose();
-        }
       }
     } finally {
       await stream.synchronize();
