@@ -50,7 +50,7 @@ enum class RepackStatus : int {
 };
 
 // Checks the sizes (not the memory behind the pointers): bits 4 or 8;
-// n > 0, n % 64 == 0; k > 0, k % 16 == 0, k / 16 <= 2^31 / n words;
+// n > 0, n % 64 == 0, n <= 65535 * 512; k > 0, k % 16 == 0, k / 16 <= 2^31 / n words;
 // k_in > 0 and, for GPTQ, a multiple of 32 / bits; without rows k_in == k;
 // with zeros group_rows > 0 and k % group_rows == 0.
 RepackStatus check_repack(const RepackArgs& args);
