@@ -57,9 +57,9 @@ void ThrowRepackStatus(Napi::Env env, marlin::RepackStatus status, const marlin:
       throw MakeError(env, "BAD_ARGUMENT", "repack: the source and the output are required (" + Describe(a) + ")");
     case marlin::RepackStatus::kBadShape:
       throw MakeError(env, "BAD_SHAPE",
-                      "repack: needs n a positive multiple of 64, k a positive multiple of 16, inputK > 0 (for "
-                      "gptq a multiple of 32 / bits), inputK == k without rows, and with zero points groupRows > 0 "
-                      "dividing k (" +
+                      "repack: needs n a positive multiple of 64 and at most 65535 * 512, k a positive multiple of 16 "
+                      "with k / 16 * n * bits / 2 below 2^31 output words, inputK > 0 (for gptq a multiple of 32 / "
+                      "bits), inputK == k without rows, and with zero points groupRows > 0 dividing k (" +
                           Describe(a) + ")");
     case marlin::RepackStatus::kCudaError: CheckCuda(env, cuda, "repack launch (" + Describe(a) + ")"); return;
   }

@@ -126,6 +126,18 @@ describe('repackWeightsOnHost: sizes and arrays it refuses, as MarlinErrors', ()
     expect(call({ ...base, ...change })).toBe(code);
   });
 
+  test('more columns than the kernel grid has tiles for (65535 of 512) is a shape error, found before the source is read', () => {
+    let error: MarlinError | undefined;
+    try {
+      native.repackWeightsOnHost({ ...base, k: 16, inputK: 16, n: 65536 * 512 });
+    } catch (e) {
+      error = e as MarlinError;
+    }
+    expect(error?.code).toBe('BAD_SHAPE');
+    expect(error?.message).toContain('at most 65535 * 512');
+    expect(error?.message).toContain('n=33554432');
+  });
+
   test('rows outside the source pad with the symmetric zero point (nothing outside the source is read)', () => {
     const rows = Int32Array.from({ length: 64 }, (_, r) => (r % 3 === 0 ? -1 : r % 5 === 0 ? 1 << 30 : 63 - r));
     const source = Int32Array.from({ length: 8 * 64 }, (_, i) => (i * 0x9e3779b1) | 0);
