@@ -97,9 +97,51 @@ export function rtnWork(k: number, width: number): number {
 }
 
 /**
- * Quantizes columns [c0, c1) of the [k, n] weights into `out`. Returns the
- * first problem found (nothing is written to `out` then), or undefined.
- * progress() is called after each row of each pass with the elements done.
+ * The rows quantizeColumns() handles at once: [from, to) holding every row
+ * of groups [g0, g1). Where groups are runs of consecutive rows (group[row]
+ * never decreases, by at most 1: plain group sizes and per-channel) each
+ * group is a block, so a RowSource may drop rows once their block is done;
+ * otherwise (act-order's g_idx) one block holds every row.
+ */
+export interface RowBlock {
+  from: number;
+  to: number;
+  g0: number;
+  g1: number;
+}
+
+export function rowBlocks(p: Pick<RtnProblem, 'k' | 'group' | 'groups'>): RowBlock[] {
+  const { k, group, groups } = p;
+  const all = [{ from: 0, to: k, g0: 0, g1: groups }];
+  if (k === 0 || group[0] !== 0 || group[k - 1] !== groups - 1) return all;
+  for (let row = 1; row < k; row++) {
+    const step = group[row] - group[row - 1];
+    if (step !== 0 && step !== 1) return all;
+  }
+  const blocks: RowBlock[] = [];
+  for (let from = 0; from < k; ) {
+    let to = from + 1;
+    while (to < k && group[to] === group[from]) to++;
+    blocks.push({ from, to, g0: group[from], g1: group[from] + 1 });
+    from = to;
+  }
+  return blocks;
+}
+
+/** The most rows of one block of rowBlocks(p): what a RowSource must hold at once. */
+export function blockRows(p: Pick<RtnProblem, 'k' | 'group' | 'groups'>): number {
+  return rowBlocks(p).reduce((most, b) => Math.max(most, b.to - b.from), 0);
+}
+
+/**
+ * Quantizes columns [c0, c1) of the [k, n] weights into `out`, one block of
+ * rows at a time (rowBlocks). Returns the first problem found (`out` is then
+ * partly written, to be thrown away), or undefined. A weight that is not
+ * finite is reported before any scale problem, wherever they are: after a
+ * scale problem the remaining rows are only checked. Every row is released
+ * (rows.release) once its block is done, problem or not, so a source that
+ * waits for releases never stalls. progress() is called after each row of
+ * each pass with the elements done.
  */
 export function quantizeColumns(
   rows: RowSource,
@@ -109,18 +151,50 @@ export function quantizeColumns(
   c1: number,
   progress?: (elements: number) => void,
 ): RtnFinding | undefined {
-  const { k, n, group, groups } = p;
+  const { groups } = p;
   const width = c1 - c0;
-  const maxq = (1 << p.bits) - 1;
-
-  // Pass 1: lo and hi of every (group, column), local [groups, width].
-  // lo[g * width + col - c0] is addressed as lo[base + col], base = g * width - c0.
+  // lo and hi of every (group, column), [groups, width]: lo[g * width + col - c0].
   const lo = new Float64Array(groups * width);
   const hi = new Float64Array(groups * width);
-  for (let row = 0; row < k; row++) {
+  let scaleFinding: RtnFinding | undefined;
+  for (const block of rowBlocks(p)) {
+    const weightFinding = rangesOfRows(rows, p, lo, hi, block, c0, c1, progress);
+    if (weightFinding) return weightFinding;
+    if (!scaleFinding) {
+      const levels = groupLevels(p, lo, hi, block, width, c0);
+      if ('kind' in levels) scaleFinding = levels;
+      else {
+        for (let g = block.g0; g < block.g1; g++) {
+          const local = (g - block.g0) * width;
+          out.scales.set(levels.halves.subarray(local, local + width), g * out.stride + c0 - out.col0);
+          out.zeros?.set(levels.z.subarray(local, local + width), g * out.stride + c0 - out.col0);
+        }
+        quantizeRows(rows, p, out, levels, block, c0, c1, progress);
+      }
+    }
+    for (let row = block.from; row < block.to; row++) rows.release?.(row);
+  }
+  return scaleFinding;
+}
+
+/** Pass 1 over a block: lo and hi of its groups, or the first weight that is not finite. */
+function rangesOfRows(
+  rows: RowSource,
+  p: RtnProblem,
+  lo: Float64Array,
+  hi: Float64Array,
+  block: RowBlock,
+  c0: number,
+  c1: number,
+  progress: ((elements: number) => void) | undefined,
+): RtnFinding | undefined {
+  const { n, group } = p;
+  const width = c1 - c0;
+  for (let row = block.from; row < block.to; row++) {
     rows.seek(row);
     const w = rows.array;
     const first = rows.offset;
+    // lo[g * width + col - c0] is addressed as lo[base + col].
     const base = group[row] * width - c0;
     // v - v is 0 for every finite v and NaN for NaN and the infinities: a
     // row's sum is NaN if it holds one, without a branch per weight.
@@ -138,41 +212,73 @@ export function quantizeColumns(
       }
     progress?.(width);
   }
+  return undefined;
+}
 
-  // Pass 2: scales rounded to the dtype (elementwise, so the same whatever
-  // the range of columns), then the zero points.
-  const raw = new Float64Array(groups * width);
+/** A block's scales (rounded to the dtype: halves, and their values s) and zero points, [g1 - g0, width]. */
+interface Levels {
+  halves: Uint16Array;
+  s: ReturnType<typeof fromHalves>;
+  z: Uint8Array;
+}
+
+/**
+ * Pass 2 over a block's groups: scales rounded to the dtype (elementwise, so
+ * the same whatever the range of columns or rows), then the zero points; or
+ * the first scale the dtype cannot hold.
+ */
+function groupLevels(p: RtnProblem, lo: Float64Array, hi: Float64Array, block: RowBlock, width: number, c0: number): Levels | RtnFinding {
+  const maxq = (1 << p.bits) - 1;
+  const from = block.g0 * width;
+  const count = (block.g1 - block.g0) * width;
+  const raw = new Float64Array(count);
   const steps = p.zeroPoints ? maxq : symmetricZero(p.bits) - 0.5;
-  for (let i = 0; i < raw.length; i++) raw[i] = p.zeroPoints ? (hi[i] - lo[i]) / steps : max(hi[i], -lo[i]) / steps;
+  for (let i = 0; i < count; i++)
+    raw[i] = p.zeroPoints ? (hi[from + i] - lo[from + i]) / steps : max(hi[from + i], -lo[from + i]) / steps;
   const halves = toHalves(raw, p.dtype);
   const s = fromHalves(halves, p.dtype);
-  for (let g = 0; g < groups; g++)
-    for (let c = 0; c < width; c++) {
-      const i = g * width + c;
-      if (!isFinite(s[i])) return { kind: 'scale', index: g * n + c0 + c, raw: raw[i], range: hi[i] - lo[i] };
+  for (let i = 0; i < count; i++)
+    if (!isFinite(s[i])) {
+      const g = block.g0 + floor(i / width);
+      const c = i % width;
+      return { kind: 'scale', index: g * p.n + c0 + c, raw: raw[i], range: hi[from + i] - lo[from + i] };
     }
-  const z = new Uint8Array(groups * width);
+  const z = new Uint8Array(count);
   if (p.zeroPoints) {
-    for (let i = 0; i < z.length; i++) z[i] = s[i] > 0 ? min(maxq, max(0, round(-lo[i] / s[i]))) : 0;
+    for (let i = 0; i < count; i++) z[i] = s[i] > 0 ? min(maxq, max(0, round(-lo[from + i] / s[i]))) : 0;
   } else {
     z.fill(symmetricZero(p.bits));
   }
-  for (let g = 0; g < groups; g++) {
-    out.scales.set(halves.subarray(g * width, (g + 1) * width), g * out.stride + c0 - out.col0);
-    out.zeros?.set(z.subarray(g * width, (g + 1) * width), g * out.stride + c0 - out.col0);
-  }
+  return { halves, s, z };
+}
 
-  // Pass 3: q. A zero scale (an all-zero group, or one below the dtype's
-  // range) encodes every weight as the zero point. Math.round(x) costs a
-  // mispredicted branch per weight in V8; Math.floor(x + 0.5) is the same
-  // number for every x except 0.5 - 2^-54 (x + 0.5 rounds up to 1) and
-  // |x| >= 2^52 (clamped below either way), so that one value is special-cased.
+/**
+ * Pass 3 over a block: q. A zero scale (an all-zero group, or one below the
+ * dtype's range) encodes every weight as the zero point. Math.round(x) costs
+ * a mispredicted branch per weight in V8; Math.floor(x + 0.5) is the same
+ * number for every x except 0.5 - 2^-54 (x + 0.5 rounds up to 1) and
+ * |x| >= 2^52 (clamped below either way), so that one value is special-cased.
+ */
+function quantizeRows(
+  rows: RowSource,
+  p: RtnProblem,
+  out: RtnOutput,
+  levels: Levels,
+  block: RowBlock,
+  c0: number,
+  c1: number,
+  progress: ((elements: number) => void) | undefined,
+): void {
+  const { group } = p;
+  const maxq = (1 << p.bits) - 1;
+  const width = c1 - c0;
+  const { s, z } = levels;
   const q = out.q;
-  for (let row = 0; row < k; row++) {
+  for (let row = block.from; row < block.to; row++) {
     rows.seek(row);
     const w = rows.array;
     const first = rows.offset;
-    const base = group[row] * width - c0;
+    const base = (group[row] - block.g0) * width - c0;
     const to = row * out.stride - out.col0;
     for (let col = c0; col < c1; col++) {
       const scale = s[base + col];
@@ -183,8 +289,6 @@ export function quantizeColumns(
       }
       q[to + col] = step < 0 ? 0 : step > maxq ? maxq : step;
     }
-    rows.release?.(row);
     progress?.(width);
   }
-  return undefined;
 }

@@ -41,6 +41,18 @@ describe(`RTN INT4 quantization (seed ${SEED})`, () => {
     expect(qw.q[200 * n + 5]).toBe(15); // +7.502 steps rounds to 8, clamped to 7 (q = 15)
   });
 
+  test('reports a weight that is not finite before a scale the dtype cannot hold, whichever group comes first', () => {
+    // Groups are quantized one at a time (lib/rtn.ts rowBlocks): group 0's
+    // overflowing scale is met before group 1's NaN, which still wins.
+    const k = 256;
+    const n = 64;
+    const w = uniform(k * n, random);
+    w[5 * n + 3] = 1e6; // group 0: its FP16 scale overflows
+    expect(() => quantize(w, k, n, 128)).toThrow(/scale/);
+    w[200 * n + 9] = Number.NaN; // group 1
+    expect(() => quantize(w, k, n, 128)).toThrow(/row 200, column 9/);
+  });
+
   test('per-channel uses one scale row', () => {
     const qw = quantize(uniform(256 * 64, random), 256, 64, -1);
     expect(qw.scales.length).toBe(64);
