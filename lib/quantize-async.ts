@@ -29,7 +29,7 @@ import {
   quantizeOptions,
   rowGroups,
 } from './quantize';
-import { type RtnFinding, type RtnProblem, rtnWork } from './rtn';
+import { type RtnFinding, type RtnProblem, blockRows, rtnWork } from './rtn';
 import type { GroupSize } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
 import { type WorkerRun, libraryWorker, runWorkers } from './workers';
@@ -154,18 +154,54 @@ async function checkRequest(weights: unknown, k: number, n: number, opts: GroupS
 }
 
 /**
- * Sends each thread its columns of the weights, a chunk of rows at a
- * time, one slice of copying per turn of the event loop.
+ * A worker's chunk buffers: those it handed back (lib/worker.ts, once both
+ * passes are past their rows), and how many are still with it.
  */
-async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[], stopped: () => boolean): Promise<void> {
+class ChunkBuffers {
+  readonly free: ArrayBuffer[] = [];
+  outstanding = 0;
+  private wake: (() => void) | undefined;
+
+  handBack(buffer: ArrayBuffer): void {
+    this.free.push(buffer);
+    this.outstanding--;
+    this.interrupt();
+  }
+
+  /** Resolves at the next hand-back or interrupt(). */
+  next(): Promise<void> {
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  interrupt(): void {
+    this.wake?.();
+    this.wake = undefined;
+  }
+}
+
+/**
+ * Sends each worker the rows of its columns, in chunks of about SLICE
+ * weights, filling the buffers workers hand back before making new ones.
+ * A worker holds at most `limit` chunks: two blocks of rows (lib/rtn.ts
+ * rowBlocks: a group, or every row for act-order) and the chunks that
+ * straddle their ends, so it never waits for a row held back here, and
+ * memory stays a few MB per worker where groups are runs of rows.
+ */
+async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[], buffers: ChunkBuffers[], stopped: () => boolean): Promise<void> {
   const { weights: w, ranges } = request;
   const { k, n } = request.problem;
   const rowsPerChunk = Math.max(1, Math.floor(SLICE / n));
+  const limit = 2 * (Math.ceil(blockRows(request.problem) / rowsPerChunk) + 1) + 1;
+  const Type = w instanceof Float64Array ? Float64Array : Float32Array;
   for (let from = 0; from < k && !stopped(); from += rowsPerChunk) {
     const to = Math.min(k, from + rowsPerChunk);
-    ranges.forEach(([c0, c1], i) => {
+    for (let i = 0; i < ranges.length && !stopped(); i++) {
+      const [c0, c1] = ranges[i];
       const width = c1 - c0;
-      const data = w instanceof Float64Array ? new Float64Array((to - from) * width) : new Float32Array((to - from) * width);
+      while (buffers[i].outstanding >= limit && !stopped()) await buffers[i].next();
+      if (stopped()) break;
+      const buffer = buffers[i].free.pop() ?? new ArrayBuffer(rowsPerChunk * width * Type.BYTES_PER_ELEMENT);
+      const data = new Type(buffer, 0, (to - from) * width);
       if (request.options.layout === 'out-in') {
         // Weights given [n, k]: column c of W is row c of the array.
         for (let col = c0; col < c1; col++)
@@ -174,11 +210,12 @@ async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[],
         for (let row = from; row < to; row++) data.set(w.subarray(row * n + c0, row * n + c1), (row - from) * width);
       }
       const message: RowsMessage = { type: 'rows', from, to, data };
-      if (run.post(i, message, [data.buffer])) {
+      if (run.post(i, message, [buffer])) {
+        buffers[i].outstanding++;
         Atomics.add(signals[i], 0, 1);
         Atomics.notify(signals[i], 0);
       }
-    });
+    }
     await yieldToLoop();
   }
 }
@@ -199,13 +236,23 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
       : { sent: { type: weightType(w), signal: signals[i].buffer } };
     return { c0, c1, problem, weights, plan };
   });
-  const run = runWorkers(libraryWorker(), tasks, (amount) => progress.add(amount));
+  const buffers = ranges.map(() => new ChunkBuffers());
+  const run = runWorkers(
+    libraryWorker(),
+    tasks,
+    (amount) => progress.add(amount),
+    (i, buffer) => buffers[i].handBack(buffer),
+  );
   let stopped = false;
-  // Observed at once: a failure while rows are being sent must not go unhandled.
-  run.results.catch(() => (stopped = true));
+  // Observed at once: a failure while rows are being sent must not go
+  // unhandled, nor leave sendRows waiting for a hand-back.
+  run.results.catch(() => {
+    stopped = true;
+    for (const b of buffers) b.interrupt();
+  });
   if (!shared) {
     try {
-      await sendRows(request, run, signals, () => stopped);
+      await sendRows(request, run, signals, buffers, () => stopped);
     } catch (error) {
       run.stop(error);
     }

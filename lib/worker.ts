@@ -48,10 +48,13 @@ function freeNow(buffer: ArrayBuffer): void {
 /**
  * The rows the caller sends (RowsMessages, in order), read from the port
  * as they are needed; seek() sleeps until the row has come. Rows are
- * sought in order, twice (two passes), so a cursor finds each chunk; a
- * chunk is freed once the last pass is past it.
+ * sought in order, twice per block of rows (two passes, lib/rtn.ts), so a
+ * cursor finds each chunk. Once the last pass is past a chunk its buffer
+ * goes back to the caller, which fills it with rows to come (no fresh
+ * memory per chunk: the page faults of fresh buffers cost more system time
+ * than the quantizing, measured); past the last row it is freed here.
  */
-function receivedRows(port: MessagePort, signal: Int32Array, c0: number, width: number): RowSource {
+function receivedRows(port: MessagePort, signal: Int32Array, k: number, c0: number, width: number): RowSource {
   const chunks: RowsMessage[] = [];
   let received = 0;
   let at = 0;
@@ -73,13 +76,17 @@ function receivedRows(port: MessagePort, signal: Int32Array, c0: number, width: 
           Atomics.wait(signal, 0, seen, 100);
         }
       }
-      if (row < chunks[at].from) at = 0;
+      if (row < chunks[at].from) at = freed;
       while (row >= chunks[at].to) at++;
       source.array = chunks[at].data;
       source.offset = (row - chunks[at].from) * width - c0;
     },
     release(row) {
-      while (freed < chunks.length && chunks[freed].to <= row + 1) freeNow(chunks[freed++].data.buffer as ArrayBuffer);
+      while (freed < chunks.length && chunks[freed].to <= row + 1) {
+        const buffer = chunks[freed++].data.buffer as ArrayBuffer;
+        if (received < k) port.postMessage({ type: 'chunk', buffer } satisfies WorkerMessage, [buffer]);
+        else freeNow(buffer);
+      }
     },
   };
   return source;
@@ -97,7 +104,7 @@ if ('shared' in weights) {
   const { buffer, byteOffset, length, type } = weights.shared;
   rows = matrixRows(type === 'float32' ? new Float32Array(buffer, byteOffset, length) : new Float64Array(buffer, byteOffset, length), task.problem.n);
 } else {
-  rows = receivedRows(port, new Int32Array(weights.sent.signal), task.c0, task.c1 - task.c0);
+  rows = receivedRows(port, new Int32Array(weights.sent.signal), task.problem.k, task.c0, task.c1 - task.c0);
 }
 let pending = 0;
 const result = runColumnTask(task, rows, (elements) => {

@@ -22,7 +22,7 @@ export interface WorkerEntry {
   env?: NodeJS.ProcessEnv;
 }
 
-export type WorkerMessage = { type: 'progress'; amount: number } | { type: 'done'; result: unknown };
+export type WorkerMessage = { type: 'progress'; amount: number } | { type: 'chunk'; buffer: ArrayBuffer } | { type: 'done'; result: unknown };
 
 /**
  * lib/worker: worker.js beside this file once compiled (dist/); under
@@ -72,9 +72,15 @@ export interface WorkerRun {
 /**
  * Runs one thread of `entry` per element of `jobs` (its workerData).
  * onProgress gets every progress amount; if it throws, the run fails with
- * that error.
+ * that error. onChunk gets the buffers a worker hands back (rows it is done
+ * with, for the caller to fill again), with the worker's index.
  */
-export function runWorkers(entry: WorkerEntry, jobs: readonly unknown[], onProgress: (amount: number) => void): WorkerRun {
+export function runWorkers(
+  entry: WorkerEntry,
+  jobs: readonly unknown[],
+  onProgress: (amount: number) => void,
+  onChunk?: (index: number, buffer: ArrayBuffer) => void,
+): WorkerRun {
   const workers: Worker[] = [];
   const results = new Array<unknown>(jobs.length);
   const finished = new Array<boolean>(jobs.length).fill(false);
@@ -112,6 +118,8 @@ export function runWorkers(entry: WorkerEntry, jobs: readonly unknown[], onProgr
         } catch (error) {
           stop(error);
         }
+      } else if (message?.type === 'chunk') {
+        onChunk?.(i, message.buffer);
       }
     });
     worker.on('error', (error) => stop(workerError(i, error)));

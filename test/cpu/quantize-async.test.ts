@@ -144,6 +144,37 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
     await expect(quantizeAsync(big, 128, 256, { threads: 4 })).rejects.toThrow(expected!.message);
   });
 
+  test('sends rows in more chunks than a worker may hold: workers hand chunks back, and the bits are those of quantize()', async () => {
+    // n = 64: chunks of 4096 rows (SLICE / n); group 128, so a worker may
+    // hold 2 * (1 + 1) + 1 = 5 chunks, and k = 32768 is 8 of them: the
+    // sender must wait for hand-backs and fill them again. Act-order (one
+    // block of every row) and per-channel: no chunk comes back before the end.
+    const kk = 32768;
+    const w = uniform(kk * 64, random);
+    const run = jest.spyOn(workers, 'runWorkers');
+    try {
+      const cases = [
+        { groupSize: 128, handBacks: true },
+        { groupSize: -1, handBacks: false },
+        { groupSize: 128, gIdx: Int32Array.from({ length: kk }, (_, i) => (i * 7919) % 256), handBacks: false },
+      ] as const;
+      for (const { handBacks, ...options } of cases) {
+        run.mockClear();
+        let handedBack = 0;
+        run.mockImplementationOnce((entry, jobs, onProgress, onChunk) =>
+          jest.requireActual<typeof workers>('../../lib/workers').runWorkers(entry, jobs, onProgress, (i, buffer) => {
+            handedBack++;
+            onChunk!(i, buffer);
+          }),
+        );
+        expectSameQuantized(await quantizeAsync(w, kk, 64, { ...options, threads: 1 }), quantize(w, kk, 64, options));
+        expect({ options, handedBack: handedBack > 0 }).toEqual({ options, handedBack: handBacks });
+      }
+    } finally {
+      run.mockRestore();
+    }
+  });
+
   test('rejects bad threads and onProgress with BAD_ARGUMENT', async () => {
     const w = uniform(128 * 64, random);
     for (const threads of [0, 1.5, -1, '2'])
