@@ -13,8 +13,12 @@
  * place instead, with no copy. Each thread returns its columns of the
  * results, transferred; the event loop places them into the result
  * arrays. Everything is plain ArrayBuffers, freed as usual (see
- * column-task.ts on why not shared ones). Peak use for a layer of k x n
- * float32 weights: the weights twice (unless shared), plus q twice.
+ * column-task.ts on why not shared ones). Threads work one group of rows
+ * at a time and hand chunks back to be refilled, so where groups are runs
+ * of rows they hold a few MB of weights; with act-order or per-channel
+ * they need every row first. Peak use for a layer of k x n float32
+ * weights: the weights once more in chunks (act-order and per-channel;
+ * otherwise a few MB per thread; none if shared), plus q twice.
  */
 import * as os from 'node:os';
 import { isSharedArrayBuffer } from 'node:util/types';
@@ -155,12 +159,20 @@ async function checkRequest(weights: unknown, k: number, n: number, opts: GroupS
 
 /**
  * A worker's chunk buffers: those it handed back (lib/worker.ts, once both
- * passes are past their rows), and how many are still with it.
+ * passes are past their rows), how many are still with it, and whether it
+ * is done (its result posted: it reads no more rows, and may have stopped
+ * early at a weight that is not finite, holding chunks it never returns).
  */
 class ChunkBuffers {
   readonly free: ArrayBuffer[] = [];
   outstanding = 0;
+  done = false;
   private wake: (() => void) | undefined;
+
+  finish(): void {
+    this.done = true;
+    this.interrupt();
+  }
 
   handBack(buffer: ArrayBuffer): void {
     this.free.push(buffer);
@@ -182,10 +194,12 @@ class ChunkBuffers {
 /**
  * Sends each worker the rows of its columns, in chunks of about SLICE
  * weights, filling the buffers workers hand back before making new ones.
- * A worker holds at most `limit` chunks: two blocks of rows (lib/rtn.ts
- * rowBlocks: a group, or every row for act-order) and the chunks that
- * straddle their ends, so it never waits for a row held back here, and
- * memory stays a few MB per worker where groups are runs of rows.
+ * A worker holds at most `limit` chunks, twice what one block of rows
+ * (lib/rtn.ts rowBlocks: a group, or every row for act-order) and a chunk
+ * straddling its end take: while it works on a block it holds only chunks
+ * of that block, so it never waits for a row held back here, and memory
+ * stays a few MB per worker where groups are runs of rows. A worker that
+ * is done (a problem found early) gets nothing more.
  */
 async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[], buffers: ChunkBuffers[], stopped: () => boolean): Promise<void> {
   const { weights: w, ranges } = request;
@@ -198,8 +212,9 @@ async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[],
     for (let i = 0; i < ranges.length && !stopped(); i++) {
       const [c0, c1] = ranges[i];
       const width = c1 - c0;
-      while (buffers[i].outstanding >= limit && !stopped()) await buffers[i].next();
+      while (buffers[i].outstanding >= limit && !buffers[i].done && !stopped()) await buffers[i].next();
       if (stopped()) break;
+      if (buffers[i].done) continue;
       const buffer = buffers[i].free.pop() ?? new ArrayBuffer(rowsPerChunk * width * Type.BYTES_PER_ELEMENT);
       const data = new Type(buffer, 0, (to - from) * width);
       if (request.options.layout === 'out-in') {
@@ -241,7 +256,7 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
     libraryWorker(),
     tasks,
     (amount) => progress.add(amount),
-    (i, buffer) => buffers[i].handBack(buffer),
+    { onChunk: (i, buffer) => buffers[i].handBack(buffer), onDone: (i) => buffers[i].finish() },
   );
   let stopped = false;
   // Observed at once: a failure while rows are being sent must not go

@@ -138,10 +138,11 @@ export function blockRows(p: Pick<RtnProblem, 'k' | 'group' | 'groups'>): number
  * rows at a time (rowBlocks). Returns the first problem found (`out` is then
  * partly written, to be thrown away), or undefined. A weight that is not
  * finite is reported before any scale problem, wherever they are: after a
- * scale problem the remaining rows are only checked. Every row is released
- * (rows.release) once its block is done, problem or not, so a source that
- * waits for releases never stalls. progress() is called after each row of
- * each pass with the elements done.
+ * scale problem the remaining rows are only checked. Each row is released
+ * (rows.release) once its block is done, also after a scale problem; a
+ * weight that is not finite ends the call at once, releasing nothing more
+ * (lib/quantize-async.ts stops sending to a worker that is done).
+ * progress() is called after each row of each pass with the elements done.
  */
 export function quantizeColumns(
   rows: RowSource,

@@ -72,14 +72,16 @@ export interface WorkerRun {
 /**
  * Runs one thread of `entry` per element of `jobs` (its workerData).
  * onProgress gets every progress amount; if it throws, the run fails with
- * that error. onChunk gets the buffers a worker hands back (rows it is done
- * with, for the caller to fill again), with the worker's index.
+ * that error. hooks.onChunk gets the buffers a worker hands back (rows it
+ * is done with, for the caller to fill again) and hooks.onDone the index of
+ * a worker that posted its result: it reads nothing more, even when it
+ * stopped early at a problem in the weights.
  */
 export function runWorkers(
   entry: WorkerEntry,
   jobs: readonly unknown[],
   onProgress: (amount: number) => void,
-  onChunk?: (index: number, buffer: ArrayBuffer) => void,
+  hooks: { onChunk?: (index: number, buffer: ArrayBuffer) => void; onDone?: (index: number) => void } = {},
 ): WorkerRun {
   const workers: Worker[] = [];
   const results = new Array<unknown>(jobs.length);
@@ -112,6 +114,7 @@ export function runWorkers(
       if (message?.type === 'done') {
         results[i] = message.result;
         finished[i] = true;
+        hooks.onDone?.(i);
       } else if (message?.type === 'progress') {
         try {
           onProgress(message.amount);
@@ -119,7 +122,7 @@ export function runWorkers(
           stop(error);
         }
       } else if (message?.type === 'chunk') {
-        onChunk?.(i, message.buffer);
+        hooks.onChunk?.(i, message.buffer);
       }
     });
     worker.on('error', (error) => stop(workerError(i, error)));

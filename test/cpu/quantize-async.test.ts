@@ -161,10 +161,13 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
       for (const { handBacks, ...options } of cases) {
         run.mockClear();
         let handedBack = 0;
-        run.mockImplementationOnce((entry, jobs, onProgress, onChunk) =>
-          jest.requireActual<typeof workers>('../../lib/workers').runWorkers(entry, jobs, onProgress, (i, buffer) => {
-            handedBack++;
-            onChunk!(i, buffer);
+        run.mockImplementationOnce((entry, jobs, onProgress, hooks) =>
+          jest.requireActual<typeof workers>('../../lib/workers').runWorkers(entry, jobs, onProgress, {
+            ...hooks,
+            onChunk: (i, buffer) => {
+              handedBack++;
+              hooks!.onChunk!(i, buffer);
+            },
           }),
         );
         expectSameQuantized(await quantizeAsync(w, kk, 64, { ...options, threads: 1 }), quantize(w, kk, 64, options));
@@ -174,6 +177,25 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
       run.mockRestore();
     }
   });
+
+  test('settles when a worker stops early at a weight that is not finite, holding chunks it never hands back', async () => {
+    // As above, 8 chunks of rows where a worker may hold 5: a worker that
+    // stops at row 0 must not leave the sender waiting for a hand-back, on
+    // one thread or with another thread still working.
+    const kk = 32768;
+    for (const [nn, threads, at] of [
+      [64, 1, 0],
+      [128, 2, 0],
+      [128, 2, 64 + 5],
+    ] as const) {
+      const w = uniform(kk * nn, random);
+      w[at] = threads === 1 ? Number.NaN : Number.POSITIVE_INFINITY;
+      await expect(quantizeAsync(w, kk, nn, { groupSize: 128, threads })).rejects.toEqual(
+        expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringMatching(new RegExp(`row 0, column ${at}\\b`)) }),
+      );
+      await expect(quantizeAndPackAsync(w, kk, nn, { groupSize: 128, threads })).rejects.toEqual(code('BAD_ARGUMENT'));
+    }
+  }, 60_000);
 
   test('rejects bad threads and onProgress with BAD_ARGUMENT', async () => {
     const w = uniform(128 * 64, random);
