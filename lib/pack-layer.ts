@@ -113,13 +113,19 @@ export interface PackedOutput extends PackedArrays {
   col0: number;
 }
 
-/** Quantized arrays holding columns col0 .. col0 + stride - 1: (row, col) of q at row * stride + col - col0, (group, col) likewise. */
+/**
+ * Quantized arrays holding columns col0 .. col0 + stride - 1: (row, col) of
+ * q at (row - row0) * stride + col - col0 (row0: q's first row, default 0:
+ * a worker packing as it quantizes keeps one group of rows at a time),
+ * (group, col) of the scales and zero points at group * stride + col - col0.
+ */
 export interface QuantizedSource {
   q: Uint8Array;
   scales: Uint16Array;
   zeros?: Uint8Array;
   stride: number;
   col0: number;
+  row0?: number;
 }
 
 /** Elements of each packed array of a plan, for `columns` of its columns (default all). */
@@ -146,7 +152,26 @@ export function packLayerColumns(
   c1: number,
   progress?: (elements: number) => void,
 ): PackFinding | undefined {
+  return packWeightRows(plan, src, out, c0, c1, 0, plan.kernelK, progress) ?? packGroupColumns(plan, src, out, c0, c1);
+}
+
+/**
+ * The weights of kernel rows [from, to) (multiples of 16) of columns
+ * [c0, c1) into `out`: packLayerColumns without the scales and zero points.
+ * Returns the first value that does not fit, or undefined.
+ */
+export function packWeightRows(
+  plan: LayerPlan,
+  src: QuantizedSource,
+  out: PackedOutput,
+  c0: number,
+  c1: number,
+  from: number,
+  to: number,
+  progress?: (elements: number) => void,
+): PackFinding | undefined {
   const { n, kernelK, rows, groupOf } = plan;
+  const row0 = src.row0 ?? 0;
   const { bits, groupSize } = plan.format;
   const max = (1 << bits) - 1;
   const groupRows = groupSize === -1 ? kernelK : groupSize;
@@ -159,7 +184,7 @@ export function packLayerColumns(
   const sourceRows = new Int32Array(16);
   const blockWords = (out.stride * bits) / 2;
   const unitWords = 32 * bits;
-  for (let block = 0; block < kernelK / 16; block++) {
+  for (let block = from / 16; block < to / 16; block++) {
     for (let i = 0; i < 16; i++) {
       const r = 16 * block + i;
       const input = rows ? rows[r] : r;
@@ -173,7 +198,7 @@ export function packLayerColumns(
         sources[i] = symmetricRow ??= new Uint8Array(src.stride).fill(symmetricZero(bits));
         sourceRows[i] = 0;
       }
-      offsets[i] = sourceRows[i] * src.stride - src.col0;
+      offsets[i] = (sourceRows[i] - (sources[i] === src.q ? row0 : 0)) * src.stride - src.col0;
     }
     const base = block * blockWords + ((c0 - out.col0) >> 6) * unitWords;
     if (!packWeightBlock(sources, offsets, bits, out.packedWeights, base, c0, c1)) {
@@ -184,7 +209,7 @@ export function packLayerColumns(
     }
     progress?.(16 * (c1 - c0));
   }
-  return packGroupColumns(plan, src, out, c0, c1);
+  return undefined;
 }
 
 /**

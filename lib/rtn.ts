@@ -59,7 +59,10 @@ export function matrixRows(w: Float32Array | Float64Array, n: number): RowSource
  * Where the results go: arrays holding columns col0 .. col0 + stride - 1,
  * element (row, col) of q at row * stride + col - col0, and (group, col) of
  * the scales and zero points likewise. quantize() passes full arrays
- * (stride n, col0 0); a worker, arrays of its own columns only.
+ * (stride n, col0 0); a worker, arrays of its own columns only. With
+ * `blockRows`, q holds only the block of rows being quantized, row at
+ * (row - block.from) * stride (a worker packing each block as it is done:
+ * quantizeColumns' onBlock).
  */
 export interface RtnOutput {
   q: Uint8Array;
@@ -67,6 +70,7 @@ export interface RtnOutput {
   zeros?: Uint8Array;
   stride: number;
   col0: number;
+  blockRows?: boolean;
 }
 
 /**
@@ -143,6 +147,8 @@ export function blockRows(p: Pick<RtnProblem, 'k' | 'group' | 'groups'>): number
  * weight that is not finite ends the call at once, releasing nothing more
  * (lib/quantize-async.ts stops sending to a worker that is done).
  * progress() is called after each row of each pass with the elements done.
+ * onBlock(block) is called once a block's q rows are written (not after a
+ * scale problem); returning false ends the call (the caller keeps why).
  */
 export function quantizeColumns(
   rows: RowSource,
@@ -151,6 +157,7 @@ export function quantizeColumns(
   c0: number,
   c1: number,
   progress?: (elements: number) => void,
+  onBlock?: (block: RowBlock) => boolean,
 ): RtnFinding | undefined {
   const { groups } = p;
   const width = c1 - c0;
@@ -171,6 +178,7 @@ export function quantizeColumns(
           out.zeros?.set(levels.z.subarray(local, local + width), g * out.stride + c0 - out.col0);
         }
         quantizeRows(rows, p, out, levels, block, c0, c1, progress);
+        if (onBlock && !onBlock(block)) return undefined;
       }
     }
     for (let row = block.from; row < block.to; row++) rows.release?.(row);
@@ -280,7 +288,7 @@ function quantizeRows(
     const w = rows.array;
     const first = rows.offset;
     const base = (group[row] - block.g0) * width - c0;
-    const to = row * out.stride - out.col0;
+    const to = (out.blockRows ? row - block.from : row) * out.stride - out.col0;
     for (let col = c0; col < c1; col++) {
       const scale = s[base + col];
       let step = z[base + col];

@@ -170,8 +170,14 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
             },
           }),
         );
-        expectSameQuantized(await quantizeAsync(w, kk, 64, { ...options, threads: 1 }), quantize(w, kk, 64, options));
+        const sync = quantize(w, kk, 64, options);
+        expectSameQuantized(await quantizeAsync(w, kk, 64, { ...options, threads: 1 }), sync);
         expect({ options, handedBack: handedBack > 0 }).toEqual({ options, handedBack: handBacks });
+        // Packing as each group is quantized (no act-order), or after (act-order): the bytes of packQuantized.
+        const packed = await quantizeAndPackAsync(w, kk, 64, { ...options, threads: 1 });
+        const syncPacked = packQuantized(sync);
+        expect(firstDifference(packed.packedWeights, syncPacked.packedWeights)).toBe(-1);
+        expect(firstDifference(packed.packedScales, syncPacked.packedScales)).toBe(-1);
       }
     } finally {
       run.mockRestore();
