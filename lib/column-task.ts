@@ -10,7 +10,7 @@
  * SharedArrayBuffer are read in place.
  */
 import { type LayerPlan, type PackFinding, type PackedArrays, packGroupColumns, packLayerColumns, packWeightRows, packedLengths } from './pack-layer';
-import { type RowSource, type RtnFinding, type RtnProblem, blockRows, quantizeColumns, rowBlocks } from './rtn';
+import { type RowBlock, type RowSource, type RtnFinding, type RtnProblem, blockRows, quantizeColumns, rowBlocks } from './rtn';
 
 export type WeightType = 'float32' | 'float64';
 
@@ -82,16 +82,16 @@ export function runColumnTask(task: ColumnTask, rows: RowSource, progress: (elem
   };
   const out = { ...packed, stride: width, col0: c0 };
   const byBlock = !plan.rows && rowBlocks(problem).every((b) => b.from % 16 === 0 && b.to % 16 === 0);
-  const quantized = { q: new Uint8Array((byBlock ? blockRows(problem) : problem.k) * width), scales, zeros, stride: width, col0: c0, blockRows: byBlock };
+  const qRows = byBlock ? blockRows(problem) : problem.k;
+  const quantized = { q: new Uint8Array(qRows * width), scales, zeros, stride: width, col0: c0, blockRows: byBlock };
   let packFound: PackFinding | undefined;
-  const found = quantizeColumns(rows, problem, quantized, c0, c1, progress, (block) => {
-    if (!byBlock) return true;
+  const packBlock = (block: RowBlock): boolean => {
     packFound = packWeightRows(plan, { ...quantized, row0: block.from }, out, c0, c1, block.from, block.to, progress);
     return packFound === undefined;
-  });
+  };
+  const found = quantizeColumns(rows, problem, quantized, c0, c1, progress, byBlock ? packBlock : undefined);
   if (found) return { finding: found };
-  if (!byBlock) packFound = packLayerColumns(plan, quantized, out, c0, c1, progress);
-  else packFound ??= packGroupColumns(plan, quantized, out, c0, c1);
+  packFound ??= byBlock ? packGroupColumns(plan, quantized, out, c0, c1) : packLayerColumns(plan, quantized, out, c0, c1, progress);
   return packFound ? { finding: packFound } : { packed };
 }
 
