@@ -52,7 +52,7 @@ describe('gpu-check arguments', () => {
     expect(memcheck).toEqual(expect.arrayContaining([path.join('node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--outputFile=/tmp/m.json', 'test/gpu/gemm.test.ts']));
     expect(memcheck).not.toContain('-t');
     const racecheck = g.sanitizerCommand('cs', 'racecheck', 'r.json');
-    expect(racecheck.slice(-3)).toEqual(['test/gpu/formats.test.ts', '-t', 'forward\\(\\) for m|repeated runs|dequantizeWeights']);
+    expect(racecheck.slice(-4)).toEqual(['test/gpu/formats.test.ts', 'test/gpu/checkpoint.test.ts', '-t', 'forward\\(\\) for m|repeated runs|dequantizeWeights']);
   });
 });
 
@@ -62,6 +62,17 @@ describe('gpu-check verdicts and summary', () => {
     expect(g.sanitizerErrors('========= ERROR SUMMARY: 1 error\n')).toBe(1);
     expect(g.sanitizerErrors('========= ERROR SUMMARY: 37 errors')).toBe(37);
     expect(g.sanitizerErrors('no summary')).toBeUndefined();
+  });
+
+  test("reads racecheck's hazard summary (it prints no ERROR SUMMARY), counting warnings as errors", () => {
+    // The line compute-sanitizer 2025.3 (CUDA 13.0) printed for a clean racecheck run on the H100.
+    expect(g.sanitizerErrors('========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n')).toBe(0);
+    expect(g.sanitizerErrors('========= RACECHECK SUMMARY: 3 hazards displayed (2 errors, 1 warning)')).toBe(3);
+    expect(g.sanitizerErrors('========= RACECHECK SUMMARY: 1 hazard displayed (0 errors, 1 warning)')).toBe(1);
+    expect(g.sanitizerVerdict('racecheck', 0, '========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n', ok, 5).ok).toBe(true);
+    expect(g.sanitizerVerdict('racecheck', 9, '========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)\n', ok, 5).line).toMatch(
+      /FAILED \(1 sanitizer errors\)/,
+    );
   });
 
   test('passes a clean run in which tests ran and none failed or was skipped', () => {
