@@ -2,14 +2,13 @@
  * One worker thread's share of quantizing (and packing) a layer: a range
  * of columns. quantize-async.ts builds the tasks and sends each its rows;
  * worker.ts runs them with runColumnTask. A task's weights, results and
- * packed arrays hold only its own columns, in plain ArrayBuffers that move
- * between threads without a copy (transferred). Plain, not shared: V8 does
- * not count SharedArrayBuffers towards garbage collection, so a process
- * quantizing layer after layer would keep every one of them until some
- * unrelated collection. Weights the caller already has on a
- * SharedArrayBuffer are read in place.
+ * packed arrays hold only its own columns, in plain ArrayBuffers
+ * transferred back at the end (not copied). Its rows come through a ring
+ * shared with the event loop's thread (lib/row-ring.ts), or, where the
+ * caller's weights are on a SharedArrayBuffer, are read in place.
  */
 import { type LayerPlan, type PackFinding, type PackedArrays, packGroupColumns, packLayerColumns, packWeightRows, packedLengths } from './pack-layer';
+import type { RingSpec } from './row-ring';
 import { type RowBlock, type RowSource, type RtnFinding, type RtnProblem, blockRows, quantizeColumns, rowBlocks } from './rtn';
 
 export type WeightType = 'float32' | 'float64';
@@ -18,12 +17,8 @@ export type WeightType = 'float32' | 'float64';
 export type TaskWeights =
   /** The caller's [k, n] matrix on a SharedArrayBuffer, read in place. */
   | { shared: { buffer: SharedArrayBuffer; byteOffset: number; length: number; type: WeightType } }
-  /**
-   * RowsMessages of this task's columns, in row order; `signal` (Int32 [1])
-   * is incremented after each is posted, so that the worker can sleep
-   * until the next one.
-   */
-  | { sent: { type: WeightType; signal: SharedArrayBuffer } };
+  /** This task's columns, row after row, through a ring the event loop's thread writes. */
+  | { ring: RingSpec };
 
 export interface ColumnTask {
   c0: number;
@@ -32,14 +27,6 @@ export interface ColumnTask {
   weights: TaskWeights;
   /** Also pack the columns (quantizeAndPackAsync). */
   plan?: LayerPlan;
-}
-
-/** Rows from..to - 1 of a task's columns, [to - from, c1 - c0] row-major. */
-export interface RowsMessage {
-  type: 'rows';
-  from: number;
-  to: number;
-  data: Float32Array | Float64Array;
 }
 
 /**

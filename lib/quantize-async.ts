@@ -6,24 +6,22 @@
  * The event loop only checks arguments and moves memory, a slice (about a
  * millisecond) per turn: it is never held for long.
  *
- * Memory. The event loop copies each thread's columns of the weights into
- * chunks of rows and transfers them (no further copy); a thread starts on
- * its first rows while the rest are copied. Weights already on a
+ * Memory. The event loop copies each thread's columns of the weights, a
+ * chunk of rows at a time, into a ring of a few MB shared with that thread
+ * (lib/row-ring.ts; pooled across calls); a thread starts on its first
+ * rows while the rest are copied, and copies each row out into a buffer
+ * of its own, one block of rows (a group) at a time. Weights already on a
  * SharedArrayBuffer (read from a file straight into one, say) are read in
  * place instead, with no copy. Each thread returns its columns of the
  * results, transferred; the event loop places them into the result
- * arrays. Everything is plain ArrayBuffers, freed as usual (see
- * column-task.ts on why not shared ones). Threads work one group of rows
- * at a time and hand chunks back to be refilled, so where groups are runs
- * of rows they hold a few MB of weights; with act-order or per-channel
- * they need every row first. Peak use for a layer of k x n float32
- * weights: the weights once more in chunks (act-order and per-channel;
- * otherwise a few MB per thread; none if shared), plus q twice.
+ * arrays. Peak use for a layer of k x n float32 weights: a few MB per
+ * thread where groups are runs of rows (act-order and per-channel need
+ * every row first: the weights once more), plus q twice.
  */
 import * as os from 'node:os';
 import { isSharedArrayBuffer } from 'node:util/types';
 
-import { type ColumnTask, type ColumnTaskResult, type RowsMessage, type TaskWeights, weightType } from './column-task';
+import { type ColumnTask, type ColumnTaskResult, type TaskWeights, weightType } from './column-task';
 import { type LayerPlan, type PackFinding, type PackedLayer, packFindingError, packWork, packedLengths, planLayer } from './pack-layer';
 import {
   type QuantizeOptions,
@@ -33,10 +31,11 @@ import {
   quantizeOptions,
   rowGroups,
 } from './quantize';
-import { type RtnFinding, type RtnProblem, blockRows, rtnWork } from './rtn';
+import { RingWriter, ringBytes } from './row-ring';
+import { type RtnFinding, type RtnProblem, rtnWork } from './rtn';
 import type { GroupSize } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
-import { type WorkerRun, libraryWorker, runWorkers } from './workers';
+import { libraryWorker, runWorkers } from './workers';
 
 /** What the worker-thread calls take beyond the work itself: progress, threads. */
 export interface AsyncOptions {
@@ -157,83 +156,67 @@ async function checkRequest(weights: unknown, k: number, n: number, opts: GroupS
   return { problem, weights: w, ranges: splitColumns(n, threadCount(async.threads, k, n)), async, options };
 }
 
+/** Rows of a ring: this many chunks of rows (about a millisecond of copying each) in flight per worker. */
+const RING_CHUNKS = 8;
+/** Rings kept for later calls: at most this many, for this long after the last call. */
+const POOLED_RINGS = 64;
+const POOL_IDLE_MS = 5000;
+
 /**
- * A worker's chunk buffers: those it handed back (lib/worker.ts, once both
- * passes are past their rows), how many are still with it, and whether it
- * is done (its result posted: it reads no more rows, and may have stopped
- * early at a weight that is not finite, holding chunks it never returns).
+ * Rings (a few MB each) kept between calls, so that a model quantized
+ * layer after layer does not leave a trail of shared buffers for the
+ * garbage collector, and their pages are not faulted in again per call.
  */
-class ChunkBuffers {
-  readonly free: ArrayBuffer[] = [];
-  outstanding = 0;
-  done = false;
-  private wake: (() => void) | undefined;
+const ringPool: SharedArrayBuffer[] = [];
+let poolTimer: ReturnType<typeof setTimeout> | undefined;
 
-  finish(): void {
-    this.done = true;
-    this.interrupt();
-  }
+function takeRing(bytes: number): SharedArrayBuffer {
+  const i = ringPool.findIndex((b) => b.byteLength >= bytes && b.byteLength <= 2 * bytes);
+  return i >= 0 ? ringPool.splice(i, 1)[0] : new SharedArrayBuffer(bytes);
+}
 
-  handBack(buffer: ArrayBuffer): void {
-    this.free.push(buffer);
-    this.outstanding--;
-    this.interrupt();
-  }
-
-  /** Resolves at the next hand-back or interrupt(). */
-  next(): Promise<void> {
-    return new Promise((resolve) => (this.wake = resolve));
-  }
-
-  interrupt(): void {
-    this.wake?.();
-    this.wake = undefined;
-  }
+function poolRings(rings: readonly RingWriter[]): void {
+  ringPool.push(...rings.map((r) => r.spec.buffer));
+  ringPool.splice(0, Math.max(0, ringPool.length - POOLED_RINGS));
+  clearTimeout(poolTimer);
+  poolTimer = setTimeout(() => (ringPool.length = 0), POOL_IDLE_MS);
+  poolTimer.unref();
 }
 
 /**
- * Sends each worker the rows of its columns, in chunks of about SLICE
- * weights, filling the buffers workers hand back before making new ones.
- * A worker holds at most `limit` chunks, twice what one block of rows
- * (lib/rtn.ts rowBlocks: a group, or every row for act-order) and a chunk
- * straddling its end take: while it works on a block it holds only chunks
- * of that block, so it never waits for a row held back here, and memory
- * stays a few MB per worker where groups are runs of rows. A worker that
- * is done (a problem found early) gets nothing more.
+ * Writes each worker's columns of the weights into its ring, in chunks of
+ * about SLICE weights, a round of chunks per turn of the event loop,
+ * waiting (without blocking) where a ring is full. A worker that is done
+ * (a problem found early) gets nothing more.
  */
-async function sendRows(request: Request, run: WorkerRun, signals: Int32Array[], buffers: ChunkBuffers[], stopped: () => boolean): Promise<void> {
+async function sendRows(request: Request, rings: readonly RingWriter[], done: readonly boolean[], stopped: () => boolean): Promise<void> {
   const { weights: w, ranges } = request;
   const { k, n } = request.problem;
-  const rowsPerChunk = Math.max(1, Math.floor(SLICE / n));
-  const limit = 2 * (Math.ceil(blockRows(request.problem) / rowsPerChunk) + 1) + 1;
-  const Type = w instanceof Float64Array ? Float64Array : Float32Array;
+  const rowsPerChunk = chunkRows(n);
   for (let from = 0; from < k && !stopped(); from += rowsPerChunk) {
     const to = Math.min(k, from + rowsPerChunk);
     for (let i = 0; i < ranges.length && !stopped(); i++) {
-      const [c0, c1] = ranges[i];
-      const width = c1 - c0;
-      while (buffers[i].outstanding >= limit && !buffers[i].done && !stopped()) await buffers[i].next();
+      const ring = rings[i];
+      if (!ring.hasRoom(to)) await ring.room(to, () => done[i] || stopped());
       if (stopped()) break;
-      if (buffers[i].done) continue;
-      const buffer = buffers[i].free.pop() ?? new ArrayBuffer(rowsPerChunk * width * Type.BYTES_PER_ELEMENT);
-      const data = new Type(buffer, 0, (to - from) * width);
+      if (done[i]) continue;
+      const [c0, c1] = ranges[i];
+      const data = ring.data;
       if (request.options.layout === 'out-in') {
         // Weights given [n, k]: column c of W is row c of the array.
         for (let col = c0; col < c1; col++)
-          for (let row = from, at = col - c0; row < to; row++, at += width) data[at] = w[col * k + row];
+          for (let row = from; row < to; row++) data[ring.rowStart(row) + col - c0] = w[col * k + row];
       } else {
-        for (let row = from; row < to; row++) data.set(w.subarray(row * n + c0, row * n + c1), (row - from) * width);
+        for (let row = from; row < to; row++) data.set(w.subarray(row * n + c0, row * n + c1), ring.rowStart(row));
       }
-      const message: RowsMessage = { type: 'rows', from, to, data };
-      if (run.post(i, message, [buffer])) {
-        buffers[i].outstanding++;
-        Atomics.add(signals[i], 0, 1);
-        Atomics.notify(signals[i], 0);
-      }
+      ring.publish(to);
     }
     await yieldToLoop();
   }
 }
+
+/** Rows per chunk sent: about SLICE weights. */
+const chunkRows = (n: number): number => Math.max(1, Math.floor(SLICE / n));
 
 /**
  * Runs one task per column range (`plan`: packing too) while their rows
@@ -244,35 +227,48 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
   const { weights: w, problem, ranges } = request;
   // Workers read shared weights in place as [k, n]; [n, k] ones are sent transposed.
   const shared = isSharedArrayBuffer(w.buffer) && request.options.layout === 'in-out';
-  const signals = ranges.map(() => new Int32Array(new SharedArrayBuffer(4)));
+  const type = weightType(w);
+  const ringRows = Math.min(problem.k, RING_CHUNKS * chunkRows(problem.n));
+  const rings = shared
+    ? []
+    : ranges.map(([c0, c1]) => {
+        const width = c1 - c0;
+        return new RingWriter({ buffer: takeRing(ringBytes(ringRows, width, type)), rows: ringRows, width, type });
+      });
   const tasks = ranges.map(([c0, c1], i): ColumnTask => {
     const weights: TaskWeights = shared
-      ? { shared: { buffer: w.buffer, byteOffset: w.byteOffset, length: w.length, type: weightType(w) } }
-      : { sent: { type: weightType(w), signal: signals[i].buffer } };
+      ? { shared: { buffer: w.buffer, byteOffset: w.byteOffset, length: w.length, type } }
+      : { ring: rings[i].spec };
     return { c0, c1, problem, weights, plan };
   });
-  const buffers = ranges.map(() => new ChunkBuffers());
-  const run = runWorkers(
-    libraryWorker(),
-    tasks,
-    (amount) => progress.add(amount),
-    { onChunk: (i, buffer) => buffers[i].handBack(buffer), onDone: (i) => buffers[i].finish() },
-  );
+  const done = ranges.map(() => false);
+  const run = runWorkers(libraryWorker(), tasks, (amount) => progress.add(amount), {
+    onDone: (i) => {
+      done[i] = true;
+      rings[i]?.wake();
+    },
+  });
   let stopped = false;
   // Observed at once: a failure while rows are being sent must not go
-  // unhandled, nor leave sendRows waiting for a hand-back.
+  // unhandled, nor leave sendRows waiting for room in a ring.
   run.results.catch(() => {
     stopped = true;
-    for (const b of buffers) b.interrupt();
+    for (const r of rings) r.wake();
   });
-  if (!shared) {
-    try {
-      await sendRows(request, run, signals, buffers, () => stopped);
-    } catch (error) {
-      run.stop(error);
+  let results: ColumnTaskResult[];
+  try {
+    if (!shared) {
+      try {
+        await sendRows(request, rings, done, () => stopped);
+      } catch (error) {
+        run.stop(error);
+      }
     }
+    results = (await run.results) as ColumnTaskResult[];
+  } finally {
+    // Every thread has exited once results settle: nothing reads the rings any more.
+    poolRings(rings);
   }
-  const results = (await run.results) as ColumnTaskResult[];
   const found = firstFinding(results);
   if (found && 'kind' in found)
     throw findingError(found, problem.n, problem.dtype, request.options.layout === 'out-in' ? problem.k : undefined);

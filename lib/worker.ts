@@ -1,17 +1,19 @@
 /**
  * The script of marlin-node's worker threads (started by workers.ts): runs
  * the ColumnTask in workerData over rows read in place or received from
- * the caller, reports progress about every 256K elements, and ends with
- * its result, whose arrays are transferred, not copied. Anything it throws
- * reaches the caller as the worker's 'error'.
+ * the caller through a ring (lib/row-ring.ts), reports progress about
+ * every 256K elements, and ends with its result, whose arrays are
+ * transferred, not copied. Anything it throws reaches the caller as the
+ * worker's 'error'.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
-import { type ColumnTask, type RowsMessage, resultBuffers, runColumnTask } from './column-task';
-import { type RowSource, matrixRows } from './rtn';
+import { type ColumnTask, resultBuffers, runColumnTask } from './column-task';
+import { ringRows } from './row-ring';
+import { type RowSource, blockRows, matrixRows } from './rtn';
 import type { WorkerMessage } from './workers';
 
 /** Elements between two progress messages (a few ms of work). */
@@ -34,64 +36,6 @@ function lowerPriority(): void {
   }
 }
 
-/**
- * Frees an ArrayBuffer now, on this thread: transferring it into a clone
- * that is dropped at once releases its memory. Left to the end, a worker's
- * copy of its columns (half a GB for a large layer) is freed while the
- * thread exits, which the event loop's thread waits for (stalls of 20-60
- * ms measured).
- */
-function freeNow(buffer: ArrayBuffer): void {
-  structuredClone(undefined, { transfer: [buffer] });
-}
-
-/**
- * The rows the caller sends (RowsMessages, in order), read from the port
- * as they are needed; seek() sleeps until the row has come. Rows are
- * sought in order, twice per block of rows (two passes, lib/rtn.ts), so a
- * cursor finds each chunk. Once the last pass is past a chunk its buffer
- * goes back to the caller, which fills it with rows to come (no fresh
- * memory per chunk: the page faults of fresh buffers cost more system time
- * than the quantizing, measured); past the last row it is freed here.
- */
-function receivedRows(port: MessagePort, signal: Int32Array, k: number, c0: number, width: number): RowSource {
-  const chunks: RowsMessage[] = [];
-  let received = 0;
-  let at = 0;
-  let freed = 0;
-  const source: RowSource = {
-    array: new Float32Array(0),
-    offset: 0,
-    seek(row) {
-      while (row >= received) {
-        // Read the signal before looking: a message posted after the look
-        // has changed it, so the wait returns at once.
-        const seen = Atomics.load(signal, 0);
-        const next = receiveMessageOnPort(port);
-        if (next) {
-          const message = next.message as RowsMessage;
-          chunks.push(message);
-          received = message.to;
-        } else {
-          Atomics.wait(signal, 0, seen, 100);
-        }
-      }
-      if (row < chunks[at].from) at = freed;
-      while (row >= chunks[at].to) at++;
-      source.array = chunks[at].data;
-      source.offset = (row - chunks[at].from) * width - c0;
-    },
-    release(row) {
-      while (freed < chunks.length && chunks[freed].to <= row + 1) {
-        const buffer = chunks[freed++].data.buffer as ArrayBuffer;
-        if (received < k) port.postMessage({ type: 'chunk', buffer } satisfies WorkerMessage, [buffer]);
-        else freeNow(buffer);
-      }
-    },
-  };
-  return source;
-}
-
 const port = parentPort;
 if (!port) throw new Error('lib/worker runs only as a worker thread');
 const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
@@ -99,12 +43,12 @@ const post = (message: WorkerMessage, transfer: ArrayBuffer[] = []): void => por
 lowerPriority();
 const task = workerData as ColumnTask;
 const { weights } = task;
-let rows: RowSource;
+let rows: RowSource & { dispose?(): void };
 if ('shared' in weights) {
   const { buffer, byteOffset, length, type } = weights.shared;
   rows = matrixRows(type === 'float32' ? new Float32Array(buffer, byteOffset, length) : new Float64Array(buffer, byteOffset, length), task.problem.n);
 } else {
-  rows = receivedRows(port, new Int32Array(weights.sent.signal), task.problem.k, task.c0, task.c1 - task.c0);
+  rows = ringRows(weights.ring, task.c0, blockRows(task.problem));
 }
 let pending = 0;
 const result = runColumnTask(task, rows, (elements) => {
@@ -114,5 +58,6 @@ const result = runColumnTask(task, rows, (elements) => {
     pending = 0;
   }
 });
+rows.dispose?.();
 if (pending > 0) post({ type: 'progress', amount: pending });
 post({ type: 'done', result }, resultBuffers(result));

@@ -22,7 +22,7 @@ export interface WorkerEntry {
   env?: NodeJS.ProcessEnv;
 }
 
-export type WorkerMessage = { type: 'progress'; amount: number } | { type: 'chunk'; buffer: ArrayBuffer } | { type: 'done'; result: unknown };
+export type WorkerMessage = { type: 'progress'; amount: number } | { type: 'done'; result: unknown };
 
 /**
  * lib/worker: worker.js beside this file once compiled (dist/); under
@@ -65,23 +65,20 @@ export interface WorkerRun {
   results: Promise<unknown[]>;
   /** Terminates every thread; `results` rejects with `reason` (unless it already settled). */
   stop(reason: unknown): void;
-  /** Posts a message to thread `index` (transferring `transfer`); false once the run has failed. */
-  post(index: number, message: unknown, transfer?: ArrayBuffer[]): boolean;
 }
 
 /**
  * Runs one thread of `entry` per element of `jobs` (its workerData).
  * onProgress gets every progress amount; if it throws, the run fails with
- * that error. hooks.onChunk gets the buffers a worker hands back (rows it
- * is done with, for the caller to fill again) and hooks.onDone the index of
- * a worker that posted its result: it reads nothing more, even when it
- * stopped early at a problem in the weights.
+ * that error. hooks.onDone gets the index of a worker that posted its
+ * result: it reads nothing more, even when it stopped early at a problem
+ * in the weights.
  */
 export function runWorkers(
   entry: WorkerEntry,
   jobs: readonly unknown[],
   onProgress: (amount: number) => void,
-  hooks: { onChunk?: (index: number, buffer: ArrayBuffer) => void; onDone?: (index: number) => void } = {},
+  hooks: { onDone?: (index: number) => void } = {},
 ): WorkerRun {
   const workers: Worker[] = [];
   const results = new Array<unknown>(jobs.length);
@@ -121,8 +118,6 @@ export function runWorkers(
         } catch (error) {
           stop(error);
         }
-      } else if (message?.type === 'chunk') {
-        hooks.onChunk?.(i, message.buffer);
       }
     });
     worker.on('error', (error) => stop(workerError(i, error)));
@@ -134,10 +129,5 @@ export function runWorkers(
     });
   }
   if (workers.length === 0) settle!();
-  const post = (index: number, message: unknown, transfer: ArrayBuffer[] = []): boolean => {
-    if (failure || !workers[index]) return false;
-    workers[index].postMessage(message, transfer);
-    return true;
-  };
-  return { results: promise, stop, post };
+  return { results: promise, stop };
 }

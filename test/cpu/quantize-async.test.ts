@@ -12,6 +12,7 @@ import { QuantizedLinear } from '../../lib/linear';
 import { packQuantized } from '../../lib/pack-layer';
 import { type QuantizedWeights, quantize } from '../../lib/quantize';
 import { quantizeAndPackAsync, quantizeAsync } from '../../lib/quantize-async';
+import * as ringModule from '../../lib/row-ring';
 import * as workers from '../../lib/workers';
 import { liveWorkers } from '../../lib/workers';
 import { firstDifference } from '../helpers/compare';
@@ -144,55 +145,55 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
     await expect(quantizeAsync(big, 128, 256, { threads: 4 })).rejects.toThrow(expected!.message);
   });
 
-  test('sends rows in more chunks than a worker may hold: workers hand chunks back, and the bits are those of quantize()', async () => {
-    // n = 64: chunks of 4096 rows (SLICE / n); group 128, so a worker may
-    // hold 2 * (1 + 1) + 1 = 5 chunks, and k = 32768 is 8 of them: the
-    // sender must wait for hand-backs and fill them again. Act-order (one
-    // block of every row) and per-channel: no chunk comes back before the end.
-    const kk = 32768;
-    const w = uniform(kk * 64, random);
-    const run = jest.spyOn(workers, 'runWorkers');
+  test('sends rows through rings smaller than the layer (they wrap around), in both layouts, and the bits are those of quantize()', async () => {
+    // n = 4096: chunks of 64 rows (SLICE / n), rings of 8 chunks, 512 rows:
+    // k = 2048 goes round each ring 4 times. Group 128 (blocks of 128 rows),
+    // per-channel and act-order (one block of every row: the worker keeps
+    // them all, copied out of its ring).
+    const kk = 2048;
+    const nn = 4096;
+    const w = uniform(kk * nn, random);
+    const wt = new Float32Array(kk * nn);
+    for (let r = 0; r < kk; r++) for (let c = 0; c < nn; c++) wt[c * kk + r] = w[r * nn + c];
+    const ringRows: number[] = [];
+    const Ring = ringModule.RingWriter;
+    const ring = jest.spyOn(ringModule, 'RingWriter').mockImplementation((spec) => {
+      ringRows.push(spec.rows);
+      return new Ring(spec);
+    });
     try {
       const cases = [
-        { groupSize: 128, handBacks: true },
-        { groupSize: -1, handBacks: false },
-        { groupSize: 128, gIdx: Int32Array.from({ length: kk }, (_, i) => (i * 7919) % 256), handBacks: false },
+        { groupSize: 128 },
+        { groupSize: -1, layout: 'out-in' },
+        { groupSize: 128, gIdx: Int32Array.from({ length: kk }, (_, i) => (i * 7919) % 16) },
       ] as const;
-      for (const { handBacks, ...options } of cases) {
-        run.mockClear();
-        let handedBack = 0;
-        run.mockImplementationOnce((entry, jobs, onProgress, hooks) =>
-          jest.requireActual<typeof workers>('../../lib/workers').runWorkers(entry, jobs, onProgress, {
-            ...hooks,
-            onChunk: (i, buffer) => {
-              handedBack++;
-              hooks!.onChunk!(i, buffer);
-            },
-          }),
-        );
-        const sync = quantize(w, kk, 64, options);
-        expectSameQuantized(await quantizeAsync(w, kk, 64, { ...options, threads: 1 }), sync);
-        expect({ options, handedBack: handedBack > 0 }).toEqual({ options, handedBack: handBacks });
+      for (const options of cases) {
+        const weights = 'layout' in options ? wt : w;
+        const sync = quantize(weights, kk, nn, options);
+        ringRows.length = 0;
+        expectSameQuantized(await quantizeAsync(weights, kk, nn, { ...options, threads: 2 }), sync);
+        expect({ options, rings: ringRows }).toEqual({ options, rings: [512, 512] });
         // Packing as each group is quantized (no act-order), or after (act-order): the bytes of packQuantized.
-        const packed = await quantizeAndPackAsync(w, kk, 64, { ...options, threads: 1 });
+        const packed = await quantizeAndPackAsync(weights, kk, nn, { ...options, threads: 1 });
         const syncPacked = packQuantized(sync);
         expect(firstDifference(packed.packedWeights, syncPacked.packedWeights)).toBe(-1);
         expect(firstDifference(packed.packedScales, syncPacked.packedScales)).toBe(-1);
       }
     } finally {
-      run.mockRestore();
+      ring.mockRestore();
     }
-  });
+  }, 60_000);
 
-  test('settles when a worker stops early at a weight that is not finite, holding chunks it never hands back', async () => {
-    // As above, 8 chunks of rows where a worker may hold 5: a worker that
-    // stops at row 0 must not leave the sender waiting for a hand-back, on
-    // one thread or with another thread still working.
-    const kk = 32768;
-    for (const [nn, threads, at] of [
-      [64, 1, 0],
-      [128, 2, 0],
-      [128, 2, 64 + 5],
+  test('settles when a worker stops early at a weight that is not finite while its ring is full', async () => {
+    // Rings of 512 rows (as above) for k = 2048: a worker that stops at
+    // row 0 must not leave the sender waiting for room, on one thread or
+    // with another thread still working.
+    const kk = 2048;
+    const nn = 4096;
+    for (const [threads, at] of [
+      [1, 0],
+      [2, 0],
+      [2, 2048 + 5],
     ] as const) {
       const w = uniform(kk * nn, random);
       w[at] = threads === 1 ? Number.NaN : Number.POSITIVE_INFINITY;
