@@ -21,7 +21,7 @@
 import * as os from 'node:os';
 import { isSharedArrayBuffer } from 'node:util/types';
 
-import { type ColumnTask, type ColumnTaskResult, type TaskWeights, weightType } from './column-task';
+import { type ColumnTask, type ColumnTaskResult, type TaskWeights, type WeightType, weightType } from './column-task';
 import { type LayerPlan, type PackFinding, type PackedLayer, packFindingError, packWork, packedLengths, planLayer } from './pack-layer';
 import {
   type QuantizeOptions,
@@ -31,8 +31,8 @@ import {
   quantizeOptions,
   rowGroups,
 } from './quantize';
-import { RingWriter, ringBytes } from './row-ring';
-import { type RtnFinding, type RtnProblem, rtnWork } from './rtn';
+import { type RingSpec, RingWriter, ringBytes } from './row-ring';
+import { type RtnFinding, type RtnProblem, blockRows, rtnWork } from './rtn';
 import type { GroupSize } from './shapes';
 import { invalid, isObject, isPositiveInteger } from './validate';
 import { libraryWorker, runWorkers } from './workers';
@@ -219,6 +219,22 @@ async function sendRows(request: Request, rings: readonly RingWriter[], done: re
 const chunkRows = (n: number): number => Math.max(1, Math.floor(SLICE / n));
 
 /**
+ * A ring for `width` columns. Where groups are runs of rows the worker
+ * reads them in place, so the ring holds two blocks and a chunk: the
+ * sender fills the next block while the worker quantizes one (with less,
+ * it waited for every block: 4 threads ran 15-30% slower, measured).
+ * Otherwise (one block of every row) the worker copies rows out as they
+ * come, and a few chunks suffice.
+ */
+function ringSpec(problem: RtnProblem, width: number, type: WeightType): RingSpec {
+  const chunk = chunkRows(problem.n);
+  const block = blockRows(problem);
+  const inPlace = block < problem.k;
+  const rows = Math.min(problem.k, inPlace ? 2 * block + chunk : RING_CHUNKS * chunk);
+  return { buffer: takeRing(ringBytes(rows, width, type)), rows, width, type, inPlace };
+}
+
+/**
  * Runs one task per column range (`plan`: packing too) while their rows
  * are sent, and returns their results; throws the first problem found,
  * as quantize() would.
@@ -228,13 +244,7 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
   // Workers read shared weights in place as [k, n]; [n, k] ones are sent transposed.
   const shared = isSharedArrayBuffer(w.buffer) && request.options.layout === 'in-out';
   const type = weightType(w);
-  const ringRows = Math.min(problem.k, RING_CHUNKS * chunkRows(problem.n));
-  const rings = shared
-    ? []
-    : ranges.map(([c0, c1]) => {
-        const width = c1 - c0;
-        return new RingWriter({ buffer: takeRing(ringBytes(ringRows, width, type)), rows: ringRows, width, type });
-      });
+  const rings = shared ? [] : ranges.map(([c0, c1]) => new RingWriter(ringSpec(problem, c1 - c0, type)));
   const tasks = ranges.map(([c0, c1], i): ColumnTask => {
     const weights: TaskWeights = shared
       ? { shared: { buffer: w.buffer, byteOffset: w.byteOffset, length: w.length, type } }

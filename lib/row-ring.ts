@@ -36,6 +36,14 @@ export interface RingSpec {
   /** Weights per row: the task's columns. */
   width: number;
   type: WeightType;
+  /**
+   * The worker reads rows in the ring itself and releases them as rtn does
+   * (a block at a time): set only where a block of rows and a chunk fit in
+   * it with room for the next block to come in meanwhile (groups that are
+   * runs of rows). Otherwise it copies rows out as they come (act-order
+   * and per-channel, where one block holds every row).
+   */
+  inPlace: boolean;
 }
 
 const BYTES: Record<WeightType, number> = { float32: 4, float64: 8 };
@@ -104,18 +112,46 @@ export class RingWriter {
 }
 
 /**
- * The worker's end: a RowSource over the `k` rows of columns [c0, c0 +
- * width) that copies rows out of the ring as they are sought (sleeping
- * until they are written) into a buffer of its own of `keep` rows, and
- * releases them in the ring at once. Rows are sought in blocks of at most
- * `keep` rows (lib/rtn.ts rowBlocks: each sought twice, in order), and a
- * block's rows stay until release() is past them. dispose() frees the
- * buffer.
+ * The worker's end: a RowSource over columns [c0, c0 + width) of the
+ * layer's rows, sleeping in seek() until a row is written. Rows are sought
+ * in blocks (lib/rtn.ts rowBlocks: each sought twice, in order) and
+ * released once their block is done. In place (spec.inPlace) the rows are
+ * read in the ring and released there; otherwise each row is copied into a
+ * buffer of the worker's own of `keep` rows (the largest block) as soon as
+ * it is written and released in the ring at once, so that a small ring
+ * serves blocks of every row. dispose() frees that buffer.
  */
 export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & { dispose(): void } {
   const { width } = spec;
   const header = new Int32Array(spec.buffer, 0, HEADER_BYTES / 4);
   const ring = dataOf(spec);
+  // Waits for rows up to `row` (inclusive) to be written; returns how many are.
+  const waitFor = (row: number, seen: number): number => {
+    let written = seen;
+    while (row >= written) {
+      // A timeout, so that a terminated thread gets to notice.
+      Atomics.wait(header, WRITTEN, written, 100);
+      written = Atomics.load(header, WRITTEN);
+    }
+    return written;
+  };
+  if (spec.inPlace) {
+    let written = 0;
+    const source = {
+      array: ring,
+      offset: 0,
+      seek(row: number): void {
+        if (row >= written) written = waitFor(row, Atomics.load(header, WRITTEN));
+        source.offset = (row % spec.rows) * width - c0;
+      },
+      release(row: number): void {
+        Atomics.store(header, RELEASED, row + 1);
+        Atomics.notify(header, RELEASED);
+      },
+      dispose(): void {},
+    };
+    return source;
+  }
   let rows: Float32Array | Float64Array = spec.type === 'float32' ? new Float32Array(keep * width) : new Float64Array(keep * width);
   let copied = 0;
   let first = 0;
@@ -124,12 +160,7 @@ export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & 
     offset: 0,
     seek(row: number): void {
       while (row >= copied) {
-        const written = Atomics.load(header, WRITTEN);
-        if (written <= copied) {
-          // A timeout, so that a terminated thread gets to notice.
-          Atomics.wait(header, WRITTEN, written, 100);
-          continue;
-        }
+        const written = waitFor(copied, Atomics.load(header, WRITTEN));
         // Rows of the block being worked on (row < first + keep), so none
         // still needed is overwritten.
         const end = Math.min(written, first + keep);

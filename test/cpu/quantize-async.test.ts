@@ -146,33 +146,36 @@ describe(`quantizeAsync() (seed ${SEED})`, () => {
   });
 
   test('sends rows through rings smaller than the layer (they wrap around), in both layouts, and the bits are those of quantize()', async () => {
-    // n = 4096: chunks of 64 rows (SLICE / n), rings of 8 chunks, 512 rows:
-    // k = 2048 goes round each ring 4 times. Group 128 (blocks of 128 rows),
-    // per-channel and act-order (one block of every row: the worker keeps
-    // them all, copied out of its ring).
+    // n = 4096: chunks of 64 rows (SLICE / n). Group 128: blocks of 128
+    // rows read in the ring, which holds two blocks and a chunk (320 rows);
+    // per-channel and act-order: one block of every row, copied out of a
+    // ring of 8 chunks (512 rows). k = 2048 goes round each ring 4-6 times.
     const kk = 2048;
     const nn = 4096;
     const w = uniform(kk * nn, random);
     const wt = new Float32Array(kk * nn);
     for (let r = 0; r < kk; r++) for (let c = 0; c < nn; c++) wt[c * kk + r] = w[r * nn + c];
-    const ringRows: number[] = [];
+    const rings: Array<{ rows: number; inPlace: boolean }> = [];
     const Ring = ringModule.RingWriter;
     const ring = jest.spyOn(ringModule, 'RingWriter').mockImplementation((spec) => {
-      ringRows.push(spec.rows);
+      rings.push({ rows: spec.rows, inPlace: spec.inPlace });
       return new Ring(spec);
     });
     try {
+      const inPlace = { rows: 320, inPlace: true };
+      const copied = { rows: 512, inPlace: false };
       const cases = [
-        { groupSize: 128 },
-        { groupSize: -1, layout: 'out-in' },
-        { groupSize: 128, gIdx: Int32Array.from({ length: kk }, (_, i) => (i * 7919) % 16) },
+        { options: { groupSize: 128 }, ring: inPlace },
+        { options: { groupSize: 128, layout: 'out-in' }, ring: inPlace },
+        { options: { groupSize: -1, layout: 'out-in' }, ring: copied },
+        { options: { groupSize: 128, gIdx: Int32Array.from({ length: kk }, (_, i) => (i * 7919) % 16) }, ring: copied },
       ] as const;
-      for (const options of cases) {
+      for (const { options, ring: expected } of cases) {
         const weights = 'layout' in options ? wt : w;
         const sync = quantize(weights, kk, nn, options);
-        ringRows.length = 0;
+        rings.length = 0;
         expectSameQuantized(await quantizeAsync(weights, kk, nn, { ...options, threads: 2 }), sync);
-        expect({ options, rings: ringRows }).toEqual({ options, rings: [512, 512] });
+        expect({ options, rings }).toEqual({ options, rings: [expected, expected] });
         // Packing as each group is quantized (no act-order), or after (act-order): the bytes of packQuantized.
         const packed = await quantizeAndPackAsync(weights, kk, nn, { ...options, threads: 1 });
         const syncPacked = packQuantized(sync);
