@@ -172,6 +172,12 @@ void UseDevice(Napi::Env env, int ordinal) {
   CheckCuda(env, cudaSetDevice(ordinal), "cudaSetDevice(" + std::to_string(ordinal) + ")");
 }
 
+void MakeCurrent(Napi::Env env, int ordinal) {
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == ordinal) return;
+  CheckCuda(env, cudaSetDevice(ordinal), "cudaSetDevice(" + std::to_string(ordinal) + ")");
+}
+
 void InitDeviceInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceCount", Napi::Function::New(env, DeviceCount, "deviceCount"));
   exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties, "deviceProperties"));

@@ -10,4 +10,10 @@ void InitDeviceInfo(Napi::Env env, Napi::Object exports);
 // Throws NO_GPU unless `ordinal` names a device, then makes it current.
 void UseDevice(Napi::Env env, int ordinal);
 
+// Makes `ordinal` (a device a live object was made on) the current device,
+// calling cudaSetDevice only when another is current: on the hot path of
+// forward() the same device nearly always is, and cudaGetDevice (a
+// thread-local read) costs less than cudaSetDevice. Throws CUDA_ERROR.
+void MakeCurrent(Napi::Env env, int ordinal);
+
 }  // namespace marlin_addon

@@ -10,6 +10,7 @@
 #include "cache_policy.h"
 #include "dequantize.h"
 #include "device_buffer.h"
+#include "device_info.h"
 #include "errors.h"
 #include "kernel_args.h"
 #include "state.h"
@@ -177,7 +178,7 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Call call = Prepare(info);
   const marlin::GemmArgs& args = call.args;
-  CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+  MakeCurrent(env, device_);
   if (call.rows && args.m > 0) {
     PlanOrThrow(env, args.m, args.overrides);  // a bad override fails before anything is queued
     const cudaError_t e = marlin::gather_columns(call.x, call.rows, const_cast<void*>(args.a), args.m, input_k_, k_,

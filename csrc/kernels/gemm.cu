@@ -59,8 +59,9 @@ std::atomic<int> g_programmatic_launch{-1};
 bool programmatic_launch() {
   int on = g_programmatic_launch.load(std::memory_order_relaxed);
   if (on < 0) {
+    // On unless MARLIN_PDL=0.
     const char* env = std::getenv("MARLIN_PDL");
-    on = env && env[0] == '1' && env[1] == '\0' ? 1 : 0;
+    on = env && env[0] == '0' && env[1] == '\0' ? 0 : 1;
     g_programmatic_launch.store(on, std::memory_order_relaxed);
   }
   return on == 1;

@@ -3,10 +3,11 @@
 
 namespace marlin {
 
-// Programmatic dependent launch on sm_90 and newer (launch.cuh): off by
-// default; on, each GEMM kernel may be scheduled while the previous kernel
-// on its stream finishes (it waits for it on the GPU before touching memory).
-// The first value comes from the environment variable MARLIN_PDL ("1": on).
+// Programmatic dependent launch on sm_90 and newer (launch.cuh; older
+// architectures launch as usual whatever this says): each GEMM kernel may be
+// scheduled while the previous kernel on its stream finishes (it waits for it
+// on the GPU before touching memory). On by default; the environment variable
+// MARLIN_PDL=0 turns it off (read once, at the first GEMM).
 bool programmatic_launch();
 void set_programmatic_launch(bool on);
 

@@ -111,12 +111,14 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
         } finally {
           graph.dispose();
         }
-        const plain = await directAndGraph(device, stream, sequence);
-        // The same with programmatic dependent launch: a graph captured with it on.
+        // Without and with programmatic dependent launch (each graph captured with it so).
         const pdlBefore = native.programmaticLaunch();
-        native.programmaticLaunch(true);
+        let plain: Awaited<ReturnType<typeof directAndGraph>>;
         let pdl: Awaited<ReturnType<typeof directAndGraph>>;
         try {
+          native.programmaticLaunch(false);
+          plain = await directAndGraph(device, stream, sequence);
+          native.programmaticLaunch(true);
           pdl = await directAndGraph(device, stream, sequence);
         } finally {
           native.programmaticLaunch(pdlBefore);
