@@ -215,7 +215,14 @@ export interface NativeGemm {
     scratch?: NativeDeviceBuffer | null,
     overrides?: NativeOverrides,
   ): void;
+  /**
+   * run()'s arguments (default overrides; not for act-order layers) checked
+   * once: the call's run() queues what run() would (csrc/addon/gemm_call.h).
+   */
+  bind(x: NativeDeviceBuffer, out: NativeDeviceBuffer, workspace: NativeDeviceBuffer, stream: NativeStream, m: number): NativeGemmCall;
   plan(m: number, overrides?: NativeOverrides): NativePlan;
+  /** Does now, on the layer's device, what the first launch of each kernel run() could pick for 1..maxM rows does once. */
+  prepareKernels(maxM: number, overrides?: NativeOverrides): void;
   dequantize(out: NativeDeviceBuffer, stream: NativeStream): void;
   /**
    * Host ns per launch of run()'s first GEMM kernel, launched `calls` times
@@ -233,6 +240,11 @@ export interface NativeGemm {
     calls: number,
     whole: boolean,
   ): number;
+}
+
+/** A GEMM call checked once by NativeGemm.bind(). */
+export interface NativeGemmCall {
+  run(): void;
 }
 
 export interface NativeGemmDescriptor {

@@ -7,6 +7,7 @@
 #include "device_buffer.h"
 #include "device_info.h"
 #include "event.h"
+#include "gemm_call.h"
 #include "gemm_layer.h"
 #include "gptq_quantize.h"
 #include "host_copy.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Event::Init(env, exports);
   Graph::Init(env, exports);
   GemmLayer::Init(env, exports);
+  GemmCall::Init(env);
   InitGptqQuantize(env, exports);
   InitKernelInfo(env, exports);
   InitBaseline(env, exports);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "build_options.h"
 #include "capture.h"
@@ -12,6 +13,7 @@
 #include "device_buffer.h"
 #include "device_info.h"
 #include "errors.h"
+#include "gemm_call.h"
 #include "kernel_args.h"
 #include "state.h"
 #include "stream.h"
@@ -45,7 +47,9 @@ void GemmLayer::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Gemm",
                                     {
                                         InstanceMethod<&GemmLayer::Run>("run"),
+                                        InstanceMethod<&GemmLayer::Bind>("bind"),
                                         InstanceMethod<&GemmLayer::PlanFor>("plan"),
+                                        InstanceMethod<&GemmLayer::PrepareKernels>("prepareKernels"),
                                         InstanceMethod<&GemmLayer::Dequantize>("dequantize"),
                                         InstanceMethod<&GemmLayer::TimeBareLaunches>("timeBareLaunches"),
                                     });
@@ -121,13 +125,16 @@ std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
   return s;
 }
 
-// The arguments of run() and timeBareLaunches(), checked:
-// (x, out, workspace, stream, m, scratch?, overrides?, ...).
-GemmLayer::Call GemmLayer::Prepare(const Napi::CallbackInfo& info) const {
-  Napi::Env env = info.Env();
+GemmLayer::CallArgs GemmLayer::ArgsOf(const Napi::CallbackInfo& info) {
+  return CallArgs{info[0], info[1], info[2], info[3], info[4], info[5], info[6]};
+}
+
+// The arguments of run(), bind() and timeBareLaunches(), checked:
+// (x, out, workspace, stream, m, scratch?, overrides?).
+GemmLayer::Call GemmLayer::Prepare(Napi::Env env, const CallArgs& a) const {
   Call call;
-  call.stream = StreamOnLayerDevice(env, info[3]);
-  const int m = IntArg(env, info[4], "m");
+  call.stream = StreamOnLayerDevice(env, a.stream);
+  const int m = IntArg(env, a.m, "m");
   if (m < 0) throw MakeError(env, "BAD_SHAPE", "m must be >= 0 (m=" + std::to_string(m) + ")");
   const std::uint64_t M = m, N = n_, K = k_, IK = input_k_;
   const std::uint64_t act_bytes = 2;
@@ -137,29 +144,53 @@ GemmLayer::Call GemmLayer::Prepare(const Napi::CallbackInfo& info) const {
   args.n = n_;
   args.k = k_;
   args.format = format_;
-  args.overrides = OverridesArg(env, info[6]);
-  DeviceBuffer* xb = BufferOnDevice(env, info[0], "x", device_);
-  DeviceBuffer* outb = BufferOnDevice(env, info[1], "out", device_);
-  DeviceBuffer* ws = BufferOnDevice(env, info[2], "workspace", device_);
-  call.x = xb->Region(env, 0, M * IK * act_bytes, "x");
-  args.c = outb->Region(env, 0, M * N * act_bytes, "out");
-  args.workspace = ws->Region(env, 0, ws->bytes(), "workspace");
-  args.workspace_bytes = ws->bytes();
+  args.overrides = OverridesArg(env, a.overrides);
+  call.x = BufferOnDevice(env, a.x, "x", device_);
+  call.out = BufferOnDevice(env, a.out, "out", device_);
+  call.workspace = BufferOnDevice(env, a.workspace, "workspace", device_);
+  call.x_data = call.x->Region(env, 0, M * IK * act_bytes, "x");
+  args.c = call.out->Region(env, 0, M * N * act_bytes, "out");
+  args.workspace = call.workspace->Region(env, 0, call.workspace->bytes(), "workspace");
+  args.workspace_bytes = call.workspace->bytes();
   args.b = Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
   args.scales = Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales");
   if (DeviceBuffer* z = Live(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
-  DeviceBuffer* scratch = nullptr;
   if (Live(env, rows_, "the layer's act-order rows")) {
-    scratch = BufferOnDevice(env, info[5], "scratch", device_);
+    call.scratch = BufferOnDevice(env, a.scratch, "scratch", device_);
     call.rows = reinterpret_cast<const int*>(rows_->Region(env, 0, 0, "rows"));
   }
-  args.a = scratch ? scratch->Region(env, 0, M * K * act_bytes, "scratch") : call.x;
+  args.a = call.scratch ? call.scratch->Region(env, 0, M * K * act_bytes, "scratch") : call.x_data;
+  return call;
+}
+
+void GemmLayer::Launch(Napi::Env env, const Call& call) const {
+  const marlin::GemmArgs& args = call.args;
+  const std::pair<const DeviceBuffer*, const char*> used[] = {{call.x, "x"},
+                                                              {call.out, "out"},
+                                                              {call.workspace, "workspace"},
+                                                              {call.scratch, "scratch"}};
+  for (const auto& [b, name] : used)
+    if (b && b->disposed()) throw MakeError(env, "DISPOSED", std::string(name) + " was disposed");
+  Live(env, weights_, "the layer's weights");
+  Live(env, scales_, "the layer's scales");
+  Live(env, zeros_, "the layer's zero points");
+  Live(env, rows_, "the layer's act-order rows");
+  if (call.stream->disposed()) throw MakeError(env, "DISPOSED", "the stream was disposed");
   if (call.stream->capturing()) {
-    for (const DeviceBuffer* b : {xb, outb, ws}) call.stream->Use(b);
-    if (scratch) call.stream->Use(scratch);
+    for (const auto& [b, name] : used)
+      if (b) call.stream->Use(b);
     UseHeld(call.stream);
   }
-  return call;
+  MakeCurrent(env, device_);
+  if (call.rows && args.m > 0) {
+    PlanOrThrow(env, args.m, args.overrides);  // a bad override fails before anything is queued
+    const cudaError_t e = marlin::gather_columns(call.x_data, call.rows, const_cast<void*>(args.a), args.m, input_k_,
+                                                 k_, call.stream->handle());
+    if (e != cudaSuccess) ThrowFailure(env, marlin::Status::kCudaError, e, "act-order gather launch", args);
+  }
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::gemm(args, call.stream->handle(), &cuda_error);
+  if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "gemm launch", args);
 }
 
 void GemmLayer::ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t cuda_error, const char* what,
@@ -176,19 +207,17 @@ void GemmLayer::ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t c
 // run(x, out, workspace, stream, m, scratch?, overrides?)
 Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Call call = Prepare(info);
-  const marlin::GemmArgs& args = call.args;
-  MakeCurrent(env, device_);
-  if (call.rows && args.m > 0) {
-    PlanOrThrow(env, args.m, args.overrides);  // a bad override fails before anything is queued
-    const cudaError_t e = marlin::gather_columns(call.x, call.rows, const_cast<void*>(args.a), args.m, input_k_, k_,
-                                                 call.stream->handle());
-    if (e != cudaSuccess) ThrowFailure(env, marlin::Status::kCudaError, e, "act-order gather launch", args);
-  }
-  cudaError_t cuda_error = cudaSuccess;
-  const marlin::Status status = marlin::gemm(args, call.stream->handle(), &cuda_error);
-  if (status != marlin::Status::kOk) ThrowFailure(env, status, cuda_error, "gemm launch", args);
+  Launch(env, Prepare(env, ArgsOf(info)));
   return env.Undefined();
+}
+
+// bind(x, out, workspace, stream, m): a GemmCall of these arguments (default
+// overrides), checked now; its run() queues what run() would.
+Napi::Value GemmLayer::Bind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (rows_) throw MakeError(env, "BAD_ARGUMENT", "bind() takes no act-order layer (its scratch buffer may grow)");
+  const CallArgs a{info[0], info[1], info[2], info[3], info[4], env.Null(), env.Undefined()};
+  return GemmCall::New(env, Value(), Prepare(env, a), a);
 }
 
 // timeBareLaunches(x, out, workspace, stream, m, scratch?, overrides?, calls, whole?):
@@ -197,7 +226,7 @@ Napi::Value GemmLayer::Run(const Napi::CallbackInfo& info) {
 // that the bench can tell the addon's glue from the launcher's own cost.
 Napi::Value GemmLayer::TimeBareLaunches(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Call call = Prepare(info);
+  const Call call = Prepare(env, ArgsOf(info));
   const int calls = IntArg(env, info[7], "calls");
   const bool whole = info[8].ToBoolean().Value();
   if (call.args.m <= 0 || calls <= 0)
@@ -218,6 +247,21 @@ Napi::Value GemmLayer::PlanFor(const Napi::CallbackInfo& info) {
   const marlin::Overrides overrides = OverridesArg(env, info[1]);
   CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
   return PlanObject(env, PlanOrThrow(env, m, overrides));
+}
+
+// prepareKernels(maxM, overrides?) on the layer's device
+Napi::Value GemmLayer::PrepareKernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int max_m = IntArg(env, info[0], "maxM");
+  if (max_m < 1) throw MakeError(env, "BAD_ARGUMENT", "maxM must be at least 1 (maxM=" + std::to_string(max_m) + ")");
+  const marlin::Overrides overrides = OverridesArg(env, info[1]);
+  MakeCurrent(env, device_);
+  cudaError_t cuda_error = cudaSuccess;
+  const marlin::Status status = marlin::prepare_kernels(max_m, n_, k_, format_, overrides, &cuda_error);
+  if (status == marlin::Status::kCudaError)
+    CheckCuda(env, cuda_error, "preparing the kernels (" + Context(max_m, overrides) + ")");
+  if (status != marlin::Status::kOk) PlanOrThrow(env, max_m, overrides);  // throws what the plan refused
+  return env.Undefined();
 }
 
 marlin::Plan GemmLayer::PlanOrThrow(Napi::Env env, int m, const marlin::Overrides& overrides) const {

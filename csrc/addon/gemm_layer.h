@@ -4,6 +4,12 @@
 //
 //   new Gemm({ weights, scales, zeros, rows, n, k, inputK, format })
 //   gemm.run(x, out, workspace, stream, m, scratch?, overrides?)
+//   gemm.bind(x, out, workspace, stream, m)
+//                                         a GemmCall: run() of those arguments, checked
+//                                         once (forward()'s repeated calls; no act-order)
+//   gemm.prepareKernels(maxM, overrides?)
+//                                         what the first launch of each kernel run() could
+//                                         pick for 1..maxM rows does once, done now
 //   gemm.plan(m, overrides?)              the plan run() would follow
 //   gemm.dequantize(out, stream)          [inputK, n] values, rows in input order
 //   gemm.timeBareLaunches(x, out, workspace, stream, m, scratch, overrides, calls, whole)
@@ -26,6 +32,7 @@ namespace marlin_addon {
 
 class DeviceBuffer;
 class Stream;
+class GemmCall;
 
 class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
  public:
@@ -33,20 +40,38 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
   explicit GemmLayer(const Napi::CallbackInfo& info);
 
  private:
+  friend class GemmCall;
+
   Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value Bind(const Napi::CallbackInfo& info);
   Napi::Value PlanFor(const Napi::CallbackInfo& info);
+  Napi::Value PrepareKernels(const Napi::CallbackInfo& info);
   Napi::Value Dequantize(const Napi::CallbackInfo& info);
   Napi::Value TimeBareLaunches(const Napi::CallbackInfo& info);
 
-  // One call's checked arguments: the kernel's, the stream and, for
-  // act-order, x and the row map (args.a is then the gather's output).
+  // The arguments of run(), as JS passed them.
+  struct CallArgs {
+    Napi::Value x, out, workspace, stream, m, scratch, overrides;
+  };
+  static CallArgs ArgsOf(const Napi::CallbackInfo& info);
+  // One call's checked arguments: the kernel's, the stream, the buffers
+  // they point into and, for act-order, x and the row map (args.a is then
+  // the gather's output).
   struct Call {
     marlin::GemmArgs args;
     Stream* stream = nullptr;
-    const void* x = nullptr;
+    DeviceBuffer* x = nullptr;
+    DeviceBuffer* out = nullptr;
+    DeviceBuffer* workspace = nullptr;
+    DeviceBuffer* scratch = nullptr;  // act-order only
+    const void* x_data = nullptr;
     const int* rows = nullptr;
   };
-  Call Prepare(const Napi::CallbackInfo& info) const;
+  Call Prepare(Napi::Env env, const CallArgs& a) const;
+  // Queues a prepared call: checks that what it points into is still live
+  // (a GemmCall runs long after its Prepare), registers it with a capturing
+  // stream, then launches the gather (act-order) and the GEMM.
+  void Launch(Napi::Env env, const Call& call) const;
   [[noreturn]] void ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t cuda_error, const char* what,
                                  const marlin::GemmArgs& args) const;
 

@@ -19,6 +19,7 @@ struct AddonState {
   Napi::FunctionReference stream_ctor;
   Napi::FunctionReference event_ctor;
   Napi::FunctionReference graph_ctor;
+  Napi::FunctionReference gemm_call_ctor;
 };
 
 inline AddonState& State(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }

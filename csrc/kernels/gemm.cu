@@ -1,6 +1,7 @@
 // Host launcher: argument checks, the plan (chooser.cc), and the launches.
 #include "gemm.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -190,6 +191,33 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
   return for_each_launch(args, cuda_error, used,
                          [stream](const Launch& l) { return l.variant->launch(l.args, l.grid, l.device, stream); });
+}
+
+Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides,
+                       cudaError_t* cuda_error) {
+  if (cuda_error) *cuda_error = cudaSuccess;
+  Target target;
+  int device = 0;
+  cudaError_t e = current_target(&target, &device);
+  // The variants of every batch size, each prepared once (a plan's full and
+  // tail variants; consecutive sizes mostly share them).
+  const Variant* done[16] = {};
+  int count = 0;
+  for (int m = 1; m <= max_m && e == cudaSuccess; m++) {
+    Plan p;
+    const Status planned = plan(m, n, k, format, target, overrides, &p);
+    if (planned != Status::kOk) return planned;
+    for (const Variant* v : {p.full, p.tail}) {
+      if (!v || std::find(done, done + count, v) != done + count) continue;
+      if ((e = v->prepare(device)) != cudaSuccess) break;
+      if (count < 16) done[count++] = v;
+    }
+  }
+  if (e != cudaSuccess) {
+    if (cuda_error) *cuda_error = e;
+    return Status::kCudaError;
+  }
+  return Status::kOk;
 }
 
 Status time_launches(const GemmArgs& args, cudaStream_t stream, int calls, bool whole, double* ns_per_call,

@@ -126,6 +126,14 @@ cudaError_t current_target(Target* target, int* device);
 // holds the runtime's error code; *used (if given) receives the plan.
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error = nullptr, Plan* used = nullptr);
 
+// Does ahead, on the current device, what the first launch of each kernel
+// that gemm() could pick for 1..max_m rows of this layer (with `overrides`)
+// does once (Variant::prepare), so that the first call of a new batch size
+// does not. Queues nothing. (Launching each kernel once for no rows as well
+// was measured: it did not shorten the first call further.)
+Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides,
+                       cudaError_t* cuda_error = nullptr);
+
 // The host cost of launching, in nanoseconds per call of host time, over
 // `calls` calls queued back to back on `stream`: with `whole` false, of the
 // kernel gemm(args) would launch first (no checks, no plan: what a C++

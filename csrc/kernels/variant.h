@@ -17,6 +17,9 @@ enum class Family : int {
 
 using LaunchFn = cudaError_t (*)(const KernelArgs& args, int grid, int device, cudaStream_t stream);
 using AttributesFn = cudaError_t (*)(cudaFuncAttributes* attributes);
+// What a first launch on `device` would do once: the shared-memory opt-in (a
+// driver round trip, which also loads the kernel where CUDA loads lazily).
+using PrepareFn = cudaError_t (*)(int device);
 
 struct Variant {
   Family family;
@@ -29,6 +32,7 @@ struct Variant {
   int smem_bytes;  // dynamic shared memory per block
   LaunchFn launch;
   AttributesFn attributes;
+  PrepareFn prepare;
 };
 
 struct VariantSpan {

@@ -9,10 +9,10 @@
 import { inspect } from 'node:util';
 
 import { Device, DeviceTensor, type Graph, type Stream } from '../../lib/device';
-import { MarlinError } from '../../lib/errors';
+import { MarlinError, callNative } from '../../lib/errors';
 import type { ActivationDType } from '../../lib/formats';
 import { QuantizedLinear } from '../../lib/linear';
-import { native } from '../../lib/native';
+import { type NativeGemm, native } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
 import { describeGpu } from '../helpers/gpu';
@@ -276,6 +276,25 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
       graph?.dispose();
       await stream.synchronize();
       keep.dispose();
+    }
+  });
+
+  test('reserve() also sets up the kernels of every batch size up to maxBatch (act-order included), and refuses what a plan refuses', async () => {
+    const chain = makeChain('bfloat16', 300);
+    try {
+      for (const l of chain.layers) l.reserve({ maxBatch: 300, stream });
+      chain.run(stream);
+      await stream.synchronize();
+      const gemm = (chain.layers[0] as unknown as { gemm: NativeGemm }).gemm;
+      expectCode(() => callNative(() => gemm.prepareKernels(0)), 'BAD_ARGUMENT');
+      expectCode(() => callNative(() => gemm.prepareKernels(16, { tileK: 32, tileN: 32 })), 'BAD_ARGUMENT');
+      // reserve() queues nothing: during a capture the graph stays empty.
+      const graph = stream.capture(() => chain.layers[1].reserve({ maxBatch: 300, stream }));
+      expect(graph.nodes).toBe(0);
+      graph.dispose();
+      expectCode(() => chain.layers[0].reserve({ maxBatch: 4, stream, maxPar: 0 }), 'BAD_ARGUMENT');
+    } finally {
+      chain.dispose();
     }
   });
 

@@ -31,19 +31,24 @@ __global__ void __launch_bounds__(L::kThreads, 1) gemm_kernel(const KernelArgs a
 #endif
 }
 
+// The shared-memory opt-in is per device; set it once per device, not per
+// call (it costs a driver round trip on the serving hot path): at the first
+// launch, or ahead of it (layer.reserve(), through prepare_kernels()).
+template <class L, int ARCH>
+cudaError_t prepare(int device) {
+  static std::atomic<std::uint64_t> configured{0};
+  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
+  if (bit && (configured.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             L::smem_bytes(kStagesOn<L, ARCH>));
+  if (e == cudaSuccess) configured.fetch_or(bit, std::memory_order_relaxed);
+  return e;
+}
+
 template <class L, int ARCH>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
   constexpr int kSmem = L::smem_bytes(kStagesOn<L, ARCH>);
-  // The shared-memory opt-in is per device; set it once per device, not per
-  // call (it costs a driver round trip on the serving hot path).
-  static std::atomic<std::uint64_t> configured{0};
-  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
-  if (!bit || !(configured.load(std::memory_order_relaxed) & bit)) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-    if (e != cudaSuccess) return e;
-    configured.fetch_or(bit, std::memory_order_relaxed);
-  }
+  if (const cudaError_t e = prepare<L, ARCH>(device); e != cudaSuccess) return e;
   if (ARCH >= 90 && programmatic_launch()) {
     // Programmatic dependent launch: the kernel may be scheduled while the
     // previous one on the stream finishes; it waits for it on the GPU
@@ -86,6 +91,7 @@ constexpr Variant variant_row() {
   v.smem_bytes = L::smem_bytes(kStagesOn<L, ARCH>);
   v.launch = &launch<L, ARCH>;
   v.attributes = &attributes<L, ARCH>;
+  v.prepare = &prepare<L, ARCH>;
   return v;
 }
 

@@ -1,0 +1,200 @@
+/**
+ * forward()'s bound calls: once a layer sees the same x, out and stream
+ * twice running (default plan), it binds a native call to them and later
+ * calls skip the addon's argument handling. Checked here: it binds (and
+ * only then), a bound call computes what the unbound path computes bit for
+ * bit with x's current contents, it lets go when any argument changes
+ * (another x or out, the stream's workspace replaced, overrides), disposed
+ * tensors still throw DISPOSED, and a bound call captured into a graph
+ * replays correctly.
+ */
+import { Device, DeviceTensor, type Stream } from '../../lib/device';
+import { MarlinError } from '../../lib/errors';
+import type { ActivationDType } from '../../lib/formats';
+import { QuantizedLinear } from '../../lib/linear';
+import type { NativeGemm } from '../../lib/native';
+import { firstDifference } from '../helpers/compare';
+import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
+import { describeGpu } from '../helpers/gpu';
+import { SEED, rng } from '../helpers/random';
+
+const CASE: FormatCase = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: true, k: 256, n: 384 };
+
+/** The layer's native half (a private field: the test counts its calls). */
+const gemmOf = (layer: QuantizedLinear): NativeGemm => (layer as unknown as { gemm: NativeGemm }).gemm;
+
+/**
+ * Counts calls of a native method of one object. The addon's methods are
+ * read-only properties of the prototype, which jest.spyOn cannot assign
+ * over; an own property defined on the object can shadow them.
+ */
+function countCalls(gemm: NativeGemm, name: 'run' | 'bind'): { calls: number; restore(): void } {
+  const original = Reflect.get(gemm, name) as (...args: unknown[]) => unknown;
+  const counter = {
+    calls: 0,
+    restore: () => void Reflect.deleteProperty(gemm, name),
+  };
+  Object.defineProperty(gemm, name, {
+    configurable: true,
+    value: (...args: unknown[]) => {
+      counter.calls++;
+      return original.apply(gemm, args);
+    },
+  });
+  return counter;
+}
+
+/** Fails unless fn throws a MarlinError with `code` synchronously. */
+function expectCode(fn: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(MarlinError);
+  expect((caught as MarlinError).code).toBe(code);
+}
+
+describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`, () => {
+  const random = rng(SEED + 150);
+  let device: Device;
+  let stream: Stream;
+
+  beforeAll(() => {
+    device = Device.get(0);
+    stream = device.createStream();
+  });
+  afterAll(() => stream.dispose());
+
+  const layerOf = (c: FormatCase = CASE): QuantizedLinear => QuantizedLinear.fromQuantized(randomFormatLayer(c, random).quantized, { device, stream });
+  const input = (m: number, k: number, dtype: ActivationDType = 'float16'): DeviceTensor<ActivationDType> =>
+    DeviceTensor.from(device, randomActivations(m, k, dtype, random).bits, [m, k], dtype, stream);
+
+  /** What the unbound path computes: a fresh output each call (never bound). */
+  async function reference(layer: QuantizedLinear, x: DeviceTensor<ActivationDType>): Promise<Uint16Array> {
+    using y = layer.forward(x, { stream });
+    return (await y.toHost(stream));
+  }
+
+  test('binds on the second call with the same arguments, then runs without the addon argument path, bit for bit, reading x as it is now', async () => {
+    using layer = layerOf();
+    const m = 5;
+    using x = input(m, layer.inFeatures);
+    using out = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    const gemm = gemmOf(layer);
+    const run = countCalls(gemm, 'run');
+    const bind = countCalls(gemm, 'bind');
+    try {
+      for (let i = 0; i < 5; i++) layer.forward(x, { out, stream });
+      expect({ run: run.calls, bind: bind.calls }).toEqual({ run: 2, bind: 1 });
+      expect(firstDifference((await out.toHost(stream)), await reference(layer, x))).toBe(-1);
+      // New contents in the same x: the bound call reads them.
+      for (let i = 0; i < 3; i++) {
+        x.upload(randomActivations(m, layer.inFeatures, 'float16', random).bits, stream);
+        layer.forward(x, { out, stream });
+        expect(firstDifference((await out.toHost(stream)), await reference(layer, x))).toBe(-1);
+      }
+      expect(bind.calls).toBe(1);
+    } finally {
+      run.restore();
+      bind.restore();
+    }
+  });
+
+  test('other arguments take the checked path, and the result is still right: another x or out, overrides, batch invariance', async () => {
+    using layer = layerOf();
+    const m = 3;
+    using x = input(m, layer.inFeatures);
+    using x2 = input(m, layer.inFeatures);
+    using out = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    using out2 = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    layer.forward(x, { out, stream });
+    layer.forward(x, { out, stream }); // bound
+    const run = countCalls(gemmOf(layer), 'run');
+    try {
+      layer.forward(x2, { out, stream });
+      expect(firstDifference((await out.toHost(stream)), await reference(layer, x2))).toBe(-1);
+      layer.forward(x, { out: out2, stream });
+      expect(firstDifference((await out2.toHost(stream)), await reference(layer, x))).toBe(-1);
+      layer.forward(x, { out, stream, stages: layer.plan(m).stages });
+      layer.forward(x, { out, stream, batchInvariant: true });
+      expect(firstDifference((await out.toHost(stream)), await reference(layer, x))).toBe(-1);
+      // Four forward() calls and three reference() calls, all checked.
+      expect(run.calls).toBe(7);
+      // The binding of (x, out) still holds.
+      run.calls = 0;
+      layer.forward(x, { out, stream });
+      expect(run.calls).toBe(0);
+    } finally {
+      run.restore();
+    }
+  });
+
+  test("lets go when the stream's workspace is replaced (grown by a wider layer), and stays right", async () => {
+    using small = layerOf({ ...CASE, n: 128 });
+    const m = 4;
+    using x = input(m, small.inFeatures);
+    using out = DeviceTensor.empty(device, [m, small.outFeatures], 'float16');
+    small.forward(x, { out, stream });
+    small.forward(x, { out, stream }); // bound, with the stream's workspace of now
+    using wide = layerOf({ ...CASE, n: 8192 });
+    using wideOut = DeviceTensor.empty(device, [m, wide.outFeatures], 'float16');
+    const before = stream.workspace;
+    wide.forward(x, { out: wideOut, stream });
+    expect(stream.workspace).not.toBe(before);
+    const run = countCalls(gemmOf(small), 'run');
+    try {
+      small.forward(x, { out, stream });
+      expect(run.calls).toBe(1);
+      expect(firstDifference((await out.toHost(stream)), await reference(small, x))).toBe(-1);
+    } finally {
+      run.restore();
+    }
+  });
+
+  test('a disposed x, out or layer still throws DISPOSED after binding', async () => {
+    const layer = layerOf();
+    const m = 2;
+    const x = input(m, layer.inFeatures);
+    const out = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    layer.forward(x, { out, stream });
+    layer.forward(x, { out, stream }); // bound
+    out.dispose();
+    expectCode(() => layer.forward(x, { out, stream }), 'DISPOSED');
+    x.dispose();
+    using out2 = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    expectCode(() => layer.forward(x, { out: out2, stream }), 'DISPOSED');
+    using x3 = input(m, layer.inFeatures);
+    layer.forward(x3, { out: out2, stream });
+    layer.forward(x3, { out: out2, stream }); // bound again
+    layer.dispose();
+    expectCode(() => layer.forward(x3, { out: out2, stream }), 'DISPOSED');
+    await stream.synchronize();
+  });
+
+  test('a bound call captured into a graph replays what the direct call computes, with new inputs between replays', async () => {
+    using layer = layerOf({ ...CASE, dtype: 'bfloat16' });
+    const m = 7;
+    using x = input(m, layer.inFeatures, 'bfloat16');
+    using out = DeviceTensor.empty(device, [m, layer.outFeatures], 'bfloat16');
+    layer.reserve({ maxBatch: m, stream });
+    layer.forward(x, { out, stream });
+    layer.forward(x, { out, stream }); // bound
+    const run = countCalls(gemmOf(layer), 'run');
+    const graph = stream.capture(() => {
+      layer.forward(x, { out, stream });
+    });
+    try {
+      expect(run.calls).toBe(0);
+      for (let i = 0; i < 2; i++) {
+        x.upload(randomActivations(m, layer.inFeatures, 'bfloat16', random).bits, stream);
+        graph.launch(stream);
+        expect(firstDifference((await out.toHost(stream)), await reference(layer, x))).toBe(-1);
+      }
+    } finally {
+      run.restore();
+      graph.dispose();
+    }
+  });
+});
