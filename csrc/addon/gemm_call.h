@@ -1,8 +1,10 @@
-// GemmCall: one GemmLayer call (x, out, workspace, stream, m) checked once by
-// gemm.bind(), queued again by each run() without reading its arguments from
-// JS again. forward() binds the arguments a layer sees call after call (a
+// GemmCall: one GemmLayer call (x, out, workspace, stream, m) checked and
+// planned once by gemm.bind(), queued again by each run() without reading its
+// arguments from JS or planning again (it plans anew if the tile rules
+// change). forward() binds the arguments a layer sees call after call (a
 // decode loop's fixed buffers), which spares most of the addon's per-call
-// cost: unwrapping four objects and checking them, about a microsecond.
+// cost: unwrapping four objects and checking them, about a microsecond, and
+// the launcher's checks and plan, a few tenths.
 //
 //   const call = gemm.bind(x, out, workspace, stream, m);
 //   call.run();   // what gemm.run(x, out, workspace, stream, m) queues
@@ -12,6 +14,8 @@
 #pragma once
 
 #include <napi.h>
+
+#include <vector>
 
 #include "gemm_layer.h"
 
@@ -28,10 +32,14 @@ class GemmCall : public Napi::ObjectWrap<GemmCall> {
 
  private:
   Napi::Value Run(const Napi::CallbackInfo& info);
+  // Plans call_'s launches under the current tile rules (the layer's device current).
+  void Plan(Napi::Env env);
 
   Napi::ObjectReference layer_ref_, x_ref_, out_ref_, workspace_ref_, stream_ref_;
   GemmLayer* layer_ = nullptr;
   GemmLayer::Call call_;
+  std::vector<marlin::PlannedLaunch> launches_;
+  unsigned rules_generation_ = 0;
 };
 
 }  // namespace marlin_addon

@@ -163,7 +163,7 @@ GemmLayer::Call GemmLayer::Prepare(Napi::Env env, const CallArgs& a) const {
   return call;
 }
 
-void GemmLayer::Launch(Napi::Env env, const Call& call) const {
+void GemmLayer::Launch(Napi::Env env, const Call& call, const std::vector<marlin::PlannedLaunch>* planned) const {
   const marlin::GemmArgs& args = call.args;
   const std::pair<const DeviceBuffer*, const char*> used[] = {{call.x, "x"},
                                                               {call.out, "out"},
@@ -187,6 +187,11 @@ void GemmLayer::Launch(Napi::Env env, const Call& call) const {
     const cudaError_t e = marlin::gather_columns(call.x_data, call.rows, const_cast<void*>(args.a), args.m, input_k_,
                                                  k_, call.stream->handle());
     if (e != cudaSuccess) ThrowFailure(env, marlin::Status::kCudaError, e, "act-order gather launch", args);
+  }
+  if (planned) {
+    const cudaError_t e = marlin::launch_planned(*planned, call.stream->handle());
+    if (e != cudaSuccess) ThrowFailure(env, marlin::Status::kCudaError, e, "gemm launch", args);
+    return;
   }
   cudaError_t cuda_error = cudaSuccess;
   const marlin::Status status = marlin::gemm(args, call.stream->handle(), &cuda_error);

@@ -25,6 +25,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "gemm.h"
 
@@ -70,8 +71,10 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
   Call Prepare(Napi::Env env, const CallArgs& a) const;
   // Queues a prepared call: checks that what it points into is still live
   // (a GemmCall runs long after its Prepare), registers it with a capturing
-  // stream, then launches the gather (act-order) and the GEMM.
-  void Launch(Napi::Env env, const Call& call) const;
+  // stream, then launches the gather (act-order) and the GEMM, or, given
+  // `planned` (a GemmCall's, made by marlin::plan_launches; no act-order),
+  // those launches.
+  void Launch(Napi::Env env, const Call& call, const std::vector<marlin::PlannedLaunch>* planned = nullptr) const;
   [[noreturn]] void ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t cuda_error, const char* what,
                                  const marlin::GemmArgs& args) const;
 

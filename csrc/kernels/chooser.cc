@@ -1,6 +1,7 @@
 // The kernel chooser: which compiled variant runs a call, decided in one
 // place from the problem, the GPU, the tile rules and the caller's overrides.
 // Host-only and pure (no CUDA calls), so it is tested without a GPU.
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -170,6 +171,12 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   return Status::kOk;
 }
 
+namespace {
+std::atomic<unsigned> g_rules_generation{0};
+}  // namespace
+
+unsigned tile_rules_generation() { return g_rules_generation.load(std::memory_order_acquire); }
+
 Status set_tile_rules(int arch, const TileRule* rules, int count) {
   if (arch < 0 || count < 0 || (count > 0 && !rules)) return Status::kBadLaunch;
   for (int i = 0; i < count; ++i)
@@ -178,6 +185,7 @@ Status set_tile_rules(int arch, const TileRule* rules, int count) {
   if (count > 0 && (rules[count - 1].max_batch != 0 || rules[count - 1].min_n != 0)) return Status::kBadLaunch;
   RuleStore& store = rule_store();
   std::lock_guard<std::mutex> lock(store.mutex);
+  g_rules_generation.fetch_add(1, std::memory_order_acq_rel);
   if (count == 0) {
     store.sets.erase(arch);
     if (arch == 0) {
@@ -205,6 +213,7 @@ int tile_rules(int arch, TileRule* out, int capacity) {
 void reset_tile_rules() {
   RuleStore& store = rule_store();
   std::lock_guard<std::mutex> lock(store.mutex);
+  g_rules_generation.fetch_add(1, std::memory_order_acq_rel);
   store.reset();
 }
 

@@ -116,13 +116,7 @@ cudaError_t check_kernel_image() {
 
 namespace {
 
-// One launch of a call: the kernel, its arguments and grid.
-struct Launch {
-  const Variant* variant;
-  KernelArgs args;
-  int grid;
-  int device;
-};
+using Launch = PlannedLaunch;
 
 // Checks the arguments, plans, and calls visit(launch) for each launch of
 // the call in order, stopping at the first that fails (returns a CUDA error).
@@ -191,6 +185,20 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error, Plan* used) {
   return for_each_launch(args, cuda_error, used,
                          [stream](const Launch& l) { return l.variant->launch(l.args, l.grid, l.device, stream); });
+}
+
+Status plan_launches(const GemmArgs& args, std::vector<PlannedLaunch>* out, cudaError_t* cuda_error) {
+  out->clear();
+  return for_each_launch(args, cuda_error, nullptr, [out](const Launch& l) {
+    out->push_back(l);
+    return cudaSuccess;
+  });
+}
+
+cudaError_t launch_planned(const std::vector<PlannedLaunch>& launches, cudaStream_t stream) {
+  for (const PlannedLaunch& l : launches)
+    if (const cudaError_t e = l.variant->launch(l.args, l.grid, l.device, stream); e != cudaSuccess) return e;
+  return cudaSuccess;
 }
 
 Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides,

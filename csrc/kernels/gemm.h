@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <vector>
 
 #include "common/format.h"
 #include "variant.h"
@@ -93,6 +94,9 @@ struct TileRule {
   int tile_n;
 };
 Status set_tile_rules(int arch, const TileRule* rules, int count);
+// Changes with every change of the tile rules (set_tile_rules,
+// reset_tile_rules): launches planned under another value may be stale.
+unsigned tile_rules_generation();
 // Copies up to `capacity` rules of arch's set (0: default) into out; returns
 // how many the set has (0 if arch has no own set).
 int tile_rules(int arch, TileRule* out, int capacity);
@@ -125,6 +129,24 @@ cudaError_t current_target(Target* target, int* device);
 // Runs C = A * dequant(B) on `stream`. On kCudaError, *cuda_error (if given)
 // holds the runtime's error code; *used (if given) receives the plan.
 Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error = nullptr, Plan* used = nullptr);
+
+// One kernel launch of a call, as gemm() would make it.
+struct PlannedLaunch {
+  const Variant* variant;
+  KernelArgs args;
+  int grid;
+  int device;
+};
+
+// Checks and plans `args` as gemm() does, and keeps its launches in `out`
+// instead of launching them, for launch_planned() to make again and again
+// (a call whose arguments do not change: the addon's bound calls). Valid
+// while the buffers live, on the device current now, and while
+// tile_rules_generation() is what it was.
+Status plan_launches(const GemmArgs& args, std::vector<PlannedLaunch>* out, cudaError_t* cuda_error = nullptr);
+
+// Makes planned launches, in order, on `stream`.
+cudaError_t launch_planned(const std::vector<PlannedLaunch>& launches, cudaStream_t stream);
 
 // Does ahead, on the current device, what the first launch of each kernel
 // that gemm() could pick for 1..max_m rows of this layer (with `overrides`)

@@ -8,6 +8,7 @@
  * tensors still throw DISPOSED, and a bound call captured into a graph
  * replays correctly.
  */
+import { DEFAULT_KERNEL_TABLE, setKernelTable } from '../../lib/chooser';
 import { Device, DeviceTensor, type Stream } from '../../lib/device';
 import { MarlinError } from '../../lib/errors';
 import type { ActivationDType } from '../../lib/formats';
@@ -150,6 +151,41 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
       expect(firstDifference((await out.toHost(stream)), await reference(small, x))).toBe(-1);
     } finally {
       run.restore();
+    }
+  });
+
+  test('a bound call plans again when the kernel table changes: it computes what an unbound call under the new table computes', async () => {
+    // 4096 x 4096 at m = 16: a 128x128 and a 64x256 tile split each column's
+    // sum differently, so their FP16 outputs differ in some bits; a bound
+    // call still on its old plan would give the old tile's bits.
+    const c: FormatCase = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, k: 4096, n: 4096 };
+    using layer = layerOf(c);
+    const m = 16;
+    using x = input(m, layer.inFeatures);
+    using out = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
+    const tileOf = (t: { tileK: number; tileN: number }) => ({ maxBatch: Infinity, tileK: t.tileK, tileN: t.tileN });
+    try {
+      setKernelTable({ default: [tileOf({ tileK: 128, tileN: 128 })] });
+      layer.forward(x, { out, stream });
+      layer.forward(x, { out, stream }); // bound, planned with 128x128
+      const before = (await out.toHost(stream));
+      expect(firstDifference(before, await reference(layer, x))).toBe(-1);
+      setKernelTable({ default: [tileOf({ tileK: 64, tileN: 256 })] });
+      expect(layer.plan(m).tileN).toBe(256);
+      const run = countCalls(gemmOf(layer), 'run');
+      try {
+        layer.forward(x, { out, stream });
+        expect(run.calls).toBe(0); // still the bound call
+      } finally {
+        run.restore();
+      }
+      const after = (await out.toHost(stream));
+      const unbound = await reference(layer, x);
+      expect(firstDifference(after, unbound)).toBe(-1);
+      // The two tiles do give different bits here, so the check above could tell.
+      expect(firstDifference(before, unbound)).not.toBe(-1);
+    } finally {
+      setKernelTable(DEFAULT_KERNEL_TABLE);
     }
   });
 
