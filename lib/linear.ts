@@ -445,19 +445,22 @@ export class QuantizedLinear {
     const { ws, scratch } = this.readyStream(stream, m, overrides?.maxPar);
     callNative(() => this.gemm.run(x.buffer, y.buffer, ws.buffer, stream.native, m, scratch?.buffer ?? null, overrides));
     if (options.out !== undefined && !this.actOrder && plainRun(options)) this.bindIfRepeated({ x, out: y, stream, workspace: ws }, m);
+    else this.lastCall = this.bound = undefined;
     return y;
   }
 
   /**
    * Binds forward()'s native call to `call` when the previous call had the
    * same arguments (so a loop that alternates between buffers does not bind
-   * on every call). A binding holds x and out until another replaces it or
-   * the layer is disposed.
+   * on every call). A call that forward() did not run bound drops the
+   * binding, so a layer holds on to the x and out of its last call only
+   * (until the next call, or dispose()).
    */
   private bindIfRepeated(call: ForwardCall, m: number): void {
     const last = this.lastCall;
     if (last === undefined || last.x !== call.x || last.out !== call.out || last.stream !== call.stream || last.workspace !== call.workspace) {
       this.lastCall = call;
+      this.bound = undefined;
       return;
     }
     const { x, out, stream, workspace } = call;

@@ -1,8 +1,9 @@
 /**
  * Rows of weights on their way from the event loop's thread to a worker
- * (quantizeAsync, quantizeAndPackAsync): a ring of a few MB on a
- * SharedArrayBuffer per worker, written by the event loop and copied out
- * by the worker, with two counters in its header instead of messages.
+ * (quantizeAsync, quantizeAndPackAsync): a ring on a SharedArrayBuffer per
+ * worker, written by the event loop and read by the worker (in place, or
+ * copied out: see ringRows), with two counters in its header instead of
+ * messages.
  *
  * Why not messages of transferred ArrayBuffers (the first design): once
  * an isolate has detached an ArrayBuffer, V8 checks every typed array
@@ -16,7 +17,8 @@
  * then `rows` rows of `width` weights (float32 or float64). Row r of the
  * columns (r counted from 0 over the whole layer) lives in ring row r mod
  * rows. WRITTEN counts the rows written so far, RELEASED those the worker
- * has copied out; the writer keeps WRITTEN - RELEASED <= rows. Both are
+ * is done with (read in place, or copied out); the writer keeps WRITTEN -
+ * RELEASED <= rows. Both are
  * read and written with Atomics, whose ordering makes the rows written
  * before a store of WRITTEN visible to the worker that loads it.
  */

@@ -118,7 +118,7 @@ function sanitizerVerdict(tool, status, output, counts, seconds, filtered = fals
   const errors = sanitizerErrors(output);
   const tests = counts ? `${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped` : 'no jest results';
   const problems = [];
-  if (errors === undefined) problems.push('no ERROR SUMMARY from compute-sanitizer');
+  if (errors === undefined) problems.push('no error or hazard summary from compute-sanitizer');
   else if (errors > 0) problems.push(`${errors} sanitizer errors`);
   if (!counts) problems.push('jest wrote no results');
   else {

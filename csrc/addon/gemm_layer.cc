@@ -262,10 +262,12 @@ Napi::Value GemmLayer::PrepareKernels(const Napi::CallbackInfo& info) {
   const marlin::Overrides overrides = OverridesArg(env, info[1]);
   MakeCurrent(env, device_);
   cudaError_t cuda_error = cudaSuccess;
-  const marlin::Status status = marlin::prepare_kernels(max_m, n_, k_, format_, overrides, &cuda_error);
+  int failed_m = 0;
+  const marlin::Status status = marlin::prepare_kernels(max_m, n_, k_, format_, overrides, &failed_m, &cuda_error);
   if (status == marlin::Status::kCudaError)
-    CheckCuda(env, cuda_error, "preparing the kernels (" + Context(max_m, overrides) + ")");
-  if (status != marlin::Status::kOk) PlanOrThrow(env, max_m, overrides);  // throws what the plan refused
+    CheckCuda(env, cuda_error, "preparing the kernels (" + Context(failed_m, overrides) + ")");
+  if (status != marlin::Status::kOk)
+    PlanOrThrow(env, failed_m, overrides);  // throws what that batch size's plan refused
   return env.Undefined();
 }
 

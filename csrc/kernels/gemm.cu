@@ -201,31 +201,44 @@ cudaError_t launch_planned(const std::vector<PlannedLaunch>& launches, cudaStrea
   return cudaSuccess;
 }
 
-Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides,
+Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides, int* failed_m,
                        cudaError_t* cuda_error) {
   if (cuda_error) *cuda_error = cudaSuccess;
+  if (failed_m) *failed_m = 0;
   Target target;
   int device = 0;
   cudaError_t e = current_target(&target, &device);
-  // The variants of every batch size, each prepared once (a plan's full and
-  // tail variants; consecutive sizes mostly share them).
-  const Variant* done[16] = {};
-  int count = 0;
-  for (int m = 1; m <= max_m && e == cudaSuccess; m++) {
-    Plan p;
-    const Status planned = plan(m, n, k, format, target, overrides, &p);
-    if (planned != Status::kOk) return planned;
-    for (const Variant* v : {p.full, p.tail}) {
-      if (!v || std::find(done, done + count, v) != done + count) continue;
-      if ((e = v->prepare(device)) != cudaSuccess) break;
-      if (count < 16) done[count++] = v;
-    }
-  }
   if (e != cudaSuccess) {
     if (cuda_error) *cuda_error = e;
     return Status::kCudaError;
   }
-  return Status::kOk;
+  Status first_failure = Status::kOk;
+  // The variants prepared by this call (a plan's full and tail variants;
+  // consecutive sizes mostly share them): past 16 a variant's prepare() is a
+  // bit test anyway.
+  const Variant* done[16] = {};
+  int count = 0;
+  for (int m = 1; m <= max_m; m = m < 128 ? m + 1 : (m + 16 <= max_m || m == max_m ? m + 16 : max_m)) {
+    Plan p;
+    const Status planned = plan(m, n, k, format, target, overrides, &p);
+    if (planned != Status::kOk) {
+      if (first_failure == Status::kOk) {
+        first_failure = planned;
+        if (failed_m) *failed_m = m;
+      }
+      continue;
+    }
+    for (const Variant* v : {p.full, p.tail}) {
+      if (!v || std::find(done, done + count, v) != done + count) continue;
+      if ((e = v->prepare(device)) != cudaSuccess) {
+        if (cuda_error) *cuda_error = e;
+        if (failed_m) *failed_m = m;
+        return Status::kCudaError;
+      }
+      if (count < 16) done[count++] = v;
+    }
+  }
+  return first_failure;
 }
 
 Status time_launches(const GemmArgs& args, cudaStream_t stream, int calls, bool whole, double* ns_per_call,

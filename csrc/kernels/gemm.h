@@ -152,9 +152,13 @@ cudaError_t launch_planned(const std::vector<PlannedLaunch>& launches, cudaStrea
 // that gemm() could pick for 1..max_m rows of this layer (with `overrides`)
 // does once (Variant::prepare), so that the first call of a new batch size
 // does not. Queues nothing. (Launching each kernel once for no rows as well
-// was measured: it did not shorten the first call further.)
+// was measured: it did not shorten the first call further.) Batch sizes
+// are visited one by one up to 128, then every 16th (a launch's row blocks
+// are a multiple of 16 rows, so those reach every tail variant), and
+// max_m; a batch size that cannot be planned is skipped and the first is
+// returned in *failed_m with its status, after the others are prepared.
 Status prepare_kernels(int max_m, int n, int k, const Format& format, const Overrides& overrides,
-                       cudaError_t* cuda_error = nullptr);
+                       int* failed_m = nullptr, cudaError_t* cuda_error = nullptr);
 
 // The host cost of launching, in nanoseconds per call of host time, over
 // `calls` calls queued back to back on `stream`: with `whole` false, of the

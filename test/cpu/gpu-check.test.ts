@@ -87,7 +87,7 @@ describe('gpu-check verdicts and summary', () => {
     ['a failed test', 1, CLEAN, { passed: 11, failed: 1, skipped: 0 }, /FAILED \(1 tests failed\)/],
     ['skipped tests (no GPU)', 0, CLEAN, { passed: 0, failed: 0, skipped: 12 }, /FAILED \(12 tests skipped; no test ran\)/],
     ['no jest results', 1, CLEAN, undefined, /FAILED \(jest wrote no results\)/],
-    ['no sanitizer summary', 0, 'compute-sanitizer: cannot start\n', ok, /FAILED \(no ERROR SUMMARY from compute-sanitizer\)/],
+    ['no sanitizer summary', 0, 'compute-sanitizer: cannot start\n', ok, /FAILED \(no error or hazard summary from compute-sanitizer\)/],
     ['only a bad exit status', 139, CLEAN, ok, /FAILED \(exit status 139\)/],
   ])('fails a run with %s', (_, status, output, counts, line) => {
     const v = g.sanitizerVerdict('racecheck', status, output, counts, 1);
