@@ -253,12 +253,15 @@ async function runTasks(request: Request, plan: LayerPlan | undefined, progress:
     return { c0, c1, problem, weights, plan };
   });
   const done = ranges.map(() => false);
-  const run = runWorkers(libraryWorker(), tasks, (amount) => progress.add(amount), {
-    onDone: (i) => {
+  const run = runWorkers(
+    libraryWorker(),
+    tasks,
+    (amount) => progress.add(amount),
+    (i) => {
       done[i] = true;
       rings[i]?.wake();
     },
-  });
+  );
   let stopped = false;
   // Observed at once: a failure while rows are being sent must not go
   // unhandled, nor leave sendRows waiting for room in a ring.

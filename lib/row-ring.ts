@@ -50,6 +50,8 @@ export interface RingSpec {
 
 const BYTES: Record<WeightType, number> = { float32: 4, float64: 8 };
 
+const headerOf = (spec: RingSpec): Int32Array => new Int32Array(spec.buffer, 0, HEADER_BYTES / 4);
+
 function dataOf(spec: RingSpec): Float32Array | Float64Array {
   const length = spec.rows * spec.width;
   return spec.type === 'float32' ? new Float32Array(spec.buffer, HEADER_BYTES, length) : new Float64Array(spec.buffer, HEADER_BYTES, length);
@@ -70,7 +72,7 @@ export class RingWriter {
   private readonly header: Int32Array;
 
   constructor(readonly spec: RingSpec) {
-    this.header = new Int32Array(spec.buffer, 0, HEADER_BYTES / 4);
+    this.header = headerOf(spec);
     this.data = dataOf(spec);
     // A ring may come from an earlier call (lib/quantize-async.ts keeps a pool).
     Atomics.store(this.header, WRITTEN, 0);
@@ -125,11 +127,11 @@ export class RingWriter {
  */
 export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & { dispose(): void } {
   const { width } = spec;
-  const header = new Int32Array(spec.buffer, 0, HEADER_BYTES / 4);
+  const header = headerOf(spec);
   const ring = dataOf(spec);
   // Waits for rows up to `row` (inclusive) to be written; returns how many are.
-  const waitFor = (row: number, seen: number): number => {
-    let written = seen;
+  const waitFor = (row: number): number => {
+    let written = Atomics.load(header, WRITTEN);
     while (row >= written) {
       // A timeout, so that a terminated thread gets to notice.
       Atomics.wait(header, WRITTEN, written, 100);
@@ -137,18 +139,22 @@ export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & 
     }
     return written;
   };
+  // Tells the writer that rows before `end` may be overwritten.
+  const releaseBefore = (end: number): void => {
+    Atomics.store(header, RELEASED, end);
+    Atomics.notify(header, RELEASED);
+  };
   if (spec.inPlace) {
     let written = 0;
     const source = {
       array: ring,
       offset: 0,
       seek(row: number): void {
-        if (row >= written) written = waitFor(row, Atomics.load(header, WRITTEN));
+        if (row >= written) written = waitFor(row);
         source.offset = (row % spec.rows) * width - c0;
       },
       release(row: number): void {
-        Atomics.store(header, RELEASED, row + 1);
-        Atomics.notify(header, RELEASED);
+        releaseBefore(row + 1);
       },
       dispose(): void {},
     };
@@ -162,7 +168,7 @@ export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & 
     offset: 0,
     seek(row: number): void {
       while (row >= copied) {
-        const written = waitFor(copied, Atomics.load(header, WRITTEN));
+        const written = waitFor(copied);
         // Rows of the block being worked on (row < first + keep), so none
         // still needed is overwritten.
         const end = Math.min(written, first + keep);
@@ -171,8 +177,7 @@ export function ringRows(spec: RingSpec, c0: number, keep: number): RowSource & 
           rows.set(ring.subarray(from, from + width), (r % keep) * width);
         }
         copied = end;
-        Atomics.store(header, RELEASED, copied);
-        Atomics.notify(header, RELEASED);
+        releaseBefore(copied);
       }
       source.offset = (row % keep) * width - c0;
     },

@@ -70,15 +70,15 @@ export interface WorkerRun {
 /**
  * Runs one thread of `entry` per element of `jobs` (its workerData).
  * onProgress gets every progress amount; if it throws, the run fails with
- * that error. hooks.onDone gets the index of a worker that posted its
- * result: it reads nothing more, even when it stopped early at a problem
- * in the weights.
+ * that error. onDone gets the index of a worker that posted its result:
+ * it reads nothing more, even when it stopped early at a problem in the
+ * weights.
  */
 export function runWorkers(
   entry: WorkerEntry,
   jobs: readonly unknown[],
   onProgress: (amount: number) => void,
-  hooks: { onDone?: (index: number) => void } = {},
+  onDone?: (index: number) => void,
 ): WorkerRun {
   const workers: Worker[] = [];
   const results = new Array<unknown>(jobs.length);
@@ -111,7 +111,7 @@ export function runWorkers(
       if (message?.type === 'done') {
         results[i] = message.result;
         finished[i] = true;
-        hooks.onDone?.(i);
+        onDone?.(i);
       } else if (message?.type === 'progress') {
         try {
           onProgress(message.amount);

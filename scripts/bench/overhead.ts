@@ -125,20 +125,20 @@ export async function measureOverhead(device: Device, stream: Stream, shapes: Re
         }
         for (const t of [plain, pdl]) if (t.graph === undefined) throw new Error(`the layer calls could not be captured: ${t.error}`);
         rows.push({
-            k,
-            n,
-            m,
-            emptyLaunchUs: emptyNs / 1000,
-            bareLaunchUs: bareNs / 1000,
-            launcherUs: launcherNs / 1000,
-            nativeRunUs: runNs / 1000,
-            forwardUs: forwardNs / 1000,
-            graphLaunchUs: graphNs / 1000,
-            directGpuUs: plain.direct / GRAPH_CALLS,
-            graphGpuUs: plain.graph! / GRAPH_CALLS,
-            directPdlGpuUs: pdl.direct / GRAPH_CALLS,
-            graphPdlGpuUs: pdl.graph! / GRAPH_CALLS,
-          });
+          k,
+          n,
+          m,
+          emptyLaunchUs: emptyNs / 1000,
+          bareLaunchUs: bareNs / 1000,
+          launcherUs: launcherNs / 1000,
+          nativeRunUs: runNs / 1000,
+          forwardUs: forwardNs / 1000,
+          graphLaunchUs: graphNs / 1000,
+          directGpuUs: plain.direct / GRAPH_CALLS,
+          graphGpuUs: plain.graph! / GRAPH_CALLS,
+          directPdlGpuUs: pdl.direct / GRAPH_CALLS,
+          graphPdlGpuUs: pdl.graph! / GRAPH_CALLS,
+        });
       }
     } finally {
       await stream.synchronize();

@@ -10,19 +10,17 @@
  */
 import { DEFAULT_KERNEL_TABLE, setKernelTable } from '../../lib/chooser';
 import { Device, DeviceTensor, type Stream } from '../../lib/device';
-import { MarlinError } from '../../lib/errors';
 import type { ActivationDType } from '../../lib/formats';
 import { QuantizedLinear } from '../../lib/linear';
 import type { NativeGemm } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
+import { expectCode } from '../helpers/expect-code';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
+import { nativeGemmOf } from '../helpers/gemm-check';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, rng } from '../helpers/random';
 
 const CASE: FormatCase = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: true, k: 256, n: 384 };
-
-/** The layer's native half (a private field: the test counts its calls). */
-const gemmOf = (layer: QuantizedLinear): NativeGemm => (layer as unknown as { gemm: NativeGemm }).gemm;
 
 /**
  * Counts calls of a native method of one object. The addon's methods are
@@ -43,18 +41,6 @@ function countCalls(gemm: NativeGemm, name: 'run' | 'bind'): { calls: number; re
     },
   });
   return counter;
-}
-
-/** Fails unless fn throws a MarlinError with `code` synchronously. */
-function expectCode(fn: () => unknown, code: string): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(MarlinError);
-  expect((caught as MarlinError).code).toBe(code);
 }
 
 describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`, () => {
@@ -95,7 +81,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
     const m = 5;
     using x = input(m, layer.inFeatures);
     using out = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
-    const gemm = gemmOf(layer);
+    const gemm = nativeGemmOf(layer);
     const run = countCalls(gemm, 'run');
     const bind = countCalls(gemm, 'bind');
     try {
@@ -124,7 +110,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
     using out2 = DeviceTensor.empty(device, [m, layer.outFeatures], 'float16');
     layer.forward(x, { out, stream });
     layer.forward(x, { out, stream }); // bound
-    const run = countCalls(gemmOf(layer), 'run');
+    const run = countCalls(nativeGemmOf(layer), 'run');
     try {
       layer.forward(x2, { out, stream });
       expect(firstDifference((await out.toHost(stream)), await reference(layer, x2))).toBe(-1);
@@ -157,7 +143,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
     const before = stream.workspace;
     wide.forward(x, { out: wideOut, stream });
     expect(stream.workspace).not.toBe(before);
-    const run = countCalls(gemmOf(small), 'run');
+    const run = countCalls(nativeGemmOf(small), 'run');
     try {
       small.forward(x, { out, stream });
       expect(run.calls).toBe(1);
@@ -185,7 +171,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
       expect(firstDifference(before, await reference(layer, x))).toBe(-1);
       setKernelTable({ default: [tileOf({ tileK: 64, tileN: 256 })] });
       expect(layer.plan(m).tileN).toBe(256);
-      const run = countCalls(gemmOf(layer), 'run');
+      const run = countCalls(nativeGemmOf(layer), 'run');
       try {
         layer.forward(x, { out, stream });
         expect(run.calls).toBe(0); // still the bound call
@@ -230,7 +216,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
     layer.reserve({ maxBatch: m, stream });
     layer.forward(x, { out, stream });
     layer.forward(x, { out, stream }); // bound
-    const run = countCalls(gemmOf(layer), 'run');
+    const run = countCalls(nativeGemmOf(layer), 'run');
     const graph = stream.capture(() => {
       layer.forward(x, { out, stream });
     });

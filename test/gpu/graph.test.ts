@@ -6,15 +6,15 @@
  * cannot record throws NOT_CAPTURABLE and leaves the stream working; a
  * graph keeps the memory it uses alive; and the layer's reserve().
  */
-import { inspect } from 'node:util';
-
 import { Device, DeviceTensor, type Graph, type Stream } from '../../lib/device';
 import { MarlinError, callNative } from '../../lib/errors';
 import type { ActivationDType } from '../../lib/formats';
 import { QuantizedLinear } from '../../lib/linear';
-import { type NativeGemm, native } from '../../lib/native';
+import { native } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
+import { expectCode } from '../helpers/expect-code';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
+import { nativeGemmOf } from '../helpers/gemm-check';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, rng } from '../helpers/random';
 
@@ -25,19 +25,6 @@ function chainCases(dtype: ActivationDType): FormatCase[] {
     { dtype, bits: 8, groupSize: 64, zeroPoints: true, k: 384, n: 256, actOrder: { kind: 'shuffled' } },
     { dtype, bits: 4, groupSize: -1, zeroPoints: false, k: 256, n: 128 },
   ];
-}
-
-/** Fails unless fn throws a MarlinError with `code` synchronously (so a test fails when nothing throws). */
-function expectCode(fn: () => unknown, code: string): MarlinError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  if (!(caught instanceof MarlinError)) throw new Error(`expected a MarlinError ${code}, got ${caught === undefined ? 'no error' : inspect(caught)}`);
-  expect(caught.code).toBe(code);
-  return caught;
 }
 
 describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, () => {
@@ -285,7 +272,7 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
       for (const l of chain.layers) l.reserve({ maxBatch: 300, stream });
       chain.run(stream);
       await stream.synchronize();
-      const gemm = (chain.layers[0] as unknown as { gemm: NativeGemm }).gemm;
+      const gemm = nativeGemmOf(chain.layers[0]);
       expectCode(() => callNative(() => gemm.prepareKernels(0)), 'BAD_ARGUMENT');
       expectCode(() => callNative(() => gemm.prepareKernels(16, { tileK: 32, tileN: 32 })), 'BAD_ARGUMENT');
       // reserve() queues nothing: during a capture the graph stays empty.
