@@ -16,8 +16,6 @@
     },
     'cuda_home%': '<(cuda_home)',
     'with_cublas%': '<!(test -e <(cuda_home)/lib64/libcublas.so && echo 1 || echo 0)',
-    # -gencode flags for the architectures scripts/gen-kernels.js resolves.
-    'cuda_gencode': ['<!@(node scripts/gen-kernels.js --gencode)'],
     'cuda_lineinfo': ['<!@(node -p "process.env.MARLIN_LINEINFO === \'1\' ? \'-lineinfo\' : \'\'")'],
     'evict_first%': '<!(node -p "process.env.MARLIN_EVICT_FIRST === \'1\' ? 1 : 0")',
   },
@@ -70,17 +68,19 @@
           # Header edits rebuild every kernel.
           'inputs': [
             '<!@(node -p "'
-              '[\'csrc/kernels\', \'csrc/kernels/common\', \'csrc/kernels/mma\'].map(function (d) { return require(\'fs\').readdirSync(d).sort()'
+              '[\'csrc/kernels\', \'csrc/kernels/common\', \'csrc/kernels/mma\', \'csrc/kernels/wgmma\'].map(function (d) { return require(\'fs\').readdirSync(d).sort()'
               '.filter(function (f) { return /[.](h|cuh)$/.test(f); }).map(function (f) { return d + \'/\' + f; }).join(\' \'); })'
               '.join(\' \')'
             '")',
           ],
           'outputs': ['<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).o'],
           'message': 'NVCC <(RULE_INPUT_NAME)',
+          # gen-kernels.js runs nvcc with the file's -gencode flags (the
+          # build's architectures; sm_90a alone for the wgmma family).
           'action': [
-            '<(cuda_home)/bin/nvcc', '-c', '<(RULE_INPUT_PATH)', '-o', '<@(_outputs)',
+            'node', 'scripts/gen-kernels.js', '--nvcc', '<(cuda_home)/bin/nvcc', '<(RULE_INPUT_PATH)', '<@(_outputs)', '--',
             '-O3', '<@(cuda_lineinfo)', '-std=c++17', '-Xcompiler', '-fPIC', '-DNDEBUG',
-            '-Icsrc/kernels', '-Ibuild/generated', '-DMARLIN_EVICT_FIRST=<(evict_first)', '<@(cuda_gencode)',
+            '-Icsrc/kernels', '-Ibuild/generated', '-DMARLIN_EVICT_FIRST=<(evict_first)',
           ],
           'process_outputs_as_sources': 1,
         },

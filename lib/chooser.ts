@@ -9,7 +9,7 @@
 import type { Device } from './device';
 import { callNative } from './errors';
 import { type WeightFormat, checkFormat } from './formats';
-import { type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
+import { type KernelFamily, type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
 import { checkWeightShape } from './shapes';
 import { KERNEL_TABLE_FILE } from './table';
 import { checkDimensionNames, invalid, isObject, isPositiveInteger } from './validate';
@@ -48,6 +48,14 @@ export interface KernelOverrides {
   sms?: number;
   /** 64-row problems one launch runs side by side when m > 64: 1 to 64 (default 16, DEFAULT_MAX_PAR). */
   maxPar?: number;
+  /**
+   * Force a kernel family: 'mma', or 'wgmma' (any batch; BAD_ARGUMENT where
+   * this build or GPU has none for the format, or with tile, stages, sms or
+   * a maxPar other than 16, which are the mma family's). Default: the
+   * chooser's ('wgmma' on compute capability 9.0 from 256 rows for the
+   * formats it covers, unless one of those options is given).
+   */
+  family?: KernelFamily;
 }
 
 function fromFile(): KernelTable {
@@ -125,7 +133,7 @@ export function targetOf(device: Device): NativeTarget {
 
 /** Native overrides from the JS options; undefined when nothing is forced (the hot path reads nothing then). */
 export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined {
-  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined) return undefined;
+  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined && o.family === undefined) return undefined;
   const out: NativeOverrides = {};
   if (o.tile !== undefined) {
     if (!isObject(o.tile) || !isPositiveInteger(o.tile.tileK) || !isPositiveInteger(o.tile.tileN))
@@ -145,6 +153,10 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
     if (!isPositiveInteger(o.maxPar) || o.maxPar > KERNEL_TABLE_FILE.shape.maxParLimit)
       throw invalid('BAD_ARGUMENT', 'maxPar', `an integer in 1..${KERNEL_TABLE_FILE.shape.maxParLimit}`, o.maxPar);
     out.maxPar = o.maxPar;
+  }
+  if (o.family !== undefined) {
+    if (o.family !== 'mma' && o.family !== 'wgmma') throw invalid('BAD_ARGUMENT', 'family', "'mma' or 'wgmma'", o.family);
+    out.family = o.family;
   }
   return out;
 }
@@ -188,9 +200,14 @@ export function compiledVariants(): readonly VariantInfo[] {
   return variantCache;
 }
 
-/** The distinct block tiles compiled into the addon. */
+/**
+ * The distinct block tiles of the mma family compiled into the addon: those
+ * a `tile` override or a kernel table rule may name (the wgmma family's tile
+ * is fixed).
+ */
 export function compiledTiles(): Tile[] {
   const seen = new Map<string, Tile>();
-  for (const v of compiledVariants()) seen.set(`${v.tileK}x${v.tileN}`, { tileK: v.tileK, tileN: v.tileN });
+  for (const v of compiledVariants())
+    if (v.family === 'mma') seen.set(`${v.tileK}x${v.tileN}`, { tileK: v.tileK, tileN: v.tileN });
   return [...seen.values()];
 }

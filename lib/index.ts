@@ -114,4 +114,4 @@ export {
 export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuReport, type SelfTestResult } from './setup';
 export { fp16Matmul, hasCublas } from './baseline';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, GROUP_SIZES, WEIGHT_BITS, type GroupSize, type WeightBits } from './shapes';
-export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo } from './native';
+export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo, KernelFamily } from './native';

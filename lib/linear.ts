@@ -87,7 +87,12 @@ interface ForwardCall {
 
 /** Options that run the default plan: no overrides, no batch invariance. */
 const plainRun = (o: RunOptions): boolean =>
-  o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined && !o.batchInvariant;
+  o.tile === undefined &&
+  o.stages === undefined &&
+  o.sms === undefined &&
+  o.maxPar === undefined &&
+  o.family === undefined &&
+  !o.batchInvariant;
 
 /** How forward() runs: the kernel overrides, and batch invariance. */
 export interface RunOptions extends KernelOverrides {
@@ -98,7 +103,8 @@ export interface RunOptions extends KernelOverrides {
    * of one 64-row problem each (maxPar 1), so each output element is summed
    * in the same order. With the default kernel table it is free up to 64
    * rows (the default plan is the same there); beyond, every 64 rows read
-   * the weights again. Cannot be combined with `tile` or `maxPar`.
+   * the weights again. Runs the mma family; cannot be combined with
+   * `family`, `tile` or `maxPar`.
    */
   batchInvariant?: boolean;
 }
@@ -514,8 +520,8 @@ export class QuantizedLinear {
   /** The native overrides of a call: the caller's, or batch invariance's fixed tile and maxPar 1. */
   private overridesFor(options: RunOptions): ReturnType<typeof nativeOverrides> {
     if (!options.batchInvariant) return nativeOverrides(options);
-    if (options.tile !== undefined || options.maxPar !== undefined)
-      throw new MarlinError('BAD_ARGUMENT', 'batchInvariant fixes the tile and maxPar itself: do not pass tile or maxPar with it');
+    if (options.tile !== undefined || options.maxPar !== undefined || options.family !== undefined)
+      throw new MarlinError('BAD_ARGUMENT', 'batchInvariant fixes the family, tile and maxPar itself: do not pass family, tile or maxPar with it');
     if (this.invariantTile === undefined) {
       const { tileK, tileN } = callNative(() => this.gemm.plan(1, nativeOverrides({ stages: options.stages, sms: options.sms })));
       this.invariantTile = { tileK, tileN };

@@ -122,10 +122,16 @@ export interface NativeDeviceBuffer {
   dispose(): void;
 }
 
+/** The kernel families of csrc/kernels/table.json. */
+export type KernelFamily = 'mma' | 'wgmma';
+
 /** One compiled kernel variant (the kernel table, csrc/kernels/table.json, generates them). */
 export interface VariantInfo {
-  /** Kernel family: 'mma' (tensor-core MMA) is the only one. */
-  family: 'mma';
+  /**
+   * Kernel family: 'mma' (mma.sync, sm_80 and newer) or 'wgmma' (warpgroup
+   * MMA, compiled for sm_90a: H100-class GPUs only).
+   */
+  family: KernelFamily;
   /** Activation and output element type. */
   dtype: 'float16' | 'bfloat16';
   /** Bits per quantized weight (4 or 8). */
@@ -138,7 +144,7 @@ export interface VariantInfo {
   tileK: number;
   /** Output columns per block tile. */
   tileN: number;
-  /** 16-row blocks of x per problem (1 to 4: up to 64 rows). */
+  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 8, its 128-row tile). */
   mBlocks: number;
   /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
   arch: number;
@@ -163,6 +169,7 @@ export interface NativeOverrides {
   stages?: number;
   sms?: number;
   maxPar?: number;
+  family?: KernelFamily;
 }
 
 /** The GPU a plan is for: compute capability 10 * major + minor, opt-in shared memory per block, SMs. */
@@ -177,8 +184,12 @@ export interface NativeTarget {
 
 /** How a call runs (csrc/kernels/gemm.h Plan). */
 export interface NativePlan {
-  /** Kernel family: 'mma' (tensor-core MMA) is the only one. */
-  family: 'mma';
+  /**
+   * Kernel family: 'wgmma' on H100-class GPUs (compute capability 9.0) from
+   * 256 rows up for the formats it covers, unless a tile, depth or block
+   * count is forced; else 'mma'.
+   */
+  family: KernelFamily;
   /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
   tileK: number;
   /** Output columns of the chosen block tile. */

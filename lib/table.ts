@@ -17,7 +17,21 @@ export interface KernelTableFile {
     zeroPoints: boolean[];
   };
   architectures: { default: number[]; minimum: number };
-  families: Array<{ name: string; summary: string; tiles: Array<{ tileK: number; tileN: number }>; rowBlocks: number[] }>;
+  families: Array<{
+    name: string;
+    summary: string;
+    tiles: Array<{ tileK: number; tileN: number; rows?: number }>;
+    /** mma: 16-row blocks per problem. */
+    rowBlocks?: number[];
+    /** wgmma: the one architecture it is compiled for (as sm_<arch>a). */
+    arch?: number;
+    /** wgmma: the formats it covers, narrowing the table's. */
+    formats?: { bits?: number[]; zeroPoints?: boolean[] };
+    /** wgmma: the smallest batch the chooser gives it. */
+    minBatch?: number;
+    /** wgmma: the share of the SMs (percent) its grid must give a block for the chooser to take it. */
+    minSmPercent?: number;
+  }>;
   rules: Record<string, Array<{ maxBatch: number | null; minN: number; tileK: number; tileN: number }> | string>;
 }
 

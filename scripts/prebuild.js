@@ -22,6 +22,7 @@ const ROOT = path.resolve(__dirname, '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'marlin.node');
 const PREBUILD = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'marlin.node');
 const TABLE = JSON.parse(fs.readFileSync(path.join(ROOT, 'csrc', 'kernels', 'table.json'), 'utf8'));
+const { variantCount } = require('./gen-kernels');
 
 /** What the addon holds, read in a child process; null (and the reason) if it does not load. */
 function inspect(file) {
@@ -36,10 +37,7 @@ function inspect(file) {
 /** Why this addon must not be shipped, or null. */
 function unfit(info) {
   const defaults = TABLE.architectures.default;
-  const f = TABLE.formats;
-  const family = TABLE.families[0];
-  const variants =
-    f.activations.length * f.bits.length * f.groupSizes.length * f.zeroPoints.length * family.tiles.length * family.rowBlocks.length * defaults.length;
+  const variants = variantCount(TABLE, defaults);
   if (info.archs.join(';') !== defaults.join(';') || info.ptxArch !== defaults[defaults.length - 1])
     return `it is built for ${info.archs.join(';')} (PTX of ${info.ptxArch}), not the default architectures ${defaults.join(';')}: build it with MARLIN_CUDA_ARCHS unset on a machine without a GPU, or MARLIN_CUDA_ARCHS="${defaults.join(';')}"`;
   if (info.variants !== variants) return `it holds ${info.variants} kernel variants, not the table's ${variants}: build it without MARLIN_VARIANT_FILTER`;

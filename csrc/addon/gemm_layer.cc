@@ -205,8 +205,7 @@ void GemmLayer::ThrowFailure(Napi::Env env, marlin::Status status, cudaError_t c
   marlin::Target target;
   int device = 0;
   marlin::current_target(&target, &device);
-  ThrowStatus(env, status, Context(args.m, args.overrides), format_, target,
-              args.overrides.tile_k || args.overrides.stages);
+  ThrowStatus(env, status, Context(args.m, args.overrides), format_, target, ForcedChoice(args.overrides));
 }
 
 // run(x, out, workspace, stream, m, scratch?, overrides?)
@@ -278,7 +277,7 @@ marlin::Plan GemmLayer::PlanOrThrow(Napi::Env env, int m, const marlin::Override
   marlin::Plan p;
   const marlin::Status status = marlin::plan(m, n_, k_, format_, target, overrides, &p);
   if (status != marlin::Status::kOk)
-    ThrowStatus(env, status, Context(m, overrides), format_, target, overrides.tile_k || overrides.stages);
+    ThrowStatus(env, status, Context(m, overrides), format_, target, ForcedChoice(overrides));
   return p;
 }
 

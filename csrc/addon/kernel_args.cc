@@ -55,6 +55,17 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
   o.stages = OptionalInt(env, obj, "stages", 0);
   o.sms = OptionalInt(env, obj, "sms", 0);
   o.max_par = OptionalInt(env, obj, "maxPar", o.max_par);
+  const Napi::Value family = obj.Get("family");
+  if (!family.IsUndefined()) {
+    const std::string name = family.IsString() ? family.As<Napi::String>().Utf8Value() : std::string();
+    if (name == "mma") {
+      o.family = static_cast<int>(marlin::Family::kMma);
+    } else if (name == "wgmma") {
+      o.family = static_cast<int>(marlin::Family::kWgmma);
+    } else {
+      throw MakeError(env, "BAD_ARGUMENT", "Expected family to be 'mma' or 'wgmma'");
+    }
+  }
   return o;
 }
 
@@ -68,6 +79,10 @@ marlin::Target TargetArg(Napi::Env env, Napi::Value value) {
   return t;
 }
 
+bool ForcedChoice(const marlin::Overrides& o) { return o.tile_k != 0 || o.stages != 0 || o.family != -1; }
+
+const char* FamilyName(marlin::Family family) { return family == marlin::Family::kWgmma ? "wgmma" : "mma"; }
+
 const char* ActName(marlin::Act act) { return act == marlin::Act::kBF16 ? "bfloat16" : "float16"; }
 
 std::string DescribeFormat(const marlin::Format& f) {
@@ -78,7 +93,7 @@ std::string DescribeFormat(const marlin::Format& f) {
 
 Napi::Object PlanObject(Napi::Env env, const marlin::Plan& p) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("family", "mma");
+  o.Set("family", FamilyName(p.family));
   o.Set("tileK", p.tile_k);
   o.Set("tileN", p.tile_n);
   o.Set("stages", p.stages);
@@ -108,18 +123,23 @@ void ThrowStatus(Napi::Env env, marlin::Status status, const std::string& contex
       const int arch = marlin::code_arch(target.arch);
       std::set<std::string> tiles;
       std::set<int> depths;
-      for (const marlin::Variant& v : marlin::compiled_variants())
-        if (v.format == format && v.arch == arch && v.smem_bytes <= target.smem_optin) {
-          tiles.insert(std::to_string(v.tile_k) + "x" + std::to_string(v.tile_n));
-          depths.insert(v.stages);
+      bool wgmma = false;  // only where its sm_90a code runs: compute capability 9.0
+      for (const marlin::Variant& v : marlin::compiled_variants()) {
+        if (!(v.format == format && v.arch == arch && v.smem_bytes <= target.smem_optin)) continue;
+        if (v.family == marlin::Family::kWgmma) {
+          wgmma = wgmma || target.arch == v.arch;
+          continue;
         }
+        tiles.insert(std::to_string(v.tile_k) + "x" + std::to_string(v.tile_n));
+        depths.insert(v.stages);
+      }
       std::string offer;
       for (const std::string& t : tiles) offer += (offer.empty() ? "" : ", ") + t;
       std::string depth;
       for (int d : depths) depth += (depth.empty() ? "" : ", ") + std::to_string(d);
       message += "; compiled for " + DescribeFormat(format) + " on sm_" + std::to_string(target.arch) + ": tiles " +
                  (offer.empty() ? std::string("none") : offer) + ", pipeline depth " +
-                 (depth.empty() ? std::string("none") : depth);
+                 (depth.empty() ? std::string("none") : depth) + "; wgmma family: " + (wgmma ? "yes" : "no");
       if (status == marlin::Status::kNoVariant && !overridden) code = "NO_GPU";
       break;
     }

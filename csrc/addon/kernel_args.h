@@ -22,6 +22,11 @@ int IntArg(Napi::Env env, Napi::Value value, const char* name);
 
 // The JS name of an activation type: "float16" or "bfloat16".
 const char* ActName(marlin::Act act);
+// Whether the overrides force a kernel (tile, depth or family): a kernel
+// that is then missing is the caller's BAD_ARGUMENT, not NO_GPU.
+bool ForcedChoice(const marlin::Overrides& overrides);
+// "mma" or "wgmma", as plans and variants report the family to JS.
+const char* FamilyName(marlin::Family family);
 // "float16/4-bit/g128/symmetric"
 std::string DescribeFormat(const marlin::Format& f);
 // The plan as { family, tileK, tileN, stages, codeArch, blocks, maxPar, launches, rowBlocks }.

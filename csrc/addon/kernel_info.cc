@@ -19,7 +19,7 @@ Napi::Value Variants(const Napi::CallbackInfo& info) {
   uint32_t i = 0;
   for (const marlin::Variant& v : marlin::compiled_variants()) {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("family", "mma");
+    o.Set("family", FamilyName(v.family));
     o.Set("dtype", ActName(v.format.act));
     o.Set("bits", v.format.bits);
     o.Set("groupSize", v.format.group_size);
@@ -73,7 +73,7 @@ Napi::Value Plan(const Napi::CallbackInfo& info) {
     ThrowStatus(env, status,
                 "m=" + std::to_string(m) + ", n=" + std::to_string(n) + ", k=" + std::to_string(k) + ", " +
                     DescribeFormat(format) + ", sm_" + std::to_string(target.arch),
-                format, target, overrides.tile_k || overrides.stages);
+                format, target, ForcedChoice(overrides));
   return PlanObject(env, p);
 }
 

@@ -131,6 +131,40 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   const int arch = code_arch(target.arch);
   if (target.arch < table::kMinArch || arch == 0) return Status::kNoImage;
 
+  // The wgmma family: on the GPU its sm_90a code runs on, from its batch size
+  // up where its grid covers enough SMs, for the formats it has, unless the
+  // call asks for the mma family or one of its options. Forced, it takes any
+  // batch and shape.
+  const bool mma_options = o.tile_k != 0 || o.stages != 0 || o.sms != 0 || o.max_par != Overrides{}.max_par;
+  if (o.family != -1 && o.family != static_cast<int>(Family::kMma) && o.family != static_cast<int>(Family::kWgmma))
+    return Status::kBadLaunch;
+  const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma);
+  if (forced_wgmma && mma_options) return Status::kBadLaunch;
+  const int wgmma_blocks =
+      ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + table::kWgmmaRows - 1) / table::kWgmmaRows);
+  if (forced_wgmma || (o.family == -1 && !mma_options && m >= table::kWgmmaMinBatch &&
+                       wgmma_blocks * 100 >= table::kWgmmaMinSmPercent * target.sm_count)) {
+    const Variant* v = target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
+                           ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN,
+                                          table::kWgmmaRows / 16, table::kWgmmaArch)
+                           : nullptr;
+    if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
+      Plan w;
+      w.family = Family::kWgmma;
+      w.code_arch = arch;
+      w.tile_k = v->tile_k;
+      w.tile_n = v->tile_n;
+      w.stages = v->stages;
+      w.max_par = o.max_par;
+      w.blocks = wgmma_blocks;
+      w.launches = m > 0 ? 1 : 0;
+      w.full = v;
+      *out = w;
+      return Status::kOk;
+    }
+    if (forced_wgmma) return Status::kNoVariant;
+  }
+
   Plan p;
   p.family = Family::kMma;
   p.code_arch = arch;

@@ -81,7 +81,7 @@ const char* status_message(Status status) {
       return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
-      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, and stages 0 or the depth compiled for this GPU";
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, and a forced family mma or wgmma (wgmma without a tile, depth, block count or max_par)";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
     case Status::kNoImage:
@@ -158,6 +158,23 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   // workspace never read each other's partial sums as counters.
   auto* partials = static_cast<float4*>(args.workspace);
   auto* locks = reinterpret_cast<int*>(static_cast<char*>(args.workspace) + partial_bytes(target.sm_count));
+  if (p.family == Family::kWgmma) {
+    // One launch for every row; its blocks share nothing in the workspace.
+    if (args.m == 0) return Status::kOk;
+    const KernelArgs ka{static_cast<const int4*>(args.a),
+                        static_cast<const int4*>(args.b),
+                        static_cast<const int4*>(args.scales),
+                        static_cast<const int4*>(args.zeros),
+                        static_cast<int4*>(args.c),
+                        locks,
+                        partials,
+                        policy,
+                        args.m,
+                        args.n,
+                        args.k};
+    e = visit(Launch{p.full, ka, p.blocks, device});
+    return e == cudaSuccess ? Status::kOk : fail(e);
+  }
   for (int row = 0; row < args.m;) {
     int rows = 0;
     int m_blocks = 0;

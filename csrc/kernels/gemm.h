@@ -49,9 +49,14 @@ struct Overrides {
   int stages = 0;    // must equal the compiled depth for the GPU (one per architecture)
   int sms = 0;       // blocks per launch, at most the SM count (blocks wait on each other)
   int max_par = 16;  // 64-row problems per launch when m > 64
+  // -1: the chooser's family; else a Family. A tile, depth, block count or
+  // max_par other than 16 (the mma family's options) also means kMma.
+  int family = -1;
 };
 
-// How a call of m rows runs. Rows go in launches of up to 64 * max_par:
+// How a call of m rows runs. The wgmma family: one launch of `blocks` blocks
+// (column tiles x 128-row tiles) for all rows, variant `full`. The mma
+// family: rows go in launches of up to 64 * max_par:
 // while more than 64 rows are left, 64-row problems side by side (the last
 // one partial); then a last launch of the 64 rows or fewer that remain, with
 // just enough 16-row blocks. `full` runs the launches of 4 row blocks,
@@ -62,7 +67,7 @@ struct Plan {
   int tile_n = 0;
   int stages = 0;
   int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
-  int blocks = 0;                   // thread blocks per launch (at most, one per SM)
+  int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM)
   int max_par = 0;
   int launches = 0;
   const Variant* full = nullptr;    // 4 row blocks: launches of 64 rows or more

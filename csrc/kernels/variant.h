@@ -10,9 +10,11 @@
 
 namespace marlin {
 
-// Kernel families; each lives in its own folder (mma/: mma.sync, sm_80+).
+// Kernel families; each lives in its own folder (mma/: mma.sync, sm_80+;
+// wgmma/: warpgroup MMA, sm_90a only).
 enum class Family : int {
   kMma = 0,
+  kWgmma = 1,
 };
 
 using LaunchFn = cudaError_t (*)(const KernelArgs& args, int grid, int device, cudaStream_t stream);

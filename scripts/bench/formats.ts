@@ -1,6 +1,6 @@
 /**
  * The weight formats the bench times and their command-line names,
- * ACT-uBITS-gGROUP[-zp][-act][-inv], spelled like the generated kernels
+ * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], spelled like the generated kernels
  * (gemm_mma_f16_u4_g128_sym_...):
  *   fp16-u4-g128       FP16 activations, 4-bit weights, a scale per 128 rows,
  *                      symmetric (the default)
@@ -8,6 +8,9 @@
  *   fp16-u8-gch        8-bit, one scale per output column
  *   fp16-u4-g128-act   act-order: the layer's rows in a random order
  *   fp16-u4-g128-inv   batch-invariant calls (forward's batchInvariant)
+ *   fp16-u4-g128-mma   the mma family at every batch (forward's family: 'mma'),
+ *                      to compare with the wgmma family the chooser takes on
+ *                      H100-class GPUs from 256 rows
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */
@@ -21,6 +24,8 @@ export interface BenchFormat extends WeightFormat {
   actOrder: boolean;
   /** Timed with forward(x, { batchInvariant: true }). */
   batchInvariant?: boolean;
+  /** Timed with forward(x, { family: 'mma' }). */
+  mmaOnly?: boolean;
 }
 
 export const DEFAULT_BENCH_FORMAT: Readonly<BenchFormat> = Object.freeze({ ...DEFAULT_FORMAT, actOrder: false });
@@ -32,19 +37,25 @@ const DTYPE_TOKENS: Readonly<Record<ActivationDType, string>> = { float16: 'fp16
 const ZERO_POINTS = 'zp';
 const ACT_ORDER = 'act';
 const INVARIANT = 'inv';
+const MMA_ONLY = 'mma';
 
 const bitsToken = (bits: WeightBits) => `u${bits}`;
 const groupToken = (group: GroupSize) => (group === -1 ? 'gch' : `g${group}`);
 
 /** "fp16-u4-g128", "bf16-u8-gch-zp", "fp16-u4-g128-act": the name --format takes. */
 export function formatName(f: BenchFormat): string {
-  const flags = [...(f.zeroPoints ? [ZERO_POINTS] : []), ...(f.actOrder ? [ACT_ORDER] : []), ...(f.batchInvariant ? [INVARIANT] : [])];
+  const flags = [
+    ...(f.zeroPoints ? [ZERO_POINTS] : []),
+    ...(f.actOrder ? [ACT_ORDER] : []),
+    ...(f.batchInvariant ? [INVARIANT] : []),
+    ...(f.mmaOnly ? [MMA_ONLY] : []),
+  ];
   return [DTYPE_TOKENS[f.dtype], bitsToken(f.bits), groupToken(f.groupSize), ...flags].join('-');
 }
 
 /** "float16/4-bit/g128/symmetric", with "/act-order" for act-order layers (lib's wording). */
 export function describeBenchFormat(f: BenchFormat): string {
-  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}`;
+  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}${f.mmaOnly ? '/mma-family' : ''}`;
 }
 
 /** "FP16" or "BF16": the dense cuBLAS baseline a format is compared with. */
@@ -56,7 +67,12 @@ export function denseName(dtype: ActivationDType): string {
 const DTYPES = ACTIVATION_DTYPES.map((d) => [DTYPE_TOKENS[d], d] as const);
 const BITS = WEIGHT_BITS.map((b) => [bitsToken(b), b] as const);
 const GROUPS = GROUP_SIZES.map((g) => [groupToken(g), g] as const);
-const SUFFIXES = [[ZERO_POINTS, 'zeroPoints'], [ACT_ORDER, 'actOrder'], [INVARIANT, 'batchInvariant']] as const;
+const SUFFIXES = [
+  [ZERO_POINTS, 'zeroPoints'],
+  [ACT_ORDER, 'actOrder'],
+  [INVARIANT, 'batchInvariant'],
+  [MMA_ONLY, 'mmaOnly'],
+] as const;
 
 /** The valid tokens of each part of a name, for --help. */
 export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 'suffixes', readonly string[]>> = Object.freeze({
@@ -67,7 +83,7 @@ export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 
 });
 
 const SYNTAX =
-  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
+  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}][-${MMA_ONLY}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
   `or '${ALL_FORMATS}' for every format`;
 
 /** The value of `token` among `choices`, or a UsageError naming the valid tokens. */
@@ -93,6 +109,8 @@ export function parseFormatName(name: string): BenchFormat {
     if (format[key]) throw new UsageError(`--format ${name}: '${flag}' is given twice`);
     format[key] = true;
   }
+  if (format.mmaOnly && format.batchInvariant)
+    throw new UsageError(`--format ${name}: batch-invariant calls run the mma family already; drop '${MMA_ONLY}'`);
   // lib refuses act-order without groups: g_idx assigns rows to groups, and per-channel has one.
   if (format.actOrder && format.groupSize === -1)
     throw new UsageError(

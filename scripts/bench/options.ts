@@ -34,7 +34,7 @@ export interface BenchOptions {
   modelsGiven: boolean;
 }
 
-export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 export const DEFAULT_REPEATS = 10;
 export const MIN_REPEATS = 5;
 /** Ample for prefill; beyond it the rotated copies of A and C alone take gigabytes. */
@@ -62,6 +62,7 @@ Options:
                      zp     zero points (asymmetric)
                      act    act-order (rows in a random order)
                      inv    batch-invariant calls (forward's batchInvariant)
+                     mma    the mma family at every batch (forward's family: 'mma')
                    e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
                    timed against cuBLAS in its activation type (FP16 or BF16) and
                    compared with the first format at the end of the report

@@ -140,14 +140,14 @@ describe('bench format names', () => {
   });
 
   test.each([
-    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv, mma); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
     ['fp16-u4-g128-zp-zp', "--format fp16-u4-g128-zp-zp: 'zp' is given twice"],
     ['fp16-u4-gch-act', '--format fp16-u4-gch-act: act-order needs scale groups (g32, g64, g128), not gch'],
-    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], e.g. fp16-u4-g128, or 'all' for every format"],
   ])('%s is refused with one line naming the valid tokens', (name, message) => {
     expect(usageError(() => parseFormatName(name))).toBe(message);
   });
@@ -175,7 +175,7 @@ describe('bench options', () => {
       graph: false,
       modelsGiven: false,
     });
-    expect(DEFAULT_BATCHES).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+    expect(DEFAULT_BATCHES).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
   });
 
   test('--overhead: fp16-u4-g128 only, no chart; --batch and --shape still apply', () => {
@@ -659,7 +659,7 @@ describe('bench command line', () => {
     const r = runBench(['--format', 'fp16-u4-g128,bf16-u2-g128']);
     expect(r.status).toBe(2);
     expect(r.lines).toEqual([
-      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv], " +
+      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], " +
         "e.g. fp16-u4-g128, or 'all' for every format (see --help)",
     ]);
   });
@@ -680,5 +680,16 @@ describe('bench format names: -inv', () => {
     expect(f.batchInvariant).toBe(true);
     expect(formatName(f)).toBe('fp16-u4-g128-inv');
     expect(formatName(parseFormatName('bf16-u4-g64-zp-act-inv'))).toBe('bf16-u4-g64-zp-act-inv');
+  });
+});
+
+describe('bench format names: -mma', () => {
+  test('fp16-u4-g128-mma reads back as the mma family only, prints as given, and refuses -inv with it', () => {
+    const f = parseFormatName('fp16-u4-g128-mma');
+    expect(f.mmaOnly).toBe(true);
+    expect(formatName(f)).toBe('fp16-u4-g128-mma');
+    expect(describeBenchFormat(f)).toBe('float16/4-bit/g128/symmetric/mma-family');
+    expect(formatName(parseFormatName('bf16-u4-gch-mma'))).toBe('bf16-u4-gch-mma');
+    expect(() => parseFormatName('fp16-u4-g128-inv-mma')).toThrow(UsageError);
   });
 });

@@ -3,7 +3,7 @@
  * blocks, pipeline depth per architecture, and overrides checked against
  * what the build holds. No GPU needed: targets are described.
  */
-import { DEFAULT_KERNEL_TABLE, chooseKernel, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
+import { DEFAULT_KERNEL_TABLE, chooseKernel, compiledTiles, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
 import { native } from '../../lib/native';
 
 const built = native.build();
@@ -135,5 +135,67 @@ describe('kernel chooser', () => {
     );
     expect(getKernelTable()).toBe(DEFAULT_KERNEL_TABLE);
     expect(native.tileRules(0)).toEqual(DEFAULT_KERNEL_TABLE.default.map((r) => ({ ...r, minN: r.minN ?? 0 })));
+  });
+});
+
+describe('kernel families', () => {
+  const hasWgmma = built.archs.includes(90);
+  const problem = (m: number, format = {}) => ({ m, inFeatures: 4096, outFeatures: 4096, format });
+  const covered = (['float16', 'bfloat16'] as const).flatMap((dtype) =>
+    ([32, 64, 128, -1] as const).map((groupSize) => ({ dtype, bits: 4 as const, groupSize, zeroPoints: false })),
+  );
+
+  (hasWgmma ? test : test.skip)('wgmma: compute capability 9.0 from 256 rows where its grid gives half the SMs a block, 4-bit symmetric formats; mma otherwise', () => {
+    const wide = (m: number, format = {}) => ({ m, inFeatures: 4096, outFeatures: 12288, format });
+    for (const format of covered) {
+      // 48 column tiles x 2 row tiles = 96 blocks >= 66 of 132 SMs
+      expect(chooseKernel(wide(256, format), target(90))).toMatchObject({
+        family: 'wgmma',
+        tileK: 128,
+        tileN: 256,
+        codeArch: 90,
+        launches: 1,
+        rowBlocks: [8],
+        blocks: 48 * 2,
+      });
+      expect(chooseKernel(wide(255, format), target(90)).family).toBe('mma');
+    }
+    // 4096 columns: 16 x 2 = 32 blocks at 256 rows stay on mma; 16 x 5 = 80 at 513 rows go to wgmma.
+    expect(chooseKernel(problem(512), target(90)).family).toBe('mma');
+    expect(chooseKernel(problem(513), target(90)).family).toBe('wgmma');
+    // One block per 256 columns (the last partial) and 128 rows (the last partial).
+    expect(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)).blocks).toBe(17 * 8);
+    for (const format of [{ zeroPoints: true }, { bits: 8 }, { bits: 8, groupSize: -1 }])
+      expect(chooseKernel(problem(1024, format), target(90)).family).toBe('mma');
+    // sm_90a code runs on compute capability 9.0 only: newer GPUs run the mma family's PTX.
+    const sm100 = { arch: 100, smemOptin: 232448, smCount: 148 };
+    expect(chooseKernel(problem(1024), sm100)).toMatchObject({ family: 'mma', codeArch: 90 });
+  });
+
+  (hasWgmma ? test : test.skip)('the mma family\'s options keep it; `family` forces either family', () => {
+    expect(chooseKernel(problem(1024), target(90), { tile: narrow }).family).toBe('mma');
+    expect(chooseKernel(problem(1024), target(90), { sms: 4 }).family).toBe('mma');
+    expect(chooseKernel(problem(1024), target(90), { maxPar: 2 }).family).toBe('mma');
+    expect(chooseKernel(problem(1024), target(90), { maxPar: 16 }).family).toBe('wgmma');
+    expect(chooseKernel(problem(1024), target(90), { family: 'mma' })).toMatchObject({ family: 'mma', rowBlocks: [4] });
+    expect(chooseKernel(problem(1), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', launches: 1, blocks: 16 });
+    expect(chooseKernel(problem(256), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', blocks: 32 });
+    expect(chooseKernel(problem(0), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', launches: 0 });
+    const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
+    expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', tile: narrow })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', maxPar: 4 })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024, { zeroPoints: true }), target(90), { family: 'wgmma' })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), { arch: 100, smemOptin: 232448, smCount: 148 }, { family: 'wgmma' })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), target(90), { family: 'tensor' as never })).toThrow(refused);
+  });
+
+  (hasWgmma ? test.skip : test)('a build without sm_90 plans every call on the mma family and cannot force wgmma', () => {
+    expect(chooseKernel(problem(1024), target()).family).toBe('mma');
+    expect(() => chooseKernel(problem(1024), target(), { family: 'wgmma' })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+  });
+
+  test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {
+    const mmaTiles = new Set(compiledVariants().filter((v) => v.family === 'mma').map((v) => `${v.tileK}x${v.tileN}`));
+    expect(new Set(compiledTiles().map((t) => `${t.tileK}x${t.tileN}`))).toEqual(mmaTiles);
   });
 });

@@ -6,6 +6,8 @@ import { native } from '../../lib/native';
 import { Device, DeviceTensor, probe } from '../../lib/device';
 import { compiledTiles, compiledVariants } from '../../lib/chooser';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { variantCount } = require('../../scripts/gen-kernels.js') as { variantCount: (table: unknown, archs: number[]) => number };
 
 const gpu = probe().available;
 
@@ -17,21 +19,29 @@ describe('native module', () => {
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
   });
 
-  test('compiles every combination of the kernel table, once per built architecture', () => {
+  test('compiles every combination of the kernel table: mma once per built architecture, wgmma for sm_90a when sm_90 is built', () => {
     const t = KERNEL_TABLE_FILE;
     const { archs } = native.build();
-    const family = t.families[0];
-    const expected =
-      t.formats.activations.length * t.formats.bits.length * t.formats.groupSizes.length * t.formats.zeroPoints.length *
-      family.tiles.length * family.rowBlocks.length * archs.length;
+    const mma = t.families.find((f) => f.name === 'mma')!;
+    const wgmma = t.families.find((f) => f.name === 'wgmma')!;
+    const formats = t.formats.activations.length * t.formats.groupSizes.length;
+    const mmaCount = formats * t.formats.bits.length * t.formats.zeroPoints.length * mma.tiles.length * mma.rowBlocks!.length * archs.length;
+    const wgmmaCount = archs.includes(wgmma.arch!) ? formats * wgmma.formats!.bits!.length * wgmma.formats!.zeroPoints!.length * wgmma.tiles.length : 0;
+    // The generator's own count (prebuild.js checks shipped addons with it) agrees.
+    expect(variantCount(t, archs)).toBe(mmaCount + wgmmaCount);
     const variants = compiledVariants();
-    expect(variants).toHaveLength(expected);
-    expect(new Set(variants.map((v) => `${v.dtype}/${v.bits}/${v.groupSize}/${v.zeroPoints}/${v.tileK}x${v.tileN}/${v.mBlocks}/${v.arch}`)).size).toBe(expected);
-    expect(compiledTiles()).toEqual(expect.arrayContaining(family.tiles));
+    expect(variants).toHaveLength(mmaCount + wgmmaCount);
+    const key = (v: (typeof variants)[number]) => `${v.family}/${v.dtype}/${v.bits}/${v.groupSize}/${v.zeroPoints}/${v.tileK}x${v.tileN}/${v.mBlocks}/${v.arch}`;
+    expect(new Set(variants.map(key)).size).toBe(variants.length);
+    expect(compiledTiles()).toEqual(expect.arrayContaining(mma.tiles));
     for (const v of variants) {
-      expect(family.rowBlocks).toContain(v.mBlocks);
       expect(t.formats.groupSizes).toContain(v.groupSize);
       expect(archs).toContain(v.arch);
+      if (v.family === 'mma') {
+        expect(mma.rowBlocks).toContain(v.mBlocks);
+      } else {
+        expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, bits: 4, zeroPoints: false, tileK: 128, tileN: 256, mBlocks: 8 });
+      }
     }
   });
 

@@ -1,0 +1,244 @@
+// The wgmma-family GEMM (sm_90a): C[m,n] = A[m,k] * dequant(B)[k,n] for
+// 4-bit symmetric weights in the Marlin layout, grouped or per column.
+//
+// It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
+// operand, dequantized into registers, and the activations its B operand,
+// read by the tensor cores from shared memory: the batch is wgmma's N (64 to
+// 256), and one warpgroup's instruction covers 64 weight columns x N rows.
+//
+// Why the Marlin layout fits: a lane's 4-bit word of a 16x16 weight block
+// (dequant.cuh) makes the m16n8k16 B fragments of columns g and g + 8, rows
+// 2t, 2t+1, 2t+8, 2t+9; seen transposed those are exactly the A fragment of
+// a 16x16 block of B^T (rows g and g + 8 of it). So warp w of a warpgroup
+// takes word w (n16 block w of the lane's 64 columns) of each lane's int4,
+// and warpgroup G the G-th 64-column unit of the block's columns.
+//
+// A block: kGroups warpgroups side by side along n (64 columns each) and kRows
+// batch rows; k in stages of kTileK (K_ATOMS 64-deep, 128-byte swizzle atoms
+// of A). No block shares its output with another: every output value is one
+// block's fixed-order sum over k. Every thread
+// copies its share of each stage with cp.async; a stage is
+//   A      K_ATOMS atoms of kRows x 64 activations, 128-byte swizzle (the wgmma descriptor's)
+//   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
+//   scales kGroupRows rows of kTileN scales (grouped formats)
+// The grid is (column tiles, row tiles); launch.cuh sizes it.
+// Pipeline: stage t + STAGES - 2 is fetched into the slot of stage t - 2
+// while stage t is computed. The extra slot is there because the last wgmma
+// of stage t - 1 may still be reading its slot when the barrier opening stage
+// t is passed (each warpgroup keeps at most one wgmma in flight).
+#pragma once
+
+#include <cstdint>
+
+#include "common/act.cuh"
+#include "common/ptx.cuh"
+#include "kernel_args.h"
+#include "mma/dequant.cuh"
+#include "packing.h"
+#include "wgmma/ptx.cuh"
+
+namespace marlin::wg {
+
+template <Act ACT,
+          int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
+          int ROWS,          // batch rows per block: wgmma's N (64, 128, 256)
+          int GROUPS,        // warpgroups, 64 output columns each
+          int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
+struct Tile {
+  static constexpr Act kAct = ACT;
+  static constexpr int kGroupBlocks = GROUP_BLOCKS;
+  static constexpr bool kGrouped = GROUP_BLOCKS > 0;
+  static constexpr int kRows = ROWS;
+  static constexpr int kGroups = GROUPS;
+  static constexpr int kThreads = 128 * GROUPS;
+  static constexpr int kTileN = 64 * GROUPS;
+  static constexpr int kAtoms = K_ATOMS;
+  static constexpr int kTileK = 64 * K_ATOMS;
+  static constexpr int kSteps = kTileK / 16;
+
+  static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
+  static constexpr int kABytes = kAtomBytes * K_ATOMS;
+  static constexpr int kBInt4 = kSteps * GROUPS * 32;
+  static constexpr int kGroupRows = kGrouped ? (kSteps > GROUP_BLOCKS ? kSteps / GROUP_BLOCKS : 1) : 0;
+  static constexpr int kSInt4 = kGroupRows * kTileN / 8;
+  static constexpr int kBOffset = kABytes;
+  static constexpr int kSOffset = kBOffset + kBInt4 * 16;
+  static constexpr int kStageBytes = (kSOffset + kSInt4 * 16 + 1023) / 1024 * 1024;
+
+  // 1024 bytes of slack: the swizzled A tiles need 1024-byte alignment, which
+  // dynamic shared memory does not promise.
+  __host__ __device__ static constexpr int smem_bytes(int stages) { return stages * kStageBytes + 1024; }
+  __host__ __device__ static constexpr int deepest_stages(int smem_limit, int max_stages) {
+    for (int s = max_stages; s >= 3; --s)
+      if (smem_bytes(s) <= smem_limit) return s;
+    return 0;
+  }
+
+  static_assert(ROWS == 64 || ROWS == 128 || ROWS == 256, "wgmma N of 64, 128 or 256");
+  static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
+  static_assert(kSInt4 <= kThreads, "scale rows are copied in one pass");
+};
+
+// Consecutive blocks walk this many row tiles before moving to the next
+// column tile, so that the blocks of a wave share weight tiles and
+// activation rows in L2 (measured on the H100: up to 11% on the 70B layers
+// at m = 4096 against plain column-major order; docs/perf-notes.md).
+constexpr int kRasterRows = 8;
+
+template <class T, int STAGES>
+__device__ __forceinline__ void gemm_body(const KernelArgs& args) {
+  using Traits = ActTraits<T::kAct>;
+  using Codec = marlin::Codec<T::kAct, 4>;
+  using Scalar = typename Traits::Scalar;
+  static_assert(STAGES >= 3, "one slot of slack plus two in flight");
+
+  extern __shared__ int4 smem_raw[];
+  marlin::ptx::grid_dependency_wait();
+  marlin::ptx::allow_dependents_launch();
+
+  const uint32_t raw = marlin::ptx::smem_address(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  char* const smem = reinterpret_cast<char*>(smem_raw) + (base - raw);
+
+  const int tid = threadIdx.x;
+  const int lane = tid % 32;
+  const int warp = (tid / 32) % 4;  // n16 block of the warpgroup's 64 columns
+  const int group = tid / 128;      // 64-column unit of the block
+  const int g = lane / 4;
+  const int t = lane % 4;
+
+  const int units = args.n / 64;
+  // Block id -> (row tile, column tile): bands of kRasterRows row tiles,
+  // each walked column by column.
+  const int col_tiles = gridDim.x;
+  const int id = blockIdx.y * col_tiles + blockIdx.x;
+  const int band = id / (kRasterRows * col_tiles);
+  const int first = band * kRasterRows;
+  const int height = min(kRasterRows, static_cast<int>(gridDim.y) - first);
+  const int in_band = id - band * kRasterRows * col_tiles;
+  const int row_tile = first + in_band % height;
+  const int col_tile = in_band / height;
+  const int unit0 = col_tile * T::kGroups;
+  const int row0 = row_tile * T::kRows;
+  const int k_tiles = args.k / T::kTileK;
+  const int b_stride = args.n / 2;  // int4 per k16 row of B (4 bits)
+  const int s_stride = args.n / 8;  // int4 per row of scales
+  const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
+
+  auto fetch_stage = [&](int slot, int kt, bool pred) {
+    char* const st = smem + slot * T::kStageBytes;
+#pragma unroll
+    for (int p = 0; p < T::kRows * 8 * T::kAtoms / T::kThreads; ++p) {
+      const int i = tid + p * T::kThreads;
+      const int atom = i / (T::kRows * 8);
+      const int r = i / 8 % T::kRows;
+      const int c = i % 8;
+      marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((c ^ (r % 8)) << 4),
+                              a_base + static_cast<int64_t>(r) * args.k * 2 + (kt * T::kAtoms + atom) * 128 + c * 16,
+                              pred && row0 + r < args.m);
+    }
+#pragma unroll
+    for (int p = 0; p < T::kBInt4 / T::kThreads; ++p) {
+      const int i = tid + p * T::kThreads;
+      const int s = i / (T::kGroups * 32);
+      const int u = i / 32 % T::kGroups;
+      marlin::ptx::cp_async16(st + T::kBOffset + i * 16,
+                              args.b + static_cast<int64_t>(kt * T::kSteps + s) * b_stride + unit0 * 32 +
+                                  i % (T::kGroups * 32),
+                              pred && unit0 + u < units);
+    }
+    if constexpr (T::kGrouped) {
+      if (tid < T::kSInt4) {
+        const int r = tid / (T::kTileN / 8);
+        const int ch = tid % (T::kTileN / 8);
+        const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+        marlin::ptx::cp_async16(st + T::kSOffset + tid * 16,
+                                args.scales + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
+                                pred && unit0 + ch / 8 < units);
+      }
+    }
+    marlin::ptx::cp_async_commit();
+  };
+
+  float acc[T::kRows / 2];
+#pragma unroll
+  for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
+  const typename Codec::Zero zero = Codec::symmetric();
+
+  auto compute_stage = [&](int slot) {
+    const char* const st = smem + slot * T::kStageBytes;
+    const uint32_t* const words = reinterpret_cast<const uint32_t*>(st + T::kBOffset);
+#pragma unroll
+    for (int s = 0; s < T::kSteps; ++s) {
+      const uint32_t q = words[((s * T::kGroups + group) * 32 + lane) * 4 + warp];
+      FragB b0 = Codec::half_frag(q, zero);       // column 16 warp + g
+      FragB b1 = Codec::half_frag(q >> 8, zero);  // column 16 warp + 8 + g
+      if constexpr (T::kGrouped) {
+        const int row = T::kGroupRows > 1 ? s / T::kGroupBlocks : 0;
+        // Scale int4 g of a 64-column unit holds columns g, g+8, ..., g+56.
+        const uint32_t pair =
+            reinterpret_cast<const uint32_t*>(st + T::kSOffset)[(row * T::kTileN + group * 64 + g * 8 + 2 * warp) / 2];
+        const Scalar* const sc = reinterpret_cast<const Scalar*>(&pair);
+        scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
+        scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
+      }
+      const uint32_t a[4] = {b0.r[0], b1.r[0], b0.r[1], b1.r[1]};
+      ptx::wgmma_fence();
+      ptx::MmaAsync<T::kRows>::template run<T::kAct == Act::kBF16>(
+          acc, a, ptx::sw128_desc(base + slot * T::kStageBytes + (s / 4) * T::kAtomBytes + (s % 4) * 32));
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<1>();
+    }
+  };
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 2; ++s) fetch_stage(s, s, s < k_tiles);
+  int read_slot = 0;
+  int fill_slot = STAGES - 2;
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    marlin::ptx::cp_async_wait<STAGES - 3>();
+    ptx::fence_proxy_async();
+    __syncthreads();
+    fetch_stage(fill_slot, kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
+    compute_stage(read_slot);
+    read_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
+    fill_slot = fill_slot + 1 == STAGES ? 0 : fill_slot + 1;
+  }
+  ptx::wgmma_wait<0>();
+  marlin::ptx::cp_async_wait<0>();
+
+  // Epilogue: row 16 warp + g (+8) of the warpgroup's D is output column
+  // c0 (c1), its columns 8i + 2t (+1) are batch rows.
+  if (unit0 + group >= units) return;
+  const int c0 = (unit0 + group) * 64 + 16 * warp + g;
+  const int c1 = c0 + 8;
+  float s0 = 1.f;
+  float s1 = 1.f;
+  if constexpr (!T::kGrouped) {
+    const Scalar* const sc = reinterpret_cast<const Scalar*>(args.scales);
+    s0 = Traits::to_float(sc[packing::scale_position(c0, -1)]);
+    s1 = Traits::to_float(sc[packing::scale_position(c1, -1)]);
+  }
+  Scalar* const c = reinterpret_cast<Scalar*>(args.c);
+#pragma unroll
+  for (int i = 0; i < T::kRows / 8; ++i) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int r = row0 + 8 * i + 2 * t + e;
+      if (r < args.m) {
+        c[static_cast<int64_t>(r) * args.n + c0] = Traits::from_float(acc[4 * i + e] * s0);
+        c[static_cast<int64_t>(r) * args.n + c1] = Traits::from_float(acc[4 * i + 2 + e] * s1);
+      }
+    }
+  }
+}
+
+// The Tile of a generated variant: group size in rows (-1: per column),
+// batch rows, output columns and depth per stage.
+// (clang-format takes `GROUP < 0` for a template's opening bracket)
+// clang-format off
+template <Act ACT, int GROUP, int ROWS, int TILE_N, int TILE_K>
+using TileOf = Tile<ACT, GROUP < 0 ? -1 : GROUP / 16, ROWS, TILE_N / 64, TILE_K / 64>;
+// clang-format on
+
+}  // namespace marlin::wg

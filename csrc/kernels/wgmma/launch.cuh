@@ -1,0 +1,85 @@
+// Kernel entry points of the wgmma family and the table rows the generated
+// gemm_wgmma_*.cu files build from them. Those files are compiled for sm_90a
+// alone (CMakeLists.txt, binding.gyp through gen-kernels.js --nvcc); the
+// body is compiled only there, where the wgmma instructions exist.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernel.cuh"
+#include "kernel_table.h"
+#include "launch_options.h"
+#include "variant.h"
+
+namespace marlin::wg {
+
+template <class T>
+constexpr int kStages = T::deepest_stages(table::smem_optin(table::kWgmmaArch), table::kWgmmaMaxStages);
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (kStages<T> > 0) gemm_body<T, kStages<T>>(args);
+#endif
+}
+
+// The shared-memory opt-in, once per device (as the mma family's).
+template <class T>
+cudaError_t prepare(int device) {
+  static std::atomic<std::uint64_t> configured{0};
+  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
+  if (bit && (configured.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
+  const cudaError_t e =
+      cudaFuncSetAttribute(gemm_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::smem_bytes(kStages<T>));
+  if (e == cudaSuccess) configured.fetch_or(bit, std::memory_order_relaxed);
+  return e;
+}
+
+// One launch covers all m rows: a block per (column tile, row tile). The
+// `grid` the launcher passes (a block count for the mma family) is unused.
+template <class T>
+cudaError_t launch(const KernelArgs& args, int /*grid*/, int device, cudaStream_t stream) {
+  if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
+  const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows);
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = dim3(T::kThreads);
+  config.dynamicSmemBytes = T::smem_bytes(kStages<T>);
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  if (programmatic_launch()) {
+    // As in the mma family: the kernel waits for the previous one on the GPU.
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&config, gemm_kernel<T>, args);
+}
+
+template <class T>
+cudaError_t attributes(cudaFuncAttributes* out) {
+  return cudaFuncGetAttributes(out, gemm_kernel<T>);
+}
+
+template <class T, int ARCH>
+constexpr Variant variant_row() {
+  Variant v{};
+  v.family = Family::kWgmma;
+  v.format = Format{T::kAct, 4, T::kGrouped ? 16 * T::kGroupBlocks : -1, false};
+  v.tile_k = T::kTileK;
+  v.tile_n = T::kTileN;
+  v.m_blocks = T::kRows / 16;
+  v.arch = ARCH;
+  v.stages = kStages<T>;
+  v.smem_bytes = T::smem_bytes(kStages<T>);
+  v.launch = &launch<T>;
+  v.attributes = &attributes<T>;
+  v.prepare = &prepare<T>;
+  return v;
+}
+
+}  // namespace marlin::wg
