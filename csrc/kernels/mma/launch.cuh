@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/launch.cuh"
 #include "kernel.cuh"
 #include "kernel_table.h"
 #include "launch_options.h"
@@ -31,42 +32,18 @@ __global__ void __launch_bounds__(L::kThreads, 1) gemm_kernel(const KernelArgs a
 #endif
 }
 
-// The shared-memory opt-in is per device; set it once per device, not per
-// call (it costs a driver round trip on the serving hot path): at the first
-// launch, or ahead of it (layer.reserve(), through prepare_kernels()).
+// The shared-memory opt-in, once per device (common/launch.cuh).
 template <class L, int ARCH>
 cudaError_t prepare(int device) {
   static std::atomic<std::uint64_t> configured{0};
-  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
-  if (bit && (configured.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
-  const cudaError_t e = cudaFuncSetAttribute(gemm_kernel<L, ARCH>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             L::smem_bytes(kStagesOn<L, ARCH>));
-  if (e == cudaSuccess) configured.fetch_or(bit, std::memory_order_relaxed);
-  return e;
+  return opt_in_shared_memory(configured, gemm_kernel<L, ARCH>, L::smem_bytes(kStagesOn<L, ARCH>), device);
 }
 
 template <class L, int ARCH>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
-  constexpr int kSmem = L::smem_bytes(kStagesOn<L, ARCH>);
   if (const cudaError_t e = prepare<L, ARCH>(device); e != cudaSuccess) return e;
-  if (ARCH >= 90 && programmatic_launch()) {
-    // Programmatic dependent launch: the kernel may be scheduled while the
-    // previous one on the stream finishes; it waits for it on the GPU
-    // (kernel.cuh), so only the launch latency overlaps.
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(grid);
-    config.blockDim = dim3(L::kThreads);
-    config.dynamicSmemBytes = kSmem;
-    config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
-    return cudaLaunchKernelEx(&config, gemm_kernel<L, ARCH>, args);
-  }
-  gemm_kernel<L, ARCH><<<grid, L::kThreads, kSmem, stream>>>(args);
-  return cudaGetLastError();
+  return launch_kernel(gemm_kernel<L, ARCH>, dim3(grid), L::kThreads, L::smem_bytes(kStagesOn<L, ARCH>), stream,
+                       ARCH >= 90 && programmatic_launch(), args);
 }
 
 // Reports the compiled kernel's attributes on the current device; fails with

@@ -41,7 +41,7 @@ namespace marlin::wg {
 
 template <Act ACT,
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
-          int ROWS,          // batch rows per block: wgmma's N (64, 128, 256)
+          int ROWS,          // batch rows per block: wgmma's N (128)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
 struct Tile {
@@ -74,7 +74,7 @@ struct Tile {
     return 0;
   }
 
-  static_assert(ROWS == 64 || ROWS == 128 || ROWS == 256, "wgmma N of 64, 128 or 256");
+  static_assert(ROWS == 128, "wgmma N of 128: the one ptx::MmaAsync specialization");
   static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads, "scale rows are copied in one pass");
 };
@@ -168,17 +168,24 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   auto compute_stage = [&](int slot) {
     const char* const st = smem + slot * T::kStageBytes;
     const uint32_t* const words = reinterpret_cast<const uint32_t*>(st + T::kBOffset);
+    // The scales of the lane's two columns, read once per group row of the
+    // stage, at its first k16 step, and kept for the group's other steps
+    // (wgmma's fences would make the compiler reload them at every step;
+    // keeping every row's pair at once costs registers). Scale int4 g of a
+    // 64-column unit holds columns g, g+8, ..., g+56, so half 2 warp is
+    // column 16 warp + g and half 2 warp + 1 column 16 warp + 8 + g.
+    const uint32_t* const scale_row =
+        reinterpret_cast<const uint32_t*>(st + T::kSOffset) + (group * 64 + g * 8 + 2 * warp) / 2;
+    uint32_t scale_pair = 0;
 #pragma unroll
     for (int s = 0; s < T::kSteps; ++s) {
       const uint32_t q = words[((s * T::kGroups + group) * 32 + lane) * 4 + warp];
       FragB b0 = Codec::half_frag(q, zero);       // column 16 warp + g
       FragB b1 = Codec::half_frag(q >> 8, zero);  // column 16 warp + 8 + g
       if constexpr (T::kGrouped) {
-        const int row = T::kGroupRows > 1 ? s / T::kGroupBlocks : 0;
-        // Scale int4 g of a 64-column unit holds columns g, g+8, ..., g+56.
-        const uint32_t pair =
-            reinterpret_cast<const uint32_t*>(st + T::kSOffset)[(row * T::kTileN + group * 64 + g * 8 + 2 * warp) / 2];
-        const Scalar* const sc = reinterpret_cast<const Scalar*>(&pair);
+        if (s % T::kGroupBlocks == 0)
+          scale_pair = scale_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2];
+        const Scalar* const sc = reinterpret_cast<const Scalar*>(&scale_pair);
         scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
         scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
       }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/launch.cuh"
 #include "kernel.cuh"
 #include "kernel_table.h"
 #include "launch_options.h"
@@ -26,16 +27,11 @@ __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs a
 #endif
 }
 
-// The shared-memory opt-in, once per device (as the mma family's).
+// The shared-memory opt-in, once per device (common/launch.cuh).
 template <class T>
 cudaError_t prepare(int device) {
   static std::atomic<std::uint64_t> configured{0};
-  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
-  if (bit && (configured.load(std::memory_order_relaxed) & bit)) return cudaSuccess;
-  const cudaError_t e =
-      cudaFuncSetAttribute(gemm_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::smem_bytes(kStages<T>));
-  if (e == cudaSuccess) configured.fetch_or(bit, std::memory_order_relaxed);
-  return e;
+  return opt_in_shared_memory(configured, gemm_kernel<T>, T::smem_bytes(kStages<T>), device);
 }
 
 // One launch covers all m rows: a block per (column tile, row tile). The
@@ -44,20 +40,8 @@ template <class T>
 cudaError_t launch(const KernelArgs& args, int /*grid*/, int device, cudaStream_t stream) {
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
   const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows);
-  cudaLaunchConfig_t config{};
-  config.gridDim = grid;
-  config.blockDim = dim3(T::kThreads);
-  config.dynamicSmemBytes = T::smem_bytes(kStages<T>);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  if (programmatic_launch()) {
-    // As in the mma family: the kernel waits for the previous one on the GPU.
-    config.attrs = &attribute;
-    config.numAttrs = 1;
-  }
-  return cudaLaunchKernelEx(&config, gemm_kernel<T>, args);
+  return launch_kernel(gemm_kernel<T>, grid, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(),
+                       args);
 }
 
 template <class T>
