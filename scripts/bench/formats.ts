@@ -1,6 +1,6 @@
 /**
  * The weight formats the bench times and their command-line names,
- * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma], spelled like the generated kernels
+ * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], spelled like the generated kernels
  * (gemm_mma_f16_u4_g128_sym_...):
  *   fp16-u4-g128       FP16 activations, 4-bit weights, a scale per 128 rows,
  *                      symmetric (the default)
@@ -9,13 +9,14 @@
  *   fp16-u4-g128-act   act-order: the layer's rows in a random order
  *   fp16-u4-g128-inv   batch-invariant calls (forward's batchInvariant)
  *   fp16-u4-g128-mma   the mma family at every batch (forward's family: 'mma'),
- *                      to compare with the wgmma family the chooser takes on
- *                      H100-class GPUs from 256 rows
+ *   fp16-u4-g128-wgmma the wgmma family at every batch (H100-class GPUs), to
+ *                      compare the families where the chooser picks one
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */
 import { type ActivationDType, ACTIVATION_DTYPES, DEFAULT_FORMAT, type WeightFormat, describeFormat } from '../../lib/formats';
 import { GROUP_SIZES, type GroupSize, WEIGHT_BITS, type WeightBits } from '../../lib/shapes';
+import { type KernelFamily } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { UsageError } from './fail';
 
@@ -24,8 +25,8 @@ export interface BenchFormat extends WeightFormat {
   actOrder: boolean;
   /** Timed with forward(x, { batchInvariant: true }). */
   batchInvariant?: boolean;
-  /** Timed with forward(x, { family: 'mma' }). */
-  mmaOnly?: boolean;
+  /** Timed with forward(x, { family }): that family at every batch. */
+  family?: KernelFamily;
 }
 
 export const DEFAULT_BENCH_FORMAT: Readonly<BenchFormat> = Object.freeze({ ...DEFAULT_FORMAT, actOrder: false });
@@ -37,7 +38,7 @@ const DTYPE_TOKENS: Readonly<Record<ActivationDType, string>> = { float16: 'fp16
 const ZERO_POINTS = 'zp';
 const ACT_ORDER = 'act';
 const INVARIANT = 'inv';
-const MMA_ONLY = 'mma';
+const FAMILIES: readonly KernelFamily[] = ['mma', 'wgmma'];
 
 const bitsToken = (bits: WeightBits) => `u${bits}`;
 const groupToken = (group: GroupSize) => (group === -1 ? 'gch' : `g${group}`);
@@ -48,14 +49,14 @@ export function formatName(f: BenchFormat): string {
     ...(f.zeroPoints ? [ZERO_POINTS] : []),
     ...(f.actOrder ? [ACT_ORDER] : []),
     ...(f.batchInvariant ? [INVARIANT] : []),
-    ...(f.mmaOnly ? [MMA_ONLY] : []),
+    ...(f.family ? [f.family] : []),
   ];
   return [DTYPE_TOKENS[f.dtype], bitsToken(f.bits), groupToken(f.groupSize), ...flags].join('-');
 }
 
 /** "float16/4-bit/g128/symmetric", with "/act-order" for act-order layers (lib's wording). */
 export function describeBenchFormat(f: BenchFormat): string {
-  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}${f.mmaOnly ? '/mma-family' : ''}`;
+  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}${f.family ? `/${f.family}-family` : ''}`;
 }
 
 /** "FP16" or "BF16": the dense cuBLAS baseline a format is compared with. */
@@ -71,19 +72,24 @@ const SUFFIXES = [
   [ZERO_POINTS, 'zeroPoints'],
   [ACT_ORDER, 'actOrder'],
   [INVARIANT, 'batchInvariant'],
-  [MMA_ONLY, 'mmaOnly'],
 ] as const;
+
+/** Every suffix: a flag of the format, or the kernel family it is timed with. */
+const SUFFIX_CHOICES: ReadonlyArray<readonly [string, { flag: (typeof SUFFIXES)[number][1] } | { family: KernelFamily }]> = [
+  ...SUFFIXES.map(([t, flag]) => [t, { flag }] as const),
+  ...FAMILIES.map((family) => [family, { family }] as const),
+];
 
 /** The valid tokens of each part of a name, for --help. */
 export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 'suffixes', readonly string[]>> = Object.freeze({
   activations: DTYPES.map(([t]) => t),
   bits: BITS.map(([t]) => t),
   groups: GROUPS.map(([t]) => t),
-  suffixes: SUFFIXES.map(([t]) => t),
+  suffixes: SUFFIX_CHOICES.map(([t]) => t),
 });
 
 const SYNTAX =
-  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}][-${MMA_ONLY}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
+  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}][-${FAMILIES.join('|-')}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
   `or '${ALL_FORMATS}' for every format`;
 
 /** The value of `token` among `choices`, or a UsageError naming the valid tokens. */
@@ -105,12 +111,17 @@ export function parseFormatName(name: string): BenchFormat {
     actOrder: false,
   };
   for (const flag of flags) {
-    const key = lookup(name, 'suffix', flag, SUFFIXES);
-    if (format[key]) throw new UsageError(`--format ${name}: '${flag}' is given twice`);
-    format[key] = true;
+    const hit = lookup(name, 'suffix', flag, SUFFIX_CHOICES);
+    if ('family' in hit) {
+      if (format.family !== undefined) throw new UsageError(`--format ${name}: give one family, not '${format.family}' and '${hit.family}'`);
+      format.family = hit.family;
+    } else {
+      if (format[hit.flag]) throw new UsageError(`--format ${name}: '${flag}' is given twice`);
+      format[hit.flag] = true;
+    }
   }
-  if (format.mmaOnly && format.batchInvariant)
-    throw new UsageError(`--format ${name}: batch-invariant calls run the mma family already; drop '${MMA_ONLY}'`);
+  if (format.family !== undefined && format.batchInvariant)
+    throw new UsageError(`--format ${name}: batch-invariant calls choose their family (mma); drop '${format.family}'`);
   // lib refuses act-order without groups: g_idx assigns rows to groups, and per-channel has one.
   if (format.actOrder && format.groupSize === -1)
     throw new UsageError(

@@ -235,7 +235,7 @@ export async function measureShape(
         }
         const marlin = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.marlin;
-          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant, family: format.mmaOnly ? 'mma' : undefined });
+          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant, family: format.family });
         });
         const fp16 = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.fp16;

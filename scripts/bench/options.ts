@@ -55,7 +55,7 @@ Options:
                    model "custom"; without --model only custom shapes run
   --batch LIST     batch sizes, e.g. 1,16,64 (default ${DEFAULT_BATCHES.join(',')})
   --format LIST    weight formats, repeatable or comma-separated (default ${formatName(DEFAULT_BENCH_FORMAT)}),
-                   named ACT-uBITS-gGROUP[-zp][-act][-inv]:
+                   named ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma]:
                      ACT    ${FORMAT_TOKENS.activations.join(', ')} (activations, scales and outputs)
                      uBITS  ${FORMAT_TOKENS.bits.join(', ')} (bits per weight)
                      gGROUP ${FORMAT_TOKENS.groups.join(', ')} (rows per scale; gch: one per column)
@@ -63,6 +63,7 @@ Options:
                      act    act-order (rows in a random order)
                      inv    batch-invariant calls (forward's batchInvariant)
                      mma    the mma family at every batch (forward's family: 'mma')
+                     wgmma  the wgmma family at every batch (H100-class GPUs)
                    e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
                    timed against cuBLAS in its activation type (FP16 or BF16) and
                    compared with the first format at the end of the report
