@@ -52,11 +52,24 @@ export interface KernelOverrides {
    * Force a kernel family: 'mma', or 'wgmma' (any batch; BAD_ARGUMENT where
    * this build or GPU has none for the format, or with tile, stages, sms or
    * a maxPar other than 16, which are the mma family's). Default: the
-   * chooser's ('wgmma' on compute capability 9.0 from 256 rows for the
-   * formats it covers, unless one of those options is given).
+   * chooser's ('wgmma' on compute capability 9.0 for the formats it covers
+   * where the kernel table's `choose` entries match: from 49 rows on layers
+   * of 48 or more 256-column tiles, from 65 rows on 32 or more).
    */
   family?: KernelFamily;
+  /**
+   * wgmma family: split k over this many blocks per output tile (1 to 8:
+   * WGMMA_SPLITS), which sum their parts through a thread block cluster.
+   * Implies family 'wgmma'. Default: the chooser's (more splits where the
+   * output tiles alone leave SMs idle).
+   */
+  splits?: number;
 }
+
+/** The split counts the wgmma family runs: 1 to csrc/kernels/table.json's maxSplits. */
+export const WGMMA_SPLITS: readonly number[] = Object.freeze(
+  Array.from({ length: KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.maxSplits ?? 1 }, (_, i) => i + 1),
+);
 
 function fromFile(): KernelTable {
   const out: Record<string, readonly KernelRule[]> = {};
@@ -133,7 +146,8 @@ export function targetOf(device: Device): NativeTarget {
 
 /** Native overrides from the JS options; undefined when nothing is forced (the hot path reads nothing then). */
 export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined {
-  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined && o.family === undefined) return undefined;
+  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined && o.family === undefined && o.splits === undefined)
+    return undefined;
   const out: NativeOverrides = {};
   if (o.tile !== undefined) {
     if (!isObject(o.tile) || !isPositiveInteger(o.tile.tileK) || !isPositiveInteger(o.tile.tileN))
@@ -157,6 +171,10 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
   if (o.family !== undefined) {
     if (o.family !== 'mma' && o.family !== 'wgmma') throw invalid('BAD_ARGUMENT', 'family', "'mma' or 'wgmma'", o.family);
     out.family = o.family;
+  }
+  if (o.splits !== undefined) {
+    if (!WGMMA_SPLITS.includes(o.splits)) throw invalid('BAD_ARGUMENT', 'splits', `one of ${WGMMA_SPLITS.join(', ')}`, o.splits);
+    out.splits = o.splits;
   }
   return out;
 }

@@ -92,6 +92,7 @@ const plainRun = (o: RunOptions): boolean =>
   o.sms === undefined &&
   o.maxPar === undefined &&
   o.family === undefined &&
+  o.splits === undefined &&
   !o.batchInvariant;
 
 /** How forward() runs: the kernel overrides, and batch invariance. */
@@ -104,7 +105,7 @@ export interface RunOptions extends KernelOverrides {
    * in the same order. With the default kernel table it is free up to 64
    * rows (the default plan is the same there); beyond, every 64 rows read
    * the weights again. Runs the mma family; cannot be combined with
-   * `family`, `tile` or `maxPar`.
+   * `family`, `splits`, `tile` or `maxPar`.
    */
   batchInvariant?: boolean;
 }
@@ -520,8 +521,11 @@ export class QuantizedLinear {
   /** The native overrides of a call: the caller's, or batch invariance's fixed tile and maxPar 1. */
   private overridesFor(options: RunOptions): ReturnType<typeof nativeOverrides> {
     if (!options.batchInvariant) return nativeOverrides(options);
-    if (options.tile !== undefined || options.maxPar !== undefined || options.family !== undefined)
-      throw new MarlinError('BAD_ARGUMENT', 'batchInvariant fixes the family, tile and maxPar itself: do not pass family, tile or maxPar with it');
+    if (options.tile !== undefined || options.maxPar !== undefined || options.family !== undefined || options.splits !== undefined)
+      throw new MarlinError(
+        'BAD_ARGUMENT',
+        'batchInvariant fixes the family, tile and maxPar itself: do not pass family, splits, tile or maxPar with it',
+      );
     if (this.invariantTile === undefined) {
       const { tileK, tileN } = callNative(() => this.gemm.plan(1, nativeOverrides({ stages: options.stages, sms: options.sms })));
       this.invariantTile = { tileK, tileN };

@@ -144,7 +144,7 @@ export interface VariantInfo {
   tileK: number;
   /** Output columns per block tile. */
   tileN: number;
-  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 8, its 128-row tile). */
+  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 4 or 8, its 64- or 128-row tile). */
   mBlocks: number;
   /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
   arch: number;
@@ -170,6 +170,7 @@ export interface NativeOverrides {
   sms?: number;
   maxPar?: number;
   family?: KernelFamily;
+  splits?: number;
 }
 
 /** The GPU a plan is for: compute capability 10 * major + minor, opt-in shared memory per block, SMs. */
@@ -185,9 +186,10 @@ export interface NativeTarget {
 /** How a call runs (csrc/kernels/gemm.h Plan). */
 export interface NativePlan {
   /**
-   * Kernel family: 'wgmma' on H100-class GPUs (compute capability 9.0) from
-   * 256 rows up for the formats it covers, unless a tile, depth or block
-   * count is forced; else 'mma'.
+   * Kernel family: 'wgmma' on H100-class GPUs (compute capability 9.0) for
+   * the formats it covers where the kernel table's `choose` entries say
+   * (from 49 rows on wide layers, 65 on most; csrc/kernels/table.json),
+   * unless a tile, depth or block count is forced; else 'mma'.
    */
   family: KernelFamily;
   /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
@@ -198,10 +200,12 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch: at most one per SM (the `sms` override, else the SM count). */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count); wgmma: column tiles x 128-row tiles x splits. */
   blocks: number;
   /** Most 64-row problems run side by side in one launch when m > 64. */
   maxPar: number;
+  /** wgmma: blocks that split k for each output tile (a thread block cluster); mma: 1. */
+  splits: number;
   /** Kernel launches the call makes (0 when m is 0). */
   launches: number;
   /** 16-row blocks of the variants used: 4 for launches of 64-row problems, fewer for a last short one. */

@@ -20,17 +20,27 @@ export interface KernelTableFile {
   families: Array<{
     name: string;
     summary: string;
-    tiles: Array<{ tileK: number; tileN: number; rows?: number }>;
+    tiles: Array<{ tileK: number; tileN: number }>;
+    /** wgmma: the tile heights (batch rows per block, wgmma's N) compiled; the chooser takes the smallest that holds m. */
+    rows?: number[];
     /** mma: 16-row blocks per problem. */
     rowBlocks?: number[];
     /** wgmma: the one architecture it is compiled for (as sm_<arch>a). */
     arch?: number;
     /** wgmma: the formats it covers, narrowing the table's. */
     formats?: { bits?: number[]; zeroPoints?: boolean[] };
-    /** wgmma: the smallest batch the chooser gives it. */
-    minBatch?: number;
-    /** wgmma: the share of the SMs (percent) its grid must give a block for the chooser to take it. */
-    minSmPercent?: number;
+    /** wgmma: the chooser gives it a call when an entry has m >= minBatch and at least minTiles output tiles. */
+    choose?: Array<{ minBatch: number; minTiles: number }>;
+    /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
+    maxSplits?: number;
+    /** wgmma: the fewest pipeline stages (tileK-deep) the chooser leaves each split. */
+    minSplitStages?: number;
+    /** wgmma: what the chooser counts per block for its fixed costs (pipeline fill, epilogue), in stages of work. */
+    blockCostStages?: number;
+    /** wgmma: what the chooser counts per block of a split call for its reduction, in stages of work. */
+    splitCostStages?: number;
+    /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
+    clusterSmPercent?: number[];
   }>;
   rules: Record<string, Array<{ maxBatch: number | null; minN: number; tileK: number; tileN: number }> | string>;
 }

@@ -123,7 +123,7 @@ function combinations(table, archs) {
 // architecture, one per wgmma combination (its own architecture only).
 function variantCount(table, archs) {
   return combinations(table, archs).reduce(
-    (sum, c) => sum + (c.family.name === 'mma' ? c.family.rowBlocks.length * archs.length : 1),
+    (sum, c) => sum + (c.family.name === 'mma' ? c.family.rowBlocks.length * archs.length : c.family.rows.length),
     0,
   );
 }
@@ -147,15 +147,17 @@ function describe(c) {
 
 function variantFile(c, archs) {
   if (c.family.name === 'wgmma') {
-    const { tileK, tileN, rows } = c.tile;
+    const { tileK, tileN } = c.tile;
+    const rows = c.family.rows.map(
+      (r) => `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.group}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
+    );
     return (
       HEADER +
       describe(c) +
       '#include "wgmma/launch.cuh"\n\n' +
       'namespace marlin::wg {\n\n' +
-      `extern const Variant k_${c.name}[] = {\n` +
-      `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.group}, ${rows}, ${tileN}, ${tileK}>, ${c.family.arch}>(),\n};\n` +
-      `extern const int k_${c.name}_count = 1;\n\n` +
+      `extern const Variant k_${c.name}[] = {\n${rows.join('\n')}\n};\n` +
+      `extern const int k_${c.name}_count = ${rows.length};\n\n` +
       '}  // namespace marlin::wg\n'
     );
   }
@@ -210,6 +212,17 @@ function cppList(values) {
 function constantsHeader(table, archs) {
   const family = table.families.find((f) => f.name === 'mma');
   const wgmma = table.families.find((f) => f.name === 'wgmma');
+  // A portable cluster holds at most 8 blocks (the split-k reduction).
+  if (wgmma && !(Number.isInteger(wgmma.maxSplits) && wgmma.maxSplits >= 1 && wgmma.maxSplits <= 8))
+    fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
+  if (wgmma && !(wgmma.rows.length > 0 && wgmma.rows.every((r, i) => [64, 128].includes(r) && (i === 0 || r > wgmma.rows[i - 1]))))
+    fail(`wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
+  if (wgmma && !(wgmma.clusterSmPercent.length === wgmma.maxSplits && wgmma.clusterSmPercent.every((p) => p > 0 && p <= 100)))
+    fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
+  if (wgmma && !(Number.isInteger(wgmma.blockCostStages) && wgmma.blockCostStages >= 0 && Number.isInteger(wgmma.splitCostStages) && wgmma.splitCostStages >= 0))
+    fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
+  if (wgmma && !(wgmma.choose.length > 0 && wgmma.choose.every((c) => c.minBatch >= 1 && c.minTiles >= 0)))
+    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries');
   const smem = Object.entries(table.architectures.smemOptin)
     .map(([arch, bytes]) => `    case ${arch}: return ${bytes};`)
     .join('\n');
@@ -250,9 +263,18 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaMaxStages = ${wgmma ? wgmma.maxStages : 0};\n` +
     `constexpr int kWgmmaTileK = ${wgmma ? wgmma.tiles[0].tileK : 0};\n` +
     `constexpr int kWgmmaTileN = ${wgmma ? wgmma.tiles[0].tileN : 0};\n` +
-    `constexpr int kWgmmaRows = ${wgmma ? wgmma.tiles[0].rows : 0};\n` +
-    `constexpr int kWgmmaMinBatch = ${wgmma ? wgmma.minBatch : 0};\n` +
-    `constexpr int kWgmmaMinSmPercent = ${wgmma ? wgmma.minSmPercent : 0};  // of the SMs that get a block\n\n` +
+    `constexpr int kWgmmaRows[] = ${cppList(wgmma ? wgmma.rows : [0])};  // tile heights, ascending\n` +
+    '// The chooser gives the wgmma family m rows when an entry has\n' +
+    '// m >= min_batch and at least min_tiles output tiles (table.json `choose`).\n' +
+    'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n};\n' +
+    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0 }]).map((c) => `{${c.minBatch}, ${c.minTiles}}`).join(', ')}};\n` +
+    `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};\n` +
+    `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +
+    `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +
+    `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +
+    `constexpr int kWgmmaSplitCostStages = ${wgmma ? wgmma.splitCostStages : 0};  // a split block's reduction, in stages of work\n` +
+    '// Share of the SMs (percent) that clusters of s blocks fill at once, s = 1..max splits.\n' +
+    `constexpr int kWgmmaClusterSmPercent[] = ${cppList(wgmma ? wgmma.clusterSmPercent : [0])};\n\n` +
     '// Shared memory a block may opt into, by compute capability.\n' +
     'constexpr int smem_optin(int arch) {\n  switch (arch) {\n' +
     `${smem}\n    default: return ${table.architectures.smemOptinFallback};\n  }\n}\n\n` +

@@ -55,6 +55,7 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
   o.stages = OptionalInt(env, obj, "stages", 0);
   o.sms = OptionalInt(env, obj, "sms", 0);
   o.max_par = OptionalInt(env, obj, "maxPar", o.max_par);
+  o.splits = OptionalInt(env, obj, "splits", 0);
   const Napi::Value family = obj.Get("family");
   if (!family.IsUndefined()) {
     const std::string name = family.IsString() ? family.As<Napi::String>().Utf8Value() : std::string();
@@ -79,7 +80,9 @@ marlin::Target TargetArg(Napi::Env env, Napi::Value value) {
   return t;
 }
 
-bool ForcedChoice(const marlin::Overrides& o) { return o.tile_k != 0 || o.stages != 0 || o.family != -1; }
+bool ForcedChoice(const marlin::Overrides& o) {
+  return o.tile_k != 0 || o.stages != 0 || o.family != -1 || o.splits != 0;
+}
 
 const char* FamilyName(marlin::Family family) { return family == marlin::Family::kWgmma ? "wgmma" : "mma"; }
 
@@ -100,6 +103,7 @@ Napi::Object PlanObject(Napi::Env env, const marlin::Plan& p) {
   o.Set("codeArch", p.code_arch);
   o.Set("blocks", p.blocks);
   o.Set("maxPar", p.max_par);
+  o.Set("splits", p.splits);
   o.Set("launches", p.launches);
   Napi::Array blocks = Napi::Array::New(env);
   uint32_t i = 0;

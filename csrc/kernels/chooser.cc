@@ -1,6 +1,7 @@
 // The kernel chooser: which compiled variant runs a call, decided in one
 // place from the problem, the GPU, the tile rules and the caller's overrides.
 // Host-only and pure (no CUDA calls), so it is tested without a GPU.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -131,23 +132,54 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   const int arch = code_arch(target.arch);
   if (target.arch < table::kMinArch || arch == 0) return Status::kNoImage;
 
-  // The wgmma family: on the GPU its sm_90a code runs on, from its batch size
-  // up where its grid covers enough SMs, for the formats it has, unless the
-  // call asks for the mma family or one of its options. Forced, it takes any
-  // batch and shape.
+  // The wgmma family: on the GPU its sm_90a code runs on, where a `choose`
+  // entry of the table matches (enough rows and output tiles: measured, see
+  // table.json), for the formats it has, unless the call asks for the mma
+  // family or one of its options. Forced (a family or a split count), it
+  // takes any batch and shape.
   const bool mma_options = o.tile_k != 0 || o.stages != 0 || o.sms != 0 || o.max_par != Overrides{}.max_par;
   if (o.family != -1 && o.family != static_cast<int>(Family::kMma) && o.family != static_cast<int>(Family::kWgmma))
     return Status::kBadLaunch;
-  const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma);
-  if (forced_wgmma && mma_options) return Status::kBadLaunch;
-  const int wgmma_blocks =
-      ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + table::kWgmmaRows - 1) / table::kWgmmaRows);
-  if (forced_wgmma || (o.family == -1 && !mma_options && m >= table::kWgmmaMinBatch &&
-                       wgmma_blocks * 100 >= table::kWgmmaMinSmPercent * target.sm_count)) {
-    const Variant* v = target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
-                           ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN,
-                                          table::kWgmmaRows / 16, table::kWgmmaArch)
-                           : nullptr;
+  if (o.splits < 0 || o.splits > table::kWgmmaMaxSplits) return Status::kBadLaunch;
+  const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma) || o.splits != 0;
+  if (forced_wgmma && (mma_options || o.family == static_cast<int>(Family::kMma))) return Status::kBadLaunch;
+  // The tile height: the smallest compiled one that holds m (wgmma's N: a
+  // shorter tile wastes less tensor work on missing rows), else the tallest.
+  int rows = table::kWgmmaRows[0];
+  for (int r : table::kWgmmaRows)
+    if (rows < m) rows = r;
+  const int wgmma_tiles = ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + rows - 1) / rows);
+  int splits = o.splits;
+  if (splits == 0) {
+    // The split count with the least work on the longest-running SM: waves
+    // of clusters times what each block costs (its stages of k, its fixed
+    // costs, and its share of the reduction when split); each split keeps
+    // enough stages to fill its pipeline. (A wave: the clusters of s blocks the GPU holds at
+    // once; their blocks must share a GPC, so above 2 they cannot fill every
+    // SM.)
+    const int stages = k / table::kWgmmaTileK;
+    long best = -1;
+    for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
+      if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
+      const int per_wave = std::max(s, target.sm_count * table::kWgmmaClusterSmPercent[s - 1] / 100 / s * s);
+      const long waves = (static_cast<long>(wgmma_tiles) * s + per_wave - 1) / per_wave;
+      const long cost =
+          waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
+      if (best < 0 || cost < best) {
+        best = cost;
+        splits = s;
+      }
+    }
+  }
+  const int wgmma_blocks = wgmma_tiles * splits;
+  bool chosen = false;
+  for (const table::WgmmaChoice& c : table::kWgmmaChoose)
+    chosen = chosen || (table::kWgmmaChooseCount > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
+  if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
+    const Variant* v =
+        target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
+            ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
+            : nullptr;
     if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
       Plan w;
       w.family = Family::kWgmma;
@@ -156,6 +188,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
       w.tile_n = v->tile_n;
       w.stages = v->stages;
       w.max_par = o.max_par;
+      w.splits = splits;
       w.blocks = wgmma_blocks;
       w.launches = m > 0 ? 1 : 0;
       w.full = v;

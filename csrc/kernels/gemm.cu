@@ -81,7 +81,7 @@ const char* status_message(Status status) {
       return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
-      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, and a forced family mma or wgmma (wgmma without a tile, depth, block count or max_par)";
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma or wgmma (wgmma without a tile, depth, block count or max_par), and splits 0 to the table's maxSplits (wgmma only)";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
     case Status::kNoImage:
@@ -172,7 +172,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
                         args.m,
                         args.n,
                         args.k};
-    e = visit(Launch{p.full, ka, p.blocks, device});
+    e = visit(Launch{p.full, ka, p.splits, device});
     return e == cudaSuccess ? Status::kOk : fail(e);
   }
   for (int row = 0; row < args.m;) {

@@ -17,6 +17,8 @@ enum class Family : int {
   kWgmma = 1,
 };
 
+// `grid`: the mma family's block count; the wgmma family's k splits per
+// output tile (its grid follows from the shape).
 using LaunchFn = cudaError_t (*)(const KernelArgs& args, int grid, int device, cudaStream_t stream);
 using AttributesFn = cudaError_t (*)(cudaFuncAttributes* attributes);
 // What a first launch on `device` would do once: the shared-memory opt-in (a

@@ -3,7 +3,7 @@
  * blocks, pipeline depth per architecture, and overrides checked against
  * what the build holds. No GPU needed: targets are described.
  */
-import { DEFAULT_KERNEL_TABLE, chooseKernel, compiledTiles, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
+import { DEFAULT_KERNEL_TABLE, type KernelPlan, chooseKernel, compiledTiles, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
 import { native } from '../../lib/native';
 
 const built = native.build();
@@ -14,27 +14,29 @@ const target = (arch = newest) => ({ arch, smemOptin: SMEM[arch] ?? 101376, smCo
 const narrow = { tileK: 128, tileN: 128 };
 const wide = { tileK: 64, tileN: 256 };
 const tileOf = (p: { tileK: number; tileN: number }) => ({ tileK: p.tileK, tileN: p.tileN });
+/** The mma family's tile rules and row blocks, also where an sm_90 build would choose wgmma. */
+const MMA = { family: 'mma' } as const;
 
 describe('kernel chooser', () => {
   afterEach(() => setKernelTable(DEFAULT_KERNEL_TABLE));
 
   test('up to 64 rows: 128x128 tiles, 64x256 for layers of 16384 columns or more', () => {
-    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
-    expect(tileOf(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 12288 }, target()))).toEqual(narrow);
-    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 16384 }, target()))).toEqual(wide);
-    expect(tileOf(chooseKernel({ m: 64, inFeatures: 8192, outFeatures: 57344 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 12288 }, target(), MMA))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 16384 }, target(), MMA))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 64, inFeatures: 8192, outFeatures: 57344 }, target(), MMA))).toEqual(wide);
   });
 
   test('above 64 rows: 64x256 tiles from 8192 columns, 128x128 below', () => {
-    expect(tileOf(chooseKernel({ m: 65, inFeatures: 4096, outFeatures: 8192 }, target()))).toEqual(wide);
-    expect(tileOf(chooseKernel({ m: 128, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 65, inFeatures: 4096, outFeatures: 8192 }, target(), MMA))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 128, inFeatures: 4096, outFeatures: 4096 }, target(), MMA))).toEqual(narrow);
   });
 
   test('row blocks: just enough 16-row blocks up to 64 rows, 64-row problems beyond', () => {
-    expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [1], launches: 1 });
-    expect(chooseKernel({ m: 33, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [3], launches: 1 });
-    expect(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
-    expect(chooseKernel({ m: 200, inFeatures: 4096, outFeatures: 4096 }, target())).toMatchObject({ rowBlocks: [4], launches: 1 });
+    expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA)).toMatchObject({ rowBlocks: [1], launches: 1 });
+    expect(chooseKernel({ m: 33, inFeatures: 4096, outFeatures: 4096 }, target(), MMA)).toMatchObject({ rowBlocks: [3], launches: 1 });
+    expect(chooseKernel({ m: 64, inFeatures: 4096, outFeatures: 4096 }, target(), MMA)).toMatchObject({ rowBlocks: [4], launches: 1 });
+    expect(chooseKernel({ m: 200, inFeatures: 4096, outFeatures: 4096 }, target(), MMA)).toMatchObject({ rowBlocks: [4], launches: 1 });
     // maxPar 2: launches of 128 rows while more than 64 remain, then 8 rows on 1 block.
     expect(chooseKernel({ m: 264, inFeatures: 4096, outFeatures: 4096 }, target(), { maxPar: 2 })).toMatchObject({ rowBlocks: [4, 1], launches: 3 });
   });
@@ -145,26 +147,24 @@ describe('kernel families', () => {
     ([32, 64, 128, -1] as const).map((groupSize) => ({ dtype, bits: 4 as const, groupSize, zeroPoints: false })),
   );
 
-  (hasWgmma ? test : test.skip)('wgmma: compute capability 9.0 from 256 rows where its grid gives half the SMs a block, 4-bit symmetric formats; mma otherwise', () => {
-    const wide = (m: number, format = {}) => ({ m, inFeatures: 4096, outFeatures: 12288, format });
+  const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
+  const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks });
+
+  (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 where a choose entry matches (49+ rows and 48+ tiles, or 65+ rows and 32+), 4-bit symmetric formats; mma otherwise', () => {
     for (const format of covered) {
-      // 48 column tiles x 2 row tiles = 96 blocks >= 66 of 132 SMs
-      expect(chooseKernel(wide(256, format), target(90))).toMatchObject({
-        family: 'wgmma',
-        tileK: 128,
-        tileN: 256,
-        codeArch: 90,
-        launches: 1,
-        rowBlocks: [8],
-        blocks: 48 * 2,
-      });
-      expect(chooseKernel(wide(255, format), target(90)).family).toBe('mma');
+      // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
+      expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96 });
+      expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe('mma');
+      expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
-    // 4096 columns: 16 x 2 = 32 blocks at 256 rows stay on mma; 16 x 5 = 80 at 513 rows go to wgmma.
-    expect(chooseKernel(problem(512), target(90)).family).toBe('mma');
-    expect(chooseKernel(problem(513), target(90)).family).toBe('wgmma');
-    // One block per 256 columns (the last partial) and 128 rows (the last partial).
-    expect(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)).blocks).toBe(17 * 8);
+    // 8192 x 10240 (70B qkv): 40 tiles take wgmma from 65 rows, not at 64.
+    expect(chooseKernel(layer(64, 8192, 10240), target(90)).family).toBe('mma');
+    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80 });
+    // 4096 x 4096: 16 tiles stay on mma at 128 rows; 32 at 256 rows split k in 3 (96 blocks).
+    expect(chooseKernel(problem(128), target(90)).family).toBe('mma');
+    expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96 });
+    // One block per 256 columns (the last partial) and 128 rows (the last partial); nine stages of k: one split.
+    expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8 });
     for (const format of [{ zeroPoints: true }, { bits: 8 }, { bits: 8, groupSize: -1 }])
       expect(chooseKernel(problem(1024, format), target(90)).family).toBe('mma');
     // sm_90a code runs on compute capability 9.0 only: newer GPUs run the mma family's PTX.
@@ -172,26 +172,48 @@ describe('kernel families', () => {
     expect(chooseKernel(problem(1024), sm100)).toMatchObject({ family: 'mma', codeArch: 90 });
   });
 
-  (hasWgmma ? test : test.skip)('the mma family\'s options keep it; `family` forces either family', () => {
+  (hasWgmma ? test : test.skip)('wgmma split-k: the split count with the least cost per SM, whole waves of clusters', () => {
+    // 16 tiles, 32 stages: 6 splits (96 blocks); 7 or 8 would not fit one wave of clusters (105 and 120 blocks on 132 SMs).
+    expect(summary(chooseKernel(problem(16), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 64, splits: 6, blocks: 96 });
+    // 28672 x 8192 (70B down) at 128 rows: 32 tiles; 3 splits (96 blocks) beat 2 (64) and 4 (128: two waves of clusters of 4).
+    expect(summary(chooseKernel(layer(128, 28672, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96 });
+    // 224 tiles (70B gate_up) at 64 rows: splitting would only add waves.
+    expect(summary(chooseKernel(layer(64, 8192, 57344), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 224 });
+    // Each split keeps at least 4 stages of k: 1152 deep is 9 stages, so at most 2 splits.
+    expect(chooseKernel(layer(16, 1152, 256), target(90), { family: 'wgmma' }).splits).toBe(2);
+    expect(chooseKernel(layer(16, 256, 256), target(90), { family: 'wgmma' }).splits).toBe(1);
+    // On more SMs, more room for splits: 148 SMs (clusters of 8: 134 blocks) take 8 for 16 tiles.
+    expect(chooseKernel(problem(16), { ...target(90), smCount: 148 }, { family: 'wgmma' }).splits).toBe(8);
+    // The mma family never splits.
+    expect(chooseKernel(problem(16), target(90)).splits).toBe(1);
+  });
+
+  (hasWgmma ? test : test.skip)('the mma family\'s options keep it; `family` forces either family, `splits` the wgmma family\'s split count', () => {
     expect(chooseKernel(problem(1024), target(90), { tile: narrow }).family).toBe('mma');
     expect(chooseKernel(problem(1024), target(90), { sms: 4 }).family).toBe('mma');
     expect(chooseKernel(problem(1024), target(90), { maxPar: 2 }).family).toBe('mma');
     expect(chooseKernel(problem(1024), target(90), { maxPar: 16 }).family).toBe('wgmma');
     expect(chooseKernel(problem(1024), target(90), { family: 'mma' })).toMatchObject({ family: 'mma', rowBlocks: [4] });
-    expect(chooseKernel(problem(1), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', launches: 1, blocks: 16 });
-    expect(chooseKernel(problem(256), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', blocks: 32 });
+    expect(chooseKernel(problem(1), target(90), { family: 'wgmma', splits: 1 })).toMatchObject({ family: 'wgmma', launches: 1, blocks: 16, rowBlocks: [4] });
+    expect(chooseKernel(problem(256), target(90), { family: 'wgmma', splits: 1 })).toMatchObject({ family: 'wgmma', blocks: 32, rowBlocks: [8] });
     expect(chooseKernel(problem(0), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', launches: 0 });
+    for (const splits of [1, 2, 3, 5, 8]) expect(summary(chooseKernel(problem(300), target(90), { splits }))).toEqual({ family: 'wgmma', rows: 128, splits, blocks: 48 * splits });
     const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', tile: narrow })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', maxPar: 4 })).toThrow(refused);
     expect(() => chooseKernel(problem(1024, { zeroPoints: true }), target(90), { family: 'wgmma' })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), { arch: 100, smemOptin: 232448, smCount: 148 }, { family: 'wgmma' })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), target(90), { family: 'tensor' as never })).toThrow(refused);
+    for (const splits of [0, 9, -1, 2.5, Number.NaN]) expect(() => chooseKernel(problem(1024), target(90), { splits })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), target(90), { splits: 2, family: 'mma' })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), target(90), { splits: 2, tile: narrow })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024), target(90), { splits: 2, sms: 8 })).toThrow(refused);
   });
 
   (hasWgmma ? test.skip : test)('a build without sm_90 plans every call on the mma family and cannot force wgmma', () => {
     expect(chooseKernel(problem(1024), target()).family).toBe('mma');
     expect(() => chooseKernel(problem(1024), target(), { family: 'wgmma' })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    expect(() => chooseKernel(problem(1024), target(), { splits: 2 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 
   test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {

@@ -26,7 +26,7 @@ describe('native module', () => {
     const wgmma = t.families.find((f) => f.name === 'wgmma')!;
     const formats = t.formats.activations.length * t.formats.groupSizes.length;
     const mmaCount = formats * t.formats.bits.length * t.formats.zeroPoints.length * mma.tiles.length * mma.rowBlocks!.length * archs.length;
-    const wgmmaCount = archs.includes(wgmma.arch!) ? formats * wgmma.formats!.bits!.length * wgmma.formats!.zeroPoints!.length * wgmma.tiles.length : 0;
+    const wgmmaCount = archs.includes(wgmma.arch!) ? formats * wgmma.formats!.bits!.length * wgmma.formats!.zeroPoints!.length * wgmma.tiles.length * wgmma.rows!.length : 0;
     // The generator's own count (prebuild.js checks shipped addons with it) agrees.
     expect(variantCount(t, archs)).toBe(mmaCount + wgmmaCount);
     const variants = compiledVariants();
@@ -40,7 +40,8 @@ describe('native module', () => {
       if (v.family === 'mma') {
         expect(mma.rowBlocks).toContain(v.mBlocks);
       } else {
-        expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, bits: 4, zeroPoints: false, tileK: 128, tileN: 256, mBlocks: 8 });
+        expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, bits: 4, zeroPoints: false, tileK: 128, tileN: 256 });
+        expect(wgmma.rows).toContain(v.mBlocks * 16);
       }
     }
   });

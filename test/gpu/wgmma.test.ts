@@ -18,8 +18,11 @@ import { Device, DeviceTensor } from '../../lib/device';
 import { type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
 import { QuantizedLinear, type RunOptions } from '../../lib/linear';
+import { WGMMA_SPLITS } from '../../lib/chooser';
 import { native } from '../../lib/native';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { firstDifference } from '../helpers/compare';
+import { expectCode } from '../helpers/expect-code';
 import {
   type FormatLayerData,
   boundFor,
@@ -36,13 +39,19 @@ import { SEED, rng, sampleRows } from '../helpers/random';
 
 const K = 1152;
 const N = 320;
-/** The family's threshold (csrc/kernels/table.json minBatch), one past, a partial 128-row tile, several tiles. */
-const BATCHES = [256, 257, 383, 1000];
+/**
+ * Each tile height (csrc/kernels/table.json rows: 32, 64, 128) whole and
+ * partial, one past a tile, a partial last 128-row tile, several tiles.
+ */
+const BATCHES = [1, 31, 64, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
 const RELATIVE_SANITY = 1e-2;
 const COVERED: WeightFormat[] = everyFormat().filter((f) => f.bits === 4 && !f.zeroPoints);
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
 const WGMMA: RunOptions = { family: 'wgmma' };
+const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
+/** Forced split counts run here; nine 128-deep stages: 8 splits leave some blocks one stage, 2 an uneven share. */
+const SPLIT_BATCHES = [1, 40, 77, 256, 383];
 
 const onHopper = ((): boolean => {
   if (!HAS_GPU) return false;
@@ -76,6 +85,14 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     return { failure: ok ? undefined : `m=${m}: ${describeCheck(check)}`, x, bits };
   }
 
+  /** Elements of y = I W that are not exactly the dequantized weight (or not finite). */
+  function inexactWeights(got: Uint16Array, data: FormatLayerData, dtype: WeightFormat['dtype']): number {
+    const expected = toHalves(data.w64, dtype);
+    let wrong = 0;
+    for (let i = 0; i < got.length; i++) if (ulpDistance(got[i], expected[i]) !== 0 || !Number.isFinite(fromHalves(got.subarray(i, i + 1), dtype)[0])) wrong++;
+    return wrong;
+  }
+
   for (const format of COVERED) {
     const name = `${format.dtype}/g${format.groupSize}`;
     describe(name, () => {
@@ -89,23 +106,21 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
 
       test('forced, it runs any batch in one launch; by default this narrow layer stays on mma', () => {
         for (const m of BATCHES) expect(layer.plan(m, WGMMA)).toMatchObject({ family: 'wgmma', launches: 1, tileK: 128, tileN: 256 });
-        // 2 column tiles x 8 row tiles = 16 blocks: under half the SMs (chooser.test.ts pins the rule).
+        // 2 column tiles x 8 row tiles = 16 output tiles: too few (chooser.test.ts pins the rule).
         expect(layer.plan(1000).family).toBe('mma');
       });
 
-      test('forward(identity) returns every weight exactly: its own dequantization and placement', async () => {
+      test('forward(identity) returns every weight exactly: its own dequantization and placement, also split 8 ways (each element is one split\'s, the others add zeros)', async () => {
         const dtype = format.dtype;
         const eye = new Float32Array(K * K);
         for (let i = 0; i < K; i++) eye[i * K + i] = 1;
         using x = DeviceTensor.from(device, toHalves(eye, dtype), [K, K], dtype);
         using out = device.empty([K, N], dtype);
-        out.fill(0xff);
-        layer.forward(x, { out, ...WGMMA });
-        const got = await out.toHost();
-        const expected = toHalves(data.w64, dtype);
-        let wrong = 0;
-        for (let i = 0; i < got.length; i++) if (ulpDistance(got[i], expected[i]) !== 0 || !Number.isFinite(fromHalves(got.subarray(i, i + 1), dtype)[0])) wrong++;
-        expect(wrong).toBe(0);
+        for (const options of [WGMMA, { splits: 8 }]) {
+          out.fill(0xff);
+          layer.forward(x, { out, ...options });
+          expect({ options, inexact: inexactWeights(await out.toHost(), data, dtype) }).toEqual({ options, inexact: 0 });
+        }
       });
 
       test(`forward() for m in ${BATCHES.join(', ')}: every checked element within its bound`, async () => {
@@ -117,24 +132,26 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         expect(failures).toEqual([]);
       });
 
-      test('a row\'s result does not depend on the rows around it, and repeats are bit-identical', async () => {
+      test('at a fixed split count a row\'s result does not depend on the rows around it, and repeats are bit-identical', async () => {
         const dtype = format.dtype;
         const m = 1000;
+        // The chooser's split count depends on m; each split count sums k in its own order.
+        const fixed: RunOptions = { family: 'wgmma', splits: 2 };
         const x = randomActivations(m, K, dtype, random);
         using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
         using out = device.empty([m, N], dtype);
         out.fill(0xff);
-        layer.forward(xt, { out, ...WGMMA });
+        layer.forward(xt, { out, ...fixed });
         const whole = await out.toHost();
         out.fill(0xff);
-        layer.forward(xt, { out, ...WGMMA });
+        layer.forward(xt, { out, ...fixed });
         expect(firstDifference(await out.toHost(), whole)).toBe(-1);
         // The last 256 rows on their own (another row tile split, another grid).
         const first = m - 256;
         using tail = DeviceTensor.from(device, x.bits.subarray(first * K), [256, K], dtype);
         using tailOut = device.empty([256, N], dtype);
         tailOut.fill(0xff);
-        layer.forward(tail, { out: tailOut, ...WGMMA });
+        layer.forward(tail, { out: tailOut, ...fixed });
         expect(firstDifference(await tailOut.toHost(), whole.subarray(first * N))).toBe(-1);
       });
 
@@ -143,17 +160,63 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         const mma = await run(layer, data, 300, { family: 'mma' });
         expect([wg.failure, mma.failure]).toEqual([undefined, undefined]);
       });
+
+      test(`split-k, splits ${WGMMA_SPLITS.join(', ')} at m in ${SPLIT_BATCHES.join(', ')}: every checked element within its bound`, async () => {
+        const failures: string[] = [];
+        for (const splits of WGMMA_SPLITS)
+          for (const m of SPLIT_BATCHES) {
+            const rows = WGMMA_ROWS.find((r) => r >= m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
+            const tiles = Math.ceil(N / 256) * Math.ceil(m / rows);
+            expect(layer.plan(m, { splits })).toMatchObject({ family: 'wgmma', splits, blocks: tiles * splits, launches: 1, rowBlocks: [rows / 16] });
+            const { failure } = await run(layer, data, m, { splits });
+            if (failure) failures.push(`splits ${splits}: ${failure}`);
+          }
+        expect(failures).toEqual([]);
+      });
+
+      test('split-k: repeats are bit-identical for every split count, in a captured graph too', async () => {
+        const dtype = format.dtype;
+        const m = 200;
+        using xt = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
+        using out = device.empty([m, N], dtype);
+        using stream = device.createStream();
+        for (const splits of WGMMA_SPLITS) {
+          out.fill(0xff, stream);
+          layer.forward(xt, { out, stream, splits });
+          const first = await out.toHost(stream);
+          out.fill(0xff, stream);
+          layer.forward(xt, { out, stream, splits });
+          expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
+          out.fill(0xff, stream);
+          using graph = stream.capture(() => layer.forward(xt, { out, stream, splits }));
+          graph.launch();
+          expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
+        }
+      });
     });
   }
 
+  describe('split-k: refusals', () => {
+    test('a split count the family does not run, or splits with the mma family or its options, is refused', () => {
+      const data = randomFormatLayer({ ...COVERED[0], k: K, n: N }, random);
+      using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+      using x = device.empty([4, K], 'float16');
+      using out = device.empty([4, N], 'float16');
+      for (const splits of [0, 9, 16, 1.5, -1])
+        expectCode(() => layer.forward(x, { out, splits }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x, { out, splits: 2, family: 'mma' }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x, { out, splits: 2, tile: { tileK: 128, tileN: 128 } }), 'BAD_ARGUMENT');
+    });
+  });
+
   test('the chooser\'s own pick on a wide layer: a captured graph replays it bit for bit, also after new inputs', async () => {
     const format = COVERED[0];
-    const n = 4096; // 16 column tiles x 8 row tiles = 128 blocks: over half the SMs, so the chooser takes wgmma
+    const n = 4096; // 16 column tiles x 8 row tiles = 128 output tiles: the chooser takes wgmma
     const m = 1024;
     const data = randomFormatLayer({ ...format, k: 256, n }, random);
     using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
     using stream = device.createStream();
-    expect(layer.plan(m).family).toBe(16 * 8 * 2 >= device.multiProcessorCount ? 'wgmma' : 'mma');
+    expect(layer.plan(m).family).toBe('wgmma');
     using x = DeviceTensor.from(device, randomActivations(m, 256, format.dtype, random).bits, [m, 256], format.dtype);
     using out = device.empty([m, n], format.dtype);
     layer.reserve({ maxBatch: m, stream });

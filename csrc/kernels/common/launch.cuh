@@ -29,20 +29,31 @@ inline cudaError_t opt_in_shared_memory(std::atomic<std::uint64_t>& configured, 
 // Launches kernel<<<grid, block, smem, stream>>>(args). With `programmatic`
 // (sm_90+), under PDL: the kernel may be scheduled while the previous one on
 // the stream finishes; it waits for it on the GPU (griddepcontrol.wait, in
-// each family's body), so only the launch latency overlaps.
+// each family's body), so only the launch latency overlaps. A `cluster_z`
+// above 1 (sm_90+) groups the blocks that share x and y, `cluster_z`
+// consecutive z at a time, into thread block clusters.
 inline cudaError_t launch_kernel(void (*kernel)(KernelArgs), dim3 grid, int threads, int smem_bytes,
-                                 cudaStream_t stream, bool programmatic, const KernelArgs& args) {
-  if (programmatic) {
+                                 cudaStream_t stream, bool programmatic, const KernelArgs& args, int cluster_z = 1) {
+  if (programmatic || cluster_z > 1) {
     cudaLaunchConfig_t config{};
     config.gridDim = grid;
     config.blockDim = dim3(threads);
     config.dynamicSmemBytes = smem_bytes;
     config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
+    cudaLaunchAttribute attributes[2] = {};
+    unsigned count = 0;
+    if (programmatic) {
+      attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attributes[count++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster_z > 1) {
+      attributes[count].id = cudaLaunchAttributeClusterDimension;
+      attributes[count].val.clusterDim.x = 1;
+      attributes[count].val.clusterDim.y = 1;
+      attributes[count++].val.clusterDim.z = static_cast<unsigned>(cluster_z);
+    }
+    config.attrs = attributes;
+    config.numAttrs = count;
     return cudaLaunchKernelEx(&config, kernel, args);
   }
   kernel<<<grid, threads, smem_bytes, stream>>>(args);

@@ -15,13 +15,22 @@
 //
 // A block: kGroups warpgroups side by side along n (64 columns each) and kRows
 // batch rows; k in stages of kTileK (K_ATOMS 64-deep, 128-byte swizzle atoms
-// of A). No block shares its output with another: every output value is one
-// block's fixed-order sum over k. Every thread
-// copies its share of each stage with cp.async; a stage is
+// of A). Every thread copies its share of each stage with cp.async; a stage is
 //   A      K_ATOMS atoms of kRows x 64 activations, 128-byte swizzle (the wgmma descriptor's)
 //   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
 //   scales kGroupRows rows of kTileN scales (grouped formats)
-// The grid is (column tiles, row tiles); launch.cuh sizes it.
+// The grid is (column tiles, row tiles, k splits); launch.cuh sizes it.
+//
+// Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
+// few rows), the splits blocks of an output tile each take a contiguous
+// share of k and form one thread block cluster. Each writes its FP32 partial
+// tile into its own shared memory (the pipeline's, free by then); after a
+// cluster barrier, block `rank` sums every splits-th group of 4 columns
+// (starting at group rank) of every peer's partial, in rank order, through
+// distributed shared memory, and stores them; a second barrier keeps every block's shared
+// memory alive until its peers have read it. The hardware schedules a
+// cluster's blocks together, so nothing waits on a block that is not
+// running, and the fixed order makes repeats bit-identical. No workspace.
 // Pipeline: stage t + STAGES - 2 is fetched into the slot of stage t - 2
 // while stage t is computed. The extra slot is there because the last wgmma
 // of stage t - 1 may still be reading its slot when the barrier opening stage
@@ -41,7 +50,7 @@ namespace marlin::wg {
 
 template <Act ACT,
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
-          int ROWS,          // batch rows per block: wgmma's N (128)
+          int ROWS,          // batch rows per block: wgmma's N (64 or 128)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
 struct Tile {
@@ -64,6 +73,12 @@ struct Tile {
   static constexpr int kBOffset = kABytes;
   static constexpr int kSOffset = kBOffset + kBInt4 * 16;
   static constexpr int kStageBytes = (kSOffset + kSInt4 * 16 + 1023) / 1024 * 1024;
+  // The split-k partial tile: kRows rows of kTileN FP32 sums, rows padded
+  // by 4 floats so that the accumulator writes (a warp: 8 columns x 4 rows
+  // 2 apart) fall in 32 different banks, and rows stay 16-byte aligned.
+  static constexpr int kPartStride = kTileN + 4;
+  static constexpr int kPartBytes = kRows * kPartStride * 4;
+  static constexpr int kMaxSplits = 8;  // the portable cluster size limit
 
   // 1024 bytes of slack: the swizzled A tiles need 1024-byte alignment, which
   // dynamic shared memory does not promise.
@@ -74,9 +89,11 @@ struct Tile {
     return 0;
   }
 
-  static_assert(ROWS == 128, "wgmma N of 128: the one ptx::MmaAsync specialization");
+  static_assert(ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
   static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads, "scale rows are copied in one pass");
+  static_assert(kPartBytes <= 3 * kStageBytes, "the partial tile fits the pipeline's shared memory");
+  static_assert(kTileN / 4 >= kMaxSplits, "every split reduces at least one float4 column");
 };
 
 // Consecutive blocks walk this many row tiles before moving to the next
@@ -84,6 +101,85 @@ struct Tile {
 // activation rows in L2 (measured on the H100: up to 11% on the 70B layers
 // at m = 4096 against plain column-major order; docs/perf-notes.md).
 constexpr int kRasterRows = 8;
+
+// The split-k epilogue of a block (see the top of the file): its partial
+// tile into its own shared memory (the pipeline's, free once every
+// warpgroup is done with it), then its share of the columns summed over the
+// cluster in rank order and stored. Columns past n hold garbage and are
+// never read back; rows past m are neither written nor read. (Inlined: as a
+// call, the accumulators go through local memory; and written inline in
+// gemm_body, ptxas serialized the main loop's wgmmas, C7515.)
+template <class T>
+__device__ __forceinline__ void reduce_splits(const KernelArgs& args, const float (&acc)[T::kRows / 2], char* smem,
+                                              uint32_t base, int row0, int unit0) {
+  using Traits = ActTraits<T::kAct>;
+  using Scalar = typename Traits::Scalar;
+  const int tid = threadIdx.x;
+  const int lane = tid % 32;
+  const int warp = (tid / 32) % 4;
+  const int group = tid / 128;
+  const int g = lane / 4;
+  const int t = lane % 4;
+  const int splits = gridDim.z;
+  const int units = args.n / 64;
+  const int lc0 = group * 64 + 16 * warp + g;  // the lane's first column within the tile (gemm_body's c0)
+  float s0 = 1.f;
+  float s1 = 1.f;
+  if constexpr (!T::kGrouped) {
+    if (unit0 + group < units) {
+      const Scalar* const sc = reinterpret_cast<const Scalar*>(args.scales);
+      s0 = Traits::to_float(sc[packing::scale_position(unit0 * 64 + lc0, -1)]);
+      s1 = Traits::to_float(sc[packing::scale_position(unit0 * 64 + lc0 + 8, -1)]);
+    }
+  }
+  Scalar* const c = reinterpret_cast<Scalar*>(args.c);
+  const int rows = min(T::kRows, args.m - row0);
+  __syncthreads();
+  float* const part = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int i = 0; i < T::kRows / 8; ++i) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int r = 8 * i + 2 * t + e;
+      if (r < rows) {
+        part[r * T::kPartStride + lc0] = acc[4 * i + e] * s0;
+        part[r * T::kPartStride + lc0 + 8] = acc[4 * i + 2 + e] * s1;
+      }
+    }
+  }
+  ptx::cluster_sync();
+  const uint32_t rank = ptx::cluster_rank();
+  // Rank r reduces the float4 columns r, r + splits, r + 2 splits, ... of
+  // the tile (any split count up to kTileN / 4).
+  const int chunks = (T::kTileN / 4 - static_cast<int>(rank) + splits - 1) / splits;  // float4 columns of this rank
+  for (int i = tid; i < rows * chunks; i += T::kThreads) {
+    const int r = i / chunks;
+    const int lc = 4 * (static_cast<int>(rank) + (i % chunks) * splits);
+    if (unit0 * 64 + lc >= args.n) continue;
+    const uint32_t offset = base + static_cast<uint32_t>((r * T::kPartStride + lc) * 4);
+    // Every peer's load is issued before the first sum (unrolled to the
+    // largest cluster), so their latencies overlap; the sum is in rank order.
+    float4 part_of[T::kMaxSplits];
+#pragma unroll
+    for (int p = 0; p < T::kMaxSplits; ++p)
+      if (p < splits) part_of[p] = ptx::load_cluster_f4(ptx::cluster_address(offset, p));
+    float4 sum = part_of[0];
+#pragma unroll
+    for (int p = 1; p < T::kMaxSplits; ++p) {
+      if (p < splits) {
+        sum.x += part_of[p].x;
+        sum.y += part_of[p].y;
+        sum.z += part_of[p].z;
+        sum.w += part_of[p].w;
+      }
+    }
+    uint2 packed;
+    packed.x = Traits::as_u32(Traits::from_floats(sum.x, sum.y));
+    packed.y = Traits::as_u32(Traits::from_floats(sum.z, sum.w));
+    *reinterpret_cast<uint2*>(c + static_cast<int64_t>(row0 + r) * args.n + unit0 * 64 + lc) = packed;
+  }
+  ptx::cluster_sync();  // every peer is done reading this block's partial
+}
 
 template <class T, int STAGES>
 __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
@@ -120,7 +216,11 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int col_tile = in_band / height;
   const int unit0 = col_tile * T::kGroups;
   const int row0 = row_tile * T::kRows;
-  const int k_tiles = args.k / T::kTileK;
+  // This block's share of k: tiles [k_first, k_first + k_tiles).
+  const int splits = gridDim.z;
+  const int all_k_tiles = args.k / T::kTileK;
+  const int k_first = static_cast<int>(blockIdx.z) * all_k_tiles / splits;
+  const int k_tiles = (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first;
   const int b_stride = args.n / 2;  // int4 per k16 row of B (4 bits)
   const int s_stride = args.n / 8;  // int4 per row of scales
   const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
@@ -199,14 +299,14 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   };
 
 #pragma unroll
-  for (int s = 0; s < STAGES - 2; ++s) fetch_stage(s, s, s < k_tiles);
+  for (int s = 0; s < STAGES - 2; ++s) fetch_stage(s, k_first + s, s < k_tiles);
   int read_slot = 0;
   int fill_slot = STAGES - 2;
   for (int kt = 0; kt < k_tiles; ++kt) {
     marlin::ptx::cp_async_wait<STAGES - 3>();
     ptx::fence_proxy_async();
     __syncthreads();
-    fetch_stage(fill_slot, kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
+    fetch_stage(fill_slot, k_first + kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
     compute_stage(read_slot);
     read_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
     fill_slot = fill_slot + 1 == STAGES ? 0 : fill_slot + 1;
@@ -214,6 +314,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   ptx::wgmma_wait<0>();
   marlin::ptx::cp_async_wait<0>();
 
+  if (splits > 1) {
+    reduce_splits<T>(args, acc, smem, base, row0, unit0);
+    return;
+  }
   // Epilogue: row 16 warp + g (+8) of the warpgroup's D is output column
   // c0 (c1), its columns 8i + 2t (+1) are batch rows.
   if (unit0 + group >= units) return;

@@ -34,14 +34,17 @@ cudaError_t prepare(int device) {
   return opt_in_shared_memory(configured, gemm_kernel<T>, T::smem_bytes(kStages<T>), device);
 }
 
-// One launch covers all m rows: a block per (column tile, row tile). The
-// `grid` the launcher passes (a block count for the mma family) is unused.
+// One launch covers all m rows: a block per (column tile, row tile, k
+// split). For this family the launcher's `grid` argument (the mma family's
+// block count) is the plan's split count; the splits of an output tile form
+// one cluster (kernel.cuh).
 template <class T>
-cudaError_t launch(const KernelArgs& args, int /*grid*/, int device, cudaStream_t stream) {
+cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t stream) {
+  if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-  const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows);
+  const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows, splits);
   return launch_kernel(gemm_kernel<T>, grid, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(),
-                       args);
+                       args, splits);
 }
 
 template <class T>

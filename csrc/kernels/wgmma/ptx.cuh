@@ -29,6 +29,37 @@ __device__ __forceinline__ void wgmma_wait() {
 // through the async proxy: each writing thread fences before the barrier.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// Thread block clusters (the split-k reduction): a block's rank in its
+// cluster, a barrier over every thread of the cluster (release: this
+// thread's shared-memory writes before it are seen by the peers after their
+// wait; acquire: the peers' writes before their arrive are seen here), the
+// address of the same shared-memory byte in block `rank`, and a 16-byte
+// read through such an address (distributed shared memory).
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_address(uint32_t smem_address, uint32_t rank) {
+  uint32_t out;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(out) : "r"(smem_address), "r"(rank));
+  return out;
+}
+__device__ __forceinline__ float4 load_cluster_f4(uint32_t cluster_smem_address) {
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(cluster_smem_address)
+               : "memory");
+  return v;
+}
+
 // Shared-memory matrix descriptor of a K-major operand tile stored with the
 // 128-byte swizzle: rows of 64 16-bit values (128 bytes), 16-byte chunk c of
 // row r at r * 128 + ((c ^ (r % 8)) * 16), the tile 1024-byte aligned. Bits:
@@ -42,33 +73,30 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_address) {
          (uint64_t{1} << 62);
 }
 
-// The instruction for one element type (f16 or bf16): the operand lists are
-// one "+f" per accumulator, then A's four registers and B's descriptor.
-#define MARLIN_WGMMA_M64N128K16(TYPE)                                                                               \
-  asm volatile(                                                                                                     \
-      "{\n"                                                                                                         \
-      "  .reg .pred p;\n"                                                                                           \
-      "  setp.ne.b32 p, %69, 0;\n"                                                                                  \
-      "  wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                                                \
-      " {"                                                                                                          \
-      "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"                                                      \
-      "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"                                            \
-      "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"                                            \
-      "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}"                                            \
-      ", {%64,%65,%66,%67}, %68, p, 1, 1, 0;\n"                                                                     \
-      "}\n"                                                                                                         \
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),      \
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),     \
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),     \
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),     \
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),     \
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),     \
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                   \
+// The instruction for one shape ("m64n128k16") and element type ("f16",
+// "bf16"): DREGS names the accumulator operands %0..%(R-1) (R = N / 2),
+// A, B and the scale-d predicate follow them as %R..%(R+3), %(R+4), %(R+5).
+#define MARLIN_WGMMA(SHAPE, TYPE, DREGS, AREGS, BREG, PREG, ...)                                       \
+  asm volatile(                                                                                        \
+      "{\n"                                                                                            \
+      "  .reg .pred p;\n"                                                                              \
+      "  setp.ne.b32 p, " PREG                                                                         \
+      ", 0;\n"                                                                                         \
+      "  wgmma.mma_async.sync.aligned." SHAPE ".f32." TYPE "." TYPE " {" DREGS "}, {" AREGS "}, " BREG \
+      ", p, 1, 1, 0;\n"                                                                                \
+      "}\n"                                                                                            \
+      : __VA_ARGS__                                                                                    \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(1))
 
-// Only N = 128 (the family's 128-row tile) is compiled; another tile height
-// needs its own specialization.
+#define MARLIN_R0_15 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15"
+#define MARLIN_R16_31 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+#define MARLIN_R32_47 "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47"
+#define MARLIN_R48_63 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
+#define MARLIN_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define MARLIN_D16(i) MARLIN_D4(i), MARLIN_D4(i + 4), MARLIN_D4(i + 8), MARLIN_D4(i + 12)
+
+// MmaAsync<N> for the family's tile heights (batch rows per block): 64 and
+// 128.
 template <int N>
 struct MmaAsync;
 
@@ -76,14 +104,40 @@ template <>
 struct MmaAsync<128> {
   template <bool BF16>
   static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
+#define MARLIN_N128(TYPE)                                                                              \
+  MARLIN_WGMMA("m64n128k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47 "," MARLIN_R48_63, \
+               "%64,%65,%66,%67", "%68", "%69", MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32), MARLIN_D16(48))
     if constexpr (BF16) {
-      MARLIN_WGMMA_M64N128K16("bf16");
+      MARLIN_N128("bf16");
     } else {
-      MARLIN_WGMMA_M64N128K16("f16");
+      MARLIN_N128("f16");
     }
+#undef MARLIN_N128
   }
 };
 
-#undef MARLIN_WGMMA_M64N128K16
+template <>
+struct MmaAsync<64> {
+  template <bool BF16>
+  static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
+#define MARLIN_N64(TYPE)                                                                                          \
+  MARLIN_WGMMA("m64n64k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31, "%32,%33,%34,%35", "%36", "%37", MARLIN_D16(0), \
+               MARLIN_D16(16))
+    if constexpr (BF16) {
+      MARLIN_N64("bf16");
+    } else {
+      MARLIN_N64("f16");
+    }
+#undef MARLIN_N64
+  }
+};
+
+#undef MARLIN_D16
+#undef MARLIN_D4
+#undef MARLIN_R48_63
+#undef MARLIN_R32_47
+#undef MARLIN_R16_31
+#undef MARLIN_R0_15
+#undef MARLIN_WGMMA
 
 }  // namespace marlin::wg::ptx
