@@ -54,7 +54,7 @@ export interface KernelOverrides {
    * a maxPar other than 16, which are the mma family's). Default: the
    * chooser's ('wgmma' on compute capability 9.0 for the formats it covers
    * where the kernel table's `choose` entries match: from 49 rows on layers
-   * of 48 or more 256-column tiles, from 65 rows on 32 or more).
+   * of 16 or more output tiles of 256 columns).
    */
   family?: KernelFamily;
   /**

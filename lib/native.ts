@@ -188,7 +188,8 @@ export interface NativePlan {
   /**
    * Kernel family: 'wgmma' on H100-class GPUs (compute capability 9.0) for
    * the formats it covers where the kernel table's `choose` entries say
-   * (from 49 rows on wide layers, 65 on most; csrc/kernels/table.json),
+   * (from 49 rows on layers of 16 or more 256-column output tiles;
+   * csrc/kernels/table.json),
    * unless a tile, depth or block count is forced; else 'mma'.
    */
   family: KernelFamily;
@@ -200,7 +201,7 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count); wgmma: column tiles x 128-row tiles x splits. */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count); wgmma: column tiles x row tiles (64 or 128 rows) x splits. */
   blocks: number;
   /** Most 64-row problems run side by side in one launch when m > 64. */
   maxPar: number;

@@ -149,7 +149,7 @@ function variantFile(c, archs) {
   if (c.family.name === 'wgmma') {
     const { tileK, tileN } = c.tile;
     const rows = c.family.rows.map(
-      (r) => `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.group}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
+      (r) => `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.group}, ${c.zeros}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
     );
     return (
       HEADER +
@@ -219,6 +219,8 @@ function constantsHeader(table, archs) {
     fail(`wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
   if (wgmma && !(wgmma.clusterSmPercent.length === wgmma.maxSplits && wgmma.clusterSmPercent.every((p) => p > 0 && p <= 100)))
     fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
+  if (wgmma && !(Number.isInteger(wgmma.minSplitStages) && wgmma.minSplitStages >= 1))
+    fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
   if (wgmma && !(Number.isInteger(wgmma.blockCostStages) && wgmma.blockCostStages >= 0 && Number.isInteger(wgmma.splitCostStages) && wgmma.splitCostStages >= 0))
     fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
   if (wgmma && !(wgmma.choose.length > 0 && wgmma.choose.every((c) => c.minBatch >= 1 && c.minTiles >= 0)))

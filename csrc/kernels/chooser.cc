@@ -148,7 +148,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   int rows = table::kWgmmaRows[0];
   for (int r : table::kWgmmaRows)
     if (rows < m) rows = r;
-  const int wgmma_tiles = ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + rows - 1) / rows);
+  const int wgmma_tiles =
+      rows > 0 ? ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + rows - 1) / rows) : 0;  // 0: no family
   int splits = o.splits;
   if (splits == 0) {
     // The split count with the least work on the longest-running SM: waves
@@ -174,7 +175,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   const int wgmma_blocks = wgmma_tiles * splits;
   bool chosen = false;
   for (const table::WgmmaChoice& c : table::kWgmmaChoose)
-    chosen = chosen || (table::kWgmmaChooseCount > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
+    chosen = chosen || (rows > 0 && table::kWgmmaChooseCount > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =
         target.arch == table::kWgmmaArch && arch == table::kWgmmaArch

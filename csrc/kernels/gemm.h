@@ -58,7 +58,7 @@ struct Overrides {
 };
 
 // How a call of m rows runs. The wgmma family: one launch of `blocks` blocks
-// (column tiles x 128-row tiles x k splits) for all rows, variant `full`;
+// (column tiles x row tiles of 64 or 128 x k splits) for all rows, variant `full`;
 // the splits of an output tile reduce through a thread block cluster. The mma
 // family: rows go in launches of up to 64 * max_par:
 // while more than 64 rows are left, 64-row problems side by side (the last

@@ -144,28 +144,31 @@ describe('kernel families', () => {
   const hasWgmma = built.archs.includes(90);
   const problem = (m: number, format = {}) => ({ m, inFeatures: 4096, outFeatures: 4096, format });
   const covered = (['float16', 'bfloat16'] as const).flatMap((dtype) =>
-    ([32, 64, 128, -1] as const).map((groupSize) => ({ dtype, bits: 4 as const, groupSize, zeroPoints: false })),
+    ([32, 64, 128, -1] as const).flatMap((groupSize) => [false, true].map((zeroPoints) => ({ dtype, bits: 4 as const, groupSize, zeroPoints }))),
   );
 
   const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
   const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks });
 
-  (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 where a choose entry matches (49+ rows and 48+ tiles, or 65+ rows and 32+), 4-bit symmetric formats; mma otherwise', () => {
+  (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 from 49 rows where the layer has 16 or more output tiles, 4-bit formats; mma otherwise', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96 });
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe('mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
-    // 8192 x 10240 (70B qkv): 40 tiles take wgmma from 65 rows, not at 64.
-    expect(chooseKernel(layer(64, 8192, 10240), target(90)).family).toBe('mma');
+    // 8192 x 10240 (70B qkv): 40 tiles, split in 2, at either tile height.
+    expect(summary(chooseKernel(layer(64, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 80 });
     expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80 });
-    // 4096 x 4096: 16 tiles stay on mma at 128 rows; 32 at 256 rows split k in 3 (96 blocks).
-    expect(chooseKernel(problem(128), target(90)).family).toBe('mma');
+    // 4096 x 4096: 16 tiles, 32 stages: split in 6 at 128 rows; 32 tiles at 256 rows split in 3.
+    expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96 });
     expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96 });
+    // 2048 columns: 8 tiles per 128 rows stay on mma up to 128 rows, 16 at 129.
+    expect(chooseKernel(layer(128, 4096, 2048), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(129, 4096, 2048), target(90)).family).toBe('wgmma');
     // One block per 256 columns (the last partial) and 128 rows (the last partial); nine stages of k: one split.
     expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8 });
-    for (const format of [{ zeroPoints: true }, { bits: 8 }, { bits: 8, groupSize: -1 }])
+    for (const format of [{ bits: 8 }, { bits: 8, groupSize: -1 }, { bits: 8, zeroPoints: true }])
       expect(chooseKernel(problem(1024, format), target(90)).family).toBe('mma');
     // sm_90a code runs on compute capability 9.0 only: newer GPUs run the mma family's PTX.
     const sm100 = { arch: 100, smemOptin: 232448, smCount: 148 };
@@ -182,7 +185,7 @@ describe('kernel families', () => {
     // Each split keeps at least 4 stages of k: 1152 deep is 9 stages, so at most 2 splits.
     expect(chooseKernel(layer(16, 1152, 256), target(90), { family: 'wgmma' }).splits).toBe(2);
     expect(chooseKernel(layer(16, 256, 256), target(90), { family: 'wgmma' }).splits).toBe(1);
-    // On more SMs, more room for splits: 148 SMs (clusters of 8: 134 blocks) take 8 for 16 tiles.
+    // On more SMs, more room for splits: 148 SMs (clusters of 8: 91% of 148 = 134 blocks, 16 whole clusters = 128) take 8 for 16 tiles.
     expect(chooseKernel(problem(16), { ...target(90), smCount: 148 }, { family: 'wgmma' }).splits).toBe(8);
     // The mma family never splits.
     expect(chooseKernel(problem(16), target(90)).splits).toBe(1);
@@ -201,7 +204,7 @@ describe('kernel families', () => {
     const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', tile: narrow })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', maxPar: 4 })).toThrow(refused);
-    expect(() => chooseKernel(problem(1024, { zeroPoints: true }), target(90), { family: 'wgmma' })).toThrow(refused);
+    expect(() => chooseKernel(problem(1024, { bits: 8 }), target(90), { family: 'wgmma' })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), { arch: 100, smemOptin: 232448, smCount: 148 }, { family: 'wgmma' })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), target(90), { family: 'tensor' as never })).toThrow(refused);
     for (const splits of [0, 9, -1, 2.5, Number.NaN]) expect(() => chooseKernel(problem(1024), target(90), { splits })).toThrow(refused);

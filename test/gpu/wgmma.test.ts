@@ -1,7 +1,8 @@
 /**
  * The wgmma family (sm_90a) on an H100-class GPU: which calls the chooser
  * gives it, and that what it computes is right. Every format it covers
- * (4-bit symmetric, FP16 and BF16, groups of 32/64/128 and per column) runs
+ * (4-bit, symmetric or with zero points, FP16 and BF16, groups of 32/64/128
+ * and per column) runs
  * at batch sizes from its threshold up, on shapes with partial tiles (n =
  * 320: one whole 256-column tile and a quarter of one; k = 1152: nine
  * 128-deep stages), outputs NaN-poisoned first, every element of the checked
@@ -40,13 +41,13 @@ import { SEED, rng, sampleRows } from '../helpers/random';
 const K = 1152;
 const N = 320;
 /**
- * Each tile height (csrc/kernels/table.json rows: 32, 64, 128) whole and
+ * Each tile height (csrc/kernels/table.json rows: 64, 128) whole and
  * partial, one past a tile, a partial last 128-row tile, several tiles.
  */
 const BATCHES = [1, 31, 64, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
 const RELATIVE_SANITY = 1e-2;
-const COVERED: WeightFormat[] = everyFormat().filter((f) => f.bits === 4 && !f.zeroPoints);
+const COVERED: WeightFormat[] = everyFormat().filter((f) => f.bits === 4);
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
 const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
@@ -72,14 +73,15 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   /** y = x W for m random rows, poisoned first; the rows checked against float64, and y. */
   async function run(layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = WGMMA) {
     const dtype = layer.format.dtype;
-    const x = randomActivations(m, K, dtype, random);
-    using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+    const k = layer.inFeatures;
+    const x = randomActivations(m, k, dtype, random);
+    using xt = DeviceTensor.from(device, x.bits, [m, k], dtype);
     using out = device.empty([m, N], dtype);
     out.fill(0xff);
     layer.forward(xt, { out, ...options });
     const bits = await out.toHost();
     const rows = sampleRows(m, SAMPLED_ROWS, random);
-    const { ref, absSum } = referenceRows(x.values, data, K, N, rows);
+    const { ref, absSum } = referenceRows(x.values, data, k, N, rows);
     const check = checkElements(fromHalves(bits, dtype), N, rows, ref, absSum, boundFor(layer.format, layer.kernelK));
     const ok = check.violations === 0 && check.nonFinite === 0 && check.relError < RELATIVE_SANITY;
     return { failure: ok ? undefined : `m=${m}: ${describeCheck(check)}`, x, bits };
@@ -94,7 +96,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   }
 
   for (const format of COVERED) {
-    const name = `${format.dtype}/g${format.groupSize}`;
+    const name = `${format.dtype}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
     describe(name, () => {
       let layer: QuantizedLinear;
       let data: FormatLayerData;
@@ -104,19 +106,20 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       });
       afterAll(() => layer.dispose());
 
-      test('forced, it runs any batch in one launch; by default this narrow layer stays on mma', () => {
+      test('forced, it runs any batch in one launch; by default this narrow layer takes it only with enough rows', () => {
         for (const m of BATCHES) expect(layer.plan(m, WGMMA)).toMatchObject({ family: 'wgmma', launches: 1, tileK: 128, tileN: 256 });
-        // 2 column tiles x 8 row tiles = 16 output tiles: too few (chooser.test.ts pins the rule).
-        expect(layer.plan(1000).family).toBe('mma');
+        // 2 column tiles: 8 row tiles make the 16 output tiles the chooser asks for (chooser.test.ts pins the rule).
+        expect(layer.plan(896).family).toBe('mma');
+        expect(layer.plan(1000).family).toBe('wgmma');
       });
 
-      test('forward(identity) returns every weight exactly: its own dequantization and placement, also split 8 ways (each element is one split\'s, the others add zeros)', async () => {
+      test('forward(identity) returns every weight exactly, unsplit and split 8 ways: its own dequantization and placement (split, each element is one split\'s, the others add zeros)', async () => {
         const dtype = format.dtype;
         const eye = new Float32Array(K * K);
         for (let i = 0; i < K; i++) eye[i * K + i] = 1;
         using x = DeviceTensor.from(device, toHalves(eye, dtype), [K, K], dtype);
         using out = device.empty([K, N], dtype);
-        for (const options of [WGMMA, { splits: 8 }]) {
+        for (const options of [{ splits: 1 }, { splits: 8 }]) {
           out.fill(0xff);
           layer.forward(x, { out, ...options });
           expect({ options, inexact: inexactWeights(await out.toHost(), data, dtype) }).toEqual({ options, inexact: 0 });
@@ -184,6 +187,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
           out.fill(0xff, stream);
           layer.forward(xt, { out, stream, splits });
           const first = await out.toHost(stream);
+          expect(first.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
           out.fill(0xff, stream);
           layer.forward(xt, { out, stream, splits });
           expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
@@ -196,7 +200,16 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     });
   }
 
-  describe('split-k: refusals', () => {
+  describe('split-k: refusals and edges', () => {
+    test('more splits than stages of k: the blocks with none add zeros (k = 256: 2 stages, 8 splits)', async () => {
+      for (const format of COVERED.filter((f) => f.groupSize === 128)) {
+        const data = randomFormatLayer({ ...format, k: 256, n: N }, random);
+        using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+        expect(layer.plan(77, { splits: 8 })).toMatchObject({ family: 'wgmma', splits: 8 });
+        expect((await run(layer, data, 77, { splits: 8 })).failure).toBeUndefined();
+      }
+    });
+
     test('a split count the family does not run, or splits with the mma family or its options, is refused', () => {
       const data = randomFormatLayer({ ...COVERED[0], k: K, n: N }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });

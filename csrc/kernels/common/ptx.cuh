@@ -108,6 +108,13 @@ __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi) {
   return d;
 }
 
+// The same with a selector known only at run time.
+__device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(lo), "r"(hi), "r"(sel));
+  return d;
+}
+
 // Any three-input bitwise function in one instruction; LUT is the truth table
 // over the operand masks a=0xf0, b=0xcc, c=0xaa.
 template <int LUT>

@@ -59,7 +59,13 @@ struct Codec<Act::kF16, 4> {
   template <int I>
   static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
     // Bytes (z, 0x64, z, 0x64): FP16 1024 + z in both halves.
-    const uint32_t lo = ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x64u);
+    return from_base(ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x64u));
+  }
+  // The same for byte `byte` (0-3, known at run time) of one zero-point word.
+  static __device__ __forceinline__ Zero zero_of_byte(uint32_t word, uint32_t byte) {
+    return from_base(ptx::prmt(word, 0x64u, 0x4040u | (byte << 8) | byte));
+  }
+  static __device__ __forceinline__ Zero from_base(uint32_t lo) {
     const half2 k960 = Traits::as_pair(0x63806380u);  // 960 - (1024 + z) = -(64 + z)
     return {lo, Traits::as_u32(__hsub2(k960, Traits::as_pair(lo)))};
   }
@@ -91,6 +97,10 @@ struct Codec<Act::kBF16, 4> {
   static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
     // Bytes (z, 0x43, z, 0x43): BF16 128 + z in both halves (z < 16 < 128).
     return {ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x43u)};
+  }
+  // The same for byte `byte` (0-3, known at run time) of one zero-point word.
+  static __device__ __forceinline__ Zero zero_of_byte(uint32_t word, uint32_t byte) {
+    return {ptx::prmt(word, 0x43u, 0x4040u | (byte << 8) | byte)};
   }
 
   static __device__ __forceinline__ FragB half_frag(uint32_t q, const Zero& z) {

@@ -1,5 +1,6 @@
 // The wgmma-family GEMM (sm_90a): C[m,n] = A[m,k] * dequant(B)[k,n] for
-// 4-bit symmetric weights in the Marlin layout, grouped or per column.
+// 4-bit weights in the Marlin layout, grouped or per column, symmetric or
+// with zero points.
 //
 // It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
 // operand, dequantized into registers, and the activations its B operand,
@@ -19,14 +20,15 @@
 //   A      K_ATOMS atoms of kRows x 64 activations, 128-byte swizzle (the wgmma descriptor's)
 //   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
 //   scales kGroupRows rows of kTileN scales (grouped formats)
+//   zeros  kGroupRows rows of kTileN zero-point bytes (grouped formats with zero points)
 // The grid is (column tiles, row tiles, k splits); launch.cuh sizes it.
 //
 // Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
 // few rows), the splits blocks of an output tile each take a contiguous
 // share of k and form one thread block cluster. Each writes its FP32 partial
 // tile into its own shared memory (the pipeline's, free by then); after a
-// cluster barrier, block `rank` sums every splits-th group of 4 columns
-// (starting at group rank) of every peer's partial, in rank order, through
+// cluster barrier, block `rank` sums its share (1 / splits, contiguous) of
+// the tile's columns over every peer's partial, in rank order, through
 // distributed shared memory, and stores them; a second barrier keeps every block's shared
 // memory alive until its peers have read it. The hardware schedules a
 // cluster's blocks together, so nothing waits on a block that is not
@@ -50,6 +52,7 @@ namespace marlin::wg {
 
 template <Act ACT,
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
+          bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8)
           int ROWS,          // batch rows per block: wgmma's N (64 or 128)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
@@ -57,6 +60,7 @@ struct Tile {
   static constexpr Act kAct = ACT;
   static constexpr int kGroupBlocks = GROUP_BLOCKS;
   static constexpr bool kGrouped = GROUP_BLOCKS > 0;
+  static constexpr bool kZeroPoints = ZERO_POINTS;
   static constexpr int kRows = ROWS;
   static constexpr int kGroups = GROUPS;
   static constexpr int kThreads = 128 * GROUPS;
@@ -72,7 +76,11 @@ struct Tile {
   static constexpr int kSInt4 = kGroupRows * kTileN / 8;
   static constexpr int kBOffset = kABytes;
   static constexpr int kSOffset = kBOffset + kBInt4 * 16;
-  static constexpr int kStageBytes = (kSOffset + kSInt4 * 16 + 1023) / 1024 * 1024;
+  // Zero points, one byte per column (packing.h zero_position): a 64-column
+  // unit's row is 16 words, lane g's two at words 2g and 2g + 1.
+  static constexpr int kZInt4 = kGrouped && kZeroPoints ? kGroupRows * kTileN / 16 : 0;
+  static constexpr int kZOffset = kSOffset + kSInt4 * 16;
+  static constexpr int kStageBytes = (kZOffset + kZInt4 * 16 + 1023) / 1024 * 1024;
   // The split-k partial tile: kRows rows of kTileN FP32 sums, rows padded
   // by 4 floats so that the accumulator writes (a warp: 8 columns x 4 rows
   // 2 apart) fall in 32 different banks, and rows stay 16-byte aligned.
@@ -91,7 +99,7 @@ struct Tile {
 
   static_assert(ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
   static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
-  static_assert(kSInt4 <= kThreads, "scale rows are copied in one pass");
+  static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
   static_assert(kPartBytes <= 3 * kStageBytes, "the partial tile fits the pipeline's shared memory");
   static_assert(kTileN / 4 >= kMaxSplits, "every split reduces at least one float4 column");
 };
@@ -149,12 +157,14 @@ __device__ __forceinline__ void reduce_splits(const KernelArgs& args, const floa
   }
   ptx::cluster_sync();
   const uint32_t rank = ptx::cluster_rank();
-  // Rank r reduces the float4 columns r, r + splits, r + 2 splits, ... of
-  // the tile (any split count up to kTileN / 4).
-  const int chunks = (T::kTileN / 4 - static_cast<int>(rank) + splits - 1) / splits;  // float4 columns of this rank
+  // Rank r reduces float4 columns [r, r + 1) * (kTileN / 4) / splits of the
+  // tile (any split count up to kTileN / 4), contiguous so that neighbouring
+  // threads read neighbouring 16 bytes (no bank conflicts).
+  const int first_chunk = static_cast<int>(rank) * (T::kTileN / 4) / splits;
+  const int chunks = (static_cast<int>(rank) + 1) * (T::kTileN / 4) / splits - first_chunk;
   for (int i = tid; i < rows * chunks; i += T::kThreads) {
     const int r = i / chunks;
-    const int lc = 4 * (static_cast<int>(rank) + (i % chunks) * splits);
+    const int lc = 4 * (first_chunk + i % chunks);
     if (unit0 * 64 + lc >= args.n) continue;
     const uint32_t offset = base + static_cast<uint32_t>((r * T::kPartStride + lc) * 4);
     // Every peer's load is issued before the first sum (unrolled to the
@@ -256,6 +266,16 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                                 args.scales + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
                                 pred && unit0 + ch / 8 < units);
       }
+      if constexpr (T::kZeroPoints) {
+        if (tid < T::kZInt4) {
+          const int r = tid / (T::kTileN / 16);
+          const int ch = tid % (T::kTileN / 16);
+          const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+          marlin::ptx::cp_async16(st + T::kZOffset + tid * 16,
+                                  args.zeros + static_cast<int64_t>(grp) * (args.n / 16) + unit0 * 4 + ch,
+                                  pred && unit0 + ch / 4 < units);
+        }
+      }
     }
     marlin::ptx::cp_async_commit();
   };
@@ -263,7 +283,26 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   float acc[T::kRows / 2];
 #pragma unroll
   for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
-  const typename Codec::Zero zero = Codec::symmetric();
+  // The lane's zero-point word: columns 16 warp + g and 16 warp + 8 + g of
+  // its 64 are bytes 2 warp % 4 and (2 warp + 1) % 4 of word 2g + warp / 2
+  // of the unit's row (packing.h zero_position). Per column: one word for
+  // the whole of k, read here; grouped: read from the stage at every k16
+  // step (kept in a register across a group instead, the 128-row variants
+  // spilled more: 36-44 bytes against 28-32).
+  const int zero_index = group * 16 + 2 * g + warp / 2;
+  uint32_t zero_word = 0;
+  if constexpr (T::kZeroPoints && !T::kGrouped) {
+    if (unit0 + group < units)
+      zero_word = __ldg(reinterpret_cast<const uint32_t*>(args.zeros) + unit0 * 16 + zero_index);
+  }
+  auto zeros_of = [&](uint32_t word, typename Codec::Zero& z0, typename Codec::Zero& z1) {
+    if constexpr (T::kZeroPoints) {
+      z0 = Codec::zero_of_byte(word, (2 * warp) % 4);
+      z1 = Codec::zero_of_byte(word, (2 * warp + 1) % 4);
+    } else {
+      z0 = z1 = Codec::symmetric();
+    }
+  };
 
   auto compute_stage = [&](int slot) {
     const char* const st = smem + slot * T::kStageBytes;
@@ -276,12 +315,18 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     // column 16 warp + g and half 2 warp + 1 column 16 warp + 8 + g.
     const uint32_t* const scale_row =
         reinterpret_cast<const uint32_t*>(st + T::kSOffset) + (group * 64 + g * 8 + 2 * warp) / 2;
+    const uint32_t* const zero_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + zero_index;
     uint32_t scale_pair = 0;
 #pragma unroll
     for (int s = 0; s < T::kSteps; ++s) {
       const uint32_t q = words[((s * T::kGroups + group) * 32 + lane) * 4 + warp];
-      FragB b0 = Codec::half_frag(q, zero);       // column 16 warp + g
-      FragB b1 = Codec::half_frag(q >> 8, zero);  // column 16 warp + 8 + g
+      typename Codec::Zero z0, z1;
+      if constexpr (T::kGrouped && T::kZeroPoints)
+        zeros_of(zero_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 4], z0, z1);
+      else
+        zeros_of(zero_word, z0, z1);
+      FragB b0 = Codec::half_frag(q, z0);       // column 16 warp + g
+      FragB b1 = Codec::half_frag(q >> 8, z1);  // column 16 warp + 8 + g
       if constexpr (T::kGrouped) {
         if (s % T::kGroupBlocks == 0)
           scale_pair = scale_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2];
@@ -345,11 +390,11 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 }
 
 // The Tile of a generated variant: group size in rows (-1: per column),
-// batch rows, output columns and depth per stage.
+// zero points, batch rows, output columns and depth per stage.
 // (clang-format takes `GROUP < 0` for a template's opening bracket)
 // clang-format off
-template <Act ACT, int GROUP, int ROWS, int TILE_N, int TILE_K>
-using TileOf = Tile<ACT, GROUP < 0 ? -1 : GROUP / 16, ROWS, TILE_N / 64, TILE_K / 64>;
+template <Act ACT, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K>
+using TileOf = Tile<ACT, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, TILE_K / 64>;
 // clang-format on
 
 }  // namespace marlin::wg
