@@ -209,22 +209,33 @@ function cppList(values) {
   return `{${values.join(', ')}}`;
 }
 
+// The wgmma family's rules, checked before anything is written: each
+// mistake stops the build with one line naming it.
+function checkWgmma(table) {
+  const wgmma = table.families.find((f) => f.name === 'wgmma');
+  if (!wgmma) return;
+  const list = (value) => (Array.isArray(value) ? value : []);
+  const isCount = (value, min) => Number.isInteger(value) && value >= min;
+  // A portable cluster holds at most 8 blocks (the split-k reduction).
+  if (!(isCount(wgmma.maxSplits, 1) && wgmma.maxSplits <= 8))
+    fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
+  const rows = list(wgmma.rows);
+  if (!(rows.length > 0 && rows.every((r, i) => [64, 128].includes(r) && (i === 0 || r > rows[i - 1]))))
+    fail(`wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
+  const capacity = list(wgmma.clusterSmPercent);
+  if (!(capacity.length === wgmma.maxSplits && capacity.every((p) => p > 0 && p <= 100)))
+    fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
+  if (!isCount(wgmma.minSplitStages, 1)) fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
+  if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0)))
+    fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
+  const choose = list(wgmma.choose);
+  if (!(choose.length > 0 && choose.every((c) => isCount(c.minBatch, 1) && isCount(c.minTiles, 0))))
+    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries');
+}
+
 function constantsHeader(table, archs) {
   const family = table.families.find((f) => f.name === 'mma');
   const wgmma = table.families.find((f) => f.name === 'wgmma');
-  // A portable cluster holds at most 8 blocks (the split-k reduction).
-  if (wgmma && !(Number.isInteger(wgmma.maxSplits) && wgmma.maxSplits >= 1 && wgmma.maxSplits <= 8))
-    fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
-  if (wgmma && !(wgmma.rows.length > 0 && wgmma.rows.every((r, i) => [64, 128].includes(r) && (i === 0 || r > wgmma.rows[i - 1]))))
-    fail(`wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
-  if (wgmma && !(wgmma.clusterSmPercent.length === wgmma.maxSplits && wgmma.clusterSmPercent.every((p) => p > 0 && p <= 100)))
-    fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
-  if (wgmma && !(Number.isInteger(wgmma.minSplitStages) && wgmma.minSplitStages >= 1))
-    fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
-  if (wgmma && !(Number.isInteger(wgmma.blockCostStages) && wgmma.blockCostStages >= 0 && Number.isInteger(wgmma.splitCostStages) && wgmma.splitCostStages >= 0))
-    fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
-  if (wgmma && !(wgmma.choose.length > 0 && wgmma.choose.every((c) => c.minBatch >= 1 && c.minTiles >= 0)))
-    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries');
   const smem = Object.entries(table.architectures.smemOptin)
     .map(([arch, bytes]) => `    case ${arch}: return ${bytes};`)
     .join('\n');
@@ -324,6 +335,7 @@ function runNvcc(table, archs, argv) {
 function main(argv) {
   const outIndex = argv.indexOf('--out');
   const table = loadTable();
+  checkWgmma(table);
   const archs = resolveArchs(table);
   if (argv.includes('--nvcc')) return runNvcc(table, archs, argv);
   if (argv.includes('--archs')) {

@@ -1,0 +1,89 @@
+/**
+ * scripts/gen-kernels.js on tables other than the shipped one: the wgmma
+ * family's rules (tile heights, split-k limits and costs, cluster
+ * capacities, choose entries) are checked before anything is written, each
+ * mistake named in one line; and a valid table's values reach
+ * kernel_table.h, where the chooser reads them. No GPU, no nvcc.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { type KernelTableFile, KERNEL_TABLE_FILE } from '../../lib/table';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+type Family = KernelTableFile['families'][number];
+
+let scratch: string;
+beforeAll(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'marlin-gen-'));
+});
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+let runs = 0;
+/** gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit`; its exit status, stderr and kernel_table.h. */
+function generate(edit: (wgmma: Family) => void) {
+  const root = path.join(scratch, `package-${runs++}`);
+  fs.mkdirSync(path.join(root, 'scripts'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'csrc', 'kernels'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'scripts', 'gen-kernels.js'), path.join(root, 'scripts', 'gen-kernels.js'));
+  const table = structuredClone(KERNEL_TABLE_FILE) as KernelTableFile;
+  edit(table.families.find((f) => f.name === 'wgmma')!);
+  fs.writeFileSync(path.join(root, 'csrc', 'kernels', 'table.json'), JSON.stringify(table));
+  const out = path.join(root, 'generated');
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-kernels.js'), '--out', out], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: '90' },
+  });
+  const header = path.join(out, 'kernel_table.h');
+  return {
+    status: r.status,
+    stderr: r.stderr.trim(),
+    header: fs.existsSync(header) ? fs.readFileSync(header, 'utf8') : '',
+    written: fs.existsSync(out) ? fs.readdirSync(out) : [],
+  };
+}
+
+describe('gen-kernels.js: the wgmma family of the kernel table', () => {
+  test('the shipped values reach kernel_table.h', () => {
+    const r = generate(() => {});
+    expect(r.status).toBe(0);
+    const w = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')!;
+    expect(r.header).toContain(`constexpr int kWgmmaRows[] = {${w.rows!.join(', ')}};`);
+    expect(r.header).toContain(`constexpr int kWgmmaMaxSplits = ${w.maxSplits};`);
+    expect(r.header).toContain(`constexpr int kWgmmaClusterSmPercent[] = {${w.clusterSmPercent!.join(', ')}};`);
+    expect(r.header).toContain(`constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map((c) => `{${c.minBatch}, ${c.minTiles}}`).join(', ')}};`);
+  });
+
+  test('changed values are what the chooser gets', () => {
+    const r = generate((w) => {
+      w.choose = [{ minBatch: 33, minTiles: 8 }, { minBatch: 300, minTiles: 0 }];
+      w.maxSplits = 4;
+      w.clusterSmPercent = [100, 100, 90, 90];
+    });
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8}, {300, 0}};');
+    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 2;');
+    expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
+  });
+
+  test.each<[string, (w: Family) => void, string]>([
+    ['more splits than a portable cluster', (w) => (w.maxSplits = 9), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 9'],
+    ['no splits', (w) => (w.maxSplits = 0), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 0'],
+    ['a tile height with no wgmma shape', (w) => (w.rows = [32, 128]), "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not 32,128"],
+    ['tile heights out of order', (w) => (w.rows = [128, 64]), "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not 128,64"],
+    ['a cluster capacity per split count missing', (w) => (w.clusterSmPercent = [100, 100]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100'],
+    ['a cluster capacity over 100%', (w) => (w.clusterSmPercent = [100, 100, 89, 91, 84, 78, 80, 101]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100,89,91,84,78,80,101'],
+    ['no choose entry', (w) => (w.choose = []), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
+    ['a choose entry from 0 rows', (w) => (w.choose = [{ minBatch: 0, minTiles: 16 }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
+    ['splits with no stage', (w) => (w.minSplitStages = 0), 'gen-kernels: wgmma minSplitStages must be an integer >= 1, not 0'],
+    ['a negative block cost', (w) => (w.blockCostStages = -1), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
+    ['a fractional split cost', (w) => (w.splitCostStages = 0.5), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
+    ['no tile heights', (w) => delete w.rows, "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not undefined"],
+    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
+  ])('refused: %s', (_, edit, message) => {
+    const r = generate(edit);
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+});
