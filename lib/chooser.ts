@@ -9,7 +9,7 @@
 import type { Device } from './device';
 import { callNative } from './errors';
 import { type WeightFormat, checkFormat } from './formats';
-import { type KernelFamily, type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
+import { KERNEL_FAMILIES, type KernelFamily, type NativeOverrides, type NativePlan, type NativeTarget, type VariantInfo, native } from './native';
 import { checkWeightShape } from './shapes';
 import { KERNEL_TABLE_FILE } from './table';
 import { checkDimensionNames, invalid, isObject, isPositiveInteger } from './validate';
@@ -144,10 +144,19 @@ export function targetOf(device: Device): NativeTarget {
   return { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount };
 }
 
+/** Every KernelOverrides field (the type makes the compiler refuse a missing or unknown one). */
+const OVERRIDE_FIELDS: Readonly<Record<keyof KernelOverrides, true>> = { tile: true, stages: true, sms: true, maxPar: true, family: true, splits: true };
+const OVERRIDE_KEYS = Object.keys(OVERRIDE_FIELDS) as ReadonlyArray<keyof KernelOverrides>;
+
+/** Whether any kernel override is set (else the chooser's plan runs). */
+export function hasOverrides(o: KernelOverrides): boolean {
+  for (const key of OVERRIDE_KEYS) if (o[key] !== undefined) return true;
+  return false;
+}
+
 /** Native overrides from the JS options; undefined when nothing is forced (the hot path reads nothing then). */
 export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined {
-  if (o.tile === undefined && o.stages === undefined && o.sms === undefined && o.maxPar === undefined && o.family === undefined && o.splits === undefined)
-    return undefined;
+  if (!hasOverrides(o)) return undefined;
   const out: NativeOverrides = {};
   if (o.tile !== undefined) {
     if (!isObject(o.tile) || !isPositiveInteger(o.tile.tileK) || !isPositiveInteger(o.tile.tileN))
@@ -169,7 +178,8 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
     out.maxPar = o.maxPar;
   }
   if (o.family !== undefined) {
-    if (o.family !== 'mma' && o.family !== 'wgmma') throw invalid('BAD_ARGUMENT', 'family', "'mma' or 'wgmma'", o.family);
+    if (!KERNEL_FAMILIES.includes(o.family))
+      throw invalid('BAD_ARGUMENT', 'family', KERNEL_FAMILIES.map((f) => `'${f}'`).join(' or '), o.family);
     out.family = o.family;
   }
   if (o.splits !== undefined) {

@@ -115,3 +115,4 @@ export { checkSetup, selfTest, cudaVersionString, type SetupReport, type GpuRepo
 export { fp16Matmul, hasCublas } from './baseline';
 export { K_MULTIPLE, N_MULTIPLE, GROUP_SIZE, GROUP_SIZES, WEIGHT_BITS, type GroupSize, type WeightBits } from './shapes';
 export type { ProbeResult, DeviceProperties, MemoryInfo, VariantInfo, KernelFamily } from './native';
+export { KERNEL_FAMILIES } from './native';

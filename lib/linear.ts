@@ -12,7 +12,7 @@ import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/c
 import { type GptqTensors, gptqLayer, gptqToQuantized } from './checkpoint/gptq';
 import type { CheckpointLayer } from './checkpoint/tensors';
 import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
-import { type KernelOverrides, type KernelPlan, nativeOverrides } from './chooser';
+import { type KernelOverrides, type KernelPlan, hasOverrides, nativeOverrides } from './chooser';
 import { Device, DeviceTensor, Event, Stream, nextSerial } from './device';
 import { MarlinError, callNative } from './errors';
 import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
@@ -86,14 +86,7 @@ interface ForwardCall {
 }
 
 /** Options that run the default plan: no overrides, no batch invariance. */
-const plainRun = (o: RunOptions): boolean =>
-  o.tile === undefined &&
-  o.stages === undefined &&
-  o.sms === undefined &&
-  o.maxPar === undefined &&
-  o.family === undefined &&
-  o.splits === undefined &&
-  !o.batchInvariant;
+const plainRun = (o: RunOptions): boolean => !o.batchInvariant && !hasOverrides(o);
 
 /** How forward() runs: the kernel overrides, and batch invariance. */
 export interface RunOptions extends KernelOverrides {

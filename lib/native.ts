@@ -122,8 +122,9 @@ export interface NativeDeviceBuffer {
   dispose(): void;
 }
 
-/** The kernel families of csrc/kernels/table.json. */
-export type KernelFamily = 'mma' | 'wgmma';
+/** The kernel families of csrc/kernels/table.json (the addon's FamilyName spells them the same). */
+export const KERNEL_FAMILIES = Object.freeze(['mma', 'wgmma'] as const);
+export type KernelFamily = (typeof KERNEL_FAMILIES)[number];
 
 /** One compiled kernel variant (the kernel table, csrc/kernels/table.json, generates them). */
 export interface VariantInfo {

@@ -16,7 +16,7 @@
  */
 import { type ActivationDType, ACTIVATION_DTYPES, DEFAULT_FORMAT, type WeightFormat, describeFormat } from '../../lib/formats';
 import { GROUP_SIZES, type GroupSize, WEIGHT_BITS, type WeightBits } from '../../lib/shapes';
-import { type KernelFamily } from '../../lib/native';
+import { KERNEL_FAMILIES as FAMILIES, type KernelFamily } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { UsageError } from './fail';
 
@@ -38,7 +38,6 @@ const DTYPE_TOKENS: Readonly<Record<ActivationDType, string>> = { float16: 'fp16
 const ZERO_POINTS = 'zp';
 const ACT_ORDER = 'act';
 const INVARIANT = 'inv';
-const FAMILIES: readonly KernelFamily[] = ['mma', 'wgmma'];
 
 const bitsToken = (bits: WeightBits) => `u${bits}`;
 const groupToken = (group: GroupSize) => (group === -1 ? 'gch' : `g${group}`);
