@@ -271,7 +271,7 @@ function constantsHeader(table, archs) {
     `constexpr int kPtxArch = ${archs[archs.length - 1]};  // PTX in this build, for newer GPUs\n` +
     `constexpr int kMinStages = ${family.minStages};\n` +
     '// The wgmma family: its architecture (compiled as sm_<arch>a), deepest\n' +
-    '// pipeline, tile, and the smallest batch the chooser gives it.\n' +
+    '// pipeline, tile, tile heights and when the chooser gives it a call.\n' +
     `constexpr int kWgmmaArch = ${wgmma ? wgmma.arch : 0};\n` +
     `constexpr int kWgmmaMaxStages = ${wgmma ? wgmma.maxStages : 0};\n` +
     `constexpr int kWgmmaTileK = ${wgmma ? wgmma.tiles[0].tileK : 0};\n` +
@@ -281,7 +281,7 @@ function constantsHeader(table, archs) {
     '// m >= min_batch and at least min_tiles output tiles (table.json `choose`).\n' +
     'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n};\n' +
     `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0 }]).map((c) => `{${c.minBatch}, ${c.minTiles}}`).join(', ')}};\n` +
-    `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};\n` +
+    `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +
     `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +
     `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +

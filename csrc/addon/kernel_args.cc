@@ -59,13 +59,9 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
   const Napi::Value family = obj.Get("family");
   if (!family.IsUndefined()) {
     const std::string name = family.IsString() ? family.As<Napi::String>().Utf8Value() : std::string();
-    if (name == "mma") {
-      o.family = static_cast<int>(marlin::Family::kMma);
-    } else if (name == "wgmma") {
-      o.family = static_cast<int>(marlin::Family::kWgmma);
-    } else {
-      throw MakeError(env, "BAD_ARGUMENT", "Expected family to be 'mma' or 'wgmma'");
-    }
+    for (const marlin::Family f : {marlin::Family::kMma, marlin::Family::kWgmma})
+      if (name == FamilyName(f)) o.family = static_cast<int>(f);
+    if (o.family == -1) throw MakeError(env, "BAD_ARGUMENT", "Expected family to be 'mma' or 'wgmma'");
   }
   return o;
 }

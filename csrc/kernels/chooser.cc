@@ -174,8 +174,11 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   }
   const int wgmma_blocks = wgmma_tiles * splits;
   bool chosen = false;
-  for (const table::WgmmaChoice& c : table::kWgmmaChoose)
-    chosen = chosen || (rows > 0 && table::kWgmmaChooseCount > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
+  // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
+  for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
+    const table::WgmmaChoice& c = table::kWgmmaChoose[i];
+    chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
+  }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =
         target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
