@@ -16,9 +16,9 @@
  * On other GPUs (or builds without sm_90) the suite says so and skips.
  */
 import { Device, DeviceTensor } from '../../lib/device';
-import { type WeightFormat } from '../../lib/formats';
+import { type ActivationDType, type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
-import { QuantizedLinear, type RunOptions } from '../../lib/linear';
+import { type ForwardOptions, QuantizedLinear, type RunOptions } from '../../lib/linear';
 import { WGMMA_SPLITS } from '../../lib/chooser';
 import { native } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
@@ -70,6 +70,18 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     device = Device.get(0);
   });
 
+  /** `out` poisoned with NaN, then y = x W into it (forward()'s options): its bits, every element rewritten or NaN. */
+  async function forwardPoisoned(
+    layer: QuantizedLinear,
+    x: DeviceTensor<ActivationDType>,
+    out: DeviceTensor<ActivationDType>,
+    options: Omit<ForwardOptions, 'out'> = {},
+  ): Promise<Uint16Array> {
+    out.fill(0xff, options.stream);
+    layer.forward(x, { ...options, out });
+    return out.toHost(options.stream);
+  }
+
   /** y = x W for m random rows, poisoned first; the rows checked against float64, and y. */
   async function run(layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = WGMMA) {
     const dtype = layer.format.dtype;
@@ -77,9 +89,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     const x = randomActivations(m, k, dtype, random);
     using xt = DeviceTensor.from(device, x.bits, [m, k], dtype);
     using out = device.empty([m, N], dtype);
-    out.fill(0xff);
-    layer.forward(xt, { out, ...options });
-    const bits = await out.toHost();
+    const bits = await forwardPoisoned(layer, xt, out, options);
     const rows = sampleRows(m, SAMPLED_ROWS, random);
     const { ref, absSum } = referenceRows(x.values, data, k, N, rows);
     const check = checkElements(fromHalves(bits, dtype), N, rows, ref, absSum, boundFor(layer.format, layer.kernelK));
@@ -119,11 +129,8 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         for (let i = 0; i < K; i++) eye[i * K + i] = 1;
         using x = DeviceTensor.from(device, toHalves(eye, dtype), [K, K], dtype);
         using out = device.empty([K, N], dtype);
-        for (const options of [{ splits: 1 }, { splits: 8 }]) {
-          out.fill(0xff);
-          layer.forward(x, { out, ...options });
-          expect({ options, inexact: inexactWeights(await out.toHost(), data, dtype) }).toEqual({ options, inexact: 0 });
-        }
+        for (const options of [{ splits: 1 }, { splits: 8 }])
+          expect({ options, inexact: inexactWeights(await forwardPoisoned(layer, x, out, options), data, dtype) }).toEqual({ options, inexact: 0 });
       });
 
       test(`forward() for m in ${BATCHES.join(', ')}: every checked element within its bound`, async () => {
@@ -143,19 +150,13 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         const x = randomActivations(m, K, dtype, random);
         using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
         using out = device.empty([m, N], dtype);
-        out.fill(0xff);
-        layer.forward(xt, { out, ...fixed });
-        const whole = await out.toHost();
-        out.fill(0xff);
-        layer.forward(xt, { out, ...fixed });
-        expect(firstDifference(await out.toHost(), whole)).toBe(-1);
+        const whole = await forwardPoisoned(layer, xt, out, fixed);
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, fixed), whole)).toBe(-1);
         // The last 256 rows on their own (another row tile split, another grid).
         const first = m - 256;
         using tail = DeviceTensor.from(device, x.bits.subarray(first * K), [256, K], dtype);
         using tailOut = device.empty([256, N], dtype);
-        tailOut.fill(0xff);
-        layer.forward(tail, { out: tailOut, ...fixed });
-        expect(firstDifference(await tailOut.toHost(), whole.subarray(first * N))).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(layer, tail, tailOut, fixed), whole.subarray(first * N))).toBe(-1);
       });
 
       test('agrees with the mma family within the bound', async () => {
@@ -184,13 +185,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         using out = device.empty([m, N], dtype);
         using stream = device.createStream();
         for (const splits of WGMMA_SPLITS) {
-          out.fill(0xff, stream);
-          layer.forward(xt, { out, stream, splits });
-          const first = await out.toHost(stream);
+          const first = await forwardPoisoned(layer, xt, out, { stream, splits });
           expect(first.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
-          out.fill(0xff, stream);
-          layer.forward(xt, { out, stream, splits });
-          expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
+          expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream, splits }), first)).toBe(-1);
           out.fill(0xff, stream);
           using graph = stream.capture(() => layer.forward(xt, { out, stream, splits }));
           graph.launch();
