@@ -232,6 +232,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int k_first = static_cast<int>(blockIdx.z) * all_k_tiles / splits;
   const int k_tiles = (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first;
   const int b_stride = args.n / 2;  // int4 per k16 row of B (4 bits)
+  const int s_stride = args.n / 8;  // int4 per row of scales
   const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
 
   auto fetch_stage = [&](int slot, int kt, bool pred) {
@@ -256,22 +257,30 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                                   i % (T::kGroups * 32),
                               pred && unit0 + u < units);
     }
+    // The scale and zero-point copies below are written out on purpose:
+    // folded into one helper lambda, CUDA 13.0's ptxas left the upper word
+    // of the wgmma B descriptor (UR25 of gdesc[UR24]) unwritten in the
+    // 64-row zero-point kernels (scripts/check-cache-hints.js; perf-notes
+    // run 20), the ptxas trap of ../shared/ARCHITECTURE.md in another form.
     if constexpr (T::kGrouped) {
-      // The stage's group rows of a per-column table (scales: 8 int4 per
-      // 64-column unit, zero points: 4), one int4 per thread.
-      auto copy_group_rows = [&](int offset, const int4* table, int unit_int4, int count) {
-        if (tid < count) {
-          const int row_int4 = T::kGroups * unit_int4;
-          const int grp = kt * T::kSteps / T::kGroupBlocks + tid / row_int4;
-          const int ch = tid % row_int4;
-          marlin::ptx::cp_async16(st + offset + tid * 16,
-                                  table + static_cast<int64_t>(grp) * (args.n / 64 * unit_int4) + unit0 * unit_int4 +
-                                      ch,
-                                  pred && unit0 + ch / unit_int4 < units);
+      if (tid < T::kSInt4) {
+        const int r = tid / (T::kTileN / 8);
+        const int ch = tid % (T::kTileN / 8);
+        const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+        marlin::ptx::cp_async16(st + T::kSOffset + tid * 16,
+                                args.scales + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
+                                pred && unit0 + ch / 8 < units);
+      }
+      if constexpr (T::kZeroPoints) {
+        if (tid < T::kZInt4) {
+          const int r = tid / (T::kTileN / 16);
+          const int ch = tid % (T::kTileN / 16);
+          const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+          marlin::ptx::cp_async16(st + T::kZOffset + tid * 16,
+                                  args.zeros + static_cast<int64_t>(grp) * (args.n / 16) + unit0 * 4 + ch,
+                                  pred && unit0 + ch / 4 < units);
         }
-      };
-      copy_group_rows(T::kSOffset, args.scales, 8, T::kSInt4);
-      if constexpr (T::kZeroPoints) copy_group_rows(T::kZOffset, args.zeros, 4, T::kZInt4);
+      }
     }
     marlin::ptx::cp_async_commit();
   };
