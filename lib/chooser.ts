@@ -38,7 +38,7 @@ export type KernelTable = Readonly<Record<string, readonly KernelRule[]>>;
 
 export type { NativePlan as KernelPlan, NativeTarget as KernelTarget } from './native';
 
-/** What a caller may force: a tile, the pipeline depth (checked), blocks per launch, problems per launch. */
+/** What a caller may force: a tile, the pipeline depth (checked), blocks per launch, problems per launch (these four the mma family's), the kernel family, the wgmma family's split count. */
 export interface KernelOverrides {
   /** Force this block tile (a compiled one: compiledTiles()); default: the kernel table's rule. */
   tile?: Tile;

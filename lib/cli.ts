@@ -97,13 +97,15 @@ function kernelsFor(gpu: Api.GpuReport, report: Api.SetupReport): string {
 /** The findings of checkSetup(): addon, build, CUDA, GPUs, cuBLAS. */
 export function setupFindings(report: Api.SetupReport): Finding[] {
   const cuda = (v: number): string => `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
-  const perArch = report.archs.length > 0 ? report.variants / report.archs.length : 0;
+  // The mma family is compiled for every architecture, the wgmma family for sm_90a only.
+  const mmaPerArch = report.archs.length > 0 ? (report.variants - report.wgmmaVariants) / report.archs.length : 0;
+  const wgmma = report.wgmmaVariants > 0 ? `, ${report.wgmmaVariants} wgmma (sm_90a)` : '';
   const findings: Finding[] = [
     { status: 'ok', label: 'addon', detail: `loaded from ${report.addonFile}` },
     {
       status: 'info',
       label: 'kernels compiled',
-      detail: `${report.archs.map((a) => `sm_${a}`).join(', ')} machine code, PTX of compute_${report.ptxArch}; ${perArch} variants per architecture`,
+      detail: `${report.archs.map((a) => `sm_${a}`).join(', ')} machine code, PTX of compute_${report.ptxArch}; ${mmaPerArch} mma variants per architecture${wgmma}`,
     },
     { status: 'ok', label: 'CUDA runtime', detail: `${cuda(report.runtimeVersion)} (linked into the addon)` },
     report.driverVersion === 0

@@ -11,7 +11,7 @@ export type MarlinErrorCode =
   | 'BAD_SHAPE' // a dimension outside what the kernel supports
   | 'BAD_DTYPE' // a tensor of the wrong element type
   | 'BAD_ARGUMENT' // any other invalid argument (type, range, device mismatch)
-  | 'DISPOSED' // use of a tensor, stream or layer after dispose()
+  | 'DISPOSED' // use of a tensor, stream, event, graph or layer after dispose()
   | 'OUT_OF_MEMORY' // a device or pinned allocation failed
   | 'CUDA_ERROR' // the CUDA runtime reported an error
   | 'BAD_CHECKPOINT' // a checkpoint file, index or quantization config that is malformed or unsupported

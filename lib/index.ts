@@ -99,6 +99,7 @@ export {
   chooseKernel,
   compiledVariants,
   compiledTiles,
+  WGMMA_SPLITS,
   targetOf,
   setKernelTable,
   getKernelTable,

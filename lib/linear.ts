@@ -96,7 +96,8 @@ export interface RunOptions extends KernelOverrides {
    * picks for one row is kept at every batch size, and rows go in launches
    * of one 64-row problem each (maxPar 1), so each output element is summed
    * in the same order. With the default kernel table it is free up to 64
-   * rows (the default plan is the same there); beyond, every 64 rows read
+   * rows (48 on H100-class GPUs for layers the wgmma family takes from 49
+   * rows: the default plan is the same there); beyond, every 64 rows read
    * the weights again. Runs the mma family; cannot be combined with
    * `family`, `splits`, `tile` or `maxPar`.
    */

@@ -191,7 +191,8 @@ export interface NativePlan {
    * the formats it covers where the kernel table's `choose` entries say
    * (from 49 rows on layers of 16 or more 256-column output tiles;
    * csrc/kernels/table.json),
-   * unless a tile, depth or block count is forced; else 'mma'.
+   * unless a tile, depth, block count, a maxPar other than 16 or
+   * `family: 'mma'` is given; else 'mma'.
    */
   family: KernelFamily;
   /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
@@ -204,13 +205,13 @@ export interface NativePlan {
   codeArch: number;
   /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count); wgmma: column tiles x row tiles (64 or 128 rows) x splits. */
   blocks: number;
-  /** Most 64-row problems run side by side in one launch when m > 64. */
+  /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch). */
   maxPar: number;
   /** wgmma: blocks that split k for each output tile (a thread block cluster); mma: 1. */
   splits: number;
   /** Kernel launches the call makes (0 when m is 0). */
   launches: number;
-  /** 16-row blocks of the variants used: 4 for launches of 64-row problems, fewer for a last short one. */
+  /** 16-row blocks of the variants used. mma: 4 for launches of 64-row problems, fewer for a last short one; wgmma: [4] or [8], the 64- or 128-row tile. */
   rowBlocks: number[];
 }
 

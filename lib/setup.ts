@@ -43,8 +43,10 @@ export interface SetupReport {
   archs: number[];
   /** The compute capability whose PTX is included. */
   ptxArch: number;
-  /** Kernel variants compiled (per architecture). */
+  /** Kernel variants compiled, all architectures and families. */
   variants: number;
+  /** Of those, the wgmma family's (compiled for sm_90a; 0 in builds without sm_90). */
+  wgmmaVariants: number;
   /** CUDA versions as 1000 * major + 10 * minor; driver 0: no driver. */
   runtimeVersion: number;
   /** The driver's CUDA version, encoded like runtimeVersion (0: no driver). */
@@ -90,6 +92,7 @@ export function checkSetup(): SetupReport {
     archs: [...build.archs],
     ptxArch: build.ptxArch,
     variants: compiledVariants().length,
+    wgmmaVariants: compiledVariants().filter((v) => v.family === 'wgmma').length,
     runtimeVersion: found.runtimeVersion,
     driverVersion: found.driverVersion,
     gpus,

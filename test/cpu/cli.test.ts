@@ -54,7 +54,7 @@ afterAll(() => {
       /^ok +platform: linux x64/,
       /^info +CPU: \d+ threads for quantizeAsync/,
       /^ok +addon: loaded from \/.*build\/Release\/marlin\.node$/,
-      /^info +kernels compiled: (sm_\d+(, )?)+ machine code, PTX of compute_\d+; \d+ variants per architecture$/,
+      /^info +kernels compiled: (sm_\d+(, )?)+ machine code, PTX of compute_\d+; \d+ mma variants per architecture(, \d+ wgmma \(sm_90a\))?$/,
       /^ok +CUDA runtime: \d+\.\d+ /,
       /^FAIL +CUDA driver: none/,
       /^FAIL +GPUs: none \(.+\)$/,
@@ -118,7 +118,8 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
     addonFile: '/x/build/Release/marlin.node',
     archs: [80, 90],
     ptxArch: 90,
-    variants: 256,
+    variants: 288,
+    wgmmaVariants: 32,
     runtimeVersion: 13000,
     driverVersion: 13000,
     gpus,
@@ -137,10 +138,15 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
         'ok    GPU 1: NVIDIA B200, compute capability 10.0, 132 SMs, 79.2 GiB; kernels: PTX of compute_90 (compiled by the driver on first use)',
         'ok    CUDA driver: supports CUDA 13.0',
         'ok    cuBLAS: available (fp16Matmul, the dense baseline)',
-        'info  kernels compiled: sm_80, sm_90 machine code, PTX of compute_90; 128 variants per architecture',
+        'info  kernels compiled: sm_80, sm_90 machine code, PTX of compute_90; 128 mma variants per architecture, 32 wgmma (sm_90a)',
       ]),
     );
     expect(verdict(found, report)).toEqual({ usable: true, line: 'result: marlin-node can run here (GPU 0, 1)' });
+  });
+
+  test('a build without sm_90 has no wgmma variants, and says only the mma count', () => {
+    const found = setupFindings(setup([gpu({ arch: 80, kernelArch: 80 })], { archs: [80, 86], ptxArch: 86, variants: 512, wgmmaVariants: 0 }));
+    expect(lines(found)).toContain('info  kernels compiled: sm_80, sm_86 machine code, PTX of compute_86; 256 mma variants per architecture');
   });
 
   test('a supported GPU without kernels in this build fails the check; an unsupported old one is a warning beside a usable one', () => {
