@@ -90,6 +90,30 @@ bool choose_tile(int m, int n, int arch, int* tile_k, int* tile_n) {
   return false;
 }
 
+// The wgmma family's split count for `tiles` output tiles over k: the one
+// with the least work on the longest-running SM, waves of clusters times
+// what each block costs (its stages of k, its fixed costs, and its share of
+// the reduction when split); each split keeps enough stages to fill its
+// pipeline. (A wave: the clusters of s blocks the GPU holds at once; their
+// blocks must share a GPC, so above 2 they cannot fill every SM.)
+int wgmma_splits(int tiles, int k, int sm_count) {
+  const int stages = k / table::kWgmmaTileK;
+  int splits = 1;
+  long best = -1;
+  for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
+    if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
+    const int per_wave = std::max(s, sm_count * table::kWgmmaClusterSmPercent[s - 1] / 100 / s * s);
+    const long waves = (static_cast<long>(tiles) * s + per_wave - 1) / per_wave;
+    const long cost =
+        waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
+    if (best < 0 || cost < best) {
+      best = cost;
+      splits = s;
+    }
+  }
+  return splits;
+}
+
 }  // namespace
 
 void next_launch(int left, int max_par, int* rows, int* m_blocks) {
@@ -150,29 +174,6 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     if (rows < m) rows = r;
   const int wgmma_tiles =
       rows > 0 ? ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + rows - 1) / rows) : 0;  // 0: no family
-  int splits = o.splits;
-  if (splits == 0) {
-    // The split count with the least work on the longest-running SM: waves
-    // of clusters times what each block costs (its stages of k, its fixed
-    // costs, and its share of the reduction when split); each split keeps
-    // enough stages to fill its pipeline. (A wave: the clusters of s blocks the GPU holds at
-    // once; their blocks must share a GPC, so above 2 they cannot fill every
-    // SM.)
-    const int stages = k / table::kWgmmaTileK;
-    long best = -1;
-    for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
-      if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
-      const int per_wave = std::max(s, target.sm_count * table::kWgmmaClusterSmPercent[s - 1] / 100 / s * s);
-      const long waves = (static_cast<long>(wgmma_tiles) * s + per_wave - 1) / per_wave;
-      const long cost =
-          waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
-      if (best < 0 || cost < best) {
-        best = cost;
-        splits = s;
-      }
-    }
-  }
-  const int wgmma_blocks = wgmma_tiles * splits;
   bool chosen = false;
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
@@ -192,8 +193,9 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
       w.tile_n = v->tile_n;
       w.stages = v->stages;
       w.max_par = o.max_par;
-      w.splits = splits;
-      w.blocks = wgmma_blocks;
+      // Searched only for a plan that runs the family (plans are made per call).
+      w.splits = o.splits != 0 ? o.splits : wgmma_splits(wgmma_tiles, k, target.sm_count);
+      w.blocks = wgmma_tiles * w.splits;
       w.launches = m > 0 ? 1 : 0;
       w.full = v;
       *out = w;
