@@ -220,6 +220,27 @@ export function chooseKernel(problem: KernelProblem, target: Device | NativeTarg
   return callNative(() => native.plan({ m, n, k, format }, t, nativeOverrides(overrides)));
 }
 
+/**
+ * The batch sizes, smallest first, whose plans together use every kernel
+ * (family, tile, depth and row blocks of a launch) that some batch of 1 to
+ * `maxBatch` rows uses, by `planOf` (a layer's plan, say): the calls
+ * QuantizedLinear.warmup() makes. A batch is listed when its plan uses a
+ * kernel no smaller batch did, so each kernel runs at least once.
+ */
+export function warmupBatches(maxBatch: number, planOf: (m: number) => Pick<NativePlan, 'family' | 'tileK' | 'tileN' | 'stages' | 'rowBlocks'>): number[] {
+  if (!isPositiveInteger(maxBatch)) throw invalid('BAD_ARGUMENT', 'maxBatch', 'a positive integer', maxBatch);
+  const seen = new Set<string>();
+  const batches: number[] = [];
+  for (let m = 1; m <= maxBatch; m++) {
+    const p = planOf(m);
+    const kernels = p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${p.stages} ${r}`);
+    if (kernels.every((key) => seen.has(key))) continue;
+    batches.push(m);
+    for (const key of kernels) seen.add(key);
+  }
+  return batches;
+}
+
 let variantCache: readonly VariantInfo[] | undefined;
 
 /** The kernel variants compiled into the addon. */

@@ -82,7 +82,7 @@ export {
   packZeros,
   unpackZeros,
 } from './layout';
-export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type LayerOptions, type RunOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
+export { QuantizedLinear, DEFAULT_MAX_PAR, type ForwardOptions, type LayerOptions, type RunOptions, type WarmupOptions, type PackedLayer, type CheckpointLayerOptions } from './linear';
 export { RepackScratch, planRepack, repackOnHost, type RepackPlan } from './repack';
 export {
   loadQuantizedModel,
@@ -100,6 +100,7 @@ export {
   compiledVariants,
   compiledTiles,
   WGMMA_SPLITS,
+  warmupBatches,
   targetOf,
   setKernelTable,
   getKernelTable,

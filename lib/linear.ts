@@ -12,7 +12,7 @@ import { type QuantizationConfig, parseQuantizationConfig } from './checkpoint/c
 import { type GptqTensors, gptqLayer, gptqToQuantized } from './checkpoint/gptq';
 import type { CheckpointLayer } from './checkpoint/tensors';
 import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
-import { type KernelOverrides, type KernelPlan, hasOverrides, nativeOverrides } from './chooser';
+import { type KernelOverrides, type KernelPlan, hasOverrides, nativeOverrides, warmupBatches } from './chooser';
 import { Device, DeviceTensor, Event, Stream, nextSerial } from './device';
 import { MarlinError, callNative } from './errors';
 import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
@@ -109,6 +109,14 @@ export interface ForwardOptions extends RunOptions {
   /** Output tensor [m, outFeatures] in the layer's dtype; a new one is allocated otherwise. */
   out?: DeviceTensor<ActivationDType>;
   /** Stream to queue the GEMM on (default: the device's stream). */
+  stream?: Stream;
+}
+
+/** QuantizedLinear.warmup()'s options: the batches and stream its calls will see, and the forward() options they will use. */
+export interface WarmupOptions extends RunOptions {
+  /** Largest batch (rows of x) the calls will have: a positive integer. */
+  maxBatch: number;
+  /** Stream the calls will be queued on (default: the device's stream). */
   stream?: Stream;
 }
 
@@ -488,6 +496,46 @@ export class QuantizedLinear {
     const overrides = nativeOverrides({ maxPar: options.maxPar });
     this.readyStream(stream, maxBatch, overrides?.maxPar);
     callNative(() => this.gemm.prepareKernels(maxBatch, overrides));
+  }
+
+  /**
+   * Pays now, on scratch buffers, the one-time costs of the first forward()
+   * calls of 1 to `maxBatch` rows on `stream` with the given forward()
+   * options: reserve()'s, then one call for each kernel those batches use
+   * (warmupBatches(): the first launch and the first run of each kernel, and
+   * the first run of forward()'s own code, which is most of a process's first
+   * GEMM), then it waits for them. For a server's start-up. The layer's
+   * weights and results are untouched; the binding of repeated calls starts
+   * over. Resolves to the batch sizes it ran. Throws what forward() would for
+   * the options, and NOT_CAPTURABLE on a capturing stream.
+   */
+  async warmup(options: WarmupOptions): Promise<number[]> {
+    this.live();
+    if (!isObject(options)) throw invalid('BAD_ARGUMENT', 'options', 'an object { maxBatch, stream?, ...forward() options }', options);
+    const { maxBatch, stream: given, ...run } = options;
+    const stream = given ?? this.device.stream;
+    this.checkStream(stream);
+    if (stream.capturing) throw new MarlinError('NOT_CAPTURABLE', 'warmup() runs GEMMs and waits for them: not on a capturing stream');
+    const batches = warmupBatches(maxBatch, (m) => this.plan(m, run)); // checks maxBatch and the options first
+    this.reserve({ maxBatch, stream, maxPar: run.maxPar });
+    const scratch: DeviceTensor<ActivationDType>[] = [];
+    try {
+      for (const m of batches) {
+        const x = DeviceTensor.empty(this.device, [m, this.inFeatures], this.format.dtype);
+        scratch.push(x);
+        const out = DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype);
+        scratch.push(out);
+        x.fill(0, stream);
+        this.forward(x, { ...run, out, stream });
+      }
+    } finally {
+      // Scratch is freed only once the stream is past every call that used it.
+      await stream.synchronize().finally(() => {
+        for (const t of scratch) t.dispose();
+        this.lastCall = this.bound = undefined;
+      });
+    }
+    return batches;
   }
 
   /**

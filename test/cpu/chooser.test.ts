@@ -3,7 +3,16 @@
  * blocks, pipeline depth per architecture, and overrides checked against
  * what the build holds. No GPU needed: targets are described.
  */
-import { DEFAULT_KERNEL_TABLE, type KernelPlan, chooseKernel, compiledTiles, compiledVariants, getKernelTable, setKernelTable } from '../../lib/chooser';
+import {
+  DEFAULT_KERNEL_TABLE,
+  type KernelPlan,
+  chooseKernel,
+  compiledTiles,
+  compiledVariants,
+  getKernelTable,
+  setKernelTable,
+  warmupBatches,
+} from '../../lib/chooser';
 import { native } from '../../lib/native';
 
 const built = native.build();
@@ -222,5 +231,38 @@ describe('kernel families', () => {
   test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {
     const mmaTiles = new Set(compiledVariants().filter((v) => v.family === 'mma').map((v) => `${v.tileK}x${v.tileN}`));
     expect(new Set(compiledTiles().map((t) => `${t.tileK}x${t.tileN}`))).toEqual(mmaTiles);
+  });
+});
+
+describe('warmupBatches(): the batches whose plans use every kernel of 1..maxBatch rows', () => {
+  const kernelsOf = (p: KernelPlan) => p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${p.stages} ${r}`);
+
+  test('with stated plans: a batch is listed where it brings a kernel no smaller batch used', () => {
+    // Row blocks as the mma family takes them (64-row problems, then a tail), a wider tile from 65 rows.
+    const plan = (m: number) => {
+      const tail = Math.ceil((m % 64) / 16);
+      const rowBlocks = m <= 64 ? [Math.ceil(m / 16)] : tail > 0 ? [4, tail] : [4];
+      return { family: 'mma' as const, tileK: m <= 64 ? 128 : 64, tileN: m <= 64 ? 128 : 256, stages: 8, rowBlocks };
+    };
+    expect(warmupBatches(16, plan)).toEqual([1]);
+    expect(warmupBatches(64, plan)).toEqual([1, 17, 33, 49]);
+    // 65: the wide tile, 4 and 1 row blocks; 81, 97: the wide tile's 2 and 3.
+    expect(warmupBatches(200, plan)).toEqual([1, 17, 33, 49, 65, 81, 97]);
+  });
+
+  test('with the chooser\'s plans for an H100-class target: the listed batches use every kernel that any batch up to 1000 uses', () => {
+    const planOf = (m: number) => chooseKernel({ m, inFeatures: 4096, outFeatures: 4096 }, target(90));
+    const batches = warmupBatches(1000, planOf);
+    expect(batches[0]).toBe(1);
+    const used = new Set(batches.flatMap((m) => kernelsOf(planOf(m))));
+    const all = new Set(Array.from({ length: 1000 }, (_, i) => kernelsOf(planOf(i + 1))).flat());
+    expect(used).toEqual(all);
+    expect(new Set(batches).size).toBe(batches.length);
+    expect([...batches].sort((a, b) => a - b)).toEqual(batches);
+  });
+
+  test('refuses a maxBatch that is not a positive integer', () => {
+    const plan = () => ({ family: 'mma' as const, tileK: 128, tileN: 128, stages: 8, rowBlocks: [1] });
+    for (const maxBatch of [0, -1, 1.5, NaN, Infinity]) expect(() => warmupBatches(maxBatch, plan)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 });

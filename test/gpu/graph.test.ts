@@ -161,6 +161,7 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
         ['upload()', () => chain.x.upload(new Uint16Array(chain.x.length), stream)],
         ['stream.synchronize()', () => stream.synchronize()],
         ['device.synchronize()', () => device.synchronize()],
+        ['layer.warmup()', () => chain.layers[0].warmup({ maxBatch: 2, stream })],
       ];
       for (const [what, attempt] of attempts) {
         let thrown: unknown;
