@@ -222,18 +222,21 @@ export function chooseKernel(problem: KernelProblem, target: Device | NativeTarg
 
 /**
  * The batch sizes, smallest first, whose plans together use every kernel
- * (family, tile, depth and row blocks of a launch) that some batch of 1 to
- * `maxBatch` rows uses, by `planOf` (a layer's plan, say): the calls
- * QuantizedLinear.warmup() makes. A batch is listed when its plan uses a
- * kernel no smaller batch did, so each kernel runs at least once.
+ * that some batch of 1 to `maxBatch` rows uses, by `planOf` (a layer's
+ * plan, say): the calls QuantizedLinear.warmup() makes. A kernel is a
+ * family, tile and row-block count (for a format and GPU: its pipeline
+ * depth follows, and a wgmma split count is a launch setting, not another
+ * kernel). A batch is listed when its plan uses a kernel no smaller batch
+ * did, so each kernel runs at least once. One plan per batch size: keep
+ * maxBatch to the batches a server runs.
  */
-export function warmupBatches(maxBatch: number, planOf: (m: number) => Pick<NativePlan, 'family' | 'tileK' | 'tileN' | 'stages' | 'rowBlocks'>): number[] {
+export function warmupBatches(maxBatch: number, planOf: (m: number) => Pick<NativePlan, 'family' | 'tileK' | 'tileN' | 'rowBlocks'>): number[] {
   if (!isPositiveInteger(maxBatch)) throw invalid('BAD_ARGUMENT', 'maxBatch', 'a positive integer', maxBatch);
   const seen = new Set<string>();
   const batches: number[] = [];
   for (let m = 1; m <= maxBatch; m++) {
     const p = planOf(m);
-    const kernels = p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${p.stages} ${r}`);
+    const kernels = p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${r}`);
     if (kernels.every((key) => seen.has(key))) continue;
     batches.push(m);
     for (const key of kernels) seen.add(key);

@@ -506,8 +506,9 @@ export class QuantizedLinear {
    * the first run of forward()'s own code, which is most of a process's first
    * GEMM), then it waits for them. For a server's start-up. The layer's
    * weights and results are untouched; the binding of repeated calls starts
-   * over. Resolves to the batch sizes it ran. Throws what forward() would for
-   * the options, and NOT_CAPTURABLE on a capturing stream.
+   * over. Resolves to the batch sizes it ran; rejects with what forward()
+   * would throw for the options, and with NOT_CAPTURABLE on a capturing
+   * stream.
    */
   async warmup(options: WarmupOptions): Promise<number[]> {
     this.live();
@@ -519,6 +520,7 @@ export class QuantizedLinear {
     const batches = warmupBatches(maxBatch, (m) => this.plan(m, run)); // checks maxBatch and the options first
     this.reserve({ maxBatch, stream, maxPar: run.maxPar });
     const scratch: DeviceTensor<ActivationDType>[] = [];
+    let failure: Error | undefined;
     try {
       for (const m of batches) {
         const x = DeviceTensor.empty(this.device, [m, this.inFeatures], this.format.dtype);
@@ -528,13 +530,19 @@ export class QuantizedLinear {
         x.fill(0, stream);
         this.forward(x, { ...run, out, stream });
       }
-    } finally {
-      // Scratch is freed only once the stream is past every call that used it.
-      await stream.synchronize().finally(() => {
-        for (const t of scratch) t.dispose();
-        this.lastCall = this.bound = undefined;
-      });
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
     }
+    // Forget the scratch calls now (a binding made later by the caller stays);
+    // free the scratch only once the stream is past every call that used it.
+    this.lastCall = this.bound = undefined;
+    try {
+      await stream.synchronize();
+    } catch (error) {
+      failure ??= error instanceof Error ? error : new Error(String(error));
+    }
+    for (const t of scratch) t.dispose();
+    if (failure !== undefined) throw failure;
     return batches;
   }
 

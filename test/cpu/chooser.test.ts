@@ -235,14 +235,14 @@ describe('kernel families', () => {
 });
 
 describe('warmupBatches(): the batches whose plans use every kernel of 1..maxBatch rows', () => {
-  const kernelsOf = (p: KernelPlan) => p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${p.stages} ${r}`);
+  const kernelsOf = (p: KernelPlan) => p.rowBlocks.map((r) => `${p.family} ${p.tileK}x${p.tileN} ${r}`);
 
   test('with stated plans: a batch is listed where it brings a kernel no smaller batch used', () => {
-    // Row blocks as the mma family takes them (64-row problems, then a tail), a wider tile from 65 rows.
+    // Row blocks as the mma family takes them with maxPar 1 (batchInvariant): 64-row problems, then a tail; a wider tile from 65 rows.
     const plan = (m: number) => {
       const tail = Math.ceil((m % 64) / 16);
       const rowBlocks = m <= 64 ? [Math.ceil(m / 16)] : tail > 0 ? [4, tail] : [4];
-      return { family: 'mma' as const, tileK: m <= 64 ? 128 : 64, tileN: m <= 64 ? 128 : 256, stages: 8, rowBlocks };
+      return { family: 'mma' as const, tileK: m <= 64 ? 128 : 64, tileN: m <= 64 ? 128 : 256, rowBlocks };
     };
     expect(warmupBatches(16, plan)).toEqual([1]);
     expect(warmupBatches(64, plan)).toEqual([1, 17, 33, 49]);
@@ -262,7 +262,7 @@ describe('warmupBatches(): the batches whose plans use every kernel of 1..maxBat
   });
 
   test('refuses a maxBatch that is not a positive integer', () => {
-    const plan = () => ({ family: 'mma' as const, tileK: 128, tileN: 128, stages: 8, rowBlocks: [1] });
+    const plan = () => ({ family: 'mma' as const, tileK: 128, tileN: 128, rowBlocks: [1] });
     for (const maxBatch of [0, -1, 1.5, NaN, Infinity]) expect(() => warmupBatches(maxBatch, plan)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 });
