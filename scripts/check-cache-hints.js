@@ -4,8 +4,10 @@
 // cache hint whose operands are uniform registers never initialised (the
 // kernel then dies with "illegal instruction"). For each function, every
 // uniform register read must be written somewhere in it, and every pair
-// named in a desc[URn] operand before its first use in text order. Needs
-// cuobjdump (the CUDA toolkit).
+// named in a desc[URn] operand before its first use in text order. A wgmma
+// descriptor operand (gdesc[URn]) is read as the registers the instruction
+// uses: URn+2..3 (B) with A in registers, URn..3 with A in shared memory.
+// Needs cuobjdump (the CUDA toolkit).
 //   node scripts/check-cache-hints.js [path/to/marlin.node]
 //   node scripts/check-cache-hints.js --sass FILE     (disassembly text)
 'use strict';
@@ -40,6 +42,7 @@ let reads = [];
 const problems = [];
 let functions = 0;
 let uses = 0;
+let gdescs = 0;
 let index = 0;
 
 function finish() {
@@ -76,7 +79,19 @@ for (const line of sass.split('\n')) {
       if (!firstWrite.has(r)) firstWrite.set(r, index);
     }
   }
-  const operands = dest ? text.slice(dest[0].length) : text;
+  let operands = dest ? text.slice(dest[0].length) : text;
+  // wgmma: gdesc[URn] names four registers, the A operand's descriptor
+  // (n, n+1) and the B operand's (n+2, n+3). With A in registers
+  // (`HGMMA.<shape> Rd, Ra, gdesc[URn], ...`) the A pair is not read, and
+  // ptxas leaves in it whatever it holds (or nothing): only the B pair
+  // must be written.
+  const wgmma = /^\S+\s+R\d+,\s*(R\d+,\s*)?gdesc\[UR(\d+)\]/.exec(operands);
+  if (wgmma) {
+    gdescs++;
+    const n = Number(wgmma[2]);
+    for (const r of wgmma[1] ? [n + 2, n + 3] : [n, n + 1, n + 2, n + 3]) reads.push({ r, text, at: index, desc: false });
+    operands = operands.replace(/gdesc\[UR\d+\]/, '');
+  }
   for (const use of operands.matchAll(/(desc\[)?UR(\d+)/g)) {
     const r = Number(use[2]);
     if (use[1]) {
@@ -96,4 +111,6 @@ if (problems.length) {
   console.error(`check-cache-hints: ${problems.length} uniform-register read(s) with no write before them in ${functions} functions`);
   process.exit(1);
 }
-console.log(`check-cache-hints: ${functions} functions, ${uses} desc[UR] operands; every uniform register read is written`);
+console.log(
+  `check-cache-hints: ${functions} functions, ${uses} desc[UR] operands, ${gdescs} wgmma descriptors; every uniform register read is written`,
+);

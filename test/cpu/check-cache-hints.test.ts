@@ -26,6 +26,19 @@ const NEVER_WRITTEN = fn('_Z10never_setv', [
   'ULDC.64 UR24, c[0x0][0x208]',
   '@P5 LDGSTS.E.BYPASS.LTC128B.128 [R180+UR0+0x4000], desc[UR1][R152.64]',
 ]);
+// wgmma with A in registers, as CUDA 13.0 compiles it: gdesc[UR24] names
+// UR24-27, the B descriptor is UR26-27 and the A pair is never read.
+const WGMMA_RS = fn('_Z8wgmma_rsv', [
+  'ULDC.64 UR12, c[0x0][0x210]',
+  'UMOV UR26, UR12',
+  'UMOV UR27, UR13',
+  'WARPGROUP.ARRIVE',
+  'HGMMA.64x64x16.F32 R24, R60, gdesc[UR24], R24, gsb0',
+]);
+// The same with B's upper word never written, and A and B both from shared
+// memory with the A pair never written.
+const WGMMA_RS_UNSET = fn('_Z11wgmma_unsetv', ['UMOV UR26, UR12', 'HGMMA.64x64x16.F32 R24, R60, gdesc[UR24], R24, gsb0']);
+const WGMMA_SS_UNSET = fn('_Z8wgmma_ssv', ['UMOV UR10, UR4', 'UMOV UR11, UR5', 'HGMMA.64x128x16.F32 R24, gdesc[UR8], R24, gsb0']);
 const LATE = fn('_Z9late_descv', ['LDGSTS.E.BYPASS.LTC128B.128 [R208+0x2000], desc[UR8][R14.64]', 'ULDC.64 UR8, c[0x0][0x208]']);
 
 function check(sass: string): { status: number | null; output: string } {
@@ -54,6 +67,19 @@ describe('check-cache-hints', () => {
     const r = check(LATE);
     expect(r.status).toBe(1);
     expect(r.output).toMatch(/_Z9late_descv: desc\[UR8\] used before it is written/);
+  });
+
+  test('reads a wgmma descriptor operand as the registers it names: the B pair, and the A pair only when A is in shared memory', () => {
+    const good = check(WGMMA_RS);
+    expect(good).toMatchObject({ status: 0 });
+    expect(good.output).toMatch(/1 functions, 0 desc\[UR\] operands, 1 wgmma descriptors/);
+    const bad = check(`${WGMMA_RS}\n${WGMMA_RS_UNSET}\n${WGMMA_SS_UNSET}`);
+    expect(bad.status).toBe(1);
+    expect(bad.output).toMatch(/_Z11wgmma_unsetv: UR27 is read but never written/);
+    expect(bad.output).not.toMatch(/_Z11wgmma_unsetv: UR2[456] /);
+    expect(bad.output).toMatch(/_Z8wgmma_ssv: UR8 is read but never written/);
+    expect(bad.output).toMatch(/_Z8wgmma_ssv: UR9 is read but never written/);
+    expect(bad.output).not.toMatch(/_Z8wgmma_rsv/);
   });
 
   test('refuses input with no kernels', () => {

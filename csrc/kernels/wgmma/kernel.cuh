@@ -257,11 +257,6 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                                   i % (T::kGroups * 32),
                               pred && unit0 + u < units);
     }
-    // The scale and zero-point copies below are written out on purpose:
-    // folded into one helper lambda, CUDA 13.0's ptxas left the upper word
-    // of the wgmma B descriptor (UR25 of gdesc[UR24]) unwritten in the
-    // 64-row zero-point kernels (scripts/check-cache-hints.js; perf-notes
-    // run 20), the ptxas trap of ../shared/ARCHITECTURE.md in another form.
     if constexpr (T::kGrouped) {
       if (tid < T::kSInt4) {
         const int r = tid / (T::kTileN / 8);
