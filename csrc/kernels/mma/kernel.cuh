@@ -53,7 +53,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const ThreadPos<L> th = ThreadPos<L>::here();
   const int k_tiles = args.k / L::kTileK;
   const int total = ceil_div(args.m, L::kRows) * ceil_div(args.n, L::kTileN) * k_tiles;
-  const int iters = ceil_div(total, gridDim.x);
+  const int iters = static_cast<int>((static_cast<unsigned>(total) + gridDim.x - 1) / gridDim.x);
   const int run_begin = blockIdx.x * iters;
   const int run_end = min(total, run_begin + iters);
 

@@ -74,18 +74,23 @@ struct Slice {
   bool last;         // this block is the top one: it finishes and writes the column
 
   __device__ __forceinline__ static Slice at(const KernelArgs& args, int pos, int run_end, int iters) {
-    const int k_tiles = args.k / L::kTileK;
-    const int n_tiles = ceil_div(args.n, L::kTileN);
+    // Every quantity here is >= 0: unsigned divisions, which the GPU does
+    // in fewer instructions than signed ones (no sign fix-ups), matter at
+    // the start of every slice.
+    const unsigned k_tiles = static_cast<unsigned>(args.k) / L::kTileK;
+    const unsigned n_tiles = (static_cast<unsigned>(args.n) + L::kTileN - 1) / L::kTileN;
+    const unsigned upos = static_cast<unsigned>(pos);
+    const unsigned column = upos / k_tiles;
     Slice s;
-    s.column = pos / k_tiles;
-    s.k_first = pos % k_tiles;
-    s.tiles = min(run_end, (s.column + 1) * k_tiles) - pos;
-    s.problem = s.column / n_tiles;
-    s.col = s.column % n_tiles;
+    s.column = static_cast<int>(column);
+    s.k_first = static_cast<int>(upos - column * k_tiles);
+    s.tiles = min(run_end, static_cast<int>((column + 1) * k_tiles)) - pos;
+    s.problem = static_cast<int>(column / n_tiles);
+    s.col = static_cast<int>(column - static_cast<unsigned>(s.problem) * n_tiles);
     s.rows = min(L::kRows, args.m - s.problem * L::kRows);
     s.chunks = min(L::kWarpsN, args.n / 64 - s.col * L::kWarpsN);
-    s.top_block = s.column * k_tiles / iters;
-    s.bottom_block = (s.column * k_tiles + k_tiles - 1) / iters;
+    s.top_block = static_cast<int>(column * k_tiles / static_cast<unsigned>(iters));
+    s.bottom_block = static_cast<int>((column * k_tiles + k_tiles - 1) / static_cast<unsigned>(iters));
     s.count = s.bottom_block - s.top_block + 1;
     s.last = static_cast<int>(blockIdx.x) == s.top_block;
     return s;
