@@ -86,8 +86,10 @@ __device__ __forceinline__ void reduce_across_blocks(Accumulators<L>& acc, int4*
 #pragma unroll
         for (int q = 0; q < 8; ++q)
           __stcg(slot + (i * L::kWarpsN * 8 + q) * 32, reinterpret_cast<const float4*>(&acc[i][0][0][0])[q]);
-      __threadfence();
     }
+    // No fence per thread: the barrier orders every thread's stores before
+    // thread 0's GPU-scope release, which publishes them all (release is
+    // cumulative over what happens before it, and bar.sync is that).
     __syncthreads();
     if (th.tid == 0) ptx::red_add_release(counter, 1);
     return;
