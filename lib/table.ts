@@ -29,8 +29,8 @@ export interface KernelTableFile {
     arch?: number;
     /** wgmma: the formats it covers, narrowing the table's. */
     formats?: { bits?: number[]; zeroPoints?: boolean[] };
-    /** wgmma: the chooser gives it a call when an entry has m >= minBatch and at least minTiles output tiles. */
-    choose?: Array<{ minBatch: number; minTiles: number }>;
+    /** wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, and the format's bits (default: any). */
+    choose?: Array<{ minBatch: number; minTiles: number; bits?: number[] }>;
     /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
     maxSplits?: number;
     /** wgmma: the fewest pipeline stages (tileK-deep) the chooser leaves each split. */

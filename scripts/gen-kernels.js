@@ -149,7 +149,8 @@ function variantFile(c, archs) {
   if (c.family.name === 'wgmma') {
     const { tileK, tileN } = c.tile;
     const rows = c.family.rows.map(
-      (r) => `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.group}, ${c.zeros}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
+      (r) =>
+        `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.bits}, ${c.group}, ${c.zeros}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
     );
     return (
       HEADER +
@@ -229,8 +230,13 @@ function checkWgmma(table) {
   if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0)))
     fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
   const choose = list(wgmma.choose);
-  if (!(choose.length > 0 && choose.every((c) => isCount(c.minBatch, 1) && isCount(c.minTiles, 0))))
-    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries');
+  if (
+    !(
+      choose.length > 0 &&
+      choose.every((c) => isCount(c.minBatch, 1) && isCount(c.minTiles, 0) && (c.bits === undefined || (Array.isArray(c.bits) && c.bits.every((b) => table.formats.bits.includes(b)))))
+    )
+  )
+    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries');
 }
 
 function constantsHeader(table, archs) {
@@ -277,10 +283,13 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaTileK = ${wgmma ? wgmma.tiles[0].tileK : 0};\n` +
     `constexpr int kWgmmaTileN = ${wgmma ? wgmma.tiles[0].tileN : 0};\n` +
     `constexpr int kWgmmaRows[] = ${cppList(wgmma ? wgmma.rows : [0])};  // tile heights, ascending\n` +
-    '// The chooser gives the wgmma family m rows when an entry has\n' +
-    '// m >= min_batch and at least min_tiles output tiles (table.json `choose`).\n' +
-    'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n};\n' +
-    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0 }]).map((c) => `{${c.minBatch}, ${c.minTiles}}`).join(', ')}};\n` +
+    '// The chooser gives the wgmma family m rows of a format when an entry has\n' +
+    '// m >= min_batch, at least min_tiles output tiles, and the format\'s bits\n' +
+    '// (bit b of bits_mask; table.json `choose`, whose `bits` default to all).\n' +
+    'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n  unsigned bits_mask;\n};\n' +
+    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0, bits: [] }])
+      .map((c) => `{${c.minBatch}, ${c.minTiles}, 0x${(c.bits ?? table.formats.bits).reduce((m, b) => m | (1 << b), 0).toString(16)}u}`)
+      .join(', ')}};\n` +
     `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +
     `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +

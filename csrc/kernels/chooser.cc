@@ -178,7 +178,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles);
+    chosen = chosen ||
+             (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && ((c.bits_mask >> format.bits) & 1u) != 0);
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =

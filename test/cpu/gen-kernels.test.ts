@@ -53,17 +53,20 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     expect(r.header).toContain(`constexpr int kWgmmaRows[] = {${w.rows!.join(', ')}};`);
     expect(r.header).toContain(`constexpr int kWgmmaMaxSplits = ${w.maxSplits};`);
     expect(r.header).toContain(`constexpr int kWgmmaClusterSmPercent[] = {${w.clusterSmPercent!.join(', ')}};`);
-    expect(r.header).toContain(`constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map((c) => `{${c.minBatch}, ${c.minTiles}}`).join(', ')}};`);
+    const mask = (bits: readonly number[]) => `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
+    expect(r.header).toContain(
+      `constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map((c) => `{${c.minBatch}, ${c.minTiles}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}}`).join(', ')}};`,
+    );
   });
 
   test('changed values are what the chooser gets', () => {
     const r = generate((w) => {
-      w.choose = [{ minBatch: 33, minTiles: 8 }, { minBatch: 300, minTiles: 0 }];
+      w.choose = [{ minBatch: 33, minTiles: 8, bits: [4] }, { minBatch: 300, minTiles: 0 }];
       w.maxSplits = 4;
       w.clusterSmPercent = [100, 100, 90, 90];
     });
     expect(r.status).toBe(0);
-    expect(r.header).toContain('constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8}, {300, 0}};');
+    expect(r.header).toContain('constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8, 0x10u}, {300, 0, 0x110u}};');
     expect(r.header).toContain('constexpr int kWgmmaChooseCount = 2;');
     expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
   });
@@ -75,13 +78,14 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['tile heights out of order', (w) => (w.rows = [128, 64]), "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not 128,64"],
     ['a cluster capacity per split count missing', (w) => (w.clusterSmPercent = [100, 100]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100'],
     ['a cluster capacity over 100%', (w) => (w.clusterSmPercent = [100, 100, 89, 91, 84, 78, 80, 101]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100,89,91,84,78,80,101'],
-    ['no choose entry', (w) => (w.choose = []), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
-    ['a choose entry from 0 rows', (w) => (w.choose = [{ minBatch: 0, minTiles: 16 }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
+    ['no choose entry', (w) => (w.choose = []), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
+    ['a choose entry from 0 rows', (w) => (w.choose = [{ minBatch: 0, minTiles: 16 }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
     ['splits with no stage', (w) => (w.minSplitStages = 0), 'gen-kernels: wgmma minSplitStages must be an integer >= 1, not 0'],
     ['a negative block cost', (w) => (w.blockCostStages = -1), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
     ['a fractional split cost', (w) => (w.splitCostStages = 0.5), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
     ['no tile heights', (w) => delete w.rows, "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not undefined"],
-    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0 } entries'],
+    ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
+    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
   ])('refused: %s', (_, edit, message) => {
     const r = generate(edit);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });

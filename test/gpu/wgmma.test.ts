@@ -1,8 +1,8 @@
 /**
  * The wgmma family (sm_90a) on an H100-class GPU: which calls the chooser
  * gives it, and that what it computes is right. Every format it covers
- * (4-bit, symmetric or with zero points, FP16 and BF16, groups of 32/64/128
- * and per column) runs
+ * (4- and 8-bit, symmetric or with zero points, FP16 and BF16, groups of
+ * 32/64/128 and per column: all of the table's) runs
  * at batch sizes from its threshold up, on shapes with partial tiles (n =
  * 320: one whole 256-column tile and a quarter of one; k = 1152: nine
  * 128-deep stages), outputs NaN-poisoned first, every element of the checked
@@ -47,7 +47,7 @@ const N = 320;
 const BATCHES = [1, 31, 64, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
 const RELATIVE_SANITY = 1e-2;
-const COVERED: WeightFormat[] = everyFormat().filter((f) => f.bits === 4);
+const COVERED: WeightFormat[] = everyFormat();
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
 const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
@@ -106,7 +106,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   }
 
   for (const format of COVERED) {
-    const name = `${format.dtype}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
+    const name = `${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
     describe(name, () => {
       let layer: QuantizedLinear;
       let data: FormatLayerData;

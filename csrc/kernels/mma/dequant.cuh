@@ -129,6 +129,10 @@ struct Codec<Act::kF16, 8> {
     // Bytes (z, 0x64, z, 0x64): 0x64 is byte 4 of the pair {0x64 : word}.
     return {ptx::prmt<0x4040u | ((I % 4) << 8) | (I % 4)>(zw[I / 4], 0x64u)};
   }
+  // The same for byte `byte` (0-3, known at run time) of one zero-point word.
+  static __device__ __forceinline__ Zero zero_of_byte(uint32_t word, uint32_t byte) {
+    return {ptx::prmt(word, 0x64u, 0x4040u | (byte << 8) | byte)};
+  }
 
   static __device__ __forceinline__ FragB half_frag(uint32_t w, const Zero& z) {
     const uint32_t lo = ptx::lop3<kAndOr>(w, 0x00ff00ffu, 0x64006400u);
@@ -157,6 +161,10 @@ struct Codec<Act::kBF16, 8> {
   static __device__ __forceinline__ Zero zero(const uint32_t (&zw)[2]) {
     // Bytes (z, 0, 0, 0x4B) from the pair {0x4B000000 : word}.
     return {__uint_as_float(ptx::prmt<0x7440u | (I % 4)>(zw[I / 4], 0x4B000000u))};
+  }
+  // The same for byte `byte` (0-3, known at run time) of one zero-point word.
+  static __device__ __forceinline__ Zero zero_of_byte(uint32_t word, uint32_t byte) {
+    return {__uint_as_float(ptx::prmt(word, 0x4B000000u, 0x7440u | byte))};
   }
 
   template <int BYTE>

@@ -1,6 +1,6 @@
 // The wgmma-family GEMM (sm_90a): C[m,n] = A[m,k] * dequant(B)[k,n] for
-// 4-bit weights in the Marlin layout, grouped or per column, symmetric or
-// with zero points.
+// 4- or 8-bit weights in the Marlin layout, grouped or per column,
+// symmetric or with zero points.
 //
 // It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
 // operand, dequantized into registers, and the activations its B operand,
@@ -51,6 +51,7 @@
 namespace marlin::wg {
 
 template <Act ACT,
+          int BITS,          // 4 or 8 bits per weight
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
           bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8)
           int ROWS,          // batch rows per block: wgmma's N (64 or 128)
@@ -58,6 +59,10 @@ template <Act ACT,
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
 struct Tile {
   static constexpr Act kAct = ACT;
+  static constexpr int kBits = BITS;
+  // 32-bit words of one lane per 16x16 weight block (dequant.cuh): 1 (4 bits)
+  // or 2 (8 bits); a 64-column unit's k16 row is 32 x kBlockWords int4.
+  static constexpr int kBlockWords = BITS / 4;
   static constexpr int kGroupBlocks = GROUP_BLOCKS;
   static constexpr bool kGrouped = GROUP_BLOCKS > 0;
   static constexpr bool kZeroPoints = ZERO_POINTS;
@@ -71,7 +76,7 @@ struct Tile {
 
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
-  static constexpr int kBInt4 = kSteps * GROUPS * 32;
+  static constexpr int kBInt4 = kSteps * GROUPS * 32 * kBlockWords;
   static constexpr int kGroupRows = kGrouped ? (kSteps > GROUP_BLOCKS ? kSteps / GROUP_BLOCKS : 1) : 0;
   static constexpr int kSInt4 = kGroupRows * kTileN / 8;
   static constexpr int kBOffset = kABytes;
@@ -194,7 +199,7 @@ __device__ __forceinline__ void reduce_splits(const KernelArgs& args, const floa
 template <class T, int STAGES>
 __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Traits = ActTraits<T::kAct>;
-  using Codec = marlin::Codec<T::kAct, 4>;
+  using Codec = marlin::Codec<T::kAct, T::kBits>;
   using Scalar = typename Traits::Scalar;
   static_assert(STAGES >= 3, "one slot of slack plus two in flight");
 
@@ -231,7 +236,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int all_k_tiles = args.k / T::kTileK;
   const int k_first = static_cast<int>(blockIdx.z) * all_k_tiles / splits;
   const int k_tiles = (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first;
-  const int b_stride = args.n / 2;  // int4 per k16 row of B (4 bits)
+  const int b_stride = args.n * T::kBits / 8;  // int4 per k16 row of B
   const int s_stride = args.n / 8;  // int4 per row of scales
   const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
 
@@ -250,11 +255,12 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 #pragma unroll
     for (int p = 0; p < T::kBInt4 / T::kThreads; ++p) {
       const int i = tid + p * T::kThreads;
-      const int s = i / (T::kGroups * 32);
-      const int u = i / 32 % T::kGroups;
+      constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
+      const int s = i / kRowInt4;
+      const int u = i % kRowInt4 / (32 * T::kBlockWords);
       marlin::ptx::cp_async16(st + T::kBOffset + i * 16,
-                              args.b + static_cast<int64_t>(kt * T::kSteps + s) * b_stride + unit0 * 32 +
-                                  i % (T::kGroups * 32),
+                              args.b + static_cast<int64_t>(kt * T::kSteps + s) * b_stride +
+                                  unit0 * 32 * T::kBlockWords + i % kRowInt4,
                               pred && unit0 + u < units);
     }
     if constexpr (T::kGrouped) {
@@ -319,14 +325,18 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     uint32_t scale_pair = 0;
 #pragma unroll
     for (int s = 0; s < T::kSteps; ++s) {
-      const uint32_t q = words[((s * T::kGroups + group) * 32 + lane) * 4 + warp];
+      // Block `warp` of the lane's words: 4 bits, word warp of its int4; 8
+      // bits, words 2 (warp % 2), +1 of its int4 number warp / 2 (packing.h).
+      const uint32_t* const q =
+          words + (((s * T::kGroups + group) * T::kBlockWords + warp * T::kBlockWords / 4) * 32 + lane) * 4 +
+          warp * T::kBlockWords % 4;
       typename Codec::Zero z0, z1;
       if constexpr (T::kGrouped && T::kZeroPoints)
         zeros_of(zero_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 4], z0, z1);
       else
         zeros_of(zero_word, z0, z1);
-      FragB b0 = Codec::half_frag(q, z0);       // column 16 warp + g
-      FragB b1 = Codec::half_frag(q >> 8, z1);  // column 16 warp + 8 + g
+      FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
+      decode_block<Codec>(q, z0, z1, b0, b1);
       if constexpr (T::kGrouped) {
         if (s % T::kGroupBlocks == 0)
           scale_pair = scale_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2];
@@ -389,12 +399,12 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   }
 }
 
-// The Tile of a generated variant: group size in rows (-1: per column),
-// zero points, batch rows, output columns and depth per stage.
+// The Tile of a generated variant: bits, group size in rows (-1: per
+// column), zero points, batch rows, output columns and depth per stage.
 // (clang-format takes `GROUP < 0` for a template's opening bracket)
 // clang-format off
-template <Act ACT, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K>
-using TileOf = Tile<ACT, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, TILE_K / 64>;
+template <Act ACT, int BITS, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K>
+using TileOf = Tile<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, TILE_K / 64>;
 // clang-format on
 
 }  // namespace marlin::wg

@@ -56,7 +56,7 @@ template <class T, int ARCH>
 constexpr Variant variant_row() {
   Variant v{};
   v.family = Family::kWgmma;
-  v.format = Format{T::kAct, 4, T::kGrouped ? 16 * T::kGroupBlocks : -1, T::kZeroPoints};
+  v.format = Format{T::kAct, T::kBits, T::kGrouped ? 16 * T::kGroupBlocks : -1, T::kZeroPoints};
   v.tile_k = T::kTileK;
   v.tile_n = T::kTileN;
   v.m_blocks = T::kRows / 16;
