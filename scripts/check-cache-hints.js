@@ -5,8 +5,9 @@
 // kernel then dies with "illegal instruction"). For each function, every
 // uniform register read must be written somewhere in it, and every pair
 // named in a desc[URn] operand before its first use in text order. A wgmma
-// descriptor operand (gdesc[URn]) is read as the registers the instruction
-// uses: URn+2..3 (B) with A in registers, URn..3 with A in shared memory.
+// descriptor operand (gdesc[URn]) is read as the pairs the instruction
+// uses, B's (URn+2, URn+3) and, with A in shared memory, A's (URn, URn+1),
+// each held to the same rule.
 // Needs cuobjdump (the CUDA toolkit).
 //   node scripts/check-cache-hints.js [path/to/marlin.node]
 //   node scripts/check-cache-hints.js --sass FILE     (disassembly text)
@@ -50,7 +51,7 @@ function finish() {
   for (const { r, text, at, desc } of reads) {
     if (!written.has(r)) problems.push(`${fn}: UR${r} is read but never written: ${text}`);
     else if (desc && (firstWrite.get(r) > at || !firstWrite.has(r + 1) || firstWrite.get(r + 1) > at))
-      problems.push(`${fn}: desc[UR${r}] used before it is written: ${text}`);
+      problems.push(`${fn}: descriptor pair UR${r}, UR${r + 1} used before it is written: ${text}`);
   }
 }
 
@@ -89,7 +90,10 @@ for (const line of sass.split('\n')) {
   if (wgmma) {
     gdescs++;
     const n = Number(wgmma[2]);
-    for (const r of wgmma[1] ? [n + 2, n + 3] : [n, n + 1, n + 2, n + 3]) reads.push({ r, text, at: index, desc: false });
+    for (const pair of wgmma[1] ? [n + 2] : [n, n + 2]) {
+      reads.push({ r: pair, text, at: index, desc: true });
+      reads.push({ r: pair + 1, text, at: index, desc: false });
+    }
     operands = operands.replace(/gdesc\[UR\d+\]/, '');
   }
   for (const use of operands.matchAll(/(desc\[)?UR(\d+)/g)) {

@@ -66,7 +66,7 @@ describe('check-cache-hints', () => {
   test('fails a descriptor pair used before its first write', () => {
     const r = check(LATE);
     expect(r.status).toBe(1);
-    expect(r.output).toMatch(/_Z9late_descv: desc\[UR8\] used before it is written/);
+    expect(r.output).toMatch(/_Z9late_descv: descriptor pair UR8, UR9 used before it is written/);
   });
 
   test('reads a wgmma descriptor operand as the registers it names: the B pair, and the A pair only when A is in shared memory', () => {
@@ -80,6 +80,12 @@ describe('check-cache-hints', () => {
     expect(bad.output).toMatch(/_Z8wgmma_ssv: UR8 is read but never written/);
     expect(bad.output).toMatch(/_Z8wgmma_ssv: UR9 is read but never written/);
     expect(bad.output).not.toMatch(/_Z8wgmma_rsv/);
+  });
+
+  test("fails a wgmma whose B descriptor pair is written only after it", () => {
+    const r = check(fn('_Z10wgmma_latev', ['HGMMA.64x64x16.F32 R24, R60, gdesc[UR24], R24, gsb0', 'ULDC.64 UR26, c[0x0][0x210]']));
+    expect(r.status).toBe(1);
+    expect(r.output).toMatch(/_Z10wgmma_latev: descriptor pair UR26, UR27 used before it is written/);
   });
 
   test('refuses input with no kernels', () => {
