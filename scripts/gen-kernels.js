@@ -229,14 +229,22 @@ function checkWgmma(table) {
   if (!isCount(wgmma.minSplitStages, 1)) fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
   if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0)))
     fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
+  // An entry's bits are among those the family is built for (an entry with
+  // none, or with only others, could never be taken).
+  const familyBits = wgmma.formats?.bits ?? table.formats.bits;
   const choose = list(wgmma.choose);
   if (
     !(
       choose.length > 0 &&
-      choose.every((c) => isCount(c.minBatch, 1) && isCount(c.minTiles, 0) && (c.bits === undefined || (Array.isArray(c.bits) && c.bits.every((b) => table.formats.bits.includes(b)))))
+      choose.every(
+        (c) =>
+          isCount(c.minBatch, 1) &&
+          isCount(c.minTiles, 0) &&
+          (c.bits === undefined || (Array.isArray(c.bits) && c.bits.length > 0 && c.bits.every((b) => familyBits.includes(b)))),
+      )
     )
   )
-    fail('wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries');
+    fail(`wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: a non-empty list of the family's bits (${familyBits}) } entries`);
 }
 
 function constantsHeader(table, archs) {

@@ -71,6 +71,8 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
   });
 
+  const CHOOSE_REFUSED = 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: a non-empty list of the family\'s bits (4,8) } entries';
+  const CHOOSE_REFUSED_4 = CHOOSE_REFUSED.replace('(4,8)', '(4)');
   test.each<[string, (w: Family) => void, string]>([
     ['more splits than a portable cluster', (w) => (w.maxSplits = 9), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 9'],
     ['no splits', (w) => (w.maxSplits = 0), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 0'],
@@ -78,14 +80,23 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['tile heights out of order', (w) => (w.rows = [128, 64]), "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not 128,64"],
     ['a cluster capacity per split count missing', (w) => (w.clusterSmPercent = [100, 100]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100'],
     ['a cluster capacity over 100%', (w) => (w.clusterSmPercent = [100, 100, 89, 91, 84, 78, 80, 101]), 'gen-kernels: wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not 100,100,89,91,84,78,80,101'],
-    ['no choose entry', (w) => (w.choose = []), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
-    ['a choose entry from 0 rows', (w) => (w.choose = [{ minBatch: 0, minTiles: 16 }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
+    ['no choose entry', (w) => (w.choose = []), CHOOSE_REFUSED],
+    ['a choose entry from 0 rows', (w) => (w.choose = [{ minBatch: 0, minTiles: 16 }]), CHOOSE_REFUSED],
     ['splits with no stage', (w) => (w.minSplitStages = 0), 'gen-kernels: wgmma minSplitStages must be an integer >= 1, not 0'],
     ['a negative block cost', (w) => (w.blockCostStages = -1), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
     ['a fractional split cost', (w) => (w.splitCostStages = 0.5), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
     ['no tile heights', (w) => delete w.rows, "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not undefined"],
-    ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
-    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: [bits of the table] } entries'],
+    ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), CHOOSE_REFUSED],
+    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), CHOOSE_REFUSED],
+    ['a choose entry with no bits', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [] }]), CHOOSE_REFUSED],
+    [
+      'a choose entry for bits the family is not built for',
+      (w) => {
+        w.formats = { bits: [4], zeroPoints: [false, true] };
+        w.choose = [{ minBatch: 49, minTiles: 16, bits: [8] }];
+      },
+      CHOOSE_REFUSED_4,
+    ],
   ])('refused: %s', (_, edit, message) => {
     const r = generate(edit);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });

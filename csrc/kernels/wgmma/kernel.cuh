@@ -12,7 +12,10 @@
 // 2t, 2t+1, 2t+8, 2t+9; seen transposed those are exactly the A fragment of
 // a 16x16 block of B^T (rows g and g + 8 of it). So warp w of a warpgroup
 // takes word w (n16 block w of the lane's 64 columns) of each lane's int4,
-// and warpgroup G the G-th 64-column unit of the block's columns.
+// and warpgroup G the G-th 64-column unit of the block's columns. 8-bit
+// weights hold a block in two words per lane (one per n8 half), so a lane's
+// k16 row of 64 columns is two int4: warp w takes words 2 (w % 2) and
+// 2 (w % 2) + 1 of int4 number w / 2.
 //
 // A block: kGroups warpgroups side by side along n (64 columns each) and kRows
 // batch rows; k in stages of kTileK (K_ATOMS 64-deep, 128-byte swizzle atoms
@@ -53,11 +56,12 @@ namespace marlin::wg {
 template <Act ACT,
           int BITS,          // 4 or 8 bits per weight
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
-          bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8)
+          bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8, or 128 for 8 bits)
           int ROWS,          // batch rows per block: wgmma's N (64 or 128)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
 struct Tile {
+  static_assert(BITS == 4 || BITS == 8, "the Marlin layout holds 4- or 8-bit weights");
   static constexpr Act kAct = ACT;
   static constexpr int kBits = BITS;
   // 32-bit words of one lane per 16x16 weight block (dequant.cuh): 1 (4 bits)
