@@ -81,6 +81,11 @@ for (const line of sass.split('\n')) {
     }
   }
   let operands = dest ? text.slice(dest[0].length) : text;
+  // A descriptor pair: both registers read, the pair held to the order rule.
+  const readPair = (r) => {
+    reads.push({ r, text, at: index, desc: true });
+    reads.push({ r: r + 1, text, at: index, desc: false });
+  };
   // wgmma: gdesc[URn] names four registers, the A operand's descriptor
   // (n, n+1) and the B operand's (n+2, n+3). With A in registers
   // (`HGMMA.<shape> Rd, Ra, gdesc[URn], ...`) the A pair is not read, and
@@ -90,19 +95,16 @@ for (const line of sass.split('\n')) {
   if (wgmma) {
     gdescs++;
     const n = Number(wgmma[2]);
-    for (const pair of wgmma[1] ? [n + 2] : [n, n + 2]) {
-      reads.push({ r: pair, text, at: index, desc: true });
-      reads.push({ r: pair + 1, text, at: index, desc: false });
-    }
+    for (const pair of wgmma[1] ? [n + 2] : [n, n + 2]) readPair(pair);
     operands = operands.replace(/gdesc\[UR\d+\]/, '');
   }
   for (const use of operands.matchAll(/(desc\[)?UR(\d+)/g)) {
     const r = Number(use[2]);
-    if (use[1]) {
+    if (!use[1]) reads.push({ r, text, at: index, desc: false });
+    else {
       uses++;
-      reads.push({ r: r + 1, text, at: index, desc: false });
+      readPair(r);
     }
-    reads.push({ r, text, at: index, desc: Boolean(use[1]) });
   }
 }
 finish();
