@@ -16,31 +16,17 @@ import type { NativeGemm } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
 import { expectCode } from '../helpers/expect-code';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
-import { nativeGemmOf } from '../helpers/gemm-check';
+import { nativeGemmOf, observeNative } from '../helpers/gemm-check';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, rng } from '../helpers/random';
 
 const CASE: FormatCase = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: true, k: 256, n: 384 };
 
-/**
- * Counts calls of a native method of one object. The addon's methods are
- * read-only properties of the prototype, which jest.spyOn cannot assign
- * over; an own property defined on the object can shadow them.
- */
+/** Counts calls of a native method of one object (observeNative). */
 function countCalls(gemm: NativeGemm, name: 'run' | 'bind'): { calls: number; restore(): void } {
-  const original = Reflect.get(gemm, name) as (...args: unknown[]) => unknown;
-  const counter = {
-    calls: 0,
-    restore: () => void Reflect.deleteProperty(gemm, name),
-  };
-  Object.defineProperty(gemm, name, {
-    configurable: true,
-    value: (...args: unknown[]) => {
-      counter.calls++;
-      return original.apply(gemm, args);
-    },
-  });
-  return counter;
+  const counter = { calls: 0 };
+  const { restore } = observeNative(gemm, name, () => void counter.calls++);
+  return Object.assign(counter, { restore });
 }
 
 describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`, () => {

@@ -16,7 +16,7 @@ import { QuantizedLinear } from '../../lib/linear';
 import type { NativeGemm, NativeOverrides } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
 import { type FormatCase, randomActivations, randomFormatLayer } from '../helpers/format-reference';
-import { nativeGemmOf } from '../helpers/gemm-check';
+import { nativeGemmOf, observeNative } from '../helpers/gemm-check';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, rng } from '../helpers/random';
 
@@ -27,24 +27,16 @@ import { SEED, rng } from '../helpers/random';
 const CASE: FormatCase = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, k: 256, n: 8192 };
 const MAX_BATCH = 300;
 
-/** Records the rows and overrides of every native run() of one layer (an own property shadows the addon's read-only method). */
+/** Records the rows and overrides of every native run() of one layer (observeNative). */
 function recordRuns(gemm: NativeGemm): { rows: number[]; overrides: Array<NativeOverrides | undefined>; restore(): void } {
-  const original = Reflect.get(gemm, 'run') as (...args: unknown[]) => unknown;
-  const record = {
-    rows: [] as number[],
-    overrides: [] as Array<NativeOverrides | undefined>,
-    restore: () => void Reflect.deleteProperty(gemm, 'run'),
-  };
-  Object.defineProperty(gemm, 'run', {
-    configurable: true,
-    // run(a, c, workspace, stream, m, scratch, overrides): lib/linear.ts forward()
-    value: (...args: unknown[]) => {
-      record.rows.push(args[4] as number);
-      record.overrides.push(args[6] as NativeOverrides | undefined);
-      return original.apply(gemm, args);
-    },
+  const rows: number[] = [];
+  const overrides: Array<NativeOverrides | undefined> = [];
+  // run(a, c, workspace, stream, m, scratch, overrides): lib/linear.ts forward()
+  const { restore } = observeNative(gemm, 'run', (args) => {
+    rows.push(args[4] as number);
+    overrides.push(args[6] as NativeOverrides | undefined);
   });
-  return record;
+  return { rows, overrides, restore };
 }
 
 /** The kernels a plan uses: family, tile, row blocks (lib/chooser.ts warmupBatches). */

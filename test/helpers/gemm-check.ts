@@ -121,3 +121,21 @@ export async function checkGemm(
 export function nativeGemmOf(layer: QuantizedLinear): NativeGemm {
   return (layer as unknown as { gemm: NativeGemm }).gemm;
 }
+
+/**
+ * Calls `observe` with the arguments of every call of a native method of one
+ * object, then the method itself. The addon's methods are read-only
+ * properties of the prototype, which jest.spyOn cannot assign over; an own
+ * property defined on the object shadows them. restore() removes it.
+ */
+export function observeNative(gemm: NativeGemm, name: 'run' | 'bind', observe: (args: unknown[]) => void): { restore: () => void } {
+  const original = Reflect.get(gemm, name) as (...args: unknown[]) => unknown;
+  Object.defineProperty(gemm, name, {
+    configurable: true,
+    value: (...args: unknown[]) => {
+      observe(args);
+      return original.apply(gemm, args);
+    },
+  });
+  return { restore: () => void Reflect.deleteProperty(gemm, name) };
+}
