@@ -113,11 +113,9 @@ export interface ForwardOptions extends RunOptions {
 }
 
 /** QuantizedLinear.warmup()'s options: the batches and stream its calls will see, and the forward() options they will use. */
-export interface WarmupOptions extends RunOptions {
+export interface WarmupOptions extends Omit<ForwardOptions, 'out'> {
   /** Largest batch (rows of x) the calls will have: a positive integer. */
   maxBatch: number;
-  /** Stream the calls will be queued on (default: the device's stream). */
-  stream?: Stream;
 }
 
 /** A layer's arrays for the constructor: weights, zero points and rows on the host or already on the device. */
@@ -504,11 +502,14 @@ export class QuantizedLinear {
    * options: reserve()'s, then one call for each kernel those batches use
    * (warmupBatches(): the first launch and the first run of each kernel, and
    * the first run of forward()'s own code, which is most of a process's first
-   * GEMM), then it waits for them. For a server's start-up. The layer's
+   * GEMM). The calls run one at a time, each waited for and its scratch
+   * (an x and an output of its batch) freed before the next, so the memory
+   * it needs is one batch's. For a server's start-up: it makes one plan per
+   * batch size up to maxBatch, a host cost that grows with it. The layer's
    * weights and results are untouched; the binding of repeated calls starts
    * over. Resolves to the batch sizes it ran; rejects with what forward()
-   * would throw for the options, and with NOT_CAPTURABLE on a capturing
-   * stream.
+   * would throw for the options (at the first call that fails; the calls
+   * before it have run), and with NOT_CAPTURABLE on a capturing stream.
    */
   async warmup(options: WarmupOptions): Promise<number[]> {
     this.live();
@@ -519,22 +520,28 @@ export class QuantizedLinear {
     if (stream.capturing) throw new MarlinError('NOT_CAPTURABLE', 'warmup() runs GEMMs and waits for them: not on a capturing stream');
     const batches = warmupBatches(maxBatch, (m) => this.plan(m, run)); // checks maxBatch and the options first
     this.reserve({ maxBatch, stream, maxPar: run.maxPar });
+    // One call at a time, each waited for and its scratch freed before the
+    // next: the largest batches of a wide layer need hundreds of MB each.
+    for (const m of batches) await this.warmupCall(m, run, stream);
+    return batches;
+  }
+
+  /** warmup()'s call of `m` rows on zeroed scratch buffers; waits for it, frees them, then throws the first error. */
+  private async warmupCall(m: number, run: RunOptions, stream: Stream): Promise<void> {
     const scratch: DeviceTensor<ActivationDType>[] = [];
     let failure: Error | undefined;
     try {
-      for (const m of batches) {
-        const x = DeviceTensor.empty(this.device, [m, this.inFeatures], this.format.dtype);
-        scratch.push(x);
-        const out = DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype);
-        scratch.push(out);
-        x.fill(0, stream);
-        this.forward(x, { ...run, out, stream });
-      }
+      const x = DeviceTensor.empty(this.device, [m, this.inFeatures], this.format.dtype);
+      scratch.push(x);
+      const out = DeviceTensor.empty(this.device, [m, this.outFeatures], this.format.dtype);
+      scratch.push(out);
+      x.fill(0, stream);
+      this.forward(x, { ...run, out, stream });
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error));
     }
-    // Forget the scratch calls now (a binding made later by the caller stays);
-    // free the scratch only once the stream is past every call that used it.
+    // Forget the scratch call now (a binding the caller makes during the wait
+    // stays); free the scratch only once the stream is past the call.
     this.lastCall = this.bound = undefined;
     try {
       await stream.synchronize();
@@ -543,7 +550,6 @@ export class QuantizedLinear {
     }
     for (const t of scratch) t.dispose();
     if (failure !== undefined) throw failure;
-    return batches;
   }
 
   /**

@@ -8,7 +8,8 @@
  * layer then computes what a layer that never warmed up computes, bit for
  * bit; batch invariance picks other (fixed-tile) kernels; bad options and
  * disposed layers are refused before anything runs (graph.test.ts: a
- * capturing stream).
+ * capturing stream); a failing call stops it with its error, its scratch
+ * freed.
  */
 import { warmupBatches } from '../../lib/chooser';
 import { Device, DeviceTensor, type Stream } from '../../lib/device';
@@ -143,5 +144,40 @@ describeGpu(`QuantizedLinear.warmup() (seed ${SEED})`, () => {
     }
     twin.dispose();
     await expect(twin.warmup({ maxBatch: 4, stream })).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+
+  test('a call that fails: rejects with its error after the calls before it, runs nothing after it, frees every scratch tensor, and the layer still computes', async () => {
+    using pair = layers();
+    const { layer, twin } = pair;
+    layer.reserve({ maxBatch: MAX_BATCH, stream }); // the workspace exists before the allocations are counted
+    const batches = warmupBatches(MAX_BATCH, (m) => layer.plan(m));
+    expect(batches.length).toBeGreaterThan(2);
+    const gemm = nativeGemmOf(layer);
+    const original = Reflect.get(gemm, 'run') as (...args: unknown[]) => unknown;
+    const rows: number[] = [];
+    Object.defineProperty(gemm, 'run', {
+      configurable: true,
+      value: (...args: unknown[]) => {
+        rows.push(args[4] as number);
+        if (rows.length === 2) throw Object.assign(new Error('injected launch failure'), { code: 'CUDA_ERROR', cudaError: 719 });
+        return original.apply(gemm, args);
+      },
+    });
+    const created = jest.spyOn(DeviceTensor, 'empty');
+    try {
+      await expect(layer.warmup({ maxBatch: MAX_BATCH, stream })).rejects.toMatchObject({ code: 'CUDA_ERROR', cudaError: 719, message: 'injected launch failure' });
+      expect(rows).toEqual(batches.slice(0, 2));
+      // An input and an output for each of the two calls, all freed.
+      const scratch = created.mock.results.map((r) => r.value as DeviceTensor);
+      expect(scratch.map((t) => t.shape[0])).toEqual([batches[0], batches[0], batches[1], batches[1]]);
+      expect(scratch.every((t) => t.disposed)).toBe(true);
+    } finally {
+      created.mockRestore();
+      Reflect.deleteProperty(gemm, 'run');
+    }
+    for (const m of [1, batches[1], MAX_BATCH]) {
+      using x = input(m);
+      expect(firstDifference(await forwardBits(layer, x), await forwardBits(twin, x))).toBe(-1);
+    }
   });
 });
