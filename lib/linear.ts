@@ -529,7 +529,7 @@ export class QuantizedLinear {
   /** warmup()'s call of `m` rows on zeroed scratch buffers; waits for it, frees them, then throws the first error. */
   private async warmupCall(m: number, run: RunOptions, stream: Stream): Promise<void> {
     const scratch: DeviceTensor<ActivationDType>[] = [];
-    let failure: Error | undefined;
+    let failure: { error: unknown } | undefined; // the first thrown, as it was thrown
     try {
       const x = DeviceTensor.empty(this.device, [m, this.inFeatures], this.format.dtype);
       scratch.push(x);
@@ -538,7 +538,7 @@ export class QuantizedLinear {
       x.fill(0, stream);
       this.forward(x, { ...run, out, stream });
     } catch (error) {
-      failure = error instanceof Error ? error : new Error(String(error));
+      failure = { error };
     }
     // Forget the scratch call now (a binding the caller makes during the wait
     // stays); free the scratch only once the stream is past the call.
@@ -546,10 +546,10 @@ export class QuantizedLinear {
     try {
       await stream.synchronize();
     } catch (error) {
-      failure ??= error instanceof Error ? error : new Error(String(error));
+      failure ??= { error };
     }
     for (const t of scratch) t.dispose();
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
   }
 
   /**

@@ -152,16 +152,10 @@ describeGpu(`QuantizedLinear.warmup() (seed ${SEED})`, () => {
     layer.reserve({ maxBatch: MAX_BATCH, stream }); // the workspace exists before the allocations are counted
     const batches = warmupBatches(MAX_BATCH, (m) => layer.plan(m));
     expect(batches.length).toBeGreaterThan(2);
-    const gemm = nativeGemmOf(layer);
-    const original = Reflect.get(gemm, 'run') as (...args: unknown[]) => unknown;
     const rows: number[] = [];
-    Object.defineProperty(gemm, 'run', {
-      configurable: true,
-      value: (...args: unknown[]) => {
-        rows.push(args[4] as number);
-        if (rows.length === 2) throw Object.assign(new Error('injected launch failure'), { code: 'CUDA_ERROR', cudaError: 719 });
-        return original.apply(gemm, args);
-      },
+    const { restore } = observeNative(nativeGemmOf(layer), 'run', (args) => {
+      rows.push(args[4] as number);
+      if (rows.length === 2) throw Object.assign(new Error('injected launch failure'), { code: 'CUDA_ERROR', cudaError: 719 });
     });
     const created = jest.spyOn(DeviceTensor, 'empty');
     try {
@@ -173,7 +167,7 @@ describeGpu(`QuantizedLinear.warmup() (seed ${SEED})`, () => {
       expect(scratch.every((t) => t.disposed)).toBe(true);
     } finally {
       created.mockRestore();
-      Reflect.deleteProperty(gemm, 'run');
+      restore();
     }
     for (const m of [1, batches[1], MAX_BATCH]) {
       using x = input(m);
