@@ -7,7 +7,11 @@
 #include <cstdint>
 
 #include "common/act.cuh"
+#include "common/launch.cuh"
+#include "common/ptx.cuh"
 #include "dequantize.h"
+#include "gemm.h"
+#include "launch_options.h"
 #include "packing.h"
 
 namespace marlin {
@@ -46,8 +50,13 @@ __global__ void dequantize_kernel(const uint32_t* __restrict__ b, const T* __res
 }
 
 // Each thread writes 8 consecutive output columns of one row (one 16-byte store).
+// Launched under PDL where the GEMMs are (sm_90+): it waits for the kernel
+// before it (which may write `in`, or still read `out`, the stream's gather
+// buffer, as a GEMM's activations) before it touches memory.
 __global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __restrict__ columns, uint4* __restrict__ out,
                               int m, int k_in, int k_out) {
+  ptx::grid_dependency_wait();
+  ptx::allow_dependents_launch();
   const int chunks = k_out / 8;
   const int64_t total = static_cast<int64_t>(m) * chunks;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -94,9 +103,15 @@ cudaError_t gather_columns(const void* in, const int* columns, void* out, int m,
                            cudaStream_t stream) {
   if (m == 0) return cudaSuccess;
   const int threads = 256;
-  gather_kernel<<<grid_for(static_cast<int64_t>(m) * (k_out / 8), threads), threads, 0, stream>>>(
-      static_cast<const uint16_t*>(in), columns, static_cast<uint4*>(out), m, k_in, k_out);
-  return cudaGetLastError();
+  // Under PDL on sm_90+, as the GEMM after it is: its launch overlaps the
+  // previous kernel's tail instead of waiting for the stream to drain.
+  Target target;
+  int device = 0;
+  const cudaError_t e = current_target(&target, &device);
+  if (e != cudaSuccess) return e;
+  return launch_with(gather_kernel, dim3(grid_for(static_cast<int64_t>(m) * (k_out / 8), threads)), threads, 0, stream,
+                     target.arch >= 90 && programmatic_launch(), 1, static_cast<const uint16_t*>(in), columns,
+                     static_cast<uint4*>(out), m, k_in, k_out);
 }
 
 }  // namespace marlin

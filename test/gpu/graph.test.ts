@@ -18,11 +18,16 @@ import { nativeGemmOf } from '../helpers/gemm-check';
 import { describeGpu } from '../helpers/gpu';
 import { SEED, rng } from '../helpers/random';
 
-/** A chain of layers y_{i+1} = y_i W_i, widths 256 -> 384 -> 256 -> 128 (k multiples of 128). */
+/**
+ * A chain of layers y_{i+1} = y_i W_i, widths 256 -> 384 -> 256 -> 256 -> 128 (k multiples of 128). Two act-order
+ * layers follow each other: the second's gather rewrites the stream's gather buffer that the first's GEMM, the
+ * kernel just before it, reads (under programmatic dependent launch it must wait for that GEMM first).
+ */
 function chainCases(dtype: ActivationDType): FormatCase[] {
   return [
     { dtype, bits: 4, groupSize: 128, zeroPoints: false, k: 256, n: 384 },
     { dtype, bits: 8, groupSize: 64, zeroPoints: true, k: 384, n: 256, actOrder: { kind: 'shuffled' } },
+    { dtype, bits: 4, groupSize: 32, zeroPoints: false, k: 256, n: 256, actOrder: { kind: 'shuffled' } },
     { dtype, bits: 4, groupSize: -1, zeroPoints: false, k: 256, n: 128 },
   ];
 }
@@ -245,21 +250,22 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
   test('the graph keeps the memory it uses: layers and tensors disposed before a replay', async () => {
     const chain = makeChain('float16', 4);
     let graph: Graph | undefined;
-    const keep = DeviceTensor.empty(device, [4, chain.layers[2].outFeatures], 'float16');
+    const last = chain.layers.length - 1;
+    const keep = DeviceTensor.empty(device, [4, chain.layers[last].outFeatures], 'float16');
     try {
       for (const l of chain.layers) l.reserve({ maxBatch: 4, stream });
       chain.run(stream);
       const direct = await readAll(chain.outs, stream);
       graph = stream.capture(() => {
         chain.run(stream);
-        keep.copyFrom(chain.outs[2] as DeviceTensor<'float16'>, stream);
+        keep.copyFrom(chain.outs[last] as DeviceTensor<'float16'>, stream);
       });
       // Everything but `keep` goes: the layers, x and the outputs.
       chain.dispose();
       for (const l of chain.layers) expect(() => l.forward(chain.x, { stream })).toThrow(MarlinError);
       keep.fill(0, stream);
       graph.launch();
-      expect(firstDifference(await keep.toHost(stream), direct[2])).toBe(-1);
+      expect(firstDifference(await keep.toHost(stream), direct[last])).toBe(-1);
     } finally {
       graph?.dispose();
       await stream.synchronize();

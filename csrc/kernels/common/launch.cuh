@@ -26,14 +26,16 @@ inline cudaError_t opt_in_shared_memory(std::atomic<std::uint64_t>& configured, 
   return e;
 }
 
-// Launches kernel<<<grid, block, smem, stream>>>(args). With `programmatic`
-// (sm_90+), under PDL: the kernel may be scheduled while the previous one on
-// the stream finishes; it waits for it on the GPU (griddepcontrol.wait, in
-// each family's body), so only the launch latency overlaps. A `cluster_z`
-// above 1 (sm_90+) groups the blocks that share x and y, `cluster_z`
-// consecutive z at a time, into thread block clusters.
-inline cudaError_t launch_kernel(void (*kernel)(KernelArgs), dim3 grid, int threads, int smem_bytes,
-                                 cudaStream_t stream, bool programmatic, const KernelArgs& args, int cluster_z = 1) {
+// Launches kernel<<<grid, block, smem, stream>>>(args...). With
+// `programmatic` (sm_90+), under PDL: the kernel may be scheduled while the
+// previous one on the stream finishes; it waits for it on the GPU
+// (ptx::grid_dependency_wait, at the top of each kernel launched so), so
+// only the launch latency overlaps. A `cluster_z` above 1 (sm_90+) groups
+// the blocks that share x and y, `cluster_z` consecutive z at a time, into
+// thread block clusters.
+template <class... Params, class... Args>
+inline cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, int threads, int smem_bytes, cudaStream_t stream,
+                               bool programmatic, int cluster_z, Args... args) {
   if (programmatic || cluster_z > 1) {
     cudaLaunchConfig_t config{};
     config.gridDim = grid;
@@ -54,10 +56,16 @@ inline cudaError_t launch_kernel(void (*kernel)(KernelArgs), dim3 grid, int thre
     }
     config.attrs = attributes;
     config.numAttrs = count;
-    return cudaLaunchKernelEx(&config, kernel, args);
+    return cudaLaunchKernelEx(&config, kernel, args...);
   }
-  kernel<<<grid, threads, smem_bytes, stream>>>(args);
+  kernel<<<grid, threads, smem_bytes, stream>>>(args...);
   return cudaGetLastError();
+}
+
+// A GEMM kernel's launch (launch_with).
+inline cudaError_t launch_kernel(void (*kernel)(KernelArgs), dim3 grid, int threads, int smem_bytes,
+                                 cudaStream_t stream, bool programmatic, const KernelArgs& args, int cluster_z = 1) {
+  return launch_with(kernel, grid, threads, smem_bytes, stream, programmatic, cluster_z, args);
 }
 
 }  // namespace marlin
