@@ -384,8 +384,9 @@ export interface NativeBinding {
   setTileRules(arch: number, rules: NativeTileRule[] | null): void;
   resetTileRules(): void;
   /**
-   * Programmatic dependent launch of the GEMM kernels on sm_90+ (on unless
-   * MARLIN_PDL=0): sets it when `on` is given, returns it.
+   * Programmatic dependent launch of the GEMM kernels and the act-order
+   * gather on sm_90+ (on unless MARLIN_PDL=0): sets it when `on` is given,
+   * returns it.
    */
   programmaticLaunch(on?: boolean): boolean;
   /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */

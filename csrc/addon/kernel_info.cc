@@ -150,7 +150,7 @@ void InitKernelInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("setTileRules", Napi::Function::New(env, SetTileRules, "setTileRules"));
   exports.Set("resetTileRules", Napi::Function::New(env, ResetTileRules, "resetTileRules"));
   exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
-  // programmaticLaunch(on?): the GEMMs' programmatic dependent launch
+  // programmaticLaunch(on?): the GEMMs' (and gather's) programmatic dependent launch
   // setting (launch_options.h), set when `on` is given; returns it.
   exports.Set("programmaticLaunch", Napi::Function::New(
                                         env,

@@ -103,15 +103,17 @@ cudaError_t gather_columns(const void* in, const int* columns, void* out, int m,
                            cudaStream_t stream) {
   if (m == 0) return cudaSuccess;
   const int threads = 256;
-  // Under PDL on sm_90+, as the GEMM after it is: its launch overlaps the
-  // previous kernel's tail instead of waiting for the stream to drain.
+  // Under PDL where the code that runs is sm_90+ code (a build without sm_90
+  // runs compute_89 PTX on an H100, whose grid_dependency_wait() is empty),
+  // as the GEMM after it is: its launch overlaps the previous kernel's tail
+  // instead of waiting for the stream to drain.
   Target target;
   int device = 0;
   const cudaError_t e = current_target(&target, &device);
   if (e != cudaSuccess) return e;
   return launch_with(gather_kernel, dim3(grid_for(static_cast<int64_t>(m) * (k_out / 8), threads)), threads, 0, stream,
-                     target.arch >= 90 && programmatic_launch(), 1, static_cast<const uint16_t*>(in), columns,
-                     static_cast<uint4*>(out), m, k_in, k_out);
+                     code_arch(target.arch) >= 90 && programmatic_launch(), 1, static_cast<const uint16_t*>(in),
+                     columns, static_cast<uint4*>(out), m, k_in, k_out);
 }
 
 }  // namespace marlin

@@ -20,6 +20,8 @@ cudaError_t dequantize_weights(const void* b, const void* scales, const void* ze
 
 // out[i, c] = 0 <= columns[c] < k_in ? in[i, columns[c]] : 0 for i < m, c < k_out:
 // 16-bit values, `in` [m, k_in] and `out` [m, k_out] row-major; k_out % 8 == 0.
+// Runs on the current device (as gemm() does), under programmatic dependent
+// launch where the GEMMs are (launch_options.h).
 cudaError_t gather_columns(const void* in, const int* columns, void* out, int m, int k_in, int k_out,
                            cudaStream_t stream);
 
