@@ -69,3 +69,15 @@ export function describeFormat(f: WeightFormat): string {
 export function symmetricZero(bits: WeightBits): number {
   return 1 << (bits - 1);
 }
+
+/**
+ * Whether the kernels run a format on scaled zero points (grouped formats
+ * with zero points; csrc/kernels/common/format.h uses_scaled_zeros, which the
+ * addon checks this against): per (group, column) zs = (2^(bits-1) - z) * s,
+ * rounded once to the activation type, and each weight is
+ * (q - 2^(bits-1)) * s + zs, rounded once more: within one rounding of zs
+ * of (q - z) * s rounded once (docs/formats.md).
+ */
+export function usesScaledZeros(format: WeightFormat): boolean {
+  return format.zeroPoints && format.groupSize !== -1;
+}

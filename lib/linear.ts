@@ -15,7 +15,7 @@ import { type MarlinTensors, marlinToPacked } from './checkpoint/marlin';
 import { type KernelOverrides, type KernelPlan, hasOverrides, nativeOverrides, warmupBatches } from './chooser';
 import { Device, DeviceTensor, Event, Stream, nextSerial } from './device';
 import { MarlinError, callNative } from './errors';
-import { type ActivationDType, type WeightFormat, checkFormat, describeFormat } from './formats';
+import { type ActivationDType, type WeightFormat, checkFormat, describeFormat, usesScaledZeros } from './formats';
 import { type NativeGemm, type NativeGemmCall, native } from './native';
 import { type PackedLayer, packQuantized } from './pack-layer';
 import { type QuantizedWeights, quantize, type QuantizeOptions } from './quantize';
@@ -169,6 +169,8 @@ export class QuantizedLinear {
   readonly scales: DeviceTensor<ActivationDType>;
   /** Packed zero points, int32 [groups, outFeatures / 4]: a byte each (formats with zero points). */
   readonly zeros?: DeviceTensor<'int32'>;
+  /** Grouped zero-point formats: the scaled zero points the kernels read (usesScaledZeros). */
+  private readonly scaledZeros?: DeviceTensor<ActivationDType>;
   /** Act-order row order, int32 [kernelK]. */
   readonly rows?: DeviceTensor<'int32'>;
   /** @internal */ private readonly gemm: NativeGemm;
@@ -224,17 +226,23 @@ export class QuantizedLinear {
         this.rows = onDevice(layer.rows, [kernelK]);
         owned.push(this.rows);
       }
+      if (usesScaledZeros(format)) {
+        this.scaledZeros = DeviceTensor.empty(device, [scaleRows(kernelK, format.groupSize), n], format.dtype);
+        owned.push(this.scaledZeros);
+      }
       this.gemm = callNative(
         () =>
           new native.Gemm({
             weights: this.weights.buffer,
             scales: this.scales.buffer,
             zeros: this.zeros?.buffer ?? null,
+            scaledZeros: this.scaledZeros?.buffer ?? null,
             rows: this.rows?.buffer ?? null,
             n,
             k: kernelK,
             inputK: layer.inFeatures,
             format,
+            stream: stream.native,
           }),
       );
       this.uploaded = new Event(device);
@@ -654,6 +662,7 @@ export class QuantizedLinear {
     this.weights.dispose();
     this.scales.dispose();
     this.zeros?.dispose();
+    this.scaledZeros?.dispose();
     this.rows?.dispose();
   }
 

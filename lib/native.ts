@@ -269,6 +269,11 @@ export interface NativeGemmDescriptor {
   weights: NativeDeviceBuffer;
   scales: NativeDeviceBuffer;
   zeros: NativeDeviceBuffer | null;
+  /**
+   * Grouped zero-point formats only (usesScaledZeros): [groups, n] in the
+   * activation type, filled by the constructor on `stream` with (2^(bits-1) - z) * s.
+   */
+  scaledZeros?: NativeDeviceBuffer | null;
   /** Act-order: input row of each kernel row (int32, -1 = padding). */
   rows: NativeDeviceBuffer | null;
   n: number;
@@ -277,6 +282,8 @@ export interface NativeGemmDescriptor {
   /** Columns of x (k, or fewer with act-order padding). */
   inputK: number;
   format: NativeFormat;
+  /** The stream the arrays were uploaded on: where scaledZeros is made (needed with it). */
+  stream?: NativeStream;
 }
 
 /** The GPTQ quantizer's problem (csrc/kernels/quantize.h GptqQuantizeProblem). */

@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "gemm_call.h"
 #include "kernel_args.h"
+#include "scaled_zeros.h"
 #include "state.h"
 #include "stream.h"
 #include "unwrap.h"
@@ -87,6 +88,28 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
   scales_ = keep("scales", ScaleRows(format_, k_) * n * 2, &scales_ref_);
   if (format_.zero_points) zeros_ = keep("zeros", ScaleRows(format_, k_) * n, &zeros_ref_);
   if (act_order) rows_ = keep("rows", k * 4, &rows_ref_);
+  const bool scaled = !d.Get("scaledZeros").IsUndefined() && !d.Get("scaledZeros").IsNull();
+  if (scaled != marlin::uses_scaled_zeros(format_))
+    throw MakeError(env, "BAD_ARGUMENT",
+                    std::string("scaledZeros: ") +
+                        (scaled ? "given for a format that has none (" : "missing: this format runs on them (") +
+                        DescribeFormat(format_) + ")");
+  if (scaled) {
+    // Made here, on the stream the layer's arrays were uploaded on, once.
+    Stream* stream = Stream::FromValue(env, d.Get("stream"), "stream");
+    if (stream->device() != device_)
+      throw MakeError(env, "BAD_ARGUMENT",
+                      "the stream is on device " + std::to_string(stream->device()) + " but the layer on device " +
+                          std::to_string(device_));
+    RequireNotCapturing(env, "building a layer with zero points");
+    scaled_zeros_ = keep("scaledZeros", ScaleRows(format_, k_) * n * 2, &scaled_zeros_ref_);
+    CheckCuda(env, cudaSetDevice(device_), "cudaSetDevice");
+    CheckCuda(env,
+              marlin::scale_zeros(scales_->Region(env, 0, 0, "scales"), zeros_->Region(env, 0, 0, "zeros"),
+                                  scaled_zeros_->Region(env, 0, 0, "scaledZeros"),
+                                  static_cast<int>(ScaleRows(format_, k_)), n_, format_, stream->handle()),
+              "scaled zero points launch");
+  }
 #if MARLIN_EVICT_FIRST
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
@@ -111,7 +134,7 @@ DeviceBuffer* GemmLayer::Live(Napi::Env env, DeviceBuffer* held, const char* nam
 }
 
 void GemmLayer::UseHeld(Stream* stream) const {
-  for (const DeviceBuffer* b : {weights_, scales_, zeros_, rows_})
+  for (const DeviceBuffer* b : {weights_, scales_, zeros_, scaled_zeros_, rows_})
     if (b) stream->Use(b);
 }
 
@@ -155,6 +178,8 @@ GemmLayer::Call GemmLayer::Prepare(Napi::Env env, const CallArgs& a) const {
   args.b = Live(env, weights_, "the layer's weights")->Region(env, 0, 0, "weights");
   args.scales = Live(env, scales_, "the layer's scales")->Region(env, 0, 0, "scales");
   if (DeviceBuffer* z = Live(env, zeros_, "the layer's zero points")) args.zeros = z->Region(env, 0, 0, "zeros");
+  if (DeviceBuffer* z = Live(env, scaled_zeros_, "the layer's scaled zero points"))
+    args.scaled_zeros = z->Region(env, 0, 0, "scaledZeros");
   if (Live(env, rows_, "the layer's act-order rows")) {
     call.scratch = BufferOnDevice(env, a.scratch, "scratch", device_);
     call.rows = reinterpret_cast<const int*>(rows_->Region(env, 0, 0, "rows"));
@@ -174,6 +199,7 @@ void GemmLayer::Launch(Napi::Env env, const Call& call, const std::vector<marlin
   Live(env, weights_, "the layer's weights");
   Live(env, scales_, "the layer's scales");
   Live(env, zeros_, "the layer's zero points");
+  Live(env, scaled_zeros_, "the layer's scaled zero points");
   Live(env, rows_, "the layer's act-order rows");
   if (call.stream->disposed()) throw MakeError(env, "DISPOSED", "the stream was disposed");
   if (call.stream->capturing()) {

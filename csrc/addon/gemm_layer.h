@@ -2,7 +2,10 @@
 // scales, zero points, act-order rows, shape, format) and checked once, so
 // that each call passes only the activations, the output and the stream.
 //
-//   new Gemm({ weights, scales, zeros, rows, n, k, inputK, format })
+//   new Gemm({ weights, scales, zeros, scaledZeros, rows, n, k, inputK, format, stream })
+//                                         grouped zero-point formats (marlin::uses_scaled_zeros)
+//                                         also take scaledZeros, [groups, n] in the activation
+//                                         type, which it fills on `stream` (scaled_zeros.h)
 //   gemm.run(x, out, workspace, stream, m, scratch?, overrides?)
 //   gemm.bind(x, out, workspace, stream, m)
 //                                         a GemmCall: run() of those arguments, checked
@@ -90,10 +93,11 @@ class GemmLayer : public Napi::ObjectWrap<GemmLayer> {
 
   // The layer's buffers: references keep their JS objects (so the native
   // objects below) alive; the pointers spare each call an unwrap.
-  Napi::ObjectReference weights_ref_, scales_ref_, zeros_ref_, rows_ref_;
+  Napi::ObjectReference weights_ref_, scales_ref_, zeros_ref_, scaled_zeros_ref_, rows_ref_;
   DeviceBuffer* weights_ = nullptr;
   DeviceBuffer* scales_ = nullptr;
-  DeviceBuffer* zeros_ = nullptr;  // null without zero points
+  DeviceBuffer* zeros_ = nullptr;         // null without zero points
+  DeviceBuffer* scaled_zeros_ = nullptr;  // null unless the format uses scaled zero points
   DeviceBuffer* rows_ = nullptr;   // null without act-order
   marlin::Format format_;
   int device_ = 0;

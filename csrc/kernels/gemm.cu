@@ -126,10 +126,12 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   if (args.m < 0) return Status::kBadShape;
   const Status problem = check_problem(args.n, args.k, args.format);
   if (problem != Status::kOk) return problem;
-  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace || (args.format.zero_points && !args.zeros))
+  // The zero points the kernels read (kernel_args.h).
+  const void* const zeros = uses_scaled_zeros(args.format) ? args.scaled_zeros : args.zeros;
+  if (!args.a || !args.b || !args.scales || !args.c || !args.workspace || (args.format.zero_points && !zeros))
     return Status::kNullPointer;
   if (!aligned16(args.a) || !aligned16(args.b) || !aligned16(args.scales) || !aligned16(args.c) ||
-      !aligned16(args.workspace) || (args.format.zero_points && !aligned16(args.zeros)))
+      !aligned16(args.workspace) || (args.format.zero_points && !aligned16(zeros)))
     return Status::kMisaligned;
 
   auto fail = [&](cudaError_t e) {
@@ -164,7 +166,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
     const KernelArgs ka{static_cast<const int4*>(args.a),
                         static_cast<const int4*>(args.b),
                         static_cast<const int4*>(args.scales),
-                        static_cast<const int4*>(args.zeros),
+                        static_cast<const int4*>(zeros),
                         static_cast<int4*>(args.c),
                         locks,
                         partials,
@@ -186,7 +188,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
                         KernelArgs{reinterpret_cast<const int4*>(a +
                                                                  static_cast<std::int64_t>(row) * args.k * act_bytes),
                                    static_cast<const int4*>(args.b), static_cast<const int4*>(args.scales),
-                                   static_cast<const int4*>(args.zeros),
+                                   static_cast<const int4*>(zeros),
                                    reinterpret_cast<int4*>(c + static_cast<std::int64_t>(row) * args.n * act_bytes),
                                    locks, partials, policy, rows, args.n, args.k},
                         tiles < p.blocks ? tiles : p.blocks, device};

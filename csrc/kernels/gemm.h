@@ -123,6 +123,7 @@ struct GemmArgs {
   const void* b = nullptr;       // packed weights, Marlin layout: k * n * bits / 8 bytes
   const void* scales = nullptr;  // [groups, n] in the activation type, Marlin order
   const void* zeros = nullptr;   // [groups, n] bytes: packed zero points (format.zero_points)
+  const void* scaled_zeros = nullptr;  // [groups, n] activation type: scale_zeros()'s (uses_scaled_zeros)
   void* c = nullptr;             // [m, n] activation type, row-major; fully overwritten
   void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
   std::size_t workspace_bytes = 0;

@@ -13,7 +13,10 @@ struct KernelArgs {
   const int4* a;       // [m, k] activations (FP16 or BF16), row-major
   const int4* b;       // [k / 16, n * bits / 2] int32 words, Marlin layout
   const int4* scales;  // [groups, n] scales in the activation type, Marlin order
-  const int4* zeros;   // [groups, n] bytes of packed zero points (packing.h), or null
+  // Zero points as the kernels read them, or null: per-column formats the
+  // packed bytes ([1, n], packing.h); grouped formats the scaled zero points
+  // ([groups, n] in the activation type and the scales' order: scaled_zeros.h).
+  const int4* zeros;
   int4* c;             // [m, n] output in the activation type, row-major
   int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
   float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { Device, DeviceTensor } from '../../lib/device';
 import { MarlinError } from '../../lib/errors';
-import { toHalf } from '../../lib/fp16';
+import { halfToNumber, toHalf } from '../../lib/fp16';
 import { QuantizedLinear } from '../../lib/linear';
 import { native } from '../../lib/native';
 import { firstDifference } from '../helpers/compare';
@@ -93,6 +93,33 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     expect(() => gemm.run(small.buffer, small.buffer, ws.buffer, device.stream.native, 16)).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('outside') }),
     );
+  });
+
+  test('the native layer takes scaled zero points exactly for grouped zero-point formats, and makes them on the stream it is given', async () => {
+    using weights = device.empty([(128 * 128) / 8], 'int32');
+    using scales = device.empty([128], 'float16');
+    using zeros = device.empty([128 / 4], 'int32');
+    using scaled = device.empty([128], 'float16');
+    const zp = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: true } as const;
+    const sym = { ...zp, zeroPoints: false } as const;
+    const base = { weights: weights.buffer, scales: scales.buffer, rows: null, n: 128, k: 128, inputK: 128, stream: device.stream.native };
+    expect(() => new native.Gemm({ ...base, zeros: zeros.buffer, format: zp })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('scaledZeros: missing') }),
+    );
+    expect(() => new native.Gemm({ ...base, zeros: null, scaledZeros: scaled.buffer, format: sym })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('scaledZeros: given') }),
+    );
+    expect(() => new native.Gemm({ ...base, zeros: zeros.buffer, scaledZeros: scaled.buffer, format: { ...zp, groupSize: -1 } })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('scaledZeros: given') }),
+    );
+    // (2^(bits-1) - z) s, rounded once, in the scales' order: zero point byte p goes with scale p.
+    const s = Float32Array.from({ length: 128 }, (_, p) => (p % 2 ? -1 : 1) * (1 + p / 128) * 2 ** -6);
+    const z = Uint8Array.from({ length: 128 }, (_, p) => (p * 7) % 16);
+    scales.upload(toHalf(s));
+    zeros.upload(new Int32Array(z.buffer));
+    scaled.fill(0xff);
+    new native.Gemm({ ...base, zeros: zeros.buffer, scaledZeros: scaled.buffer, format: zp });
+    expect(firstDifference(await scaled.toHost(), toHalf(Array.from(s, (v, p) => (8 - z[p]) * halfToNumber(toHalf([v])[0]))))).toBe(-1);
   });
 
   test('use after dispose throws DISPOSED; dispose twice is safe', async () => {

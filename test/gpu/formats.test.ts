@@ -137,9 +137,10 @@ describeGpu(`every weight format against float64, per element (seed ${SEED})`, (
       });
 
       // With x = I every output is one product 1 * w plus exact zeros, so the GEMM must return each
-      // weight exactly: (q - z) s rounded once (grouped: in the dtype before the mma; per-channel:
-      // the exact FP32 product rounded at the output). This catches small dequantization errors
-      // (a zero point off by one, one wrong weight) that the per-element bound is too wide to see.
+      // weight exactly as it computes it (kernelW): (q - z) s rounded once (grouped: in the dtype before
+      // the mma; per-channel: the exact FP32 product rounded at the output), or for grouped zero points
+      // (q - 2^(bits-1)) s + zs rounded once. This catches small dequantization errors (a zero point off
+      // by one, one wrong weight) that the per-element bound is too wide to see.
       test('forward(identity) returns every weight exactly: the GEMM\'s own dequantization', async () => {
         const { k, n, dtype } = c;
         const eye = new Float32Array(k * k);
@@ -149,7 +150,7 @@ describeGpu(`every weight format against float64, per element (seed ${SEED})`, (
         out.fill(0xff);
         built!.layer.forward(x, { out });
         const got = await out.toHost();
-        const expected = toHalves(built!.data.w64, dtype);
+        const expected = built!.data.kernelW;
         const values = fromHalves(got, dtype);
         const bad: string[] = [];
         let count = 0;

@@ -10,7 +10,10 @@
  *   FP16, 2^-8 BF16);
  * - epsW: grouped formats round each weight (q - z) s once to the dtype
  *   (same unit); per-channel formats scale the FP32 sums instead (one FP32
- *   rounding, 2^-24: 1e-6 is ample);
+ *   rounding, 2^-24: 1e-6 is ample). Grouped zero-point formats run on
+ *   scaled zero points (lib/formats.ts usesScaledZeros): zs = (2^(bits-1) - z) s
+ *   rounded once, then w = (q - 2^(bits-1)) s + zs rounded once, within
+ *   epsW (|w| + |zs|) (1 + epsW) of (q - z) s, so S sums |x| (|w| + |zs|) there;
  * - epsAcc: FP32 accumulation on the tensor cores and across warps and
  *   blocks. Products of two 16-bit values are exact in FP32; each k16 mma
  *   step may lose up to ~17 FP32 ulps of the largest addend (alignment and
@@ -19,7 +22,7 @@
  *   included: padding adds exact zeros).
  * - abs: 1e-6 for outputs near zero (FP16 subnormal spacing is 2^-24).
  */
-import { type ActivationDType, type WeightFormat, describeFormat, symmetricZero } from '../../lib/formats';
+import { type ActivationDType, type WeightFormat, describeFormat, symmetricZero, usesScaledZeros } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
 import type { QuantizedWeights } from '../../lib/quantize';
 import { relativeError } from '../../lib/testing';
@@ -77,6 +80,14 @@ export interface FormatLayerData {
   w64: Float64Array;
   /** |w64|. */
   absW: Float64Array;
+  /**
+   * [k, n] bit patterns in the dtype of the weights as the kernels compute
+   * them: w64 rounded once, or for scaled-zero formats (q - 2^(bits-1)) s + zs
+   * rounded once (zs = (2^(bits-1) - z) s rounded once; see the bound above).
+   */
+  kernelW: Uint16Array;
+  /** [k, n] |zs| of each weight's group and column, scaled-zero formats only. */
+  absZs?: Float64Array;
   /** Group of each input row. */
   group: Int32Array;
 }
@@ -105,21 +116,32 @@ export function randomFormatLayer(c: FormatCase, random: () => number): FormatLa
 
   // w = (q - z) * s in float64, each row with its own group's scale and zero point
   const s = fromHalves(scales, dtype);
+  const mid = symmetricZero(bits);
+  // Scaled-zero formats: zs per (group, column), rounded once; the kernels' weight is (q - mid) s + zs rounded
+  // once (both terms and their sum exact in float64).
+  const zs = zeros && usesScaledZeros(c) ? fromHalves(toHalves(Array.from(zeros, (z, i) => (mid - z) * s[i]), dtype), dtype) : undefined;
   const w64 = new Float64Array(k * n);
   const absW = new Float64Array(k * n);
+  const kernel = new Float64Array(k * n);
+  const absZs = zs ? new Float64Array(k * n) : undefined;
   for (let row = 0; row < k; row++) {
     const g = group[row];
     for (let col = 0; col < n; col++) {
-      const z = zeros ? zeros[g * n + col] : symmetricZero(bits);
-      const w = (q[row * n + col] - z) * s[g * n + col];
-      w64[row * n + col] = w;
-      absW[row * n + col] = Math.abs(w);
+      const z = zeros ? zeros[g * n + col] : mid;
+      const at = row * n + col;
+      const w = (q[at] - z) * s[g * n + col];
+      w64[at] = w;
+      absW[at] = Math.abs(w);
+      kernel[at] = zs ? (q[at] - mid) * s[g * n + col] + zs[g * n + col] : w;
+      if (absZs && zs) absZs[at] = Math.abs(zs[g * n + col]);
     }
   }
   const quantized: QuantizedWeights = { q, scales, inFeatures: k, outFeatures: n, groupSize, bits, dtype };
   if (zeros) quantized.zeros = zeros;
   if (c.actOrder) quantized.gIdx = group;
-  return { quantized, w64, absW, group };
+  const data: FormatLayerData = { quantized, w64, absW, kernelW: toHalves(kernel, dtype), group };
+  if (absZs) data.absZs = absZs;
+  return data;
 }
 
 /** Random activations in the dtype: bit patterns and their exact values. */
@@ -128,17 +150,17 @@ export function randomActivations(m: number, k: number, dtype: ActivationDType, 
   return { bits, values: fromHalves(bits, dtype) };
 }
 
-/** ref = x W and S = |x| |W| in float64 for the listed rows of x ([m, k]). */
+/** ref = x W and S = |x| |W| (|x| (|W| + |zs|) for scaled-zero formats) in float64 for the listed rows of x ([m, k]). */
 export function referenceRows(
   x: ArrayLike<number>,
-  data: Pick<FormatLayerData, 'w64' | 'absW'>,
+  data: Pick<FormatLayerData, 'w64' | 'absW' | 'absZs'>,
   k: number,
   n: number,
   rows: readonly number[],
 ): { ref: Float64Array; absSum: Float64Array } {
   const ref = new Float64Array(rows.length * n);
   const absSum = new Float64Array(rows.length * n);
-  const { w64, absW } = data;
+  const { w64, absW, absZs } = data;
   rows.forEach((row, r) => {
     const acc = ref.subarray(r * n, (r + 1) * n);
     const abs = absSum.subarray(r * n, (r + 1) * n);
@@ -149,7 +171,7 @@ export function referenceRows(
       const base = kk * n;
       for (let j = 0; j < n; j++) {
         acc[j] += xv * w64[base + j];
-        abs[j] += xa * absW[base + j];
+        abs[j] += xa * (absZs ? absW[base + j] + absZs[base + j] : absW[base + j]);
       }
     }
   });

@@ -22,6 +22,14 @@ struct Format {
   bool zero_points = false;   // stored zero points (AWQ, GPTQ sym=false); else symmetric
 };
 
+// Grouped formats with zero points run on scaled zero points, one per
+// (group, column) in the scales' order and type:
+//   zs = (2^(bits-1) - z) * s, rounded once, so w = (q - 2^(bits-1)) * s + zs
+// is one fused multiply-add per weight pair, the same count as a symmetric
+// format's scale multiply (scaled_zeros.h makes them when a layer loads).
+// w is then rounded twice: within one rounding of zs of (q - z) * s.
+inline bool uses_scaled_zeros(const Format& f) { return f.zero_points && f.group_size > 0; }
+
 inline bool operator==(const Format& a, const Format& b) {
   return a.act == b.act && a.bits == b.bits && a.group_size == b.group_size && a.zero_points == b.zero_points;
 }

@@ -189,13 +189,24 @@ __device__ __forceinline__ void decode_block(const uint32_t* w, const typename C
   b1 = Codec::half_frag(Codec::kWordsPerBlock == 1 ? w[0] >> 8 : w[1], z1);
 }
 
-// Multiplies both registers of a fragment by one scale pair (grouped formats
-// scale the weights before the mma, once rounded, like the reference).
+// Multiplies both registers of a fragment by one scale pair (symmetric
+// grouped formats scale the weights before the mma, once rounded, like the
+// reference).
 template <Act A>
 __device__ __forceinline__ void scale_frag(FragB& f, typename ActTraits<A>::Pair s2) {
   using T = ActTraits<A>;
   f.r[0] = T::as_u32(__hmul2(T::as_pair(f.r[0]), s2));
   f.r[1] = T::as_u32(__hmul2(T::as_pair(f.r[1]), s2));
+}
+
+// The same plus a shift pair: (q - 2^(bits-1)) * s + zs, the grouped
+// zero-point formats' weights (common/format.h), one fused multiply-add.
+template <Act A>
+__device__ __forceinline__ void scale_shift_frag(FragB& f, typename ActTraits<A>::Pair s2,
+                                                 typename ActTraits<A>::Pair zs2) {
+  using T = ActTraits<A>;
+  f.r[0] = T::as_u32(__hfma2(T::as_pair(f.r[0]), s2, zs2));
+  f.r[1] = T::as_u32(__hfma2(T::as_pair(f.r[1]), s2, zs2));
 }
 
 }  // namespace marlin

@@ -60,7 +60,6 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int a_stride = args.k / 8;                  // int4 per row of A
   const int b_stride = args.n * F::kBits / 8;       // int4 per k16 row of B
   const int s_stride = args.n / 8;                  // int4 per row of scales
-  const int z_stride = args.n / 16;                 // int4 per row of zero points
 
   // This thread's share of the A copy: row a_row (+ kARowsPerPass per pass),
   // chunk a_chunk; rows repeat the same swizzle every 8 rows.
@@ -84,14 +83,16 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   uint32_t frag_a[2][L::kMBlocks][4];      // double-buffered A fragments
   uint32_t frag_q[2][4 * L::kLaneInt4];    // packed weights of 4 n16 blocks
   int4 frag_s[2];                          // group scales of the lane's 8 columns
-  uint32_t frag_z[2][2];                   // group zero points (bytes) of those columns
-  typename Codec::Zero zc[8];              // the subtrahends of the current group's 8 columns
-  if constexpr (!F::kZeroPoints) {
+  int4 frag_zs[2];                         // their scaled zero points (grouped zero-point formats)
+  typename Codec::Zero zc[8];              // the subtrahends of the lane's 8 columns
+  // Grouped formats subtract the symmetric zero point and add the scaled
+  // zero point in the scale step (common/format.h); per-column zero points
+  // are subtracted here, once per slice.
+  if constexpr (F::kGrouped || !F::kZeroPoints) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) zc[i] = Codec::symmetric();
   }
-  // The subtrahends from a lane's zero-point words: made once per group,
-  // not per use (a group spans a stage or more, or the whole column).
+  // The subtrahends from a lane's zero-point words (per-column formats).
   auto make_zeros = [&](const uint32_t (&zw)[2]) {
     unroll<8>([&](auto I) { zc[decltype(I)::value] = Codec::template zero<decltype(I)::value>(zw); });
   };
@@ -131,22 +132,18 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         }
       }
       if constexpr (F::kGrouped) {
-        // Every stage carries its groups' scale (and zero-point) rows, so a
-        // slot never depends on another slot the pipeline may be refilling.
+        // Every stage carries its groups' scale (and scaled zero-point) rows,
+        // so a slot never depends on another slot the pipeline may be refilling.
         const int group = kt * L::kKBlocks / F::kGroupBlocks;
-        if (th.tid < L::kSStage) {
-          const int r = th.tid / L::kSChunks;
-          const int ch = th.tid % L::kSChunks;
-          ptx::cp_async16(stage + L::kSOffset + th.tid,
-                          args.scales + static_cast<int64_t>(group + r) * s_stride + sl.col * L::kSChunks + ch,
+        if (th.tid < L::kSStage + L::kZStage) {
+          const bool zero_row = th.tid >= L::kSStage;  // the two copies share one shape
+          const int i = zero_row ? th.tid - L::kSStage : th.tid;
+          const int r = i / L::kSChunks;
+          const int ch = i % L::kSChunks;
+          ptx::cp_async16(stage + (zero_row ? L::kZOffset : L::kSOffset) + i,
+                          (zero_row ? args.zeros : args.scales) + static_cast<int64_t>(group + r) * s_stride +
+                              sl.col * L::kSChunks + ch,
                           pred && ch / 8 < sl.chunks);
-        } else if (th.tid < L::kSStage + L::kZStage) {
-          const int i = th.tid - L::kSStage;
-          const int r = i / L::kZChunks;
-          const int ch = i % L::kZChunks;
-          ptx::cp_async16(stage + L::kZOffset + i,
-                          args.zeros + static_cast<int64_t>(group + r) * z_stride + sl.col * L::kZChunks + ch,
-                          pred && ch / 4 < sl.chunks);
         }
       }
       ptx::cp_async_commit();
@@ -171,27 +168,23 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         // Scale int4 number g of the warp's 64 columns holds, in order, the
         // scales of columns g, g+8, g+16, ..., g+56: the packer transposed them.
         frag_s[buf] = stage[L::kSOffset + row * L::kSChunks + 8 * th.warp_n + th.g];
-        if constexpr (F::kZeroPoints) {
-          const uint32_t* const zrow = reinterpret_cast<const uint32_t*>(stage + L::kZOffset + row * L::kZChunks);
-          frag_z[buf][0] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane];
-          frag_z[buf][1] = zrow[th.warp_n * L::kZWordsPerWarp + th.g * L::kZWordsPerLane + 1];
-        }
+        if constexpr (F::kZeroPoints) frag_zs[buf] = stage[L::kZOffset + row * L::kSChunks + 8 * th.warp_n + th.g];
       }
     };
 
     auto compute = [&](int buf, int step) {
-      if constexpr (F::kGrouped && F::kZeroPoints) {
-        // A stage within one group shares its subtrahends between its steps.
-        if (L::kGroupRows > 1 || step == 0) make_zeros(frag_z[buf]);
-      }
       const Scalar* const s = reinterpret_cast<const Scalar*>(&frag_s[buf]);
+      const Scalar* const zs = reinterpret_cast<const Scalar*>(&frag_zs[buf]);
       // n outer, m inner: the dequantization of the next n16 block overlaps
       // the mma of this one.
       unroll<4>([&](auto J) {
         constexpr int j = decltype(J)::value;
         FragB b0, b1;  // columns 16j + g and 16j + 8 + g
         decode_block<Codec>(&frag_q[buf][j * Codec::kWordsPerBlock], zc[2 * j], zc[2 * j + 1], b0, b1);
-        if constexpr (F::kGrouped) {
+        if constexpr (F::kGrouped && F::kZeroPoints) {
+          scale_shift_frag<F::kAct>(b0, Traits::broadcast(s[2 * j]), Traits::broadcast(zs[2 * j]));
+          scale_shift_frag<F::kAct>(b1, Traits::broadcast(s[2 * j + 1]), Traits::broadcast(zs[2 * j + 1]));
+        } else if constexpr (F::kGrouped) {
           scale_frag<F::kAct>(b0, Traits::broadcast(s[2 * j]));
           scale_frag<F::kAct>(b1, Traits::broadcast(s[2 * j + 1]));
         }

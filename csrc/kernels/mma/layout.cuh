@@ -84,15 +84,18 @@ struct Layout {
   static constexpr int kBStage = K_BLOCKS * kBChunks;
   static constexpr int kBPasses = kBStage / kThreads;        // == kStepsK * kLaneInt4
 
-  // Scale and zero-point rows of one stage: one row when a group spans the
-  // stage (or more), else one per group the stage covers. Zero points are
-  // bytes whatever the weight width (one prmt makes the subtrahend), per 64
-  // columns 8 bytes per mma lane g: word 2g + i / 4, byte i % 4 = column g + 8i.
+  // Scale rows of one stage: one row when a group spans the stage (or more),
+  // else one per group the stage covers; grouped zero-point formats carry
+  // as many rows of scaled zero points (common/format.h), in the scales'
+  // type and order. Per-column zero points are read once per slice from
+  // global memory: bytes whatever the weight width (one prmt makes the
+  // subtrahend), per 64 columns 8 bytes per mma lane g: word 2g + i / 4,
+  // byte i % 4 = column g + 8i.
   static constexpr int kGroupRows = F::kGrouped ? max_of(1, K_BLOCKS / F::kGroupBlocks) : 0;
-  static constexpr int kSChunks = kTileN / 8;                   // int4 per scale row
+  static constexpr int kSChunks = kTileN / 8;                   // int4 per scale row (and scaled zero-point row)
   static constexpr int kSStage = kGroupRows * kSChunks;
-  static constexpr int kZChunks = kTileN / 16;                  // int4 per zero-point row
-  static constexpr int kZStage = F::kZeroPoints ? kGroupRows * kZChunks : 0;
+  static constexpr int kZStage = F::kZeroPoints ? kSStage : 0;  // scaled zero points (grouped formats only)
+  static constexpr int kZChunks = kTileN / 16;                  // int4 per row of zero-point bytes (per column)
   static constexpr int kZWordsPerWarp = 16;                     // 64 columns
   static constexpr int kZWordsPerLane = 2;                      // 8 columns
 

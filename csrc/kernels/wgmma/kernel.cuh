@@ -85,9 +85,9 @@ struct Tile {
   static constexpr int kSInt4 = kGroupRows * kTileN / 8;
   static constexpr int kBOffset = kABytes;
   static constexpr int kSOffset = kBOffset + kBInt4 * 16;
-  // Zero points, one byte per column (packing.h zero_position): a 64-column
-  // unit's row is 16 words, lane g's two at words 2g and 2g + 1.
-  static constexpr int kZInt4 = kGrouped && kZeroPoints ? kGroupRows * kTileN / 16 : 0;
+  // Grouped zero-point formats: as many rows of scaled zero points, in the
+  // scales' type and order (common/format.h).
+  static constexpr int kZInt4 = kGrouped && kZeroPoints ? kSInt4 : 0;
   static constexpr int kZOffset = kSOffset + kSInt4 * 16;
   static constexpr int kStageBytes = (kZOffset + kZInt4 * 16 + 1023) / 1024 * 1024;
   // The split-k partial tile: kRows rows of kTileN FP32 sums, rows padded
@@ -278,12 +278,12 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       }
       if constexpr (T::kZeroPoints) {
         if (tid < T::kZInt4) {
-          const int r = tid / (T::kTileN / 16);
-          const int ch = tid % (T::kTileN / 16);
+          const int r = tid / (T::kTileN / 8);
+          const int ch = tid % (T::kTileN / 8);
           const int grp = kt * T::kSteps / T::kGroupBlocks + r;
           marlin::ptx::cp_async16(st + T::kZOffset + tid * 16,
-                                  args.zeros + static_cast<int64_t>(grp) * (args.n / 16) + unit0 * 4 + ch,
-                                  pred && unit0 + ch / 4 < units);
+                                  args.zeros + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
+                                  pred && unit0 + ch / 8 < units);
         }
       }
     }
@@ -293,26 +293,21 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   float acc[T::kRows / 2];
 #pragma unroll
   for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
-  // The lane's zero-point word: columns 16 warp + g and 16 warp + 8 + g of
-  // its 64 are bytes 2 warp % 4 and (2 warp + 1) % 4 of word 2g + warp / 2
-  // of the unit's row (packing.h zero_position). Per column: one word for
-  // the whole of k, read here; grouped: read from the stage at every k16
-  // step (kept in a register across a group instead, the 128-row variants
-  // spilled more: 36-44 bytes against 28-32).
-  const int zero_index = group * 16 + 2 * g + warp / 2;
-  uint32_t zero_word = 0;
+  // Per-column zero points, subtracted in the decode: the lane's word,
+  // whose bytes 2 warp % 4 and (2 warp + 1) % 4 are columns 16 warp + g
+  // and 16 warp + 8 + g of its 64 (word 2g + warp / 2 of the unit's row,
+  // packing.h zero_position), read once for the whole of k. Grouped zero
+  // points are added as scaled zero points in the scale step instead
+  // (common/format.h), after a symmetric decode.
+  typename Codec::Zero z0 = Codec::symmetric(), z1 = Codec::symmetric();
   if constexpr (T::kZeroPoints && !T::kGrouped) {
-    if (unit0 + group < units)
-      zero_word = __ldg(reinterpret_cast<const uint32_t*>(args.zeros) + unit0 * 16 + zero_index);
+    const uint32_t word =
+        unit0 + group < units
+            ? __ldg(reinterpret_cast<const uint32_t*>(args.zeros) + unit0 * 16 + group * 16 + 2 * g + warp / 2)
+            : 0u;
+    z0 = Codec::zero_of_byte(word, (2 * warp) % 4);
+    z1 = Codec::zero_of_byte(word, (2 * warp + 1) % 4);
   }
-  auto zeros_of = [&](uint32_t word, typename Codec::Zero& z0, typename Codec::Zero& z1) {
-    if constexpr (T::kZeroPoints) {
-      z0 = Codec::zero_of_byte(word, (2 * warp) % 4);
-      z1 = Codec::zero_of_byte(word, (2 * warp + 1) % 4);
-    } else {
-      z0 = z1 = Codec::symmetric();
-    }
-  };
 
   auto compute_stage = [&](int slot) {
     const char* const st = smem + slot * T::kStageBytes;
@@ -323,10 +318,13 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     // keeping every row's pair at once costs registers). Scale int4 g of a
     // 64-column unit holds columns g, g+8, ..., g+56, so half 2 warp is
     // column 16 warp + g and half 2 warp + 1 column 16 warp + 8 + g.
-    const uint32_t* const scale_row =
-        reinterpret_cast<const uint32_t*>(st + T::kSOffset) + (group * 64 + g * 8 + 2 * warp) / 2;
-    const uint32_t* const zero_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + zero_index;
+    // Scaled zero points (grouped zero-point formats) sit at the same places
+    // of their rows.
+    const int pair_index = (group * 64 + g * 8 + 2 * warp) / 2;
+    const uint32_t* const scale_row = reinterpret_cast<const uint32_t*>(st + T::kSOffset) + pair_index;
+    const uint32_t* const shift_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + pair_index;
     uint32_t scale_pair = 0;
+    uint32_t shift_pair = 0;
 #pragma unroll
     for (int s = 0; s < T::kSteps; ++s) {
       // Block `warp` of the lane's words: 4 bits, word warp of its int4; 8
@@ -334,19 +332,23 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       const uint32_t* const q =
           words + (((s * T::kGroups + group) * T::kBlockWords + warp * T::kBlockWords / 4) * 32 + lane) * 4 +
           warp * T::kBlockWords % 4;
-      typename Codec::Zero z0, z1;
-      if constexpr (T::kGrouped && T::kZeroPoints)
-        zeros_of(zero_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 4], z0, z1);
-      else
-        zeros_of(zero_word, z0, z1);
       FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
       decode_block<Codec>(q, z0, z1, b0, b1);
       if constexpr (T::kGrouped) {
-        if (s % T::kGroupBlocks == 0)
-          scale_pair = scale_row[(T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2];
+        if (s % T::kGroupBlocks == 0) {
+          const int row = (T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2;
+          scale_pair = scale_row[row];
+          if constexpr (T::kZeroPoints) shift_pair = shift_row[row];
+        }
         const Scalar* const sc = reinterpret_cast<const Scalar*>(&scale_pair);
-        scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
-        scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
+        if constexpr (T::kZeroPoints) {
+          const Scalar* const zs = reinterpret_cast<const Scalar*>(&shift_pair);
+          scale_shift_frag<T::kAct>(b0, Traits::broadcast(sc[0]), Traits::broadcast(zs[0]));
+          scale_shift_frag<T::kAct>(b1, Traits::broadcast(sc[1]), Traits::broadcast(zs[1]));
+        } else {
+          scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
+          scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
+        }
       }
       const uint32_t a[4] = {b0.r[0], b1.r[0], b0.r[1], b1.r[1]};
       ptx::wgmma_fence();
