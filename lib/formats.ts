@@ -75,8 +75,9 @@ export function symmetricZero(bits: WeightBits): number {
  * with zero points; csrc/kernels/common/format.h uses_scaled_zeros, which the
  * addon checks this against): per (group, column) zs = (2^(bits-1) - z) * s,
  * rounded once to the activation type, and each weight is
- * (q - 2^(bits-1)) * s + zs, rounded once more: within one rounding of zs
- * of (q - z) * s rounded once (docs/formats.md).
+ * (q - 2^(bits-1)) * s + zs, rounded once more: it differs from the exact
+ * (q - z) * s by at most half a unit in the last place of zs plus its own
+ * final rounding (docs/formats.md).
  */
 export function usesScaledZeros(format: WeightFormat): boolean {
   return format.zeroPoints && format.groupSize !== -1;

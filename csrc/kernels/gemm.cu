@@ -78,7 +78,8 @@ const char* status_message(Status status) {
     case Status::kNoVariant: return "no compiled kernel variant for this tile and format fits the device";
     case Status::kMisaligned: return "A, B, scales, zero points, C and the workspace must be 16-byte aligned";
     case Status::kNullPointer:
-      return "A, B, scales, C, the workspace (and zero points, when the format has them) must not be null";
+      return "A, B, scales, C, the workspace (and zero points, when the format has them: scaled zero points for grouped "
+             "formats) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
       return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma or wgmma (wgmma without a tile, depth, block count or max_par), and splits 0 to the table's maxSplits (wgmma only)";

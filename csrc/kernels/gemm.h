@@ -122,8 +122,12 @@ struct GemmArgs {
   const void* a = nullptr;       // [m, k] activations, row-major
   const void* b = nullptr;       // packed weights, Marlin layout: k * n * bits / 8 bytes
   const void* scales = nullptr;  // [groups, n] in the activation type, Marlin order
-  const void* zeros = nullptr;   // [groups, n] bytes: packed zero points (format.zero_points)
-  const void* scaled_zeros = nullptr;  // [groups, n] activation type: scale_zeros()'s (uses_scaled_zeros)
+  // Zero points (format.zero_points): per-column formats read the packed
+  // bytes ([1, n]); grouped formats (uses_scaled_zeros) read only
+  // scaled_zeros, which the caller makes once with scale_zeros() from the
+  // scales and the packed bytes ([groups, n], the scales' type and order).
+  const void* zeros = nullptr;
+  const void* scaled_zeros = nullptr;
   void* c = nullptr;             // [m, n] activation type, row-major; fully overwritten
   void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
   std::size_t workspace_bytes = 0;

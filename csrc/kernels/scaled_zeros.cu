@@ -16,7 +16,9 @@ __global__ void scale_zeros_kernel(const T* __restrict__ scales, const uint8_t* 
                                    int64_t total, int mid) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    // (mid - z) * s is exact in FP32 (at most 9 + 11 significant bits): one rounding.
+    // (mid - z) * s is exact in FP32 (at most 8 + 11 significant bits): one
+    // rounding. (A scale above ~8188 (4 bits) or 512 (8 bits) in FP16 can
+    // make zs infinite, and every weight of its group with it.)
     out[i] = ActTraits<A>::from_float(static_cast<float>(mid - static_cast<int>(zeros[i])) *
                                       ActTraits<A>::to_float(scales[i]));
   }

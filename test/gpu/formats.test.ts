@@ -7,8 +7,9 @@
  * from those arrays in input row order; every output element of the
  * checked rows must lie within a per-element bound of the float64 product
  * (test/helpers/format-reference.ts explains the bound). Then, exactly:
- * x = I must return every weight rounded once, from the GEMM and from
- * dequantizeWeights(); repeats are bit-identical.
+ * x = I must return every weight as the GEMM computes it (rounded once;
+ * grouped zero points: on scaled zero points, kernelW), and
+ * dequantizeWeights() every weight rounded once; repeats are bit-identical.
  *
  * Shapes keep the CPU reference cheap and cover partial tiles: k = 640 or
  * 384 (5 or 3 stages of 128, not multiples of 256), n = 192 or 320 (64 x

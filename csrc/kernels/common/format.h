@@ -27,7 +27,8 @@ struct Format {
 //   zs = (2^(bits-1) - z) * s, rounded once, so w = (q - 2^(bits-1)) * s + zs
 // is one fused multiply-add per weight pair, the same count as a symmetric
 // format's scale multiply (scaled_zeros.h makes them when a layer loads).
-// w is then rounded twice: within one rounding of zs of (q - z) * s.
+// w is then rounded twice: it differs from the exact (q - z) * s by at most
+// half a unit in the last place of zs plus its own final rounding.
 inline bool uses_scaled_zeros(const Format& f) { return f.zero_points && f.group_size > 0; }
 
 inline bool operator==(const Format& a, const Format& b) {

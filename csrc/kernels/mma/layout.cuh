@@ -15,7 +15,7 @@
 //   A      kRows x kTileK activations, XOR-swizzled (see kAChunks)
 //   B      K_BLOCKS k16 rows of packed weights, in the order threads read them
 //   scales kGroupRows rows of kTileN scales (grouped formats)
-//   zeros  kGroupRows rows of kTileN packed zero points (grouped, zero points)
+//   zeros  kGroupRows rows of kTileN scaled zero points, the scales' type and order (grouped, zero points)
 #pragma once
 
 #include "common/format.h"

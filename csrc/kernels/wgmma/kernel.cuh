@@ -23,7 +23,7 @@
 //   A      K_ATOMS atoms of kRows x 64 activations, 128-byte swizzle (the wgmma descriptor's)
 //   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
 //   scales kGroupRows rows of kTileN scales (grouped formats)
-//   zeros  kGroupRows rows of kTileN zero-point bytes (grouped formats with zero points)
+//   zeros  kGroupRows rows of kTileN scaled zero points, the scales' type and order (grouped, zero points)
 // The grid is (column tiles, row tiles, k splits); launch.cuh sizes it.
 //
 // Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
