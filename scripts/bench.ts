@@ -12,6 +12,7 @@ import { renderSpeedupChart } from './bench/chart';
 import { describeError } from './bench/fail';
 import type * as Gpu from './bench/measure';
 import type * as GraphMode from './bench/graph';
+import type * as FirstCall from './bench/first-call';
 import type * as Overhead from './bench/overhead';
 import { denseName, formatName } from './bench/formats';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
   const { device, stream } = gpu.openDevice(options.device);
   if (options.overhead) return overheadReport(device, stream, options, argv);
   if (options.graph) return graphReport(device, stream, options, argv);
+  if (options.firstCall) return firstCallReport(device, stream, options, argv);
   const plan = planBench(options.models, options.shapes);
   const progress = new Progress(process.stderr, options.quiet);
   const warnings: string[] = [];
@@ -150,6 +152,24 @@ async function graphReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDev
   if (options.json) {
     const json = { kind: 'graph', gpu: device.name, format: formatName(format), argv, timestamp: new Date().toISOString(), rows };
     fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
+    process.stderr.write(`bench: wrote ${options.json}\n`);
+  }
+  stream.dispose();
+  return 0;
+}
+
+/** --first-call: fresh processes' first calls against their steady calls. */
+async function firstCallReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDevice['stream'], options: BenchOptions, argv: string[]): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { FIRST_CALL_SHAPES, formatFirstCalls, measureFirstCalls } = require('./bench/first-call') as typeof FirstCall;
+  const shapes = options.shapes.length > 0 ? options.shapes : FIRST_CALL_SHAPES;
+  const batches = options.batchGiven ? options.batches : [1, 16, 64];
+  const progress = new Progress(process.stderr, options.quiet);
+  const rows = await measureFirstCalls(options.device, shapes, batches, (what) => progress.update(`${device.name}: ${what}`));
+  progress.clear();
+  process.stdout.write(formatFirstCalls(rows, device.name));
+  if (options.json) {
+    fs.writeFileSync(options.json, `${JSON.stringify({ kind: 'first-call', gpu: device.name, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
     process.stderr.write(`bench: wrote ${options.json}\n`);
   }
   stream.dispose();

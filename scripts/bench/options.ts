@@ -32,6 +32,8 @@ export interface BenchOptions {
   graph: boolean;
   /** Whether --model was given (--graph has its own default models). */
   modelsGiven: boolean;
+  /** --first-call: the first forward() of fresh processes, against the calls after it. */
+  firstCall: boolean;
 }
 
 export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
@@ -85,6 +87,12 @@ Options:
                    dense baseline, next to the same calls queued directly; per
                    block and per step (default llama2-7b, llama2-70b at 1,16,64;
                    one --format)
+  --first-call     time the first forward() of a fresh process (the first
+                   call at each layer and batch in turn) against the calls
+                   after it, with nothing prepared, after layer.reserve() and
+                   after layer.warmup(); 3 processes each (the --shape layers,
+                   else 4096x4096 and 4096x11008; default batches 1,16,64);
+                   fp16-u4-g128 only
   --quiet          no progress line
   -h, --help       show this help
 `;
@@ -142,6 +150,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         quiet: { type: 'boolean' },
         overhead: { type: 'boolean' },
         graph: { type: 'boolean' },
+        'first-call': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -192,6 +201,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (formats.length !== 1) throw new UsageError(`--graph takes one format, got ${formats.length}`);
   }
 
+  if (values['first-call']) {
+    if (values.overhead || values.graph) throw new UsageError('--first-call, --overhead and --graph are separate runs: give one');
+    if (values.format !== undefined || values.group !== undefined || values.svg !== undefined || values.model !== undefined)
+      throw new UsageError('--first-call measures fp16-u4-g128 layers given by --shape and draws no chart: drop --model, --format, --group and --svg');
+  }
+
   for (const option of ['json', 'svg'] as const)
     if (values[option] !== undefined && values[option].trim() === '') throw new UsageError(`--${option} expects a file name`);
 
@@ -211,5 +226,6 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     batchGiven: values.batch !== undefined,
     graph: values.graph ?? false,
     modelsGiven: models.length > 0,
+    firstCall: values['first-call'] ?? false,
   };
 }

@@ -1,10 +1,13 @@
 /**
- * The --overhead and --graph reports render what was measured: every row,
+ * The --overhead, --graph and --first-call reports render what was measured: every row,
  * the differences and speedups computed from it, and a dense graph that
  * could not be captured as n/a with the reason. Importing the modules needs
  * no GPU (the addon loads at the first GPU call).
  */
+import { BenchFailure } from '../../scripts/bench/fail';
+import { FIRST_CALL_RUNS, type FirstCallRow, formatFirstCalls, measureFirstCalls } from '../../scripts/bench/first-call';
 import { type GraphRow, formatGraphMode } from '../../scripts/bench/graph';
+import { HAS_GPU } from '../helpers/gpu';
 import { type OverheadRow, formatOverhead } from '../../scripts/bench/overhead';
 
 describe('bench --overhead report', () => {
@@ -33,5 +36,25 @@ describe('bench --graph report', () => {
     const text = formatGraphMode([failed, { ...failed, m: 16 }], 'GPU X', 'FP16');
     expect(text.split('\n').filter((l) => l.includes('n/a'))).toHaveLength(2);
     expect(text.match(/could not be captured: capture invalidated/g)).toHaveLength(1);
+  });
+});
+
+describe('bench --first-call report', () => {
+  const row: FirstCallRow = { setup: 'reserve', k: 4096, n: 4096, m: 1, firstUs: [500, 400, 760], steadyUs: [33, 31, 40] };
+  test('per setup, layer and batch: the median first call, its range, the steady median and their ratio', () => {
+    const text = formatFirstCalls([row, { ...row, setup: 'warmup', firstUs: [60, 70, 65], steadyUs: [30, 30, 31] }], 'GPU X');
+    const cells = (setup: string) => text.split('\n').find((l) => l.trim().startsWith(setup))!.split(/\s+/).filter(Boolean);
+    expect(cells('reserve')).toEqual(['reserve', '4096x4096', '1', '500', '400-760', '33', '15.2x']);
+    expect(cells('warmup')).toEqual(['warmup', '4096x4096', '1', '65', '60-70', '30', '2.2x']);
+    expect(text).toContain('GPU X');
+    expect(text).toContain(`median of ${FIRST_CALL_RUNS} processes`);
+  });
+
+  // The measurement itself runs in child processes (test/gpu/first-call-bench.test.ts times them on a GPU); here,
+  // without one, a child's failure must come back as one BenchFailure naming the setup and the child's reason.
+  (HAS_GPU ? test.skip : test)('without a GPU: the first child fails, and its reason is the one line reported', async () => {
+    const failure = measureFirstCalls(0, [{ k: 256, n: 128 }], [1]);
+    await expect(failure).rejects.toBeInstanceOf(BenchFailure);
+    await expect(failure).rejects.toThrow(/^--first-call: the none process failed \(exit 1\): no usable CUDA device/);
   });
 });

@@ -174,6 +174,7 @@ describe('bench options', () => {
       batchGiven: false,
       graph: false,
       modelsGiven: false,
+      firstCall: false,
     });
     expect(DEFAULT_BATCHES).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
   });
@@ -184,6 +185,16 @@ describe('bench options', () => {
     expect(parseOptions(['--overhead']).batchGiven).toBe(false);
     expect(() => parseOptions(['--overhead', '--format', 'bf16-u4-g128'])).toThrow(/--overhead measures fp16-u4-g128 only/);
     expect(() => parseOptions(['--overhead', '--svg', 'x.svg'])).toThrow(/--overhead/);
+  });
+
+  test('--first-call: --shape and --batch apply; not with --overhead, --graph, --model, --format or --svg', () => {
+    const o = parseOptions(['--first-call', '--shape', '4096,4096', '--batch', '1,16']);
+    expect([o.firstCall, o.shapes, o.batches, o.batchGiven]).toEqual([true, [{ k: 4096, n: 4096 }], [1, 16], true]);
+    expect(parseOptions(['--first-call']).batchGiven).toBe(false);
+    expect(() => parseOptions(['--first-call', '--overhead'])).toThrow(/separate runs/);
+    expect(() => parseOptions(['--first-call', '--graph'])).toThrow(/separate runs/);
+    for (const extra of [['--model', 'llama2-7b'], ['--format', 'bf16-u4-g128'], ['--svg', 'x.svg']])
+      expect(() => parseOptions(['--first-call', ...extra])).toThrow(/--first-call measures fp16-u4-g128/);
   });
 
   test('--graph: preset models, one format, not with --overhead, --shape or --svg', () => {
