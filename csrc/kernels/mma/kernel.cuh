@@ -22,13 +22,15 @@
 #include "slice.cuh"
 
 // An L2 evict-first hint on the weight loads (they are read exactly once;
-// keeping them out of L2 leaves it to the activations every block re-reads)
-// was worth about 5% on the 70B layers at m <= 16 with the old kernel. It is
-// OFF: CUDA 13.0's ptxas miscompiles it in this kernel, emitting cp.async
+// keeping them out of L2 leaves it to the activations every block re-reads):
+// about 5% on the 70B layers at m <= 16 on the H100 (perf-notes runs 4 and
+// 22). CUDA 13.0's ptxas has miscompiled it here, emitting cp.async
 // instructions whose shared-memory offset and cache-policy operands are
-// uniform registers it never writes (an illegal instruction on the H100, in
-// up to 330 of 261 functions' loads; docs/perf-notes.md). MARLIN_EVICT_FIRST=1
-// builds it for experiments; scripts/check-cache-hints.js must then pass.
+// uniform registers it never writes (an illegal instruction on the H100; up
+// to 330 of 261 functions' loads in run 8, none since run 22's kernel).
+// So it is on for sm_90 code only by default (build_options.h), where
+// scripts/check-cache-hints.js passes every build run on the GPU machine;
+// a build with the hint on for other architectures must pass it too.
 #include "build_options.h"
 
 namespace marlin::mma {
@@ -75,7 +77,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
   }
 
-#if MARLIN_EVICT_FIRST
+#if MARLIN_EVICT_FIRST_DEVICE
   const uint64_t b_policy = args.b_policy;
 #endif
 
@@ -124,7 +126,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         for (int p = 0; p < L::kLaneInt4; ++p) {
           int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
           const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
-#if MARLIN_EVICT_FIRST
+#if MARLIN_EVICT_FIRST_DEVICE
           ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
 #else
           ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
