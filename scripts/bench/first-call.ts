@@ -6,8 +6,13 @@
  * run of forward()'s code, the kernel's first launch and load, the
  * workspace), so each measurement is a fresh Node process
  * (first-call-child.ts), run a few times. Times are wall µs of forward()
- * plus a stream wait, as a server sees them. Importing this loads nothing
- * native; the children load the addon.
+ * plus a stream wait, as a server sees them. Back-to-back calls are not the
+ * whole control: a call after the host has been busy elsewhere for a few
+ * milliseconds (here, making the batch's x) costs several times a
+ * back-to-back one even when nothing in it is new (run 22: the GPU idles).
+ * So each child also times an "again" call: new x and out made the same way
+ * after the steady calls, the first call's situation minus whatever is paid
+ * only once. Importing this loads nothing native; the children load the addon.
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -44,6 +49,8 @@ export interface FirstCallSample {
   m: number;
   firstUs: number;
   steadyUs: number;
+  /** A call with new x and out made the same way as the first call's, after the steady calls. */
+  againUs: number;
 }
 
 /** One table row: a setup, layer and batch over the runs. */
@@ -56,6 +63,8 @@ export interface FirstCallRow {
   firstUs: number[];
   /** Each run's steady cost (median of STEADY_CALLS calls), µs. */
   steadyUs: number[];
+  /** Each run's "again" call (FirstCallSample.againUs), µs. */
+  againUs: number[];
 }
 
 const CHILD = path.join(__dirname, 'first-call-child.ts');
@@ -93,20 +102,26 @@ export async function measureFirstCalls(
       onProgress(`first calls, ${setup}, process ${run + 1} of ${FIRST_CALL_RUNS}`);
       for (const s of await runChild({ device, setup, shapes: [...shapes], batches: [...batches] })) {
         const key = `${setup} ${s.k} ${s.n} ${s.m}`;
-        const row = rows.get(key) ?? { setup, k: s.k, n: s.n, m: s.m, firstUs: [], steadyUs: [] };
+        const row = rows.get(key) ?? { setup, k: s.k, n: s.n, m: s.m, firstUs: [], steadyUs: [], againUs: [] };
         row.firstUs.push(s.firstUs);
         row.steadyUs.push(s.steadyUs);
+        row.againUs.push(s.againUs);
         rows.set(key, row);
       }
     }
   return [...rows.values()];
 }
 
-/** The table: per setup, layer and batch, the first call's median and range over the runs, the steady cost and their ratio. */
+/**
+ * The table: per setup, layer and batch, the first call's median and range
+ * over the runs, the steady cost, the "again" call, and the first call
+ * against each.
+ */
 export function formatFirstCalls(rows: readonly FirstCallRow[], gpu: string): string {
   const body = rows.map((r) => {
     const first = median(r.firstUs);
     const steady = median(r.steadyUs);
+    const again = median(r.againUs);
     return [
       r.setup,
       `${r.k}x${r.n}`,
@@ -115,13 +130,16 @@ export function formatFirstCalls(rows: readonly FirstCallRow[], gpu: string): st
       `${Math.min(...r.firstUs).toFixed(0)}-${Math.max(...r.firstUs).toFixed(0)}`,
       steady.toFixed(0),
       `${(first / steady).toFixed(1)}x`,
+      again.toFixed(0),
+      `${(first / again).toFixed(1)}x`,
     ];
   });
   return (
     `${gpu}: the first forward() of a fresh process against the calls after it\n` +
     `(wall µs of forward() + a stream wait; median of ${FIRST_CALL_RUNS} processes per setup, the range over them;\n` +
-    ` steady: median of ${STEADY_CALLS} calls; layers and batches in order, so a later row's first call is at a new shape)\n` +
-    formatTable(['setup', 'layer', 'batch', 'first µs', 'range', 'steady µs', 'ratio'], body, { indent: '  ' }) +
+    ` steady: median of ${STEADY_CALLS} back-to-back calls; again: one call with new x and out made as the first call's were,\n` +
+    ` after the steady calls; layers and batches in order, so a later row's first call is at a new shape)\n` +
+    formatTable(['setup', 'layer', 'batch', 'first µs', 'range', 'steady µs', 'vs steady', 'again µs', 'vs again'], body, { indent: '  ' }) +
     '\n'
   );
 }

@@ -40,12 +40,12 @@ describe('bench --graph report', () => {
 });
 
 describe('bench --first-call report', () => {
-  const row: FirstCallRow = { setup: 'reserve', k: 4096, n: 4096, m: 1, firstUs: [500, 400, 760], steadyUs: [33, 31, 40] };
-  test('per setup, layer and batch: the median first call, its range, the steady median and their ratio', () => {
-    const text = formatFirstCalls([row, { ...row, setup: 'warmup', firstUs: [60, 70, 65], steadyUs: [30, 30, 31] }], 'GPU X');
+  const row: FirstCallRow = { setup: 'reserve', k: 4096, n: 4096, m: 1, firstUs: [500, 400, 760], steadyUs: [33, 31, 40], againUs: [100, 80, 90] };
+  test('per setup, layer and batch: the median first call, its range, the steady and again medians, the ratios', () => {
+    const text = formatFirstCalls([row, { ...row, setup: 'warmup', firstUs: [60, 70, 65], steadyUs: [30, 30, 31], againUs: [50, 65, 60] }], 'GPU X');
     const cells = (setup: string) => text.split('\n').find((l) => l.trim().startsWith(setup))!.split(/\s+/).filter(Boolean);
-    expect(cells('reserve')).toEqual(['reserve', '4096x4096', '1', '500', '400-760', '33', '15.2x']);
-    expect(cells('warmup')).toEqual(['warmup', '4096x4096', '1', '65', '60-70', '30', '2.2x']);
+    expect(cells('reserve')).toEqual(['reserve', '4096x4096', '1', '500', '400-760', '33', '15.2x', '90', '5.6x']);
+    expect(cells('warmup')).toEqual(['warmup', '4096x4096', '1', '65', '60-70', '30', '2.2x', '60', '1.1x']);
     expect(text).toContain('GPU X');
     expect(text).toContain(`median of ${FIRST_CALL_RUNS} processes`);
   });

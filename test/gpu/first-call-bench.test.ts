@@ -2,7 +2,7 @@
  * `npm run bench -- --first-call` on a GPU: every setup runs its fresh
  * processes (scripts/bench/first-call-child.ts, started through ts-node)
  * and brings back one row per layer and batch with a finite first call and
- * steady cost for each process. (The figures themselves are the bench's to
+ * steady cost and an "again" call for each process. (The figures themselves are the bench's to
  * report, not a test's.)
  */
 import { FIRST_CALL_RUNS, FIRST_CALL_SETUPS, measureFirstCalls } from '../../scripts/bench/first-call';
@@ -17,7 +17,8 @@ describeGpu('bench --first-call', () => {
     for (const r of rows) {
       expect(r.firstUs).toHaveLength(FIRST_CALL_RUNS);
       expect(r.steadyUs).toHaveLength(FIRST_CALL_RUNS);
-      for (const us of [...r.firstUs, ...r.steadyUs]) expect(Number.isFinite(us) && us > 0).toBe(true);
+      expect(r.againUs).toHaveLength(FIRST_CALL_RUNS);
+      for (const us of [...r.firstUs, ...r.steadyUs, ...r.againUs]) expect(Number.isFinite(us) && us > 0).toBe(true);
     }
   }, 120_000);
 });
