@@ -2,13 +2,15 @@
 // binding.gyp) from the environment; the defaults are the release build's.
 #pragma once
 
-// L2 evict-first hint on the mma family's weight loads (mma/kernel.cuh says
-// why it is limited). MARLIN_EVICT_FIRST in a build's environment: 0 off, 1
-// on for every architecture, unset (2 here) on for sm_90 code only, where it
-// was measured and where every build's SASS is checked on the GPU machine
-// (its compute_90 PTX, which the driver compiles for newer GPUs, has it too).
+// L2 evict-first hint on the weight loads of the mma family's 16-row
+// kernels (mma/kernel.cuh says why it is limited). MARLIN_EVICT_FIRST in a
+// build's environment: 0 (or unset) off, 1 on for every architecture, 2 on
+// for sm_90 code only (its compute_90 PTX, which the driver compiles for
+// newer GPUs, has it too). npm install builds with 2 where it can check the
+// result with scripts/check-cache-hints.js, and with 0 otherwise
+// (scripts/install.js).
 #ifndef MARLIN_EVICT_FIRST
-#define MARLIN_EVICT_FIRST 2
+#define MARLIN_EVICT_FIRST 0
 #endif
 
 // Whether the host makes the descriptor (some kernel of the build may read it).

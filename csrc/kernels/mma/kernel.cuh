@@ -27,10 +27,11 @@
 // 22). CUDA 13.0's ptxas has miscompiled it here, emitting cp.async
 // instructions whose shared-memory offset and cache-policy operands are
 // uniform registers it never writes (an illegal instruction on the H100; up
-// to 330 of 261 functions' loads in run 8, none since run 22's kernel).
-// So it is on for sm_90 code only by default (build_options.h), where
-// scripts/check-cache-hints.js passes every build run on the GPU machine;
-// a build with the hint on for other architectures must pass it too.
+// to 330 of 261 functions' loads in run 8, two of 336 in run 22). So it is
+// on only where scripts/check-cache-hints.js vouches for it: in the 16-row
+// kernels (gemm_body), for sm_90 code (build_options.h), and an install
+// that cannot run the check, or whose check fails, builds without it
+// (scripts/install.js).
 #include "build_options.h"
 
 namespace marlin::mma {
@@ -77,9 +78,11 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
   }
 
-#if MARLIN_EVICT_FIRST_DEVICE
-  const uint64_t b_policy = args.b_policy;
-#endif
+  // The hint goes on the 16-row kernels only: decode batches, where it was
+  // measured, and a quarter of the functions for ptxas to get wrong (run 22:
+  // with it on every kernel, two 64-row 8-bit ones had the miscompile).
+  constexpr bool kHintWeights = MARLIN_EVICT_FIRST_DEVICE && L::kMBlocks == 1;
+  const uint64_t b_policy = kHintWeights ? args.b_policy : 0;
 
   Accumulators<L> acc;
   uint32_t frag_a[2][L::kMBlocks][4];      // double-buffered A fragments
@@ -126,11 +129,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         for (int p = 0; p < L::kLaneInt4; ++p) {
           int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
           const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
-#if MARLIN_EVICT_FIRST_DEVICE
-          ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
-#else
-          ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
-#endif
+          if constexpr (kHintWeights)
+            ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
+          else
+            ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
         }
       }
       if constexpr (F::kGrouped) {
