@@ -19,12 +19,6 @@
 //    nothing of an earlier build is reused); loads the result in a child
 //    process; and removes the build intermediates, keeping
 //    build/Release/marlin.node.
-// 4. The L2 evict-first hint on weight loads (csrc/kernels/build_options.h)
-//    goes into sm_90 code only where it can be checked: with cuobjdump
-//    beside nvcc (or on PATH) the build has it, and
-//    scripts/check-cache-hints.js then reads the kernels' SASS for CUDA
-//    13.0's miscompile of it; if that check fails, the addon is built again
-//    without the hint. MARLIN_EVICT_FIRST set by the caller is used as given.
 //
 //   MARLIN_BUILD_FROM_SOURCE=1   always build; =0: never build (no usable
 //                                prebuilt binary is then a failure)
@@ -232,44 +226,6 @@ function estimate(archCount, cores) {
   return `about ${low}-${high} minutes on ${cores} CPU core${cores === 1 ? '' : 's'}`;
 }
 
-/** cuobjdump beside `nvcc` (the same toolkit), else on PATH, or null. */
-function findCuobjdump(nvcc, env) {
-  const beside = path.join(path.dirname(nvcc), 'cuobjdump');
-  return isExecutable(beside) ? beside : onPath('cuobjdump', env.PATH);
-}
-
-/**
- * The build's MARLIN_EVICT_FIRST (csrc/kernels/build_options.h): '2' (sm_90
- * code) with `check` the cuobjdump to check it with, or why not: '0' when
- * no sm_90 code is built or nothing can check it; the caller's value, unchecked.
- */
-function chooseHint(env, archs, nvcc) {
-  if (env.MARLIN_EVICT_FIRST !== undefined && env.MARLIN_EVICT_FIRST !== '')
-    return { value: env.MARLIN_EVICT_FIRST, check: null, why: `MARLIN_EVICT_FIRST=${env.MARLIN_EVICT_FIRST} is set` };
-  if (!archs.includes(90)) return { value: '0', check: null, why: 'no sm_90 code is built' };
-  const cuobjdump = findCuobjdump(nvcc, env);
-  if (!cuobjdump) return { value: '0', check: null, why: 'no cuobjdump beside nvcc or on PATH to check the kernels with' };
-  return { value: '2', check: cuobjdump, why: `checked with ${cuobjdump} after the build` };
-}
-
-/** The hint's clause of the install's first line. */
-function describeHint(hint) {
-  const state = { 0: 'off', 1: 'on for every architecture', 2: 'on in sm_90 code' }[hint.value] || `MARLIN_EVICT_FIRST=${hint.value}`;
-  return `the L2 evict-first hint on weight loads ${state} (${hint.why})`;
-}
-
-/** Runs scripts/check-cache-hints.js on `addon` with `cuobjdump`: null when it passes, else its last line (the summary). */
-function checkHint(addon, cuobjdump, env) {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'check-cache-hints.js'), addon], {
-    encoding: 'utf8',
-    env: { ...env, PATH: `${path.dirname(cuobjdump)}${path.delimiter}${env.PATH || ''}` },
-    maxBuffer: 1 << 26,
-  });
-  if (r.status === 0) return null;
-  const lines = `${r.stdout || ''}${r.stderr || ''}`.trim().split('\n');
-  return lines[lines.length - 1] || (r.error ? r.error.message : `exit ${r.status}`);
-}
-
 function resolveArchs() {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'gen-kernels.js'), '--archs'], { encoding: 'utf8' });
   if (r.status !== 0) {
@@ -334,36 +290,26 @@ function main(argv, env) {
     fail(['marlin-node: cannot build the native addon from source:', ...tools.problems.map((p) => `  - ${p}`), prebuildNote, ...HELP]);
   if (fs.existsSync(PREBUILD)) say(`building from source, not with the prebuilt binary: ${prebuild.why}`);
 
-  const hint = chooseHint(env, archs, tools.nvcc);
   const cores = os.availableParallelism();
   const filter = env.MARLIN_VARIANT_FILTER ? ` (only the variants matching MARLIN_VARIANT_FILTER=${env.MARLIN_VARIANT_FILTER})` : '';
   say(
     `${dryRun ? 'would build' : 'building'} the native addon from source with cmake-js and nvcc ${tools.cuda.major}.${tools.cuda.minor} (${tools.nvcc}) ` +
       `for GPU architectures ${describeArchs(archs, archs[archs.length - 1])}${filter}; ${estimate(archs.length, cores)}` +
-      (archs.length > 1 ? ' (MARLIN_CUDA_ARCHS=90 builds one architecture)' : '') +
-      `; ${describeHint(hint)}`,
+      (archs.length > 1 ? ' (MARLIN_CUDA_ARCHS=90 builds one architecture)' : ''),
   );
   if (dryRun) return;
 
   const started = Date.now();
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [ROOT] });
   // rebuild: a clean configure, so nothing of an earlier build (its architectures, flags) is reused.
-  const build = (evictFirst) => {
-    const r = spawnSync(
-      process.execPath,
-      [cmakeJs, 'rebuild', '--parallel', String(cores), `--CDCMAKE_CUDA_COMPILER=${tools.nvcc}`],
-      { cwd: ROOT, stdio: 'inherit', env: { ...env, MARLIN_EVICT_FIRST: evictFirst } },
-    );
-    if (r.status !== 0) {
-      const how = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
-      fail([`marlin-node: the build failed (cmake-js: ${how}); the output above says why.`, prebuildNote]);
-    }
-  };
-  build(hint.value);
-  const problem = hint.check ? checkHint(ADDON, hint.check, env) : null;
-  if (problem) {
-    say(`the kernels' SASS check of the L2 evict-first hint failed with this nvcc (${problem}); building again without the hint`);
-    build('0');
+  const build = spawnSync(
+    process.execPath,
+    [cmakeJs, 'rebuild', '--parallel', String(cores), `--CDCMAKE_CUDA_COMPILER=${tools.nvcc}`],
+    { cwd: ROOT, stdio: 'inherit', env },
+  );
+  if (build.status !== 0) {
+    const how = build.error ? build.error.message : build.signal ? `killed by ${build.signal}` : `exit ${build.status}`;
+    fail([`marlin-node: the build failed (cmake-js: ${how}); the output above says why.`, prebuildNote]);
   }
   const loaded = tryLoad(ADDON);
   if (loaded.problem) fail([`marlin-node: the build finished, but ${path.relative(ROOT, ADDON)} does not load: ${loaded.problem}`]);
@@ -379,4 +325,4 @@ function main(argv, env) {
 
 if (require.main === module) main(process.argv.slice(2), process.env);
 
-module.exports = { findNvcc, chooseHint, removeIntermediates, uncoveredGpus, HELP };
+module.exports = { findNvcc, removeIntermediates, uncoveredGpus, HELP };

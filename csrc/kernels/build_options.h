@@ -6,9 +6,9 @@
 // kernels (mma/kernel.cuh says why it is limited). MARLIN_EVICT_FIRST in a
 // build's environment: 0 (or unset) off, 1 on for every architecture, 2 on
 // for sm_90 code only (its compute_90 PTX, which the driver compiles for
-// newer GPUs, has it too). npm install builds with 2 where it can check the
-// result with scripts/check-cache-hints.js, and with 0 otherwise
-// (scripts/install.js).
+// newer GPUs, has it too). Experimental: CUDA 13.0's ptxas miscompiles it
+// in some of the kernels (run 22), so a build with it must pass
+// scripts/check-cache-hints.js.
 #ifndef MARLIN_EVICT_FIRST
 #define MARLIN_EVICT_FIRST 0
 #endif

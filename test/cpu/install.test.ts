@@ -15,7 +15,6 @@ const ADDON = path.join(ROOT, 'build', 'Release', 'marlin.node');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const install = require(INSTALL) as {
   findNvcc(env: NodeJS.ProcessEnv, defaultCuda?: string): { file?: string; problem?: string };
-  chooseHint(env: NodeJS.ProcessEnv, archs: number[], nvcc: string): { value: string; check: string | null; why: string };
   removeIntermediates(buildDir: string): number;
   uncoveredGpus(info: { archs: number[]; gpus?: Array<{ arch: number; codeArch: number }> }): number[];
   HELP: string[];
@@ -118,7 +117,7 @@ describe('in a checkout of the repository', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
     expect(r.status).toBe(0);
     const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
-    for (const file of ['scripts/install.js', 'scripts/gen-kernels.js', 'scripts/check-cache-hints.js', 'CMakeLists.txt', 'csrc/kernels/table.json', 'csrc/addon/addon.cc'])
+    for (const file of ['scripts/install.js', 'scripts/gen-kernels.js', 'CMakeLists.txt', 'csrc/kernels/table.json', 'csrc/addon/addon.cc'])
       expect(files).toContain(file);
   });
 });
@@ -149,31 +148,6 @@ describe('finding nvcc, in the order the build does', () => {
   });
 });
 
-describe('the L2 evict-first hint: built into sm_90 code only where its SASS can be checked', () => {
-  let nvcc: string, bare: string, elsewhere: string;
-  beforeAll(() => {
-    nvcc = fakeTool(path.join(dir('hint-toolkit'), 'bin', 'nvcc'));
-    fakeTool(path.join(path.dirname(nvcc), 'cuobjdump'));
-    bare = fakeTool(path.join(dir('hint-bare'), 'bin', 'nvcc'));
-    elsewhere = fakeTool(path.join(dir('hint-path'), 'cuobjdump'));
-  });
-
-  test('cuobjdump beside nvcc, else on PATH: on in sm_90 code, with that cuobjdump to check it', () => {
-    expect(install.chooseHint({ PATH: '' }, [80, 90], nvcc)).toMatchObject({ value: '2', check: path.join(path.dirname(nvcc), 'cuobjdump') });
-    expect(install.chooseHint({ PATH: path.dirname(elsewhere) }, [90], bare)).toMatchObject({ value: '2', check: elsewhere });
-  });
-
-  test('nothing to check it with, or no sm_90 code: off, saying why', () => {
-    expect(install.chooseHint({ PATH: '' }, [90], bare)).toEqual({ value: '0', check: null, why: 'no cuobjdump beside nvcc or on PATH to check the kernels with' });
-    expect(install.chooseHint({ PATH: '' }, [80, 86, 89], nvcc)).toEqual({ value: '0', check: null, why: 'no sm_90 code is built' });
-  });
-
-  test("the caller's MARLIN_EVICT_FIRST is used as given, unchecked", () => {
-    for (const value of ['0', '1', '2'])
-      expect(install.chooseHint({ PATH: '', MARLIN_EVICT_FIRST: value }, [90], nvcc)).toEqual({ value, check: null, why: `MARLIN_EVICT_FIRST=${value} is set` });
-  });
-});
-
 describe('with a toolchain (stand-ins that only print their versions)', () => {
   let env: NodeJS.ProcessEnv;
   beforeAll(() => {
@@ -189,7 +163,7 @@ describe('with a toolchain (stand-ins that only print their versions)', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual([
       expect.stringMatching(
-        /^marlin-node: would build the native addon from source with cmake-js and nvcc 12\.4 \(.*\/nvcc\) for GPU architectures sm_86, sm_90 and PTX of sm_90; about \d+-\d+ minutes on \d+ CPU cores?.*; the L2 evict-first hint on weight loads off \(no cuobjdump beside nvcc or on PATH to check the kernels with\)$/,
+        /^marlin-node: would build the native addon from source with cmake-js and nvcc 12\.4 \(.*\/nvcc\) for GPU architectures sm_86, sm_90 and PTX of sm_90; about \d+-\d+ minutes on \d+ CPU cores?/,
       ),
     ]);
   });

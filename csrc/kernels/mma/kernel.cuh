@@ -24,14 +24,13 @@
 // An L2 evict-first hint on the weight loads (they are read exactly once;
 // keeping them out of L2 leaves it to the activations every block re-reads):
 // about 5% on the 70B layers at m <= 16 on the H100 (perf-notes runs 4 and
-// 22). CUDA 13.0's ptxas has miscompiled it here, emitting cp.async
-// instructions whose shared-memory offset and cache-policy operands are
-// uniform registers it never writes (an illegal instruction on the H100; up
-// to 330 of 261 functions' loads in run 8, two of 336 in run 22). So it is
-// on only where scripts/check-cache-hints.js vouches for it: in the 16-row
-// kernels (gemm_body), for sm_90 code (build_options.h), and an install
-// that cannot run the check, or whose check fails, builds without it
-// (scripts/install.js).
+// 22). It is off by default: CUDA 13.0's ptxas miscompiles it, emitting
+// cp.async instructions whose shared-memory offset and cache-policy
+// operands are uniform registers it never writes (an illegal instruction on
+// the H100; run 8: up to 330 of 261 functions' loads; run 22: 2 of 336
+// functions with the hint in every kernel, more with it in the 16-row ones
+// only, none in the u4 g128 part). MARLIN_EVICT_FIRST=1|2 builds it for experiments
+// (build_options.h); scripts/check-cache-hints.js must then pass.
 #include "build_options.h"
 
 namespace marlin::mma {
@@ -78,10 +77,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
   }
 
-  // The hint goes on the 16-row kernels only: decode batches, where it was
-  // measured, and a quarter of the functions for ptxas to get wrong (run 22:
-  // with it on every kernel, two 64-row 8-bit ones had the miscompile).
-  constexpr bool kHintWeights = MARLIN_EVICT_FIRST_DEVICE && L::kMBlocks == 1;
+  constexpr bool kHintWeights = MARLIN_EVICT_FIRST_DEVICE;
   const uint64_t b_policy = kHintWeights ? args.b_policy : 0;
 
   Accumulators<L> acc;
