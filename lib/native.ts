@@ -396,6 +396,12 @@ export interface NativeBinding {
    * returns it.
    */
   programmaticLaunch(on?: boolean): boolean;
+  /**
+   * The GEMM launches' L2 access-policy window marking the layer's weights
+   * streaming (on unless MARLIN_L2_STREAMING=0): sets it when `on` is
+   * given, returns it.
+   */
+  streamingWeights(on?: boolean): boolean;
   /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */
   workspaceBytes(n: number, maxPar: number, smCount: number): number;
   /** cuBLAS GEMM, C = A B, all FP16 (or all BF16) row-major; throws NO_CUBLAS without cuBLAS. */

@@ -160,6 +160,16 @@ void InitKernelInfo(Napi::Env env, Napi::Object exports) {
                                           return Napi::Boolean::New(info.Env(), marlin::programmatic_launch());
                                         },
                                         "programmaticLaunch"));
+  // streamingWeights(on?): the GEMMs' L2 streaming window over the weights
+  // (launch_options.h), set when `on` is given; returns it.
+  exports.Set("streamingWeights", Napi::Function::New(
+                                      env,
+                                      [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                        if (info.Length() > 0 && info[0].IsBoolean())
+                                          marlin::set_streaming_weights(info[0].As<Napi::Boolean>().Value());
+                                        return Napi::Boolean::New(info.Env(), marlin::streaming_weights());
+                                      },
+                                      "streamingWeights"));
 }
 
 }  // namespace marlin_addon

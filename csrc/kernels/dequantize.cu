@@ -112,8 +112,8 @@ cudaError_t gather_columns(const void* in, const int* columns, void* out, int m,
   const cudaError_t e = current_target(&target, &device);
   if (e != cudaSuccess) return e;
   return launch_with(gather_kernel, dim3(grid_for(static_cast<int64_t>(m) * (k_out / 8), threads)), threads, 0, stream,
-                     code_arch(target.arch) >= 90 && programmatic_launch(), 1, static_cast<const uint16_t*>(in),
-                     columns, static_cast<uint4*>(out), m, k_in, k_out);
+                     code_arch(target.arch) >= 90 && programmatic_launch(), 1, StreamingWindow{},
+                     static_cast<const uint16_t*>(in), columns, static_cast<uint4*>(out), m, k_in, k_out);
 }
 
 }  // namespace marlin

@@ -54,21 +54,25 @@ std::size_t counter_bytes(int n, int max_par) {
 
 // -1: not read from the environment yet.
 std::atomic<int> g_programmatic_launch{-1};
+std::atomic<int> g_streaming_weights{-1};
 
-}  // namespace
-
-bool programmatic_launch() {
-  int on = g_programmatic_launch.load(std::memory_order_relaxed);
+// A launch setting: on unless the environment variable `name` is "0", read at the first use.
+bool setting(std::atomic<int>& value, const char* name) {
+  int on = value.load(std::memory_order_relaxed);
   if (on < 0) {
-    // On unless MARLIN_PDL=0.
-    const char* env = std::getenv("MARLIN_PDL");
+    const char* env = std::getenv(name);
     on = env && env[0] == '0' && env[1] == '\0' ? 0 : 1;
-    g_programmatic_launch.store(on, std::memory_order_relaxed);
+    value.store(on, std::memory_order_relaxed);
   }
   return on == 1;
 }
 
+}  // namespace
+
+bool programmatic_launch() { return setting(g_programmatic_launch, "MARLIN_PDL"); }
 void set_programmatic_launch(bool on) { g_programmatic_launch.store(on ? 1 : 0, std::memory_order_relaxed); }
+bool streaming_weights() { return setting(g_streaming_weights, "MARLIN_L2_STREAMING"); }
+void set_streaming_weights(bool on) { g_streaming_weights.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 const char* status_message(Status status) {
   switch (status) {

@@ -13,4 +13,11 @@ namespace marlin {
 bool programmatic_launch();
 void set_programmatic_launch(bool on);
 
+// The layer's weights marked streaming in L2 for each GEMM launch (an
+// access-policy window; common/launch.cuh says why). On by default; the
+// environment variable MARLIN_L2_STREAMING=0 turns it off (read once, at the
+// first GEMM).
+bool streaming_weights();
+void set_streaming_weights(bool on);
+
 }  // namespace marlin

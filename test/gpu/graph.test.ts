@@ -127,6 +127,35 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
     }
   });
 
+  // The weights' L2 streaming window (common/launch.cuh) changes where bytes are cached, never a result; it is a
+  // launch attribute, so a capture must record it (a replay with it is checked against direct calls without it).
+  for (const m of [1, 200])
+    test(`m=${m}: with the weights' L2 streaming window, direct calls and replays equal those without, bit for bit`, async () => {
+      const chain = makeChain('float16', m);
+      const before = native.streamingWeights();
+      try {
+        for (const l of chain.layers) l.reserve({ maxBatch: m, stream });
+        expect(native.streamingWeights(false)).toBe(false);
+        chain.run(stream);
+        const plain = await readAll(chain.outs, stream);
+        expect(native.streamingWeights(true)).toBe(true);
+        for (const t of chain.outs) t.fill(0xff, stream);
+        chain.run(stream);
+        const direct = await readAll(chain.outs, stream);
+        const graph = stream.capture(() => chain.run(stream));
+        for (const t of chain.outs) t.fill(0xff, stream);
+        graph.launch();
+        const replayed = await readAll(chain.outs, stream);
+        graph.dispose();
+        direct.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
+        replayed.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
+      } finally {
+        native.streamingWeights(before);
+        await stream.synchronize();
+        chain.dispose();
+      }
+    });
+
   test('a replay on another stream, ordered by an event, gives the same result', async () => {
     const chain = makeChain('float16', 5);
     const other = device.createStream();

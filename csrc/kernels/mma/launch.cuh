@@ -43,7 +43,8 @@ template <class L, int ARCH>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
   if (const cudaError_t e = prepare<L, ARCH>(device); e != cudaSuccess) return e;
   return launch_kernel(gemm_kernel<L, ARCH>, dim3(grid), L::kThreads, L::smem_bytes(kStagesOn<L, ARCH>), stream,
-                       ARCH >= 90 && programmatic_launch(), args);
+                       ARCH >= 90 && programmatic_launch(), args, device,
+                       static_cast<std::size_t>(args.k) * args.n * L::Fmt::kBits / 8);
 }
 
 // Reports the compiled kernel's attributes on the current device; fails with

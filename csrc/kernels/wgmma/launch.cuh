@@ -44,7 +44,7 @@ cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t 
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
   const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows, splits);
   return launch_kernel(gemm_kernel<T>, grid, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(),
-                       args, splits);
+                       args, device, static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
 }
 
 template <class T>
