@@ -13,10 +13,10 @@ namespace marlin {
 bool programmatic_launch();
 void set_programmatic_launch(bool on);
 
-// The layer's weights marked streaming in L2 for each GEMM launch (an
-// access-policy window; common/launch.cuh says why). On by default; the
-// environment variable MARLIN_L2_STREAMING=0 turns it off (read once, at the
-// first GEMM).
+// The layer's weights marked streaming in L2 for each GEMM launch of sm_90
+// code (an access-policy window; common/launch.cuh says why). On by default;
+// the environment variable MARLIN_L2_STREAMING=0 turns it off (read once, at
+// the first GEMM). A captured graph keeps the setting of its capture.
 bool streaming_weights();
 void set_streaming_weights(bool on);
 

@@ -81,41 +81,56 @@ inline cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, int threads
   return cudaGetLastError();
 }
 
-// The largest L2 access-policy window `device` takes (0: none), queried once per device (0-63).
+// The largest L2 access-policy window `device` takes (0: none), queried once
+// per device; devices past 63 get no window. A failed query is not cached,
+// and is not made while another error is pending (clearing the query's
+// error would clear that one too).
 inline std::size_t max_access_window(int device) {
-  static std::atomic<long long> known[64] = {};  // the size + 1; 0: not queried yet
+  static std::atomic<long long> known[64] = {};  // the size + 1; 0: not known yet
   if (device < 0 || device >= 64) return 0;
-  long long v = known[device].load(std::memory_order_relaxed);
-  if (v == 0) {
-    int bytes = 0;
-    if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxAccessPolicyWindowSize, device) != cudaSuccess) {
-      cudaGetLastError();  // not sticky; the launch goes on without a window
-      bytes = 0;
-    }
-    v = static_cast<long long>(bytes) + 1;
-    known[device].store(v, std::memory_order_relaxed);
+  const long long v = known[device].load(std::memory_order_relaxed);
+  if (v > 0) return static_cast<std::size_t>(v - 1);
+  if (cudaPeekAtLastError() != cudaSuccess) return 0;
+  int bytes = 0;
+  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxAccessPolicyWindowSize, device) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; the launch goes on without a window
+    return 0;
   }
-  return static_cast<std::size_t>(v - 1);
+  known[device].store(static_cast<long long>(bytes) + 1, std::memory_order_relaxed);
+  return static_cast<std::size_t>(bytes);
 }
 
-// A GEMM kernel's launch (launch_with) on `device`. The layer's weights
-// (`weight_bytes` from args.b) are read once per call, so with
+// A GEMM kernel's launch (launch_with) on `device`. At decode sizes (up to
+// 16-64 rows, one pass over the weights per call) the layer's weights
+// (`weight_bytes` from args.b; 0: no window) are read once, so with
 // streaming_weights() (launch_options.h) they go in an L2 window marked
 // streaming: evicted first, they leave L2 to the activations, partial sums
-// and scales that blocks share (run 23 on the H100: -2 to -4% at m <= 16,
-// -7% for a 7B decode step in a graph). The same effect as an evict-first
-// cache hint on the weight loads, without the hinted cp.async that CUDA
-// 13.0's ptxas miscompiles (mma/kernel.cuh). A window is at most
-// max_access_window() bytes: the first that many of a larger layer's.
+// and scales that blocks share (run 23 on the H100, main: -2 to -4% on the
+// Llama-2 layers at m <= 16, -4% per 7B block replayed from a graph). The
+// same effect as an evict-first cache hint on the weight loads, without the
+// hinted cp.async that CUDA 13.0's ptxas miscompiles (mma/kernel.cuh). A
+// window is at most max_access_window() bytes: the first that many of a
+// larger layer's. Callers pass weight bytes for sm_90 code only (where it
+// was measured). A launch the driver refuses with a window (a setup that
+// does not take the attribute) is made again without one; if that one goes,
+// the device gets no windows from then on.
 inline cudaError_t launch_kernel(void (*kernel)(KernelArgs), dim3 grid, int threads, int smem_bytes,
                                  cudaStream_t stream, bool programmatic, const KernelArgs& args, int device,
                                  std::size_t weight_bytes, int cluster_z = 1) {
+  static std::atomic<std::uint64_t> refused{0};  // a bit per device (0-63) whose driver refused a window
+  const std::uint64_t bit = device >= 0 && device < 64 ? (std::uint64_t{1} << device) : 0;
   StreamingWindow window;
-  if (streaming_weights()) {
+  if (weight_bytes > 0 && streaming_weights() && !(refused.load(std::memory_order_relaxed) & bit)) {
     const std::size_t most = max_access_window(device);
     window = {args.b, weight_bytes < most ? weight_bytes : most};
   }
-  return launch_with(kernel, grid, threads, smem_bytes, stream, programmatic, cluster_z, window, args);
+  const cudaError_t e = launch_with(kernel, grid, threads, smem_bytes, stream, programmatic, cluster_z, window, args);
+  if (window.bytes == 0 || (e != cudaErrorInvalidValue && e != cudaErrorNotSupported)) return e;
+  cudaGetLastError();  // a refused launch's error is not sticky
+  const cudaError_t again =
+      launch_with(kernel, grid, threads, smem_bytes, stream, programmatic, cluster_z, StreamingWindow{}, args);
+  if (again == cudaSuccess) refused.fetch_or(bit, std::memory_order_relaxed);  // it was the window
+  return again;
 }
 
 }  // namespace marlin

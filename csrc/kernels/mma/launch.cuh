@@ -44,7 +44,7 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   if (const cudaError_t e = prepare<L, ARCH>(device); e != cudaSuccess) return e;
   return launch_kernel(gemm_kernel<L, ARCH>, dim3(grid), L::kThreads, L::smem_bytes(kStagesOn<L, ARCH>), stream,
                        ARCH >= 90 && programmatic_launch(), args, device,
-                       static_cast<std::size_t>(args.k) * args.n * L::Fmt::kBits / 8);
+                       ARCH >= 90 ? static_cast<std::size_t>(args.k) * args.n * L::Fmt::kBits / 8 : 0);
 }
 
 // Reports the compiled kernel's attributes on the current device; fails with
