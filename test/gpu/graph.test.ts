@@ -100,62 +100,47 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
         }
       });
 
-  test('with programmatic dependent launch, direct calls and replays equal those without, bit for bit', async () => {
-    const chain = makeChain('float16', 130);
-    const before = native.programmaticLaunch();
+  /**
+   * A chain of m rows run with a process-wide launch setting off, then on (direct calls, `repeats` times back to
+   * back, and a graph captured with it on, replayed `replays` times): the results with it on must equal those
+   * without, bit for bit. `setting(on?)` sets it when given and returns it, like native.programmaticLaunch().
+   */
+  async function expectSettingKeepsResults(m: number, setting: (on?: boolean) => boolean, repeats: number, replays: number): Promise<void> {
+    const chain = makeChain('float16', m);
+    const before = setting();
     try {
-      for (const l of chain.layers) l.reserve({ maxBatch: 130, stream });
-      native.programmaticLaunch(false);
+      for (const l of chain.layers) l.reserve({ maxBatch: m, stream });
+      expect(setting(false)).toBe(false);
       chain.run(stream);
       const plain = await readAll(chain.outs, stream);
-      native.programmaticLaunch(true);
+      expect(setting(true)).toBe(true);
       for (const t of chain.outs) t.fill(0xff, stream);
-      for (let i = 0; i < 3; i++) chain.run(stream); // back to back: each kernel may start under the previous one
+      for (let i = 0; i < repeats; i++) chain.run(stream);
       const direct = await readAll(chain.outs, stream);
       const graph = stream.capture(() => chain.run(stream));
       for (const t of chain.outs) t.fill(0xff, stream);
-      graph.launch();
-      graph.launch();
+      for (let i = 0; i < replays; i++) graph.launch();
       const replayed = await readAll(chain.outs, stream);
       graph.dispose();
       direct.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
       replayed.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
     } finally {
-      native.programmaticLaunch(before);
+      setting(before);
       await stream.synchronize();
       chain.dispose();
     }
-  });
+  }
+
+  // Back to back, each kernel may start under the previous one.
+  test('with programmatic dependent launch, direct calls and replays equal those without, bit for bit', () =>
+    expectSettingKeepsResults(130, (on) => native.programmaticLaunch(on), 3, 2));
 
   // The weights' L2 streaming window (common/launch.cuh) changes where bytes are cached, never a result: this checks
   // that launches and captures with the attribute run and compute what launches without it do (not that the
   // attribute took effect, which only the bench sees; on a GPU without access-policy windows both runs are plain).
   for (const m of [1, 200])
-    test(`m=${m}: with the weights' L2 streaming window, direct calls and replays equal those without, bit for bit`, async () => {
-      const chain = makeChain('float16', m);
-      const before = native.streamingWeights();
-      try {
-        for (const l of chain.layers) l.reserve({ maxBatch: m, stream });
-        expect(native.streamingWeights(false)).toBe(false);
-        chain.run(stream);
-        const plain = await readAll(chain.outs, stream);
-        expect(native.streamingWeights(true)).toBe(true);
-        for (const t of chain.outs) t.fill(0xff, stream);
-        chain.run(stream);
-        const direct = await readAll(chain.outs, stream);
-        const graph = stream.capture(() => chain.run(stream));
-        for (const t of chain.outs) t.fill(0xff, stream);
-        graph.launch();
-        const replayed = await readAll(chain.outs, stream);
-        graph.dispose();
-        direct.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
-        replayed.forEach((r, i) => expect(firstDifference(r, plain[i])).toBe(-1));
-      } finally {
-        native.streamingWeights(before);
-        await stream.synchronize();
-        chain.dispose();
-      }
-    });
+    test(`m=${m}: with the weights' L2 streaming window, direct calls and replays equal those without, bit for bit`, () =>
+      expectSettingKeepsResults(m, (on) => native.streamingWeights(on), 1, 1));
 
   test('a replay on another stream, ordered by an event, gives the same result', async () => {
     const chain = makeChain('float16', 5);
