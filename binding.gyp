@@ -17,7 +17,7 @@
     'cuda_home%': '<(cuda_home)',
     'with_cublas%': '<!(test -e <(cuda_home)/lib64/libcublas.so && echo 1 || echo 0)',
     'cuda_lineinfo': ['<!@(node -p "process.env.MARLIN_LINEINFO === \'1\' ? \'-lineinfo\' : \'\'")'],
-    'evict_first%': '<!(node -p "/^[012]$/.test(process.env.MARLIN_EVICT_FIRST || \'\') ? process.env.MARLIN_EVICT_FIRST : 0")',
+    'evict_first%': '<!(node -p "process.env.MARLIN_EVICT_FIRST === \'1\' ? 1 : 0")',
   },
   'targets': [
     {

@@ -110,7 +110,7 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
                                   static_cast<int>(ScaleRows(format_, k_)), n_, format_, stream->handle()),
               "scaled zero points launch");
   }
-#if MARLIN_EVICT_FIRST_HOST
+#if MARLIN_EVICT_FIRST
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
   std::uint64_t policy = 0;

@@ -151,7 +151,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   const Status planned = plan(args.m, args.n, args.k, args.format, target, args.overrides, &p);
   if (planned != Status::kOk) return planned;
   std::uint64_t policy = 0;
-#if MARLIN_EVICT_FIRST_HOST
+#if MARLIN_EVICT_FIRST
   if ((e = evict_first_policy(device, &policy)) != cudaSuccess) return fail(e);
 #endif
   if (used) *used = p;

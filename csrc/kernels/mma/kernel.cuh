@@ -29,8 +29,8 @@
 // operands are uniform registers it never writes (an illegal instruction on
 // the H100; run 8: up to 330 of 261 functions' loads; run 22: 2 of 336
 // functions with the hint in every kernel, more with it in the 16-row ones
-// only, none in the u4 g128 part). MARLIN_EVICT_FIRST=1|2 builds it for experiments
-// (build_options.h); scripts/check-cache-hints.js must then pass.
+// only, none in the u4 g128 part). MARLIN_EVICT_FIRST=1 builds it for
+// experiments (build_options.h); scripts/check-cache-hints.js must then pass.
 #include "build_options.h"
 
 namespace marlin::mma {
@@ -77,8 +77,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
   }
 
-  constexpr bool kHintWeights = MARLIN_EVICT_FIRST_DEVICE;
-  const uint64_t b_policy = kHintWeights ? args.b_policy : 0;
+#if MARLIN_EVICT_FIRST
+  const uint64_t b_policy = args.b_policy;
+#endif
 
   Accumulators<L> acc;
   uint32_t frag_a[2][L::kMBlocks][4];      // double-buffered A fragments
@@ -125,10 +126,11 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         for (int p = 0; p < L::kLaneInt4; ++p) {
           int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
           const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
-          if constexpr (kHintWeights)
-            ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
-          else
-            ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
+#if MARLIN_EVICT_FIRST
+          ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
+#else
+          ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
+#endif
         }
       }
       if constexpr (F::kGrouped) {
