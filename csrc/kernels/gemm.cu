@@ -9,6 +9,7 @@
 
 #include "build_options.h"
 #include "cache_policy.h"
+#include "common/launch.cuh"
 #include "kernel_table.h"
 #include "launch_options.h"
 
@@ -19,13 +20,14 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 
 // A device attribute, cached: each query is a driver call, and these sit on
 // the launch path.
-enum Slot { kSmCount, kSmemOptin, kMajor, kMinor, kSlots };
+enum Slot { kSmCount, kSmemOptin, kMajor, kMinor, kMaxWindow, kSlots };
 cudaError_t device_attribute(int device, Slot slot, int* value) {
   static std::atomic<int> cache[kSlots][64] = {};
   static constexpr cudaDeviceAttr kAttrs[kSlots] = {cudaDevAttrMultiProcessorCount,
                                                     cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                                     cudaDevAttrComputeCapabilityMajor,
-                                                    cudaDevAttrComputeCapabilityMinor};
+                                                    cudaDevAttrComputeCapabilityMinor,
+                                                    cudaDevAttrMaxAccessPolicyWindowSize};
   // Stored as value + 1, so that 0 means "not queried yet" (a minor version
   // can be 0).
   const bool cacheable = device >= 0 && device < 64;
@@ -110,6 +112,14 @@ cudaError_t current_target(Target* target, int* device) {
   if (e == cudaSuccess) e = device_attribute(*device, kMinor, &minor);
   target->arch = 10 * major + minor;
   return e;
+}
+
+std::size_t max_access_window(int device) {
+  int bytes = 0;
+  if (device_attribute(device, kMaxWindow, &bytes) == cudaSuccess)
+    return bytes > 0 ? static_cast<std::size_t>(bytes) : 0;
+  cudaGetLastError();  // not sticky; the launch goes on without a window
+  return 0;
 }
 
 cudaError_t check_kernel_image() {

@@ -81,24 +81,9 @@ inline cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, int threads
   return cudaGetLastError();
 }
 
-// The largest L2 access-policy window `device` takes (0: none), queried once
-// per device; devices past 63 get no window. A failed query is not cached,
-// and is not made while another error is pending (clearing the query's
-// error would clear that one too).
-inline std::size_t max_access_window(int device) {
-  static std::atomic<long long> known[64] = {};  // the size + 1; 0: not known yet
-  if (device < 0 || device >= 64) return 0;
-  const long long v = known[device].load(std::memory_order_relaxed);
-  if (v > 0) return static_cast<std::size_t>(v - 1);
-  if (cudaPeekAtLastError() != cudaSuccess) return 0;
-  int bytes = 0;
-  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxAccessPolicyWindowSize, device) != cudaSuccess) {
-    cudaGetLastError();  // not sticky; the launch goes on without a window
-    return 0;
-  }
-  known[device].store(static_cast<long long>(bytes) + 1, std::memory_order_relaxed);
-  return static_cast<std::size_t>(bytes);
-}
+// The largest L2 access-policy window `device` takes, in bytes (0: none);
+// cached with the launcher's other device attributes (gemm.cu).
+std::size_t max_access_window(int device);
 
 // A GEMM kernel's launch (launch_with) on `device`. At decode sizes (up to
 // 16-64 rows, one pass over the weights per call) the layer's weights
