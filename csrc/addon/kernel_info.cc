@@ -139,6 +139,13 @@ Napi::Value WorkspaceBytes(const Napi::CallbackInfo& info) {
                                                                             IntArg(env, info[2], "smCount"))));
 }
 
+// setting(on?): a process-wide launch setting, set when `on` is a boolean; returns it.
+template <bool (*Get)(), void (*Set)(bool)>
+Napi::Value LaunchSetting(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsBoolean()) Set(info[0].As<Napi::Boolean>().Value());
+  return Napi::Boolean::New(info.Env(), Get());
+}
+
 }  // namespace
 
 void InitKernelInfo(Napi::Env env, Napi::Object exports) {
@@ -150,26 +157,14 @@ void InitKernelInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("setTileRules", Napi::Function::New(env, SetTileRules, "setTileRules"));
   exports.Set("resetTileRules", Napi::Function::New(env, ResetTileRules, "resetTileRules"));
   exports.Set("workspaceBytes", Napi::Function::New(env, WorkspaceBytes, "workspaceBytes"));
-  // programmaticLaunch(on?): the GEMMs' (and gather's) programmatic dependent launch
-  // setting (launch_options.h), set when `on` is given; returns it.
-  exports.Set("programmaticLaunch", Napi::Function::New(
-                                        env,
-                                        [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                          if (info.Length() > 0 && info[0].IsBoolean())
-                                            marlin::set_programmatic_launch(info[0].As<Napi::Boolean>().Value());
-                                          return Napi::Boolean::New(info.Env(), marlin::programmatic_launch());
-                                        },
-                                        "programmaticLaunch"));
-  // streamingWeights(on?): the GEMMs' L2 streaming window over the weights
-  // (launch_options.h), set when `on` is given; returns it.
-  exports.Set("streamingWeights", Napi::Function::New(
-                                      env,
-                                      [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                        if (info.Length() > 0 && info[0].IsBoolean())
-                                          marlin::set_streaming_weights(info[0].As<Napi::Boolean>().Value());
-                                        return Napi::Boolean::New(info.Env(), marlin::streaming_weights());
-                                      },
-                                      "streamingWeights"));
+  // The process-wide launch settings (launch_options.h): the GEMMs' (and the
+  // gather's) programmatic dependent launch, the GEMMs' L2 streaming window.
+  exports.Set("programmaticLaunch",
+              Napi::Function::New(env, LaunchSetting<marlin::programmatic_launch, marlin::set_programmatic_launch>,
+                                  "programmaticLaunch"));
+  exports.Set("streamingWeights",
+              Napi::Function::New(env, LaunchSetting<marlin::streaming_weights, marlin::set_streaming_weights>,
+                                  "streamingWeights"));
 }
 
 }  // namespace marlin_addon
