@@ -119,6 +119,14 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A mode's table on stdout and, with --json, its rows under { ...head, argv, timestamp, rows }. */
+function writeModeReport(table: string, options: BenchOptions, head: Record<string, string>, argv: string[], rows: unknown): void {
+  process.stdout.write(table);
+  if (!options.json) return;
+  fs.writeFileSync(options.json, `${JSON.stringify({ ...head, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
+  process.stderr.write(`bench: wrote ${options.json}\n`);
+}
+
 /** --overhead: the host cost table instead of the speedup tables. */
 async function overheadReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDevice['stream'], options: BenchOptions, argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -129,11 +137,7 @@ async function overheadReport(device: Gpu.OpenDevice['device'], stream: Gpu.Open
   progress.update(`${device.name}: measuring host overhead`);
   const rows = await measureOverhead(device, stream, shapes, batches);
   progress.clear();
-  process.stdout.write(formatOverhead(rows, device.name));
-  if (options.json) {
-    fs.writeFileSync(options.json, `${JSON.stringify({ kind: 'overhead', gpu: device.name, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
-    process.stderr.write(`bench: wrote ${options.json}\n`);
-  }
+  writeModeReport(formatOverhead(rows, device.name), options, { kind: 'overhead', gpu: device.name }, argv, rows);
   stream.dispose();
   return 0;
 }
@@ -148,12 +152,7 @@ async function graphReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDev
   const progress = new Progress(process.stderr, options.quiet);
   const rows = await measureGraphMode(device, stream, models, batches, format, (what) => progress.update(`${device.name}: ${what}`));
   progress.clear();
-  process.stdout.write(formatGraphMode(rows, device.name, denseName(format.dtype)));
-  if (options.json) {
-    const json = { kind: 'graph', gpu: device.name, format: formatName(format), argv, timestamp: new Date().toISOString(), rows };
-    fs.writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
-    process.stderr.write(`bench: wrote ${options.json}\n`);
-  }
+  writeModeReport(formatGraphMode(rows, device.name, denseName(format.dtype)), options, { kind: 'graph', gpu: device.name, format: formatName(format) }, argv, rows);
   stream.dispose();
   return 0;
 }
@@ -167,11 +166,7 @@ async function firstCallReport(device: Gpu.OpenDevice['device'], stream: Gpu.Ope
   const progress = new Progress(process.stderr, options.quiet);
   const rows = await measureFirstCalls(options.device, shapes, batches, (what) => progress.update(`${device.name}: ${what}`));
   progress.clear();
-  process.stdout.write(formatFirstCalls(rows, device.name));
-  if (options.json) {
-    fs.writeFileSync(options.json, `${JSON.stringify({ kind: 'first-call', gpu: device.name, argv, timestamp: new Date().toISOString(), rows }, null, 2)}\n`);
-    process.stderr.write(`bench: wrote ${options.json}\n`);
-  }
+  writeModeReport(formatFirstCalls(rows, device.name), options, { kind: 'first-call', gpu: device.name }, argv, rows);
   stream.dispose();
   return 0;
 }
