@@ -76,48 +76,43 @@ __global__ void gather_kernel(const uint16_t* __restrict__ in, const int* __rest
 }
 
 // The gather with x's row staged in shared memory, where the row is short
-// enough (kStagedMaxBytes) and 16-byte aligned (k_in % 8 == 0). Block (p, r)
-// writes output chunks 256 p .. 256 p + 255 (8 columns each, one per thread)
-// of rows r, r + gridDim.y, ...: it copies the whole row into shared memory
-// with 16-byte loads, its threads' 8 column indices with two more, and
-// gathers from shared memory. Against gather_kernel: the indices and the row
-// travel together (one trip to memory before the gather instead of an index
-// trip, then a value trip), and the scattered 2-byte reads hit shared memory
-// instead of a 32-byte L2 sector each.
+// enough (kStagedMaxBytes) and 16-byte aligned (k_in % 8 == 0), for up to
+// kStagedMaxRows rows. Block (p, r) writes output chunks 256 p .. 256 p + 255
+// (8 columns each, one per thread) of row r: it copies the whole row into
+// shared memory with 16-byte loads, its threads' 8 column indices with two
+// more, and gathers from shared memory. Against gather_kernel: the indices
+// and the row travel together (one trip to memory before the gather instead
+// of an index trip, then a value trip), and the scattered 2-byte reads hit
+// shared memory instead of a 32-byte L2 sector each.
 constexpr int kStagedThreads = 256;
 constexpr int kStagedMaxBytes = 48 * 1024;  // the default dynamic shared-memory limit: no opt-in call
-constexpr int kStagedMaxRows = 64;
+constexpr int kStagedMaxRows = 64;          // a grid row per row of x
 
 __global__ void gather_staged_kernel(const uint4* __restrict__ in, const int4* __restrict__ columns,
-                                     uint4* __restrict__ out, int m, int k_in, int k_out) {
+                                     uint4* __restrict__ out, int k_in, int k_out) {
   extern __shared__ uint4 staged_row[];
   ptx::grid_dependency_wait();
   ptx::allow_dependents_launch();
   const int in_chunks = k_in / 8;
   const int out_chunks = k_out / 8;
   const int chunk = blockIdx.x * kStagedThreads + threadIdx.x;
-  const bool writes = chunk < out_chunks;
+  const int64_t r = blockIdx.y;
   int c[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
-  if (writes) {
+  if (chunk < out_chunks) {
     const int4 lo = __ldg(columns + 2 * chunk);
     const int4 hi = __ldg(columns + 2 * chunk + 1);
     c[0] = lo.x, c[1] = lo.y, c[2] = lo.z, c[3] = lo.w, c[4] = hi.x, c[5] = hi.y, c[6] = hi.z, c[7] = hi.w;
   }
+  const uint4* const src = in + r * in_chunks;
+  for (int i = threadIdx.x; i < in_chunks; i += kStagedThreads) staged_row[i] = src[i];
+  __syncthreads();
+  if (chunk >= out_chunks) return;
   const auto* row = reinterpret_cast<const uint16_t*>(staged_row);
-  for (int r = blockIdx.y; r < m; r += gridDim.y) {
-    const uint4* const src = in + static_cast<int64_t>(r) * in_chunks;
-    for (int i = threadIdx.x; i < in_chunks; i += kStagedThreads) staged_row[i] = src[i];
-    __syncthreads();
-    if (writes) {
-      uint16_t v[8];
+  uint16_t v[8];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] = c[e] >= 0 && c[e] < k_in ? row[c[e]] : 0;  // -1: padding
-      out[static_cast<int64_t>(r) * out_chunks + chunk] =
-          make_uint4(v[0] | (uint32_t{v[1]} << 16), v[2] | (uint32_t{v[3]} << 16), v[4] | (uint32_t{v[5]} << 16),
-                     v[6] | (uint32_t{v[7]} << 16));
-    }
-    __syncthreads();  // the row is overwritten next
-  }
+  for (int e = 0; e < 8; ++e) v[e] = c[e] >= 0 && c[e] < k_in ? row[c[e]] : 0;  // -1: padding
+  out[r * out_chunks + chunk] = make_uint4(v[0] | (uint32_t{v[1]} << 16), v[2] | (uint32_t{v[3]} << 16),
+                                           v[4] | (uint32_t{v[5]} << 16), v[6] | (uint32_t{v[7]} << 16));
 }
 
 unsigned grid_for(int64_t items, int threads) {
@@ -165,7 +160,7 @@ cudaError_t gather_columns(const void* in, const int* columns, void* out, int m,
     const unsigned parts = static_cast<unsigned>((k_out / 8 + kStagedThreads - 1) / kStagedThreads);
     return launch_with(gather_staged_kernel, dim3(parts, static_cast<unsigned>(m)), kStagedThreads, staged_bytes,
                        stream, programmatic, 1, StreamingWindow{}, static_cast<const uint4*>(in),
-                       reinterpret_cast<const int4*>(columns), static_cast<uint4*>(out), m, k_in, k_out);
+                       reinterpret_cast<const int4*>(columns), static_cast<uint4*>(out), k_in, k_out);
   }
   return launch_with(gather_kernel, dim3(grid_for(static_cast<int64_t>(m) * (k_out / 8), threads)), threads, 0, stream,
                      programmatic, 1, StreamingWindow{}, static_cast<const uint16_t*>(in), columns,
