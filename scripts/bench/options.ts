@@ -89,7 +89,8 @@ Options:
                    one --format)
   --first-call     time the first forward() of a fresh process (the first
                    call at each layer and batch in turn) against the calls
-                   after it, with nothing prepared, after layer.reserve() and
+                   after it and against one call with new tensors made the
+                   same way, with nothing prepared, after layer.reserve() and
                    after layer.warmup(); 3 processes each (the --shape layers,
                    else 4096x4096 and 4096x11008; default batches 1,16,64);
                    fp16-u4-g128 only
