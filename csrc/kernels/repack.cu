@@ -230,6 +230,10 @@ __global__ void __launch_bounds__(kThreads) repack_kernel(RepackArgs a) {
     // and this keeps the source words in L2 (+10% on the plain path).
     __stcs(dst + q, make_uint4(w[0], w[1], w[2], w[3]));
   }
+  // The GEMM reads its first stages of weights before it waits for the kernel
+  // before it (mma/kernel.cuh), and may start once this grid's blocks have
+  // exited: each thread's stores are made visible to the GPU before it exits.
+  __threadfence();
 }
 #endif
 

@@ -22,6 +22,9 @@ __global__ void scale_zeros_kernel(const T* __restrict__ scales, const uint8_t* 
     out[i] = ActTraits<A>::from_float(static_cast<float>(mid - static_cast<int>(zeros[i])) *
                                       ActTraits<A>::to_float(scales[i]));
   }
+  // Visible to the GPU before the block exits: the GEMM reads its first
+  // stages of these before it waits for the kernel before it (mma/kernel.cuh).
+  __threadfence();
 }
 
 }  // namespace

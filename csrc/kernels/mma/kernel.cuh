@@ -47,10 +47,16 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 
   // Under programmatic dependent launch (launch.cuh) this block may be
   // running before the previous kernel on the stream has finished, which
-  // may write A or use the same workspace: wait for it before any global
-  // access, and let the next kernel start its launch now.
-  ptx::grid_dependency_wait();
-  ptx::allow_dependents_launch();
+  // may write A or use the same workspace (or C): the block waits for it
+  // before it touches them, and then lets the next kernel start its launch.
+  // The layer's own data (weights, scales, zero points) is written only by
+  // uploads and by kernels that never let a dependent start early and make
+  // their writes visible before they exit (repack.cu, scaled_zeros.cu), so
+  // the first kEarlyStages stages of weights are requested before the wait:
+  // their latency overlaps the previous kernel's tail (an act-order gather,
+  // say) instead of following it.
+  constexpr int kEarlyStages = MARLIN_EARLY_WEIGHT_STAGES < STAGES - 1 ? MARLIN_EARLY_WEIGHT_STAGES : STAGES - 1;
+  bool waited = false;
 
   const ThreadPos<L> th = ThreadPos<L>::here();
   const int k_tiles = args.k / L::kTileK;
@@ -106,10 +112,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                               static_cast<int64_t>(a_row) * a_stride + a_chunk;
     const int4* const b_src = args.b + sl.col * L::kBChunks + th.warp_n * 32 * L::kLaneInt4 + th.lane;
 
-    // Copies stage `tile` of the slice into the slot at int4 offset `slot`;
-    // with pred false it only commits an empty group, which keeps the wait
-    // counts exact.
-    auto fetch_stage = [&](int slot, int tile, bool pred) {
+    // Copies the activations of stage `tile` into the slot at int4 offset `slot`.
+    auto fetch_activations = [&](int slot, int tile, bool pred) {
       const int kt = sl.k_first + tile;
       int4* const stage = smem + slot;
 #pragma unroll
@@ -119,6 +123,11 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                         a_src + static_cast<int64_t>(p) * L::kARowsPerPass * a_stride + kt * L::kAChunks,
                         pred && row < sl.rows);
       }
+    };
+    // Copies its weights, scales and zero points.
+    auto fetch_weights = [&](int slot, int tile, bool pred) {
+      const int kt = sl.k_first + tile;
+      int4* const stage = smem + slot;
 #pragma unroll
       for (int s = 0; s < L::kStepsK; ++s) {
         const int krow = kt * L::kKBlocks + th.warp_k + s * L::kWarpsK;
@@ -148,6 +157,12 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                           pred && ch / 8 < sl.chunks);
         }
       }
+    };
+    // Copies stage `tile` whole and closes its group; with pred false it only
+    // commits an empty group, which keeps the wait counts exact.
+    auto fetch_stage = [&](int slot, int tile, bool pred) {
+      fetch_activations(slot, tile, pred);
+      fetch_weights(slot, tile, pred);
       ptx::cp_async_commit();
     };
 
@@ -208,8 +223,23 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       const uint32_t zw[2] = {th.warp_n < sl.chunks ? __ldg(zp) : 0u, th.warp_n < sl.chunks ? __ldg(zp + 1) : 0u};
       make_zeros(zw);
     }
+    // The first slice of the block: its first kEarlyStages stages of weights,
+    // then the wait. They join the group of stage 0, so every stage is still
+    // complete when its own group is.
+    const bool early = !waited;
+    if (early) {
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) fetch_stage(s * L::kStageInt4, s, s < sl.tiles);
+      for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s * L::kStageInt4, s, s < sl.tiles);
+      ptx::grid_dependency_wait();
+      ptx::allow_dependents_launch();
+      waited = true;
+    }
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+      fetch_activations(s * L::kStageInt4, s, s < sl.tiles);
+      if (!early || s >= kEarlyStages) fetch_weights(s * L::kStageInt4, s, s < sl.tiles);
+      ptx::cp_async_commit();
+    }
     ptx::cp_async_wait<STAGES - 2>();
     __syncthreads();
     load_fragments(0, 0, 0);
