@@ -7,9 +7,3 @@
 #ifndef MARLIN_EVICT_FIRST
 #define MARLIN_EVICT_FIRST 0
 #endif
-
-// Stages of weights an mma-family GEMM block requests before it waits for the
-// kernel before it under programmatic dependent launch (mma/kernel.cuh).
-#ifndef MARLIN_EARLY_WEIGHT_STAGES
-#define MARLIN_EARLY_WEIGHT_STAGES 2
-#endif

@@ -48,14 +48,15 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // Under programmatic dependent launch (launch.cuh) this block may be
   // running before the previous kernel on the stream has finished, which
   // may write A or use the same workspace (or C): the block waits for it
-  // before it touches them, and then lets the next kernel start its launch.
-  // The layer's own data (weights, scales, zero points) is written only by
+  // (in its first slice's prologue) before it touches them, and then lets the
+  // next kernel start its launch. Its setup before that, and the first
+  // kEarlyStages stages of weights, overlap the previous kernel's tail: the
+  // layer's own data (weights, scales, zero points) is written only by
   // uploads and by kernels that never let a dependent start early and make
-  // their writes visible before they exit (repack.cu, scaled_zeros.cu), so
-  // the first kEarlyStages stages of weights are requested before the wait:
-  // their latency overlaps the previous kernel's tail (an act-order gather,
-  // say) instead of following it.
-  constexpr int kEarlyStages = MARLIN_EARLY_WEIGHT_STAGES < STAGES - 1 ? MARLIN_EARLY_WEIGHT_STAGES : STAGES - 1;
+  // their writes visible before they exit (repack.cu, scaled_zeros.cu).
+  // Two stages: perf-notes run 25 (0 and 1 measured too; more stages delay
+  // the first tile of a call that follows nothing).
+  constexpr int kEarlyStages = 2 < STAGES - 1 ? 2 : STAGES - 1;
   bool waited = false;
 
   const ThreadPos<L> th = ThreadPos<L>::here();
