@@ -208,8 +208,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   static_assert(STAGES >= 3, "one slot of slack plus two in flight");
 
   extern __shared__ int4 smem_raw[];
-  marlin::ptx::grid_dependency_wait();
-  marlin::ptx::allow_dependents_launch();
+  // Under programmatic dependent launch the block waits for the kernel before
+  // it only after its setup and its first kEarlyStages stages of weights
+  // (below), as the mma family does (mma/kernel.cuh says why that is safe).
+  constexpr int kEarlyStages = 2 < STAGES - 2 ? 2 : STAGES - 2;
 
   const uint32_t raw = marlin::ptx::smem_address(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
@@ -244,7 +246,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int s_stride = args.n / 8;  // int4 per row of scales
   const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
 
-  auto fetch_stage = [&](int slot, int kt, bool pred) {
+  auto fetch_activations = [&](int slot, int kt, bool pred) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
     for (int p = 0; p < T::kRows * 8 * T::kAtoms / T::kThreads; ++p) {
@@ -256,6 +258,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                               a_base + static_cast<int64_t>(r) * args.k * 2 + (kt * T::kAtoms + atom) * 128 + c * 16,
                               pred && row0 + r < args.m);
     }
+  };
+  // The stage's weights, scales and zero points.
+  auto fetch_weights = [&](int slot, int kt, bool pred) {
+    char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
     for (int p = 0; p < T::kBInt4 / T::kThreads; ++p) {
       const int i = tid + p * T::kThreads;
@@ -287,6 +293,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         }
       }
     }
+  };
+  auto fetch_stage = [&](int slot, int kt, bool pred) {
+    fetch_activations(slot, kt, pred);
+    fetch_weights(slot, kt, pred);
     marlin::ptx::cp_async_commit();
   };
 
@@ -359,8 +369,17 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
   };
 
+  // The early weight stages join stage 0's cp.async group.
 #pragma unroll
-  for (int s = 0; s < STAGES - 2; ++s) fetch_stage(s, k_first + s, s < k_tiles);
+  for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s, k_first + s, s < k_tiles);
+  marlin::ptx::grid_dependency_wait();
+  marlin::ptx::allow_dependents_launch();
+#pragma unroll
+  for (int s = 0; s < STAGES - 2; ++s) {
+    fetch_activations(s, k_first + s, s < k_tiles);
+    if (s >= kEarlyStages) fetch_weights(s, k_first + s, s < k_tiles);
+    marlin::ptx::cp_async_commit();
+  }
   int read_slot = 0;
   int fill_slot = STAGES - 2;
   for (int kt = 0; kt < k_tiles; ++kt) {
