@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "layer_writes.h"
 #include "packing.h"
 #include "repack.h"
 
@@ -230,10 +231,6 @@ __global__ void __launch_bounds__(kThreads) repack_kernel(RepackArgs a) {
     // and this keeps the source words in L2 (+10% on the plain path).
     __stcs(dst + q, make_uint4(w[0], w[1], w[2], w[3]));
   }
-  // The GEMM reads its first stages of weights before it waits for the kernel
-  // before it (mma/kernel.cuh), and may start once this grid's blocks have
-  // exited: each thread's stores are made visible to the GPU before it exits.
-  __threadfence();
 }
 #endif
 
@@ -280,7 +277,8 @@ RepackStatus repack_weights(const RepackArgs& a, cudaStream_t stream, cudaError_
     repack_kernel<8, true><<<grid, kThreads, 0, stream>>>(a);
   else
     repack_kernel<8, false><<<grid, kThreads, 0, stream>>>(a);
-  const cudaError_t e = cudaGetLastError();
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess) e = settle_layer_writes(stream);  // before any GEMM reads them (layer_writes.h)
   if (e == cudaSuccess) return RepackStatus::kOk;
   if (cuda_error) *cuda_error = e;
   return RepackStatus::kCudaError;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "common/act.cuh"
+#include "layer_writes.h"
 #include "scaled_zeros.h"
 
 namespace marlin {
@@ -22,9 +23,6 @@ __global__ void scale_zeros_kernel(const T* __restrict__ scales, const uint8_t* 
     out[i] = ActTraits<A>::from_float(static_cast<float>(mid - static_cast<int>(zeros[i])) *
                                       ActTraits<A>::to_float(scales[i]));
   }
-  // Visible to the GPU before the block exits: the GEMM reads its first
-  // stages of these before it waits for the kernel before it (mma/kernel.cuh).
-  __threadfence();
 }
 
 }  // namespace
@@ -44,7 +42,8 @@ cudaError_t scale_zeros(const void* scales, const void* zeros, void* out, int gr
   else
     scale_zeros_kernel<Act::kBF16><<<grid, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(scales), z,
                                                                  static_cast<__nv_bfloat16*>(out), total, mid);
-  return cudaGetLastError();
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? settle_layer_writes(stream) : e;  // before any GEMM reads them (layer_writes.h)
 }
 
 }  // namespace marlin

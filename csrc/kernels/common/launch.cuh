@@ -38,8 +38,10 @@ struct StreamingWindow {
 // Launches kernel<<<grid, block, smem, stream>>>(args...). With
 // `programmatic` (sm_90+), under PDL: the kernel may be scheduled while the
 // previous one on the stream finishes; it waits for it on the GPU
-// (ptx::grid_dependency_wait, at the top of each kernel launched so), so
-// only the launch latency overlaps. A `cluster_z` above 1 (sm_90+) groups
+// (ptx::grid_dependency_wait) before it touches what that kernel may write,
+// so the launch latency and whatever the kernel does before the wait (the
+// GEMMs: their setup and first weight stages) overlap. A `cluster_z` above
+// 1 (sm_90+) groups
 // the blocks that share x and y, `cluster_z` consecutive z at a time, into
 // thread block clusters. A `window` marks its bytes streaming in L2 for this
 // launch (launch_kernel says why).

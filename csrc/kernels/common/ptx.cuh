@@ -44,14 +44,15 @@ __device__ __forceinline__ uint64_t make_evict_first_policy() {
   return policy;
 }
 
-// Closes the current group of cp.async copies; wait_group counts these groups.
 // Programmatic dependent launch (sm_90+). A kernel launched with the
 // programmatic-serialization attribute may start while the kernel before it
 // in the stream is still finishing; grid_dependency_wait() blocks until that
 // kernel has completed and its writes are visible, so nothing before it may
-// touch memory another kernel writes. Launched without the attribute (or
-// before sm_90) both are no-ops. allow_dependents_launch() lets the next
-// kernel start launching now; it still waits in grid_dependency_wait().
+// touch memory that kernel may write (the GEMMs read their layer's data
+// before it: mma/kernel.cuh says why that is safe). Launched without the
+// attribute (or before sm_90) both are no-ops. allow_dependents_launch()
+// lets the next kernel start launching now; it still waits in
+// grid_dependency_wait().
 __device__ __forceinline__ void grid_dependency_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
@@ -63,6 +64,7 @@ __device__ __forceinline__ void allow_dependents_launch() {
 #endif
 }
 
+// Closes the current group of cp.async copies; wait_group counts these groups.
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 // Blocks until at most N committed groups of this thread are still in flight.
