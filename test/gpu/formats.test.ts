@@ -18,6 +18,7 @@
 import { Device, DeviceTensor } from '../../lib/device';
 import { type ActivationDType, type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
+import { type Tile } from '../../lib/chooser';
 import { QuantizedLinear } from '../../lib/linear';
 import { firstDifference } from '../helpers/compare';
 import {
@@ -78,7 +79,7 @@ describeGpu(`every weight format against float64, per element (seed ${SEED})`, (
   });
 
   /** x (random, in the layer's dtype) times the layer, output poisoned first: a failure line, or undefined. */
-  async function runAndCheck(b: Built, m: number, options: { sms?: number } = {}): Promise<string | undefined> {
+  async function runAndCheck(b: Built, m: number, options: { sms?: number; tile?: Tile } = {}): Promise<string | undefined> {
     const { k, n, dtype } = b.c;
     const x = randomActivations(m, k, dtype, random);
     using xt = DeviceTensor.from(device, x.bits, [m, k], dtype);
@@ -90,7 +91,8 @@ describeGpu(`every weight format against float64, per element (seed ${SEED})`, (
     const { ref, absSum } = referenceRows(x.values, b.data, k, n, rows);
     const check = checkElements(got, n, rows, ref, absSum, boundFor(b.layer.format, b.layer.kernelK));
     const ok = check.violations === 0 && check.nonFinite === 0 && check.relError < RELATIVE_SANITY;
-    return ok ? undefined : `m=${m}${options.sms ? ` sms=${options.sms}` : ''}: ${describeCheck(check)}`;
+    const tile = options.tile ? ` tile ${options.tile.tileK}x${options.tile.tileN}` : '';
+    return ok ? undefined : `m=${m}${options.sms ? ` sms=${options.sms}` : ''}${tile}: ${describeCheck(check)}`;
   }
 
   for (const c of CASES) {
@@ -179,6 +181,36 @@ describeGpu(`every weight format against float64, per element (seed ${SEED})`, (
       });
     });
   }
+
+  // The cases above have slices of at most 5 stages, shorter than the pipeline. Here slices run far
+  // longer than it (few blocks over a deep k, several slices per block), on both tiles, with x's rows
+  // at odd element strides (k = 2999: the plain gather kernel) and 16-byte ones (k = 2048: the gather
+  // from a row staged in shared memory), at one and two 16-row blocks.
+  describe('act-order on long slices, both tiles, few blocks', () => {
+    const CASES_LONG: FormatCase[] = [
+      { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: true, k: 2999, n: 256, actOrder: { kind: 'shuffled' } },
+      { dtype: 'bfloat16', bits: 8, groupSize: 32, zeroPoints: false, k: 2048, n: 512, actOrder: { kind: 'sizes', sizes: [1000, 24, 0, 1000, 24] } },
+    ];
+    const TILES: Tile[] = [
+      { tileK: 128, tileN: 128 },
+      { tileK: 64, tileN: 256 },
+    ];
+    for (const c of CASES_LONG) {
+      test(caseName(c), async () => {
+        const data = randomFormatLayer(c, random);
+        using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+        const b: Built = { c, data, layer };
+        const failures: string[] = [];
+        for (const tile of TILES)
+          for (const sms of [1, 3, 0])
+            for (const m of [1, 5, 16, 17]) {
+              const failure = await runAndCheck(b, m, { sms, tile });
+              if (failure) failures.push(failure);
+            }
+        expect(failures).toEqual([]);
+      });
+    }
+  });
 });
 
 describeGpu(`forward() refuses bad operands before queuing anything (seed ${SEED})`, () => {
