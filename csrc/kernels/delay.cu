@@ -1,6 +1,7 @@
 // A kernel that only waits: queued ahead of timed work, it lets the host
 // enqueue a whole sequence before the GPU starts, so events around each call
-// measure GPU time, not the host's launch gaps (benchmarks).
+// measure GPU time, not the host's launch gaps (benchmarks). And the empty
+// kernel, timed bare and queued after a layer's GPU-written data.
 #include "delay.h"
 
 #include <chrono>
@@ -34,6 +35,11 @@ cudaError_t time_empty_launches(cudaStream_t stream, int calls, double* ns_per_c
   const auto end = std::chrono::steady_clock::now();
   *ns_per_call = std::chrono::duration<double, std::nano>(end - start).count() / (calls > 0 ? calls : 1);
   return e;
+}
+
+cudaError_t settle_layer_writes(cudaStream_t stream) {
+  empty_kernel<<<1, 32, 0, stream>>>();
+  return cudaGetLastError();
 }
 
 cudaError_t delay(cudaStream_t stream, double microseconds) {

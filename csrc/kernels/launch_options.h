@@ -7,7 +7,8 @@ namespace marlin {
 // Programmatic dependent launch on sm_90 and newer (launch.cuh; older
 // architectures launch as usual whatever this says): each GEMM kernel, and
 // the act-order gather, may be scheduled while the previous kernel on its
-// stream finishes (it waits for it on the GPU before touching memory). On by
+// stream finishes (it waits for it on the GPU before touching what that
+// kernel may write; mma/kernel.cuh says what a GEMM does before). On by
 // default; the environment variable MARLIN_PDL=0 turns it off (read once, at
 // the first GEMM or gather).
 bool programmatic_launch();

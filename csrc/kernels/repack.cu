@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "layer_writes.h"
+#include "delay.h"
 #include "packing.h"
 #include "repack.h"
 
@@ -278,7 +278,7 @@ RepackStatus repack_weights(const RepackArgs& a, cudaStream_t stream, cudaError_
   else
     repack_kernel<8, false><<<grid, kThreads, 0, stream>>>(a);
   cudaError_t e = cudaGetLastError();
-  if (e == cudaSuccess) e = settle_layer_writes(stream);  // before any GEMM reads them (layer_writes.h)
+  if (e == cudaSuccess) e = settle_layer_writes(stream);  // before any GEMM reads them (delay.h)
   if (e == cudaSuccess) return RepackStatus::kOk;
   if (cuda_error) *cuda_error = e;
   return RepackStatus::kCudaError;

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "common/act.cuh"
-#include "layer_writes.h"
+#include "delay.h"
 #include "scaled_zeros.h"
 
 namespace marlin {
@@ -43,7 +43,7 @@ cudaError_t scale_zeros(const void* scales, const void* zeros, void* out, int gr
     scale_zeros_kernel<Act::kBF16><<<grid, threads, 0, stream>>>(static_cast<const __nv_bfloat16*>(scales), z,
                                                                  static_cast<__nv_bfloat16*>(out), total, mid);
   const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? settle_layer_writes(stream) : e;  // before any GEMM reads them (layer_writes.h)
+  return e == cudaSuccess ? settle_layer_writes(stream) : e;  // before any GEMM reads them (delay.h)
 }
 
 }  // namespace marlin

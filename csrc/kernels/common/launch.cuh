@@ -40,11 +40,10 @@ struct StreamingWindow {
 // previous one on the stream finishes; it waits for it on the GPU
 // (ptx::grid_dependency_wait) before it touches what that kernel may write,
 // so the launch latency and whatever the kernel does before the wait (the
-// GEMMs: their setup and first weight stages) overlap. A `cluster_z` above
-// 1 (sm_90+) groups
-// the blocks that share x and y, `cluster_z` consecutive z at a time, into
-// thread block clusters. A `window` marks its bytes streaming in L2 for this
-// launch (launch_kernel says why).
+// GEMMs: their setup and first weight stages) overlap. A `cluster_z` above 1
+// (sm_90+) groups the blocks that share x and y, `cluster_z` consecutive z
+// at a time, into thread block clusters. A `window` marks its bytes
+// streaming in L2 for this launch (launch_kernel says why).
 template <class... Params, class... Args>
 inline cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, int threads, int smem_bytes, cudaStream_t stream,
                                bool programmatic, int cluster_z, StreamingWindow window, Args... args) {

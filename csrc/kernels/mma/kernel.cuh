@@ -53,10 +53,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // kEarlyStages stages of weights, overlap the previous kernel's tail: the
   // layer's own data (weights, scales, zero points) is written only by
   // copies and memsets (a PDL launch does not start before a copy or memset
-  // ahead of it has finished) and by kernels that are
-  // followed by an ordinary launch of an empty kernel (layer_writes.h), and
-  // the kernels that let a dependent start early (the GEMMs and the
-  // act-order gathers, each after its own wait) never write it.
+  // ahead of it has finished) and by kernels followed by an ordinary launch
+  // of an empty kernel (settle_layer_writes, delay.h), and the kernels that
+  // let a dependent start early (the GEMMs and the act-order gathers, each
+  // after its own wait) never write it.
   // Two stages: perf-notes run 25 (0 and 1 measured too; more stages delay
   // the first tile of a call that follows nothing).
   constexpr int kEarlyStages = 2 < STAGES - 1 ? 2 : STAGES - 1;
