@@ -94,12 +94,15 @@ export interface RunOptions extends KernelOverrides {
    * Makes every row's output bit-identical whatever the batch size and the
    * other rows, for a given layer, GPU and `sms`: the tile the chooser
    * picks for one row is kept at every batch size, and rows go in launches
-   * of one 64-row problem each (maxPar 1), so each output element is summed
-   * in the same order. With the default kernel table it is free up to 64
-   * rows (48 on H100-class GPUs for layers the wgmma family takes from 49
-   * rows: the default plan is the same there); beyond, every 64 rows read
-   * the weights again. Runs the mma family; cannot be combined with
-   * `family`, `splits`, `tile` or `maxPar`.
+   * of one 64-row problem each (maxPar 1) on one block per SM (or `sms`),
+   * so each output element is summed in the same order. With the default
+   * kernel table it is free up to 64 rows (48 on H100-class GPUs for layers
+   * the wgmma family takes from 49 rows; and there, up to 16 rows, layers
+   * whose default plan aligns its blocks to the output columns, see
+   * KernelOverrides.sms, run that plan's gain slower: 3% on the 70B 8-bit
+   * sums measured, up to 13% on one layer; the default plan is the same
+   * elsewhere); beyond, every 64 rows read the weights again. Runs the mma
+   * family; cannot be combined with `family`, `splits`, `tile` or `maxPar`.
    */
   batchInvariant?: boolean;
 }

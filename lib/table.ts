@@ -41,6 +41,15 @@ export interface KernelTableFile {
     splitCostStages?: number;
     /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
     clusterSmPercent?: number[];
+    /**
+     * mma: block counts whose stripes follow column tiles, for the default plan
+     * at small batches; the first entry matching the GPU's compute capability,
+     * m <= maxBatch, the format's bits and activation (default: any) applies
+     * when the count keeps minFillPercent of the SMs busy (csrc/kernels/chooser.cc).
+     */
+    alignedBlocks?: {
+      entries: Array<{ arch: number; maxBatch: number; bits?: number[]; activations?: string[]; minFillPercent: number }>;
+    };
   }>;
   rules: Record<string, Array<{ maxBatch: number | null; minN: number; tileK: number; tileN: number }> | string>;
 }

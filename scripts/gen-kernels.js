@@ -247,9 +247,44 @@ function checkWgmma(table) {
     fail(`wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: a non-empty list of the family's bits (${familyBits}) } entries`);
 }
 
+// The mma family's aligned block counts (table.json alignedBlocks.entries),
+// checked like the wgmma rules.
+function checkAlignedBlocks(table) {
+  const family = table.families.find((f) => f.name === 'mma');
+  const entries = family.alignedBlocks?.entries ?? [];
+  const ok = (e) =>
+    Number.isInteger(e.arch) &&
+    e.arch >= table.architectures.minimum &&
+    Number.isInteger(e.maxBatch) &&
+    e.maxBatch >= 1 &&
+    e.maxBatch <= table.shape.rowsPerProblem &&
+    (e.bits === undefined || (Array.isArray(e.bits) && e.bits.length > 0 && e.bits.every((b) => table.formats.bits.includes(b)))) &&
+    (e.activations === undefined ||
+      (Array.isArray(e.activations) &&
+        e.activations.length > 0 &&
+        e.activations.every((a) => table.formats.activations.includes(a) && a in ACT_VALUE))) &&
+    Number.isInteger(e.minFillPercent) &&
+    e.minFillPercent >= 0 &&
+    e.minFillPercent <= 100;
+  if (!Array.isArray(entries) || !entries.every(ok))
+    fail(
+      `mma alignedBlocks.entries must list { arch >= ${table.architectures.minimum}, maxBatch 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, minFillPercent 0..100 } entries`,
+    );
+}
+
+// An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
+// bit a of act_mask: the activation whose Act value is a, common/format.h).
+const ACT_VALUE = { float16: 0, bfloat16: 1 };
+function alignedBlocksRow(table, e) {
+  const bits = (e.bits ?? table.formats.bits).reduce((m, b) => m | (1 << b), 0);
+  const acts = (e.activations ?? table.formats.activations).reduce((m, a) => m | (1 << ACT_VALUE[a]), 0);
+  return `{${e.arch}, ${e.maxBatch}, 0x${bits.toString(16)}u, 0x${acts.toString(16)}u, ${e.minFillPercent}}`;
+}
+
 function constantsHeader(table, archs) {
   const family = table.families.find((f) => f.name === 'mma');
   const wgmma = table.families.find((f) => f.name === 'wgmma');
+  const aligned = family.alignedBlocks?.entries ?? [];
   const smem = Object.entries(table.architectures.smemOptin)
     .map(([arch, bytes]) => `    case ${arch}: return ${bytes};`)
     .join('\n');
@@ -303,6 +338,15 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +
     `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +
     `constexpr int kWgmmaSplitCostStages = ${wgmma ? wgmma.splitCostStages : 0};  // a split block's reduction, in stages of work\n` +
+    '// The mma family\'s default block count at small batches: stripes that\n' +
+    '// follow column tiles (table.json alignedBlocks; chooser.cc aligned_blocks)\n' +
+    '// where an entry matches the GPU, m <= max_batch, the format\'s bits and\n' +
+    '// activation, and the count keeps min_fill_percent of the SMs busy.\n' +
+    'struct AlignedBlocks {\n  int arch;\n  int max_batch;\n  unsigned bits_mask;\n  unsigned act_mask;\n  int min_fill_percent;\n};\n' +
+    `constexpr AlignedBlocks kAlignedBlocks[] = {${(aligned.length ? aligned : [{ arch: 0, maxBatch: 0, bits: [], activations: [], minFillPercent: 101 }])
+      .map((e) => alignedBlocksRow(table, e))
+      .join(', ')}};\n` +
+    `constexpr int kAlignedBlocksCount = ${aligned.length};  // entries (0: a placeholder)\n` +
     '// Share of the SMs (percent) that clusters of s blocks fill at once, s = 1..max splits.\n' +
     `constexpr int kWgmmaClusterSmPercent[] = ${cppList(wgmma ? wgmma.clusterSmPercent : [0])};\n\n` +
     '// Shared memory a block may opt into, by compute capability.\n' +
@@ -353,6 +397,7 @@ function main(argv) {
   const outIndex = argv.indexOf('--out');
   const table = loadTable();
   checkWgmma(table);
+  checkAlignedBlocks(table);
   const archs = resolveArchs(table);
   if (argv.includes('--nvcc')) return runNvcc(table, archs, argv);
   if (argv.includes('--archs')) {

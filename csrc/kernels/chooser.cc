@@ -114,6 +114,27 @@ int wgmma_splits(int tiles, int k, int sm_count) {
   return splits;
 }
 
+// The mma family's block count whose stripes follow column tiles (table.json
+// alignedBlocks): `columns` output-column tiles of `k_tiles` stages each on
+// `sms` SMs. Up to one column per SM, j blocks per column with j | k_tiles
+// (each block exactly 1/j of a column: one slice, one pipeline fill, j
+// blocks to a reduction); more columns than SMs, c whole columns per block.
+int aligned_blocks(int columns, int k_tiles, int sms) {
+  if (columns > sms) {
+    const int per_block = (columns + sms - 1) / sms;
+    return (columns + per_block - 1) / per_block;
+  }
+  int j = sms / columns;
+  while (j > 1 && k_tiles % j != 0) --j;
+  return columns * j;
+}
+
+// Whether an alignedBlocks entry covers m rows of `format` on compute capability `arch`.
+bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch) {
+  return e.arch == arch && m <= e.max_batch && ((e.bits_mask >> format.bits) & 1u) != 0 &&
+         ((e.act_mask >> static_cast<int>(format.act)) & 1u) != 0;
+}
+
 }  // namespace
 
 void next_launch(int left, int max_par, int* rows, int* m_blocks) {
@@ -219,6 +240,17 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     return Status::kNoVariant;
   }
   if (k % p.tile_k != 0) return Status::kNoVariant;
+  // The default plan at small batches: stripes along column tiles where the
+  // table measured them faster (one problem: m <= max_batch <= 64 rows).
+  if (!mma_options && m > 0) {
+    for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
+      const table::AlignedBlocks& e = table::kAlignedBlocks[i];
+      if (!aligned_entry(e, m, format, target.arch)) continue;
+      const int blocks = aligned_blocks((n + p.tile_n - 1) / p.tile_n, k / p.tile_k, target.sm_count);
+      if (blocks * 100 >= e.min_fill_percent * target.sm_count) p.blocks = blocks;
+      break;
+    }
+  }
 
   auto pick = [&](int m_blocks) -> const Variant* {
     const Variant* v = find_variant(p.family, format, p.tile_k, p.tile_n, m_blocks, arch);

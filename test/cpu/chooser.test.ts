@@ -227,6 +227,39 @@ describe('kernel families', () => {
     expect(() => chooseKernel(problem(1024), target(), { splits: 2 })).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
   });
 
+  (hasWgmma ? test : test.skip)('mma at up to 16 rows on compute capability 9.0: block counts along column tiles where the table measured them faster', () => {
+    const u8 = { bits: 8 as const };
+    const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) => chooseKernel(layer(m, k, n, format), target(90), overrides).blocks;
+    // 8-bit (entry: from 60% of the SMs). 28672 x 8192 (70B down): 64 columns of 128, 224 stages: 2 blocks a column.
+    expect(blocks(1, 28672, 8192, u8)).toBe(128);
+    expect(blocks(16, 28672, 8192, u8)).toBe(128);
+    expect(blocks(1, 28672, 8192, { bits: 8, dtype: 'bfloat16', zeroPoints: true })).toBe(128);
+    // 8192 x 10240 (70B qkv): 80 columns, one block each (61%); 8192 x 57344 (70B gate_up): 224 columns of 256
+    // (the wide tile), 2 whole columns a block (85%).
+    expect(blocks(1, 8192, 10240, u8)).toBe(80);
+    expect(blocks(1, 8192, 57344, u8)).toBe(112);
+    // 11008 x 4096 (7B down): 32 columns of 86 stages; 4 and 3 do not divide 86, and 2 a column (64 blocks, 48%) is too few.
+    expect(blocks(1, 11008, 4096, u8)).toBe(132);
+    // Outside the entries: 17 rows, another GPU, and any mma option.
+    expect(blocks(17, 28672, 8192, u8)).toBe(132);
+    // (compute capability 10.0 runs the build's PTX; no entry names it)
+    expect(chooseKernel(layer(1, 28672, 8192, u8), { arch: 100, smemOptin: 232448, smCount: 132 }).blocks).toBe(132);
+    expect(blocks(1, 28672, 8192, u8, { sms: 100 })).toBe(100);
+    expect(blocks(1, 28672, 8192, u8, { tile: narrow })).toBe(132);
+    expect(blocks(1, 28672, 8192, u8, { maxPar: 1 })).toBe(132);
+    // 4-bit (entry: only from 90% of the SMs): 70B down and o take 128; 7B down (64), 70B qkv (80), 7B qkv (96) and
+    // 70B gate_up (112) would leave too many SMs idle, so they keep one block per SM.
+    expect(blocks(1, 28672, 8192)).toBe(128);
+    expect(blocks(16, 8192, 8192, { dtype: 'bfloat16', zeroPoints: true })).toBe(128);
+    for (const [k, n] of [[11008, 4096], [8192, 10240], [4096, 12288], [8192, 57344]]) expect(blocks(1, k, n)).toBe(132);
+    // The stripes follow the columns: every block gets the same whole share of one column.
+    const p = chooseKernel(layer(1, 28672, 8192, u8), target(90));
+    const columns = 8192 / p.tileN;
+    const stages = 28672 / p.tileK;
+    const perBlock = (columns * stages) / p.blocks;
+    expect(Number.isInteger(perBlock) && stages % perBlock === 0).toBe(true);
+  });
+
   test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {
     const mmaTiles = new Set(compiledVariants().filter((v) => v.family === 'mma').map((v) => `${v.tileK}x${v.tileN}`));
     expect(new Set(compiledTiles().map((t) => `${t.tileK}x${t.tileN}`))).toEqual(mmaTiles);

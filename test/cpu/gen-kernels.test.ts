@@ -1,7 +1,8 @@
 /**
  * scripts/gen-kernels.js on tables other than the shipped one: the wgmma
  * family's rules (tile heights, split-k limits and costs, cluster
- * capacities, choose entries) are checked before anything is written, each
+ * capacities, choose entries) and the mma family's aligned block counts are
+ * checked before anything is written, each
  * mistake named in one line; and a valid table's values reach
  * kernel_table.h, where the chooser reads them. No GPU, no nvcc.
  */
@@ -22,14 +23,15 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 let runs = 0;
-/** gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit`; its exit status, stderr and kernel_table.h. */
-function generate(edit: (wgmma: Family) => void) {
+/** gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit` (and the mma family by `editMma`); its exit status, stderr and kernel_table.h. */
+function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void = () => {}) {
   const root = path.join(scratch, `package-${runs++}`);
   fs.mkdirSync(path.join(root, 'scripts'), { recursive: true });
   fs.mkdirSync(path.join(root, 'csrc', 'kernels'), { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'scripts', 'gen-kernels.js'), path.join(root, 'scripts', 'gen-kernels.js'));
   const table = structuredClone(KERNEL_TABLE_FILE) as KernelTableFile;
   edit(table.families.find((f) => f.name === 'wgmma')!);
+  editMma(table.families.find((f) => f.name === 'mma')!);
   fs.writeFileSync(path.join(root, 'csrc', 'kernels', 'table.json'), JSON.stringify(table));
   const out = path.join(root, 'generated');
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-kernels.js'), '--out', out], {
@@ -100,5 +102,50 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
   ])('refused: %s', (_, edit, message) => {
     const r = generate(edit);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+});
+
+describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
+  type Entry = NonNullable<Family['alignedBlocks']>['entries'][number];
+  const withEntries = (entries: Entry[]) => (m: Family) => (m.alignedBlocks = { entries });
+
+  test('the shipped entries reach kernel_table.h as masks of bits and activations', () => {
+    const r = generate(() => {});
+    expect(r.status).toBe(0);
+    // 8-bit (bit 8) from 60% of the SMs, then 4-bit from 90%; both activations (Act::kF16 = 0, kBF16 = 1).
+    expect(r.header).toContain('constexpr AlignedBlocks kAlignedBlocks[] = {{90, 16, 0x100u, 0x3u, 60}, {90, 16, 0x10u, 0x3u, 90}};');
+    expect(r.header).toContain('constexpr int kAlignedBlocksCount = 2;');
+  });
+
+  test('an entry narrowed to BF16: the activation mask has Act::kBF16\'s bit only', () => {
+    const r = generate(() => {}, withEntries([{ arch: 90, maxBatch: 8, bits: [4, 8], activations: ['bfloat16'], minFillPercent: 0 }]));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr AlignedBlocks kAlignedBlocks[] = {{90, 8, 0x110u, 0x2u, 0}};');
+  });
+
+  test('no entries: a placeholder that matches nothing, and a count of 0', () => {
+    const r = generate(() => {}, withEntries([]));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr int kAlignedBlocksCount = 0;');
+    const r2 = generate(() => {}, (m) => delete m.alignedBlocks);
+    expect(r2.status).toBe(0);
+    expect(r2.header).toContain('constexpr int kAlignedBlocksCount = 0;');
+  });
+
+  const REFUSED =
+    'gen-kernels: mma alignedBlocks.entries must list { arch >= 80, maxBatch 1..64, bits?: the table\'s bits, activations?: the table\'s activations, minFillPercent 0..100 } entries';
+  const entry: Entry = { arch: 90, maxBatch: 16, minFillPercent: 50 };
+  test.each<[string, Entry[]]>([
+    ['more rows than one problem', [{ ...entry, maxBatch: 65 }]],
+    ['no rows', [{ ...entry, maxBatch: 0 }]],
+    ['bits the table has not', [{ ...entry, bits: [3] }]],
+    ['an empty bits list', [{ ...entry, bits: [] }]],
+    ['an activation the table has not', [{ ...entry, activations: ['float32'] }]],
+    ['a fill over 100%', [{ ...entry, minFillPercent: 101 }]],
+    ['a fractional fill', [{ ...entry, minFillPercent: 12.5 }]],
+    ['an architecture below the minimum', [{ ...entry, arch: 75 }]],
+  ])('refused: %s', (_, entries) => {
+    const r = generate(() => {}, withEntries(entries));
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: REFUSED, written: [] });
   });
 });
