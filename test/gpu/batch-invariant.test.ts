@@ -64,6 +64,8 @@ describeGpu(`batch-invariant forward() (seed ${SEED})`, () => {
         const plan = layer.plan(300, { batchInvariant: true });
         const one = layer.plan(1);
         expect([plan.maxPar, plan.launches, plan.tileK, plan.tileN]).toEqual([1, 5, one.tileK, one.tileN]);
+        // And on as many blocks at every batch size (the default plan's count can change with m: alignedBlocks).
+        for (const m of [1, 16, 17, 300]) expect(layer.plan(m, { batchInvariant: true }).blocks).toBe(device.multiProcessorCount);
       } finally {
         layer.dispose();
       }
