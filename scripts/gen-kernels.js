@@ -86,7 +86,8 @@ function resolveArchs(table) {
   return parseArchList(table.architectures.default.join(';'), 'table.json architectures.default', minimum);
 }
 
-const ACT = { float16: { tag: 'f16', cpp: 'Act::kF16' }, bfloat16: { tag: 'bf16', cpp: 'Act::kBF16' } };
+// value: the Act enumerator's value (csrc/kernels/common/format.h).
+const ACT = { float16: { tag: 'f16', cpp: 'Act::kF16', value: 0 }, bfloat16: { tag: 'bf16', cpp: 'Act::kBF16', value: 1 } };
 
 // Every compiled combination of the table, one per generated file. The mma
 // family covers every format of the table on every built architecture; the
@@ -251,8 +252,19 @@ function checkWgmma(table) {
 // checked like the wgmma rules.
 function checkAlignedBlocks(table) {
   const family = table.families.find((f) => f.name === 'mma');
-  const entries = family.alignedBlocks?.entries ?? [];
+  for (const other of table.families)
+    if (other !== family && other.alignedBlocks !== undefined) fail(`alignedBlocks is the mma family's; the ${other.name} family has one`);
+  const block = family.alignedBlocks ?? {};
+  const unknown = Object.keys(block).filter((key) => key !== 'entries' && !key.startsWith('$'));
+  if (unknown.length) fail(`mma alignedBlocks has unknown keys: ${unknown.join(', ')}`);
+  const entries = block.entries ?? [];
+  for (const act of table.formats.activations) if (!ACT[act]) fail(`unknown activation type "${act}"`);
+  const KEYS = ['arch', 'maxBatch', 'bits', 'activations', 'minFillPercent'];
   const ok = (e) =>
+    e !== null &&
+    typeof e === 'object' &&
+    !Array.isArray(e) &&
+    Object.keys(e).every((key) => KEYS.includes(key)) &&
     Number.isInteger(e.arch) &&
     e.arch >= table.architectures.minimum &&
     Number.isInteger(e.maxBatch) &&
@@ -262,22 +274,21 @@ function checkAlignedBlocks(table) {
     (e.activations === undefined ||
       (Array.isArray(e.activations) &&
         e.activations.length > 0 &&
-        e.activations.every((a) => table.formats.activations.includes(a) && a in ACT_VALUE))) &&
+        e.activations.every((a) => table.formats.activations.includes(a)))) &&
     Number.isInteger(e.minFillPercent) &&
     e.minFillPercent >= 0 &&
     e.minFillPercent <= 100;
   if (!Array.isArray(entries) || !entries.every(ok))
     fail(
-      `mma alignedBlocks.entries must list { arch >= ${table.architectures.minimum}, maxBatch 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, minFillPercent 0..100 } entries`,
+      `mma alignedBlocks.entries must list { arch >= ${table.architectures.minimum}, maxBatch 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, minFillPercent 0..100 } entries, and nothing else`,
     );
 }
 
 // An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
-// bit a of act_mask: the activation whose Act value is a, common/format.h).
-const ACT_VALUE = { float16: 0, bfloat16: 1 };
+// bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
   const bits = (e.bits ?? table.formats.bits).reduce((m, b) => m | (1 << b), 0);
-  const acts = (e.activations ?? table.formats.activations).reduce((m, a) => m | (1 << ACT_VALUE[a]), 0);
+  const acts = (e.activations ?? table.formats.activations).reduce((m, a) => m | (1 << ACT[a].value), 0);
   return `{${e.arch}, ${e.maxBatch}, 0x${bits.toString(16)}u, 0x${acts.toString(16)}u, ${e.minFillPercent}}`;
 }
 

@@ -116,22 +116,28 @@ int wgmma_splits(int tiles, int k, int sm_count) {
 
 // The mma family's block count whose stripes follow column tiles (table.json
 // alignedBlocks): `columns` output-column tiles of `k_tiles` stages each on
-// `sms` SMs. Up to one column per SM, j blocks per column with j | k_tiles
-// (each block exactly 1/j of a column: one slice, one pipeline fill, j
-// blocks to a reduction); more columns than SMs, c whole columns per block.
+// `sms` SMs. The kernel gives each block ceil(columns * k_tiles / blocks)
+// tiles (mma/slice.cuh), so the count divides the work exactly: up to one
+// column per SM, j blocks per column with j | k_tiles (each block 1/j of
+// one column: one slice, j blocks to a reduction); more columns than SMs,
+// c whole columns per block with c | columns (c slices, no reduction).
+// Then the fewest SMs left idle; the caller weighs that (min_fill_percent).
 int aligned_blocks(int columns, int k_tiles, int sms) {
   if (columns > sms) {
-    const int per_block = (columns + sms - 1) / sms;
-    return (columns + per_block - 1) / per_block;
+    int per_block = (columns + sms - 1) / sms;
+    while (columns % per_block != 0) ++per_block;
+    return columns / per_block;
   }
   int j = sms / columns;
   while (j > 1 && k_tiles % j != 0) --j;
   return columns * j;
 }
 
-// Whether an alignedBlocks entry covers m rows of `format` on compute capability `arch`.
-bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch) {
-  return e.arch == arch && m <= e.max_batch && ((e.bits_mask >> format.bits) & 1u) != 0 &&
+// Whether an alignedBlocks entry covers m rows of `format` on a GPU of
+// compute capability `arch` running code built for `code_arch` (the rule was
+// measured on that architecture's own kernels, whose depth it depends on).
+bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
+  return e.arch == arch && e.arch == code_arch && m <= e.max_batch && ((e.bits_mask >> format.bits) & 1u) != 0 &&
          ((e.act_mask >> static_cast<int>(format.act)) & 1u) != 0;
 }
 
@@ -245,7 +251,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   if (!mma_options && m > 0) {
     for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
-      if (!aligned_entry(e, m, format, target.arch)) continue;
+      if (!aligned_entry(e, m, format, target.arch, arch)) continue;
       const int blocks = aligned_blocks((n + p.tile_n - 1) / p.tile_n, k / p.tile_k, target.sm_count);
       if (blocks * 100 >= e.min_fill_percent * target.sm_count) p.blocks = blocks;
       break;

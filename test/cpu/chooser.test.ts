@@ -252,12 +252,29 @@ describe('kernel families', () => {
     expect(blocks(1, 28672, 8192)).toBe(128);
     expect(blocks(16, 8192, 8192, { dtype: 'bfloat16', zeroPoints: true })).toBe(128);
     for (const [k, n] of [[11008, 4096], [8192, 10240], [4096, 12288], [8192, 57344]]) expect(blocks(1, k, n)).toBe(132);
-    // The stripes follow the columns: every block gets the same whole share of one column.
-    const p = chooseKernel(layer(1, 28672, 8192, u8), target(90));
-    const columns = 8192 / p.tileN;
-    const stages = 28672 / p.tileK;
-    const perBlock = (columns * stages) / p.blocks;
-    expect(Number.isInteger(perBlock) && stages % perBlock === 0).toBe(true);
+    // Columns that no whole number of blocks divides keep one block per SM: 128256 columns (a Llama-3 lm_head, 501 tiles
+    // of 256: 4-12 columns a block do not divide 501) and 59136 (231 tiles: 3 a block is 77 blocks, under 60%).
+    expect(blocks(1, 4096, 128256, u8)).toBe(132);
+    expect(blocks(1, 4096, 128256)).toBe(132);
+    expect(blocks(1, 8192, 59136, u8)).toBe(132);
+  });
+
+  (hasWgmma ? test : test.skip)('aligned block counts split the work as the kernel does: whole, equal shares of one column or whole columns', () => {
+    // The kernel's stripes (mma/slice.cuh): tiles numbered column by column, ceil(total / blocks) to each block.
+    let aligned = 0;
+    for (const bits of [4, 8] as const)
+      for (const k of [128, 384, 1024, 4096, 5120, 11008, 13824, 14336, 28672])
+        for (let n = 64; n <= 160000; n = Math.ceil((n * 1.37) / 64) * 64) {
+          const p = chooseKernel(layer(1, k, n, { bits }), target(90));
+          if (p.blocks === 132) continue;
+          aligned++;
+          const columns = Math.ceil(n / p.tileN);
+          const stages = k / p.tileK;
+          const perBlock = Math.ceil((columns * stages) / p.blocks);
+          expect({ k, n, bits, exact: (columns * stages) % p.blocks === 0 }).toEqual({ k, n, bits, exact: true });
+          expect({ k, n, bits, aligned: stages % perBlock === 0 || perBlock % stages === 0 }).toEqual({ k, n, bits, aligned: true });
+        }
+    expect(aligned).toBeGreaterThan(20);
   });
 
   test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {

@@ -133,7 +133,7 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
   });
 
   const REFUSED =
-    'gen-kernels: mma alignedBlocks.entries must list { arch >= 80, maxBatch 1..64, bits?: the table\'s bits, activations?: the table\'s activations, minFillPercent 0..100 } entries';
+    'gen-kernels: mma alignedBlocks.entries must list { arch >= 80, maxBatch 1..64, bits?: the table\'s bits, activations?: the table\'s activations, minFillPercent 0..100 } entries, and nothing else';
   const entry: Entry = { arch: 90, maxBatch: 16, minFillPercent: 50 };
   test.each<[string, Entry[]]>([
     ['more rows than one problem', [{ ...entry, maxBatch: 65 }]],
@@ -144,8 +144,18 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
     ['a fill over 100%', [{ ...entry, minFillPercent: 101 }]],
     ['a fractional fill', [{ ...entry, minFillPercent: 12.5 }]],
     ['an architecture below the minimum', [{ ...entry, arch: 75 }]],
+    ['a misspelt key (which would otherwise mean any bits)', [{ ...entry, bit: [8] } as Entry]],
+    ['a null entry', [null as unknown as Entry]],
   ])('refused: %s', (_, entries) => {
     const r = generate(() => {}, withEntries(entries));
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: REFUSED, written: [] });
+  });
+
+  test.each<[string, (w: Family) => void, (m: Family) => void, string]>([
+    ['an unknown key next to the entries', () => {}, (m) => Object.assign(m.alignedBlocks!, { entry: [] }), 'gen-kernels: mma alignedBlocks has unknown keys: entry'],
+    ['alignedBlocks in the wgmma family', (w) => (w.alignedBlocks = { entries: [] }), () => {}, "gen-kernels: alignedBlocks is the mma family's; the wgmma family has one"],
+  ])('refused: %s', (_, edit, editMma, message) => {
+    const r = generate(edit, editMma);
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
   });
 });
