@@ -50,7 +50,8 @@ export interface KernelOverrides {
    * entries match (on compute capability 9.0 at up to 16 rows: 8-bit
    * layers where it keeps 60% of the SMs busy, 4-bit ones 90%), a count
    * that divides the work along the output-column tiles (the plan's
-   * `blocks` shows it).
+   * `blocks` shows it; forcing only `family: 'mma'` keeps that count, any
+   * other mma option turns it off).
    */
   sms?: number;
   /** 64-row problems one launch runs side by side when m > 64: 1 to 64 (default 16, DEFAULT_MAX_PAR). */
