@@ -244,6 +244,7 @@ describe('kernel families', () => {
     expect(blocks(17, 28672, 8192, u8)).toBe(132);
     // (compute capability 10.0 runs the build's PTX; no entry names it)
     expect(chooseKernel(layer(1, 28672, 8192, u8), { arch: 100, smemOptin: 232448, smCount: 132 }).blocks).toBe(132);
+    expect(blocks(1, 28672, 8192, u8, { family: 'mma' })).toBe(128); // forcing the family alone keeps the rule
     expect(blocks(1, 28672, 8192, u8, { sms: 100 })).toBe(100);
     expect(blocks(1, 28672, 8192, u8, { tile: narrow })).toBe(132);
     expect(blocks(1, 28672, 8192, u8, { maxPar: 1 })).toBe(132);
