@@ -211,6 +211,11 @@ function cppList(values) {
   return `{${values.join(', ')}}`;
 }
 
+// A C++ mask with bit b set for each b of `bits` (0x...u).
+function bitsMask(bits) {
+  return `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
+}
+
 // The wgmma family's rules, checked before anything is written: each
 // mistake stops the build with one line naming it.
 function checkWgmma(table) {
@@ -258,7 +263,6 @@ function checkAlignedBlocks(table) {
   const unknown = Object.keys(block).filter((key) => key !== 'entries' && !key.startsWith('$'));
   if (unknown.length) fail(`mma alignedBlocks has unknown keys: ${unknown.join(', ')}`);
   const entries = block.entries ?? [];
-  for (const act of table.formats.activations) if (!ACT[act]) fail(`unknown activation type "${act}"`);
   const KEYS = ['arch', 'maxBatch', 'bits', 'activations', 'minFillPercent'];
   const ok = (e) =>
     e !== null &&
@@ -287,9 +291,8 @@ function checkAlignedBlocks(table) {
 // An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
 // bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
-  const bits = (e.bits ?? table.formats.bits).reduce((m, b) => m | (1 << b), 0);
-  const acts = (e.activations ?? table.formats.activations).reduce((m, a) => m | (1 << ACT[a].value), 0);
-  return `{${e.arch}, ${e.maxBatch}, 0x${bits.toString(16)}u, 0x${acts.toString(16)}u, ${e.minFillPercent}}`;
+  const acts = (e.activations ?? table.formats.activations).map((a) => ACT[a].value);
+  return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${bitsMask(acts)}, ${e.minFillPercent}}`;
 }
 
 function constantsHeader(table, archs) {
@@ -342,7 +345,7 @@ function constantsHeader(table, archs) {
     '// (bit b of bits_mask; table.json `choose`, whose `bits` default to all).\n' +
     'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n  unsigned bits_mask;\n};\n' +
     `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0, bits: [] }])
-      .map((c) => `{${c.minBatch}, ${c.minTiles}, 0x${(c.bits ?? table.formats.bits).reduce((m, b) => m | (1 << b), 0).toString(16)}u}`)
+      .map((c) => `{${c.minBatch}, ${c.minTiles}, ${bitsMask(c.bits ?? table.formats.bits)}}`)
       .join(', ')}};\n` +
     `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +

@@ -121,16 +121,18 @@ int wgmma_splits(int tiles, int k, int sm_count) {
 // column per SM, j blocks per column with j | k_tiles (each block 1/j of
 // one column: one slice, j blocks to a reduction); more columns than SMs,
 // c whole columns per block with c | columns (c slices, no reduction).
-// Then the fewest SMs left idle; the caller weighs that (min_fill_percent).
-int aligned_blocks(int columns, int k_tiles, int sms) {
+// The most blocks such a split allows, or 0 if it leaves fewer than
+// `min_blocks` (>= 1): the search stops there, so a call (this runs for every
+// GEMM launch) costs a few steps however the columns factor.
+int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
   if (columns > sms) {
-    int per_block = (columns + sms - 1) / sms;
-    while (columns % per_block != 0) ++per_block;
-    return columns / per_block;
+    for (int per_block = (columns + sms - 1) / sms; columns / per_block >= min_blocks; ++per_block)
+      if (columns % per_block == 0) return columns / per_block;
+    return 0;
   }
-  int j = sms / columns;
-  while (j > 1 && k_tiles % j != 0) --j;
-  return columns * j;
+  for (int j = sms / columns; j >= 1 && columns * j >= min_blocks; --j)
+    if (j == 1 || k_tiles % j == 0) return columns * j;
+  return 0;
 }
 
 // Whether an alignedBlocks entry covers m rows of `format` on a GPU of
@@ -252,8 +254,9 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
       if (!aligned_entry(e, m, format, target.arch, arch)) continue;
-      const int blocks = aligned_blocks((n + p.tile_n - 1) / p.tile_n, k / p.tile_k, target.sm_count);
-      if (blocks * 100 >= e.min_fill_percent * target.sm_count) p.blocks = blocks;
+      const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
+      const int blocks = aligned_blocks((n + p.tile_n - 1) / p.tile_n, k / p.tile_k, target.sm_count, min_blocks);
+      if (blocks > 0) p.blocks = blocks;
       break;
     }
   }
