@@ -17,7 +17,8 @@
     'cuda_home%': '<(cuda_home)',
     'with_cublas%': '<!(test -e <(cuda_home)/lib64/libcublas.so && echo 1 || echo 0)',
     'cuda_lineinfo': ['<!@(node -p "process.env.MARLIN_LINEINFO === \'1\' ? \'-lineinfo\' : \'\'")'],
-    'evict_first%': '<!(node -p "process.env.MARLIN_EVICT_FIRST === \'1\' ? 1 : 0")',
+    # -1: where table.json's evictFirst puts the hint (build_options.h).
+    'evict_first%': '<!(node -p "({ 0: 0, 1: 1 })[process.env.MARLIN_EVICT_FIRST] ?? -1")',
   },
   'targets': [
     {

@@ -50,6 +50,17 @@ export interface KernelTableFile {
     alignedBlocks?: {
       entries: Array<{ arch: number; maxBatch: number; bits?: number[]; activations?: string[]; minFillPercent: number }>;
     };
+    /**
+     * mma: where the weight loads carry the L2 evict-first hint: sm_<arch>a
+     * machine code from the listed nvcc versions ("13.0"), the listed row
+     * blocks, less the excluded kernels (scripts/gen-kernels.js).
+     */
+    evictFirst?: {
+      arch: number;
+      nvcc: string[];
+      rowBlocks: number[];
+      exclude?: Array<{ variant: string; rowBlocks: number[] }>;
+    };
   }>;
   rules: Record<string, Array<{ maxBatch: number | null; minN: number; tileK: number; tileN: number }> | string>;
 }

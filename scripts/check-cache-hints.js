@@ -11,6 +11,8 @@
 // Needs cuobjdump (the CUDA toolkit).
 //   node scripts/check-cache-hints.js [path/to/marlin.node]
 //   node scripts/check-cache-hints.js --sass FILE     (disassembly text)
+//   --functions   also print each failing function's name once, on stdout
+//                 (to update table.json's evictFirst.exclude)
 'use strict';
 
 const { execFileSync } = require('child_process');
@@ -19,7 +21,9 @@ const path = require('path');
 
 // `--sass FILE` reads disassembly text instead (how the tests check this script).
 const sassIndex = process.argv.indexOf('--sass');
-const file = sassIndex > 0 ? process.argv[sassIndex + 1] : process.argv[2] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');
+const listFunctions = process.argv.includes('--functions');
+const positional = process.argv.slice(2).filter((a) => a !== '--functions');
+const file = sassIndex > 0 ? process.argv[sassIndex + 1] : positional[0] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');
 let sass;
 try {
   sass =
@@ -49,9 +53,9 @@ let index = 0;
 function finish() {
   if (!fn) return;
   for (const { r, text, at, desc } of reads) {
-    if (!written.has(r)) problems.push(`${fn}: UR${r} is read but never written: ${text}`);
+    if (!written.has(r)) problems.push({ fn, text: `${fn}: UR${r} is read but never written: ${text}` });
     else if (desc && (firstWrite.get(r) > at || !firstWrite.has(r + 1) || firstWrite.get(r + 1) > at))
-      problems.push(`${fn}: descriptor pair UR${r}, UR${r + 1} used before it is written: ${text}`);
+      problems.push({ fn, text: `${fn}: descriptor pair UR${r}, UR${r + 1} used before it is written: ${text}` });
   }
 }
 
@@ -113,7 +117,8 @@ if (functions === 0) {
   process.exit(2);
 }
 if (problems.length) {
-  console.error(problems.slice(0, 20).join('\n'));
+  if (listFunctions) console.log([...new Set(problems.map((p) => p.fn))].join('\n'));
+  console.error(problems.slice(0, 20).map((p) => p.text).join('\n'));
   console.error(`check-cache-hints: ${problems.length} uniform-register read(s) with no write before them in ${functions} functions`);
   process.exit(1);
 }

@@ -165,7 +165,7 @@ function variantFile(c, archs) {
   }
   const rows = [];
   for (const m of c.family.rowBlocks)
-    for (const arch of archs) rows.push(`    variant_row<L<${m}>, ${arch}>(),`);
+    for (const arch of archs) rows.push(`    variant_row<L<${m}>, ${arch}, ${evictFirstHint(c, m, arch)}>(),`);
   return (
     HEADER +
     describe(c) +
@@ -288,11 +288,65 @@ function checkAlignedBlocks(table) {
     );
 }
 
+// The mma family's evict-first hint (table.json evictFirst), checked like the
+// rules above. Its architecture must be 90: the kernels tell the pass that
+// compiles sm_90a machine code by __CUDA_ARCH_FEAT_SM90_ALL (mma/launch.cuh).
+function checkEvictFirst(table) {
+  const family = table.families.find((f) => f.name === 'mma');
+  for (const other of table.families)
+    if (other !== family && other.evictFirst !== undefined) fail(`evictFirst is the mma family's; the ${other.name} family has one`);
+  const ef = family.evictFirst;
+  if (ef === undefined) return;
+  const KEYS = ['arch', 'nvcc', 'rowBlocks', 'exclude'];
+  const unknown = ef && typeof ef === 'object' ? Object.keys(ef).filter((key) => !KEYS.includes(key) && !key.startsWith('$')) : [];
+  if (unknown.length) fail(`mma evictFirst has unknown keys: ${unknown.join(', ')}`);
+  const rowBlocksOk = (list) => Array.isArray(list) && list.length > 0 && list.every((m) => family.rowBlocks.includes(m));
+  if (!(ef && ef.arch === 90)) fail('mma evictFirst.arch must be 90 (the only architecture whose arch-specific pass the kernels detect)');
+  if (!(Array.isArray(ef.nvcc) && ef.nvcc.length > 0 && ef.nvcc.every((v) => typeof v === 'string' && /^\d+\.\d+$/.test(v))))
+    fail(`mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not ${JSON.stringify(ef.nvcc)}`);
+  if (!rowBlocksOk(ef.rowBlocks)) fail(`mma evictFirst.rowBlocks must list some of the family's row blocks (${family.rowBlocks})`);
+  const names = new Set(combinations(table, [ef.arch]).map((c) => c.name));
+  const exclude = ef.exclude ?? [];
+  const entryOk = (e) =>
+    e !== null &&
+    typeof e === 'object' &&
+    Object.keys(e).every((key) => key === 'variant' || key === 'rowBlocks') &&
+    names.has(e.variant) &&
+    e.variant.startsWith('gemm_mma_') &&
+    rowBlocksOk(e.rowBlocks);
+  if (!Array.isArray(exclude) || !exclude.every(entryOk))
+    fail('mma evictFirst.exclude must list { variant: an mma variant file name, rowBlocks: some of the family\'s row blocks } entries');
+}
+
+// Whether row block count m of combination c, compiled for arch, is built
+// with the hint (where the compiler is one evictFirst.nvcc lists).
+function evictFirstHint(c, m, arch) {
+  const ef = c.family.evictFirst;
+  if (c.family.name !== 'mma' || !ef || arch !== ef.arch || !ef.rowBlocks.includes(m)) return false;
+  return !(ef.exclude ?? []).some((e) => e.variant === c.name && e.rowBlocks.includes(m));
+}
+
+// The architectures whose machine code is compiled arch-specific
+// (sm_<arch>a): the hint's, so that the PTX beside it never carries it.
+function archSpecificArchs(table) {
+  const ef = table.families.find((f) => f.name === 'mma').evictFirst;
+  return ef ? [ef.arch] : [];
+}
+
 // An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
 // bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
   const acts = (e.activations ?? table.formats.activations).map((a) => ACT[a].value);
   return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${bitsMask(acts)}, ${e.minFillPercent}}`;
+}
+
+// A preprocessor condition true under the nvcc versions evictFirst lists.
+function nvccCheck(ef) {
+  if (!ef) return '0';
+  return ef.nvcc
+    .map((v) => v.split('.').map(Number))
+    .map(([major, minor]) => `(__CUDACC_VER_MAJOR__ == ${major} && __CUDACC_VER_MINOR__ == ${minor})`)
+    .join(' || ');
 }
 
 function constantsHeader(table, archs) {
@@ -322,6 +376,10 @@ function constantsHeader(table, archs) {
     HEADER +
     '// The rules of the kernel table as C++ constants.\n' +
     '#pragma once\n\n' +
+    '// Whether the nvcc compiling this is one whose machine code for the mma\n' +
+    '// kernels with the evict-first hint was checked (table.json evictFirst.nvcc);\n' +
+    '// only for code nvcc compiles (mma/launch.cuh).\n' +
+    `#define MARLIN_EVICT_FIRST_NVCC_CHECKED (${nvccCheck(family.evictFirst)})\n\n` +
     'namespace marlin::table {\n\n' +
     `constexpr int kKMultiple = ${table.shape.kMultiple};  // k: whole pipeline stages and scale groups\n` +
     `constexpr int kNMultiple = ${table.shape.nMultiple};  // n: whole 64-column units of the Marlin layout\n` +
@@ -392,7 +450,9 @@ function gencodeFlags(table, archs, file) {
     return [`-gencode=arch=compute_${arch}a,code=sm_${arch}a`];
   }
   const newest = archs[archs.length - 1];
-  return [...archs.map((a) => `-gencode=arch=compute_${a},code=sm_${a}`), `-gencode=arch=compute_${newest},code=compute_${newest}`];
+  const specific = archSpecificArchs(table);
+  const machine = (a) => (specific.includes(a) ? `-gencode=arch=compute_${a}a,code=sm_${a}a` : `-gencode=arch=compute_${a},code=sm_${a}`);
+  return [...archs.map(machine), `-gencode=arch=compute_${newest},code=compute_${newest}`];
 }
 
 // --nvcc NVCC INPUT OUTPUT -- FLAGS...: compiles one .cu for node-gyp's rule
@@ -412,6 +472,7 @@ function main(argv) {
   const table = loadTable();
   checkWgmma(table);
   checkAlignedBlocks(table);
+  checkEvictFirst(table);
   const archs = resolveArchs(table);
   if (argv.includes('--nvcc')) return runNvcc(table, archs, argv);
   if (argv.includes('--archs')) {
@@ -457,7 +518,8 @@ function main(argv) {
 
   if (argv.includes('--cmake')) {
     const newest = archs[archs.length - 1];
-    const cmakeArchs = archs.map((a) => (a === newest ? `${a}` : `${a}-real`));
+    const specific = archSpecificArchs(table);
+    const cmakeArchs = [...archs.map((a) => (specific.includes(a) ? `${a}a-real` : `${a}-real`)), `${newest}-virtual`];
     console.log(`ARCHS=${cmakeArchs.join(';')}`);
     console.log(`FILES=${files.filter((f) => !isArchSpecific(f)).join(';')}`);
     // Compiled in a target of their own, for sm_<arch>a only (CMakeLists.txt).

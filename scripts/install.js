@@ -16,9 +16,11 @@
 //    (`scripts/gen-kernels.js --archs`, the build's own resolution) and about
 //    how long that takes; builds from scratch with cmake-js (so
 //    MARLIN_CUDA_ARCHS and the other build variables always take effect:
-//    nothing of an earlier build is reused); loads the result in a child
-//    process; and removes the build intermediates, keeping
-//    build/Release/marlin.node.
+//    nothing of an earlier build is reused); where the toolkit has
+//    cuobjdump, checks the SASS of the kernels with the L2 evict-first hint
+//    (scripts/check-cache-hints.js) and builds again without the hint if it
+//    fails; loads the result in a child process; and removes the build
+//    intermediates, keeping build/Release/marlin.node.
 //
 //   MARLIN_BUILD_FROM_SOURCE=1   always build; =0: never build (no usable
 //                                prebuilt binary is then a failure)
@@ -170,6 +172,26 @@ function tryLoad(file) {
   return { problem: why.trim().replace(/^Error: /, '') };
 }
 
+/**
+ * scripts/check-cache-hints.js on the built addon, where the toolkit of
+ * `nvcc` has cuobjdump: the SASS check for the CUDA 13 ptxas miscompile of
+ * the L2 evict-first hint (csrc/kernels/mma/kernel.cuh). { ok }, { failed:
+ * its summary }, or { skipped: why }.
+ */
+function checkCacheHints(nvcc, env) {
+  const bin = path.dirname(nvcc);
+  if (!isExecutable(path.join(bin, 'cuobjdump'))) return { skipped: `no cuobjdump beside ${nvcc}` };
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'check-cache-hints.js'), ADDON], {
+    encoding: 'utf8',
+    env: { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ''}` },
+    timeout: 600000,
+  });
+  const last = (r.stderr || '').trim().split('\n').pop();
+  if (r.status === 0) return { ok: true };
+  if (r.status === 1) return { failed: last.replace(/^check-cache-hints: /, '') };
+  return { skipped: last || r.error?.message || `exit ${r.status}` };
+}
+
 /** "13.0" from 13000. */
 function cudaVersion(v) {
   return `${Math.floor(v / 1000)}.${(v % 1000) / 10}`;
@@ -301,15 +323,23 @@ function main(argv, env) {
 
   const started = Date.now();
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [ROOT] });
-  // rebuild: a clean configure, so nothing of an earlier build (its architectures, flags) is reused.
-  const build = spawnSync(
-    process.execPath,
-    [cmakeJs, 'rebuild', '--parallel', String(cores), `--CDCMAKE_CUDA_COMPILER=${tools.nvcc}`],
-    { cwd: ROOT, stdio: 'inherit', env },
-  );
-  if (build.status !== 0) {
-    const how = build.error ? build.error.message : build.signal ? `killed by ${build.signal}` : `exit ${build.status}`;
-    fail([`marlin-node: the build failed (cmake-js: ${how}); the output above says why.`, prebuildNote]);
+  const buildWith = (buildEnv) => {
+    // rebuild: a clean configure, so nothing of an earlier build (its architectures, flags) is reused.
+    const build = spawnSync(
+      process.execPath,
+      [cmakeJs, 'rebuild', '--parallel', String(cores), `--CDCMAKE_CUDA_COMPILER=${tools.nvcc}`],
+      { cwd: ROOT, stdio: 'inherit', env: buildEnv },
+    );
+    if (build.status !== 0) {
+      const how = build.error ? build.error.message : build.signal ? `killed by ${build.signal}` : `exit ${build.status}`;
+      fail([`marlin-node: the build failed (cmake-js: ${how}); the output above says why.`, prebuildNote]);
+    }
+  };
+  buildWith(env);
+  const hints = env.MARLIN_EVICT_FIRST === '0' ? { skipped: 'MARLIN_EVICT_FIRST=0' } : checkCacheHints(tools.nvcc, env);
+  if (hints.failed) {
+    say(`the kernels with the L2 evict-first hint fail the SASS check (${hints.failed}); building again without the hint (MARLIN_EVICT_FIRST=0: correct, a few percent slower)`);
+    buildWith({ ...env, MARLIN_EVICT_FIRST: '0' });
   }
   const loaded = tryLoad(ADDON);
   if (loaded.problem) fail([`marlin-node: the build finished, but ${path.relative(ROOT, ADDON)} does not load: ${loaded.problem}`]);
@@ -319,10 +349,10 @@ function main(argv, env) {
   const freed = kept ? 0 : removeIntermediates(path.dirname(path.dirname(ADDON)));
   say(
     `built ${path.relative(ROOT, ADDON)} (${megabytes(fs.statSync(ADDON).size)}; ${describeArchs(loaded.info.archs, loaded.info.ptxArch)}) ` +
-      `in ${took}; ${kept ? 'kept the intermediates in build/ (MARLIN_KEEP_BUILD=1)' : `removed ${megabytes(freed)} of intermediates from build/`}`,
+      `in ${took}${hints.ok ? '; its cache hints passed the SASS check' : ''}; ${kept ? 'kept the intermediates in build/ (MARLIN_KEEP_BUILD=1)' : `removed ${megabytes(freed)} of intermediates from build/`}`,
   );
 }
 
 if (require.main === module) main(process.argv.slice(2), process.env);
 
-module.exports = { findNvcc, removeIntermediates, uncoveredGpus, HELP };
+module.exports = { findNvcc, removeIntermediates, uncoveredGpus, checkCacheHints, HELP };

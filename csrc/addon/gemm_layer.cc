@@ -6,9 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "build_options.h"
 #include "capture.h"
-#include "cache_policy.h"
 #include "dequantize.h"
 #include "device_buffer.h"
 #include "device_info.h"
@@ -110,13 +108,9 @@ GemmLayer::GemmLayer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GemmLaye
                                   static_cast<int>(ScaleRows(format_, k_)), n_, format_, stream->handle()),
               "scaled zero points launch");
   }
-#if MARLIN_EVICT_FIRST
   // Make the device's cache-policy descriptor now, not in the first call,
   // which may be inside a CUDA graph capture (where synchronizing is illegal).
-  std::uint64_t policy = 0;
-  CheckCuda(env, marlin::evict_first_policy(device_, &policy),
-            "cache-policy probe on device " + std::to_string(device_));
-#endif
+  CheckCuda(env, marlin::prepare_evict_first(device_), "cache-policy probe on device " + std::to_string(device_));
 }
 
 Stream* GemmLayer::StreamOnLayerDevice(Napi::Env env, Napi::Value value) const {

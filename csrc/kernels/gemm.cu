@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstdint>
 
-#include "build_options.h"
 #include "cache_policy.h"
 #include "common/launch.cuh"
 #include "kernel_table.h"
@@ -122,6 +121,22 @@ std::size_t max_access_window(int device) {
   return 0;
 }
 
+cudaError_t prepare_evict_first(int device) {
+  int major = 0;
+  int minor = 0;
+  cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (e != cudaSuccess) return e;
+  const int arch = code_arch(10 * major + minor);
+  for (const Variant& v : compiled_variants()) {
+    if (v.evict_first && v.arch == arch) {
+      std::uint64_t policy = 0;
+      return evict_first_policy(device, &policy);
+    }
+  }
+  return cudaSuccess;
+}
+
 cudaError_t check_kernel_image() {
   cudaFuncAttributes attributes{};
   const VariantSpan all = compiled_variants();
@@ -160,10 +175,12 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   Plan p;
   const Status planned = plan(args.m, args.n, args.k, args.format, target, args.overrides, &p);
   if (planned != Status::kOk) return planned;
+  // The cache-policy descriptor, for kernels built with the evict-first hint
+  // (made once per device; prepare_evict_first() makes it ahead of a capture).
   std::uint64_t policy = 0;
-#if MARLIN_EVICT_FIRST
-  if ((e = evict_first_policy(device, &policy)) != cudaSuccess) return fail(e);
-#endif
+  if (((p.full && p.full->evict_first) || (p.tail && p.tail->evict_first)) &&
+      (e = evict_first_policy(device, &policy)) != cudaSuccess)
+    return fail(e);
   if (used) *used = p;
   if (args.workspace_bytes < workspace_bytes(args.n, p.max_par, target.sm_count)) return Status::kWorkspaceTooSmall;
 

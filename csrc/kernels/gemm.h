@@ -138,6 +138,11 @@ struct GemmArgs {
   Overrides overrides;
 };
 
+// Makes `device`'s L2 evict-first descriptor now when the kernels this build
+// runs there carry the hint (table.json evictFirst), so that no later call
+// makes it (a synchronizing probe) inside a CUDA graph capture.
+cudaError_t prepare_evict_first(int device);
+
 // The Target of the current device (attributes cached per device).
 cudaError_t current_target(Target* target, int* device);
 

@@ -34,6 +34,7 @@ struct Variant {
   int arch;        // compute capability (e.g. 86) whose machine code holds the body
   int stages;      // pipeline depth: the deepest that fits that architecture
   int smem_bytes;  // dynamic shared memory per block
+  bool evict_first;  // its weight loads carry the L2 evict-first hint (args.b_policy)
   LaunchFn launch;
   AttributesFn attributes;
   PrepareFn prepare;

@@ -63,6 +63,14 @@ describe('check-cache-hints', () => {
     expect(r.output).not.toMatch(/_Z4goodv/);
   });
 
+  test('--functions lists each failing function once, on stdout', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sass-')), 'k.sass');
+    fs.writeFileSync(file, [GOOD, NEVER_WRITTEN, LATE].join('\n'));
+    const r = spawnSync(process.execPath, [SCRIPT, '--functions', '--sass', file], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim().split('\n')).toEqual(['_Z10never_setv', '_Z9late_descv']);
+  });
+
   test('fails a descriptor pair used before its first write', () => {
     const r = check(LATE);
     expect(r.status).toBe(1);

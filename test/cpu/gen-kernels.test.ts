@@ -1,8 +1,8 @@
 /**
  * scripts/gen-kernels.js on tables other than the shipped one: the wgmma
  * family's rules (tile heights, split-k limits and costs, cluster
- * capacities, choose entries) and the mma family's aligned block counts are
- * checked before anything is written, each
+ * capacities, choose entries), the mma family's aligned block counts and
+ * its evict-first hint are checked before anything is written, each
  * mistake named in one line; and a valid table's values reach
  * kernel_table.h, where the chooser reads them. No GPU, no nvcc.
  */
@@ -24,7 +24,7 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 let runs = 0;
 /** gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit` (and the mma family by `editMma`); its exit status, stderr and kernel_table.h. */
-function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void = () => {}) {
+function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void = () => {}, archs = '90', flags: string[] = []) {
   const root = path.join(scratch, `package-${runs++}`);
   fs.mkdirSync(path.join(root, 'scripts'), { recursive: true });
   fs.mkdirSync(path.join(root, 'csrc', 'kernels'), { recursive: true });
@@ -34,14 +34,17 @@ function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void 
   editMma(table.families.find((f) => f.name === 'mma')!);
   fs.writeFileSync(path.join(root, 'csrc', 'kernels', 'table.json'), JSON.stringify(table));
   const out = path.join(root, 'generated');
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-kernels.js'), '--out', out], {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-kernels.js'), '--out', out, ...flags], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: '90' },
+    env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: archs },
   });
   const header = path.join(out, 'kernel_table.h');
   return {
     status: r.status,
+    stdout: r.stdout.trim(),
     stderr: r.stderr.trim(),
+    /** A generated file's text. */
+    file: (name: string) => fs.readFileSync(path.join(out, name), 'utf8'),
     header: fs.existsSync(header) ? fs.readFileSync(header, 'utf8') : '',
     written: fs.existsSync(out) ? fs.readdirSync(out) : [],
   };
@@ -157,5 +160,85 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
   ])('refused: %s', (_, edit, editMma, message) => {
     const r = generate(edit, editMma);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+});
+
+describe('gen-kernels.js: the mma family\'s evict-first hint', () => {
+  type EvictFirst = NonNullable<Family['evictFirst']>;
+  const shipped = KERNEL_TABLE_FILE.families.find((f) => f.name === 'mma')!.evictFirst!;
+  const withHint = (ef: EvictFirst | undefined) => (m: Family) => (m.evictFirst = ef);
+  /** The rows of a generated mma variant file. */
+  const rows = (text: string) => text.split('\n').filter((line) => line.includes('variant_row<'));
+
+  test('rows of sm_90 code get it, less the excluded row blocks; other architectures never', () => {
+    const ef: EvictFirst = { arch: 90, nvcc: ['13.0'], rowBlocks: [1, 2, 3], exclude: [{ variant: 'gemm_mma_f16_u8_g32_sym_128x128', rowBlocks: [2] }] };
+    const r = generate(() => {}, withHint(ef), '80,90');
+    expect(r.status).toBe(0);
+    expect(rows(r.file('gemm_mma_f16_u8_g32_sym_128x128.cu'))).toEqual([
+      '    variant_row<L<1>, 80, false>(),',
+      '    variant_row<L<1>, 90, true>(),',
+      '    variant_row<L<2>, 80, false>(),',
+      '    variant_row<L<2>, 90, false>(),',
+      '    variant_row<L<3>, 80, false>(),',
+      '    variant_row<L<3>, 90, true>(),',
+      '    variant_row<L<4>, 80, false>(),',
+      '    variant_row<L<4>, 90, false>(),',
+    ]);
+    expect(rows(r.file('gemm_mma_bf16_u4_g128_zp_64x256.cu'))).toContain('    variant_row<L<2>, 90, true>(),');
+    // The wgmma family never has it (its rows take no such argument).
+    const wgmmaRows = rows(r.file('gemm_wgmma_f16_u4_g128_sym_128x256.cu'));
+    expect(wgmmaRows.length).toBeGreaterThan(0);
+    expect(wgmmaRows.every((line) => line.endsWith('>, 90>(),'))).toBe(true);
+    expect(r.header).toContain('#define MARLIN_EVICT_FIRST_NVCC_CHECKED ((__CUDACC_VER_MAJOR__ == 13 && __CUDACC_VER_MINOR__ == 0))');
+  });
+
+  test('the shipped table excludes what CUDA 13.0 miscompiles, and lists only row blocks the family has', () => {
+    const r = generate(() => {});
+    expect(r.status).toBe(0);
+    expect(shipped.nvcc).toEqual(['13.0']);
+    for (const e of shipped.exclude ?? []) for (const m of e.rowBlocks) expect(rows(r.file(`${e.variant}.cu`))).toContain(`    variant_row<L<${m}>, 90, false>(),`);
+    expect(rows(r.file('gemm_mma_f16_u4_g128_sym_128x128.cu'))).toContain('    variant_row<L<1>, 90, true>(),');
+  });
+
+  test('sm_90 machine code is compiled as sm_90a (where the kernels put the hint), the PTX as plain compute_90', () => {
+    const r = generate(() => {}, () => {}, '80,90', ['--cmake']);
+    expect(r.stdout.split('\n')[0]).toBe('ARCHS=80-real;90a-real;90-virtual');
+    const flags = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'gen-kernels.js'), '--gencode'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: '80,90' },
+    });
+    expect(flags.stdout.trim().split('\n')).toEqual([
+      '-gencode=arch=compute_80,code=sm_80',
+      '-gencode=arch=compute_90a,code=sm_90a',
+      '-gencode=arch=compute_90,code=compute_90',
+    ]);
+  });
+
+  test('without an evictFirst entry: no hint anywhere, plain sm_90 machine code, and a false compiler check', () => {
+    const r = generate(() => {}, withHint(undefined), '90', ['--cmake']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('ARCHS=90-real;90-virtual');
+    expect(rows(r.file('gemm_mma_f16_u4_g128_sym_128x128.cu'))).toContain('    variant_row<L<1>, 90, false>(),');
+    expect(r.header).toContain('#define MARLIN_EVICT_FIRST_NVCC_CHECKED (0)');
+  });
+
+  const EXCLUDE = "gen-kernels: mma evictFirst.exclude must list { variant: an mma variant file name, rowBlocks: some of the family's row blocks } entries";
+  test.each<[string, (ef: EvictFirst) => void, string]>([
+    ['an architecture other than 90', (ef) => (ef.arch = 100), 'gen-kernels: mma evictFirst.arch must be 90 (the only architecture whose arch-specific pass the kernels detect)'],
+    ['an nvcc version that is not major.minor', (ef) => (ef.nvcc = ['13']), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not ["13"]'],
+    ['no nvcc version', (ef) => (ef.nvcc = []), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not []'],
+    ['row blocks the family has not', (ef) => (ef.rowBlocks = [5]), "gen-kernels: mma evictFirst.rowBlocks must list some of the family's row blocks (1,2,3,4)"],
+    ['an excluded variant that does not exist', (ef) => (ef.exclude = [{ variant: 'gemm_mma_f16_u4_g48_sym_128x128', rowBlocks: [1] }]), EXCLUDE],
+    ['an excluded wgmma variant', (ef) => (ef.exclude = [{ variant: 'gemm_wgmma_f16_u4_g128_sym_128x256', rowBlocks: [1] }]), EXCLUDE],
+    ['an exclusion without row blocks', (ef) => (ef.exclude = [{ variant: 'gemm_mma_f16_u4_g128_sym_128x128', rowBlocks: [] }]), EXCLUDE],
+    ['a misspelt key', (ef) => Object.assign(ef, { excludes: [] }), 'gen-kernels: mma evictFirst has unknown keys: excludes'],
+  ])('refused: %s', (_, edit, message) => {
+    const r = generate(() => {}, (m) => edit(m.evictFirst!));
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+
+  test('refused: evictFirst in the wgmma family', () => {
+    const r = generate((w) => (w.evictFirst = shipped), () => {});
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: "gen-kernels: evictFirst is the mma family's; the wgmma family has one" });
   });
 });

@@ -21,21 +21,22 @@
 #include "common/ptx.cuh"
 #include "slice.cuh"
 
-// An L2 evict-first hint on the weight loads (they are read exactly once;
-// keeping them out of L2 leaves it to the activations every block re-reads):
-// about 5% on the 70B layers at m <= 16 on the H100 (perf-notes runs 4 and
-// 22). It is off by default: CUDA 13.0's ptxas miscompiles it, emitting
-// cp.async instructions whose shared-memory offset and cache-policy
-// operands are uniform registers it never writes (an illegal instruction on
-// the H100; run 8: up to 330 of 261 functions' loads; run 22: 2 of 336
-// functions with the hint in every kernel, more with it in the 16-row ones
-// only, none in the u4 g128 part). MARLIN_EVICT_FIRST=1 builds it for
-// experiments (build_options.h); scripts/check-cache-hints.js must then pass.
-#include "build_options.h"
+// HINT: an L2 evict-first hint on the weight loads (they are read exactly
+// once; keeping them out of L2 leaves it to what blocks re-read): 1-3% on
+// the 70B layers at m <= 48 on the H100 even with the L2 streaming window
+// (perf-notes runs 4, 22 and 27). CUDA 13.0's ptxas miscompiles it in some
+// kernels, emitting cp.async instructions whose shared-memory offset and
+// cache-policy operands are uniform registers it never writes (an illegal
+// instruction on the H100; run 27: 58 of 337 functions of an sm_90 build,
+// all 8-bit). So the table says where it goes (table.json evictFirst: sm_90a
+// machine code from the nvcc versions whose output
+// scripts/check-cache-hints.js passed, those kernels excluded), and
+// launch.cuh decides it per kernel; MARLIN_EVICT_FIRST=0 or 1 overrides it
+// (build_options.h).
 
 namespace marlin::mma {
 
-template <class L, int STAGES>
+template <class L, int STAGES, bool HINT>
 __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using F = typename L::Fmt;
   using Traits = ActTraits<F::kAct>;
@@ -87,9 +88,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     a_rd[s] = (th.lane % 16) * L::kAChunks + (chunk ^ (th.lane % 8));
   }
 
-#if MARLIN_EVICT_FIRST
-  const uint64_t b_policy = args.b_policy;
-#endif
+  [[maybe_unused]] const uint64_t b_policy = HINT ? args.b_policy : 0;
 
   Accumulators<L> acc;
   uint32_t frag_a[2][L::kMBlocks][4];      // double-buffered A fragments
@@ -139,11 +138,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
         for (int p = 0; p < L::kLaneInt4; ++p) {
           int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
           const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
-#if MARLIN_EVICT_FIRST
-          ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
-#else
-          ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
-#endif
+          if constexpr (HINT)
+            ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
+          else
+            ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
         }
       }
       if constexpr (F::kGrouped) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "build_options.h"
 #include "common/launch.cuh"
 #include "kernel.cuh"
 #include "kernel_table.h"
@@ -25,37 +26,56 @@ namespace marlin::mma {
 template <class L, int ARCH>
 constexpr int kStagesOn = L::deepest_stages(table::smem_optin(ARCH), table::max_stages(ARCH), table::kMinStages);
 
-template <class L, int ARCH>
+// Whether a variant the generator marks HINT carries the L2 evict-first hint
+// on its weight loads (table.json evictFirst; kernel.cuh says why it is
+// guarded so): MARLIN_EVICT_FIRST=1 in every kernel (an experiment), 0 in
+// none, unset (-1) where the table asks and nvcc is a version it lists.
+template <bool HINT>
+constexpr bool kEvictFirst =
+    MARLIN_EVICT_FIRST > 0 || (MARLIN_EVICT_FIRST < 0 && HINT && MARLIN_EVICT_FIRST_NVCC_CHECKED);
+
+// The device pass that compiles sm_90a machine code: the only one whose
+// code gets the table's hint, so the PTX a driver compiles later (for newer
+// GPUs, with its own ptxas) never has it.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr bool kArchSpecificPass = true;
+#else
+constexpr bool kArchSpecificPass = false;
+#endif
+
+template <class L, int ARCH, bool HINT>
 __global__ void __launch_bounds__(L::kThreads, 1) gemm_kernel(const KernelArgs args) {
 #if defined(__CUDA_ARCH__)
-  if constexpr (__CUDA_ARCH__ == ARCH * 10 && kStagesOn<L, ARCH> > 0) gemm_body<L, kStagesOn<L, ARCH>>(args);
+  if constexpr (__CUDA_ARCH__ == ARCH * 10 && kStagesOn<L, ARCH> > 0)
+    gemm_body<L, kStagesOn<L, ARCH>, kEvictFirst<HINT> && (MARLIN_EVICT_FIRST > 0 || kArchSpecificPass)>(args);
 #endif
 }
 
 // The shared-memory opt-in, once per device (common/launch.cuh).
-template <class L, int ARCH>
+template <class L, int ARCH, bool HINT>
 cudaError_t prepare(int device) {
   static std::atomic<std::uint64_t> configured{0};
-  return opt_in_shared_memory(configured, gemm_kernel<L, ARCH>, L::smem_bytes(kStagesOn<L, ARCH>), device);
+  return opt_in_shared_memory(configured, gemm_kernel<L, ARCH, HINT>, L::smem_bytes(kStagesOn<L, ARCH>), device);
 }
 
-template <class L, int ARCH>
+template <class L, int ARCH, bool HINT>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
-  if (const cudaError_t e = prepare<L, ARCH>(device); e != cudaSuccess) return e;
-  return launch_kernel(gemm_kernel<L, ARCH>, dim3(grid), L::kThreads, L::smem_bytes(kStagesOn<L, ARCH>), stream,
+  if (const cudaError_t e = prepare<L, ARCH, HINT>(device); e != cudaSuccess) return e;
+  return launch_kernel(gemm_kernel<L, ARCH, HINT>, dim3(grid), L::kThreads, L::smem_bytes(kStagesOn<L, ARCH>), stream,
                        ARCH >= 90 && programmatic_launch(), args, device,
                        ARCH >= 90 ? static_cast<std::size_t>(args.k) * args.n * L::Fmt::kBits / 8 : 0);
 }
 
 // Reports the compiled kernel's attributes on the current device; fails with
 // cudaErrorNoKernelImageForDevice when this build has no code for the GPU.
-template <class L, int ARCH>
+template <class L, int ARCH, bool HINT>
 cudaError_t attributes(cudaFuncAttributes* out) {
-  return cudaFuncGetAttributes(out, gemm_kernel<L, ARCH>);
+  return cudaFuncGetAttributes(out, gemm_kernel<L, ARCH, HINT>);
 }
 
-// The table row of layout L compiled for ARCH.
-template <class L, int ARCH>
+// The table row of layout L compiled for ARCH, with the hint where the
+// generator marks HINT (and kEvictFirst agrees).
+template <class L, int ARCH, bool HINT>
 constexpr Variant variant_row() {
   using F = typename L::Fmt;
   Variant v{};
@@ -67,9 +87,10 @@ constexpr Variant variant_row() {
   v.arch = ARCH;
   v.stages = kStagesOn<L, ARCH>;
   v.smem_bytes = L::smem_bytes(kStagesOn<L, ARCH>);
-  v.launch = &launch<L, ARCH>;
-  v.attributes = &attributes<L, ARCH>;
-  v.prepare = &prepare<L, ARCH>;
+  v.evict_first = kEvictFirst<HINT>;
+  v.launch = &launch<L, ARCH, HINT>;
+  v.attributes = &attributes<L, ARCH, HINT>;
+  v.prepare = &prepare<L, ARCH, HINT>;
   return v;
 }
 
