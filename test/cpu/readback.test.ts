@@ -60,14 +60,23 @@ describe('off-thread readback copy', () => {
     // several ms with jest's heap, nothing to do with the copy): let it run
     // before watching. (The GPU test keeps it: toHost allocates its result.)
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const watched = await watchLoop(() => native.readbackSelfTest(bytes, 0x5eed, chunks));
-    process.stdout.write(
-      `200 MB readback ${how}: ${watched.elapsedMs.toFixed(1)} ms, longest loop stall ${watched.longestMs.toFixed(1)} ms ` +
-        `over ${watched.turns} turns (the same copy on the JS thread: ${onThreadMs.toFixed(1)} ms)\n`,
-    );
-    expect(watched.turns).toBeGreaterThan(3);
+    // On CI's 2 cores, with other test files running beside this one, the OS
+    // can hold the JS thread off a core for tens of ms during any one copy
+    // (seen once: 36 ms). A copy on the JS thread would stall every attempt
+    // by onThreadMs (> the limit, checked above), so the best of 3 attempts
+    // still tells the two apart.
+    let watched = { elapsedMs: 0, longestMs: Infinity, turns: 0 };
+    for (let attempt = 1; attempt <= 3 && !(watched.longestMs < STALL_LIMIT_MS); attempt++) {
+      const run = await watchLoop(() => native.readbackSelfTest(bytes, 0x5eed + attempt, chunks));
+      process.stdout.write(
+        `200 MB readback ${how}, attempt ${attempt}: ${run.elapsedMs.toFixed(1)} ms, longest loop stall ${run.longestMs.toFixed(1)} ms ` +
+          `over ${run.turns} turns (the same copy on the JS thread: ${onThreadMs.toFixed(1)} ms)\n`,
+      );
+      expect(run.turns).toBeGreaterThan(3);
+      expect(firstWrongWord(bytes, 0x5eed + attempt)).toBe(-1);
+      if (run.longestMs < watched.longestMs) watched = run;
+    }
     expect(watched.longestMs).toBeLessThan(STALL_LIMIT_MS);
-    expect(firstWrongWord(bytes, 0x5eed)).toBe(-1);
   });
 
   test('the destination must be an ArrayBuffer: views and other values are BAD_ARGUMENT', () => {
