@@ -153,6 +153,8 @@ export interface VariantInfo {
   stages: number;
   /** Shared memory a block of this variant uses, in bytes. */
   sharedMemoryBytes: number;
+  /** Its weight loads carry the L2 evict-first hint (table.json `evictFirst`, in sm_90a machine code only). */
+  evictFirst: boolean;
 }
 
 /** The format fields the native side reads (lib/formats.ts WeightFormat). */
@@ -366,6 +368,10 @@ export interface NativeBuild {
   nMultiple: number;
   rowsPerProblem: number;
   maxParLimit: number;
+  /** The nvcc that compiled the kernels, "major.minor.build" (e.g. "13.0.88"). */
+  nvcc: string;
+  /** MARLIN_EVICT_FIRST at build time: -1 where table.json's evictFirst puts the hint, 0 nowhere, 1 everywhere. */
+  evictFirstOption: number;
 }
 
 export interface NativeBinding {

@@ -12,7 +12,8 @@
 //   node scripts/check-cache-hints.js [path/to/marlin.node]
 //   node scripts/check-cache-hints.js --sass FILE     (disassembly text)
 //   --functions   also print each failing function's name once, on stdout
-//                 (to update table.json's evictFirst.exclude)
+//   --exclusions  also print, on stdout, the failing mma kernels as entries
+//                 for table.json's evictFirst.exclude ({ variant, rowBlocks })
 'use strict';
 
 const { execFileSync } = require('child_process');
@@ -22,7 +23,23 @@ const path = require('path');
 // `--sass FILE` reads disassembly text instead (how the tests check this script).
 const sassIndex = process.argv.indexOf('--sass');
 const listFunctions = process.argv.includes('--functions');
-const positional = process.argv.slice(2).filter((a) => a !== '--functions');
+const listExclusions = process.argv.includes('--exclusions');
+const positional = process.argv.slice(2).filter((a) => a !== '--functions' && a !== '--exclusions');
+
+// An mma kernel's generated file name and row blocks from its mangled name:
+// marlin::mma::gemm_kernel<Layout<FormatOf<Act, bits, group blocks (-1: per
+// column), zeros>, row blocks, tile n / 16, tile k / 16>, arch, hint>.
+function mmaKernel(mangled) {
+  const m =
+    /_ZN6marlin3mma11gemm_kernelINS_6LayoutINS_8FormatOfILNS_3ActE(\d)ELi(\d+)ELi(n?\d+)ELb([01])EEELi(\d+)ELi(\d+)ELi(\d+)EEE/.exec(
+      mangled,
+    );
+  if (!m) return null;
+  const [, act, bits, groupBlocks, zeros, rows, tileN, tileK] = m;
+  const group = groupBlocks.startsWith('n') ? 'gch' : `g${Number(groupBlocks) * 16}`;
+  const variant = `gemm_mma_${act === '0' ? 'f16' : 'bf16'}_u${bits}_${group}_${zeros === '1' ? 'zp' : 'sym'}_${Number(tileK) * 16}x${Number(tileN) * 16}`;
+  return { variant, rows: Number(rows) };
+}
 const file = sassIndex > 0 ? process.argv[sassIndex + 1] : positional[0] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');
 let sass;
 try {
@@ -117,7 +134,16 @@ if (functions === 0) {
   process.exit(2);
 }
 if (problems.length) {
-  if (listFunctions) console.log([...new Set(problems.map((p) => p.fn))].join('\n'));
+  const failing = [...new Set(problems.map((p) => p.fn))];
+  if (listFunctions) console.log(failing.join('\n'));
+  if (listExclusions) {
+    const byVariant = new Map();
+    for (const k of failing.map(mmaKernel).filter(Boolean)) byVariant.set(k.variant, [...(byVariant.get(k.variant) ?? []), k.rows]);
+    for (const [variant, rows] of [...byVariant].sort(([a], [b]) => a.localeCompare(b)))
+      console.log(JSON.stringify({ variant, rowBlocks: [...new Set(rows)].sort((a, b) => a - b) }));
+    const other = failing.filter((f) => !mmaKernel(f));
+    if (other.length) console.error(`check-cache-hints: failing functions that are not mma kernels: ${other.join(', ')}`);
+  }
   console.error(problems.slice(0, 20).map((p) => p.text).join('\n'));
   console.error(`check-cache-hints: ${problems.length} uniform-register read(s) with no write before them in ${functions} functions`);
   process.exit(1);

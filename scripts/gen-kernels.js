@@ -302,8 +302,8 @@ function checkEvictFirst(table) {
   if (unknown.length) fail(`mma evictFirst has unknown keys: ${unknown.join(', ')}`);
   const rowBlocksOk = (list) => Array.isArray(list) && list.length > 0 && list.every((m) => family.rowBlocks.includes(m));
   if (!(ef && ef.arch === 90)) fail('mma evictFirst.arch must be 90 (the only architecture whose arch-specific pass the kernels detect)');
-  if (!(Array.isArray(ef.nvcc) && ef.nvcc.length > 0 && ef.nvcc.every((v) => typeof v === 'string' && /^\d+\.\d+$/.test(v))))
-    fail(`mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not ${JSON.stringify(ef.nvcc)}`);
+  if (!(Array.isArray(ef.nvcc) && ef.nvcc.length > 0 && ef.nvcc.every((v) => typeof v === 'string' && /^\d+\.\d+(\.\d+)?$/.test(v))))
+    fail(`mma evictFirst.nvcc must list nvcc versions as "major.minor" or "major.minor.build" strings, not ${JSON.stringify(ef.nvcc)}`);
   if (!rowBlocksOk(ef.rowBlocks)) fail(`mma evictFirst.rowBlocks must list some of the family's row blocks (${family.rowBlocks})`);
   const names = new Set(combinations(table, [ef.arch]).map((c) => c.name));
   const exclude = ef.exclude ?? [];
@@ -340,12 +340,17 @@ function alignedBlocksRow(table, e) {
   return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${bitsMask(acts)}, ${e.minFillPercent}}`;
 }
 
-// A preprocessor condition true under the nvcc versions evictFirst lists.
+// A preprocessor condition true under the nvcc versions evictFirst lists
+// ("13.0.88": that build of the compiler only; "13.0": any 13.0).
 function nvccCheck(ef) {
   if (!ef) return '0';
   return ef.nvcc
     .map((v) => v.split('.').map(Number))
-    .map(([major, minor]) => `(__CUDACC_VER_MAJOR__ == ${major} && __CUDACC_VER_MINOR__ == ${minor})`)
+    .map(
+      ([major, minor, build]) =>
+        `(__CUDACC_VER_MAJOR__ == ${major} && __CUDACC_VER_MINOR__ == ${minor}` +
+        (build === undefined ? ')' : ` && __CUDACC_VER_BUILD__ == ${build})`),
+    )
     .join(' || ');
 }
 
@@ -518,9 +523,12 @@ function main(argv) {
 
   if (argv.includes('--cmake')) {
     const newest = archs[archs.length - 1];
-    const specific = archSpecificArchs(table);
-    const cmakeArchs = [...archs.map((a) => (specific.includes(a) ? `${a}a-real` : `${a}-real`)), `${newest}-virtual`];
+    // The arch-specific machine code goes in as nvcc flags (SPECIFIC), not as
+    // "90a-real" in CUDA_ARCHITECTURES, which CMake 3.24 rejects.
+    const specific = archSpecificArchs(table).filter((a) => archs.includes(a));
+    const cmakeArchs = [...archs.filter((a) => !specific.includes(a)).map((a) => `${a}-real`), `${newest}-virtual`];
     console.log(`ARCHS=${cmakeArchs.join(';')}`);
+    console.log(`SPECIFIC=${specific.map((a) => `--generate-code=arch=compute_${a}a,code=sm_${a}a`).join(';')}`);
     console.log(`FILES=${files.filter((f) => !isArchSpecific(f)).join(';')}`);
     // Compiled in a target of their own, for sm_<arch>a only (CMakeLists.txt).
     console.log(`SM90A=${files.filter(isArchSpecific).join(';')}`);

@@ -6,7 +6,9 @@
 // that the build is what every user may get: the table's default
 // architectures (80;86;89;90, PTX of the newest), every kernel variant of the
 // table (no MARLIN_VARIANT_FILTER), and no cuBLAS (a dynamic libcublas would
-// make it load only where that CUDA library is installed).
+// make it load only where that CUDA library is installed). Where the CUDA
+// toolkit has cuobjdump, the kernels with the L2 evict-first hint must pass
+// scripts/check-cache-hints.js (elsewhere it says that it did not run).
 //
 //   node scripts/prebuild.js                  fail if the build is not fit to ship
 //   node scripts/prebuild.js --pack           (prepack) if it is not, pack without a
@@ -23,12 +25,14 @@ const ADDON = path.join(ROOT, 'build', 'Release', 'marlin.node');
 const PREBUILD = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'marlin.node');
 const TABLE = JSON.parse(fs.readFileSync(path.join(ROOT, 'csrc', 'kernels', 'table.json'), 'utf8'));
 const { variantCount } = require('./gen-kernels');
+const { findNvcc, checkCacheHints } = require('./install');
 
 /** What the addon holds, read in a child process; null (and the reason) if it does not load. */
 function inspect(file) {
   const script =
     `const a = require(${JSON.stringify(file)}); const b = a.build();` +
-    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, variants: a.variants().length, cublas: a.hasCublas() }));';
+    'const hinted = a.variants().filter((v) => v.evictFirst).length;' +
+    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, variants: a.variants().length, cublas: a.hasCublas(), hinted }));';
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
   if (r.status !== 0) return { problem: `it does not load: ${(r.stderr || '').trim().split('\n').find((l) => /Error/.test(l)) || `exit ${r.status}`}` };
   return { info: JSON.parse(r.stdout.trim().split('\n').pop()) };
@@ -42,6 +46,13 @@ function unfit(info) {
     return `it is built for ${info.archs.join(';')} (PTX of ${info.ptxArch}), not the default architectures ${defaults.join(';')}: build it with MARLIN_CUDA_ARCHS unset on a machine without a GPU, or MARLIN_CUDA_ARCHS="${defaults.join(';')}"`;
   if (info.variants !== variants) return `it holds ${info.variants} kernel variants, not the table's ${variants}: build it without MARLIN_VARIANT_FILTER`;
   if (info.cublas) return 'it links cuBLAS, so it would load only where libcublas is installed: build it where cuBLAS is not found';
+  if (info.hinted > 0) {
+    const nvcc = findNvcc(process.env);
+    const hints = nvcc.file ? checkCacheHints(nvcc.file, process.env) : { skipped: nvcc.problem };
+    if (hints.failed)
+      return `its kernels with the L2 evict-first hint fail the SASS check (${hints.failed}): update csrc/kernels/table.json evictFirst.exclude (CONTRIBUTING.md) or build with MARLIN_EVICT_FIRST=0`;
+    if (hints.skipped) console.warn(`prebuild: the SASS check of its ${info.hinted} kernels with the L2 evict-first hint did not run (${hints.skipped}).`);
+  }
   return null;
 }
 

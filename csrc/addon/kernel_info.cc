@@ -30,6 +30,7 @@ Napi::Value Variants(const Napi::CallbackInfo& info) {
     o.Set("arch", v.arch);
     o.Set("stages", v.stages);
     o.Set("sharedMemoryBytes", v.smem_bytes);
+    o.Set("evictFirst", v.evict_first);
     list.Set(i++, o);
   }
   return list;
@@ -48,6 +49,8 @@ Napi::Value Build(const Napi::CallbackInfo& info) {
   o.Set("nMultiple", marlin::table::kNMultiple);
   o.Set("rowsPerProblem", marlin::table::kRowsPerProblem);
   o.Set("maxParLimit", marlin::table::kMaxParLimit);
+  o.Set("nvcc", marlin::nvcc_version());
+  o.Set("evictFirstOption", marlin::evict_first_option());
   return o;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstdint>
 
+#include "build_options.h"
 #include "cache_policy.h"
 #include "common/launch.cuh"
 #include "kernel_table.h"
@@ -120,6 +121,16 @@ std::size_t max_access_window(int device) {
   cudaGetLastError();  // not sticky; the launch goes on without a window
   return 0;
 }
+
+#define MARLIN_STR2(x) #x
+#define MARLIN_STR(x) MARLIN_STR2(x)
+const char* nvcc_version() {
+  return MARLIN_STR(__CUDACC_VER_MAJOR__) "." MARLIN_STR(__CUDACC_VER_MINOR__) "." MARLIN_STR(__CUDACC_VER_BUILD__);
+}
+#undef MARLIN_STR
+#undef MARLIN_STR2
+
+int evict_first_option() { return MARLIN_EVICT_FIRST; }
 
 cudaError_t prepare_evict_first(int device) {
   int major = 0;

@@ -138,6 +138,11 @@ struct GemmArgs {
   Overrides overrides;
 };
 
+// The nvcc that compiled the kernels ("13.0.88") and the build's
+// MARLIN_EVICT_FIRST (-1: where table.json's evictFirst puts the hint; 0: none; 1: every kernel).
+const char* nvcc_version();
+int evict_first_option();
+
 // Makes `device`'s L2 evict-first descriptor now when the kernels this build
 // runs there carry the hint (table.json evictFirst), so that no later call
 // makes it (a synchronizing probe) inside a CUDA graph capture.

@@ -71,6 +71,21 @@ describe('check-cache-hints', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['_Z10never_setv', '_Z9late_descv']);
   });
 
+  test('--exclusions names failing mma kernels as table.json evictFirst.exclude entries', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sass-')), 'k.sass');
+    // f16 8-bit g32 symmetric 128x128 at 3 and 4 row blocks, bf16 4-bit per-column zero points 64x256 at 1 (sm_90, hinted).
+    const mma = (act: number, bits: number, groups: string, zeros: number, rows: number, tn: number, tk: number) =>
+      `_ZN6marlin3mma11gemm_kernelINS_6LayoutINS_8FormatOfILNS_3ActE${act}ELi${bits}ELi${groups}ELb${zeros}EEELi${rows}ELi${tn}ELi${tk}EEELi90ELb1EEEvNS_10KernelArgsE`;
+    const bad = (name: string) => NEVER_WRITTEN.replace('_Z10never_setv', name);
+    fs.writeFileSync(file, [GOOD, bad(mma(0, 8, '2', 0, 4, 8, 8)), bad(mma(0, 8, '2', 0, 3, 8, 8)), bad(mma(1, 4, 'n1', 1, 1, 16, 4))].join('\n'));
+    const r = spawnSync(process.execPath, [SCRIPT, '--exclusions', '--sass', file], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
+      { variant: 'gemm_mma_bf16_u4_gch_zp_64x256', rowBlocks: [1] },
+      { variant: 'gemm_mma_f16_u8_g32_sym_128x128', rowBlocks: [3, 4] },
+    ]);
+  });
+
   test('fails a descriptor pair used before its first write', () => {
     const r = check(LATE);
     expect(r.status).toBe(1);

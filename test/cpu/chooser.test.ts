@@ -14,6 +14,7 @@ import {
   warmupBatches,
 } from '../../lib/chooser';
 import { native } from '../../lib/native';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
 
 const built = native.build();
 const newest = built.archs[built.archs.length - 1];
@@ -69,6 +70,30 @@ describe('kernel chooser', () => {
     }
     if (built.archs.includes(90))
       expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(90)).stages).toBe(8);
+  });
+
+  test('the L2 evict-first hint is in exactly the kernels table.json evictFirst gives it for this build', () => {
+    const ef = KERNEL_TABLE_FILE.families.find((f) => f.name === 'mma')!.evictFirst!;
+    expect(built.nvcc).toMatch(/^\d+\.\d+\.\d+$/);
+    const [major, minor] = built.nvcc.split('.');
+    const checked = ef.nvcc.some((v) => v === built.nvcc || v === `${major}.${minor}`);
+    const name = (v: ReturnType<typeof compiledVariants>[number]) =>
+      `gemm_mma_${v.dtype === 'float16' ? 'f16' : 'bf16'}_u${v.bits}_${v.groupSize < 0 ? 'gch' : `g${v.groupSize}`}_${v.zeroPoints ? 'zp' : 'sym'}_${v.tileK}x${v.tileN}`;
+    const expected = (v: ReturnType<typeof compiledVariants>[number]) => {
+      if (v.family !== 'mma' || built.evictFirstOption === 0) return false;
+      if (built.evictFirstOption === 1) return true;
+      return (
+        checked &&
+        v.arch === ef.arch &&
+        ef.rowBlocks.includes(v.mBlocks) &&
+        !(ef.exclude ?? []).some((e) => e.variant === name(v) && e.rowBlocks.includes(v.mBlocks))
+      );
+    };
+    const wrong = compiledVariants().filter((v) => v.evictFirst !== expected(v));
+    expect(wrong.map((v) => `${name(v)} x${v.mBlocks} sm_${v.arch}: ${v.evictFirst}`)).toEqual([]);
+    // A default build by the nvcc the table was checked with, for sm_90, has hinted kernels (CI's does).
+    if (built.evictFirstOption === -1 && checked && built.archs.includes(ef.arch))
+      expect(compiledVariants().some((v) => v.evictFirst)).toBe(true);
   });
 
   test('a GPU newer than the build runs the PTX of the newest built architecture', () => {

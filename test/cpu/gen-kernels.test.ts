@@ -195,14 +195,20 @@ describe('gen-kernels.js: the mma family\'s evict-first hint', () => {
   test('the shipped table excludes what CUDA 13.0 miscompiles, and lists only row blocks the family has', () => {
     const r = generate(() => {});
     expect(r.status).toBe(0);
-    expect(shipped.nvcc).toEqual(['13.0']);
+    expect(shipped.nvcc).toEqual(['13.0.88']);
+    expect(r.header).toContain(
+      '#define MARLIN_EVICT_FIRST_NVCC_CHECKED ((__CUDACC_VER_MAJOR__ == 13 && __CUDACC_VER_MINOR__ == 0 && __CUDACC_VER_BUILD__ == 88))',
+    );
     for (const e of shipped.exclude ?? []) for (const m of e.rowBlocks) expect(rows(r.file(`${e.variant}.cu`))).toContain(`    variant_row<L<${m}>, 90, false>(),`);
     expect(rows(r.file('gemm_mma_f16_u4_g128_sym_128x128.cu'))).toContain('    variant_row<L<1>, 90, true>(),');
   });
 
   test('sm_90 machine code is compiled as sm_90a (where the kernels put the hint), the PTX as plain compute_90', () => {
     const r = generate(() => {}, () => {}, '80,90', ['--cmake']);
-    expect(r.stdout.split('\n')[0]).toBe('ARCHS=80-real;90a-real;90-virtual');
+    const lines = r.stdout.split('\n');
+    // sm_90a goes in as an nvcc flag (CMake 3.24 rejects "90a" in CUDA_ARCHITECTURES).
+    expect(lines[0]).toBe('ARCHS=80-real;90-virtual');
+    expect(lines).toContain('SPECIFIC=--generate-code=arch=compute_90a,code=sm_90a');
     const flags = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'gen-kernels.js'), '--gencode'], {
       encoding: 'utf8',
       env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: '80,90' },
@@ -218,6 +224,7 @@ describe('gen-kernels.js: the mma family\'s evict-first hint', () => {
     const r = generate(() => {}, withHint(undefined), '90', ['--cmake']);
     expect(r.status).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe('ARCHS=90-real;90-virtual');
+    expect(r.stdout.split('\n')).toContain('SPECIFIC=');
     expect(rows(r.file('gemm_mma_f16_u4_g128_sym_128x128.cu'))).toContain('    variant_row<L<1>, 90, false>(),');
     expect(r.header).toContain('#define MARLIN_EVICT_FIRST_NVCC_CHECKED (0)');
   });
@@ -225,8 +232,8 @@ describe('gen-kernels.js: the mma family\'s evict-first hint', () => {
   const EXCLUDE = "gen-kernels: mma evictFirst.exclude must list { variant: an mma variant file name, rowBlocks: some of the family's row blocks } entries";
   test.each<[string, (ef: EvictFirst) => void, string]>([
     ['an architecture other than 90', (ef) => (ef.arch = 100), 'gen-kernels: mma evictFirst.arch must be 90 (the only architecture whose arch-specific pass the kernels detect)'],
-    ['an nvcc version that is not major.minor', (ef) => (ef.nvcc = ['13']), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not ["13"]'],
-    ['no nvcc version', (ef) => (ef.nvcc = []), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" strings, not []'],
+    ['an nvcc version that is not major.minor', (ef) => (ef.nvcc = ['13']), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" or "major.minor.build" strings, not ["13"]'],
+    ['no nvcc version', (ef) => (ef.nvcc = []), 'gen-kernels: mma evictFirst.nvcc must list nvcc versions as "major.minor" or "major.minor.build" strings, not []'],
     ['row blocks the family has not', (ef) => (ef.rowBlocks = [5]), "gen-kernels: mma evictFirst.rowBlocks must list some of the family's row blocks (1,2,3,4)"],
     ['an excluded variant that does not exist', (ef) => (ef.exclude = [{ variant: 'gemm_mma_f16_u4_g48_sym_128x128', rowBlocks: [1] }]), EXCLUDE],
     ['an excluded wgmma variant', (ef) => (ef.exclude = [{ variant: 'gemm_wgmma_f16_u4_g128_sym_128x256', rowBlocks: [1] }]), EXCLUDE],

@@ -17,6 +17,7 @@ const install = require(INSTALL) as {
   findNvcc(env: NodeJS.ProcessEnv, defaultCuda?: string): { file?: string; problem?: string };
   removeIntermediates(buildDir: string): number;
   uncoveredGpus(info: { archs: number[]; gpus?: Array<{ arch: number; codeArch: number }> }): number[];
+  checkCacheHints(nvcc: string, env: NodeJS.ProcessEnv): { ok?: boolean; failed?: string; skipped?: string };
   HELP: string[];
 };
 
@@ -237,5 +238,39 @@ describe('after a build', () => {
     expect(install.removeIntermediates(build)).toBe(1060);
     expect(fs.readdirSync(build)).toEqual(['Release']);
     expect(fs.readdirSync(path.join(build, 'Release'))).toEqual(['marlin.node']);
+  });
+});
+
+describe('the SASS check of the cache hints after a build', () => {
+  /** A CUDA bin folder with an nvcc stand-in and, if `sass` is given, a cuobjdump that prints it. */
+  function toolkit(name: string, sass?: string): string {
+    const bin = dir(name);
+    fs.writeFileSync(path.join(bin, 'nvcc'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    if (sass !== undefined) {
+      fs.writeFileSync(path.join(bin, 'k.sass'), sass);
+      fs.writeFileSync(path.join(bin, 'cuobjdump'), `#!/bin/sh\ncat ${JSON.stringify(path.join(bin, 'k.sass'))}\n`, { mode: 0o755 });
+    }
+    return path.join(bin, 'nvcc');
+  }
+  const fn = (name: string, insns: string[]) =>
+    [`\tFunction : ${name}`, ...insns.map((insn, i) => `        /*${(16 * i).toString(16).padStart(4, '0')}*/                   ${insn} ; /* 0x0 */`)].join('\n');
+  const env = { PATH: process.env.PATH };
+
+  test('no cuobjdump beside nvcc: skipped, saying why', () => {
+    const nvcc = toolkit('no-cuobjdump');
+    expect(install.checkCacheHints(nvcc, env)).toEqual({ skipped: `no cuobjdump beside ${nvcc}` });
+  });
+
+  test('clean SASS passes; a cp.async reading unwritten uniform registers fails with the summary', () => {
+    const good = toolkit('good', fn('_Z4goodv', ['ULDC.64 UR4, c[0x0][0x208]', 'LDGSTS.E.BYPASS.LTC128B.128 [R208+0x2000], desc[UR4][R14.64]']));
+    expect(install.checkCacheHints(good, env)).toEqual({ ok: true });
+    const bad = toolkit('bad', fn('_Z3badv', ['@P5 LDGSTS.E.BYPASS.LTC128B.128 [R180+UR0+0x4000], desc[UR1][R152.64]']));
+    expect(install.checkCacheHints(bad, env)).toEqual({ failed: '3 uniform-register read(s) with no write before them in 1 functions' });
+  });
+
+  test('a cuobjdump that fails: skipped, with its error', () => {
+    const nvcc = toolkit('broken', '');
+    fs.writeFileSync(path.join(path.dirname(nvcc), 'cuobjdump'), '#!/bin/sh\necho broken >&2\nexit 3\n', { mode: 0o755 });
+    expect(install.checkCacheHints(nvcc, env).skipped).toMatch(/^check-cache-hints: cannot read the SASS of /);
   });
 });

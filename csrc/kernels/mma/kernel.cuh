@@ -27,7 +27,7 @@
 // (perf-notes runs 4, 22 and 27). CUDA 13.0's ptxas miscompiles it in some
 // kernels, emitting cp.async instructions whose shared-memory offset and
 // cache-policy operands are uniform registers it never writes (an illegal
-// instruction on the H100; run 27: 58 of 337 functions of an sm_90 build,
+// instruction on the H100; run 27: 60 of 337 functions of an sm_90 build,
 // all 8-bit). So the table says where it goes (table.json evictFirst: sm_90a
 // machine code from the nvcc versions whose output
 // scripts/check-cache-hints.js passed, those kernels excluded), and
