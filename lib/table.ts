@@ -52,7 +52,7 @@ export interface KernelTableFile {
     };
     /**
      * mma: where the weight loads carry the L2 evict-first hint: sm_<arch>a
-     * machine code from the listed nvcc versions ("13.0"), the listed row
+     * machine code from the listed nvcc versions ("13.0.88", or "13.0" for any build of it), the listed row
      * blocks, less the excluded kernels (scripts/gen-kernels.js).
      */
     evictFirst?: {

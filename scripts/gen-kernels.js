@@ -8,7 +8,8 @@
 // when their content changes, so a rerun does not rebuild anything.
 //
 //   node scripts/gen-kernels.js --out DIR [--cmake | --list | --gencode]
-//     --cmake     print "ARCHS=<cmake CUDA_ARCHITECTURES>" and "FILES=<.cu;...>"
+//     --cmake     print "ARCHS=<cmake CUDA_ARCHITECTURES>", "SPECIFIC=<nvcc flags for
+//                 the sm_<arch>a machine code>", "FILES=<.cu;...>" and "SM90A=<.cu;...>"
 //     --list      print the generated .cu files, one per line
 //     --gencode   print nvcc -gencode flags for the architectures, one per line
 //     --archs     print the resolved architecture list

@@ -92,8 +92,9 @@ describe('kernel chooser', () => {
     const wrong = compiledVariants().filter((v) => v.evictFirst !== expected(v));
     expect(wrong.map((v) => `${name(v)} x${v.mBlocks} sm_${v.arch}: ${v.evictFirst}`)).toEqual([]);
     // A default build by the nvcc the table was checked with, for sm_90, has hinted kernels (CI's does).
-    if (built.evictFirstOption === -1 && checked && built.archs.includes(ef.arch))
-      expect(compiledVariants().some((v) => v.evictFirst)).toBe(true);
+    if (compiledVariants().some(expected)) expect(compiledVariants().some((v) => v.evictFirst)).toBe(true);
+    if (built.evictFirstOption === -1 && checked && built.archs.includes(ef.arch) && !process.env.MARLIN_VARIANT_FILTER)
+      expect(compiledVariants().some(expected)).toBe(true);
   });
 
   test('a GPU newer than the build runs the PTX of the newest built architecture', () => {
