@@ -19,6 +19,7 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { variantName } = require('./gen-kernels');
 
 // `--sass FILE` reads disassembly text instead (how the tests check this script).
 const sassIndex = process.argv.indexOf('--sass');
@@ -36,8 +37,15 @@ function mmaKernel(mangled) {
     );
   if (!m) return null;
   const [, act, bits, groupBlocks, zeros, rows, tileN, tileK] = m;
-  const group = groupBlocks.startsWith('n') ? 'gch' : `g${Number(groupBlocks) * 16}`;
-  const variant = `gemm_mma_${act === '0' ? 'f16' : 'bf16'}_u${bits}_${group}_${zeros === '1' ? 'zp' : 'sym'}_${Number(tileK) * 16}x${Number(tileN) * 16}`;
+  const variant = variantName({
+    family: 'mma',
+    act: act === '0' ? 'float16' : 'bfloat16',
+    bits: Number(bits),
+    group: groupBlocks.startsWith('n') ? -1 : Number(groupBlocks) * 16,
+    zeros: zeros === '1',
+    tileK: Number(tileK) * 16,
+    tileN: Number(tileN) * 16,
+  });
   return { variant, rows: Number(rows) };
 }
 const file = sassIndex > 0 ? process.argv[sassIndex + 1] : positional[0] || path.join(__dirname, '..', 'build', 'Release', 'marlin.node');

@@ -90,6 +90,13 @@ function resolveArchs(table) {
 // value: the Act enumerator's value (csrc/kernels/common/format.h).
 const ACT = { float16: { tag: 'f16', cpp: 'Act::kF16', value: 0 }, bfloat16: { tag: 'bf16', cpp: 'Act::kBF16', value: 1 } };
 
+// The generated file (and table.json exclude) name of a combination:
+// gemm_<family>_<f16|bf16>_u<bits>_<g<group>|gch>_<zp|sym>_<tileK>x<tileN>.
+function variantName({ family, act, bits, group, zeros, tileK, tileN }) {
+  if (!ACT[act]) fail(`unknown activation type "${act}"`);
+  return ['gemm', family, ACT[act].tag, `u${bits}`, group < 0 ? 'gch' : `g${group}`, zeros ? 'zp' : 'sym', `${tileK}x${tileN}`].join('_');
+}
+
 // Every compiled combination of the table, one per generated file. The mma
 // family covers every format of the table on every built architecture; the
 // wgmma family only its own formats, and only when its architecture is built.
@@ -105,16 +112,7 @@ function combinations(table, archs) {
         for (const group of table.formats.groupSizes)
           for (const zeros of zerosList)
             for (const tile of family.tiles) {
-              if (!ACT[act]) fail(`unknown activation type "${act}"`);
-              const name = [
-                'gemm',
-                family.name,
-                ACT[act].tag,
-                `u${bits}`,
-                group < 0 ? 'gch' : `g${group}`,
-                zeros ? 'zp' : 'sym',
-                `${tile.tileK}x${tile.tileN}`,
-              ].join('_');
+              const name = variantName({ family: family.name, act, bits, group, zeros, tileK: tile.tileK, tileN: tile.tileN });
               out.push({ family, act, bits, group, zeros, tile, name });
             }
   }
@@ -540,4 +538,4 @@ function main(argv) {
 
 if (require.main === module) main(process.argv.slice(2));
 
-module.exports = { combinations, variantCount, loadTable };
+module.exports = { combinations, variantCount, loadTable, variantName };

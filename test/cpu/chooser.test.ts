@@ -16,6 +16,11 @@ import {
 import { native } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { variantName } = require('../../scripts/gen-kernels.js') as {
+  variantName: (c: { family: string; act: string; bits: number; group: number; zeros: boolean; tileK: number; tileN: number }) => string;
+};
+
 const built = native.build();
 const newest = built.archs[built.archs.length - 1];
 // The newest built architecture with the shared memory its variants were sized for.
@@ -78,7 +83,7 @@ describe('kernel chooser', () => {
     const [major, minor] = built.nvcc.split('.');
     const checked = ef.nvcc.some((v) => v === built.nvcc || v === `${major}.${minor}`);
     const name = (v: ReturnType<typeof compiledVariants>[number]) =>
-      `gemm_mma_${v.dtype === 'float16' ? 'f16' : 'bf16'}_u${v.bits}_${v.groupSize < 0 ? 'gch' : `g${v.groupSize}`}_${v.zeroPoints ? 'zp' : 'sym'}_${v.tileK}x${v.tileN}`;
+      variantName({ family: v.family, act: v.dtype, bits: v.bits, group: v.groupSize, zeros: v.zeroPoints, tileK: v.tileK, tileN: v.tileN });
     const expected = (v: ReturnType<typeof compiledVariants>[number]) => {
       if (v.family !== 'mma' || built.evictFirstOption === 0) return false;
       if (built.evictFirstOption === 1) return true;
