@@ -159,8 +159,8 @@ function tryLoad(file) {
   const script =
     `const a = require(${JSON.stringify(file)}); const b = a.build(); const v = a.versions();` +
     'const gpus = []; for (let i = 0; i < a.deviceCount(); i++) { const p = a.deviceProperties(i); const arch = 10 * p.major + p.minor; gpus.push({ arch, codeArch: a.codeArch(arch) }); }' +
-    'const hinted = a.variants().filter((x) => x.evictFirst).length;' +
-    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, runtime: v.runtime, driver: v.driver, gpus, hinted }));';
+    'const variants = a.variants(); const hinted = variants.filter((x) => x.evictFirst).length;' +
+    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, runtime: v.runtime, driver: v.driver, gpus, variants: variants.length, hinted, cublas: a.hasCublas() }));';
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
   if (r.status === 0) {
     try {
@@ -365,4 +365,4 @@ function main(argv, env) {
 
 if (require.main === module) main(process.argv.slice(2), process.env);
 
-module.exports = { findNvcc, removeIntermediates, uncoveredGpus, checkCacheHints, HELP };
+module.exports = { findNvcc, removeIntermediates, uncoveredGpus, checkCacheHints, tryLoad, HELP };

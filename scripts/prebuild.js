@@ -18,24 +18,18 @@
 
 const fs = require('fs');
 const path = require('path');
-const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const ADDON = path.join(ROOT, 'build', 'Release', 'marlin.node');
 const PREBUILD = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'marlin.node');
 const TABLE = JSON.parse(fs.readFileSync(path.join(ROOT, 'csrc', 'kernels', 'table.json'), 'utf8'));
 const { variantCount } = require('./gen-kernels');
-const { findNvcc, checkCacheHints } = require('./install');
+const { findNvcc, checkCacheHints, tryLoad } = require('./install');
 
-/** What the addon holds, read in a child process; null (and the reason) if it does not load. */
+/** What the addon holds (install.js reads it in a child process), or why it does not load. */
 function inspect(file) {
-  const script =
-    `const a = require(${JSON.stringify(file)}); const b = a.build();` +
-    'const hinted = a.variants().filter((v) => v.evictFirst).length;' +
-    'console.log(JSON.stringify({ archs: b.archs, ptxArch: b.ptxArch, variants: a.variants().length, cublas: a.hasCublas(), hinted }));';
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
-  if (r.status !== 0) return { problem: `it does not load: ${(r.stderr || '').trim().split('\n').find((l) => /Error/.test(l)) || `exit ${r.status}`}` };
-  return { info: JSON.parse(r.stdout.trim().split('\n').pop()) };
+  const loaded = tryLoad(file);
+  return loaded.problem ? { problem: `it does not load: ${loaded.problem}` } : loaded;
 }
 
 /** Why this addon must not be shipped, or null. */
