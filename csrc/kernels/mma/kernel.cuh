@@ -111,39 +111,47 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   for (int pos = run_begin; pos < run_end;) {
     const Slice<L> sl = Slice<L>::at(args, pos, run_end, iters);
 
-    const int4* const a_src = args.a + static_cast<int64_t>(sl.problem) * L::kRows * a_stride +
-                              static_cast<int64_t>(a_row) * a_stride + a_chunk;
-    const int4* const b_src = args.b + sl.col * L::kBChunks + th.warp_n * 32 * L::kLaneInt4 + th.lane;
+    // Where this thread's copies of the next stage come from. Activations
+    // and weights are each fetched stage after stage (tiles 0, 1, 2, ... of
+    // the slice: the early weight stages, the prologue, then one per tile),
+    // so each fetch takes the running source and advances it by one stage,
+    // instead of rebuilding 64-bit addresses from (k, column) every stage.
+    const int4* a_next = args.a + static_cast<int64_t>(sl.problem) * L::kRows * a_stride +
+                         static_cast<int64_t>(a_row) * a_stride + a_chunk + sl.k_first * L::kAChunks;
+    const int4* b_next = args.b + sl.col * L::kBChunks + th.warp_n * 32 * L::kLaneInt4 + th.lane +
+                         static_cast<int64_t>(sl.k_first * L::kKBlocks + th.warp_k) * b_stride;
+    const int64_t b_step = static_cast<int64_t>(L::kWarpsK) * b_stride;  // a warp's k16 rows within a stage
+    const bool b_columns = th.warp_n < sl.chunks;                        // the warp's columns exist
 
-    // Copies the activations of stage `tile` into the slot at int4 offset `slot`.
-    auto fetch_activations = [&](int slot, int tile, bool pred) {
-      const int kt = sl.k_first + tile;
+    // Copies the activations of the next stage into the slot at int4 offset `slot`.
+    auto fetch_activations = [&](int slot, bool pred) {
       int4* const stage = smem + slot;
 #pragma unroll
       for (int p = 0; p < L::kAPasses; ++p) {
         const int row = a_row + p * L::kARowsPerPass;
         ptx::cp_async16(stage + a_wr + p * L::kARowsPerPass * L::kAChunks,
-                        a_src + static_cast<int64_t>(p) * L::kARowsPerPass * a_stride + kt * L::kAChunks,
-                        pred && row < sl.rows);
+                        a_next + static_cast<int64_t>(p) * L::kARowsPerPass * a_stride, pred && row < sl.rows);
       }
+      a_next += L::kAChunks;
     };
-    // Copies its weights, scales and zero points.
+    // Copies the weights, scales and zero points of the next stage, stage `tile`.
     auto fetch_weights = [&](int slot, int tile, bool pred) {
       const int kt = sl.k_first + tile;
       int4* const stage = smem + slot;
+      const int4* src = b_next;
 #pragma unroll
       for (int s = 0; s < L::kStepsK; ++s) {
-        const int krow = kt * L::kKBlocks + th.warp_k + s * L::kWarpsK;
 #pragma unroll
         for (int p = 0; p < L::kLaneInt4; ++p) {
           int4* const dst = stage + L::kBOffset + (s * L::kLaneInt4 + p) * L::kThreads + th.tid;
-          const int4* const src = b_src + static_cast<int64_t>(krow) * b_stride + p * 32;
           if constexpr (HINT)
-            ptx::cp_async16_hint(dst, src, pred && th.warp_n < sl.chunks, b_policy);
+            ptx::cp_async16_hint(dst, src + p * 32, pred && b_columns, b_policy);
           else
-            ptx::cp_async16(dst, src, pred && th.warp_n < sl.chunks);
+            ptx::cp_async16(dst, src + p * 32, pred && b_columns);
         }
+        src += b_step;
       }
+      b_next += L::kKBlocks * static_cast<int64_t>(b_stride);
       if constexpr (F::kGrouped) {
         // Every stage carries its groups' scale (and scaled zero-point) rows,
         // so a slot never depends on another slot the pipeline may be refilling.
@@ -163,7 +171,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     // Copies stage `tile` whole and closes its group; with pred false it only
     // commits an empty group, which keeps the wait counts exact.
     auto fetch_stage = [&](int slot, int tile, bool pred) {
-      fetch_activations(slot, tile, pred);
+      fetch_activations(slot, pred);
       fetch_weights(slot, tile, pred);
       ptx::cp_async_commit();
     };
@@ -238,7 +246,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-      fetch_activations(s * L::kStageInt4, s, s < sl.tiles);
+      fetch_activations(s * L::kStageInt4, s < sl.tiles);
       if (!early || s >= kEarlyStages) fetch_weights(s * L::kStageInt4, s, s < sl.tiles);
       ptx::cp_async_commit();
     }
