@@ -460,15 +460,15 @@ function gencodeFlags(table, archs, file) {
 }
 
 // --nvcc NVCC INPUT OUTPUT -- FLAGS...: compiles one .cu for node-gyp's rule
-// with that file's -gencode flags (gyp's rule action is the same for all).
+// with that file's -gencode flags (gyp's rule action is the same for all),
+// through ptxas-guard.js as CMake's compiles run (it warns where ptxas
+// serialized a kernel's wgmma instructions).
 function runNvcc(table, archs, argv) {
   const [nvcc, input, output] = argv.slice(argv.indexOf('--nvcc') + 1);
   const dash = argv.indexOf('--');
   if (!nvcc || !input || !output || dash < 0) fail('usage: gen-kernels.js --nvcc NVCC INPUT OUTPUT -- FLAGS...');
   const args = ['-c', input, '-o', output, ...argv.slice(dash + 1), ...gencodeFlags(table, archs, input)];
-  const result = require('child_process').spawnSync(nvcc, args, { stdio: 'inherit' });
-  if (result.error) fail(`could not run ${nvcc}: ${result.error.message}`);
-  process.exit(result.status ?? 1);
+  process.exit(require('./ptxas-guard').compile(nvcc, args));
 }
 
 function main(argv) {

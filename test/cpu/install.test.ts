@@ -118,7 +118,14 @@ describe('in a checkout of the repository', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
     expect(r.status).toBe(0);
     const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
-    for (const file of ['scripts/install.js', 'scripts/gen-kernels.js', 'CMakeLists.txt', 'csrc/kernels/table.json', 'csrc/addon/addon.cc'])
+    for (const file of [
+      'scripts/install.js',
+      'scripts/gen-kernels.js',
+      'scripts/ptxas-guard.js',
+      'CMakeLists.txt',
+      'csrc/kernels/table.json',
+      'csrc/addon/addon.cc',
+    ])
       expect(files).toContain(file);
   });
 });
