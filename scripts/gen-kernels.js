@@ -447,16 +447,14 @@ function writeIfChanged(file, content) {
 }
 
 // nvcc -gencode flags for a source file: machine code for each architecture
-// plus PTX of the newest; sm_<arch>a machine code alone for the wgmma files.
+// (sm_<arch>a where arch-specific) plus PTX of the newest; sm_<arch>a machine
+// code alone for the wgmma files.
 function gencodeFlags(table, archs, file) {
-  if (file && isArchSpecific(file)) {
-    const arch = table.families.find((f) => f.name === 'wgmma').arch;
-    return [`-gencode=arch=compute_${arch}a,code=sm_${arch}a`];
-  }
+  const machine = (a, specific) => (specific ? `-gencode=arch=compute_${a}a,code=sm_${a}a` : `-gencode=arch=compute_${a},code=sm_${a}`);
+  if (file && isArchSpecific(file)) return [machine(table.families.find((f) => f.name === 'wgmma').arch, true)];
   const newest = archs[archs.length - 1];
   const specific = archSpecificArchs(table);
-  const machine = (a) => (specific.includes(a) ? `-gencode=arch=compute_${a}a,code=sm_${a}a` : `-gencode=arch=compute_${a},code=sm_${a}`);
-  return [...archs.map(machine), `-gencode=arch=compute_${newest},code=compute_${newest}`];
+  return [...archs.map((a) => machine(a, specific.includes(a))), `-gencode=arch=compute_${newest},code=compute_${newest}`];
 }
 
 // --nvcc NVCC INPUT OUTPUT -- FLAGS...: compiles one .cu for node-gyp's rule

@@ -15,7 +15,7 @@
 const { spawnSync } = require('child_process');
 
 const WARNING_PREFIX = 'marlin-node: warning: ptxas serialized the wgmma instructions';
-const SERIALIZED = /\((C\d+)\)[^\n]*wgmma\.mma_async instructions are serialized[^\n]*/;
+const SERIALIZED = /\(C\d+\)[^\n]*wgmma\.mma_async instructions are serialized[^\n]*/;
 
 // ptxas's first such message in a compile's standard error, or null.
 function serializedWgmma(stderr) {
