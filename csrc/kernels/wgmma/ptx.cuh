@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "common/cluster.cuh"
+
 namespace marlin::wg::ptx {
 
 // Orders this warpgroup's earlier register writes (A fragments,
@@ -29,36 +31,11 @@ __device__ __forceinline__ void wgmma_wait() {
 // through the async proxy: each writing thread fences before the barrier.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
-// Thread block clusters (the split-k reduction): a block's rank in its
-// cluster, a barrier over every thread of the cluster (release: this
-// thread's shared-memory writes before it are seen by the peers after their
-// wait; acquire: the peers' writes before their arrive are seen here), the
-// address of the same shared-memory byte in block `rank`, and a 16-byte
-// read through such an address (distributed shared memory).
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile(
-      "barrier.cluster.arrive.release.aligned;\n"
-      "barrier.cluster.wait.acquire.aligned;\n" ::
-          : "memory");
-}
-__device__ __forceinline__ uint32_t cluster_address(uint32_t smem_address, uint32_t rank) {
-  uint32_t out;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(out) : "r"(smem_address), "r"(rank));
-  return out;
-}
-__device__ __forceinline__ float4 load_cluster_f4(uint32_t cluster_smem_address) {
-  float4 v;
-  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
-               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
-               : "r"(cluster_smem_address)
-               : "memory");
-  return v;
-}
+// Thread block clusters (the split-k reduction): common/cluster.cuh.
+using marlin::ptx::cluster_address;
+using marlin::ptx::cluster_rank;
+using marlin::ptx::cluster_sync;
+using marlin::ptx::load_cluster_f4;
 
 // Shared-memory matrix descriptor of a K-major operand tile stored with the
 // 128-byte swizzle: rows of 64 16-bit values (128 bytes), 16-byte chunk c of
