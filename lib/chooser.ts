@@ -57,12 +57,16 @@ export interface KernelOverrides {
   /** 64-row problems one launch runs side by side when m > 64: 1 to 64 (default 16, DEFAULT_MAX_PAR). */
   maxPar?: number;
   /**
-   * Force a kernel family: 'mma', or 'wgmma' (any batch; BAD_ARGUMENT where
-   * this build or GPU has none for the format, or with tile, stages, sms or
-   * a maxPar other than 16, which are the mma family's). Default: the
-   * chooser's ('wgmma' on compute capability 9.0 for the formats it covers
-   * where the kernel table's `choose` entries match: from 49 rows on layers
-   * of 16 or more output tiles of 256 columns).
+   * Force a kernel family: 'mma', 'wgmma' (any batch) or 'decode' (up to 8
+   * rows of grouped formats, on compute capability 9.0: weights loaded
+   * straight into registers; per call 7-10% faster than 'mma' on
+   * Llama-2-7B-sized layers, not in a replayed graph, not on 70B-sized ones:
+   * docs/perf-notes.md run 30); BAD_ARGUMENT where this build or GPU has
+   * none for the format and batch, or with tile, stages, sms or a maxPar
+   * other than 16, which are the mma family's (and splits, with 'decode').
+   * Default: the chooser's ('wgmma' on compute capability 9.0 for the
+   * formats it covers where the kernel table's `choose` entries match: from
+   * 49 rows on layers of 16 or more output tiles of 256 columns; else 'mma').
    */
   family?: KernelFamily;
   /**
@@ -262,8 +266,8 @@ export function compiledVariants(): readonly VariantInfo[] {
 
 /**
  * The distinct block tiles of the mma family compiled into the addon: those
- * a `tile` override or a kernel table rule may name (the wgmma family's tile
- * is fixed).
+ * a `tile` override or a kernel table rule may name (the wgmma and decode
+ * families' tiles are fixed).
  */
 export function compiledTiles(): Tile[] {
   const seen = new Map<string, Tile>();

@@ -97,9 +97,12 @@ function kernelsFor(gpu: Api.GpuReport, report: Api.SetupReport): string {
 /** The findings of checkSetup(): addon, build, CUDA, GPUs, cuBLAS. */
 export function setupFindings(report: Api.SetupReport): Finding[] {
   const cuda = (v: number): string => `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
-  // The mma family is compiled for every architecture, the wgmma family for sm_90a only.
-  const mmaPerArch = report.archs.length > 0 ? (report.variants - report.wgmmaVariants) / report.archs.length : 0;
-  const wgmma = report.wgmmaVariants > 0 ? `, ${report.wgmmaVariants} wgmma (sm_90a)` : '';
+  // The mma family is compiled for every architecture, the wgmma and decode families for sm_90a only.
+  const mmaPerArch =
+    report.archs.length > 0 ? (report.variants - report.wgmmaVariants - report.decodeVariants) / report.archs.length : 0;
+  const wgmma =
+    (report.wgmmaVariants > 0 ? `, ${report.wgmmaVariants} wgmma (sm_90a)` : '') +
+    (report.decodeVariants > 0 ? `, ${report.decodeVariants} decode (sm_90a)` : '');
   const findings: Finding[] = [
     { status: 'ok', label: 'addon', detail: `loaded from ${report.addonFile}` },
     {

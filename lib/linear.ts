@@ -594,7 +594,11 @@ export class QuantizedLinear {
         'batchInvariant fixes the family, tile and maxPar itself: do not pass family, splits, tile or maxPar with it',
       );
     if (this.invariantTile === undefined) {
-      const { tileK, tileN } = callNative(() => this.gemm.plan(1, nativeOverrides({ stages: options.stages, sms: options.sms })));
+      // The mma family's tile for one row, whatever family a table's `choose` entries give one row (the decode
+      // family runs 8 rows at most: it could not keep one summation order at every batch size).
+      const { tileK, tileN } = callNative(() =>
+        this.gemm.plan(1, nativeOverrides({ stages: options.stages, sms: options.sms, family: 'mma' })),
+      );
       this.invariantTile = { tileK, tileN };
     }
     return nativeOverrides({ ...options, tile: this.invariantTile, maxPar: 1 });

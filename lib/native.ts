@@ -123,14 +123,16 @@ export interface NativeDeviceBuffer {
 }
 
 /** The kernel families of csrc/kernels/table.json (the addon's FamilyName spells them the same). */
-export const KERNEL_FAMILIES = Object.freeze(['mma', 'wgmma'] as const);
+export const KERNEL_FAMILIES = Object.freeze(['mma', 'wgmma', 'decode'] as const);
 export type KernelFamily = (typeof KERNEL_FAMILIES)[number];
 
 /** One compiled kernel variant (the kernel table, csrc/kernels/table.json, generates them). */
 export interface VariantInfo {
   /**
-   * Kernel family: 'mma' (mma.sync, sm_80 and newer) or 'wgmma' (warpgroup
-   * MMA, compiled for sm_90a: H100-class GPUs only).
+   * Kernel family: 'mma' (mma.sync, sm_80 and newer), 'wgmma' (warpgroup
+   * MMA, compiled for sm_90a: H100-class GPUs only) or 'decode' (mma.sync
+   * with the weights loaded straight into registers, up to 8 rows of grouped
+   * formats, compiled for sm_90a; runs when a call asks for it).
    */
   family: KernelFamily;
   /** Activation and output element type. */
@@ -141,15 +143,15 @@ export interface VariantInfo {
   groupSize: number;
   /** Whether the variant applies per-group zero points (asymmetric weights). */
   zeroPoints: boolean;
-  /** Elements of k (inFeatures) per pipeline stage of a block tile. */
+  /** Elements of k (inFeatures) per pipeline stage of a block tile (decode: 16, one row of the packed weights). */
   tileK: number;
   /** Output columns per block tile. */
   tileN: number;
-  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 4 or 8, its 64- or 128-row tile). */
+  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 4 or 8, its 64- or 128-row tile; decode: 8-row tiles, 1). */
   mBlocks: number;
   /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
   arch: number;
-  /** cp.async pipeline depth: the deepest that fits that architecture's shared memory. */
+  /** cp.async pipeline depth: the deepest that fits that architecture's shared memory (decode: k16 rows each warp keeps in flight). */
   stages: number;
   /** Shared memory a block of this variant uses, in bytes. */
   sharedMemoryBytes: number;
@@ -189,12 +191,12 @@ export interface NativeTarget {
 /** How a call runs (csrc/kernels/gemm.h Plan). */
 export interface NativePlan {
   /**
-   * Kernel family: 'wgmma' on H100-class GPUs (compute capability 9.0) for
-   * the formats it covers where the kernel table's `choose` entries say
-   * (from 49 rows on layers of 16 or more 256-column output tiles;
-   * csrc/kernels/table.json),
-   * unless a tile, depth, block count, a maxPar other than 16 or
-   * `family: 'mma'` is given; else 'mma'.
+   * Kernel family: the one a call forces; else, on H100-class GPUs (compute
+   * capability 9.0) where the kernel table's `choose` entries say
+   * (csrc/kernels/table.json), 'wgmma' for the formats it covers from 49
+   * rows on layers of 16 or more 256-column output tiles ('decode' has no
+   * entries: calls force it), unless a tile, depth, block count or a maxPar
+   * other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;
   /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
@@ -205,15 +207,17 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: column tiles x row tiles (64 or 128 rows) x splits. */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: column tiles x row tiles (64 or 128 rows) x splits; decode: 64-column strips x splits. */
   blocks: number;
   /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch). */
   maxPar: number;
-  /** wgmma: blocks that split k for each output tile (a thread block cluster); mma: 1. */
+  /** wgmma, decode: blocks that split k for each output tile (a thread block cluster); mma: 1. */
   splits: number;
+  /** decode: warps per block, each summing its share of the block's k; 0 for the other families. */
+  warps: number;
   /** Kernel launches the call makes (0 when m is 0). */
   launches: number;
-  /** 16-row blocks of the variants used. mma: 4 for launches of 64-row problems, fewer for a last short one; wgmma: [4] or [8], the 64- or 128-row tile. */
+  /** 16-row blocks of the variants used. mma: 4 for launches of 64-row problems, fewer for a last short one; wgmma: [4] or [8], the 64- or 128-row tile; decode: [1], one 8-row tile. */
   rowBlocks: number[];
 }
 

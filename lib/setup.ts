@@ -47,6 +47,8 @@ export interface SetupReport {
   variants: number;
   /** Of those, the wgmma family's (compiled for sm_90a; 0 in builds without sm_90). */
   wgmmaVariants: number;
+  /** Of those, the decode family's (compiled for sm_90a; 0 in builds without sm_90). */
+  decodeVariants: number;
   /** CUDA versions as 1000 * major + 10 * minor; driver 0: no driver. */
   runtimeVersion: number;
   /** The driver's CUDA version, encoded like runtimeVersion (0: no driver). */
@@ -93,6 +95,7 @@ export function checkSetup(): SetupReport {
     ptxArch: build.ptxArch,
     variants: compiledVariants().length,
     wgmmaVariants: compiledVariants().filter((v) => v.family === 'wgmma').length,
+    decodeVariants: compiledVariants().filter((v) => v.family === 'decode').length,
     runtimeVersion: found.runtimeVersion,
     driverVersion: found.driverVersion,
     gpus,

@@ -21,16 +21,25 @@ export interface KernelTableFile {
     name: string;
     summary: string;
     tiles: Array<{ tileK: number; tileN: number }>;
-    /** wgmma: the tile heights (batch rows per block, wgmma's N) compiled; the chooser takes the smallest that holds m. */
+    /** wgmma: the tile heights (batch rows per block, wgmma's N) compiled; the chooser takes the smallest that holds m. decode: the same (8: one n8 tile of rows). */
     rows?: number[];
     /** mma: 16-row blocks per problem. */
     rowBlocks?: number[];
-    /** wgmma: the one architecture it is compiled for (as sm_<arch>a). */
+    /** wgmma, decode: the one architecture it is compiled for (as sm_<arch>a). */
     arch?: number;
-    /** wgmma: the formats it covers, narrowing the table's. */
-    formats?: { bits?: number[]; zeroPoints?: boolean[] };
-    /** wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, and the format's bits (default: any). */
-    choose?: Array<{ minBatch: number; minTiles: number; bits?: number[] }>;
+    /** wgmma, decode: the formats it covers, narrowing the table's. */
+    formats?: { bits?: number[]; zeroPoints?: boolean[]; groupSizes?: number[] };
+    /**
+     * wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, and the format's bits (default: any).
+     * decode: when an entry has m <= maxBatch and the format's bits.
+     */
+    choose?: Array<{ minBatch?: number; minTiles?: number; maxBatch?: number; bits?: number[] }>;
+    /** decode: k16 rows each warp keeps in flight. */
+    depth?: number;
+    /** decode: the warps per SM its share count aims at (csrc/kernels/chooser.cc decode_shares). */
+    warpsPerSm?: number;
+    /** decode: k shares per 64-column strip (one per warp), as warps per block x blocks per cluster. */
+    shares?: Array<{ shares: number; warps: number; splits: number }>;
     /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
     maxSplits?: number;
     /** wgmma: the fewest pipeline stages (tileK-deep) the chooser leaves each split. */

@@ -1,5 +1,6 @@
 #include "kernel_args.h"
 
+#include <algorithm>
 #include <set>
 
 #include "errors.h"
@@ -59,9 +60,9 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
   const Napi::Value family = obj.Get("family");
   if (!family.IsUndefined()) {
     const std::string name = family.IsString() ? family.As<Napi::String>().Utf8Value() : std::string();
-    for (const marlin::Family f : {marlin::Family::kMma, marlin::Family::kWgmma})
+    for (const marlin::Family f : {marlin::Family::kMma, marlin::Family::kWgmma, marlin::Family::kDecode})
       if (name == FamilyName(f)) o.family = static_cast<int>(f);
-    if (o.family == -1) throw MakeError(env, "BAD_ARGUMENT", "Expected family to be 'mma' or 'wgmma'");
+    if (o.family == -1) throw MakeError(env, "BAD_ARGUMENT", "Expected family to be 'mma', 'wgmma' or 'decode'");
   }
   return o;
 }
@@ -80,7 +81,13 @@ bool ForcedChoice(const marlin::Overrides& o) {
   return o.tile_k != 0 || o.stages != 0 || o.family != -1 || o.splits != 0;
 }
 
-const char* FamilyName(marlin::Family family) { return family == marlin::Family::kWgmma ? "wgmma" : "mma"; }
+const char* FamilyName(marlin::Family family) {
+  switch (family) {
+    case marlin::Family::kWgmma: return "wgmma";
+    case marlin::Family::kDecode: return "decode";
+    default: return "mma";
+  }
+}
 
 const char* ActName(marlin::Act act) { return act == marlin::Act::kBF16 ? "bfloat16" : "float16"; }
 
@@ -100,6 +107,7 @@ Napi::Object PlanObject(Napi::Env env, const marlin::Plan& p) {
   o.Set("blocks", p.blocks);
   o.Set("maxPar", p.max_par);
   o.Set("splits", p.splits);
+  o.Set("warps", p.warps);
   o.Set("launches", p.launches);
   Napi::Array blocks = Napi::Array::New(env);
   uint32_t i = 0;
@@ -124,10 +132,15 @@ void ThrowStatus(Napi::Env env, marlin::Status status, const std::string& contex
       std::set<std::string> tiles;
       std::set<int> depths;
       bool wgmma = false;  // only where its sm_90a code runs: compute capability 9.0
+      int decode_rows = 0;  // the same; its tallest tile
       for (const marlin::Variant& v : marlin::compiled_variants()) {
         if (!(v.format == format && v.arch == arch && v.smem_bytes <= target.smem_optin)) continue;
         if (v.family == marlin::Family::kWgmma) {
           wgmma = wgmma || target.arch == v.arch;
+          continue;
+        }
+        if (v.family == marlin::Family::kDecode) {
+          if (target.arch == v.arch) decode_rows = std::max(decode_rows, 8 * v.m_blocks);
           continue;
         }
         tiles.insert(std::to_string(v.tile_k) + "x" + std::to_string(v.tile_n));
@@ -139,7 +152,9 @@ void ThrowStatus(Napi::Env env, marlin::Status status, const std::string& contex
       for (int d : depths) depth += (depth.empty() ? "" : ", ") + std::to_string(d);
       message += "; compiled for " + DescribeFormat(format) + " on sm_" + std::to_string(target.arch) + ": tiles " +
                  (offer.empty() ? std::string("none") : offer) + ", pipeline depth " +
-                 (depth.empty() ? std::string("none") : depth) + "; wgmma family: " + (wgmma ? "yes" : "no");
+                 (depth.empty() ? std::string("none") : depth) + "; wgmma family: " + (wgmma ? "yes" : "no") +
+                 "; decode family: " +
+                 (decode_rows > 0 ? "up to " + std::to_string(decode_rows) + " rows" : std::string("no"));
       if (status == marlin::Status::kNoVariant && !overridden) code = "NO_GPU";
       break;
     }

@@ -143,6 +143,35 @@ bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, i
          ((e.act_mask >> static_cast<int>(format.act)) & 1u) != 0;
 }
 
+// A plan of one launch for every row (the wgmma and decode families): the
+// variant, its tile and depth; the family sets its grid.
+Plan single_launch_plan(Family family, const Variant* v, int code_arch, const Overrides& o, int m) {
+  Plan p;
+  p.family = family;
+  p.code_arch = code_arch;
+  p.tile_k = v->tile_k;
+  p.tile_n = v->tile_n;
+  p.stages = v->stages;
+  p.max_par = o.max_par;
+  p.launches = m > 0 ? 1 : 0;
+  p.full = v;
+  return p;
+}
+
+// The decode family's k shares per 64-column strip for an [n, k] layer on
+// `sm_count` SMs: the largest table entry not above max(smallest entry,
+// warpsPerSm x SMs / strips) and, where possible, not above the layer's k16
+// rows (a warp with no rows idles).
+int decode_shares(int n, int k, int sm_count) {
+  const int strips = n / 64;
+  const long aim = static_cast<long>(table::kDecodeWarpsPerSm) * sm_count / std::max(strips, 1);
+  int shares = table::kDecodeShares[0].shares;
+  for (int i = 1; i < table::kDecodeShareCount; ++i)
+    if (table::kDecodeShares[i].shares <= aim && table::kDecodeShares[i].shares <= k / 16)
+      shares = table::kDecodeShares[i].shares;
+  return shares;
+}
+
 }  // namespace
 
 void next_launch(int left, int max_par, int* rows, int* m_blocks) {
@@ -185,15 +214,48 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   const int arch = code_arch(target.arch);
   if (target.arch < table::kMinArch || arch == 0) return Status::kNoImage;
 
+  const bool mma_options = o.tile_k != 0 || o.stages != 0 || o.sms != 0 || o.max_par != Overrides{}.max_par;
+  if (o.family != -1 && o.family != static_cast<int>(Family::kMma) && o.family != static_cast<int>(Family::kWgmma) &&
+      o.family != static_cast<int>(Family::kDecode))
+    return Status::kBadLaunch;
+  if (o.splits < 0 || o.splits > table::kWgmmaMaxSplits) return Status::kBadLaunch;
+
+  // The decode family: on the GPU its sm_90a code runs on, for up to its
+  // tallest tile's rows of a format it has, where a `choose` entry matches
+  // (measured: table.json), unless the call forces another family or one of
+  // the mma family's options. Forced, it takes any m up to its tallest tile.
+  const bool forced_decode = o.family == static_cast<int>(Family::kDecode);
+  if (forced_decode && (mma_options || o.splits != 0)) return Status::kBadLaunch;
+  {
+    int rows = 0;  // the smallest tile height that holds m (0: none)
+    for (int r : table::kDecodeRows)
+      if (rows == 0 && m <= r) rows = r;
+    bool chosen = false;
+    for (int i = 0; i < table::kDecodeChooseCount; ++i) {
+      const table::DecodeChoice& c = table::kDecodeChoose[i];
+      chosen = chosen || (m >= 1 && m <= c.max_batch && ((c.bits_mask >> format.bits) & 1u) != 0);
+    }
+    if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && chosen)) {
+      const Variant* v = rows > 0 && table::kDecodeArch > 0 && target.arch == table::kDecodeArch &&
+                                 arch == table::kDecodeArch && format.group_size > 0
+                             ? find_variant(Family::kDecode, format, 16, 64, rows / 8, table::kDecodeArch)
+                             : nullptr;
+      if (v && v->smem_bytes <= target.smem_optin) {
+        Plan d = single_launch_plan(Family::kDecode, v, arch, o, m);
+        table::decode_shape(decode_shares(n, k, target.sm_count), &d.warps, &d.splits);
+        d.blocks = n / 64 * d.splits;
+        *out = d;
+        return Status::kOk;
+      }
+      if (forced_decode) return Status::kNoVariant;
+    }
+  }
+
   // The wgmma family: on the GPU its sm_90a code runs on, where a `choose`
   // entry of the table matches (enough rows and output tiles: measured, see
   // table.json), for the formats it has, unless the call asks for the mma
   // family or one of its options. Forced (a family or a split count), it
   // takes any batch and shape.
-  const bool mma_options = o.tile_k != 0 || o.stages != 0 || o.sms != 0 || o.max_par != Overrides{}.max_par;
-  if (o.family != -1 && o.family != static_cast<int>(Family::kMma) && o.family != static_cast<int>(Family::kWgmma))
-    return Status::kBadLaunch;
-  if (o.splits < 0 || o.splits > table::kWgmmaMaxSplits) return Status::kBadLaunch;
   const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma) || o.splits != 0;
   if (forced_wgmma && (mma_options || o.family == static_cast<int>(Family::kMma))) return Status::kBadLaunch;
   // The tile height: the smallest compiled one that holds m (wgmma's N: a
@@ -216,18 +278,10 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
             ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
             : nullptr;
     if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
-      Plan w;
-      w.family = Family::kWgmma;
-      w.code_arch = arch;
-      w.tile_k = v->tile_k;
-      w.tile_n = v->tile_n;
-      w.stages = v->stages;
-      w.max_par = o.max_par;
+      Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
       // Searched only for a plan that runs the family (plans are made per call).
       w.splits = o.splits != 0 ? o.splits : wgmma_splits(wgmma_tiles, k, target.sm_count);
       w.blocks = wgmma_tiles * w.splits;
-      w.launches = m > 0 ? 1 : 0;
-      w.full = v;
       *out = w;
       return Status::kOk;
     }

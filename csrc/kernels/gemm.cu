@@ -88,7 +88,7 @@ const char* status_message(Status status) {
              "formats) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
-      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma or wgmma (wgmma without a tile, depth, block count or max_par), and splits 0 to the table's maxSplits (wgmma only)";
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma, wgmma or decode (wgmma and decode without a tile, depth, block count or max_par), and splits 0 to the table's maxSplits (wgmma only)";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
     case Status::kNoImage:
@@ -203,7 +203,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   // workspace never read each other's partial sums as counters.
   auto* partials = static_cast<float4*>(args.workspace);
   auto* locks = reinterpret_cast<int*>(static_cast<char*>(args.workspace) + partial_bytes(target.sm_count));
-  if (p.family == Family::kWgmma) {
+  if (p.family == Family::kWgmma || p.family == Family::kDecode) {
     // One launch for every row; its blocks share nothing in the workspace.
     if (args.m == 0) return Status::kOk;
     const KernelArgs ka{static_cast<const int4*>(args.a),
@@ -217,7 +217,7 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
                         args.m,
                         args.n,
                         args.k};
-    e = visit(Launch{p.full, ka, p.splits, device});
+    e = visit(Launch{p.full, ka, p.family == Family::kDecode ? p.warps * p.splits : p.splits, device});
     return e == cudaSuccess ? Status::kOk : fail(e);
   }
   for (int row = 0; row < args.m;) {

@@ -51,6 +51,7 @@ struct Overrides {
   int max_par = 16;  // 64-row problems per launch when m > 64
   // -1: the chooser's family; else a Family. A tile, depth, block count or
   // max_par other than 16 (the mma family's options) also means kMma.
+  // Forced, kDecode takes up to its tallest tile's rows (table::kDecodeRows).
   int family = -1;
   // wgmma family: k splits per output tile (1 to the table's maxSplits);
   // 0: the chooser's. Setting it means the wgmma family.
@@ -59,7 +60,10 @@ struct Overrides {
 
 // How a call of m rows runs. The wgmma family: one launch of `blocks` blocks
 // (column tiles x row tiles of 64 or 128 x k splits) for all rows, variant `full`;
-// the splits of an output tile reduce through a thread block cluster. The mma
+// the splits of an output tile reduce through a thread block cluster. The
+// decode family: one launch of `blocks` blocks (64-column strips x k splits)
+// of `warps` warps for all rows (at most its tile height), variant `full`;
+// a strip's splits reduce through a cluster. The mma
 // family: rows go in launches of up to 64 * max_par:
 // while more than 64 rows are left, 64-row problems side by side (the last
 // one partial); then a last launch of the 64 rows or fewer that remain, with
@@ -73,7 +77,8 @@ struct Plan {
   int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
   int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM)
   int max_par = 0;
-  int splits = 1;                   // wgmma: k splits per output tile (the cluster size)
+  int splits = 1;                   // wgmma, decode: k splits per output tile (the cluster size)
+  int warps = 0;                    // decode: warps per block, each a share of the strip's k
   int launches = 0;
   const Variant* full = nullptr;    // 4 row blocks: launches of 64 rows or more
   const Variant* tail = nullptr;    // fewer row blocks: a last launch of fewer than 64 rows
@@ -159,7 +164,7 @@ Status gemm(const GemmArgs& args, cudaStream_t stream, cudaError_t* cuda_error =
 struct PlannedLaunch {
   const Variant* variant;
   KernelArgs args;
-  int grid;  // mma: blocks; wgmma: k splits (Variant::launch)
+  int grid;  // mma: blocks; wgmma: k splits; decode: k shares per strip (Variant::launch)
   int device;
 };
 

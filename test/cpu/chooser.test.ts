@@ -74,7 +74,7 @@ describe('kernel chooser', () => {
       expect(v.sharedMemoryBytes).toBeLessThanOrEqual(SMEM[v.arch] ?? 101376);
     }
     if (built.archs.includes(90))
-      expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(90)).stages).toBe(8);
+      expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(90), MMA).stages).toBe(8);
   });
 
   test('the L2 evict-first hint is in exactly the kernels table.json evictFirst gives it for this build', () => {
@@ -112,7 +112,7 @@ describe('kernel chooser', () => {
     expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { tile: { tileK: 32, tileN: 32 } })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('tiles 128x128, 64x256') }),
     );
-    const depth = chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()).stages;
+    const depth = chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA).stages;
     expect(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { stages: depth }).stages).toBe(depth);
     expect(() => chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), { stages: depth + 1 })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining(`pipeline depth ${depth}`) }),
@@ -144,12 +144,12 @@ describe('kernel chooser', () => {
 
   test('an architecture entry overrides the default rules; setKernelTable replaces them', () => {
     setKernelTable({ ...DEFAULT_KERNEL_TABLE, [`sm_${newest}`]: [{ maxBatch: Infinity, ...wide }] });
-    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA))).toEqual(wide);
     setKernelTable({ default: [{ maxBatch: Infinity, ...wide }] });
     expect(getKernelTable()).not.toBe(DEFAULT_KERNEL_TABLE);
-    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(wide);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA))).toEqual(wide);
     setKernelTable(DEFAULT_KERNEL_TABLE);
-    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target()))).toEqual(narrow);
+    expect(tileOf(chooseKernel({ m: 1, inFeatures: 4096, outFeatures: 4096 }, target(), MMA))).toEqual(narrow);
   });
 
   test('the default rules are the table file\'s', () => {
@@ -260,7 +260,11 @@ describe('kernel families', () => {
 
   (hasWgmma ? test : test.skip)('mma at up to 16 rows on compute capability 9.0: block counts along column tiles where the table measured them faster', () => {
     const u8 = { bits: 8 as const };
-    const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) => chooseKernel(layer(m, k, n, format), target(90), overrides).blocks;
+    // The mma family's plan (the decode family takes the default plan's calls of up to 8 rows of grouped formats).
+    const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) =>
+      chooseKernel(layer(m, k, n, format), target(90), { ...MMA, ...overrides }).blocks;
+    // The default plan from 9 rows: the same rule.
+    expect(chooseKernel(layer(16, 28672, 8192, { bits: 8 }), target(90))).toMatchObject({ family: 'mma', blocks: 128 });
     // 8-bit (entry: from 60% of the SMs). 28672 x 8192 (70B down): 64 columns of 128, 224 stages: 2 blocks a column.
     expect(blocks(1, 28672, 8192, u8)).toBe(128);
     expect(blocks(16, 28672, 8192, u8)).toBe(128);
@@ -297,7 +301,7 @@ describe('kernel families', () => {
     for (const bits of [4, 8] as const)
       for (const k of [128, 384, 1024, 4096, 5120, 11008, 13824, 14336, 28672])
         for (let n = 64; n <= 160000; n = Math.ceil((n * 1.37) / 64) * 64) {
-          const p = chooseKernel(layer(1, k, n, { bits }), target(90));
+          const p = chooseKernel(layer(1, k, n, { bits }), target(90), MMA);
           if (p.blocks === 132) continue;
           aligned++;
           const columns = Math.ceil(n / p.tileN);
@@ -312,6 +316,68 @@ describe('kernel families', () => {
   test('compiledTiles() lists the tiles an override may name: the mma family\'s', () => {
     const mmaTiles = new Set(compiledVariants().filter((v) => v.family === 'mma').map((v) => `${v.tileK}x${v.tileN}`));
     expect(new Set(compiledTiles().map((t) => `${t.tileK}x${t.tileN}`))).toEqual(mmaTiles);
+  });
+});
+
+describe('the decode family', () => {
+  const hasDecode = built.archs.includes(90);
+  const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
+  const shape = (p: KernelPlan) => ({ family: p.family, warps: p.warps, splits: p.splits, blocks: p.blocks });
+  const grouped = (['float16', 'bfloat16'] as const).flatMap((dtype) =>
+    ([4, 8] as const).flatMap((bits) => ([32, 64, 128] as const).flatMap((groupSize) => [false, true].map((zeroPoints) => ({ dtype, bits, groupSize, zeroPoints })))),
+  );
+  const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
+  const DECODE = { family: 'decode' } as const;
+
+  (hasDecode ? test : test.skip)('the shipped table gives it no call: forced, it runs 1 to 8 rows of every grouped format on compute capability 9.0', () => {
+    expect(KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')?.choose).toEqual([]);
+    for (const format of grouped) {
+      for (const m of [1, 5, 8]) {
+        expect(chooseKernel(layer(m, 4096, 4096, format), target(90)).family).toBe('mma');
+        expect(chooseKernel(layer(m, 4096, 4096, format), target(90), DECODE)).toMatchObject({
+          family: 'decode',
+          tileK: 16,
+          tileN: 64,
+          stages: 4,
+          rowBlocks: [1],
+          launches: 1,
+          codeArch: 90,
+        });
+      }
+    }
+    expect(chooseKernel(layer(0, 4096, 4096), target(90), DECODE)).toMatchObject({ family: 'decode', launches: 0 });
+    expect(compiledVariants().filter((v) => v.family === 'decode').every((v) => v.arch === 90 && v.groupSize > 0 && v.mBlocks === 1)).toBe(true);
+  });
+
+  (hasDecode ? test : test.skip)('k shares per strip: the largest table entry within 16 warps per SM over the strips and within the k16 rows', () => {
+    // The Llama-2 layers on 132 SMs (64-column strips): 4096 x 4096 has 64 strips, 2112 / 64 = 33 warps each: 32 (4 warps, 8 splits).
+    expect(shape(chooseKernel(layer(1, 4096, 4096), target(90), DECODE))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 512 });
+    // 192 strips: 11 -> 8 (4 warps, 2 splits); 344 strips: 6.1 -> 4 (4 warps, 1 split); 128 strips: 16.5 -> 16 (8 warps, 2 splits).
+    expect(shape(chooseKernel(layer(8, 4096, 12288), target(90), DECODE))).toEqual({ family: 'decode', warps: 4, splits: 2, blocks: 384 });
+    expect(shape(chooseKernel(layer(1, 4096, 22016), target(90), DECODE))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 344 });
+    expect(shape(chooseKernel(layer(1, 28672, 8192), target(90), DECODE))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 256 });
+    // 896 strips (70B gate_up): fewer than 4 warps each would be aimed at; the smallest entry.
+    expect(shape(chooseKernel(layer(1, 8192, 57344), target(90), DECODE))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 896 });
+    // k = 128 (8 rows of 16): at most 8 shares, whatever the SMs.
+    expect(shape(chooseKernel(layer(1, 128, 64), target(90), DECODE))).toEqual({ family: 'decode', warps: 4, splits: 2, blocks: 2 });
+    // More SMs, more shares: 4096 x 12288 on 264 SMs aims at 22 -> 16.
+    expect(shape(chooseKernel(layer(1, 4096, 12288), { ...target(90), smCount: 264 }, DECODE))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 384 });
+  });
+
+  (hasDecode ? test : test.skip)('`family: \'decode\'` forces it up to 8 rows of a grouped format; more rows, per-column formats, other GPUs and the mma family\'s options are refused', () => {
+    expect(() => chooseKernel(layer(9, 4096, 4096), target(90), { family: 'decode' })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('decode family: up to 8 rows') }),
+    );
+    expect(() => chooseKernel(layer(1, 4096, 4096, { groupSize: -1 }), target(90), { family: 'decode' })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('decode family: no') }),
+    );
+    for (const o of [{ tile: narrow }, { sms: 8 }, { maxPar: 4 }, { splits: 2 }])
+      expect(() => chooseKernel(layer(1, 4096, 4096), target(90), { family: 'decode', ...o })).toThrow(refused);
+    expect(() => chooseKernel(layer(1, 4096, 4096), { arch: 100, smemOptin: 232448, smCount: 148 }, { family: 'decode' })).toThrow(refused);
+  });
+
+  (hasDecode ? test.skip : test)('a build without sm_90 has no decode family', () => {
+    expect(() => chooseKernel(layer(1, 4096, 4096), target(), DECODE)).toThrow(refused);
   });
 });
 

@@ -118,8 +118,9 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
     addonFile: '/x/build/Release/marlin.node',
     archs: [80, 90],
     ptxArch: 90,
-    variants: 288,
+    variants: 312,
     wgmmaVariants: 32,
+    decodeVariants: 24,
     runtimeVersion: 13000,
     driverVersion: 13000,
     gpus,
@@ -138,14 +139,16 @@ describe('doctor findings for machines with GPUs (made-up setups)', () => {
         'ok    GPU 1: NVIDIA B200, compute capability 10.0, 132 SMs, 79.2 GiB; kernels: PTX of compute_90 (compiled by the driver on first use)',
         'ok    CUDA driver: supports CUDA 13.0',
         'ok    cuBLAS: available (fp16Matmul, the dense baseline)',
-        'info  kernels compiled: sm_80, sm_90 machine code, PTX of compute_90; 128 mma variants per architecture, 32 wgmma (sm_90a)',
+        'info  kernels compiled: sm_80, sm_90 machine code, PTX of compute_90; 128 mma variants per architecture, 32 wgmma (sm_90a), 24 decode (sm_90a)',
       ]),
     );
     expect(verdict(found, report)).toEqual({ usable: true, line: 'result: marlin-node can run here (GPU 0, 1)' });
   });
 
-  test('a build without sm_90 has no wgmma variants, and says only the mma count', () => {
-    const found = setupFindings(setup([gpu({ arch: 80, kernelArch: 80 })], { archs: [80, 86], ptxArch: 86, variants: 512, wgmmaVariants: 0 }));
+  test('a build without sm_90 has no wgmma or decode variants, and says only the mma count', () => {
+    const found = setupFindings(
+      setup([gpu({ arch: 80, kernelArch: 80 })], { archs: [80, 86], ptxArch: 86, variants: 512, wgmmaVariants: 0, decodeVariants: 0 }),
+    );
     expect(lines(found)).toContain('info  kernels compiled: sm_80, sm_86 machine code, PTX of compute_86; 256 mma variants per architecture');
   });
 

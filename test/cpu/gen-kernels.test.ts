@@ -1,7 +1,8 @@
 /**
  * scripts/gen-kernels.js on tables other than the shipped one: the wgmma
  * family's rules (tile heights, split-k limits and costs, cluster
- * capacities, choose entries), the mma family's aligned block counts and
+ * capacities, choose entries), the decode family's (formats, tile heights,
+ * depth, k shares, choose entries), the mma family's aligned block counts and
  * its evict-first hint are checked before anything is written, each
  * mistake named in one line; and a valid table's values reach
  * kernel_table.h, where the chooser reads them. No GPU, no nvcc.
@@ -23,8 +24,17 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 let runs = 0;
-/** gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit` (and the mma family by `editMma`); its exit status, stderr and kernel_table.h. */
-function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void = () => {}, archs = '90', flags: string[] = []) {
+/**
+ * gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit` (the mma family by
+ * `editMma`, the decode family by `editDecode`); its exit status, stderr and kernel_table.h.
+ */
+function generate(
+  edit: (wgmma: Family) => void,
+  editMma: (mma: Family) => void = () => {},
+  archs = '90',
+  flags: string[] = [],
+  editDecode: (decode: Family) => void = () => {},
+) {
   const root = path.join(scratch, `package-${runs++}`);
   fs.mkdirSync(path.join(root, 'scripts'), { recursive: true });
   fs.mkdirSync(path.join(root, 'csrc', 'kernels'), { recursive: true });
@@ -32,6 +42,7 @@ function generate(edit: (wgmma: Family) => void, editMma: (mma: Family) => void 
   const table = structuredClone(KERNEL_TABLE_FILE) as KernelTableFile;
   edit(table.families.find((f) => f.name === 'wgmma')!);
   editMma(table.families.find((f) => f.name === 'mma')!);
+  editDecode(table.families.find((f) => f.name === 'decode')!);
   fs.writeFileSync(path.join(root, 'csrc', 'kernels', 'table.json'), JSON.stringify(table));
   const out = path.join(root, 'generated');
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'gen-kernels.js'), '--out', out, ...flags], {
@@ -92,7 +103,7 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a fractional split cost', (w) => (w.splitCostStages = 0.5), 'gen-kernels: wgmma blockCostStages and splitCostStages must be integers >= 0'],
     ['no tile heights', (w) => delete w.rows, "gen-kernels: wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not undefined"],
     ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), CHOOSE_REFUSED],
-    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 } as never]), CHOOSE_REFUSED],
+    ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 }]), CHOOSE_REFUSED],
     ['a choose entry with no bits', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [] }]), CHOOSE_REFUSED],
     [
       'a choose entry for bits the family is not built for',
@@ -247,5 +258,77 @@ describe('gen-kernels.js: the mma family\'s evict-first hint', () => {
   test('refused: evictFirst in the wgmma family', () => {
     const r = generate((w) => (w.evictFirst = shipped), () => {});
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: "gen-kernels: evictFirst is the mma family's; the wgmma family has one" });
+  });
+});
+
+describe('gen-kernels.js: the decode family of the kernel table', () => {
+  const decodeOf = (edit: (d: Family) => void, archs = '90', flags: string[] = []) => generate(() => {}, () => {}, archs, flags, edit);
+  const shipped = KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')!;
+
+  test('the shipped values reach kernel_table.h; one file per grouped format, compiled for sm_90a alone', () => {
+    const r = decodeOf(() => {}, '80;90', ['--cmake']);
+    expect(r.status).toBe(0);
+    expect(r.header).toContain(`constexpr int kDecodeArch = ${shipped.arch};`);
+    expect(r.header).toContain(`constexpr int kDecodeDepth = ${shipped.depth};`);
+    expect(r.header).toContain(`constexpr int kDecodeRows[] = {${shipped.rows!.join(', ')}};`);
+    expect(r.header).toContain(`constexpr int kDecodeWarpsPerSm = ${shipped.warpsPerSm};`);
+    // No choose entries: the chooser never picks it (a placeholder entry, never read).
+    expect(r.header).toContain(`constexpr int kDecodeChooseCount = ${shipped.choose!.length};`);
+    expect(r.header).toContain(
+      `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}}`).join(', ')}};`,
+    );
+    const files = r.written.filter((f) => f.startsWith('gemm_decode_'));
+    const grouped = shipped.formats!.groupSizes!;
+    expect(files).toHaveLength(2 * 2 * 2 * grouped.length);
+    expect(files.some((f) => f.includes('_gch_'))).toBe(false);
+    expect(r.file('gemm_decode_bf16_u8_g32_zp_16x64.cu')).toContain('    variant_row<PlanOf<Act::kBF16, 8, 32, true, 8, 4>, 90>(),');
+    // CMake compiles them with the wgmma family's, for sm_90a only; none among the files of every architecture.
+    const line = (key: string) => r.stdout.split('\n').find((l) => l.startsWith(`${key}=`)) ?? '';
+    expect(line('SM90A').split(';').filter((f) => f.includes('gemm_decode_'))).toHaveLength(files.length);
+    expect(line('FILES')).not.toContain('gemm_decode_');
+  });
+
+  test('a build without sm_90 has no decode files', () => {
+    const r = decodeOf(() => {}, '80;86');
+    expect(r.status).toBe(0);
+    expect(r.written.filter((f) => f.startsWith('gemm_decode_'))).toEqual([]);
+  });
+
+  test('changed values are what the chooser gets', () => {
+    const r = decodeOf((d) => {
+      d.rows = [8, 16];
+      d.choose = [{ maxBatch: 12, bits: [4] }];
+      d.warpsPerSm = 24;
+      d.shares = [{ shares: 2, warps: 2, splits: 1 }, { shares: 64, warps: 8, splits: 8 }];
+    });
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u}};');
+    expect(r.header).toContain('constexpr int kDecodeWarpsPerSm = 24;');
+    expect(r.header).toContain('constexpr DecodeShape kDecodeShares[] = {{2, 2, 1}, {64, 8, 8}};');
+    expect(r.file('gemm_decode_f16_u4_g128_sym_16x64.cu')).toContain('    variant_row<PlanOf<Act::kF16, 4, 128, false, 16, 4>, 90>(),');
+  });
+
+  const SHARES = 'gen-kernels: decode shares must list { shares: warps x splits, warps 1..8, splits 1..8 } entries, shares ascending';
+  const CHOOSE =
+    "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: a non-empty list of the family's bits (4,8) } entries (none: only calls that force the family)";
+  test.each<[string, (d: Family) => void, string]>([
+    ['another architecture', (d) => (d.arch = 100), 'gen-kernels: decode arch must be 90 (thread block clusters, compiled as sm_90a), not 100'],
+    ['per-column groups', (d) => (d.formats = { groupSizes: [128, -1] }), 'gen-kernels: decode formats.groupSizes must list some of the table\'s grouped sizes (32,64,128), not 128,-1'],
+    ['no group sizes', (d) => (d.formats = {}), 'gen-kernels: decode formats.groupSizes must list some of the table\'s grouped sizes (32,64,128), not undefined'],
+    ['another tile', (d) => (d.tiles = [{ tileK: 32, tileN: 64 }]), 'gen-kernels: decode tiles must be [{ tileK: 16, tileN: 64 }] (one k16 row of a 64-column strip of the Marlin layout)'],
+    ['a tile height of 32', (d) => (d.rows = [8, 32]), 'gen-kernels: decode rows must be ascending values of 8 and 16 (one or two n8 tiles), not 8,32'],
+    ['no depth', (d) => (d.depth = 0), 'gen-kernels: decode depth must be 1 to 8 k16 rows, not 0'],
+    ['no warps per SM', (d) => (d.warpsPerSm = 0), 'gen-kernels: decode warpsPerSm must be an integer >= 1, not 0'],
+    ['shares that are not warps x splits', (d) => (d.shares = [{ shares: 8, warps: 4, splits: 1 }]), SHARES],
+    ['nine warps', (d) => (d.shares = [{ shares: 9, warps: 9, splits: 1 }]), SHARES],
+    ['shares out of order', (d) => (d.shares = [{ shares: 8, warps: 4, splits: 2 }, { shares: 4, warps: 4, splits: 1 }]), SHARES],
+    ['no shares', (d) => (d.shares = []), SHARES],
+    ['a batch above its rows', (d) => (d.choose = [{ maxBatch: 9 }]), CHOOSE],
+    ['bits the table has not', (d) => (d.choose = [{ maxBatch: 8, bits: [3] }]), CHOOSE],
+    ['a misspelt key', (d) => (d.choose = [{ maxBatch: 8, minBatch: 1 }]), CHOOSE],
+    ['no list', (d) => delete d.choose, CHOOSE],
+  ])('refused: %s', (_, edit, message) => {
+    const r = decodeOf(edit);
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
   });
 });

@@ -19,7 +19,7 @@ describe('native module', () => {
       expect(typeof (native as unknown as Record<string, unknown>)[name]).toBe('function');
   });
 
-  test('compiles every combination of the kernel table: mma once per built architecture, wgmma for sm_90a when sm_90 is built', () => {
+  test('compiles every combination of the kernel table: mma once per built architecture, wgmma and decode for sm_90a when sm_90 is built', () => {
     const t = KERNEL_TABLE_FILE;
     const { archs } = native.build();
     const mma = t.families.find((f) => f.name === 'mma')!;
@@ -27,10 +27,14 @@ describe('native module', () => {
     const formats = t.formats.activations.length * t.formats.groupSizes.length;
     const mmaCount = formats * t.formats.bits.length * t.formats.zeroPoints.length * mma.tiles.length * mma.rowBlocks!.length * archs.length;
     const wgmmaCount = archs.includes(wgmma.arch!) ? formats * wgmma.formats!.bits!.length * wgmma.formats!.zeroPoints!.length * wgmma.tiles.length * wgmma.rows!.length : 0;
+    const decode = t.families.find((f) => f.name === 'decode')!;
+    const decodeCount = archs.includes(decode.arch!)
+      ? t.formats.activations.length * decode.formats!.groupSizes!.length * t.formats.bits.length * t.formats.zeroPoints.length * decode.rows!.length
+      : 0;
     // The generator's own count (prebuild.js checks shipped addons with it) agrees.
-    expect(variantCount(t, archs)).toBe(mmaCount + wgmmaCount);
+    expect(variantCount(t, archs)).toBe(mmaCount + wgmmaCount + decodeCount);
     const variants = compiledVariants();
-    expect(variants).toHaveLength(mmaCount + wgmmaCount);
+    expect(variants).toHaveLength(mmaCount + wgmmaCount + decodeCount);
     const key = (v: (typeof variants)[number]) => `${v.family}/${v.dtype}/${v.bits}/${v.groupSize}/${v.zeroPoints}/${v.tileK}x${v.tileN}/${v.mBlocks}/${v.arch}`;
     expect(new Set(variants.map(key)).size).toBe(variants.length);
     expect(compiledTiles()).toEqual(expect.arrayContaining(mma.tiles));
@@ -39,6 +43,10 @@ describe('native module', () => {
       expect(archs).toContain(v.arch);
       if (v.family === 'mma') {
         expect(mma.rowBlocks).toContain(v.mBlocks);
+      } else if (v.family === 'decode') {
+        expect(v).toMatchObject({ arch: decode.arch, tileK: 16, tileN: 64, stages: decode.depth, evictFirst: false });
+        expect(decode.formats!.groupSizes).toContain(v.groupSize);
+        expect(decode.rows).toContain(v.mBlocks * 8);
       } else {
         expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, tileK: 128, tileN: 256 });
         expect(wgmma.formats!.bits).toContain(v.bits);

@@ -102,7 +102,7 @@ describeGpu(`forward() binds the arguments it sees twice running (seed ${SEED})`
       expect(firstDifference((await out.toHost(stream)), await reference(layer, x2))).toBe(-1);
       layer.forward(x, { out: out2, stream });
       expect(firstDifference((await out2.toHost(stream)), await reference(layer, x))).toBe(-1);
-      layer.forward(x, { out, stream, stages: layer.plan(m).stages });
+      layer.forward(x, { out, stream, stages: layer.plan(m, { family: 'mma' }).stages });
       layer.forward(x, { out, stream, batchInvariant: true });
       expect(firstDifference((await out.toHost(stream)), await reference(layer, x))).toBe(-1);
       // Four forward() calls, all checked (the references run on the twin).

@@ -16,27 +16,22 @@
  * On other GPUs (or builds without sm_90) the suite says so and skips.
  */
 import { Device, DeviceTensor } from '../../lib/device';
-import { type ActivationDType, type WeightFormat } from '../../lib/formats';
+import { type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
-import { type ForwardOptions, QuantizedLinear, type RunOptions } from '../../lib/linear';
+import { QuantizedLinear, type RunOptions } from '../../lib/linear';
 import { WGMMA_SPLITS } from '../../lib/chooser';
-import { native } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { firstDifference } from '../helpers/compare';
 import { expectCode } from '../helpers/expect-code';
 import {
   type FormatLayerData,
-  boundFor,
-  checkElements,
-  describeCheck,
   everyFormat,
   randomActivations,
   randomFormatLayer,
-  referenceRows,
   ulpDistance,
 } from '../helpers/format-reference';
-import { HAS_GPU, describeGpu } from '../helpers/gpu';
-import { SEED, rng, sampleRows } from '../helpers/random';
+import { forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
+import { SEED, rng } from '../helpers/random';
 
 const K = 1152;
 const N = 320;
@@ -46,7 +41,6 @@ const N = 320;
  */
 const BATCHES = [1, 31, 64, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
-const RELATIVE_SANITY = 1e-2;
 const COVERED: WeightFormat[] = everyFormat();
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
 const WGMMA: RunOptions = { family: 'wgmma' };
@@ -54,14 +48,7 @@ const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.r
 /** Forced split counts run here; nine 128-deep stages: 8 splits leave some blocks one stage, 2 an uneven share. */
 const SPLIT_BATCHES = [1, 40, 77, 256, 383];
 
-const onHopper = ((): boolean => {
-  if (!HAS_GPU) return false;
-  const d = Device.get(0);
-  return d.properties.major === 9 && d.properties.minor === 0 && native.build().archs.includes(90);
-})();
-if (HAS_GPU && !onHopper)
-  process.stderr.write('\n*** marlin-node: wgmma suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90\n\n');
-const describeHopper = onHopper ? describeGpu : (name: string, body: () => void) => describeGpu(name, () => describe.skip('needs sm_90', body));
+const describeHopper = hopperSuite('wgmma');
 
 describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   const random = rng(SEED + 150);
@@ -70,32 +57,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     device = Device.get(0);
   });
 
-  /** `out` poisoned with NaN, then y = x W into it (forward()'s options): its bits, every element rewritten or NaN. */
-  async function forwardPoisoned(
-    layer: QuantizedLinear,
-    x: DeviceTensor<ActivationDType>,
-    out: DeviceTensor<ActivationDType>,
-    options: Omit<ForwardOptions, 'out'> = {},
-  ): Promise<Uint16Array> {
-    out.fill(0xff, options.stream);
-    layer.forward(x, { ...options, out });
-    return out.toHost(options.stream);
-  }
-
   /** y = x W for m random rows, poisoned first; the rows checked against float64, and y. */
-  async function run(layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = WGMMA) {
-    const dtype = layer.format.dtype;
-    const k = layer.inFeatures;
-    const x = randomActivations(m, k, dtype, random);
-    using xt = DeviceTensor.from(device, x.bits, [m, k], dtype);
-    using out = device.empty([m, N], dtype);
-    const bits = await forwardPoisoned(layer, xt, out, options);
-    const rows = sampleRows(m, SAMPLED_ROWS, random);
-    const { ref, absSum } = referenceRows(x.values, data, k, N, rows);
-    const check = checkElements(fromHalves(bits, dtype), N, rows, ref, absSum, boundFor(layer.format, layer.kernelK));
-    const ok = check.violations === 0 && check.nonFinite === 0 && check.relError < RELATIVE_SANITY;
-    return { failure: ok ? undefined : `m=${m}: ${describeCheck(check)}`, x, bits };
-  }
+  const run = (layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = WGMMA) =>
+    forwardChecked(device, layer, data, m, random, options, SAMPLED_ROWS);
 
   /** Elements of y = I W that are not exactly the dequantized weight (or not finite). */
   function inexactWeights(got: Uint16Array, data: FormatLayerData, dtype: WeightFormat['dtype']): number {

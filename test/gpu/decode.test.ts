@@ -1,0 +1,183 @@
+/**
+ * The decode family (sm_90a) on an H100-class GPU: which calls it takes (the
+ * shipped kernel table gives it none: calls force it with `family:
+ * 'decode'`), and that what it computes is right. Every grouped format (4-
+ * and 8-bit, symmetric or with zero points, FP16 and BF16, groups of
+ * 32/64/128) runs at every batch size it takes (1 to 8 rows), on a layer
+ * whose n and k are not multiples of 256 (n = 320: five 64-column strips;
+ * k = 1152: 72 rows of 16), outputs NaN-poisoned first, every element of
+ * every row within its per-element bound of float64
+ * (test/helpers/format-reference.ts). Then the properties it promises: a
+ * row's result does not depend on the rows around it or on m, repeats are
+ * bit-identical, a captured graph replays it exactly, it agrees with the mma
+ * family within the bound, and every k split the chooser can pick (table.json
+ * `shares`: warps per block x blocks per cluster) sums right.
+ * On other GPUs (or builds without sm_90) the suite says so and skips.
+ */
+import { Device, DeviceTensor } from '../../lib/device';
+import { type WeightFormat } from '../../lib/formats';
+import { toHalves } from '../../lib/fp16';
+import { QuantizedLinear, type RunOptions } from '../../lib/linear';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
+import { firstDifference } from '../helpers/compare';
+import { expectCode } from '../helpers/expect-code';
+import {
+  type FormatLayerData,
+  everyFormat,
+  randomActivations,
+  randomFormatLayer,
+  ulpDistance,
+} from '../helpers/format-reference';
+import { forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
+import { SEED, rng } from '../helpers/random';
+
+const K = 1152;
+const N = 320;
+const DECODE = KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode');
+/** The most rows the family runs (its tallest tile, table.json rows). */
+const MAX_ROWS = Math.max(...(DECODE?.rows ?? [0]));
+const BATCHES = Array.from({ length: MAX_ROWS }, (_, i) => i + 1);
+const COVERED: WeightFormat[] = everyFormat().filter((f) => (DECODE?.formats?.groupSizes ?? []).includes(f.groupSize));
+const FORCED: RunOptions = { family: 'decode' };
+
+const describeHopper = hopperSuite('decode', DECODE !== undefined);
+
+describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
+  const random = rng(SEED + 170);
+  let device: Device;
+  beforeAll(() => {
+    device = Device.get(0);
+  });
+
+  /** y = x W for m random rows, poisoned first; every row checked against float64. */
+  const run = (layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = {}) =>
+    forwardChecked(device, layer, data, m, random, options);
+
+  for (const format of COVERED) {
+    const name = `${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
+    describe(name, () => {
+      let layer: QuantizedLinear;
+      let data: FormatLayerData;
+      beforeAll(() => {
+        data = randomFormatLayer({ ...format, k: K, n: N }, random);
+        layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+      });
+      afterAll(() => layer.dispose());
+
+      test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan keeps the mma family`, () => {
+        for (let m = 1; m <= MAX_ROWS; m++) {
+          expect(layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
+          expect(layer.plan(m).family).toBe('mma');
+        }
+      });
+
+      test('8 rows of the identity return those rows of W exactly, at the start, the middle and the end of k: its own dequantization and placement', async () => {
+        const dtype = format.dtype;
+        const inexact: string[] = [];
+        for (const first of [0, 568, K - 8]) {
+          const eye = new Float32Array(8 * K);
+          for (let i = 0; i < 8; i++) eye[i * K + first + i] = 1;
+          using x = DeviceTensor.from(device, toHalves(eye, dtype), [8, K], dtype);
+          using out = device.empty([8, N], dtype);
+          const got = await forwardPoisoned(layer, x, out, FORCED);
+          const expected = data.kernelW.subarray(first * N, (first + 8) * N);
+          let wrong = 0;
+          for (let i = 0; i < got.length; i++) if (ulpDistance(got[i], expected[i]) !== 0) wrong++;
+          if (wrong) inexact.push(`rows ${first}..${first + 7}: ${wrong} of ${got.length} wrong`);
+        }
+        expect(inexact).toEqual([]);
+      });
+
+      test(`forward() for m = ${BATCHES.join(', ')}: every element of every row within its bound`, async () => {
+        const failures: string[] = [];
+        for (const m of BATCHES) {
+          const { failure } = await run(layer, data, m, FORCED);
+          if (failure) failures.push(failure);
+        }
+        expect(failures).toEqual([]);
+      });
+
+      test('a row\'s result does not depend on m or the rows around it; repeats and a captured graph are bit-identical', async () => {
+        const dtype = format.dtype;
+        const m = MAX_ROWS;
+        const x = randomActivations(m, K, dtype, random);
+        using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+        using out = device.empty([m, N], dtype);
+        using stream = device.createStream();
+        const whole = await forwardPoisoned(layer, xt, out, { ...FORCED, stream });
+        expect(whole.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...FORCED, stream }), whole)).toBe(-1);
+        // Each row alone, and the last three rows in another order.
+        for (let row = 0; row < m; row++) {
+          using one = DeviceTensor.from(device, x.bits.subarray(row * K, (row + 1) * K), [1, K], dtype);
+          using oneOut = device.empty([1, N], dtype);
+          expect({ row, diff: firstDifference(await forwardPoisoned(layer, one, oneOut, { ...FORCED, stream }), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 });
+        }
+        const order = [m - 1, m - 3, m - 2];
+        const shuffled = new Uint16Array(3 * K);
+        order.forEach((row, i) => shuffled.set(x.bits.subarray(row * K, (row + 1) * K), i * K));
+        using three = DeviceTensor.from(device, shuffled, [3, K], dtype);
+        using threeOut = device.empty([3, N], dtype);
+        const got = await forwardPoisoned(layer, three, threeOut, { ...FORCED, stream });
+        order.forEach((row, i) => expect({ row, diff: firstDifference(got.subarray(i * N, (i + 1) * N), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 }));
+        out.fill(0xff, stream);
+        using graph = stream.capture(() => layer.forward(xt, { ...FORCED, out, stream }));
+        graph.launch();
+        expect(firstDifference(await out.toHost(stream), whole)).toBe(-1);
+      });
+
+      test('agrees with the mma family within the bound', async () => {
+        const decode = await run(layer, data, 5, FORCED);
+        const mma = await run(layer, data, 5, { family: 'mma' });
+        expect([decode.failure, mma.failure]).toEqual([undefined, undefined]);
+      });
+    });
+  }
+
+  test('every k split the chooser can pick (table.json shares) sums right: layers sized for each entry on this GPU', async () => {
+    const sms = device.multiProcessorCount;
+    const warpsPerSm = DECODE?.warpsPerSm ?? 16;
+    const failures: string[] = [];
+    for (const entry of DECODE?.shares ?? []) {
+      // strips = floor(warpsPerSm x SMs / shares): the chooser aims at exactly this entry (and k has rows for it).
+      const n = 64 * Math.max(1, Math.floor((warpsPerSm * sms) / entry.shares));
+      // k: at least one k16 row per share (the chooser caps shares at the rows), little else (the float64 reference is JS).
+      const k = Math.max(128, 16 * entry.shares);
+      // Alternating formats: FP16 4-bit and BF16 8-bit with zero points.
+      const format = COVERED[entry.shares % 2 === 0 && entry.splits > 1 ? COVERED.length - 1 : 0];
+      const data = randomFormatLayer({ ...format, k, n }, random);
+      using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+      expect({ n, plan: layer.plan(3, FORCED) }).toMatchObject({ n, plan: { family: 'decode', warps: entry.warps, splits: entry.splits, blocks: (n / 64) * entry.splits } });
+      for (const m of [1, 8]) {
+        const { failure } = await run(layer, data, m, FORCED);
+        if (failure) failures.push(`shares ${entry.shares} (${format.dtype}/u${format.bits}/g${format.groupSize}): ${failure}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 300_000);
+
+  test('k of one stage (8 rows of 16): every warp a row or none', async () => {
+    for (const format of COVERED.filter((f) => f.groupSize === 128)) {
+      const data = randomFormatLayer({ ...format, k: 128, n: 128 }, random);
+      using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+      expect(layer.plan(8, FORCED).family).toBe('decode');
+      expect((await run(layer, data, 8, FORCED)).failure).toBeUndefined();
+    }
+  });
+
+  test('refused: more rows than its tile, a per-column format, the mma family\'s options or splits with it', () => {
+    const data = randomFormatLayer({ ...COVERED[0], k: K, n: N }, random);
+    using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+    using x = device.empty([MAX_ROWS + 1, K], 'float16');
+    using out = device.empty([MAX_ROWS + 1, N], 'float16');
+    expectCode(() => layer.forward(x, { out, ...FORCED }), 'BAD_ARGUMENT');
+    using x1 = device.empty([1, K], 'float16');
+    using out1 = device.empty([1, N], 'float16');
+    for (const o of [{ splits: 2 }, { maxPar: 4 }, { sms: 8 }, { tile: { tileK: 128, tileN: 128 } }])
+      expectCode(() => layer.forward(x1, { out: out1, ...FORCED, ...o }), 'BAD_ARGUMENT');
+    const perColumn = randomFormatLayer({ ...COVERED[0], groupSize: -1, k: K, n: N }, random);
+    using channel = QuantizedLinear.fromQuantized(perColumn.quantized, { device });
+    expect(channel.plan(1).family).toBe('mma');
+    expectCode(() => channel.forward(x1, { out: out1, ...FORCED }), 'BAD_ARGUMENT');
+  });
+});
