@@ -89,7 +89,10 @@ export async function measureGraphMode(
         try {
           for (const block of marlin) for (const layer of block) layer.reserve({ maxBatch: m, stream });
           const marlinStep = (): void => {
-            for (const block of marlin) block.forEach((layer, i) => layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream }));
+            for (const block of marlin)
+              block.forEach((layer, i) =>
+                layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream, batchInvariant: format.batchInvariant, family: format.family }),
+              );
           };
           const denseStep = (): void => {
             for (const block of dense)
