@@ -1,6 +1,6 @@
 /**
  * The weight formats the bench times and their command-line names,
- * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], spelled like the generated kernels
+ * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], spelled like the generated kernels
  * (gemm_mma_f16_u4_g128_sym_...):
  *   fp16-u4-g128       FP16 activations, 4-bit weights, a scale per 128 rows,
  *                      symmetric (the default)
@@ -11,6 +11,8 @@
  *   fp16-u4-g128-mma   the mma family at every batch (forward's family: 'mma'),
  *   fp16-u4-g128-wgmma the wgmma family at every batch (H100-class GPUs), to
  *                      compare the families where the chooser picks one
+ *   fp16-u4-g128-decode the decode family (H100-class GPUs, up to 8 rows),
+ *                      which the chooser never picks by itself
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */

@@ -57,7 +57,7 @@ Options:
                    model "custom"; without --model only custom shapes run
   --batch LIST     batch sizes, e.g. 1,16,64 (default ${DEFAULT_BATCHES.join(',')})
   --format LIST    weight formats, repeatable or comma-separated (default ${formatName(DEFAULT_BENCH_FORMAT)}),
-                   named ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma]:
+                   named ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode]:
                      ACT    ${FORMAT_TOKENS.activations.join(', ')} (activations, scales and outputs)
                      uBITS  ${FORMAT_TOKENS.bits.join(', ')} (bits per weight)
                      gGROUP ${FORMAT_TOKENS.groups.join(', ')} (rows per scale; gch: one per column)
@@ -66,6 +66,7 @@ Options:
                      inv    batch-invariant calls (forward's batchInvariant)
                      mma    the mma family at every batch (forward's family: 'mma')
                      wgmma  the wgmma family at every batch (H100-class GPUs)
+                     decode the decode family (H100-class GPUs; batches of up to 8)
                    e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
                    timed against cuBLAS in its activation type (FP16 or BF16) and
                    compared with the first format at the end of the report

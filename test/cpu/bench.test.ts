@@ -140,14 +140,14 @@ describe('bench format names', () => {
   });
 
   test.each([
-    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv, mma, wgmma); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv, mma, wgmma, decode); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
     ['fp16-u4-g128-zp-zp', "--format fp16-u4-g128-zp-zp: 'zp' is given twice"],
     ['fp16-u4-gch-act', '--format fp16-u4-gch-act: act-order needs scale groups (g32, g64, g128), not gch'],
-    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
   ])('%s is refused with one line naming the valid tokens', (name, message) => {
     expect(usageError(() => parseFormatName(name))).toBe(message);
   });
@@ -670,7 +670,7 @@ describe('bench command line', () => {
     const r = runBench(['--format', 'fp16-u4-g128,bf16-u2-g128']);
     expect(r.status).toBe(2);
     expect(r.lines).toEqual([
-      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma], " +
+      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], " +
         "e.g. fp16-u4-g128, or 'all' for every format (see --help)",
     ]);
   });
@@ -707,6 +707,6 @@ describe('bench format names: -mma and -wgmma', () => {
     expect(describeBenchFormat(w)).toBe('bfloat16/4-bit/g64/symmetric/wgmma-family');
     expect(() => parseFormatName('fp16-u4-g128-inv-mma')).toThrow(UsageError);
     expect(usageError(() => parseFormatName('fp16-u4-g128-mma-wgmma'))).toBe("--format fp16-u4-g128-mma-wgmma: give one family, not 'mma' and 'wgmma'");
-    expect(usageError(() => parseFormatName('fp16-u4-g128-tc'))).toMatch(/unknown suffix 'tc' \(valid: zp, act, inv, mma, wgmma\)/);
+    expect(usageError(() => parseFormatName('fp16-u4-g128-tc'))).toMatch(/unknown suffix 'tc' \(valid: zp, act, inv, mma, wgmma, decode\)/);
   });
 });
