@@ -135,8 +135,8 @@ int evict_first_option() { return MARLIN_EVICT_FIRST; }
 cudaError_t prepare_evict_first(int device) {
   int major = 0;
   int minor = 0;
-  cudaError_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  cudaError_t e = device_attribute(device, kMajor, &major);
+  if (e == cudaSuccess) e = device_attribute(device, kMinor, &minor);
   if (e != cudaSuccess) return e;
   const int arch = code_arch(10 * major + minor);
   for (const Variant& v : compiled_variants()) {
