@@ -260,10 +260,10 @@ describe('kernel families', () => {
 
   (hasWgmma ? test : test.skip)('mma at up to 16 rows on compute capability 9.0: block counts along column tiles where the table measured them faster', () => {
     const u8 = { bits: 8 as const };
-    // The mma family's plan (the decode family takes the default plan's calls of up to 8 rows of grouped formats).
+    // The mma family's plan (whatever other family a kernel table's `choose` entries give small batches).
     const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) =>
       chooseKernel(layer(m, k, n, format), target(90), { ...MMA, ...overrides }).blocks;
-    // The default plan from 9 rows: the same rule.
+    // The default plan: the same rule.
     expect(chooseKernel(layer(16, 28672, 8192, { bits: 8 }), target(90))).toMatchObject({ family: 'mma', blocks: 128 });
     // 8-bit (entry: from 60% of the SMs). 28672 x 8192 (70B down): 64 columns of 128, 224 stages: 2 blocks a column.
     expect(blocks(1, 28672, 8192, u8)).toBe(128);

@@ -5,7 +5,9 @@
  * and 8-bit, symmetric or with zero points, FP16 and BF16, groups of
  * 32/64/128) runs at every batch size it takes (1 to 8 rows), on a layer
  * whose n and k are not multiples of 256 (n = 320: five 64-column strips;
- * k = 1152: 72 rows of 16), outputs NaN-poisoned first, every element of
+ * k = 4608: 288 rows of 16, 9 for each of the 32 warps the chooser gives a
+ * strip here, so each runs a pass of its main loop without clamps, then one
+ * with), outputs NaN-poisoned first, every element of
  * every row within its per-element bound of float64
  * (test/helpers/format-reference.ts). Then the properties it promises: a
  * row's result does not depend on the rows around it or on m, repeats are
@@ -16,22 +18,26 @@
  */
 import { Device, DeviceTensor } from '../../lib/device';
 import { type WeightFormat } from '../../lib/formats';
-import { toHalves } from '../../lib/fp16';
+import { fromHalves, toHalves } from '../../lib/fp16';
 import { QuantizedLinear, type RunOptions } from '../../lib/linear';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { firstDifference } from '../helpers/compare';
 import { expectCode } from '../helpers/expect-code';
 import {
   type FormatLayerData,
+  boundFor,
+  checkElements,
+  describeCheck,
   everyFormat,
   randomActivations,
   randomFormatLayer,
+  referenceRows,
   ulpDistance,
 } from '../helpers/format-reference';
 import { forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
 import { SEED, rng } from '../helpers/random';
 
-const K = 1152;
+const K = 4608;
 const N = 320;
 const DECODE = KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode');
 /** The most rows the family runs (its tallest tile, table.json rows). */
@@ -65,6 +71,9 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       afterAll(() => layer.dispose());
 
       test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan keeps the mma family`, () => {
+        // Enough k16 rows per warp for a pass of the main loop without clamps (2 x depth): the suite runs both kinds.
+        const p = layer.plan(1, FORCED);
+        expect(K / 16 / (p.warps * p.splits)).toBeGreaterThanOrEqual(2 * (DECODE?.depth ?? 4));
         for (let m = 1; m <= MAX_ROWS; m++) {
           expect(layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
           expect(layer.plan(m).family).toBe('mma');
@@ -74,7 +83,7 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       test('8 rows of the identity return those rows of W exactly, at the start, the middle and the end of k: its own dequantization and placement', async () => {
         const dtype = format.dtype;
         const inexact: string[] = [];
-        for (const first of [0, 568, K - 8]) {
+        for (const first of [0, 2300, K - 8]) {
           const eye = new Float32Array(8 * K);
           for (let i = 0; i < 8; i++) eye[i * K + first + i] = 1;
           using x = DeviceTensor.from(device, toHalves(eye, dtype), [8, K], dtype);
@@ -126,10 +135,21 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
         expect(firstDifference(await out.toHost(stream), whole)).toBe(-1);
       });
 
-      test('agrees with the mma family within the bound', async () => {
-        const decode = await run(layer, data, 5, FORCED);
-        const mma = await run(layer, data, 5, { family: 'mma' });
-        expect([decode.failure, mma.failure]).toEqual([undefined, undefined]);
+      test('on the same input, it and the mma family are each within the bound of float64', async () => {
+        const dtype = format.dtype;
+        const m = 5;
+        const x = randomActivations(m, K, dtype, random);
+        using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+        using out = device.empty([m, N], dtype);
+        const rows = Array.from({ length: m }, (_, i) => i);
+        const { ref, absSum } = referenceRows(x.values, data, K, N, rows);
+        const failures: string[] = [];
+        for (const options of [FORCED, { family: 'mma' as const }]) {
+          const got = fromHalves(await forwardPoisoned(layer, xt, out, options), dtype);
+          const check = checkElements(got, N, rows, ref, absSum, boundFor(layer.format, layer.kernelK));
+          if (check.violations > 0 || check.nonFinite > 0) failures.push(`${options.family}: ${describeCheck(check)}`);
+        }
+        expect(failures).toEqual([]);
       });
     });
   }
@@ -143,7 +163,7 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       const n = 64 * Math.max(1, Math.floor((warpsPerSm * sms) / entry.shares));
       // k: at least one k16 row per share (the chooser caps shares at the rows), little else (the float64 reference is JS).
       const k = Math.max(128, 16 * entry.shares);
-      // Alternating formats: FP16 4-bit and BF16 8-bit with zero points.
+      // FP16 4-bit g32 for blocks of one split, BF16 8-bit g128 with zero points for clusters.
       const format = COVERED[entry.shares % 2 === 0 && entry.splits > 1 ? COVERED.length - 1 : 0];
       const data = randomFormatLayer({ ...format, k, n }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
@@ -156,7 +176,7 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
     expect(failures).toEqual([]);
   }, 300_000);
 
-  test('k of one stage (8 rows of 16): every warp a row or none', async () => {
+  test('k of one stage (8 rows of 16): 8 shares, each warp one row, clamped passes only', async () => {
     for (const format of COVERED.filter((f) => f.groupSize === 128)) {
       const data = randomFormatLayer({ ...format, k: 128, n: 128 }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
