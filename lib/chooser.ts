@@ -59,9 +59,9 @@ export interface KernelOverrides {
   /**
    * Force a kernel family: 'mma', 'wgmma' (any batch) or 'decode' (up to 8
    * rows of grouped formats, on compute capability 9.0: weights loaded
-   * straight into registers; per call 7-10% faster than 'mma' on
-   * Llama-2-7B-sized layers, not in a replayed graph, not on 70B-sized ones:
-   * docs/perf-notes.md run 30); BAD_ARGUMENT where this build or GPU has
+   * straight into registers; FP16 4-bit: per call 7-10% faster than 'mma' on
+   * Llama-2-7B-sized layers, not in a replayed graph, not on 70B-sized ones;
+   * 8-bit: faster on 70B-sized ones: docs/perf-notes.md run 30); BAD_ARGUMENT where this build or GPU has
    * none for the format and batch, or with tile, stages, sms or a maxPar
    * other than 16, which are the mma family's (and splits, with 'decode').
    * Default: the chooser's ('wgmma' on compute capability 9.0 for the

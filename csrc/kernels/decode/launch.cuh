@@ -27,8 +27,9 @@ __global__ void __launch_bounds__(32 * WARPS) gemm_kernel(const KernelArgs args)
 
 // Whether the table's shares name blocks of `warps` warps: the kernels
 // compiled, one per warp count (a compile-time count keeps the register
-// budget of the smaller blocks: 107 registers a thread with the count read
-// from blockDim, 80 without, and the blocks that fit an SM with them).
+// budget of the smaller blocks: FP16 4-bit, 107 registers a thread with the
+// count read from blockDim, 96 for 4 warps without; 11% per call on the 7B
+// layers, perf-notes run 30).
 constexpr bool table_has_warps(int warps) {
   for (int i = 0; i < table::kDecodeShareCount; ++i)
     if (table::kDecodeShares[i].warps == warps) return true;
