@@ -54,7 +54,7 @@ afterAll(() => {
       /^ok +platform: linux x64/,
       /^info +CPU: \d+ threads for quantizeAsync/,
       /^ok +addon: loaded from \/.*build\/Release\/marlin\.node$/,
-      /^info +kernels compiled: (sm_\d+(, )?)+ machine code, PTX of compute_\d+; \d+ mma variants per architecture(, \d+ wgmma \(sm_90a\))?$/,
+      /^info +kernels compiled: (sm_\d+(, )?)+ machine code, PTX of compute_\d+; \d+ mma variants per architecture(, \d+ wgmma \(sm_90a\))?(, \d+ decode \(sm_90a\))?$/,
       /^ok +CUDA runtime: \d+\.\d+ /,
       /^FAIL +CUDA driver: none/,
       /^FAIL +GPUs: none \(.+\)$/,
