@@ -87,7 +87,7 @@ Options:
                    captured into a CUDA graph and replayed, for Marlin and the
                    dense baseline, next to the same calls queued directly; per
                    block and per step (default llama2-7b, llama2-70b at 1,16,64;
-                   one --format)
+                   one --format, whose family suffix, if any, the layers run on)
   --first-call     time the first forward() of a fresh process (the first
                    call at each layer and batch in turn) against the calls
                    after it and against one call with new tensors made the

@@ -204,6 +204,11 @@ describe('bench options', () => {
     expect(() => parseOptions(['--graph', '--overhead'])).toThrow(/--graph and --overhead/);
     expect(() => parseOptions(['--graph', '--shape', '4096,4096'])).toThrow(/--graph runs preset models/);
     expect(() => parseOptions(['--graph', '--format', 'fp16-u4-g128,bf16-u4-g128'])).toThrow(/one format/);
+    // A family suffix picks the family the replayed layers run on (graph.ts passes it to forward()).
+    for (const family of ['mma', 'wgmma', 'decode'] as const)
+      expect(parseOptions(['--graph', '--format', `fp16-u8-g128-${family}`]).formats).toEqual([
+        { dtype: 'float16', bits: 8, groupSize: 128, zeroPoints: false, actOrder: false, family },
+      ]);
   });
 
   test('models repeat or come as a comma list; batches are sorted and distinct', () => {
