@@ -159,51 +159,42 @@ function describe(c) {
   );
 }
 
-function variantFile(c, archs) {
-  if (c.family.name === 'decode') {
-    const rows = c.family.rows.map(
-      (r) => `    variant_row<PlanOf<${ACT[c.act].cpp}, ${c.bits}, ${c.group}, ${c.zeros}, ${r}, ${c.family.depth}>, ${c.family.arch}>(),`,
-    );
-    return (
-      HEADER +
-      describe(c) +
-      '#include "decode/launch.cuh"\n\n' +
-      'namespace marlin::dec {\n\n' +
-      `extern const Variant k_${c.name}[] = {\n${rows.join('\n')}\n};\n` +
-      `extern const int k_${c.name}_count = ${rows.length};\n\n` +
-      '}  // namespace marlin::dec\n'
-    );
-  }
-  if (c.family.name === 'wgmma') {
-    const { tileK, tileN } = c.tile;
-    const rows = c.family.rows.map(
-      (r) =>
-        `    variant_row<TileOf<${ACT[c.act].cpp}, ${c.bits}, ${c.group}, ${c.zeros}, ${r}, ${tileN}, ${tileK}>, ${c.family.arch}>(),`,
-    );
-    return (
-      HEADER +
-      describe(c) +
-      '#include "wgmma/launch.cuh"\n\n' +
-      'namespace marlin::wg {\n\n' +
-      `extern const Variant k_${c.name}[] = {\n${rows.join('\n')}\n};\n` +
-      `extern const int k_${c.name}_count = ${rows.length};\n\n` +
-      '}  // namespace marlin::wg\n'
-    );
-  }
-  const rows = [];
-  for (const m of c.family.rowBlocks)
-    for (const arch of archs) rows.push(`    variant_row<L<${m}>, ${arch}, ${evictFirstHint(c, m, arch)}>(),`);
+// A generated variant file: the family's launch header, then, in its
+// namespace (after `preamble`, if any), the combination's table rows.
+function variantSource(c, rows, preamble = '') {
+  const ns = `marlin::${NAMESPACE[c.family.name]}`;
   return (
     HEADER +
     describe(c) +
-    '#include "mma/launch.cuh"\n\n' +
-    'namespace marlin::mma {\n' +
-    'namespace {\n' +
-    `template <int M>\nusing L = LayoutOf<${ACT[c.act].cpp}, ${c.bits}, ${c.group}, ${c.zeros}, ${c.tile.tileK}, ${c.tile.tileN}, M>;\n` +
-    '}  // namespace\n\n' +
+    `#include "${c.family.name}/launch.cuh"\n\n` +
+    `namespace ${ns} {\n${preamble}\n` +
     `extern const Variant k_${c.name}[] = {\n${rows.join('\n')}\n};\n` +
     `extern const int k_${c.name}_count = ${rows.length};\n\n` +
-    '}  // namespace marlin::mma\n'
+    `}  // namespace ${ns}\n`
+  );
+}
+
+function variantFile(c, archs) {
+  const format = `${ACT[c.act].cpp}, ${c.bits}, ${c.group}, ${c.zeros}`;
+  if (c.family.name === 'decode')
+    return variantSource(
+      c,
+      c.family.rows.map((r) => `    variant_row<PlanOf<${format}, ${r}, ${c.family.depth}>, ${c.family.arch}>(),`),
+    );
+  if (c.family.name === 'wgmma')
+    return variantSource(
+      c,
+      c.family.rows.map((r) => `    variant_row<TileOf<${format}, ${r}, ${c.tile.tileN}, ${c.tile.tileK}>, ${c.family.arch}>(),`),
+    );
+  const rows = [];
+  for (const m of c.family.rowBlocks)
+    for (const arch of archs) rows.push(`    variant_row<L<${m}>, ${arch}, ${evictFirstHint(c, m, arch)}>(),`);
+  return variantSource(
+    c,
+    rows,
+    'namespace {\n' +
+      `template <int M>\nusing L = LayoutOf<${format}, ${c.tile.tileK}, ${c.tile.tileN}, M>;\n` +
+      '}  // namespace\n',
   );
 }
 
