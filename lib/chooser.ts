@@ -61,9 +61,10 @@ export interface KernelOverrides {
    * rows of grouped formats, on compute capability 9.0: weights loaded
    * straight into registers; FP16 4-bit: per call 7-10% faster than 'mma' on
    * Llama-2-7B-sized layers, not in a replayed graph, not on 70B-sized ones;
-   * 8-bit: faster on 70B-sized ones: docs/perf-notes.md run 30); BAD_ARGUMENT where this build or GPU has
-   * none for the format and batch, or with tile, stages, sms or a maxPar
-   * other than 16, which are the mma family's (and splits, with 'decode').
+   * 8-bit: faster on 70B-sized ones; docs/perf-notes.md run 30).
+   * BAD_ARGUMENT where this build or GPU has none for the format and batch,
+   * or with tile, stages, sms or a maxPar other than 16, which are the mma
+   * family's (and splits, with 'decode').
    * Default: the chooser's ('wgmma' on compute capability 9.0 for the
    * formats it covers where the kernel table's `choose` entries match: from
    * 49 rows on layers of 16 or more output tiles of 256 columns; else 'mma').

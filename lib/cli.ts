@@ -100,7 +100,7 @@ export function setupFindings(report: Api.SetupReport): Finding[] {
   // The mma family is compiled for every architecture, the wgmma and decode families for sm_90a only.
   const mmaPerArch =
     report.archs.length > 0 ? (report.variants - report.wgmmaVariants - report.decodeVariants) / report.archs.length : 0;
-  const wgmma =
+  const sm90a =
     (report.wgmmaVariants > 0 ? `, ${report.wgmmaVariants} wgmma (sm_90a)` : '') +
     (report.decodeVariants > 0 ? `, ${report.decodeVariants} decode (sm_90a)` : '');
   const findings: Finding[] = [
@@ -108,7 +108,7 @@ export function setupFindings(report: Api.SetupReport): Finding[] {
     {
       status: 'info',
       label: 'kernels compiled',
-      detail: `${report.archs.map((a) => `sm_${a}`).join(', ')} machine code, PTX of compute_${report.ptxArch}; ${mmaPerArch} mma variants per architecture${wgmma}`,
+      detail: `${report.archs.map((a) => `sm_${a}`).join(', ')} machine code, PTX of compute_${report.ptxArch}; ${mmaPerArch} mma variants per architecture${sm90a}`,
     },
     { status: 'ok', label: 'CUDA runtime', detail: `${cuda(report.runtimeVersion)} (linked into the addon)` },
     report.driverVersion === 0
