@@ -59,15 +59,16 @@ export interface KernelOverrides {
   /**
    * Force a kernel family: 'mma', 'wgmma' (any batch) or 'decode' (up to 8
    * rows of grouped formats, on compute capability 9.0: weights loaded
-   * straight into registers; FP16 4-bit: per call 7-10% faster than 'mma' on
-   * Llama-2-7B-sized layers, not in a replayed graph, not on 70B-sized ones;
-   * 8-bit: faster on 70B-sized ones; docs/perf-notes.md run 30).
+   * straight into registers; docs/perf-notes.md runs 30 and 31).
    * BAD_ARGUMENT where this build or GPU has none for the format and batch,
    * or with tile, stages, sms or a maxPar other than 16, which are the mma
    * family's (and splits, with 'decode').
-   * Default: the chooser's ('wgmma' on compute capability 9.0 for the
-   * formats it covers where the kernel table's `choose` entries match: from
-   * 49 rows on layers of 16 or more output tiles of 256 columns; else 'mma').
+   * Default: the chooser's, where the kernel table's `choose` entries match
+   * on compute capability 9.0: 'decode' for 1 to 8 rows of 4-bit symmetric
+   * layers it cuts into 32 k shares per 64-column strip (few strips: 4224
+   * columns or fewer on 132 SMs) and of 8-bit layers cut into 16 or fewer;
+   * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
+   * output tiles of 256 columns; else 'mma'.
    */
   family?: KernelFamily;
   /**

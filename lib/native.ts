@@ -132,7 +132,8 @@ export interface VariantInfo {
    * Kernel family: 'mma' (mma.sync, sm_80 and newer), 'wgmma' (warpgroup
    * MMA, compiled for sm_90a: H100-class GPUs only) or 'decode' (mma.sync
    * with the weights loaded straight into registers, up to 8 rows of grouped
-   * formats, compiled for sm_90a; runs when a call asks for it).
+   * formats, compiled for sm_90a; runs where the kernel table's `choose`
+   * entries give it a call, or when a call asks for it).
    */
   family: KernelFamily;
   /** Activation and output element type. */
@@ -193,10 +194,11 @@ export interface NativePlan {
   /**
    * Kernel family: the one a call forces; else, on H100-class GPUs (compute
    * capability 9.0) where the kernel table's `choose` entries say
-   * (csrc/kernels/table.json), 'wgmma' for the formats it covers from 49
-   * rows on layers of 16 or more 256-column output tiles ('decode' has no
-   * entries: calls force it), unless a tile, depth, block count or a maxPar
-   * other than 16 is given. Else 'mma'.
+   * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit symmetric
+   * layers cut into 32 k shares per strip and of 8-bit ones cut into 16 or
+   * fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
+   * more 256-column output tiles, unless a tile, depth, block count or a
+   * maxPar other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;
   /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */

@@ -31,9 +31,9 @@ export interface KernelTableFile {
     formats?: { bits?: number[]; zeroPoints?: boolean[]; groupSizes?: number[] };
     /**
      * wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, and the format's bits (default: any).
-     * decode: when an entry has m <= maxBatch and the format's bits.
+     * decode: when an entry has m <= maxBatch, the format's bits and zero-point mode (default: any), and a layer the chooser cuts into minShares to maxShares k shares per strip (default: any).
      */
-    choose?: Array<{ minBatch?: number; minTiles?: number; maxBatch?: number; bits?: number[] }>;
+    choose?: Array<{ minBatch?: number; minTiles?: number; maxBatch?: number; bits?: number[]; zeroPoints?: boolean[]; minShares?: number; maxShares?: number }>;
     /** decode: k16 rows each warp keeps in flight. */
     depth?: number;
     /** decode: the warps per SM its share count aims at (csrc/kernels/chooser.cc decode_shares). */

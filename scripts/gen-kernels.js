@@ -234,6 +234,11 @@ function bitsMask(bits) {
   return `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
 }
 
+// Bit 0: symmetric formats, bit 1: zero points.
+function zerosMask(modes) {
+  return `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
+}
+
 // The wgmma family's rules, checked before anything is written: each
 // mistake stops the build with one line naming it.
 function checkWgmma(table) {
@@ -303,16 +308,25 @@ function checkDecode(table) {
   if (!(shares.length > 0 && shares.every(shareOk)))
     fail('decode shares must list { shares: warps x splits, warps 1..8, splits 1..8 } entries, shares ascending');
   const familyBits = decode.formats?.bits ?? table.formats.bits;
+  const familyZeros = decode.formats?.zeroPoints ?? table.formats.zeroPoints;
   const choose = decode.choose;
+  const subset = (v, of) => v === undefined || (Array.isArray(v) && v.length > 0 && v.every((x) => of.includes(x)));
   const chooseOk = (c) =>
     c !== null &&
     typeof c === 'object' &&
-    Object.keys(c).every((key) => key === 'maxBatch' || key === 'bits') &&
+    Object.keys(c).every((key) => ['maxBatch', 'bits', 'zeroPoints', 'minShares', 'maxShares'].includes(key)) &&
     isCount(c.maxBatch, 1) &&
     c.maxBatch <= rows[rows.length - 1] &&
-    (c.bits === undefined || (Array.isArray(c.bits) && c.bits.length > 0 && c.bits.every((b) => familyBits.includes(b))));
+    subset(c.bits, familyBits) &&
+    subset(c.zeroPoints, familyZeros) &&
+    [c.minShares, c.maxShares].every((v) => v === undefined || shares.some((e) => e.shares === v)) &&
+    !(c.minShares > c.maxShares);
   if (!(Array.isArray(choose) && choose.every(chooseOk)))
-    fail(`decode choose must list { maxBatch 1..${rows[rows.length - 1]} (the tallest rows), bits?: a non-empty list of the family's bits (${familyBits}) } entries (none: only calls that force the family)`);
+    fail(
+      `decode choose must list { maxBatch 1..${rows[rows.length - 1]} (the tallest rows), bits?: some of the family's bits (${familyBits}), ` +
+        `zeroPoints?: some of its zero-point modes (${familyZeros}), minShares?, maxShares?: one of its shares (${shares.map((e) => e.shares)}), min <= max } entries ` +
+        '(none: only calls that force the family)',
+    );
 }
 
 // The mma family's aligned block counts (table.json alignedBlocks.entries),
@@ -480,13 +494,14 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaSplitCostStages = ${wgmma ? wgmma.splitCostStages : 0};  // a split block's reduction, in stages of work\n` +
     '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
     '// this table), k16 rows in flight per warp, tile heights, when the chooser\n' +
-    '// gives it a call (m <= max_batch and the format\'s bits) and how it splits k.\n' +
+    '// gives it a call (m <= max_batch, the format\'s bits and zero-point mode, from\n' +
+    '// min_shares to max_shares k shares per strip; 0: no bound) and how it splits k.\n' +
     `constexpr int kDecodeArch = ${decode ? decode.arch : 0};\n` +
     `constexpr int kDecodeDepth = ${decode ? decode.depth : 0};\n` +
     `constexpr int kDecodeRows[] = ${cppList(decode ? decode.rows : [0])};  // tile heights, ascending\n` +
-    'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n};\n' +
-    `constexpr DecodeChoice kDecodeChoose[] = {${(decode && decode.choose.length > 0 ? decode.choose : [{ maxBatch: 0, bits: [] }])
-      .map((c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}}`)
+    'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n  unsigned zeros_mask;  // bit 0: symmetric, bit 1: zero points\n  int min_shares;\n  int max_shares;\n};\n' +
+    `constexpr DecodeChoice kDecodeChoose[] = {${(decode && decode.choose.length > 0 ? decode.choose : [{ maxBatch: 0, bits: [], zeroPoints: [] }])
+      .map((c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`)
       .join(', ')}};\n` +
     `constexpr int kDecodeChooseCount = ${decode ? decode.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kDecodeWarpsPerSm = ${decode ? decode.warpsPerSm : 0};  // warps per SM the share count aims at\n` +

@@ -230,10 +230,13 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     int rows = 0;  // the smallest tile height that holds m (0: none)
     for (int r : table::kDecodeRows)
       if (rows == 0 && m <= r) rows = r;
+    const int shares = decode_shares(n, k, target.sm_count);
     bool chosen = false;
     for (int i = 0; i < table::kDecodeChooseCount; ++i) {
       const table::DecodeChoice& c = table::kDecodeChoose[i];
-      chosen = chosen || (m >= 1 && m <= c.max_batch && ((c.bits_mask >> format.bits) & 1u) != 0);
+      chosen = chosen || (m >= 1 && m <= c.max_batch && ((c.bits_mask >> format.bits) & 1u) != 0 &&
+                          ((c.zeros_mask >> (format.zero_points ? 1 : 0)) & 1u) != 0 && shares >= c.min_shares &&
+                          (c.max_shares == 0 || shares <= c.max_shares));
     }
     if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && chosen)) {
       const Variant* v = rows > 0 && table::kDecodeArch > 0 && target.arch == table::kDecodeArch &&
@@ -242,7 +245,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
                              : nullptr;
       if (v && v->smem_bytes <= target.smem_optin) {
         Plan d = single_launch_plan(Family::kDecode, v, arch, o, m);
-        table::decode_shape(decode_shares(n, k, target.sm_count), &d.warps, &d.splits);
+        table::decode_shape(shares, &d.warps, &d.splits);
         d.blocks = n / 64 * d.splits;
         *out = d;
         return Status::kOk;

@@ -272,8 +272,9 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     expect(r.header).toContain(`constexpr int kDecodeDepth = ${shipped.depth};`);
     expect(r.header).toContain(`constexpr int kDecodeRows[] = {${shipped.rows!.join(', ')}};`);
     expect(r.header).toContain(`constexpr int kDecodeWarpsPerSm = ${shipped.warpsPerSm};`);
-    // No choose entries: the chooser never picks it (a placeholder entry, never read).
+    // Its choose entries: batch, bits mask, zero-point modes mask (bit 0 symmetric, bit 1 zero points), fewest and most shares (0: any).
     expect(r.header).toContain(`constexpr int kDecodeChooseCount = ${shipped.choose!.length};`);
+    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{8, 0x10u, 0x1u, 32, 0}, {8, 0x100u, 0x3u, 0, 16}};');
     expect(r.header).toContain(
       `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}}`).join(', ')}};`,
     );
@@ -297,12 +298,12 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
   test('changed values are what the chooser gets', () => {
     const r = decodeOf((d) => {
       d.rows = [8, 16];
-      d.choose = [{ maxBatch: 12, bits: [4] }];
+      d.choose = [{ maxBatch: 12, bits: [4] }, { maxBatch: 4, zeroPoints: [true], minShares: 2, maxShares: 64 }];
       d.warpsPerSm = 24;
       d.shares = [{ shares: 2, warps: 2, splits: 1 }, { shares: 64, warps: 8, splits: 8 }];
     });
     expect(r.status).toBe(0);
-    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u}};');
+    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u, 0x3u, 0, 0}, {4, 0x110u, 0x2u, 2, 64}};');
     expect(r.header).toContain('constexpr int kDecodeWarpsPerSm = 24;');
     expect(r.header).toContain('constexpr DecodeShape kDecodeShares[] = {{2, 2, 1}, {64, 8, 8}};');
     expect(r.file('gemm_decode_f16_u4_g128_sym_16x64.cu')).toContain('    variant_row<PlanOf<Act::kF16, 4, 128, false, 16, 4>, 90>(),');
@@ -310,7 +311,7 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
 
   const SHARES = 'gen-kernels: decode shares must list { shares: warps x splits, warps 1..8, splits 1..8 } entries, shares ascending';
   const CHOOSE =
-    "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: a non-empty list of the family's bits (4,8) } entries (none: only calls that force the family)";
+    "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: some of the family's bits (4,8), zeroPoints?: some of its zero-point modes (false,true), minShares?, maxShares?: one of its shares (4,8,16,32), min <= max } entries (none: only calls that force the family)";
   test.each<[string, (d: Family) => void, string]>([
     ['another architecture', (d) => (d.arch = 100), 'gen-kernels: decode arch must be 90 (thread block clusters, compiled as sm_90a), not 100'],
     ['per-column groups', (d) => (d.formats = { groupSizes: [128, -1] }), 'gen-kernels: decode formats.groupSizes must list some of the table\'s grouped sizes (32,64,128), not 128,-1'],
@@ -326,6 +327,11 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     ['a batch above its rows', (d) => (d.choose = [{ maxBatch: 9 }]), CHOOSE],
     ['bits the table has not', (d) => (d.choose = [{ maxBatch: 8, bits: [3] }]), CHOOSE],
     ['a misspelt key', (d) => (d.choose = [{ maxBatch: 8, minBatch: 1 }]), CHOOSE],
+    ['no zero-point modes', (d) => (d.choose = [{ maxBatch: 8, zeroPoints: [] }]), CHOOSE],
+    ['a zero-point mode that is not a boolean', (d) => (d.choose = [{ maxBatch: 8, zeroPoints: [0 as unknown as boolean] }]), CHOOSE],
+    ['a share count the shares do not have', (d) => (d.choose = [{ maxBatch: 8, minShares: 12 }]), CHOOSE],
+    ['a most the shares do not have', (d) => (d.choose = [{ maxBatch: 8, maxShares: 64 }]), CHOOSE],
+    ['fewest above most', (d) => (d.choose = [{ maxBatch: 8, minShares: 16, maxShares: 8 }]), CHOOSE],
     ['no list', (d) => delete d.choose, CHOOSE],
   ])('refused: %s', (_, edit, message) => {
     const r = decodeOf(edit);

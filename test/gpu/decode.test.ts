@@ -1,7 +1,8 @@
 /**
  * The decode family (sm_90a) on an H100-class GPU: which calls it takes (the
- * shipped kernel table gives it none: calls force it with `family:
- * 'decode'`), and that what it computes is right. Every grouped format (4-
+ * shipped kernel table's `choose` entries give it small batches of some
+ * layers; any call up to its rows can force it with `family: 'decode'`),
+ * and that what it computes is right. Every grouped format (4-
  * and 8-bit, symmetric or with zero points, FP16 and BF16, groups of
  * 32/64/128) runs at every batch size it takes (1 to 8 rows), on a layer
  * whose n and k are not multiples of 256 (n = 320: five 64-column strips;
@@ -46,6 +47,17 @@ const BATCHES = Array.from({ length: MAX_ROWS }, (_, i) => i + 1);
 const COVERED: WeightFormat[] = everyFormat().filter((f) => (DECODE?.formats?.groupSizes ?? []).includes(f.groupSize));
 const FORCED: RunOptions = { family: 'decode' };
 
+/** Whether a `choose` entry of the table gives the family m rows of `format` on a layer cut into `shares` k shares per strip. */
+const chosen = (format: WeightFormat, m: number, shares: number): boolean =>
+  (DECODE?.choose ?? []).some(
+    (c) =>
+      m <= (c.maxBatch ?? 0) &&
+      (c.bits ?? [format.bits]).includes(format.bits) &&
+      (c.zeroPoints ?? [format.zeroPoints]).includes(format.zeroPoints) &&
+      shares >= (c.minShares ?? 0) &&
+      shares <= (c.maxShares ?? Infinity),
+  );
+
 const describeHopper = hopperSuite('decode', DECODE !== undefined);
 
 describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
@@ -70,14 +82,15 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       });
       afterAll(() => layer.dispose());
 
-      test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan keeps the mma family`, () => {
+      test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan takes it where the table's choose entries say`, () => {
         // Enough k16 rows per warp for a pass of the main loop without clamps (2 x depth): the suite runs both kinds.
         const p = layer.plan(1, FORCED);
         expect(K / 16 / (p.warps * p.splits)).toBeGreaterThanOrEqual(2 * (DECODE?.depth ?? 4));
         for (let m = 1; m <= MAX_ROWS; m++) {
           expect(layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
-          expect(layer.plan(m).family).toBe('mma');
+          expect(layer.plan(m).family).toBe(chosen(format, m, p.warps * p.splits) ? 'decode' : 'mma');
         }
+        expect(layer.plan(MAX_ROWS + 1).family).toBe('mma');
       });
 
       test('8 rows of the identity return those rows of W exactly, at the start, the middle and the end of k: its own dequantization and placement', async () => {
