@@ -145,14 +145,21 @@ async function overheadReport(device: Gpu.OpenDevice['device'], stream: Gpu.Open
 /** --graph: decode steps replayed from CUDA graphs, Marlin and dense. */
 async function graphReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDevice['stream'], options: BenchOptions, argv: string[]): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { GRAPH_MODELS, formatGraphMode, measureGraphMode } = require('./bench/graph') as typeof GraphMode;
+  const { GRAPH_MODELS, formatGraphMode, graphUnits, measureGraphMode } = require('./bench/graph') as typeof GraphMode;
   const models = options.modelsGiven ? options.models : GRAPH_MODELS;
   const batches = options.batchGiven ? options.batches : [1, 16, 64];
   const [format] = options.formats;
   const progress = new Progress(process.stderr, options.quiet);
-  const rows = await measureGraphMode(device, stream, models, batches, format, (what) => progress.update(`${device.name}: ${what}`));
+  const units = graphUnits(models, options.perLayer);
+  const rows = await measureGraphMode(device, stream, units, batches, format, (what) => progress.update(`${device.name}: ${what}`));
   progress.clear();
-  writeModeReport(formatGraphMode(rows, device.name, denseName(format.dtype)), options, { kind: 'graph', gpu: device.name, format: formatName(format) }, argv, rows);
+  writeModeReport(
+    formatGraphMode(rows, device.name, denseName(format.dtype), options.perLayer),
+    options,
+    { kind: options.perLayer ? 'graph-per-layer' : 'graph', gpu: device.name, format: formatName(format) },
+    argv,
+    rows,
+  );
   stream.dispose();
   return 0;
 }

@@ -8,13 +8,15 @@
  * of the weights, so every block reads its weights from memory as a real
  * step does; the GPU time of a replay (CUDA events around it), divided by
  * the blocks captured, is the time per block, and times the model's depth,
- * per step. Importing this loads the addon.
+ * per step. With --per-layer each layer of the block is such a unit on its
+ * own (its copies back to back), which says where a block's time goes and
+ * which kernel family wins on which layer. Importing this loads the addon.
  */
 import { type ActivationDType, type Device, DeviceTensor, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
 import { randomHalves, randomPackedLayer } from './data';
 import type { BenchFormat } from './formats';
 import { directAndGraph, rotationCount } from './measure';
-import { PRESETS } from './presets';
+import { type LayerShape, PRESETS } from './presets';
 import { fp16WeightBytes, weightBytes } from './results';
 
 /** Transformer blocks of each preset model (its depth). */
@@ -29,12 +31,33 @@ export const MODEL_DEPTH: Readonly<Record<string, number>> = Object.freeze({
 /** The models --graph runs when --model is not given. */
 export const GRAPH_MODELS = ['llama2-7b', 'llama2-70b'];
 
+/** What one --graph row replays: a model's transformer block, or one layer of it. */
+export interface GraphUnit {
+  /** "llama2-7b", or with --per-layer "llama2-7b o". */
+  name: string;
+  shapes: readonly LayerShape[];
+  /** Transformer blocks of the model (a step runs the unit this many times). */
+  depth: number;
+}
+
+/** The units of `models`: each model's block, or with perLayer each of its layers. */
+export function graphUnits(models: readonly string[], perLayer: boolean): GraphUnit[] {
+  return models.flatMap((model) => {
+    const shapes = PRESETS[model];
+    const depth = MODEL_DEPTH[model] ?? 1;
+    return perLayer ? shapes.map((shape) => ({ name: `${model} ${shape.name}`, shapes: [shape], depth })) : [{ name: model, shapes, depth }];
+  });
+}
+
 export interface GraphRow {
+  /** The unit's name (GraphUnit.name). */
   model: string;
   m: number;
   /** Blocks captured per replay (weight copies). */
   blocks: number;
-  /** GPU µs per transformer block's linear layers. */
+  /** Kernel families the unit's layers run at this batch (the default plan, or the format's family), '+'-joined. */
+  families: string;
+  /** GPU µs per transformer block's linear layers (per layer with --per-layer). */
   marlinGraphUs: number;
   marlinDirectUs: number;
   denseGraphUs: number | undefined;
@@ -47,7 +70,7 @@ export interface GraphRow {
 export async function measureGraphMode(
   device: Device,
   stream: Stream,
-  models: readonly string[],
+  units: readonly GraphUnit[],
   batches: readonly number[],
   format: BenchFormat,
   onStep: (what: string) => void = () => undefined,
@@ -55,8 +78,7 @@ export async function measureGraphMode(
   const dtype: ActivationDType = format.dtype;
   const l2 = device.properties.l2CacheSize;
   const rows: GraphRow[] = [];
-  for (const model of models) {
-    const shapes = PRESETS[model];
+  for (const { name: model, shapes, depth } of units) {
     const marlinCopies = rotationCount(shapes.reduce((s, { k, n }) => s + weightBytes(k, n, format), 0), l2);
     const denseCopies = rotationCount(shapes.reduce((s, { k, n }) => s + fp16WeightBytes(k, n), 0), l2);
     onStep(`${model}: preparing ${marlinCopies} quantized and ${denseCopies} dense copies of a block`);
@@ -101,16 +123,18 @@ export async function measureGraphMode(
           const q = await directAndGraph(device, stream, marlinStep);
           if (q.graph === undefined) throw new Error(`the Marlin block could not be captured: ${q.error}`);
           const d = await directAndGraph(device, stream, denseStep);
+          const plans = marlin[0].map((layer) => layer.plan(m, { batchInvariant: format.batchInvariant, family: format.family }).family);
           rows.push({
             model,
             m,
+            families: [...new Set(plans)].join('+'),
             blocks: marlinCopies,
             marlinGraphUs: q.graph / marlinCopies,
             marlinDirectUs: q.direct / marlinCopies,
             denseGraphUs: d.graph === undefined ? undefined : d.graph / denseCopies,
             denseDirectUs: d.direct / denseCopies,
             ...(d.error === undefined ? {} : { denseGraphError: d.error }),
-            depth: MODEL_DEPTH[model] ?? 1,
+            depth,
           });
         } finally {
           await stream.synchronize();
@@ -125,22 +149,25 @@ export async function measureGraphMode(
   return rows;
 }
 
-/** The --graph report: per model and batch, µs per block and ms per step, graph and direct, and the speedups. */
-export function formatGraphMode(rows: readonly GraphRow[], gpuName: string, dense: string): string {
+/** The --graph report: per unit (block or layer) and batch, µs per unit and ms per step, graph and direct, the speedups and the kernel families. */
+export function formatGraphMode(rows: readonly GraphRow[], gpuName: string, dense: string, perLayer = false): string {
+  const width = Math.max(11, ...rows.map((r) => r.model.length));
   const lines = [
     `=== Graph mode on ${gpuName}: one decode step's linear layers, replayed from a CUDA graph vs queued directly ===`,
-    `µs per transformer block (qkv, o, gate_up, down; GPU time, weights read from memory); step = block x depth.`,
+    perLayer
+      ? `µs per layer, each layer's copies back to back (GPU time, weights read from memory); step = layer x depth (that layer's share of a step).`
+      : `µs per transformer block (qkv, o, gate_up, down; GPU time, weights read from memory); step = block x depth.`,
     '',
-    `  model        batch  Marlin graph  ${dense} graph  speedup  Marlin direct  ${dense} direct  speedup  step (graph)`,
-    `  -----------  -----  ------------  ${'-'.repeat(dense.length + 6)}  -------  -------------  ${'-'.repeat(dense.length + 7)}  -------  ------------`,
+    `  ${(perLayer ? 'layer' : 'model').padEnd(width)}  batch  Marlin graph  ${dense} graph  speedup  Marlin direct  ${dense} direct  speedup  step (graph)  kernels`,
+    `  ${'-'.repeat(width)}  -----  ------------  ${'-'.repeat(dense.length + 6)}  -------  -------------  ${'-'.repeat(dense.length + 7)}  -------  ------------  -------`,
   ];
   for (const r of rows) {
     const dg = r.denseGraphUs === undefined ? 'n/a' : r.denseGraphUs.toFixed(1);
     const sg = r.denseGraphUs === undefined ? 'n/a' : `${(r.denseGraphUs / r.marlinGraphUs).toFixed(2)}x`;
     lines.push(
-      `  ${r.model.padEnd(11)}  ${String(r.m).padStart(5)}  ${r.marlinGraphUs.toFixed(1).padStart(12)}  ${dg.padStart(dense.length + 6)}  ${sg.padStart(7)}  ` +
+      `  ${r.model.padEnd(width)}  ${String(r.m).padStart(5)}  ${r.marlinGraphUs.toFixed(1).padStart(12)}  ${dg.padStart(dense.length + 6)}  ${sg.padStart(7)}  ` +
         `${r.marlinDirectUs.toFixed(1).padStart(13)}  ${r.denseDirectUs.toFixed(1).padStart(dense.length + 7)}  ${`${(r.denseDirectUs / r.marlinDirectUs).toFixed(2)}x`.padStart(7)}  ` +
-        `${((r.marlinGraphUs * r.depth) / 1000).toFixed(2).padStart(9)} ms`,
+        `${((r.marlinGraphUs * r.depth) / 1000).toFixed(2).padStart(9)} ms  ${r.families}`,
     );
   }
   const errors = [...new Set(rows.flatMap((r) => (r.denseGraphError ? [r.denseGraphError] : [])))];

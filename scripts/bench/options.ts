@@ -30,6 +30,8 @@ export interface BenchOptions {
   batchGiven: boolean;
   /** --graph: each model's layers replayed from a CUDA graph, Marlin and dense. */
   graph: boolean;
+  /** --graph --per-layer: each layer of a block replayed on its own. */
+  perLayer: boolean;
   /** Whether --model was given (--graph has its own default models). */
   modelsGiven: boolean;
   /** --first-call: the first forward() of fresh processes, against the calls after it. */
@@ -88,6 +90,8 @@ Options:
                    dense baseline, next to the same calls queued directly; per
                    block and per step (default llama2-7b, llama2-70b at 1,16,64;
                    one --format, whose family suffix, if any, the layers run on)
+  --per-layer      with --graph: each layer of the block on its own instead
+                   (its copies back to back), per layer and per step
   --first-call     time the first forward() of a fresh process (the first
                    call at each layer and batch in turn) against the calls
                    after it and against one call with new tensors made the
@@ -152,6 +156,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         quiet: { type: 'boolean' },
         overhead: { type: 'boolean' },
         graph: { type: 'boolean' },
+        'per-layer': { type: 'boolean' },
         'first-call': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -203,6 +208,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (formats.length !== 1) throw new UsageError(`--graph takes one format, got ${formats.length}`);
   }
 
+  if (values['per-layer'] && !values.graph) throw new UsageError('--per-layer is an option of --graph: give both');
+
   if (values['first-call']) {
     if (values.overhead || values.graph) throw new UsageError('--first-call, --overhead and --graph are separate runs: give one');
     if (values.format !== undefined || values.group !== undefined || values.svg !== undefined || values.model !== undefined)
@@ -227,6 +234,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     overhead: values.overhead ?? false,
     batchGiven: values.batch !== undefined,
     graph: values.graph ?? false,
+    perLayer: values['per-layer'] ?? false,
     modelsGiven: models.length > 0,
     firstCall: values['first-call'] ?? false,
   };

@@ -1,12 +1,13 @@
 /**
- * The --overhead, --graph and --first-call reports render what was measured: every row,
+ * The --overhead, --graph (and --per-layer) and --first-call reports render what was measured: every row,
  * the differences and speedups computed from it, and a dense graph that
  * could not be captured as n/a with the reason. Importing the modules needs
  * no GPU (the addon loads at the first GPU call).
  */
 import { BenchFailure } from '../../scripts/bench/fail';
 import { FIRST_CALL_RUNS, type FirstCallRow, formatFirstCalls, measureFirstCalls } from '../../scripts/bench/first-call';
-import { type GraphRow, formatGraphMode } from '../../scripts/bench/graph';
+import { type GraphRow, formatGraphMode, graphUnits } from '../../scripts/bench/graph';
+import { PRESETS } from '../../scripts/bench/presets';
 import { HAS_GPU } from '../helpers/gpu';
 import { type OverheadRow, formatOverhead } from '../../scripts/bench/overhead';
 
@@ -25,11 +26,31 @@ describe('bench --overhead report', () => {
 });
 
 describe('bench --graph report', () => {
-  const row: GraphRow = { model: 'llama2-7b', m: 1, blocks: 2, marlinGraphUs: 50, marlinDirectUs: 60, denseGraphUs: 150, denseDirectUs: 150, depth: 32 };
-  test('speedups from the numbers, the step time from the depth', () => {
+  const row: GraphRow = { model: 'llama2-7b', m: 1, families: 'mma+decode', blocks: 2, marlinGraphUs: 50, marlinDirectUs: 60, denseGraphUs: 150, denseDirectUs: 150, depth: 32 };
+  test('speedups from the numbers, the step time from the depth, the kernel families last', () => {
     const text = formatGraphMode([row], 'GPU X', 'FP16');
     const line = text.split('\n').find((l) => l.includes('llama2-7b'))!;
-    expect(line.split(/\s+/).filter(Boolean)).toEqual(['llama2-7b', '1', '50.0', '150.0', '3.00x', '60.0', '150.0', '2.50x', '1.60', 'ms']);
+    expect(line.split(/\s+/).filter(Boolean)).toEqual(['llama2-7b', '1', '50.0', '150.0', '3.00x', '60.0', '150.0', '2.50x', '1.60', 'ms', 'mma+decode']);
+    expect(text).toContain('µs per transformer block');
+  });
+  test('--per-layer: a unit per layer, named after its model and layer, with that model\'s depth; rows as wide as the longest name', () => {
+    const units = graphUnits(['llama2-7b', 'llama2-70b'], true);
+    expect(units.map((u) => [u.name, u.shapes.map((sh) => `${sh.k}x${sh.n}`).join(' '), u.depth])).toEqual([
+      ['llama2-7b qkv', '4096x12288', 32],
+      ['llama2-7b o', '4096x4096', 32],
+      ['llama2-7b gate_up', '4096x22016', 32],
+      ['llama2-7b down', '11008x4096', 32],
+      ['llama2-70b qkv', '8192x10240', 80],
+      ['llama2-70b o', '8192x8192', 80],
+      ['llama2-70b gate_up', '8192x57344', 80],
+      ['llama2-70b down', '28672x8192', 80],
+    ]);
+    expect(graphUnits(['llama2-7b'], false)).toEqual([{ name: 'llama2-7b', shapes: PRESETS['llama2-7b'], depth: 32 }]);
+    const text = formatGraphMode([{ ...row, model: 'llama2-70b gate_up', families: 'decode', depth: 80 }, { ...row, model: 'llama2-7b o' }], 'GPU X', 'FP16', true);
+    expect(text).toContain('µs per layer');
+    const lines = text.split('\n').filter((l) => l.includes('llama2-'));
+    expect(lines.map((l) => l.indexOf(' 50.0'))).toEqual([lines[0].indexOf(' 50.0'), lines[0].indexOf(' 50.0')]);
+    expect(lines[0].slice(2).split(/\s{2,}/)).toEqual(['llama2-70b gate_up', '1', '50.0', '150.0', '3.00x', '60.0', '150.0', '2.50x', '4.00 ms', 'decode']);
   });
   test('a dense graph that could not be captured is n/a, with the reason once', () => {
     const failed = { ...row, denseGraphUs: undefined, denseGraphError: 'capture invalidated' };

@@ -173,6 +173,7 @@ describe('bench options', () => {
       overhead: false,
       batchGiven: false,
       graph: false,
+      perLayer: false,
       modelsGiven: false,
       firstCall: false,
     });
@@ -201,6 +202,9 @@ describe('bench options', () => {
     const o = parseOptions(['--graph', '--model', 'llama2-7b', '--batch', '1,16']);
     expect([o.graph, o.modelsGiven, o.models, o.batches]).toEqual([true, true, ['llama2-7b'], [1, 16]]);
     expect(parseOptions(['--graph']).modelsGiven).toBe(false);
+    expect([parseOptions(['--graph']).perLayer, parseOptions(['--graph', '--per-layer']).perLayer]).toEqual([false, true]);
+    expect(() => parseOptions(['--per-layer'])).toThrow('--per-layer is an option of --graph: give both');
+    expect(() => parseOptions(['--per-layer', '--model', 'llama2-7b'])).toThrow(/--per-layer is an option of --graph/);
     expect(() => parseOptions(['--graph', '--overhead'])).toThrow(/--graph and --overhead/);
     expect(() => parseOptions(['--graph', '--shape', '4096,4096'])).toThrow(/--graph runs preset models/);
     expect(() => parseOptions(['--graph', '--format', 'fp16-u4-g128,bf16-u4-g128'])).toThrow(/one format/);
