@@ -65,8 +65,9 @@ export interface KernelOverrides {
    * family's (and splits, with 'decode').
    * Default: the chooser's, where the kernel table's `choose` entries match
    * on compute capability 9.0: 'decode' for 1 to 8 rows of 4-bit symmetric
-   * layers it cuts into 32 k shares per 64-column strip (few strips: 4224
-   * columns or fewer on 132 SMs) and of 8-bit layers cut into 16 or fewer;
+   * layers it cuts into 32 k shares per 64-column strip (few strips: with
+   * the shipped table, 4224 columns or fewer on 132 SMs where k >= 512) and
+   * of 8-bit layers cut into 16 or fewer;
    * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
    * output tiles of 256 columns; else 'mma'.
    */

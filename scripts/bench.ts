@@ -15,7 +15,7 @@ import type * as GraphMode from './bench/graph';
 import type * as FirstCall from './bench/first-call';
 import type * as Overhead from './bench/overhead';
 import { denseName, formatName } from './bench/formats';
-import { type BenchOptions, USAGE, UsageError, parseOptions } from './bench/options';
+import { type BenchOptions, GRAPH_BATCHES, USAGE, UsageError, parseOptions } from './bench/options';
 import { planBench, shapeKey } from './bench/presets';
 import { Progress } from './bench/progress';
 import { buildJsonReport, formatReport, formatScales, formatSpeedup, formatTitle, formatUs } from './bench/report';
@@ -147,7 +147,7 @@ async function graphReport(device: Gpu.OpenDevice['device'], stream: Gpu.OpenDev
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { GRAPH_MODELS, formatGraphMode, graphUnits, measureGraphMode } = require('./bench/graph') as typeof GraphMode;
   const models = options.modelsGiven ? options.models : GRAPH_MODELS;
-  const batches = options.batchGiven ? options.batches : [1, 16, 64];
+  const batches = options.batchGiven ? options.batches : GRAPH_BATCHES;
   const [format] = options.formats;
   const progress = new Progress(process.stderr, options.quiet);
   const units = graphUnits(models, options.perLayer);

@@ -12,7 +12,8 @@
  *   fp16-u4-g128-wgmma the wgmma family at every batch (H100-class GPUs), to
  *                      compare the families where the chooser picks one
  *   fp16-u4-g128-decode the decode family (H100-class GPUs, up to 8 rows),
- *                      which the chooser never picks by itself
+ *                      which the chooser picks only where the kernel table's
+ *                      `choose` entries match
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */

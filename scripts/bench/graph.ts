@@ -33,8 +33,10 @@ export const GRAPH_MODELS = ['llama2-7b', 'llama2-70b'];
 
 /** What one --graph row replays: a model's transformer block, or one layer of it. */
 export interface GraphUnit {
-  /** "llama2-7b", or with --per-layer "llama2-7b o". */
-  name: string;
+  /** The preset model. */
+  model: string;
+  /** With --per-layer, the layer (qkv, o, gate_up, down); else the whole block. */
+  layer?: string;
   shapes: readonly LayerShape[];
   /** Transformer blocks of the model (a step runs the unit this many times). */
   depth: number;
@@ -45,15 +47,21 @@ export function graphUnits(models: readonly string[], perLayer: boolean): GraphU
   return models.flatMap((model) => {
     const shapes = PRESETS[model];
     const depth = MODEL_DEPTH[model] ?? 1;
-    return perLayer ? shapes.map((shape) => ({ name: `${model} ${shape.name}`, shapes: [shape], depth })) : [{ name: model, shapes, depth }];
+    return perLayer ? shapes.map((shape) => ({ model, layer: shape.name, shapes: [shape], depth })) : [{ model, shapes, depth }];
   });
 }
 
+/** "llama2-7b", or for one layer "llama2-7b o": how reports name a unit or row. */
+export function unitName(u: { model: string; layer?: string }): string {
+  return u.layer === undefined ? u.model : `${u.model} ${u.layer}`;
+}
+
 export interface GraphRow {
-  /** The unit's name (GraphUnit.name). */
   model: string;
+  /** With --per-layer, the layer this row replays alone. */
+  layer?: string;
   m: number;
-  /** Blocks captured per replay (weight copies). */
+  /** Copies of the block (or the layer) captured per replay. */
   blocks: number;
   /** Kernel families the unit's layers run at this batch (the default plan, or the format's family), '+'-joined. */
   families: string;
@@ -78,10 +86,12 @@ export async function measureGraphMode(
   const dtype: ActivationDType = format.dtype;
   const l2 = device.properties.l2CacheSize;
   const rows: GraphRow[] = [];
-  for (const { name: model, shapes, depth } of units) {
+  for (const unit of units) {
+    const { model, layer, shapes, depth } = unit;
+    const name = unitName(unit);
     const marlinCopies = rotationCount(shapes.reduce((s, { k, n }) => s + weightBytes(k, n, format), 0), l2);
     const denseCopies = rotationCount(shapes.reduce((s, { k, n }) => s + fp16WeightBytes(k, n), 0), l2);
-    onStep(`${model}: preparing ${marlinCopies} quantized and ${denseCopies} dense copies of a block`);
+    onStep(`${name}: preparing ${marlinCopies} quantized and ${denseCopies} dense copies of ${layer === undefined ? 'a block' : 'the layer'}`);
     const owned: Array<{ dispose(): void }> = [];
     try {
       // copies[c][i]: layer i of block copy c.
@@ -101,7 +111,7 @@ export async function measureGraphMode(
         }),
       );
       for (const m of batches) {
-        onStep(`${model} batch ${m}`);
+        onStep(`${name} batch ${m}`);
         const inputs = new Map<number, DeviceTensor<ActivationDType>>();
         const outputs = new Map<number, DeviceTensor<ActivationDType>>();
         for (const { k, n } of shapes) {
@@ -126,6 +136,7 @@ export async function measureGraphMode(
           const plans = marlin[0].map((layer) => layer.plan(m, { batchInvariant: format.batchInvariant, family: format.family }).family);
           rows.push({
             model,
+            ...(layer === undefined ? {} : { layer }),
             m,
             families: [...new Set(plans)].join('+'),
             blocks: marlinCopies,
@@ -151,7 +162,7 @@ export async function measureGraphMode(
 
 /** The --graph report: per unit (block or layer) and batch, µs per unit and ms per step, graph and direct, the speedups and the kernel families. */
 export function formatGraphMode(rows: readonly GraphRow[], gpuName: string, dense: string, perLayer = false): string {
-  const width = Math.max(11, ...rows.map((r) => r.model.length));
+  const width = Math.max(11, ...rows.map((r) => unitName(r).length));
   const lines = [
     `=== Graph mode on ${gpuName}: one decode step's linear layers, replayed from a CUDA graph vs queued directly ===`,
     perLayer
@@ -165,7 +176,7 @@ export function formatGraphMode(rows: readonly GraphRow[], gpuName: string, dens
     const dg = r.denseGraphUs === undefined ? 'n/a' : r.denseGraphUs.toFixed(1);
     const sg = r.denseGraphUs === undefined ? 'n/a' : `${(r.denseGraphUs / r.marlinGraphUs).toFixed(2)}x`;
     lines.push(
-      `  ${r.model.padEnd(width)}  ${String(r.m).padStart(5)}  ${r.marlinGraphUs.toFixed(1).padStart(12)}  ${dg.padStart(dense.length + 6)}  ${sg.padStart(7)}  ` +
+      `  ${unitName(r).padEnd(width)}  ${String(r.m).padStart(5)}  ${r.marlinGraphUs.toFixed(1).padStart(12)}  ${dg.padStart(dense.length + 6)}  ${sg.padStart(7)}  ` +
         `${r.marlinDirectUs.toFixed(1).padStart(13)}  ${r.denseDirectUs.toFixed(1).padStart(dense.length + 7)}  ${`${(r.denseDirectUs / r.marlinDirectUs).toFixed(2)}x`.padStart(7)}  ` +
         `${((r.marlinGraphUs * r.depth) / 1000).toFixed(2).padStart(9)} ms  ${r.families}`,
     );

@@ -8,6 +8,7 @@ import { GROUP_SIZES, type GroupSize, K_MULTIPLE, N_MULTIPLE } from '../../lib/s
 import { UsageError } from './fail';
 import { ALL_FORMATS, type BenchFormat, DEFAULT_BENCH_FORMAT, FORMAT_TOKENS, formatName, parseFormatList } from './formats';
 import { PRESET_NAMES, isValidShape } from './presets';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
 
 export interface BenchOptions {
   /** Preset model names, in the order given. */
@@ -39,6 +40,10 @@ export interface BenchOptions {
 }
 
 export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+/** --graph's batches when --batch is not given. */
+export const GRAPH_BATCHES = [1, 16, 64];
+/** The most rows a call of the decode family takes (its tallest tile, table.json). */
+const DECODE_ROWS = Math.max(0, ...(KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')?.rows ?? []));
 export const DEFAULT_REPEATS = 10;
 export const MIN_REPEATS = 5;
 /** Ample for prefill; beyond it the rotated copies of A and C alone take gigabytes. */
@@ -209,6 +214,17 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   }
 
   if (values['per-layer'] && !values.graph) throw new UsageError('--per-layer is an option of --graph: give both');
+
+  // A format forced onto the decode family fails at its first batch above the family's rows: say so now, not
+  // after the layers are made.
+  const decodeFormat = formats.find((f) => f.family === 'decode');
+  const runBatches = values.graph && values.batch === undefined ? GRAPH_BATCHES : batches;
+  const tooMany = runBatches.filter((b) => b > DECODE_ROWS);
+  if (decodeFormat !== undefined && tooMany.length > 0 && !values.overhead && !values['first-call'])
+    throw new UsageError(
+      `--format ${formatName(decodeFormat)} runs the decode family, which takes up to ${DECODE_ROWS} rows: ` +
+        `${values.batch === undefined ? 'the default batches include' : '--batch has'} ${tooMany.join(', ')} (give --batch with batches of ${DECODE_ROWS} or fewer)`,
+    );
 
   if (values['first-call']) {
     if (values.overhead || values.graph) throw new UsageError('--first-call, --overhead and --graph are separate runs: give one');

@@ -6,7 +6,7 @@
  */
 import { BenchFailure } from '../../scripts/bench/fail';
 import { FIRST_CALL_RUNS, type FirstCallRow, formatFirstCalls, measureFirstCalls } from '../../scripts/bench/first-call';
-import { type GraphRow, formatGraphMode, graphUnits } from '../../scripts/bench/graph';
+import { type GraphRow, formatGraphMode, graphUnits, unitName } from '../../scripts/bench/graph';
 import { PRESETS } from '../../scripts/bench/presets';
 import { HAS_GPU } from '../helpers/gpu';
 import { type OverheadRow, formatOverhead } from '../../scripts/bench/overhead';
@@ -33,20 +33,28 @@ describe('bench --graph report', () => {
     expect(line.split(/\s+/).filter(Boolean)).toEqual(['llama2-7b', '1', '50.0', '150.0', '3.00x', '60.0', '150.0', '2.50x', '1.60', 'ms', 'mma+decode']);
     expect(text).toContain('µs per transformer block');
   });
-  test('--per-layer: a unit per layer, named after its model and layer, with that model\'s depth; rows as wide as the longest name', () => {
+  test('--per-layer: a unit per layer, its model and layer apart (JSON rows keep the preset in `model`), with that model\'s depth; rows as wide as the longest name', () => {
     const units = graphUnits(['llama2-7b', 'llama2-70b'], true);
-    expect(units.map((u) => [u.name, u.shapes.map((sh) => `${sh.k}x${sh.n}`).join(' '), u.depth])).toEqual([
-      ['llama2-7b qkv', '4096x12288', 32],
-      ['llama2-7b o', '4096x4096', 32],
-      ['llama2-7b gate_up', '4096x22016', 32],
-      ['llama2-7b down', '11008x4096', 32],
-      ['llama2-70b qkv', '8192x10240', 80],
-      ['llama2-70b o', '8192x8192', 80],
-      ['llama2-70b gate_up', '8192x57344', 80],
-      ['llama2-70b down', '28672x8192', 80],
+    expect(units.map((u) => [unitName(u), u.model, u.layer, u.shapes.map((sh) => `${sh.k}x${sh.n}`).join(' '), u.depth])).toEqual([
+      ['llama2-7b qkv', 'llama2-7b', 'qkv', '4096x12288', 32],
+      ['llama2-7b o', 'llama2-7b', 'o', '4096x4096', 32],
+      ['llama2-7b gate_up', 'llama2-7b', 'gate_up', '4096x22016', 32],
+      ['llama2-7b down', 'llama2-7b', 'down', '11008x4096', 32],
+      ['llama2-70b qkv', 'llama2-70b', 'qkv', '8192x10240', 80],
+      ['llama2-70b o', 'llama2-70b', 'o', '8192x8192', 80],
+      ['llama2-70b gate_up', 'llama2-70b', 'gate_up', '8192x57344', 80],
+      ['llama2-70b down', 'llama2-70b', 'down', '28672x8192', 80],
     ]);
-    expect(graphUnits(['llama2-7b'], false)).toEqual([{ name: 'llama2-7b', shapes: PRESETS['llama2-7b'], depth: 32 }]);
-    const text = formatGraphMode([{ ...row, model: 'llama2-70b gate_up', families: 'decode', depth: 80 }, { ...row, model: 'llama2-7b o' }], 'GPU X', 'FP16', true);
+    expect(graphUnits(['llama2-7b'], false)).toEqual([{ model: 'llama2-7b', shapes: PRESETS['llama2-7b'], depth: 32 }]);
+    const text = formatGraphMode(
+      [
+        { ...row, model: 'llama2-70b', layer: 'gate_up', families: 'decode', depth: 80 },
+        { ...row, layer: 'o' },
+      ],
+      'GPU X',
+      'FP16',
+      true,
+    );
     expect(text).toContain('µs per layer');
     const lines = text.split('\n').filter((l) => l.includes('llama2-'));
     expect(lines.map((l) => l.indexOf(' 50.0'))).toEqual([lines[0].indexOf(' 50.0'), lines[0].indexOf(' 50.0')]);

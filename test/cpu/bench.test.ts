@@ -13,6 +13,7 @@ import { PRESETS, PRESET_NAMES, planBench } from '../../scripts/bench/presets';
 import { Progress } from '../../scripts/bench/progress';
 import { buildJsonReport, comparisonTable, formatChange, formatReport, resultTable } from '../../scripts/bench/report';
 import { type BenchEnvironment, type ShapeTiming, type Summary, idealSpeedup, summarize, weightBytes } from '../../scripts/bench/results';
+import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { formatTable } from '../../scripts/bench/table';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -210,9 +211,23 @@ describe('bench options', () => {
     expect(() => parseOptions(['--graph', '--format', 'fp16-u4-g128,bf16-u4-g128'])).toThrow(/one format/);
     // A family suffix picks the family the replayed layers run on (graph.ts passes it to forward()).
     for (const family of ['mma', 'wgmma', 'decode'] as const)
-      expect(parseOptions(['--graph', '--format', `fp16-u8-g128-${family}`]).formats).toEqual([
+      expect(parseOptions(['--graph', '--format', `fp16-u8-g128-${family}`, '--batch', '1,8']).formats).toEqual([
         { dtype: 'float16', bits: 8, groupSize: 128, zeroPoints: false, actOrder: false, family },
       ]);
+  });
+
+  test('a format forced onto the decode family takes batches up to its rows (table.json), refused before any GPU work', () => {
+    const rows = Math.max(...KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')!.rows!);
+    expect(parseOptions(['--format', 'fp16-u4-g128-decode', '--batch', `1,${rows}`]).batches).toEqual([1, rows]);
+    expect(() => parseOptions(['--format', 'fp16-u4-g128,fp16-u4-g128-decode', '--batch', `1,${rows + 1},64`])).toThrow(
+      `--format fp16-u4-g128-decode runs the decode family, which takes up to ${rows} rows: --batch has ${rows + 1}, 64 (give --batch with batches of ${rows} or fewer)`,
+    );
+    // Without --batch: the per-call bench's batches, and --graph's (1, 16, 64).
+    expect(() => parseOptions(['--format', 'bf16-u8-g64-decode'])).toThrow(/the default batches include 16, 32, 64, 128/);
+    expect(() => parseOptions(['--graph', '--per-layer', '--format', 'fp16-u4-g128-decode'])).toThrow(
+      `--format fp16-u4-g128-decode runs the decode family, which takes up to ${rows} rows: the default batches include 16, 64 (give --batch with batches of ${rows} or fewer)`,
+    );
+    expect(parseOptions(['--graph', '--per-layer', '--format', 'fp16-u4-g128-decode', '--batch', '1,4,8']).perLayer).toBe(true);
   });
 
   test('models repeat or come as a comma list; batches are sorted and distinct', () => {

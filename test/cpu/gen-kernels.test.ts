@@ -274,7 +274,11 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     expect(r.header).toContain(`constexpr int kDecodeWarpsPerSm = ${shipped.warpsPerSm};`);
     // Its choose entries: batch, bits mask, zero-point modes mask (bit 0 symmetric, bit 1 zero points), fewest and most shares (0: any).
     expect(r.header).toContain(`constexpr int kDecodeChooseCount = ${shipped.choose!.length};`);
-    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{8, 0x10u, 0x1u, 32, 0}, {8, 0x100u, 0x3u, 0, 16}};');
+    const bitsMask = (bits: readonly number[]) => `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
+    const zerosMask = (modes: readonly boolean[]) => `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
+    const entry = (c: NonNullable<Family['choose']>[number]) =>
+      `{${c.maxBatch}, ${bitsMask(c.bits ?? [4, 8])}, ${zerosMask(c.zeroPoints ?? [false, true])}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`;
+    expect(r.header).toContain(`constexpr DecodeChoice kDecodeChoose[] = {${shipped.choose!.map(entry).join(', ')}};`);
     expect(r.header).toContain(
       `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}}`).join(', ')}};`,
     );

@@ -26,11 +26,11 @@
 //    form a thread block cluster, whose partial sums meet in distributed
 //    shared memory: no workspace, no global round trip.
 // Grouped formats only (per-column ones keep the mma family); sm_90 (clusters).
-// Measured (run 30, FP16 4-bit): faster than the mma family per call on
-// Llama-2-7B-sized layers at 1-8 rows, not when layers run back to back
-// under PDL (the mma family's prologue overlaps the previous kernel more),
-// nor on 70B-sized ones (8-bit: faster on 70B, not on 7B in a graph): the
-// kernel table gives it no call by itself.
+// Measured layer by layer against the mma family (runs 30-31): faster on
+// 4-bit symmetric layers cut into 32 k shares (few strips), per call and
+// replayed back to back under PDL; tied or slower on wider 4-bit layers
+// and with zero points; 8-bit faster on layers of 16 shares or fewer. The
+// kernel table's `choose` entries give it those calls.
 #pragma once
 
 #include <cstdint>
