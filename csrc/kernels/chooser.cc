@@ -230,7 +230,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     int rows = 0;  // the smallest tile height that holds m (0: none)
     for (int r : table::kDecodeRows)
       if (rows == 0 && m <= r) rows = r;
-    const int shares = decode_shares(n, k, target.sm_count);
+    const int shares = rows > 0 ? decode_shares(n, k, target.sm_count) : 0;  // (0: too many rows for the family)
     bool chosen = false;
     for (int i = 0; i < table::kDecodeChooseCount; ++i) {
       const table::DecodeChoice& c = table::kDecodeChoose[i];

@@ -52,16 +52,20 @@ bool with_kernel(int warps, F&& f) {
   }
 }
 
-// Loads the kernels where CUDA loads lazily (through the shared-memory
-// setting, common/launch.cuh), so that a first call does not.
+// The shared-memory opt-in of the kernel of `warps` warps (common/launch.cuh:
+// once per device, which also loads it where CUDA loads lazily).
+template <class P>
+cudaError_t opt_in(void (*kernel)(KernelArgs), int warps, int device) {
+  static std::atomic<std::uint64_t> configured[P::kMaxWarps + 1] = {};
+  return opt_in_shared_memory(configured[warps], kernel, P::smem_bytes(warps), device);
+}
+
+// Loads every compiled kernel of the plan, so that a first call does not.
 template <class P>
 cudaError_t prepare(int device) {
-  static std::atomic<std::uint64_t> configured[P::kMaxWarps + 1] = {};
   cudaError_t e = cudaSuccess;
   for (int w = 1; w <= P::kMaxWarps && e == cudaSuccess; ++w)
-    with_kernel<P>(w, [&](void (*kernel)(KernelArgs), int warps) {
-      e = opt_in_shared_memory(configured[warps], kernel, P::smem_bytes(warps), device);
-    });
+    with_kernel<P>(w, [&](void (*kernel)(KernelArgs), int warps) { e = opt_in<P>(kernel, warps, device); });
   return e;
 }
 
@@ -74,9 +78,10 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   int warps = 0;
   int splits = 0;
   if (!table::decode_shape(grid, &warps, &splits) || splits > P::kMaxSplits) return cudaErrorInvalidValue;
-  if (const cudaError_t e = prepare<P>(device); e != cudaSuccess) return e;
   cudaError_t e = cudaErrorInvalidValue;
   with_kernel<P>(warps, [&](void (*kernel)(KernelArgs), int w) {
+    e = opt_in<P>(kernel, w, device);  // only the kernel launched: the others wait for their first call or prepare()
+    if (e != cudaSuccess) return;
     e = launch_kernel(kernel, dim3(args.n / P::kStripN, 1, splits), 32 * w, P::smem_bytes(w), stream,
                       programmatic_launch(), args, device,
                       static_cast<std::size_t>(args.k) * args.n * P::Fmt::kBits / 8, splits);
