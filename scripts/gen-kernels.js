@@ -239,13 +239,24 @@ function zerosMask(modes) {
   return `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
 }
 
+// An integer of at least `min`.
+function isCount(value, min) {
+  return Number.isInteger(value) && value >= min;
+}
+
+// An optional filter of a table entry (bits, activations, zero-point modes):
+// absent, or a non-empty list of values from `allowed` (an empty one, or one
+// with only other values, could never match).
+function isOptionalSubset(value, allowed) {
+  return value === undefined || (Array.isArray(value) && value.length > 0 && value.every((v) => allowed.includes(v)));
+}
+
 // The wgmma family's rules, checked before anything is written: each
 // mistake stops the build with one line naming it.
 function checkWgmma(table) {
   const wgmma = table.families.find((f) => f.name === 'wgmma');
   if (!wgmma) return;
   const list = (value) => (Array.isArray(value) ? value : []);
-  const isCount = (value, min) => Number.isInteger(value) && value >= min;
   // A portable cluster holds at most 8 blocks (the split-k reduction).
   if (!(isCount(wgmma.maxSplits, 1) && wgmma.maxSplits <= 8))
     fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
@@ -269,7 +280,7 @@ function checkWgmma(table) {
         (c) =>
           isCount(c.minBatch, 1) &&
           isCount(c.minTiles, 0) &&
-          (c.bits === undefined || (Array.isArray(c.bits) && c.bits.length > 0 && c.bits.every((b) => familyBits.includes(b)))),
+          isOptionalSubset(c.bits, familyBits),
       )
     )
   )
@@ -280,7 +291,6 @@ function checkWgmma(table) {
 function checkDecode(table) {
   const decode = table.families.find((f) => f.name === 'decode');
   if (!decode) return;
-  const isCount = (v, min) => Number.isInteger(v) && v >= min;
   const list = (v) => (Array.isArray(v) ? v : []);
   if (decode.arch !== 90) fail(`decode arch must be 90 (thread block clusters, compiled as sm_90a), not ${decode.arch}`);
   const groups = list(decode.formats?.groupSizes);
@@ -310,15 +320,14 @@ function checkDecode(table) {
   const familyBits = decode.formats?.bits ?? table.formats.bits;
   const familyZeros = decode.formats?.zeroPoints ?? table.formats.zeroPoints;
   const choose = decode.choose;
-  const subset = (v, of) => v === undefined || (Array.isArray(v) && v.length > 0 && v.every((x) => of.includes(x)));
   const chooseOk = (c) =>
     c !== null &&
     typeof c === 'object' &&
     Object.keys(c).every((key) => ['maxBatch', 'bits', 'zeroPoints', 'minShares', 'maxShares'].includes(key)) &&
     isCount(c.maxBatch, 1) &&
     c.maxBatch <= rows[rows.length - 1] &&
-    subset(c.bits, familyBits) &&
-    subset(c.zeroPoints, familyZeros) &&
+    isOptionalSubset(c.bits, familyBits) &&
+    isOptionalSubset(c.zeroPoints, familyZeros) &&
     [c.minShares, c.maxShares].every((v) => v === undefined || shares.some((e) => e.shares === v)) &&
     !(c.minShares > c.maxShares);
   if (!(Array.isArray(choose) && choose.every(chooseOk)))
@@ -350,11 +359,8 @@ function checkAlignedBlocks(table) {
     Number.isInteger(e.maxBatch) &&
     e.maxBatch >= 1 &&
     e.maxBatch <= table.shape.rowsPerProblem &&
-    (e.bits === undefined || (Array.isArray(e.bits) && e.bits.length > 0 && e.bits.every((b) => table.formats.bits.includes(b)))) &&
-    (e.activations === undefined ||
-      (Array.isArray(e.activations) &&
-        e.activations.length > 0 &&
-        e.activations.every((a) => table.formats.activations.includes(a)))) &&
+    isOptionalSubset(e.bits, table.formats.bits) &&
+    isOptionalSubset(e.activations, table.formats.activations) &&
     Number.isInteger(e.minFillPercent) &&
     e.minFillPercent >= 0 &&
     e.minFillPercent <= 100;
