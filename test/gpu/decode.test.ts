@@ -35,7 +35,7 @@ import {
   referenceRows,
   ulpDistance,
 } from '../helpers/format-reference';
-import { forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
+import { describeEachFormat, forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
 import { SEED, rng } from '../helpers/random';
 
 const K = 4608;
@@ -71,101 +71,90 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
   const run = (layer: QuantizedLinear, data: FormatLayerData, m: number, options: RunOptions = {}) =>
     forwardChecked(device, layer, data, m, random, options);
 
-  for (const format of COVERED) {
-    const name = `${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
-    describe(name, () => {
-      let layer: QuantizedLinear;
-      let data: FormatLayerData;
-      beforeAll(() => {
-        data = randomFormatLayer({ ...format, k: K, n: N }, random);
-        layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-      });
-      afterAll(() => layer.dispose());
-
-      test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan takes it where the table's choose entries say`, () => {
-        // Enough k16 rows per warp for a pass of the main loop without clamps (2 x depth): the suite runs both kinds.
-        const p = layer.plan(1, FORCED);
-        expect(K / 16 / (p.warps * p.splits)).toBeGreaterThanOrEqual(2 * (DECODE?.depth ?? 4));
-        for (let m = 1; m <= MAX_ROWS; m++) {
-          expect(layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
-          expect(layer.plan(m).family).toBe(chosen(format, m, p.warps * p.splits) ? 'decode' : 'mma');
-        }
-        expect(layer.plan(MAX_ROWS + 1).family).toBe('mma');
-      });
-
-      test('8 rows of the identity return those rows of W exactly, at the start, the middle and the end of k: its own dequantization and placement', async () => {
-        const dtype = format.dtype;
-        const inexact: string[] = [];
-        for (const first of [0, 2300, K - 8]) {
-          const eye = new Float32Array(8 * K);
-          for (let i = 0; i < 8; i++) eye[i * K + first + i] = 1;
-          using x = DeviceTensor.from(device, toHalves(eye, dtype), [8, K], dtype);
-          using out = device.empty([8, N], dtype);
-          const got = await forwardPoisoned(layer, x, out, FORCED);
-          const expected = data.kernelW.subarray(first * N, (first + 8) * N);
-          let wrong = 0;
-          for (let i = 0; i < got.length; i++) if (ulpDistance(got[i], expected[i]) !== 0) wrong++;
-          if (wrong) inexact.push(`rows ${first}..${first + 7}: ${wrong} of ${got.length} wrong`);
-        }
-        expect(inexact).toEqual([]);
-      });
-
-      test(`forward() for m = ${BATCHES.join(', ')}: every element of every row within its bound`, async () => {
-        const failures: string[] = [];
-        for (const m of BATCHES) {
-          const { failure } = await run(layer, data, m, FORCED);
-          if (failure) failures.push(failure);
-        }
-        expect(failures).toEqual([]);
-      });
-
-      test('a row\'s result does not depend on m or the rows around it; repeats and a captured graph are bit-identical', async () => {
-        const dtype = format.dtype;
-        const m = MAX_ROWS;
-        const x = randomActivations(m, K, dtype, random);
-        using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
-        using out = device.empty([m, N], dtype);
-        using stream = device.createStream();
-        const whole = await forwardPoisoned(layer, xt, out, { ...FORCED, stream });
-        expect(whole.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
-        expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...FORCED, stream }), whole)).toBe(-1);
-        // Each row alone, and the last three rows in another order.
-        for (let row = 0; row < m; row++) {
-          using one = DeviceTensor.from(device, x.bits.subarray(row * K, (row + 1) * K), [1, K], dtype);
-          using oneOut = device.empty([1, N], dtype);
-          expect({ row, diff: firstDifference(await forwardPoisoned(layer, one, oneOut, { ...FORCED, stream }), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 });
-        }
-        const order = [m - 1, m - 3, m - 2];
-        const shuffled = new Uint16Array(3 * K);
-        order.forEach((row, i) => shuffled.set(x.bits.subarray(row * K, (row + 1) * K), i * K));
-        using three = DeviceTensor.from(device, shuffled, [3, K], dtype);
-        using threeOut = device.empty([3, N], dtype);
-        const got = await forwardPoisoned(layer, three, threeOut, { ...FORCED, stream });
-        order.forEach((row, i) => expect({ row, diff: firstDifference(got.subarray(i * N, (i + 1) * N), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 }));
-        out.fill(0xff, stream);
-        using graph = stream.capture(() => layer.forward(xt, { ...FORCED, out, stream }));
-        graph.launch();
-        expect(firstDifference(await out.toHost(stream), whole)).toBe(-1);
-      });
-
-      test('on the same input, it and the mma family are each within the bound of float64', async () => {
-        const dtype = format.dtype;
-        const m = 5;
-        const x = randomActivations(m, K, dtype, random);
-        using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
-        using out = device.empty([m, N], dtype);
-        const rows = Array.from({ length: m }, (_, i) => i);
-        const { ref, absSum } = referenceRows(x.values, data, K, N, rows);
-        const failures: string[] = [];
-        for (const options of [FORCED, { family: 'mma' as const }]) {
-          const got = fromHalves(await forwardPoisoned(layer, xt, out, options), dtype);
-          const check = checkElements(got, N, rows, ref, absSum, boundFor(layer.format, layer.kernelK));
-          if (check.violations > 0 || check.nonFinite > 0) failures.push(`${options.family}: ${describeCheck(check)}`);
-        }
-        expect(failures).toEqual([]);
-      });
+  describeEachFormat(COVERED, K, N, random, (format, f) => {
+    test(`forced, it takes 1 to ${MAX_ROWS} rows in one launch; the default plan takes it where the table's choose entries say`, () => {
+      // Enough k16 rows per warp for a pass of the main loop without clamps (2 x depth): the suite runs both kinds.
+      const p = f.layer.plan(1, FORCED);
+      expect(K / 16 / (p.warps * p.splits)).toBeGreaterThanOrEqual(2 * (DECODE?.depth ?? 4));
+      for (let m = 1; m <= MAX_ROWS; m++) {
+        expect(f.layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
+        expect(f.layer.plan(m).family).toBe(chosen(format, m, p.warps * p.splits) ? 'decode' : 'mma');
+      }
+      expect(f.layer.plan(MAX_ROWS + 1).family).toBe('mma');
     });
-  }
+
+    test('8 rows of the identity return those rows of W exactly, at the start, the middle and the end of k: its own dequantization and placement', async () => {
+      const dtype = format.dtype;
+      const inexact: string[] = [];
+      for (const first of [0, 2300, K - 8]) {
+        const eye = new Float32Array(8 * K);
+        for (let i = 0; i < 8; i++) eye[i * K + first + i] = 1;
+        using x = DeviceTensor.from(device, toHalves(eye, dtype), [8, K], dtype);
+        using out = device.empty([8, N], dtype);
+        const got = await forwardPoisoned(f.layer, x, out, FORCED);
+        const expected = f.data.kernelW.subarray(first * N, (first + 8) * N);
+        let wrong = 0;
+        for (let i = 0; i < got.length; i++) if (ulpDistance(got[i], expected[i]) !== 0) wrong++;
+        if (wrong) inexact.push(`rows ${first}..${first + 7}: ${wrong} of ${got.length} wrong`);
+      }
+      expect(inexact).toEqual([]);
+    });
+
+    test(`forward() for m = ${BATCHES.join(', ')}: every element of every row within its bound`, async () => {
+      const failures: string[] = [];
+      for (const m of BATCHES) {
+        const { failure } = await run(f.layer, f.data, m, FORCED);
+        if (failure) failures.push(failure);
+      }
+      expect(failures).toEqual([]);
+    });
+
+    test('a row\'s result does not depend on m or the rows around it; repeats and a captured graph are bit-identical', async () => {
+      const dtype = format.dtype;
+      const m = MAX_ROWS;
+      const x = randomActivations(m, K, dtype, random);
+      using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+      using out = device.empty([m, N], dtype);
+      using stream = device.createStream();
+      const whole = await forwardPoisoned(f.layer, xt, out, { ...FORCED, stream });
+      expect(whole.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
+      expect(firstDifference(await forwardPoisoned(f.layer, xt, out, { ...FORCED, stream }), whole)).toBe(-1);
+      // Each row alone, and the last three rows in another order.
+      for (let row = 0; row < m; row++) {
+        using one = DeviceTensor.from(device, x.bits.subarray(row * K, (row + 1) * K), [1, K], dtype);
+        using oneOut = device.empty([1, N], dtype);
+        expect({ row, diff: firstDifference(await forwardPoisoned(f.layer, one, oneOut, { ...FORCED, stream }), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 });
+      }
+      const order = [m - 1, m - 3, m - 2];
+      const shuffled = new Uint16Array(3 * K);
+      order.forEach((row, i) => shuffled.set(x.bits.subarray(row * K, (row + 1) * K), i * K));
+      using three = DeviceTensor.from(device, shuffled, [3, K], dtype);
+      using threeOut = device.empty([3, N], dtype);
+      const got = await forwardPoisoned(f.layer, three, threeOut, { ...FORCED, stream });
+      order.forEach((row, i) => expect({ row, diff: firstDifference(got.subarray(i * N, (i + 1) * N), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 }));
+      out.fill(0xff, stream);
+      using graph = stream.capture(() => f.layer.forward(xt, { ...FORCED, out, stream }));
+      graph.launch();
+      expect(firstDifference(await out.toHost(stream), whole)).toBe(-1);
+    });
+
+    test('on the same input, it and the mma family are each within the bound of float64', async () => {
+      const dtype = format.dtype;
+      const m = 5;
+      const x = randomActivations(m, K, dtype, random);
+      using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+      using out = device.empty([m, N], dtype);
+      const rows = Array.from({ length: m }, (_, i) => i);
+      const { ref, absSum } = referenceRows(x.values, f.data, K, N, rows);
+      const failures: string[] = [];
+      for (const options of [FORCED, { family: 'mma' as const }]) {
+        const got = fromHalves(await forwardPoisoned(f.layer, xt, out, options), dtype);
+        const check = checkElements(got, N, rows, ref, absSum, boundFor(f.layer.format, f.layer.kernelK));
+        if (check.violations > 0 || check.nonFinite > 0) failures.push(`${options.family}: ${describeCheck(check)}`);
+      }
+      expect(failures).toEqual([]);
+    });
+  });
 
   test('every k split the chooser can pick (table.json shares) sums right: layers sized for each entry on this GPU', async () => {
     const sms = device.multiProcessorCount;

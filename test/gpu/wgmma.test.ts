@@ -30,7 +30,7 @@ import {
   randomFormatLayer,
   ulpDistance,
 } from '../helpers/format-reference';
-import { forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
+import { describeEachFormat, forwardChecked, forwardPoisoned, hopperSuite } from '../helpers/hopper';
 import { SEED, rng } from '../helpers/random';
 
 const K = 1152;
@@ -69,97 +69,86 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     return wrong;
   }
 
-  for (const format of COVERED) {
-    const name = `${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`;
-    describe(name, () => {
-      let layer: QuantizedLinear;
-      let data: FormatLayerData;
-      beforeAll(() => {
-        data = randomFormatLayer({ ...format, k: K, n: N }, random);
-        layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-      });
-      afterAll(() => layer.dispose());
-
-      test('forced, it runs any batch in one launch; by default this narrow layer takes it only with enough rows', () => {
-        for (const m of BATCHES) expect(layer.plan(m, WGMMA)).toMatchObject({ family: 'wgmma', launches: 1, tileK: 128, tileN: 256 });
-        // 2 column tiles: 8 row tiles make the 16 output tiles the chooser asks for (chooser.test.ts pins the rule).
-        expect(layer.plan(896).family).toBe('mma');
-        expect(layer.plan(1000).family).toBe('wgmma');
-      });
-
-      test('forward(identity) returns every weight exactly, unsplit and split 8 ways: its own dequantization and placement (split, each element is one split\'s, the others add zeros)', async () => {
-        const dtype = format.dtype;
-        const eye = new Float32Array(K * K);
-        for (let i = 0; i < K; i++) eye[i * K + i] = 1;
-        using x = DeviceTensor.from(device, toHalves(eye, dtype), [K, K], dtype);
-        using out = device.empty([K, N], dtype);
-        for (const options of [{ splits: 1 }, { splits: 8 }])
-          expect({ options, inexact: inexactWeights(await forwardPoisoned(layer, x, out, options), data, dtype) }).toEqual({ options, inexact: 0 });
-      });
-
-      test(`forward() for m in ${BATCHES.join(', ')}: every checked element within its bound`, async () => {
-        const failures: string[] = [];
-        for (const m of BATCHES) {
-          const { failure } = await run(layer, data, m);
-          if (failure) failures.push(failure);
-        }
-        expect(failures).toEqual([]);
-      });
-
-      test('at a fixed split count a row\'s result does not depend on the rows around it, and repeats are bit-identical', async () => {
-        const dtype = format.dtype;
-        const m = 1000;
-        // The chooser's split count depends on m; each split count sums k in its own order.
-        const fixed: RunOptions = { family: 'wgmma', splits: 2 };
-        const x = randomActivations(m, K, dtype, random);
-        using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
-        using out = device.empty([m, N], dtype);
-        const whole = await forwardPoisoned(layer, xt, out, fixed);
-        expect(firstDifference(await forwardPoisoned(layer, xt, out, fixed), whole)).toBe(-1);
-        // The last 256 rows on their own (another row tile split, another grid).
-        const first = m - 256;
-        using tail = DeviceTensor.from(device, x.bits.subarray(first * K), [256, K], dtype);
-        using tailOut = device.empty([256, N], dtype);
-        expect(firstDifference(await forwardPoisoned(layer, tail, tailOut, fixed), whole.subarray(first * N))).toBe(-1);
-      });
-
-      test('agrees with the mma family within the bound', async () => {
-        const wg = await run(layer, data, 300);
-        const mma = await run(layer, data, 300, { family: 'mma' });
-        expect([wg.failure, mma.failure]).toEqual([undefined, undefined]);
-      });
-
-      test(`split-k, splits ${WGMMA_SPLITS.join(', ')} at m in ${SPLIT_BATCHES.join(', ')}: every checked element within its bound`, async () => {
-        const failures: string[] = [];
-        for (const splits of WGMMA_SPLITS)
-          for (const m of SPLIT_BATCHES) {
-            const rows = WGMMA_ROWS.find((r) => r >= m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
-            const tiles = Math.ceil(N / 256) * Math.ceil(m / rows);
-            expect(layer.plan(m, { splits })).toMatchObject({ family: 'wgmma', splits, blocks: tiles * splits, launches: 1, rowBlocks: [rows / 16] });
-            const { failure } = await run(layer, data, m, { splits });
-            if (failure) failures.push(`splits ${splits}: ${failure}`);
-          }
-        expect(failures).toEqual([]);
-      });
-
-      test('split-k: repeats are bit-identical for every split count, in a captured graph too', async () => {
-        const dtype = format.dtype;
-        const m = 200;
-        using xt = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
-        using out = device.empty([m, N], dtype);
-        using stream = device.createStream();
-        for (const splits of WGMMA_SPLITS) {
-          const first = await forwardPoisoned(layer, xt, out, { stream, splits });
-          expect(first.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
-          expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream, splits }), first)).toBe(-1);
-          out.fill(0xff, stream);
-          using graph = stream.capture(() => layer.forward(xt, { out, stream, splits }));
-          graph.launch();
-          expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
-        }
-      });
+  describeEachFormat(COVERED, K, N, random, (format, f) => {
+    test('forced, it runs any batch in one launch; by default this narrow f.layer takes it only with enough rows', () => {
+      for (const m of BATCHES) expect(f.layer.plan(m, WGMMA)).toMatchObject({ family: 'wgmma', launches: 1, tileK: 128, tileN: 256 });
+      // 2 column tiles: 8 row tiles make the 16 output tiles the chooser asks for (chooser.test.ts pins the rule).
+      expect(f.layer.plan(896).family).toBe('mma');
+      expect(f.layer.plan(1000).family).toBe('wgmma');
     });
-  }
+
+    test('forward(identity) returns every weight exactly, unsplit and split 8 ways: its own dequantization and placement (split, each element is one split\'s, the others add zeros)', async () => {
+      const dtype = format.dtype;
+      const eye = new Float32Array(K * K);
+      for (let i = 0; i < K; i++) eye[i * K + i] = 1;
+      using x = DeviceTensor.from(device, toHalves(eye, dtype), [K, K], dtype);
+      using out = device.empty([K, N], dtype);
+      for (const options of [{ splits: 1 }, { splits: 8 }])
+        expect({ options, inexact: inexactWeights(await forwardPoisoned(f.layer, x, out, options), f.data, dtype) }).toEqual({ options, inexact: 0 });
+    });
+
+    test(`forward() for m in ${BATCHES.join(', ')}: every checked element within its bound`, async () => {
+      const failures: string[] = [];
+      for (const m of BATCHES) {
+        const { failure } = await run(f.layer, f.data, m);
+        if (failure) failures.push(failure);
+      }
+      expect(failures).toEqual([]);
+    });
+
+    test('at a fixed split count a row\'s result does not depend on the rows around it, and repeats are bit-identical', async () => {
+      const dtype = format.dtype;
+      const m = 1000;
+      // The chooser's split count depends on m; each split count sums k in its own order.
+      const fixed: RunOptions = { family: 'wgmma', splits: 2 };
+      const x = randomActivations(m, K, dtype, random);
+      using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
+      using out = device.empty([m, N], dtype);
+      const whole = await forwardPoisoned(f.layer, xt, out, fixed);
+      expect(firstDifference(await forwardPoisoned(f.layer, xt, out, fixed), whole)).toBe(-1);
+      // The last 256 rows on their own (another row tile split, another grid).
+      const first = m - 256;
+      using tail = DeviceTensor.from(device, x.bits.subarray(first * K), [256, K], dtype);
+      using tailOut = device.empty([256, N], dtype);
+      expect(firstDifference(await forwardPoisoned(f.layer, tail, tailOut, fixed), whole.subarray(first * N))).toBe(-1);
+    });
+
+    test('agrees with the mma family within the bound', async () => {
+      const wg = await run(f.layer, f.data, 300);
+      const mma = await run(f.layer, f.data, 300, { family: 'mma' });
+      expect([wg.failure, mma.failure]).toEqual([undefined, undefined]);
+    });
+
+    test(`split-k, splits ${WGMMA_SPLITS.join(', ')} at m in ${SPLIT_BATCHES.join(', ')}: every checked element within its bound`, async () => {
+      const failures: string[] = [];
+      for (const splits of WGMMA_SPLITS)
+        for (const m of SPLIT_BATCHES) {
+          const rows = WGMMA_ROWS.find((r) => r >= m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
+          const tiles = Math.ceil(N / 256) * Math.ceil(m / rows);
+          expect(f.layer.plan(m, { splits })).toMatchObject({ family: 'wgmma', splits, blocks: tiles * splits, launches: 1, rowBlocks: [rows / 16] });
+          const { failure } = await run(f.layer, f.data, m, { splits });
+          if (failure) failures.push(`splits ${splits}: ${failure}`);
+        }
+      expect(failures).toEqual([]);
+    });
+
+    test('split-k: repeats are bit-identical for every split count, in a captured graph too', async () => {
+      const dtype = format.dtype;
+      const m = 200;
+      using xt = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
+      using out = device.empty([m, N], dtype);
+      using stream = device.createStream();
+      for (const splits of WGMMA_SPLITS) {
+        const first = await forwardPoisoned(f.layer, xt, out, { stream, splits });
+        expect(first.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
+        expect(firstDifference(await forwardPoisoned(f.layer, xt, out, { stream, splits }), first)).toBe(-1);
+        out.fill(0xff, stream);
+        using graph = stream.capture(() => f.layer.forward(xt, { out, stream, splits }));
+        graph.launch();
+        expect(firstDifference(await out.toHost(stream), first)).toBe(-1);
+      }
+    });
+  });
 
   describe('split-k: refusals and edges', () => {
     test('more splits than stages of k: the blocks with none add zeros (k = 256: 2 stages, 8 splits)', async () => {

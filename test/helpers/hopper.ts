@@ -4,11 +4,11 @@
  * say so once and skip (and without any GPU, describeGpu decides).
  */
 import { Device, DeviceTensor } from '../../lib/device';
-import { type ActivationDType } from '../../lib/formats';
+import { type ActivationDType, type WeightFormat } from '../../lib/formats';
 import { fromHalves } from '../../lib/fp16';
-import { type ForwardOptions, type QuantizedLinear, type RunOptions } from '../../lib/linear';
+import { type ForwardOptions, QuantizedLinear, type RunOptions } from '../../lib/linear';
 import { native } from '../../lib/native';
-import { type FormatLayerData, boundFor, checkElements, describeCheck, randomActivations, referenceRows } from './format-reference';
+import { type FormatLayerData, boundFor, checkElements, describeCheck, randomActivations, randomFormatLayer, referenceRows } from './format-reference';
 import { HAS_GPU, describeGpu } from './gpu';
 import { sampleRows } from './random';
 
@@ -25,6 +25,37 @@ export function hopperSuite(family: string, available = true): (name: string, bo
   if (HAS_GPU && !onHopper)
     process.stderr.write(`\n*** marlin-node: ${family} suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90\n\n`);
   return onHopper ? describeGpu : (name: string, body: () => void) => describeGpu(name, () => describe.skip('needs sm_90', body));
+}
+
+/** The layer of one format's describe block (describeEachFormat), set before its tests run. */
+export interface FormatLayer {
+  layer: QuantizedLinear;
+  data: FormatLayerData;
+}
+
+/**
+ * A describe block per format, named dtype/uBITS/gGROUP/zp|sym, around a
+ * [k, n] layer of random weights on GPU 0, made before the block's tests and
+ * freed after them; `body` declares the tests, which read the layer from
+ * `f` when they run.
+ */
+export function describeEachFormat(
+  formats: readonly WeightFormat[],
+  k: number,
+  n: number,
+  random: () => number,
+  body: (format: WeightFormat, f: FormatLayer) => void,
+): void {
+  for (const format of formats)
+    describe(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}`, () => {
+      const f = {} as FormatLayer;
+      beforeAll(() => {
+        f.data = randomFormatLayer({ ...format, k, n }, random);
+        f.layer = QuantizedLinear.fromQuantized(f.data.quantized, { device: Device.get(0) });
+      });
+      afterAll(() => f.layer.dispose());
+      body(format, f);
+    });
 }
 
 /** `out` poisoned with NaN (0xffff), then y = x W into it with forward()'s options: its bits. */
