@@ -39,7 +39,7 @@ export interface KernelTableFile {
     /** decode: the warps per SM its share count aims at (csrc/kernels/chooser.cc decode_shares). */
     warpsPerSm?: number;
     /** decode: k shares per 64-column strip (one per warp), as warps per block x blocks per cluster. */
-    shares?: Array<{ shares: number; warps: number; splits: number }>;
+    shares?: Array<{ shares: number; warps: number; splits: number; blocksPerSm?: number }>;
     /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
     maxSplits?: number;
     /** wgmma: the fewest pipeline stages (tileK-deep) the chooser leaves each split. */

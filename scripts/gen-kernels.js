@@ -308,15 +308,18 @@ function checkDecode(table) {
   const shareOk = (e, i) =>
     e !== null &&
     typeof e === 'object' &&
-    Object.keys(e).every((key) => ['shares', 'warps', 'splits'].includes(key)) &&
+    Object.keys(e).every((key) => ['shares', 'warps', 'splits', 'blocksPerSm'].includes(key)) &&
     isCount(e.warps, 1) &&
     e.warps <= 8 &&
     isCount(e.splits, 1) &&
     e.splits <= 8 &&
+    (e.blocksPerSm === undefined || (isCount(e.blocksPerSm, 1) && e.blocksPerSm * e.warps <= 32)) &&
     e.shares === e.warps * e.splits &&
     (i === 0 || e.shares > shares[i - 1].shares);
   if (!(shares.length > 0 && shares.every(shareOk)))
-    fail('decode shares must list { shares: warps x splits, warps 1..8, splits 1..8 } entries, shares ascending');
+    fail(
+      'decode shares must list { shares: warps x splits, warps 1..8, splits 1..8, blocksPerSm?: >= 1, at most 32 warps per SM } entries, shares ascending',
+    );
   const familyBits = decode.formats?.bits ?? table.formats.bits;
   const familyZeros = decode.formats?.zeroPoints ?? table.formats.zeroPoints;
   const choose = decode.choose;
@@ -512,21 +515,26 @@ function constantsHeader(table, archs) {
     `constexpr int kDecodeChooseCount = ${decode ? decode.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kDecodeWarpsPerSm = ${decode ? decode.warpsPerSm : 0};  // warps per SM the share count aims at\n` +
     '// k shares per 64-column strip (one per warp): warps per block x blocks per\n' +
-    '// cluster (k splits), ascending.\n' +
-    'struct DecodeShape {\n  int shares;\n  int warps;\n  int splits;\n};\n' +
+    '// cluster (k splits), ascending; min_blocks: blocks each SM must hold at\n' +
+    '// once, which caps the kernel\'s registers (0: no cap).\n' +
+    'struct DecodeShape {\n  int shares;\n  int warps;\n  int splits;\n  int min_blocks;\n};\n' +
     `constexpr DecodeShape kDecodeShares[] = {${(decode ? decode.shares : [{ shares: 0, warps: 0, splits: 0 }])
-      .map((e) => `{${e.shares}, ${e.warps}, ${e.splits}}`)
+      .map((e) => `{${e.shares}, ${e.warps}, ${e.splits}, ${e.blocksPerSm ?? 0}}`)
       .join(', ')}};\n` +
     `constexpr int kDecodeShareCount = ${decode ? decode.shares.length : 0};  // entries (0: a placeholder)\n` +
+    '// The index of the shares entry of `shares` k shares; -1 where the table has none.\n' +
+    'inline int decode_entry(int shares) {\n' +
+    '  for (int i = 0; i < kDecodeShareCount; ++i)\n' +
+    '    if (kDecodeShares[i].shares == shares) return i;\n' +
+    '  return -1;\n' +
+    '}\n' +
     '// The warps and splits of a shares entry; false where the table has none.\n' +
     'inline bool decode_shape(int shares, int* warps, int* splits) {\n' +
-    '  for (int i = 0; i < kDecodeShareCount; ++i)\n' +
-    '    if (kDecodeShares[i].shares == shares) {\n' +
-    '      *warps = kDecodeShares[i].warps;\n' +
-    '      *splits = kDecodeShares[i].splits;\n' +
-    '      return true;\n' +
-    '    }\n' +
-    '  return false;\n' +
+    '  const int i = decode_entry(shares);\n' +
+    '  if (i < 0) return false;\n' +
+    '  *warps = kDecodeShares[i].warps;\n' +
+    '  *splits = kDecodeShares[i].splits;\n' +
+    '  return true;\n' +
     '}\n' +
     '// The mma family\'s default block count at small batches: stripes that\n' +
     '// follow column tiles (table.json alignedBlocks; chooser.cc aligned_blocks)\n' +

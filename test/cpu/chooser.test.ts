@@ -329,15 +329,16 @@ describe('the decode family', () => {
   const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
   const DECODE = { family: 'decode' } as const;
 
-  (hasDecode ? test : test.skip)('the shipped table gives it 1 to 8 rows of 4-bit symmetric layers cut into 32 shares and 8-bit ones cut into 16 or fewer; forced, 1 to 8 rows of every grouped format on compute capability 9.0', () => {
+  (hasDecode ? test : test.skip)('the shipped table gives it 1 to 8 rows of 4-bit layers cut into 32 shares, symmetric 8-bit ones and 8-bit ones with zero points cut into 16 or fewer; forced, 1 to 8 rows of every grouped format on compute capability 9.0', () => {
     expect(KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')?.choose).toEqual([
-      { maxBatch: 8, bits: [4], zeroPoints: [false], minShares: 32 },
-      { maxBatch: 8, bits: [8], maxShares: 16 },
+      { maxBatch: 8, bits: [4], minShares: 32 },
+      { maxBatch: 8, bits: [8], zeroPoints: [false] },
+      { maxBatch: 8, bits: [8], zeroPoints: [true], maxShares: 16 },
     ]);
     for (const format of grouped) {
       for (const m of [1, 5, 8]) {
         // 4096 x 4096 on 132 SMs: 64 strips of 32 shares.
-        expect(chooseKernel(layer(m, 4096, 4096, format), target(90)).family).toBe(format.bits === 4 && !format.zeroPoints ? 'decode' : 'mma');
+        expect(chooseKernel(layer(m, 4096, 4096, format), target(90)).family).toBe(format.bits === 8 && format.zeroPoints ? 'mma' : 'decode');
         expect(chooseKernel(layer(m, 4096, 4096, format), target(90), DECODE)).toMatchObject({
           family: 'decode',
           tileK: 16,
@@ -353,13 +354,17 @@ describe('the decode family', () => {
     // Chosen: the 7B down layer (64 strips, 688 k16 rows), and 128 strips on 264 SMs (33 warps each: 32 shares).
     expect(shape(chooseKernel(layer(8, 11008, 4096), target(90)))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 512 });
     expect(shape(chooseKernel(layer(1, 8192, 8192), { ...target(90), smCount: 264 }))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 1024 });
-    // 8-bit: 16 shares and fewer (the Llama-2 qkv and gate_up layers, 70B's o and down), with or without zero points.
+    // 8-bit: 16 shares and fewer (the Llama-2 qkv and gate_up layers, 70B's o and down), with or without zero points;
+    // 32 shares (7B's down) symmetric only.
     for (const format of [{ bits: 8 }, { bits: 8, zeroPoints: true, dtype: 'bfloat16' }] as const) {
       expect(shape(chooseKernel(layer(8, 4096, 22016, format), target(90)))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 344 });
       expect(shape(chooseKernel(layer(1, 8192, 8192, format), target(90)))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 256 });
-      expect(chooseKernel(layer(1, 11008, 4096, format), target(90)).family).toBe('mma');
+      expect(chooseKernel(layer(1, 11008, 4096, format), target(90)).family).toBe(format.zeroPoints ? 'mma' : 'decode');
       expect(chooseKernel(layer(9, 4096, 22016, format), target(90)).family).toBe('mma');
     }
+    // 4-bit with zero points: 32 shares only.
+    expect(shape(chooseKernel(layer(1, 11008, 4096, { zeroPoints: true }), target(90)))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 512 });
+    expect(chooseKernel(layer(1, 8192, 8192, { zeroPoints: true, dtype: 'bfloat16' }), target(90)).family).toBe('mma');
     // Not chosen (4-bit): 128 strips on 132 SMs (16 shares), 9 rows, k = 256 (16 k16 rows: 16 shares at most), per-column
     // scales, the mma family's options, another GPU, an empty batch.
     expect(chooseKernel(layer(1, 8192, 8192), target(90)).family).toBe('mma');

@@ -280,8 +280,10 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
       `{${c.maxBatch}, ${bitsMask(c.bits ?? [4, 8])}, ${zerosMask(c.zeroPoints ?? [false, true])}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`;
     expect(r.header).toContain(`constexpr DecodeChoice kDecodeChoose[] = {${shipped.choose!.map(entry).join(', ')}};`);
     expect(r.header).toContain(
-      `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}}`).join(', ')}};`,
+      `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}, ${e.blocksPerSm ?? 0}}`).join(', ')}};`,
     );
+    // The 32-share entry's clusters of 8 blocks need five 4-warp blocks per SM: its kernel is capped to fit them.
+    expect(shipped.shares!.find((e) => e.shares === 32)).toEqual({ shares: 32, warps: 4, splits: 8, blocksPerSm: 5 });
     const files = r.written.filter((f) => f.startsWith('gemm_decode_'));
     const grouped = shipped.formats!.groupSizes!;
     expect(files).toHaveLength(2 * 2 * 2 * grouped.length);
@@ -304,16 +306,17 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
       d.rows = [8, 16];
       d.choose = [{ maxBatch: 12, bits: [4] }, { maxBatch: 4, zeroPoints: [true], minShares: 2, maxShares: 64 }];
       d.warpsPerSm = 24;
-      d.shares = [{ shares: 2, warps: 2, splits: 1 }, { shares: 64, warps: 8, splits: 8 }];
+      d.shares = [{ shares: 2, warps: 2, splits: 1, blocksPerSm: 16 }, { shares: 64, warps: 8, splits: 8 }];
     });
     expect(r.status).toBe(0);
     expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u, 0x3u, 0, 0}, {4, 0x110u, 0x2u, 2, 64}};');
     expect(r.header).toContain('constexpr int kDecodeWarpsPerSm = 24;');
-    expect(r.header).toContain('constexpr DecodeShape kDecodeShares[] = {{2, 2, 1}, {64, 8, 8}};');
+    expect(r.header).toContain('constexpr DecodeShape kDecodeShares[] = {{2, 2, 1, 16}, {64, 8, 8, 0}};');
     expect(r.file('gemm_decode_f16_u4_g128_sym_16x64.cu')).toContain('    variant_row<PlanOf<Act::kF16, 4, 128, false, 16, 4>, 90>(),');
   });
 
-  const SHARES = 'gen-kernels: decode shares must list { shares: warps x splits, warps 1..8, splits 1..8 } entries, shares ascending';
+  const SHARES =
+    'gen-kernels: decode shares must list { shares: warps x splits, warps 1..8, splits 1..8, blocksPerSm?: >= 1, at most 32 warps per SM } entries, shares ascending';
   const CHOOSE =
     "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: some of the family's bits (4,8), zeroPoints?: some of its zero-point modes (false,true), minShares?, maxShares?: one of its shares (4,8,16,32), min <= max } entries (none: only calls that force the family)";
   test.each<[string, (d: Family) => void, string]>([
@@ -328,6 +331,9 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     ['nine warps', (d) => (d.shares = [{ shares: 9, warps: 9, splits: 1 }]), SHARES],
     ['shares out of order', (d) => (d.shares = [{ shares: 8, warps: 4, splits: 2 }, { shares: 4, warps: 4, splits: 1 }]), SHARES],
     ['no shares', (d) => (d.shares = []), SHARES],
+    ['no blocks per SM', (d) => (d.shares = [{ shares: 4, warps: 4, splits: 1, blocksPerSm: 0 }]), SHARES],
+    ['more warps per SM than an SM holds', (d) => (d.shares = [{ shares: 16, warps: 8, splits: 2, blocksPerSm: 5 }]), SHARES],
+    ['a misspelt shares key', (d) => (d.shares = [{ shares: 4, warps: 4, splits: 1, minBlocks: 5 } as never]), SHARES],
     ['a batch above its rows', (d) => (d.choose = [{ maxBatch: 9 }]), CHOOSE],
     ['bits the table has not', (d) => (d.choose = [{ maxBatch: 8, bits: [3] }]), CHOOSE],
     ['a misspelt key', (d) => (d.choose = [{ maxBatch: 8, minBatch: 1 }]), CHOOSE],

@@ -76,6 +76,8 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       // Enough k16 rows per warp for a pass of the main loop without clamps (2 x depth): the suite runs both kinds.
       const p = f.layer.plan(1, FORCED);
       expect(K / 16 / (p.warps * p.splits)).toBeGreaterThanOrEqual(2 * (DECODE?.depth ?? 4));
+      // Five strips: the table's largest shares entry (on the shipped table, the kernel capped to five blocks per SM).
+      expect(p.warps * p.splits).toBe(Math.max(...(DECODE?.shares ?? []).map((e) => e.shares)));
       for (let m = 1; m <= MAX_ROWS; m++) {
         expect(f.layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
         expect(f.layer.plan(m).family).toBe(chosen(format, m, p.warps * p.splits) ? 'decode' : 'mma');
@@ -178,8 +180,10 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
     expect(failures).toEqual([]);
   }, 300_000);
 
-  test('k of one stage (8 rows of 16): 8 shares, each warp one row, clamped passes only', async () => {
-    for (const format of COVERED.filter((f) => f.groupSize === 128)) {
+  // The per-format layer above is cut into 32 shares (the capped kernel, scales per group); this one into 8 (the
+  // uncapped kernel, scales per row in flight): both kernels of every format run.
+  test('k of one stage (8 rows of 16): 8 shares, each warp one row, clamped passes only, every format', async () => {
+    for (const format of COVERED) {
       const data = randomFormatLayer({ ...format, k: 128, n: 128 }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
       expect(layer.plan(8, FORCED).family).toBe('decode');

@@ -26,11 +26,12 @@
 //    form a thread block cluster, whose partial sums meet in distributed
 //    shared memory: no workspace, no global round trip.
 // Grouped formats only (per-column ones keep the mma family); sm_90 (clusters).
-// Measured layer by layer against the mma family (runs 30-31): faster on
-// 4-bit symmetric layers cut into 32 k shares (few strips), per call and
-// replayed back to back under PDL; tied or slower on wider 4-bit layers
-// and with zero points; 8-bit faster on layers of 16 shares or fewer. The
-// kernel table's `choose` entries give it those calls.
+// Measured layer by layer against the mma family (runs 30-33): faster on
+// 4-bit layers cut into 32 k shares (few strips), per call and replayed
+// back to back under PDL, symmetric and (in the capped kernel, scales per
+// group) with zero points; tied or slower on wider 4-bit layers; 8-bit
+// faster at every share count (with zero points, 16 or fewer: the capped
+// kernel spills). The kernel table's `choose` entries give it those calls.
 #pragma once
 
 #include <cstdint>
@@ -53,19 +54,37 @@ struct Plan {
   static constexpr int kMTiles = M_TILES;
   static constexpr int kRows = 8 * M_TILES;
   static constexpr int kDepth = DEPTH;
-  static constexpr int kMaxWarps = 8;             // warps per block: 1 to 8, one kernel per count (launch.cuh)
+  static constexpr int kMaxWarps = 8;  // warps per block: 1 to 8, one kernel per shares entry (launch.cuh)
   static constexpr int kLaneInt4 = F::kBits / 4;  // 16-byte words per lane and k16 row
-  static constexpr int kStripN = 64;              // output columns per block
-  static constexpr int kMaxSplits = 8;            // the portable cluster size
+  static constexpr int kStripN = 64;  // output columns per block
+  static constexpr int kMaxSplits = 8;  // the portable cluster size
   // Partial sums in shared memory: [warp][row][kPitch] floats; 68 spreads a
   // warp's stores (rows 2t, columns g) over distinct banks.
   static constexpr int kPitch = 68;
   MARLIN_HOST_DEVICE static constexpr int smem_bytes(int warps) { return warps * kRows * kPitch * 4; }
+  // Whether a kernel capped to several blocks per SM (launch.cuh) holds its
+  // scales per group (decode_body's GROUP_SCALES): for the formats whose
+  // per-row kernel does not fit the cap (zero points and 8-bit, 126-128
+  // registers uncapped, against 96 for five 4-warp blocks per SM). 4-bit
+  // symmetric kernels fit it with their scales per row (91-96 registers),
+  // and are faster so on 7B's down layer (13.1-13.3 us against 14.1-14.9
+  // per group, FP16 one row; perf-notes run 33).
+  static constexpr bool kGroupScalesWhenCapped = F::kZeroPoints || F::kBits == 8;
   static_assert(F::kGrouped, "the decode family runs grouped formats");
   static_assert(M_TILES == 1 || M_TILES == 2, "8 or 16 rows");
 };
 
-template <class P, int WARPS>
+// GROUP_SCALES: how the warp holds its scales (and scaled zero points).
+//  - false: one int4 per row in flight, loaded with the row's weights
+//    (kDepth of each: 16-32 registers).
+//  - true: its current group's and the next group's, the next one loaded
+//    when the first row of a new group is computed, a whole group ahead of
+//    its use (8-16 registers).
+// Kernels capped to several blocks per SM hold them per group where the
+// format needs it to fit the cap (Plan::kGroupScalesWhenCapped: zero points
+// 127 -> 96 registers, 8-bit 128 -> 96; perf-notes run 32). The others keep
+// them per row: that is what was measured fastest.
+template <class P, int WARPS, bool GROUP_SCALES>
 __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   using F = typename P::Fmt;
   using Traits = ActTraits<F::kAct>;
@@ -95,7 +114,7 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   const int m = args.m < P::kRows ? args.m : P::kRows;
 
   const int64_t b_stride = static_cast<int64_t>(args.n) * F::kBits / 8;  // int4 per k16 row
-  const int s_stride = args.n / 8;                                        // int4 per scale row
+  const int s_stride = args.n / 8;  // int4 per scale row
   // Sources, advanced row by row. Loads are never predicated off: rows past
   // the warp's last read its last row again (their results are not used),
   // and lanes of rows past m read row m - 1 (their products land in columns
@@ -115,25 +134,41 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   int w_next = r_begin;  // the next row whose weights are loaded
 
   int4 wq[kDepth][kL];
-  int4 sq[kDepth];
+  int4 sq[kDepth];  // per row in flight (!GROUP_SCALES)
   int4 zq[kDepth];
+  // Per group (GROUP_SCALES): group g_cur's and the next one's (the last
+  // group again past the warp's last).
+  constexpr unsigned kG = F::kGroupBlocks;
+  const unsigned g_last = static_cast<unsigned>(r_end > r_begin ? r_end - 1 : r_begin) / kG;
+  unsigned g_cur = static_cast<unsigned>(r_begin) / kG;
+  int4 s_cur{}, s_next{}, z_cur{}, z_next{};
+  if constexpr (GROUP_SCALES) {
+    s_cur = __ldg(s_base + g_cur * s_stride);
+    s_next = __ldg(s_base + min(g_cur + 1, g_last) * s_stride);
+    if constexpr (F::kZeroPoints) {
+      z_cur = __ldg(z_base + g_cur * s_stride);
+      z_next = __ldg(z_base + min(g_cur + 1, g_last) * s_stride);
+    }
+  }
   uint32_t xq[kDepth][kMT][2];
   float acc[kMT][4][4];
 #pragma unroll
   for (int i = 0; i < kMT * 16; ++i) (&acc[0][0][0])[i] = 0.f;
 
-  // Weights, scales (and scaled zero points) of the next row into slot
-  // `slot`; then A's values of the next row. The sources run row by row;
-  // with CLAMP (the last 2 kDepth rows) a row past the warp's last reads the
-  // last one again.
+  // Weights (with per-row scales, their scales and scaled zero points) of
+  // the next row into slot `slot`; then A's values of the next row. The
+  // sources run row by row; with CLAMP (the last 2 kDepth rows) a row past
+  // the warp's last reads the last one again.
   auto load_weights = [&](int slot, auto clamp) {
     const bool past = decltype(clamp)::value && w_next >= r_end;
     const int4* const src = past ? b_last : b_src;
 #pragma unroll
     for (int p = 0; p < kL; ++p) wq[slot][p] = __ldcs(src + p * 32);
-    const unsigned group = static_cast<unsigned>(past ? r_end - 1 : w_next) / F::kGroupBlocks;
-    sq[slot] = __ldg(s_base + group * s_stride);
-    if constexpr (F::kZeroPoints) zq[slot] = __ldg(z_base + group * s_stride);
+    if constexpr (!GROUP_SCALES) {
+      const unsigned group = static_cast<unsigned>(past ? r_end - 1 : w_next) / kG;
+      sq[slot] = __ldg(s_base + group * s_stride);
+      if constexpr (F::kZeroPoints) zq[slot] = __ldg(z_base + group * s_stride);
+    }
     b_src += b_stride;
     ++w_next;
   };
@@ -147,10 +182,24 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
     }
   };
   const typename Codec::Zero zc = Codec::symmetric();
-  auto compute = [&](int slot) {
+  // Row `row` of the warp's k16 rows, in slot `slot`. Rows come in order, so
+  // a row's group is g_cur or the next one.
+  auto compute = [&](int slot, int row) {
+    if constexpr (GROUP_SCALES) {
+      const unsigned group = static_cast<unsigned>(row) / kG;
+      if (group != g_cur) {
+        g_cur = group;
+        s_cur = s_next;
+        s_next = __ldg(s_base + min(group + 1, g_last) * s_stride);
+        if constexpr (F::kZeroPoints) {
+          z_cur = z_next;
+          z_next = __ldg(z_base + min(group + 1, g_last) * s_stride);
+        }
+      }
+    }
     const uint32_t* w = reinterpret_cast<const uint32_t*>(&wq[slot][0]);
-    const Scalar* s = reinterpret_cast<const Scalar*>(&sq[slot]);
-    const Scalar* zs = reinterpret_cast<const Scalar*>(&zq[slot]);
+    const Scalar* s = reinterpret_cast<const Scalar*>(GROUP_SCALES ? &s_cur : &sq[slot]);
+    const Scalar* zs = reinterpret_cast<const Scalar*>(GROUP_SCALES ? &z_cur : &zq[slot]);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       FragB b0, b1;  // columns 16j + g and 16j + 8 + g, rows 2t.. and 2t+8..
@@ -192,7 +241,7 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   auto pass = [&](int r, auto clamp) {
 #pragma unroll
     for (int s = 0; s < kDepth; ++s) {
-      if (!decltype(clamp)::value || r + s < r_end) compute(s);
+      if (!decltype(clamp)::value || r + s < r_end) compute(s, r + s);
       load_weights(s, clamp);
       load_x(s, clamp);
     }

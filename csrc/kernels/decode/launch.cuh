@@ -18,54 +18,64 @@
 
 namespace marlin::dec {
 
+// The kernels of the shares entries: WARPS warps a block (a compile-time
+// count keeps the register budget of the smaller blocks: FP16 4-bit, 107
+// registers a thread with the count read from blockDim, 96 for 4 warps
+// without; 11% per call on the 7B layers, perf-notes run 30). Where an
+// entry asks for MIN_BLOCKS blocks per SM at once, its kernel's registers
+// are capped to fit them, holding its scales per group where the format
+// needs that to fit (Plan::kGroupScalesWhenCapped).
+// Uncapped kernels name no block count at all: ptxas reads a count of 1 as
+// leave to spend more (zero points 127 -> 168 registers, BF16 8-bit with
+// zero points 218).
 template <class P, int WARPS>
 __global__ void __launch_bounds__(32 * WARPS) gemm_kernel(const KernelArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  decode_body<P, WARPS>(args);
+  decode_body<P, WARPS, false>(args);
 #endif
 }
 
-// Whether the table's shares name blocks of `warps` warps: the kernels
-// compiled, one per warp count (a compile-time count keeps the register
-// budget of the smaller blocks: FP16 4-bit, 107 registers a thread with the
-// count read from blockDim, 96 for 4 warps without; 11% per call on the 7B
-// layers, perf-notes run 30).
-constexpr bool table_has_warps(int warps) {
-  for (int i = 0; i < table::kDecodeShareCount; ++i)
-    if (table::kDecodeShares[i].warps == warps) return true;
-  return false;
+template <class P, int WARPS, int MIN_BLOCKS>
+__global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS) capped_kernel(const KernelArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  decode_body<P, WARPS, P::kGroupScalesWhenCapped>(args);
+#endif
 }
 
-// Calls f(kernel, W) for the compiled kernel of W = `warps` warps; false if none.
-template <class P, int W = 1, class F>
-bool with_kernel(int warps, F&& f) {
-  if constexpr (W > P::kMaxWarps) {
-    return false;
-  } else {
-    if constexpr (table_has_warps(W)) {
-      if (warps == W) {
-        f(gemm_kernel<P, W>, W);
-        return true;
-      }
+using Kernel = void (*)(KernelArgs);
+
+// Calls f(kernel, warps, splits) for the compiled kernel of the table's
+// shares entry `entry` (one kernel per entry: entries that name the same
+// warps and cap share it).
+template <class P, int I = 0, class F>
+void with_entry(int entry, F&& f) {
+  if constexpr (I < table::kDecodeShareCount) {
+    constexpr table::DecodeShape e = table::kDecodeShares[I];
+    if (entry == I) {
+      if constexpr (e.min_blocks > 0)
+        f(capped_kernel<P, e.warps, e.min_blocks>, e.warps, e.splits);
+      else
+        f(gemm_kernel<P, e.warps>, e.warps, e.splits);
+      return;
     }
-    return with_kernel<P, W + 1>(warps, f);
+    with_entry<P, I + 1>(entry, f);
   }
 }
 
-// The shared-memory opt-in of the kernel of `warps` warps (common/launch.cuh:
+// The shared-memory opt-in of the kernel of entry `entry` (common/launch.cuh:
 // once per device, which also loads it where CUDA loads lazily).
 template <class P>
-cudaError_t opt_in(void (*kernel)(KernelArgs), int warps, int device) {
-  static std::atomic<std::uint64_t> configured[P::kMaxWarps + 1] = {};
-  return opt_in_shared_memory(configured[warps], kernel, P::smem_bytes(warps), device);
+cudaError_t opt_in(Kernel kernel, int entry, int warps, int device) {
+  static std::atomic<std::uint64_t> configured[table::kDecodeShareCount > 0 ? table::kDecodeShareCount : 1] = {};
+  return opt_in_shared_memory(configured[entry], kernel, P::smem_bytes(warps), device);
 }
 
 // Loads every compiled kernel of the plan, so that a first call does not.
 template <class P>
 cudaError_t prepare(int device) {
   cudaError_t e = cudaSuccess;
-  for (int w = 1; w <= P::kMaxWarps && e == cudaSuccess; ++w)
-    with_kernel<P>(w, [&](void (*kernel)(KernelArgs), int warps) { e = opt_in<P>(kernel, warps, device); });
+  for (int i = 0; i < table::kDecodeShareCount && e == cudaSuccess; ++i)
+    with_entry<P>(i, [&](Kernel kernel, int warps, int) { e = opt_in<P>(kernel, i, warps, device); });
   return e;
 }
 
@@ -75,14 +85,15 @@ cudaError_t prepare(int device) {
 // splits, one of the table's decode shares: table::decode_shape).
 template <class P>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
-  int warps = 0;
-  int splits = 0;
-  if (!table::decode_shape(grid, &warps, &splits) || splits > P::kMaxSplits) return cudaErrorInvalidValue;
+  const int entry = table::decode_entry(grid);
   cudaError_t e = cudaErrorInvalidValue;
-  with_kernel<P>(warps, [&](void (*kernel)(KernelArgs), int w) {
-    e = opt_in<P>(kernel, w, device);  // only the kernel launched: the others wait for their first call or prepare()
+  if (entry < 0) return e;
+  with_entry<P>(entry, [&](Kernel kernel, int warps, int splits) {
+    if (splits > P::kMaxSplits) return;
+    // Only the kernel launched: the others wait for their first call or prepare().
+    e = opt_in<P>(kernel, entry, warps, device);
     if (e != cudaSuccess) return;
-    e = launch_kernel(kernel, dim3(args.n / P::kStripN, 1, splits), 32 * w, P::smem_bytes(w), stream,
+    e = launch_kernel(kernel, dim3(args.n / P::kStripN, 1, splits), 32 * warps, P::smem_bytes(warps), stream,
                       programmatic_launch(), args, device,
                       static_cast<std::size_t>(args.k) * args.n * P::Fmt::kBits / 8, splits);
   });
@@ -93,8 +104,14 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
 template <class P>
 cudaError_t attributes(cudaFuncAttributes* out) {
   cudaError_t e = cudaErrorInvalidValue;
-  for (int w = 1; w <= P::kMaxWarps; ++w)
-    with_kernel<P>(w, [&](void (*kernel)(KernelArgs), int) { e = cudaFuncGetAttributes(out, kernel); });
+  int largest = 0;
+  for (int i = 0; i < table::kDecodeShareCount; ++i)
+    with_entry<P>(i, [&](Kernel kernel, int warps, int) {
+      if (warps >= largest) {
+        largest = warps;
+        e = cudaFuncGetAttributes(out, kernel);
+      }
+    });
   return e;
 }
 
