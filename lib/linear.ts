@@ -102,8 +102,9 @@ export interface RunOptions extends KernelOverrides {
    * KernelOverrides.sms, run that plan's gain slower: 3% on the 70B 8-bit
    * sums measured, up to 13% on one layer; and up to 8 rows, the layers the
    * decode family takes by default give up its gain, 12-13% per call on
-   * Llama-2-7B's 4-bit o and down, 2-12% on 8-bit layers; the default plan
-   * is the same elsewhere); beyond, every 64 rows read the weights again.
+   * Llama-2-7B's 4-bit o and down (with zero points up to 20% per layer),
+   * 2-20% on 8-bit layers; the default plan is the same elsewhere); beyond,
+   * every 64 rows read the weights again.
    * Runs the mma family (so from 8 to 9 rows the default plan's results
    * change where the decode family stops; this mode's do not); cannot be
    * combined with `family`, `splits`, `tile` or `maxPar`.
