@@ -59,15 +59,15 @@ export interface KernelOverrides {
   /**
    * Force a kernel family: 'mma', 'wgmma' (any batch) or 'decode' (up to 8
    * rows of grouped formats, on compute capability 9.0: weights loaded
-   * straight into registers; docs/perf-notes.md runs 30 and 31).
+   * straight into registers; docs/perf-notes.md runs 30, 31 and 33).
    * BAD_ARGUMENT where this build or GPU has none for the format and batch,
    * or with tile, stages, sms or a maxPar other than 16, which are the mma
    * family's (and splits, with 'decode').
    * Default: the chooser's, where the kernel table's `choose` entries match
-   * on compute capability 9.0: 'decode' for 1 to 8 rows of 4-bit symmetric
-   * layers it cuts into 32 k shares per 64-column strip (few strips: with
-   * the shipped table, 4224 columns or fewer on 132 SMs where k >= 512) and
-   * of 8-bit layers cut into 16 or fewer;
+   * on compute capability 9.0: 'decode' for 1 to 8 rows of 4-bit layers it
+   * cuts into 32 k shares per 64-column strip (few strips: with the shipped
+   * table, 4224 columns or fewer on 132 SMs where k >= 512), of symmetric
+   * 8-bit layers, and of 8-bit layers with zero points cut into 16 or fewer;
    * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
    * output tiles of 256 columns; else 'mma'.
    */

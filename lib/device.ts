@@ -474,9 +474,9 @@ export class DeviceTensor<D extends DType = DType> {
 
   /**
    * The tensor's contents once the work queued on `stream` before this call
-   * has finished. Does not block the event loop, whatever the size: this
-   * call only queues copies, and the bytes are copied into the result off
-   * the JS thread. A result of more than 1 MiB goes through a temporary
+   * has finished. Does not block the event loop for the copy, whatever the
+   * size: this call only queues copies, and the bytes are copied into the
+   * result off the JS thread. A result of more than 1 MiB goes through a temporary
    * device copy, which needs that much free device memory until it is read;
    * without room for it, the result is staged through host memory that this
    * call pins (slow: about 0.5 ms per MB). That device copy comes from CUDA's

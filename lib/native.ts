@@ -194,9 +194,9 @@ export interface NativePlan {
   /**
    * Kernel family: the one a call forces; else, on H100-class GPUs (compute
    * capability 9.0) where the kernel table's `choose` entries say
-   * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit symmetric
-   * layers cut into 32 k shares per strip and of 8-bit ones cut into 16 or
-   * fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
+   * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit layers cut
+   * into 32 k shares per strip, of symmetric 8-bit ones, and of 8-bit ones
+   * with zero points cut into 16 or fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
    * more 256-column output tiles, unless a tile, depth, block count or a
    * maxPar other than 16 is given. Else 'mma'.
    */

@@ -38,7 +38,10 @@ export interface KernelTableFile {
     depth?: number;
     /** decode: the warps per SM its share count aims at (csrc/kernels/chooser.cc decode_shares). */
     warpsPerSm?: number;
-    /** decode: k shares per 64-column strip (one per warp), as warps per block x blocks per cluster. */
+    /**
+     * decode: k shares per 64-column strip (one per warp), as warps per block x blocks per cluster; blocksPerSm
+     * (2 or more): blocks each SM must hold at once, which caps the entry's kernel's registers (__launch_bounds__).
+     */
     shares?: Array<{ shares: number; warps: number; splits: number; blocksPerSm?: number }>;
     /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
     maxSplits?: number;

@@ -313,12 +313,12 @@ function checkDecode(table) {
     e.warps <= 8 &&
     isCount(e.splits, 1) &&
     e.splits <= 8 &&
-    (e.blocksPerSm === undefined || (isCount(e.blocksPerSm, 1) && e.blocksPerSm * e.warps <= 32)) &&
+    (e.blocksPerSm === undefined || (isCount(e.blocksPerSm, 2) && e.blocksPerSm * e.warps <= 64)) &&
     e.shares === e.warps * e.splits &&
     (i === 0 || e.shares > shares[i - 1].shares);
   if (!(shares.length > 0 && shares.every(shareOk)))
     fail(
-      'decode shares must list { shares: warps x splits, warps 1..8, splits 1..8, blocksPerSm?: >= 1, at most 32 warps per SM } entries, shares ascending',
+      'decode shares must list { shares: warps x splits, warps 1..8, splits 1..8, blocksPerSm?: >= 2 (1 caps nothing), at most 64 warps per SM } entries, shares ascending',
     );
   const familyBits = decode.formats?.bits ?? table.formats.bits;
   const familyZeros = decode.formats?.zeroPoints ?? table.formats.zeroPoints;

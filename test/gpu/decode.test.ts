@@ -162,11 +162,18 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
     const sms = device.multiProcessorCount;
     const warpsPerSm = DECODE?.warpsPerSm ?? 16;
     const failures: string[] = [];
-    for (const entry of DECODE?.shares ?? []) {
+    const shares = DECODE?.shares ?? [];
+    // The widest entry whose kernel is not capped: its layer gets rows for passes without clamps (the per-format
+    // layers above run the capped kernel's; the uncapped kernels of the other entries get one row a warp, which
+    // keeps this test's JS reference small: their layers have the most strips).
+    const longest = shares.filter((e) => e.blocksPerSm === undefined).pop();
+    for (const entry of shares) {
       // strips = floor(warpsPerSm x SMs / shares): the chooser aims at exactly this entry (and k has rows for it).
       const n = 64 * Math.max(1, Math.floor((warpsPerSm * sms) / entry.shares));
-      // k: at least one k16 row per share (the chooser caps shares at the rows), little else (the float64 reference is JS).
-      const k = Math.max(128, 16 * entry.shares);
+      // k: at least one k16 row per share (the chooser caps shares at the rows); for `longest`, a pass of every
+      // warp's main loop without clamps, then one with (2 x depth + 1 k16 rows a share), in multiples of 128.
+      const rows = entry === longest ? 2 * (DECODE?.depth ?? 4) + 1 : 1;
+      const k = Math.max(128, 128 * Math.ceil((16 * entry.shares * rows) / 128));
       // FP16 4-bit g32 for blocks of one split, BF16 8-bit g128 with zero points for clusters.
       const format = COVERED[entry.shares % 2 === 0 && entry.splits > 1 ? COVERED.length - 1 : 0];
       const data = randomFormatLayer({ ...format, k, n }, random);
@@ -180,13 +187,17 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
     expect(failures).toEqual([]);
   }, 300_000);
 
-  // The per-format layer above is cut into 32 shares (the capped kernel, scales per group); this one into 8 (the
+  // The per-format layer above is cut into 32 shares (the capped kernel; zero points and 8-bit hold scales per group there); this one into 8 (the
   // uncapped kernel, scales per row in flight): both kernels of every format run.
   test('k of one stage (8 rows of 16): 8 shares, each warp one row, clamped passes only, every format', async () => {
     for (const format of COVERED) {
       const data = randomFormatLayer({ ...format, k: 128, n: 128 }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-      expect(layer.plan(8, FORCED).family).toBe('decode');
+      const p = layer.plan(8, FORCED);
+      expect(p.family).toBe('decode');
+      // A shares entry without blocksPerSm: the uncapped kernel.
+      expect(DECODE?.shares?.find((e) => e.shares === p.warps * p.splits)).toMatchObject({ shares: 8 });
+      expect(DECODE?.shares?.find((e) => e.shares === p.warps * p.splits)?.blocksPerSm).toBeUndefined();
       expect((await run(layer, data, 8, FORCED)).failure).toBeUndefined();
     }
   });

@@ -22,7 +22,7 @@ const MB = 1024 * 1024;
  * (14 ms; 1-4 ms once the pool holds the size), and a 200 MB result can
  * start a V8 mark-compact from external-memory pressure (2-8 ms); stalls of
  * 15-16 ms were measured, and one of 22.8 ms against the former 20 ms limit.
- * What this guards against costs 5x this limit or more: pinning a block of
+ * What this guards against costs 3.5x this limit or more: pinning a block of
  * the size on the JS thread (109 ms) or copying the result there (140-157 ms).
  */
 const STALL_LIMIT_MS = 30;

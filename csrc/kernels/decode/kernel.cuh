@@ -222,8 +222,10 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   // their way before the wait for the previous kernel; A is read after it.
   using Clamp = std::true_type;
   using Straight = std::false_type;
-  // A warp with no rows (more warps than k16 rows) loads nothing, but still
-  // waits: a block's stores follow a barrier after every warp's wait.
+  // A warp with no rows (more warps than k16 rows) loads no weights, but
+  // still waits: a block's stores follow a barrier after every warp's wait.
+  // (Per-group scales load their first two groups regardless: r_begin <
+  // the k16 rows for every warp, so those reads stay within the layer's.)
   const bool busy = r_end > r_begin;
   if (busy) {
 #pragma unroll
