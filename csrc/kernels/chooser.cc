@@ -135,12 +135,16 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
   return 0;
 }
 
+// Whether bit `bit` of a table entry's mask (bits, activations, zero-point
+// modes) is set.
+bool in_mask(unsigned mask, int bit) { return ((mask >> bit) & 1u) != 0; }
+
 // Whether an alignedBlocks entry covers m rows of `format` on a GPU of
 // compute capability `arch` running code built for `code_arch` (the rule was
 // measured on that architecture's own kernels, whose depth it depends on).
 bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
-  return e.arch == arch && e.arch == code_arch && m <= e.max_batch && ((e.bits_mask >> format.bits) & 1u) != 0 &&
-         ((e.act_mask >> static_cast<int>(format.act)) & 1u) != 0;
+  return e.arch == arch && e.arch == code_arch && m <= e.max_batch && in_mask(e.bits_mask, format.bits) &&
+         in_mask(e.act_mask, static_cast<int>(format.act));
 }
 
 // A plan of one launch for every row (the wgmma and decode families): the
@@ -170,6 +174,14 @@ int decode_shares(int n, int k, int sm_count) {
     if (table::kDecodeShares[i].shares <= aim && table::kDecodeShares[i].shares <= k / 16)
       shares = table::kDecodeShares[i].shares;
   return shares;
+}
+
+// Whether a decode `choose` entry gives the family m rows of `format` on a
+// layer cut into `shares` k shares per strip.
+bool decode_entry_chosen(const table::DecodeChoice& c, int m, const Format& format, int shares) {
+  return m >= 1 && m <= c.max_batch && in_mask(c.bits_mask, format.bits) &&
+         in_mask(c.zeros_mask, format.zero_points ? 1 : 0) && shares >= c.min_shares &&
+         (c.max_shares == 0 || shares <= c.max_shares);
 }
 
 }  // namespace
@@ -232,12 +244,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
       if (rows == 0 && m <= r) rows = r;
     const int shares = rows > 0 ? decode_shares(n, k, target.sm_count) : 0;  // (0: too many rows for the family)
     bool chosen = false;
-    for (int i = 0; i < table::kDecodeChooseCount; ++i) {
-      const table::DecodeChoice& c = table::kDecodeChoose[i];
-      chosen = chosen || (m >= 1 && m <= c.max_batch && ((c.bits_mask >> format.bits) & 1u) != 0 &&
-                          ((c.zeros_mask >> (format.zero_points ? 1 : 0)) & 1u) != 0 && shares >= c.min_shares &&
-                          (c.max_shares == 0 || shares <= c.max_shares));
-    }
+    for (int i = 0; i < table::kDecodeChooseCount && !chosen; ++i)
+      chosen = decode_entry_chosen(table::kDecodeChoose[i], m, format, shares);
     if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && chosen)) {
       const Variant* v = rows > 0 && table::kDecodeArch > 0 && target.arch == table::kDecodeArch &&
                                  arch == table::kDecodeArch && format.group_size > 0
@@ -272,8 +280,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen = chosen ||
-             (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && ((c.bits_mask >> format.bits) & 1u) != 0);
+    chosen =
+        chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && in_mask(c.bits_mask, format.bits));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =

@@ -54,10 +54,10 @@ struct Plan {
   static constexpr int kMTiles = M_TILES;
   static constexpr int kRows = 8 * M_TILES;
   static constexpr int kDepth = DEPTH;
-  static constexpr int kMaxWarps = 8;  // warps per block: 1 to 8, one kernel per shares entry (launch.cuh)
+  static constexpr int kMaxWarps = 8;             // warps per block: 1 to 8, one kernel per entry (launch.cuh)
   static constexpr int kLaneInt4 = F::kBits / 4;  // 16-byte words per lane and k16 row
-  static constexpr int kStripN = 64;  // output columns per block
-  static constexpr int kMaxSplits = 8;  // the portable cluster size
+  static constexpr int kStripN = 64;              // output columns per block
+  static constexpr int kMaxSplits = 8;            // the portable cluster size
   // Partial sums in shared memory: [warp][row][kPitch] floats; 68 spreads a
   // warp's stores (rows 2t, columns g) over distinct banks.
   static constexpr int kPitch = 68;
@@ -114,7 +114,7 @@ __device__ __forceinline__ void decode_body(const KernelArgs& args) {
   const int m = args.m < P::kRows ? args.m : P::kRows;
 
   const int64_t b_stride = static_cast<int64_t>(args.n) * F::kBits / 8;  // int4 per k16 row
-  const int s_stride = args.n / 8;  // int4 per scale row
+  const int s_stride = args.n / 8;                                        // int4 per scale row
   // Sources, advanced row by row. Loads are never predicated off: rows past
   // the warp's last read its last row again (their results are not used),
   // and lanes of rows past m read row m - 1 (their products land in columns

@@ -51,6 +51,7 @@ template <class P, int I = 0, class F>
 void with_entry(int entry, F&& f) {
   if constexpr (I < table::kDecodeShareCount) {
     constexpr table::DecodeShape e = table::kDecodeShares[I];
+    static_assert(e.warps <= P::kMaxWarps && e.splits <= P::kMaxSplits, "a shares entry the kernel cannot launch");
     if (entry == I) {
       if constexpr (e.min_blocks > 0)
         f(capped_kernel<P, e.warps, e.min_blocks>, e.warps, e.splits);
@@ -89,7 +90,6 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   cudaError_t e = cudaErrorInvalidValue;
   if (entry < 0) return e;
   with_entry<P>(entry, [&](Kernel kernel, int warps, int splits) {
-    if (splits > P::kMaxSplits) return;
     // Only the kernel launched: the others wait for their first call or prepare().
     e = opt_in<P>(kernel, entry, warps, device);
     if (e != cudaSuccess) return;
