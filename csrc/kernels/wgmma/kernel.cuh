@@ -244,35 +244,52 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int k_tiles = (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first;
   const int b_stride = args.n * T::kBits / 8;  // int4 per k16 row of B
   const int s_stride = args.n / 8;  // int4 per row of scales
-  const char* const a_base = reinterpret_cast<const char*>(args.a) + static_cast<int64_t>(row0) * args.k * 2;
 
-  auto fetch_activations = [&](int slot, int kt, bool pred) {
+  // Running copy sources (as the mma family's, perf-notes run 29): the
+  // activations and the weights are each fetched stage after stage (the
+  // early weight stages, the prologue's, then one per k tile), so each
+  // fetch copies from its running source and advances it by one stage,
+  // instead of rebuilding 64-bit addresses from (k tile, row, column) for
+  // every copy. Copy p of a thread is element tid + p * kThreads of the
+  // stage; its row, atom (activations) and k16 row (weights) are the
+  // thread's plus a constant of p (the asserts below), so one source per
+  // array and a register or two of strides serve every copy.
+  constexpr int kACopies = T::kRows * 8 * T::kAtoms / T::kThreads;
+  constexpr int kRowsPerPass = T::kThreads / 8;  // rows one pass of 16-byte chunks covers
+  static_assert(T::kRows % kRowsPerPass == 0 && T::kRows * 8 % T::kThreads == 0,
+                "a copy's row and atom are the thread's plus a constant");
+  constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
+  constexpr int kBCopies = T::kBInt4 / T::kThreads;
+  static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
+  const int a_row = tid / 8;  // of copy 0; copy p adds (p * kRowsPerPass) % kRows
+  const int a_chunk = tid % 8;
+  const int64_t a_row_bytes = static_cast<int64_t>(args.k) * 2;
+  const char* a_next = reinterpret_cast<const char*>(args.a) + (row0 + a_row) * a_row_bytes +
+                       static_cast<int64_t>(k_first) * T::kAtoms * 128 + a_chunk * 16;
+  const int4* b_next = args.b + static_cast<int64_t>(k_first * T::kSteps + tid / kRowInt4) * b_stride +
+                       unit0 * 32 * T::kBlockWords + tid % kRowInt4;
+  const bool b_columns = unit0 + tid % kRowInt4 / (32 * T::kBlockWords) < units;
+
+  auto fetch_activations = [&](int slot, bool pred) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
-    for (int p = 0; p < T::kRows * 8 * T::kAtoms / T::kThreads; ++p) {
-      const int i = tid + p * T::kThreads;
-      const int atom = i / (T::kRows * 8);
-      const int r = i / 8 % T::kRows;
-      const int c = i % 8;
-      marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((c ^ (r % 8)) << 4),
-                              a_base + static_cast<int64_t>(r) * args.k * 2 + (kt * T::kAtoms + atom) * 128 + c * 16,
-                              pred && row0 + r < args.m);
+    for (int p = 0; p < kACopies; ++p) {
+      const int rows_after = p * kRowsPerPass % T::kRows;   // copy p's row, past the thread's
+      const int atom = p * T::kThreads / (T::kRows * 8);    // and its atom
+      const int r = a_row + rows_after;
+      marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
+                              a_next + rows_after * a_row_bytes + atom * 128, pred && row0 + r < args.m);
     }
+    a_next += T::kAtoms * 128;
   };
-  // The stage's weights, scales and zero points.
+  // The stage's weights, scales and zero points (stage kt).
   auto fetch_weights = [&](int slot, int kt, bool pred) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
-    for (int p = 0; p < T::kBInt4 / T::kThreads; ++p) {
-      const int i = tid + p * T::kThreads;
-      constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
-      const int s = i / kRowInt4;
-      const int u = i % kRowInt4 / (32 * T::kBlockWords);
-      marlin::ptx::cp_async16(st + T::kBOffset + i * 16,
-                              args.b + static_cast<int64_t>(kt * T::kSteps + s) * b_stride +
-                                  unit0 * 32 * T::kBlockWords + i % kRowInt4,
-                              pred && unit0 + u < units);
-    }
+    for (int p = 0; p < kBCopies; ++p)
+      marlin::ptx::cp_async16(st + T::kBOffset + (tid + p * T::kThreads) * 16,
+                              b_next + static_cast<int64_t>(p * T::kThreads / kRowInt4) * b_stride, pred && b_columns);
+    b_next += static_cast<int64_t>(T::kSteps) * b_stride;
     if constexpr (T::kGrouped) {
       if (tid < T::kSInt4) {
         const int r = tid / (T::kTileN / 8);
@@ -295,7 +312,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
   };
   auto fetch_stage = [&](int slot, int kt, bool pred) {
-    fetch_activations(slot, kt, pred);
+    fetch_activations(slot, pred);
     fetch_weights(slot, kt, pred);
     marlin::ptx::cp_async_commit();
   };
@@ -376,7 +393,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   marlin::ptx::allow_dependents_launch();
 #pragma unroll
   for (int s = 0; s < STAGES - 2; ++s) {
-    fetch_activations(s, k_first + s, s < k_tiles);
+    fetch_activations(s, s < k_tiles);
     if (s >= kEarlyStages) fetch_weights(s, k_first + s, s < k_tiles);
     marlin::ptx::cp_async_commit();
   }
