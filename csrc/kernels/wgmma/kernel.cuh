@@ -37,9 +37,13 @@
 // cluster's blocks together, so nothing waits on a block that is not
 // running, and the fixed order makes repeats bit-identical. No workspace.
 // Pipeline: stage t + STAGES - 2 is fetched into the slot of stage t - 2
-// while stage t is computed. The extra slot is there because the last wgmma
-// of stage t - 1 may still be reading its slot when the barrier opening stage
-// t is passed (each warpgroup keeps at most one wgmma in flight).
+// while stage t is computed. The extra slot is there because the last
+// wgmmas of stage t - 1 may still be reading its slot when the barrier
+// opening stage t is passed. Each warpgroup keeps at most two wgmmas in
+// flight (the tensor pipe starts the next while the warps decode), so once
+// a thread is past stage t - 1's second step, every wgmma of stage t - 2 has
+// completed, and the barrier makes that true of all threads before stage
+// t - 2's slot is refilled.
 #pragma once
 
 #include <cstdint>
@@ -206,6 +210,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Codec = marlin::Codec<T::kAct, T::kBits>;
   using Scalar = typename Traits::Scalar;
   static_assert(STAGES >= 3, "one slot of slack plus two in flight");
+  // Two wgmmas in flight retire a stage's slot within the next stage only
+  // if a stage has at least two k16 steps (file comment).
+  constexpr int kWgmmasInFlight = 2;
+  static_assert(T::kSteps >= kWgmmasInFlight, "a stage's wgmmas must retire during the next stage");
 
   extern __shared__ int4 smem_raw[];
   // Under programmatic dependent launch the block waits for the kernel before
@@ -352,15 +360,27 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     const uint32_t* const shift_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + pair_index;
     uint32_t scale_pair = 0;
     uint32_t shift_pair = 0;
-#pragma unroll
-    for (int s = 0; s < T::kSteps; ++s) {
-      // Block `warp` of the lane's words: 4 bits, word warp of its int4; 8
-      // bits, words 2 (warp % 2), +1 of its int4 number warp / 2 (packing.h).
+    // Block `warp` of the lane's words at step s: 4 bits, word warp of its
+    // int4; 8 bits, words 2 (warp % 2), +1 of its int4 number warp / 2
+    // (packing.h). Step s + 1's words are read at the start of step s, so
+    // their latency hides behind this step's decode and wgmma wait.
+    auto step_words = [&](int s, uint32_t (&w)[T::kBlockWords]) {
       const uint32_t* const q =
           words + (((s * T::kGroups + group) * T::kBlockWords + warp * T::kBlockWords / 4) * 32 + lane) * 4 +
           warp * T::kBlockWords % 4;
+#pragma unroll
+      for (int i = 0; i < T::kBlockWords; ++i) w[i] = q[i];
+    };
+    uint32_t next[T::kBlockWords];
+    step_words(0, next);
+#pragma unroll
+    for (int s = 0; s < T::kSteps; ++s) {
+      uint32_t cur[T::kBlockWords];
+#pragma unroll
+      for (int i = 0; i < T::kBlockWords; ++i) cur[i] = next[i];
+      if (s + 1 < T::kSteps) step_words(s + 1, next);
       FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
-      decode_block<Codec>(q, z0, z1, b0, b1);
+      decode_block<Codec>(cur, z0, z1, b0, b1);
       if constexpr (T::kGrouped) {
         if (s % T::kGroupBlocks == 0) {
           const int row = (T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2;
@@ -382,7 +402,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       ptx::MmaAsync<T::kRows>::template run<T::kAct == Act::kBF16>(
           acc, a, ptx::sw128_desc(base + slot * T::kStageBytes + (s / 4) * T::kAtomBytes + (s % 4) * 32));
       ptx::wgmma_commit();
-      ptx::wgmma_wait<1>();
+      ptx::wgmma_wait<kWgmmasInFlight>();
     }
   };
 
