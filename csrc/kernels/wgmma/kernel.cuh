@@ -363,7 +363,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     // Block `warp` of the lane's words at step s: 4 bits, word warp of its
     // int4; 8 bits, words 2 (warp % 2), +1 of its int4 number warp / 2
     // (packing.h). Step s + 1's words are read at the start of step s, so
-    // their latency hides behind this step's decode and wgmma wait.
+    // their latency hides behind this step's decode and wgmma wait. With
+    // two wgmmas in flight that measured 2% faster at 64 rows and 0.5-1.5%
+    // on zero-point and 8-bit layers, but 2% slower on symmetric 4-bit ones
+    // from 256 rows than without it (docs/perf-notes.md run 35).
     auto step_words = [&](int s, uint32_t (&w)[T::kBlockWords]) {
       const uint32_t* const q =
           words + (((s * T::kGroups + group) * T::kBlockWords + warp * T::kBlockWords / 4) * 32 + lane) * 4 +
