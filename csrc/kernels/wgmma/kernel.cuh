@@ -39,11 +39,11 @@
 // Pipeline: stage t + STAGES - 2 is fetched into the slot of stage t - 2
 // while stage t is computed. The extra slot is there because the last
 // wgmmas of stage t - 1 may still be reading its slot when the barrier
-// opening stage t is passed. Each warpgroup keeps at most two wgmmas in
-// flight (the tensor pipe starts the next while the warps decode), so once
-// a thread is past stage t - 1's second step, every wgmma of stage t - 2 has
-// completed, and the barrier makes that true of all threads before stage
-// t - 2's slot is refilled.
+// opening stage t is passed. Each warpgroup keeps at most N = 2 or 3
+// wgmmas in flight (Tile::kWgmmasInFlight; the tensor pipe starts the next
+// while the warps decode), so once a thread is past stage t - 1's N-th step,
+// every wgmma of stage t - 2 has completed, and the barrier makes that true
+// of all threads before stage t - 2's slot is refilled.
 #pragma once
 
 #include <cstdint>
@@ -81,6 +81,15 @@ struct Tile {
   static constexpr int kAtoms = K_ATOMS;
   static constexpr int kTileK = 64 * K_ATOMS;
   static constexpr int kSteps = kTileK / 16;
+  // wgmmas a warpgroup leaves in flight after issuing one (wgmma.wait_group's
+  // count). A third hides more of the tensor pipe's latency behind the next
+  // step's decode where that decode is short: FP16, 4 bits, grouped scales,
+  // measured 0.6-2.8% faster than two from 256 rows and, in the 64-row tile,
+  // 1.1-1.9% at group 128. Elsewhere two measured faster (docs/perf-notes.md
+  // run 36): BF16 and per-column scales by 0.4-2.4%, FP16 g32 and g64 in the
+  // 64-row tile by 0.2-0.9%; 8 bits tie.
+  static constexpr int kWgmmasInFlight =
+      ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8) ? 3 : 2;
 
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
@@ -210,9 +219,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Codec = marlin::Codec<T::kAct, T::kBits>;
   using Scalar = typename Traits::Scalar;
   static_assert(STAGES >= 3, "one slot of slack plus two in flight");
-  // Two wgmmas in flight retire a stage's slot within the next stage only
-  // if a stage has at least two k16 steps (file comment).
-  constexpr int kWgmmasInFlight = 2;
+  // With N wgmmas in flight a stage's slot is free within the next stage
+  // only if a stage has at least N k16 steps (file comment).
+  constexpr int kWgmmasInFlight = T::kWgmmasInFlight;
   static_assert(T::kSteps >= kWgmmasInFlight, "a stage's wgmmas must retire during the next stage");
 
   extern __shared__ int4 smem_raw[];
