@@ -209,12 +209,19 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: column tiles x row tiles (64 or 128 rows) x splits; decode: 64-column strips x splits. */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: output tiles (column tiles x row tiles of 64 or 128 rows) x splits, over both launches where tailTiles > 0; decode: 64-column strips x splits. */
   blocks: number;
-  /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch). */
+  /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch, or two: tailTiles). */
   maxPar: number;
-  /** wgmma, decode: blocks that split k for each output tile (a thread block cluster); mma: 1. */
+  /** wgmma, decode: blocks that split k for each output tile (a thread block cluster); mma: 1. wgmma with tailTiles > 0: the first launch's. */
   splits: number;
+  /**
+   * wgmma: output tiles of a last, partial wave that a second launch runs, split tailSplits ways, after a first
+   * launch of the whole waves before them (where the kernel table's cost model says that beats one launch); 0 otherwise.
+   */
+  tailTiles: number;
+  /** wgmma: the second launch's split count where tailTiles > 0; 1 otherwise. */
+  tailSplits: number;
   /** decode: warps per block, each summing its share of the block's k; 0 for the other families. */
   warps: number;
   /** Kernel launches the call makes (0 when m is 0). */

@@ -51,6 +51,8 @@ export interface KernelTableFile {
     blockCostStages?: number;
     /** wgmma: what the chooser counts per block of a split call for its reduction, in stages of work. */
     splitCostStages?: number;
+    /** wgmma: what the chooser counts for a second launch that runs a last, partial wave's tiles split, in stages of work. */
+    tailLaunchCostStages?: number;
     /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
     clusterSmPercent?: number[];
     /**

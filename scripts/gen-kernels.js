@@ -267,8 +267,8 @@ function checkWgmma(table) {
   if (!(capacity.length === wgmma.maxSplits && capacity.every((p) => p > 0 && p <= 100)))
     fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
   if (!isCount(wgmma.minSplitStages, 1)) fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
-  if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0)))
-    fail('wgmma blockCostStages and splitCostStages must be integers >= 0');
+  if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0) && isCount(wgmma.tailLaunchCostStages, 0)))
+    fail('wgmma blockCostStages, splitCostStages and tailLaunchCostStages must be integers >= 0');
   // An entry's bits are among those the family is built for (an entry with
   // none, or with only others, could never be taken).
   const familyBits = wgmma.formats?.bits ?? table.formats.bits;
@@ -501,6 +501,7 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +
     `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +
     `constexpr int kWgmmaSplitCostStages = ${wgmma ? wgmma.splitCostStages : 0};  // a split block's reduction, in stages of work\n` +
+    `constexpr int kWgmmaTailLaunchCostStages = ${wgmma ? wgmma.tailLaunchCostStages : 0};  // a second launch for a partial wave, in stages of work\n` +
     '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
     '// this table), k16 rows in flight per warp, tile heights, when the chooser\n' +
     '// gives it a call (m <= max_batch, the format\'s bits and zero-point mode, from\n' +

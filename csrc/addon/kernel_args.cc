@@ -107,6 +107,8 @@ Napi::Object PlanObject(Napi::Env env, const marlin::Plan& p) {
   o.Set("blocks", p.blocks);
   o.Set("maxPar", p.max_par);
   o.Set("splits", p.splits);
+  o.Set("tailTiles", p.tail_tiles);
+  o.Set("tailSplits", p.tail_splits);
   o.Set("warps", p.warps);
   o.Set("launches", p.launches);
   Napi::Array blocks = Napi::Array::New(env);

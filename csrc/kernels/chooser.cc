@@ -90,28 +90,55 @@ bool choose_tile(int m, int n, int arch, int* tile_k, int* tile_n) {
   return false;
 }
 
-// The wgmma family's split count for `tiles` output tiles over k: the one
-// with the least work on the longest-running SM, waves of clusters times
-// what each block costs (its stages of k, its fixed costs, and its share of
-// the reduction when split); each split keeps enough stages to fill its
-// pipeline. (A wave: the clusters of s blocks the GPU holds at once; their
-// blocks must share a GPC, so above 2 they cannot fill every SM.)
-int wgmma_splits(int tiles, int k, int sm_count) {
-  const int stages = k / table::kWgmmaTileK;
+// The wgmma family's split count for `tiles` output tiles of `stages`
+// stages of k each: the one with the least work on the longest-running SM,
+// waves of clusters times what each block costs (its stages of k, its fixed
+// costs, and its share of the reduction when split); each split keeps
+// enough stages to fill its pipeline. (A wave: the clusters of s blocks the
+// GPU holds at once; their blocks must share a GPC, so above 2 they cannot
+// fill every SM.) `cost` gets that work, in stages.
+int wgmma_splits(long tiles, int stages, int sm_count, long* cost) {
   int splits = 1;
   long best = -1;
   for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
     if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
     const int per_wave = std::max(s, sm_count * table::kWgmmaClusterSmPercent[s - 1] / 100 / s * s);
-    const long waves = (static_cast<long>(tiles) * s + per_wave - 1) / per_wave;
-    const long cost =
+    const long waves = (tiles * s + per_wave - 1) / per_wave;
+    const long c =
         waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
-    if (best < 0 || cost < best) {
-      best = cost;
+    if (best < 0 || c < best) {
+      best = c;
       splits = s;
     }
   }
+  *cost = best;
   return splits;
+}
+
+// The wgmma family's schedule for `tiles` output tiles over k: one launch
+// of them all at the best split count, or, where a last wave of unsplit
+// blocks would leave SMs idle (7B gate_up at 1024 rows: 688 tiles, 5.2
+// waves on 132 SMs), the whole waves unsplit and then the rest in a second
+// launch at its own best split count, whichever costs less (the second
+// launch counts tailLaunchCostStages more).
+void wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
+  const int stages = k / table::kWgmmaTileK;
+  long one = 0;
+  p->splits = wgmma_splits(tiles, stages, sm_count, &one);
+  p->tail_tiles = 0;
+  p->tail_splits = 1;
+  const int per_wave = std::max(1, sm_count * table::kWgmmaClusterSmPercent[0] / 100);
+  const int whole = tiles / per_wave * per_wave;
+  if (whole == 0 || whole == tiles) return;
+  long tail_cost = 0;
+  const int tail_splits = wgmma_splits(tiles - whole, stages, sm_count, &tail_cost);
+  const long two =
+      whole / per_wave * (stages + table::kWgmmaBlockCostStages) + table::kWgmmaTailLaunchCostStages + tail_cost;
+  if (two < one) {
+    p->splits = 1;
+    p->tail_tiles = tiles - whole;
+    p->tail_splits = tail_splits;
+  }
 }
 
 // The mma family's block count whose stripes follow column tiles (table.json
@@ -291,8 +318,13 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
       Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
       // Searched only for a plan that runs the family (plans are made per call).
-      w.splits = o.splits != 0 ? o.splits : wgmma_splits(wgmma_tiles, k, target.sm_count);
-      w.blocks = wgmma_tiles * w.splits;
+      if (o.splits != 0)
+        w.splits = o.splits;
+      else
+        wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
+      if (w.tail_tiles > 0) w.launches = 2;
+      w.tiles = wgmma_tiles;
+      w.blocks = (wgmma_tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
       *out = w;
       return Status::kOk;
     }

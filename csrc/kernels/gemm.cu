@@ -204,19 +204,28 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   auto* partials = static_cast<float4*>(args.workspace);
   auto* locks = reinterpret_cast<int*>(static_cast<char*>(args.workspace) + partial_bytes(target.sm_count));
   if (p.family == Family::kWgmma || p.family == Family::kDecode) {
-    // One launch for every row; its blocks share nothing in the workspace.
+    // One launch for every row (wgmma: two where the plan splits a last
+    // partial wave's tiles apart); its blocks share nothing in the workspace.
     if (args.m == 0) return Status::kOk;
-    const KernelArgs ka{static_cast<const int4*>(args.a),
-                        static_cast<const int4*>(args.b),
-                        static_cast<const int4*>(args.scales),
-                        static_cast<const int4*>(zeros),
-                        static_cast<int4*>(args.c),
-                        locks,
-                        partials,
-                        policy,
-                        args.m,
-                        args.n,
-                        args.k};
+    KernelArgs ka{static_cast<const int4*>(args.a),
+                  static_cast<const int4*>(args.b),
+                  static_cast<const int4*>(args.scales),
+                  static_cast<const int4*>(zeros),
+                  static_cast<int4*>(args.c),
+                  locks,
+                  partials,
+                  policy,
+                  args.m,
+                  args.n,
+                  args.k};
+    if (p.family == Family::kWgmma && p.tail_tiles > 0) {
+      ka.tiles = p.tiles - p.tail_tiles;
+      if ((e = visit(Launch{p.full, ka, p.splits, device})) != cudaSuccess) return fail(e);
+      ka.tile_first = ka.tiles;
+      ka.tiles = p.tail_tiles;
+      e = visit(Launch{p.full, ka, p.tail_splits, device});
+      return e == cudaSuccess ? Status::kOk : fail(e);
+    }
     e = visit(Launch{p.full, ka, p.family == Family::kDecode ? p.warps * p.splits : p.splits, device});
     return e == cudaSuccess ? Status::kOk : fail(e);
   }

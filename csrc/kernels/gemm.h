@@ -78,6 +78,12 @@ struct Plan {
   int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM)
   int max_par = 0;
   int splits = 1;                   // wgmma, decode: k splits per output tile (the cluster size)
+  // wgmma: output tiles of the call (column tiles x row tiles); the last
+  // tail_tiles of them (a partial wave) run in a second launch, split
+  // tail_splits ways, the first runs the whole waves before them.
+  int tiles = 0;
+  int tail_tiles = 0;
+  int tail_splits = 1;
   int warps = 0;                    // decode: warps per block, each a share of the strip's k
   int launches = 0;
   const Variant* full = nullptr;    // 4 row blocks: launches of 64 rows or more

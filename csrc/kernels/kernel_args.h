@@ -24,6 +24,10 @@ struct KernelArgs {
   int m;               // rows in this launch: ceil(m / tile rows) problems side by side
   int n;
   int k;
+  // wgmma family: this launch runs the output tiles [tile_first, tile_first +
+  // tiles) of the layer's raster order (wgmma/kernel.cuh); tiles = 0: all.
+  int tile_first = 0;
+  int tiles = 0;
 };
 
 }  // namespace marlin

@@ -231,6 +231,28 @@ describe('kernel families', () => {
     expect(chooseKernel(problem(16), target(90)).splits).toBe(1);
   });
 
+  (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
+    const tail = (p: KernelPlan) => ({ splits: p.splits, tailTiles: p.tailTiles, tailSplits: p.tailSplits, launches: p.launches, blocks: p.blocks });
+    // 4096 x 22016 (7B gate_up) at 1024 rows: 86 x 8 = 688 tiles of 32 stages. One launch: 6 waves x (32 + 8) = 240
+    // stages (splitting only adds waves). Two: 5 whole waves (660 tiles) x 40, the second launch's 4, and the last 28
+    // tiles split 4 ways (112 blocks, one wave of clusters of 4: 8 + 8 + 1) = 221.
+    expect(tail(chooseKernel(layer(1024, 4096, 22016), target(90)))).toEqual({ splits: 1, tailTiles: 28, tailSplits: 4, launches: 2, blocks: 660 + 28 * 4 });
+    // 8192 x 57344 (70B gate_up) at 1024 rows: 1792 tiles of 64 stages, 14 waves (1008) against 13 x 72 + 4 + the
+    // last 76 split 3 ways (228 blocks: two waves of the 117 that clusters of 3 fill, 2 x (22 + 9)) = 1002.
+    expect(tail(chooseKernel(layer(1024, 8192, 57344), target(90)))).toEqual({ splits: 1, tailTiles: 76, tailSplits: 3, launches: 2, blocks: 1716 + 76 * 3 });
+    // Whole waves only (33 x 4 = 132 tiles): one launch.
+    expect(tail(chooseKernel(layer(512, 4096, 8448), target(90)))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 132 });
+    // A tail whose split saves less than the second launch costs: 136 tiles of 9 stages, 2 waves x 17 = 34 against
+    // 17 + 4 + 14 (4 tiles split 2 ways) = 35.
+    expect(tail(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 136 });
+    // Fewer tiles than a wave: one launch, split as before.
+    expect(tail(chooseKernel(problem(256), target(90)))).toEqual({ splits: 3, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 96 });
+    // A forced split count keeps one launch.
+    expect(tail(chooseKernel(layer(1024, 4096, 22016), target(90), { splits: 1 }))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 688 });
+    // No rows, no launch.
+    expect(chooseKernel(layer(0, 4096, 22016), target(90), { family: 'wgmma' })).toMatchObject({ launches: 0, tailTiles: 0 });
+  });
+
   (hasWgmma ? test : test.skip)('the mma family\'s options keep it; `family` forces either family, `splits` the wgmma family\'s split count', () => {
     expect(chooseKernel(problem(1024), target(90), { tile: narrow }).family).toBe('mma');
     expect(chooseKernel(problem(1024), target(90), { sms: 4 }).family).toBe('mma');

@@ -172,6 +172,60 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     });
   });
 
+  describe('a last, partial wave of output tiles: a second launch runs it split', () => {
+    const k = 1536; // 12 stages: the tail's split count has room
+    const m = 2048; // 16 row tiles of 128: two raster bands
+    /** Output tile of element (row, col) in the kernel's raster order (wgmma/kernel.cuh: bands of 8 row tiles, column by column). */
+    const tileOf = (row: number, col: number, colTiles: number, rowTiles: number): number => {
+      const rowTile = Math.floor(row / 128);
+      const band = Math.floor(rowTile / 8);
+      const height = Math.min(8, rowTiles - band * 8);
+      return band * 8 * colTiles + Math.floor(col / 256) * height + (rowTile - band * 8);
+    };
+    for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
+      test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}: within the bound, each launch writes its own tiles, repeats and a graph bit-identical`, async () => {
+        const sms = device.multiProcessorCount;
+        const colTiles = Math.ceil(sms / 16) + 1; // 16 x that: a whole wave and part of another
+        const n = 256 * colTiles;
+        const tiles = 16 * colTiles;
+        const data = randomFormatLayer({ ...format, k, n }, random);
+        using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+        const plan = layer.plan(m);
+        expect(plan).toMatchObject({ family: 'wgmma', launches: 2, splits: 1 });
+        expect(plan.tailTiles).toBeGreaterThan(0);
+        expect(plan.tailTiles).toBeLessThan(sms);
+        expect(plan.tailSplits).toBeGreaterThan(1);
+        expect(plan.blocks).toBe(tiles - plan.tailTiles + plan.tailTiles * plan.tailSplits);
+        // Forced splits keep one launch.
+        expect(layer.plan(m, { splits: 1 })).toMatchObject({ launches: 1, tailTiles: 0, tailSplits: 1, blocks: tiles });
+
+        const checked = await run(layer, data, m, {});
+        expect(checked.failure).toBeUndefined();
+        const two = checked.bits;
+        expect(two.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
+        using xt = DeviceTensor.from(device, checked.x.bits, [m, k], format.dtype);
+        using out = device.empty([m, n], format.dtype);
+        using stream = device.createStream();
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
+        out.fill(0xff, stream);
+        using graph = stream.capture(() => layer.forward(xt, { out, stream }));
+        graph.launch();
+        expect(firstDifference(await out.toHost(stream), two)).toBe(-1);
+        // Against one unsplit launch: the first launch's tiles are the same sums in the same order, bit for bit; only
+        // the tail's (split: another order) may differ.
+        const one = await forwardPoisoned(layer, xt, out, { stream, splits: 1 });
+        let outsideTail = 0;
+        let inTail = 0;
+        for (let i = 0; i < one.length; i++) {
+          if (one[i] === two[i]) continue;
+          if (tileOf(Math.floor(i / n), i % n, colTiles, 16) >= tiles - plan.tailTiles) inTail++;
+          else outsideTail++;
+        }
+        expect({ outsideTail }).toEqual({ outsideTail: 0 });
+        expect(inTail).toBeGreaterThan(0); // the tail did run split
+      });
+  });
+
   test('the chooser\'s own pick on a wide layer: a captured graph replays it bit for bit, also after new inputs', async () => {
     const format = COVERED[0];
     const n = 4096; // 16 column tiles x 8 row tiles = 128 output tiles: the chooser takes wgmma

@@ -24,7 +24,11 @@
 //   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
 //   scales kGroupRows rows of kTileN scales (grouped formats)
 //   zeros  kGroupRows rows of kTileN scaled zero points, the scales' type and order (grouped, zero points)
-// The grid is (column tiles, row tiles, k splits); launch.cuh sizes it.
+// The grid is (output tiles, 1, k splits): blockIdx.x counts tiles in the
+// raster order below (bands of kRasterRows row tiles, column by column),
+// from args.tile_first, so the order blocks are dispatched in is that order
+// (a 2D grid of column and row tiles measured 3-10% slower: perf-notes
+// run 36). A call may run its tiles in two launches (gemm.cu, chooser.cc).
 //
 // Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
 // few rows), the splits blocks of an output tile each take a contiguous
@@ -242,13 +246,15 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int t = lane % 4;
 
   const int units = args.n / 64;
-  // Block id -> (row tile, column tile): bands of kRasterRows row tiles,
-  // each walked column by column.
-  const int col_tiles = gridDim.x;
-  const int id = blockIdx.y * col_tiles + blockIdx.x;
+  // Tile id -> (row tile, column tile): bands of kRasterRows row tiles,
+  // each walked column by column. A launch runs tiles args.tile_first on
+  // (launch.cuh), one per blockIdx.x.
+  const int col_tiles = (args.n + T::kTileN - 1) / T::kTileN;
+  const int row_tiles = (args.m + T::kRows - 1) / T::kRows;
+  const int id = args.tile_first + static_cast<int>(blockIdx.x);
   const int band = id / (kRasterRows * col_tiles);
   const int first = band * kRasterRows;
-  const int height = min(kRasterRows, static_cast<int>(gridDim.y) - first);
+  const int height = min(kRasterRows, row_tiles - first);
   const int in_band = id - band * kRasterRows * col_tiles;
   const int row_tile = first + in_band % height;
   const int col_tile = in_band / height;

@@ -34,15 +34,20 @@ cudaError_t prepare(int device) {
   return opt_in_shared_memory(configured, gemm_kernel<T>, T::smem_bytes(kStages<T>), device);
 }
 
-// One launch covers all m rows: a block per (column tile, row tile, k
-// split). For this family the launcher's `grid` argument (the mma family's
-// block count) is the plan's split count; the splits of an output tile form
-// one cluster (kernel.cuh).
+// A launch covers the output tiles args.tile_first .. + args.tiles (all of
+// them where args.tiles is 0) of every row: a block per (tile, k split). For
+// this family the launcher's `grid` argument (the mma family's block count)
+// is the plan's split count; the splits of an output tile form one cluster
+// (kernel.cuh).
 template <class T>
 cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t stream) {
   if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
+  const long all = static_cast<long>((args.n + T::kTileN - 1) / T::kTileN) * ((args.m + T::kRows - 1) / T::kRows);
+  const long tiles = args.tiles > 0 ? args.tiles : all;
+  if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || tiles > 0x7fffffffL)
+    return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-  const dim3 grid((args.n + T::kTileN - 1) / T::kTileN, (args.m + T::kRows - 1) / T::kRows, splits);
+  const dim3 grid(static_cast<unsigned>(tiles), 1, splits);
   return launch_kernel(gemm_kernel<T>, grid, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(),
                        args, device, static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
 }
