@@ -75,8 +75,10 @@ export interface KernelOverrides {
   /**
    * wgmma family: split k over this many blocks per output tile (1 to 8:
    * WGMMA_SPLITS), which sum their parts through a thread block cluster.
-   * Implies family 'wgmma'. Default: the chooser's (more splits where the
-   * output tiles alone leave SMs idle).
+   * Implies family 'wgmma'. A given count runs every output tile in one
+   * launch at that count. Default: the chooser's (more splits where the
+   * output tiles alone leave SMs idle, and where a last partial wave of tiles
+   * would, those tiles split in a second launch: KernelPlan.tailTiles).
    */
   splits?: number;
 }

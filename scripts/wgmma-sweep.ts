@@ -54,7 +54,7 @@ async function main() {
       };
       for (const s of SPLITS) us[`s${s}`] = await time(run({ splits: s }));
       const p = layers[0].plan(m);
-      const plan = `${p.family} rows ${p.rowBlocks[0] * 16} splits ${p.splits} blocks ${p.blocks}`;
+      const plan = `${p.family} rows ${p.rowBlocks[0] * 16} splits ${p.splits}${p.tailTiles > 0 ? ` tail ${p.tailTiles}x${p.tailSplits}` : ''} blocks ${p.blocks}`;
       out.push({ layer: name, m, plan, ...us });
       const best = SPLITS.reduce((b, s) => (us[`s${s}`] < us[`s${b}`] ? s : b), SPLITS[0]);
       const cell = (key: string) => `${key} ${us[key].toFixed(1)}`;

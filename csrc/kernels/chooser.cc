@@ -97,12 +97,18 @@ bool choose_tile(int m, int n, int arch, int* tile_k, int* tile_n) {
 // enough stages to fill its pipeline. (A wave: the clusters of s blocks the
 // GPU holds at once; their blocks must share a GPC, so above 2 they cannot
 // fill every SM.) `cost` gets that work, in stages.
+// Blocks one wave holds: whole clusters of `splits` blocks in the share of
+// the SMs that clusters of that size fill.
+int wgmma_wave_blocks(int splits, int sm_count) {
+  return std::max(splits, sm_count * table::kWgmmaClusterSmPercent[splits - 1] / 100 / splits * splits);
+}
+
 int wgmma_splits(long tiles, int stages, int sm_count, long* cost) {
   int splits = 1;
   long best = -1;
   for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
     if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
-    const int per_wave = std::max(s, sm_count * table::kWgmmaClusterSmPercent[s - 1] / 100 / s * s);
+    const int per_wave = wgmma_wave_blocks(s, sm_count);
     const long waves = (tiles * s + per_wave - 1) / per_wave;
     const long c =
         waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
@@ -127,13 +133,13 @@ void wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
   p->splits = wgmma_splits(tiles, stages, sm_count, &one);
   p->tail_tiles = 0;
   p->tail_splits = 1;
-  const int per_wave = std::max(1, sm_count * table::kWgmmaClusterSmPercent[0] / 100);
+  const int per_wave = wgmma_wave_blocks(1, sm_count);
   const int whole = tiles / per_wave * per_wave;
   if (whole == 0 || whole == tiles) return;
   long tail_cost = 0;
   const int tail_splits = wgmma_splits(tiles - whole, stages, sm_count, &tail_cost);
-  const long two =
-      whole / per_wave * (stages + table::kWgmmaBlockCostStages) + table::kWgmmaTailLaunchCostStages + tail_cost;
+  const long two = static_cast<long>(whole / per_wave) * (stages + table::kWgmmaBlockCostStages) +
+                   table::kWgmmaTailLaunchCostStages + tail_cost;
   if (two < one) {
     p->splits = 1;
     p->tail_tiles = tiles - whole;
@@ -175,7 +181,8 @@ bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, i
 }
 
 // A plan of one launch for every row (the wgmma and decode families): the
-// variant, its tile and depth; the family sets its grid.
+// variant, its tile and depth; the family sets its grid (and the wgmma
+// family may make it two launches: wgmma_schedule).
 Plan single_launch_plan(Family family, const Variant* v, int code_arch, const Overrides& o, int m) {
   Plan p;
   p.family = family;

@@ -58,9 +58,11 @@ struct Overrides {
   int splits = 0;
 };
 
-// How a call of m rows runs. The wgmma family: one launch of `blocks` blocks
-// (column tiles x row tiles of 64 or 128 x k splits) for all rows, variant `full`;
-// the splits of an output tile reduce through a thread block cluster. The
+// How a call of m rows runs. The wgmma family: all rows in one launch of
+// `tiles` output tiles (column tiles x row tiles of 64 or 128) x `splits`
+// blocks, variant `full`, or in two where the chooser splits a last partial
+// wave apart: tiles - tail_tiles unsplit, then tail_tiles x tail_splits; the
+// splits of an output tile reduce through a thread block cluster. The
 // decode family: one launch of `blocks` blocks (64-column strips x k splits)
 // of `warps` warps for all rows (at most its tile height), variant `full`;
 // a strip's splits reduce through a cluster. The mma
@@ -75,7 +77,7 @@ struct Plan {
   int tile_n = 0;
   int stages = 0;
   int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
-  int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM)
+  int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM; wgmma: of both launches)
   int max_par = 0;
   int splits = 1;                   // wgmma, decode: k splits per output tile (the cluster size)
   // wgmma: output tiles of the call (column tiles x row tiles); the last

@@ -26,9 +26,11 @@
 //   zeros  kGroupRows rows of kTileN scaled zero points, the scales' type and order (grouped, zero points)
 // The grid is (output tiles, 1, k splits): blockIdx.x counts tiles in the
 // raster order below (bands of kRasterRows row tiles, column by column),
-// from args.tile_first, so the order blocks are dispatched in is that order
-// (a 2D grid of column and row tiles measured 3-10% slower: perf-notes
-// run 36). A call may run its tiles in two launches (gemm.cu, chooser.cc).
+// from args.tile_first. A 2D grid of column and row tiles, mapped to the
+// same order, measured 2-4% slower on every Llama-2 layer (perf-notes run
+// 36; the cause is not profiled: likely the order the hardware dispatches a
+// 2D grid's blocks in). A call may run its tiles in two launches (gemm.cu,
+// chooser.cc).
 //
 // Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
 // few rows), the splits blocks of an output tile each take a contiguous
@@ -89,9 +91,10 @@ struct Tile {
   // count). A third hides more of the tensor pipe's latency behind the next
   // step's decode where that decode is short: FP16, 4 bits, grouped scales,
   // measured 0.6-2.8% faster than two from 256 rows and, in the 64-row tile,
-  // 1.1-1.9% at group 128. Elsewhere two measured faster (docs/perf-notes.md
-  // run 36): BF16 and per-column scales by 0.4-2.4%, FP16 g32 and g64 in the
-  // 64-row tile by 0.2-0.9%; 8 bits tie.
+  // 1.1-1.9% at group 128. Elsewhere two measured as fast or faster
+  // (docs/perf-notes.md run 36): FP16 per-column 1.2-2.4% slower with three,
+  // BF16 -0.5..+0.9% (per-column zero points +2.0..+3.2% at 64 rows), FP16
+  // g32 and g64 in the 64-row tile +0.2..+0.9%; 8 bits tie.
   static constexpr int kWgmmasInFlight =
       ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8) ? 3 : 2;
 
