@@ -90,28 +90,33 @@ bool choose_tile(int m, int n, int arch, int* tile_k, int* tile_n) {
   return false;
 }
 
-// The wgmma family's split count for `tiles` output tiles of `stages`
-// stages of k each: the one with the least work on the longest-running SM,
-// waves of clusters times what each block costs (its stages of k, its fixed
-// costs, and its share of the reduction when split); each split keeps
-// enough stages to fill its pipeline. (A wave: the clusters of s blocks the
-// GPU holds at once; their blocks must share a GPC, so above 2 they cannot
-// fill every SM.) `cost` gets that work, in stages.
 // Blocks one wave holds: whole clusters of `splits` blocks in the share of
-// the SMs that clusters of that size fill.
+// the SMs that clusters of that size fill. (Their blocks must share a GPC,
+// so above 2 they cannot fill every SM.)
 int wgmma_wave_blocks(int splits, int sm_count) {
   return std::max(splits, sm_count * table::kWgmmaClusterSmPercent[splits - 1] / 100 / splits * splits);
 }
 
+// The work on the longest-running SM, in stages, of `tiles` output tiles
+// of `stages` stages of k each split `splits` ways: waves of clusters times
+// what each block costs (its stages of k, its fixed costs, and its share of
+// the reduction when split).
+long wgmma_cost(long tiles, int splits, int stages, int sm_count) {
+  const int per_wave = wgmma_wave_blocks(splits, sm_count);
+  const long waves = (tiles * splits + per_wave - 1) / per_wave;
+  return waves * ((stages + splits - 1) / splits + table::kWgmmaBlockCostStages +
+                  (splits > 1 ? table::kWgmmaSplitCostStages : 0));
+}
+
+// The wgmma family's split count for `tiles` output tiles of `stages`
+// stages of k each: the one of least wgmma_cost, each split keeping enough
+// stages to fill its pipeline. `cost` gets that cost.
 int wgmma_splits(long tiles, int stages, int sm_count, long* cost) {
   int splits = 1;
   long best = -1;
   for (int s = 1; s <= table::kWgmmaMaxSplits; ++s) {
     if (s > 1 && stages / s < table::kWgmmaMinSplitStages) break;
-    const int per_wave = wgmma_wave_blocks(s, sm_count);
-    const long waves = (tiles * s + per_wave - 1) / per_wave;
-    const long c =
-        waves * ((stages + s - 1) / s + table::kWgmmaBlockCostStages + (s > 1 ? table::kWgmmaSplitCostStages : 0));
+    const long c = wgmma_cost(tiles, s, stages, sm_count);
     if (best < 0 || c < best) {
       best = c;
       splits = s;
@@ -138,8 +143,7 @@ void wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
   if (whole == 0 || whole == tiles) return;
   long tail_cost = 0;
   const int tail_splits = wgmma_splits(tiles - whole, stages, sm_count, &tail_cost);
-  const long two = static_cast<long>(whole / per_wave) * (stages + table::kWgmmaBlockCostStages) +
-                   table::kWgmmaTailLaunchCostStages + tail_cost;
+  const long two = wgmma_cost(whole, 1, stages, sm_count) + table::kWgmmaTailLaunchCostStages + tail_cost;
   if (two < one) {
     p->splits = 1;
     p->tail_tiles = tiles - whole;

@@ -117,6 +117,11 @@ struct Tile {
   static constexpr int kPartBytes = kRows * kPartStride * 4;
   static constexpr int kMaxSplits = 8;  // the portable cluster size limit
 
+  // Output tiles of an [m, n] result along n and m, the last of each partial
+  // (the grid's and the raster's count: launch.cuh, gemm_body).
+  __host__ __device__ static constexpr int col_tiles(int n) { return (n + kTileN - 1) / kTileN; }
+  __host__ __device__ static constexpr int row_tiles(int m) { return (m + kRows - 1) / kRows; }
+
   // 1024 bytes of slack: the swizzled A tiles need 1024-byte alignment, which
   // dynamic shared memory does not promise.
   __host__ __device__ static constexpr int smem_bytes(int stages) { return stages * kStageBytes + 1024; }
@@ -228,8 +233,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   static_assert(STAGES >= 3, "one slot of slack plus two in flight");
   // With N wgmmas in flight a stage's slot is free within the next stage
   // only if a stage has at least N k16 steps (file comment).
-  constexpr int kWgmmasInFlight = T::kWgmmasInFlight;
-  static_assert(T::kSteps >= kWgmmasInFlight, "a stage's wgmmas must retire during the next stage");
+  static_assert(T::kSteps >= T::kWgmmasInFlight, "a stage's wgmmas must retire during the next stage");
 
   extern __shared__ int4 smem_raw[];
   // Under programmatic dependent launch the block waits for the kernel before
@@ -252,8 +256,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // Tile id -> (row tile, column tile): bands of kRasterRows row tiles,
   // each walked column by column. A launch runs tiles args.tile_first on
   // (launch.cuh), one per blockIdx.x.
-  const int col_tiles = (args.n + T::kTileN - 1) / T::kTileN;
-  const int row_tiles = (args.m + T::kRows - 1) / T::kRows;
+  const int col_tiles = T::col_tiles(args.n);
+  const int row_tiles = T::row_tiles(args.m);
   const int id = args.tile_first + static_cast<int>(blockIdx.x);
   const int band = id / (kRasterRows * col_tiles);
   const int first = band * kRasterRows;
@@ -423,7 +427,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       ptx::MmaAsync<T::kRows>::template run<T::kAct == Act::kBF16>(
           acc, a, ptx::sw128_desc(base + slot * T::kStageBytes + (s / 4) * T::kAtomBytes + (s % 4) * 32));
       ptx::wgmma_commit();
-      ptx::wgmma_wait<kWgmmasInFlight>();
+      ptx::wgmma_wait<T::kWgmmasInFlight>();
     }
   };
 

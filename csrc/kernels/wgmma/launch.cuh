@@ -42,7 +42,7 @@ cudaError_t prepare(int device) {
 template <class T>
 cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t stream) {
   if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
-  const long all = static_cast<long>((args.n + T::kTileN - 1) / T::kTileN) * ((args.m + T::kRows - 1) / T::kRows);
+  const long all = static_cast<long>(T::col_tiles(args.n)) * T::row_tiles(args.m);
   const long tiles = args.tiles > 0 ? args.tiles : all;
   if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || tiles > 0x7fffffffL)
     return cudaErrorInvalidValue;
