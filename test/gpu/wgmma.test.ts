@@ -70,7 +70,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   }
 
   describeEachFormat(COVERED, K, N, random, (format, f) => {
-    test('forced, it runs any batch in one launch; by default this narrow f.layer takes it only with enough rows', () => {
+    test('forced, it runs any batch of this narrow layer in one launch (fewer tiles than a wave); by default the layer takes it only with enough rows', () => {
       for (const m of BATCHES) expect(f.layer.plan(m, WGMMA)).toMatchObject({ family: 'wgmma', launches: 1, tileK: 128, tileN: 256 });
       // 2 column tiles: 8 row tiles make the 16 output tiles the chooser asks for (chooser.test.ts pins the rule).
       expect(f.layer.plan(896).family).toBe('mma');
@@ -174,8 +174,12 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
 
   describe('a last, partial wave of output tiles: a second launch runs it split', () => {
     const k = 1536; // 12 stages: the tail's split count has room
-    const m = 2048; // 16 row tiles of 128: two raster bands
-    /** Output tile of element (row, col) in the kernel's raster order (wgmma/kernel.cuh: bands of 8 row tiles, column by column). */
+    const m = 1500; // 12 row tiles of 128, the last partial: a raster band of 8 and a partial one of 4
+    const rowTiles = 12;
+    /**
+     * Output tile of element (row, col) in the kernel's raster order (wgmma/kernel.cuh: bands of 8 row tiles,
+     * column by column): the test's own copy of that rule, to check which launch wrote which element.
+     */
     const tileOf = (row: number, col: number, colTiles: number, rowTiles: number): number => {
       const rowTile = Math.floor(row / 128);
       const band = Math.floor(rowTile / 8);
@@ -185,9 +189,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
       test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}: within the bound, each launch writes its own tiles, repeats and a graph bit-identical`, async () => {
         const sms = device.multiProcessorCount;
-        const colTiles = Math.ceil(sms / 16) + 1; // 16 x that: a whole wave and part of another
+        const colTiles = Math.ceil(sms / rowTiles) + 1; // 12 x that: a whole wave and part of another
         const n = 256 * colTiles;
-        const tiles = 16 * colTiles;
+        const tiles = rowTiles * colTiles;
         const data = randomFormatLayer({ ...format, k, n }, random);
         using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
         const plan = layer.plan(m);
@@ -211,6 +215,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         using graph = stream.capture(() => layer.forward(xt, { out, stream }));
         graph.launch();
         expect(firstDifference(await out.toHost(stream), two)).toBe(-1);
+        // The same call again, twice: the second takes the bound path (its planned launches kept).
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
         // Against one unsplit launch: the first launch's tiles are the same sums in the same order, bit for bit; only
         // the tail's (split: another order) may differ.
         const one = await forwardPoisoned(layer, xt, out, { stream, splits: 1 });
@@ -218,7 +225,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         let inTail = 0;
         for (let i = 0; i < one.length; i++) {
           if (one[i] === two[i]) continue;
-          if (tileOf(Math.floor(i / n), i % n, colTiles, 16) >= tiles - plan.tailTiles) inTail++;
+          if (tileOf(Math.floor(i / n), i % n, colTiles, rowTiles) >= tiles - plan.tailTiles) inTail++;
           else outsideTail++;
         }
         expect({ outsideTail }).toEqual({ outsideTail: 0 });

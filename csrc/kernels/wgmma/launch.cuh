@@ -44,7 +44,8 @@ cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t 
   if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
   const long all = static_cast<long>(T::col_tiles(args.n)) * T::row_tiles(args.m);
   const long tiles = args.tiles > 0 ? args.tiles : all;
-  if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || tiles > 0x7fffffffL)
+  // (The kernel numbers tiles with int.)
+  if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || all > 0x7fffffffL)
     return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>(tiles), 1, splits);
