@@ -81,6 +81,16 @@ export interface KernelOverrides {
    * would, those tiles split in a second launch: KernelPlan.tailTiles).
    */
   splits?: number;
+  /**
+   * wgmma family, up to 64 rows (its 32- and 64-row tiles): true runs one stream-k
+   * launch, whose blocks (one per SM) share the output tiles' k evenly and
+   * add each other's partial sums through the workspace in a fixed order;
+   * false keeps to split counts. True implies family 'wgmma'; BAD_ARGUMENT
+   * with `splits`, and above 64 rows (the 128-row tile has no stream-k).
+   * Default: the chooser's, stream-k where the kernel table's
+   * cost model says it beats every split plan (KernelPlan.streamK).
+   */
+  streamK?: boolean;
 }
 
 /** The split counts the wgmma family runs: 1 to csrc/kernels/table.json's maxSplits. */
@@ -162,7 +172,7 @@ export function targetOf(device: Device): NativeTarget {
 }
 
 /** Every KernelOverrides field (the type makes the compiler refuse a missing or unknown one). */
-const OVERRIDE_FIELDS: Readonly<Record<keyof KernelOverrides, true>> = { tile: true, stages: true, sms: true, maxPar: true, family: true, splits: true };
+const OVERRIDE_FIELDS: Readonly<Record<keyof KernelOverrides, true>> = { tile: true, stages: true, sms: true, maxPar: true, family: true, splits: true, streamK: true };
 const OVERRIDE_KEYS = Object.keys(OVERRIDE_FIELDS) as ReadonlyArray<keyof KernelOverrides>;
 
 /** Whether any kernel override is set (else the chooser's plan runs). */
@@ -202,6 +212,10 @@ export function nativeOverrides(o: KernelOverrides): NativeOverrides | undefined
   if (o.splits !== undefined) {
     if (!WGMMA_SPLITS.includes(o.splits)) throw invalid('BAD_ARGUMENT', 'splits', `one of ${WGMMA_SPLITS.join(', ')}`, o.splits);
     out.splits = o.splits;
+  }
+  if (o.streamK !== undefined) {
+    if (typeof o.streamK !== 'boolean') throw invalid('BAD_ARGUMENT', 'streamK', 'a boolean', o.streamK);
+    out.streamK = o.streamK;
   }
   return out;
 }

@@ -107,7 +107,7 @@ export interface RunOptions extends KernelOverrides {
    * every 64 rows read the weights again.
    * Runs the mma family (so from 8 to 9 rows the default plan's results
    * change where the decode family stops; this mode's do not); cannot be
-   * combined with `family`, `splits`, `tile` or `maxPar`.
+   * combined with `family`, `splits`, `streamK`, `tile` or `maxPar`.
    */
   batchInvariant?: boolean;
 }
@@ -593,10 +593,16 @@ export class QuantizedLinear {
   /** The native overrides of a call: the caller's, or batch invariance's fixed tile and maxPar 1. */
   private overridesFor(options: RunOptions): ReturnType<typeof nativeOverrides> {
     if (!options.batchInvariant) return nativeOverrides(options);
-    if (options.tile !== undefined || options.maxPar !== undefined || options.family !== undefined || options.splits !== undefined)
+    if (
+      options.tile !== undefined ||
+      options.maxPar !== undefined ||
+      options.family !== undefined ||
+      options.splits !== undefined ||
+      options.streamK !== undefined
+    )
       throw new MarlinError(
         'BAD_ARGUMENT',
-        'batchInvariant fixes the family, tile and maxPar itself: do not pass family, splits, tile or maxPar with it',
+        'batchInvariant fixes the family, tile and maxPar itself: do not pass family, splits, streamK, tile or maxPar with it',
       );
     if (this.invariantTile === undefined) {
       // The mma family's tile for one row, whatever family a table's `choose` entries give one row (the decode

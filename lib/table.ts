@@ -53,6 +53,10 @@ export interface KernelTableFile {
     splitCostStages?: number;
     /** wgmma: what the chooser counts for a second launch that runs a last, partial wave's tiles split, in stages of work. */
     tailLaunchCostStages?: number;
+    /** wgmma, stream-k: what the chooser counts for each further output tile a block has a share of (a pipeline refill), in stages of work. */
+    streamKShareCostStages?: number;
+    /** wgmma, stream-k: what the chooser counts for each partial a block adds from the blocks below it, in stages of work. */
+    streamKPartialCostStages?: number;
     /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
     clusterSmPercent?: number[];
     /**

@@ -261,14 +261,16 @@ function checkWgmma(table) {
   if (!(isCount(wgmma.maxSplits, 1) && wgmma.maxSplits <= 8))
     fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
   const rows = list(wgmma.rows);
-  if (!(rows.length > 0 && rows.every((r, i) => [64, 128].includes(r) && (i === 0 || r > rows[i - 1]))))
-    fail(`wgmma rows must be ascending values of 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
+  if (!(rows.length > 0 && rows.every((r, i) => [32, 64, 128].includes(r) && (i === 0 || r > rows[i - 1]))))
+    fail(`wgmma rows must be ascending values of 32, 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
   const capacity = list(wgmma.clusterSmPercent);
   if (!(capacity.length === wgmma.maxSplits && capacity.every((p) => p > 0 && p <= 100)))
     fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);
   if (!isCount(wgmma.minSplitStages, 1)) fail(`wgmma minSplitStages must be an integer >= 1, not ${wgmma.minSplitStages}`);
   if (!(isCount(wgmma.blockCostStages, 0) && isCount(wgmma.splitCostStages, 0) && isCount(wgmma.tailLaunchCostStages, 0)))
     fail('wgmma blockCostStages, splitCostStages and tailLaunchCostStages must be integers >= 0');
+  if (!(isCount(wgmma.streamKShareCostStages, 0) && isCount(wgmma.streamKPartialCostStages, 0)))
+    fail('wgmma streamKShareCostStages and streamKPartialCostStages must be integers >= 0');
   // An entry's bits are among those the family is built for (an entry with
   // none, or with only others, could never be taken).
   const familyBits = wgmma.formats?.bits ?? table.formats.bits;
@@ -502,6 +504,8 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +
     `constexpr int kWgmmaSplitCostStages = ${wgmma ? wgmma.splitCostStages : 0};  // a split block's reduction, in stages of work\n` +
     `constexpr int kWgmmaTailLaunchCostStages = ${wgmma ? wgmma.tailLaunchCostStages : 0};  // a second launch for a partial wave, in stages of work\n` +
+    `constexpr int kWgmmaStreamKShareCostStages = ${wgmma ? wgmma.streamKShareCostStages : 0};  // stream-k: each further tile share of a block\n` +
+    `constexpr int kWgmmaStreamKPartialCostStages = ${wgmma ? wgmma.streamKPartialCostStages : 0};  // stream-k: each partial a block adds\n` +
     '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
     '// this table), k16 rows in flight per warp, tile heights, when the chooser\n' +
     '// gives it a call (m <= max_batch, the format\'s bits and zero-point mode, from\n' +

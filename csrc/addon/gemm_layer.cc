@@ -139,6 +139,8 @@ std::string GemmLayer::Context(int m, const marlin::Overrides& o) const {
   if (o.stages) s += ", stages " + std::to_string(o.stages);
   if (o.sms) s += ", sms " + std::to_string(o.sms);
   s += ", maxPar " + std::to_string(o.max_par);
+  if (o.splits) s += ", splits " + std::to_string(o.splits);
+  if (o.stream_k != -1) s += o.stream_k == 1 ? ", streamK" : ", streamK false";
   return s;
 }
 

@@ -57,6 +57,11 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
   o.sms = OptionalInt(env, obj, "sms", 0);
   o.max_par = OptionalInt(env, obj, "maxPar", o.max_par);
   o.splits = OptionalInt(env, obj, "splits", 0);
+  const Napi::Value stream_k = obj.Get("streamK");
+  if (!stream_k.IsUndefined()) {
+    if (!stream_k.IsBoolean()) throw MakeError(env, "BAD_ARGUMENT", "Expected a boolean for streamK");
+    o.stream_k = stream_k.As<Napi::Boolean>().Value() ? 1 : 0;
+  }
   const Napi::Value family = obj.Get("family");
   if (!family.IsUndefined()) {
     const std::string name = family.IsString() ? family.As<Napi::String>().Utf8Value() : std::string();
@@ -78,7 +83,7 @@ marlin::Target TargetArg(Napi::Env env, Napi::Value value) {
 }
 
 bool ForcedChoice(const marlin::Overrides& o) {
-  return o.tile_k != 0 || o.stages != 0 || o.family != -1 || o.splits != 0;
+  return o.tile_k != 0 || o.stages != 0 || o.family != -1 || o.splits != 0 || o.stream_k == 1;
 }
 
 const char* FamilyName(marlin::Family family) {
@@ -109,6 +114,7 @@ Napi::Object PlanObject(Napi::Env env, const marlin::Plan& p) {
   o.Set("splits", p.splits);
   o.Set("tailTiles", p.tail_tiles);
   o.Set("tailSplits", p.tail_splits);
+  o.Set("streamK", p.stream_k);
   o.Set("warps", p.warps);
   o.Set("launches", p.launches);
   Napi::Array blocks = Napi::Array::New(env);

@@ -131,8 +131,8 @@ int wgmma_splits(long tiles, int stages, int sm_count, long* cost) {
 // blocks would leave SMs idle (7B gate_up at 1024 rows: 688 tiles, 5.2
 // waves on 132 SMs), the whole waves unsplit and then the rest in a second
 // launch at its own best split count, whichever costs less (the second
-// launch counts tailLaunchCostStages more).
-void wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
+// launch counts tailLaunchCostStages more). Returns the plan's cost.
+long wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
   const int stages = k / table::kWgmmaTileK;
   long one = 0;
   p->splits = wgmma_splits(tiles, stages, sm_count, &one);
@@ -140,15 +140,38 @@ void wgmma_schedule(int tiles, int k, int sm_count, Plan* p) {
   p->tail_splits = 1;
   const int per_wave = wgmma_wave_blocks(1, sm_count);
   const int whole = tiles / per_wave * per_wave;
-  if (whole == 0 || whole == tiles) return;
+  if (whole == 0 || whole == tiles) return one;
   long tail_cost = 0;
   const int tail_splits = wgmma_splits(tiles - whole, stages, sm_count, &tail_cost);
   const long two = wgmma_cost(whole, 1, stages, sm_count) + table::kWgmmaTailLaunchCostStages + tail_cost;
-  if (two < one) {
-    p->splits = 1;
-    p->tail_tiles = tiles - whole;
-    p->tail_splits = tail_splits;
-  }
+  if (two >= one) return one;
+  p->splits = 1;
+  p->tail_tiles = tiles - whole;
+  p->tail_splits = tail_splits;
+  return two;
+}
+
+// A stream-k launch's blocks (wgmma/kernel.cuh stream_k_tiles): one per SM,
+// at most one per unit of work (a tile's k tile).
+int wgmma_stream_k_blocks(long tiles, int k, int sm_count) {
+  return static_cast<int>(std::min<long>(sm_count, tiles * (k / table::kWgmmaTileK)));
+}
+
+// The longest block's work in a stream-k launch, in the units of
+// wgmma_cost: its ceil(units / blocks) stages of k, its fixed cost, a
+// pipeline refill for each further tile its run reaches into, and the
+// partials the share that ends a tile adds (one where a block's run is a
+// tile or more; else as many blocks as can hold the rest of a tile's k,
+// the shortest runs being floor(units / blocks)).
+long wgmma_stream_k_cost(long tiles, int k, int sm_count) {
+  const long stages = k / table::kWgmmaTileK;
+  const long blocks = wgmma_stream_k_blocks(tiles, k, sm_count);
+  const long run = (tiles * stages + blocks - 1) / blocks;
+  const long shortest = std::max(1L, tiles * stages / blocks);
+  const long shares = (run - 1 + stages - 1) / stages + 1;
+  const long partials = shortest >= stages ? 1 : (stages - 1 + shortest - 1) / shortest;
+  return run + table::kWgmmaBlockCostStages + (shares - 1) * table::kWgmmaStreamKShareCostStages +
+         partials * table::kWgmmaStreamKPartialCostStages;
 }
 
 // The mma family's block count whose stripes follow column tiles (table.json
@@ -268,14 +291,16 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   if (o.family != -1 && o.family != static_cast<int>(Family::kMma) && o.family != static_cast<int>(Family::kWgmma) &&
       o.family != static_cast<int>(Family::kDecode))
     return Status::kBadLaunch;
-  if (o.splits < 0 || o.splits > table::kWgmmaMaxSplits) return Status::kBadLaunch;
+  if (o.splits < 0 || o.splits > table::kWgmmaMaxSplits || o.stream_k < -1 || o.stream_k > 1 ||
+      (o.stream_k == 1 && o.splits != 0))
+    return Status::kBadLaunch;
 
   // The decode family: on the GPU its sm_90a code runs on, for up to its
   // tallest tile's rows of a format it has, where a `choose` entry matches
   // (measured: table.json), unless the call forces another family or one of
   // the mma family's options. Forced, it takes any m up to its tallest tile.
   const bool forced_decode = o.family == static_cast<int>(Family::kDecode);
-  if (forced_decode && (mma_options || o.splits != 0)) return Status::kBadLaunch;
+  if (forced_decode && (mma_options || o.splits != 0 || o.stream_k == 1)) return Status::kBadLaunch;
   {
     int rows = 0;  // the smallest tile height that holds m (0: none)
     for (int r : table::kDecodeRows)
@@ -284,7 +309,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     bool chosen = false;
     for (int i = 0; i < table::kDecodeChooseCount && !chosen; ++i)
       chosen = decode_entry_chosen(table::kDecodeChoose[i], m, format, shares);
-    if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && chosen)) {
+    if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && o.stream_k != 1 && chosen)) {
       const Variant* v = rows > 0 && table::kDecodeArch > 0 && target.arch == table::kDecodeArch &&
                                  arch == table::kDecodeArch && format.group_size > 0
                              ? find_variant(Family::kDecode, format, 16, 64, rows / 8, table::kDecodeArch)
@@ -303,9 +328,9 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // The wgmma family: on the GPU its sm_90a code runs on, where a `choose`
   // entry of the table matches (enough rows and output tiles: measured, see
   // table.json), for the formats it has, unless the call asks for the mma
-  // family or one of its options. Forced (a family or a split count), it
-  // takes any batch and shape.
-  const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma) || o.splits != 0;
+  // family or one of its options. Forced (a family, a split count or
+  // stream-k), it takes any batch and shape.
+  const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma) || o.splits != 0 || o.stream_k == 1;
   if (forced_wgmma && (mma_options || o.family == static_cast<int>(Family::kMma))) return Status::kBadLaunch;
   // The tile height: the smallest compiled one that holds m (wgmma's N: a
   // shorter tile wastes less tensor work on missing rows), else the tallest.
@@ -327,14 +352,29 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
             ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
             : nullptr;
     if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
+      // Stream-k only where the tile has it (the 32- and 64-row ones: up to 64 rows).
+      if (o.stream_k == 1 && !v->stream_k) return Status::kBadLaunch;
       Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
-      // Searched only for a plan that runs the family (plans are made per call).
-      if (o.splits != 0)
-        w.splits = o.splits;
-      else
-        wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
-      if (w.tail_tiles > 0) w.launches = 2;
       w.tiles = wgmma_tiles;
+      // Searched only for a plan that runs the family (plans are made per call):
+      // a forced split count; else the cheaper of the split plan and, where
+      // the tile has it and the call allows it, stream-k.
+      if (o.splits != 0) {
+        w.splits = o.splits;
+      } else {
+        const long split_cost = o.stream_k == 1 ? 0 : wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
+        if (o.stream_k == 1 || (v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
+                                wgmma_stream_k_cost(wgmma_tiles, k, target.sm_count) < split_cost)) {
+          w.splits = 1;
+          w.tail_tiles = 0;
+          w.tail_splits = 1;
+          w.stream_k = true;
+          w.blocks = wgmma_stream_k_blocks(wgmma_tiles, k, target.sm_count);
+          *out = w;
+          return Status::kOk;
+        }
+      }
+      if (w.tail_tiles > 0) w.launches = 2;
       w.blocks = (wgmma_tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
       *out = w;
       return Status::kOk;

@@ -47,10 +47,12 @@ std::size_t partial_bytes(int sm_count) {
   return static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
 }
 
-std::size_t counter_bytes(int n, int max_par) {
-  // One counter per (problem, column slice); 128 columns is the narrowest
-  // tile. Rounded up to 16 bytes.
-  const std::size_t ints = static_cast<std::size_t>(max_par) * static_cast<std::size_t>((n + 127) / 128);
+std::size_t counter_bytes(int n, int max_par, int sm_count) {
+  // One counter per (problem, column slice), 128 columns being the narrowest
+  // tile, and at least one per SM (a wgmma stream-k block's). Rounded up to
+  // 16 bytes.
+  const std::size_t ints = std::max(static_cast<std::size_t>(max_par) * static_cast<std::size_t>((n + 127) / 128),
+                                    static_cast<std::size_t>(sm_count));
   return (ints * 4 + 15) / 16 * 16;
 }
 
@@ -88,7 +90,7 @@ const char* status_message(Status status) {
              "formats) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
-      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma, wgmma or decode (wgmma and decode without a tile, depth, block count or max_par), and splits 0 to the table's maxSplits (wgmma only)";
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma, wgmma or decode (wgmma and decode without a tile, depth, block count or max_par), splits 0 to the table's maxSplits (wgmma only), and stream-k up to 64 rows (wgmma only, not with splits)";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
     case Status::kNoImage:
@@ -99,7 +101,7 @@ const char* status_message(Status status) {
 
 std::size_t workspace_bytes(int n, int max_par, int sm_count) {
   if (n <= 0 || max_par <= 0 || sm_count <= 0) return 0;
-  return partial_bytes(sm_count) + counter_bytes(n, max_par);
+  return partial_bytes(sm_count) + counter_bytes(n, max_par, sm_count);
 }
 
 cudaError_t current_target(Target* target, int* device) {
@@ -112,6 +114,13 @@ cudaError_t current_target(Target* target, int* device) {
   if (e == cudaSuccess) e = device_attribute(*device, kMinor, &minor);
   target->arch = 10 * major + minor;
   return e;
+}
+
+int sm_count(int device) {
+  int count = 0;
+  if (device_attribute(device, kSmCount, &count) == cudaSuccess) return count;
+  cudaGetLastError();  // not sticky; the caller refuses the launch
+  return 0;
 }
 
 std::size_t max_access_window(int device) {
@@ -205,7 +214,8 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
   auto* locks = reinterpret_cast<int*>(static_cast<char*>(args.workspace) + partial_bytes(target.sm_count));
   if (p.family == Family::kWgmma || p.family == Family::kDecode) {
     // One launch for every row (wgmma: two where the plan splits a last
-    // partial wave's tiles apart); its blocks share nothing in the workspace.
+    // partial wave's tiles apart); its blocks share nothing in the workspace
+    // but in a wgmma stream-k launch (a partial slot and a counter each).
     if (args.m == 0) return Status::kOk;
     KernelArgs ka{static_cast<const int4*>(args.a),
                   static_cast<const int4*>(args.b),
@@ -224,6 +234,11 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
       ka.tile_first = ka.tiles;
       ka.tiles = p.tail_tiles;
       e = visit(Launch{p.full, ka, p.tail_splits, device});
+      return e == cudaSuccess ? Status::kOk : fail(e);
+    }
+    if (p.stream_k) {
+      ka.stream_k = 1;
+      e = visit(Launch{p.full, ka, p.blocks, device});
       return e == cudaSuccess ? Status::kOk : fail(e);
     }
     e = visit(Launch{p.full, ka, p.family == Family::kDecode ? p.warps * p.splits : p.splits, device});

@@ -56,13 +56,19 @@ struct Overrides {
   // wgmma family: k splits per output tile (1 to the table's maxSplits);
   // 0: the chooser's. Setting it means the wgmma family.
   int splits = 0;
+  // wgmma family, tiles that have it (Variant::stream_k): 1 forces a
+  // stream-k launch (implies the family), 0 keeps to split counts, -1: the
+  // chooser's.
+  int stream_k = -1;
 };
 
 // How a call of m rows runs. The wgmma family: all rows in one launch of
-// `tiles` output tiles (column tiles x row tiles of 64 or 128) x `splits`
+// `tiles` output tiles (column tiles x row tiles of 32, 64 or 128) x `splits`
 // blocks, variant `full`, or in two where the chooser splits a last partial
 // wave apart: tiles - tail_tiles unsplit, then tail_tiles x tail_splits; the
-// splits of an output tile reduce through a thread block cluster. The
+// splits of an output tile reduce through a thread block cluster; or, with
+// stream_k, one launch of `blocks` blocks (at most one per SM) that share
+// the tiles' k evenly and reduce through the workspace. The
 // decode family: one launch of `blocks` blocks (64-column strips x k splits)
 // of `warps` warps for all rows (at most its tile height), variant `full`;
 // a strip's splits reduce through a cluster. The mma
@@ -77,19 +83,23 @@ struct Plan {
   int tile_n = 0;
   int stages = 0;
   int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
-  int blocks = 0;                   // thread blocks per launch (mma: at most, one per SM; wgmma: of both launches)
+  int blocks =
+      0;  // thread blocks per launch (mma: at most, one per SM; wgmma: of both launches, or the stream-k launch's)
   int max_par = 0;
-  int splits = 1;                   // wgmma, decode: k splits per output tile (the cluster size)
+  int splits = 1;  // wgmma, decode: k splits per output tile (the cluster size)
   // wgmma: output tiles of the call (column tiles x row tiles); the last
   // tail_tiles of them (a partial wave) run in a second launch, split
   // tail_splits ways, the first runs the whole waves before them.
   int tiles = 0;
   int tail_tiles = 0;
   int tail_splits = 1;
-  int warps = 0;                    // decode: warps per block, each a share of the strip's k
+  // wgmma: one stream-k launch of `blocks` blocks sharing every tile's k
+  // (wgmma/kernel.cuh stream_k_tiles); splits 1, no tail.
+  bool stream_k = false;
+  int warps = 0;  // decode: warps per block, each a share of the strip's k
   int launches = 0;
-  const Variant* full = nullptr;    // 4 row blocks: launches of 64 rows or more
-  const Variant* tail = nullptr;    // fewer row blocks: a last launch of fewer than 64 rows
+  const Variant* full = nullptr;  // mma: 4 row blocks, launches of 64 rows or more; wgmma, decode: the variant
+  const Variant* tail = nullptr;  // mma: fewer row blocks, a last launch of fewer than 64 rows
 };
 
 // Rows and 16-row blocks of the next launch when `left` rows remain.
@@ -127,13 +137,14 @@ void reset_tile_rules();
 
 // Bytes of workspace a call needs: one partial-sum slot (64 KiB) per SM of
 // the device, then one int32 counter per (64-row problem, column slice) for
-// this n and max_par. Calls on one stream may share a workspace (of the
+// this n and max_par, and at least one per SM (a wgmma stream-k launch's
+// blocks). Calls on one stream may share a workspace (of the
 // largest size any of them needs): the counters are zero again after each.
 std::size_t workspace_bytes(int n, int max_par, int sm_count);
 
 struct GemmArgs {
-  const void* a = nullptr;       // [m, k] activations, row-major
-  const void* b = nullptr;       // packed weights, Marlin layout: k * n * bits / 8 bytes
+  const void* a = nullptr;  // [m, k] activations, row-major
+  const void* b = nullptr;  // packed weights, Marlin layout: k * n * bits / 8 bytes
   const void* scales = nullptr;  // [groups, n] in the activation type, Marlin order
   // Zero points (format.zero_points): per-column formats read the packed
   // bytes ([1, n]); grouped formats (uses_scaled_zeros) read only
@@ -141,8 +152,8 @@ struct GemmArgs {
   // scales and the packed bytes ([groups, n], the scales' type and order).
   const void* zeros = nullptr;
   const void* scaled_zeros = nullptr;
-  void* c = nullptr;             // [m, n] activation type, row-major; fully overwritten
-  void* workspace = nullptr;     // workspace_bytes() bytes, zeroed; its counters are zero again on return
+  void* c = nullptr;  // [m, n] activation type, row-major; fully overwritten
+  void* workspace = nullptr;  // workspace_bytes() bytes, zeroed; its counters are zero again on return
   std::size_t workspace_bytes = 0;
   int m = 0;
   int n = 0;

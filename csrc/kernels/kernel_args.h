@@ -18,16 +18,20 @@ struct KernelArgs {
   // ([groups, n] in the activation type and the scales' order: scaled_zeros.h).
   const int4* zeros;
   int4* c;             // [m, n] output in the activation type, row-major
-  int* locks;          // one counter per (problem, column slice); zero on entry, zero again on exit
-  float4* partials;    // one slot of kPartialSlotFloat4 per block, for partial sums
+  int* locks;  // one counter per (problem, column slice), or per block (wgmma stream-k); zero on entry and exit
+  float4* partials;  // one slot of kPartialSlotFloat4 per block, for partial sums
   unsigned long long b_policy;  // L2 evict-first descriptor for the weight loads (cache_policy.h)
-  int m;               // rows in this launch: ceil(m / tile rows) problems side by side
+  int m;  // rows in this launch: ceil(m / tile rows) problems side by side
   int n;
   int k;
   // wgmma family: this launch runs the output tiles [tile_first, tile_first +
   // tiles) of the layer's raster order (wgmma/kernel.cuh); tiles = 0: all.
   int tile_first = 0;
   int tiles = 0;
+  // wgmma family, tiles with stream-k (wgmma/kernel.cuh stream_k_tiles):
+  // 1: the launch's blocks share every tile's k evenly, through the
+  // workspace (partials and locks); 0: a block per (output tile, k split).
+  int stream_k = 0;
 };
 
 }  // namespace marlin

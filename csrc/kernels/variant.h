@@ -39,6 +39,7 @@ struct Variant {
   int stages;      // pipeline depth: the deepest that fits that architecture (decode: k16 rows in flight per warp)
   int smem_bytes;  // dynamic shared memory per block
   bool evict_first;  // its weight loads carry the L2 evict-first hint (args.b_policy)
+  bool stream_k;     // wgmma: it can run a stream-k launch (args.stream_k)
   LaunchFn launch;
   AttributesFn attributes;
   PrepareFn prepare;

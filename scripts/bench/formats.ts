@@ -1,6 +1,6 @@
 /**
  * The weight formats the bench times and their command-line names,
- * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], spelled like the generated kernels
+ * ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], spelled like the generated kernels
  * (gemm_mma_f16_u4_g128_sym_...):
  *   fp16-u4-g128       FP16 activations, 4-bit weights, a scale per 128 rows,
  *                      symmetric (the default)
@@ -14,6 +14,9 @@
  *   fp16-u4-g128-decode the decode family (H100-class GPUs, up to 8 rows),
  *                      which the chooser picks only where the kernel table's
  *                      `choose` entries match
+ *   fp16-u4-g128-sk    the wgmma family's stream-k launch (forward's streamK:
+ *                      true; H100-class GPUs, up to 64 rows); -nosk keeps
+ *                      the wgmma family to split counts (streamK: false)
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.
  */
@@ -30,6 +33,8 @@ export interface BenchFormat extends WeightFormat {
   batchInvariant?: boolean;
   /** Timed with forward(x, { family }): that family at every batch. */
   family?: KernelFamily;
+  /** Timed with forward(x, { streamK }): the wgmma family's stream-k launch (true) or split counts only (false). */
+  streamK?: boolean;
 }
 
 export const DEFAULT_BENCH_FORMAT: Readonly<BenchFormat> = Object.freeze({ ...DEFAULT_FORMAT, actOrder: false });
@@ -41,6 +46,8 @@ const DTYPE_TOKENS: Readonly<Record<ActivationDType, string>> = { float16: 'fp16
 const ZERO_POINTS = 'zp';
 const ACT_ORDER = 'act';
 const INVARIANT = 'inv';
+const STREAM_K = 'sk';
+const NO_STREAM_K = 'nosk';
 
 const bitsToken = (bits: WeightBits) => `u${bits}`;
 const groupToken = (group: GroupSize) => (group === -1 ? 'gch' : `g${group}`);
@@ -52,13 +59,14 @@ export function formatName(f: BenchFormat): string {
     ...(f.actOrder ? [ACT_ORDER] : []),
     ...(f.batchInvariant ? [INVARIANT] : []),
     ...(f.family ? [f.family] : []),
+    ...(f.streamK === undefined ? [] : [f.streamK ? STREAM_K : NO_STREAM_K]),
   ];
   return [DTYPE_TOKENS[f.dtype], bitsToken(f.bits), groupToken(f.groupSize), ...flags].join('-');
 }
 
 /** "float16/4-bit/g128/symmetric", with "/act-order" for act-order layers (lib's wording). */
 export function describeBenchFormat(f: BenchFormat): string {
-  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}${f.family ? `/${f.family}-family` : ''}`;
+  return `${describeFormat(f)}${f.actOrder ? '/act-order' : ''}${f.batchInvariant ? '/batch-invariant' : ''}${f.family ? `/${f.family}-family` : ''}${f.streamK === undefined ? '' : f.streamK ? '/stream-k' : '/no-stream-k'}`;
 }
 
 /** "FP16" or "BF16": the dense cuBLAS baseline a format is compared with. */
@@ -76,10 +84,14 @@ const SUFFIXES = [
   [INVARIANT, 'batchInvariant'],
 ] as const;
 
-/** Every suffix: a flag of the format, or the kernel family it is timed with. */
-const SUFFIX_CHOICES: ReadonlyArray<readonly [string, { flag: (typeof SUFFIXES)[number][1] } | { family: KernelFamily }]> = [
+/** Every suffix: a flag of the format, or the kernel family or stream-k choice it is timed with. */
+const SUFFIX_CHOICES: ReadonlyArray<
+  readonly [string, { flag: (typeof SUFFIXES)[number][1] } | { family: KernelFamily } | { streamK: boolean }]
+> = [
   ...SUFFIXES.map(([t, flag]) => [t, { flag }] as const),
   ...FAMILIES.map((family) => [family, { family }] as const),
+  [STREAM_K, { streamK: true }],
+  [NO_STREAM_K, { streamK: false }],
 ];
 
 /** The valid tokens of each part of a name, for --help. */
@@ -91,7 +103,7 @@ export const FORMAT_TOKENS: Readonly<Record<'activations' | 'bits' | 'groups' | 
 });
 
 const SYNTAX =
-  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}][-${FAMILIES.join('|-')}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
+  `a format is ACT-uBITS-gGROUP[-${ZERO_POINTS}][-${ACT_ORDER}][-${INVARIANT}][-${FAMILIES.join('|-')}][-${STREAM_K}|-${NO_STREAM_K}], e.g. ${formatName(DEFAULT_BENCH_FORMAT)}, ` +
   `or '${ALL_FORMATS}' for every format`;
 
 /** The value of `token` among `choices`, or a UsageError naming the valid tokens. */
@@ -117,6 +129,9 @@ export function parseFormatName(name: string): BenchFormat {
     if ('family' in hit) {
       if (format.family !== undefined) throw new UsageError(`--format ${name}: give one family, not '${format.family}' and '${hit.family}'`);
       format.family = hit.family;
+    } else if ('streamK' in hit) {
+      if (format.streamK !== undefined) throw new UsageError(`--format ${name}: give one of '${STREAM_K}' and '${NO_STREAM_K}'`);
+      format.streamK = hit.streamK;
     } else {
       if (format[hit.flag]) throw new UsageError(`--format ${name}: '${flag}' is given twice`);
       format[hit.flag] = true;
@@ -124,6 +139,8 @@ export function parseFormatName(name: string): BenchFormat {
   }
   if (format.family !== undefined && format.batchInvariant)
     throw new UsageError(`--format ${name}: batch-invariant calls choose their family (mma); drop '${format.family}'`);
+  if (format.streamK !== undefined && (format.batchInvariant || (format.family !== undefined && format.family !== 'wgmma')))
+    throw new UsageError(`--format ${name}: '${format.streamK ? STREAM_K : NO_STREAM_K}' is the wgmma family's choice; drop it or '${format.batchInvariant ? INVARIANT : format.family}'`);
   // lib refuses act-order without groups: g_idx assigns rows to groups, and per-channel has one.
   if (format.actOrder && format.groupSize === -1)
     throw new UsageError(

@@ -123,7 +123,7 @@ export async function measureGraphMode(
           const marlinStep = (): void => {
             for (const block of marlin)
               block.forEach((layer, i) =>
-                layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream, batchInvariant: format.batchInvariant, family: format.family }),
+                layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream, batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK }),
               );
           };
           const denseStep = (): void => {
@@ -133,7 +133,7 @@ export async function measureGraphMode(
           const q = await directAndGraph(device, stream, marlinStep);
           if (q.graph === undefined) throw new Error(`the Marlin block could not be captured: ${q.error}`);
           const d = await directAndGraph(device, stream, denseStep);
-          const plans = marlin[0].map((layer) => layer.plan(m, { batchInvariant: format.batchInvariant, family: format.family }).family);
+          const plans = marlin[0].map((layer) => layer.plan(m, { batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK }).family);
           rows.push({
             model,
             ...(layer === undefined ? {} : { layer }),

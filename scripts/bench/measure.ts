@@ -235,7 +235,7 @@ export async function measureShape(
         }
         const marlin = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.marlin;
-          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant, family: format.family });
+          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK });
         });
         const fp16 = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.fp16;

@@ -64,7 +64,7 @@ Options:
                    model "custom"; without --model only custom shapes run
   --batch LIST     batch sizes, e.g. 1,16,64 (default ${DEFAULT_BATCHES.join(',')})
   --format LIST    weight formats, repeatable or comma-separated (default ${formatName(DEFAULT_BENCH_FORMAT)}),
-                   named ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode]:
+                   named ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk]:
                      ACT    ${FORMAT_TOKENS.activations.join(', ')} (activations, scales and outputs)
                      uBITS  ${FORMAT_TOKENS.bits.join(', ')} (bits per weight)
                      gGROUP ${FORMAT_TOKENS.groups.join(', ')} (rows per scale; gch: one per column)
@@ -74,6 +74,8 @@ Options:
                      mma    the mma family at every batch (forward's family: 'mma')
                      wgmma  the wgmma family at every batch (H100-class GPUs)
                      decode the decode family (H100-class GPUs; batches of up to 8)
+                     sk     the wgmma family's stream-k launch (forward's streamK: true;
+                            batches of up to 64); nosk: split counts only (streamK: false)
                    e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
                    timed against cuBLAS in its activation type (FP16 or BF16) and
                    compared with the first format at the end of the report

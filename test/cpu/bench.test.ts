@@ -141,14 +141,14 @@ describe('bench format names', () => {
   });
 
   test.each([
-    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
-    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv, mma, wgmma, decode); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp32-u4-g128', "--format fp32-u4-g128: unknown activation type 'fp32' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u3-g128', "--format fp16-u3-g128: unknown weight bits 'u3' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g256', "--format fp16-u4-g256: unknown group 'g256' (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4', "--format fp16-u4: no group (valid: g32, g64, g128, gch); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['fp16-u4-g128-sym', "--format fp16-u4-g128-sym: unknown suffix 'sym' (valid: zp, act, inv, mma, wgmma, decode, sk, nosk); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
     ['fp16-u4-g128-zp-zp', "--format fp16-u4-g128-zp-zp: 'zp' is given twice"],
     ['fp16-u4-gch-act', '--format fp16-u4-gch-act: act-order needs scale groups (g32, g64, g128), not gch'],
-    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], e.g. fp16-u4-g128, or 'all' for every format"],
+    ['FP16-u4-g128', "--format FP16-u4-g128: unknown activation type 'FP16' (valid: fp16, bf16); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], e.g. fp16-u4-g128, or 'all' for every format"],
   ])('%s is refused with one line naming the valid tokens', (name, message) => {
     expect(usageError(() => parseFormatName(name))).toBe(message);
   });
@@ -694,7 +694,7 @@ describe('bench command line', () => {
     const r = runBench(['--format', 'fp16-u4-g128,bf16-u2-g128']);
     expect(r.status).toBe(2);
     expect(r.lines).toEqual([
-      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode], " +
+      "bench: --format bf16-u2-g128: unknown weight bits 'u2' (valid: u4, u8); a format is ACT-uBITS-gGROUP[-zp][-act][-inv][-mma|-wgmma|-decode][-sk|-nosk], " +
         "e.g. fp16-u4-g128, or 'all' for every format (see --help)",
     ]);
   });
@@ -731,6 +731,22 @@ describe('bench format names: -mma and -wgmma', () => {
     expect(describeBenchFormat(w)).toBe('bfloat16/4-bit/g64/symmetric/wgmma-family');
     expect(() => parseFormatName('fp16-u4-g128-inv-mma')).toThrow(UsageError);
     expect(usageError(() => parseFormatName('fp16-u4-g128-mma-wgmma'))).toBe("--format fp16-u4-g128-mma-wgmma: give one family, not 'mma' and 'wgmma'");
-    expect(usageError(() => parseFormatName('fp16-u4-g128-tc'))).toMatch(/unknown suffix 'tc' \(valid: zp, act, inv, mma, wgmma, decode\)/);
+    expect(usageError(() => parseFormatName('fp16-u4-g128-tc'))).toMatch(/unknown suffix 'tc' \(valid: zp, act, inv, mma, wgmma, decode, sk, nosk\)/);
+  });
+
+  test('-sk and -nosk read back as the wgmma family\'s stream-k choice, print as given, and are refused together, twice, or with another family or -inv', () => {
+    const sk = parseFormatName('fp16-u4-g128-sk');
+    expect(sk.streamK).toBe(true);
+    expect(sk.family).toBeUndefined();
+    expect(formatName(sk)).toBe('fp16-u4-g128-sk');
+    expect(describeBenchFormat(sk)).toBe('float16/4-bit/g128/symmetric/stream-k');
+    const nosk = parseFormatName('bf16-u8-gch-zp-wgmma-nosk');
+    expect(nosk).toMatchObject({ family: 'wgmma', streamK: false });
+    expect(formatName(nosk)).toBe('bf16-u8-gch-zp-wgmma-nosk');
+    expect(describeBenchFormat(nosk)).toBe('bfloat16/8-bit/per-column/zero-points/wgmma-family/no-stream-k');
+    expect(usageError(() => parseFormatName('fp16-u4-g128-sk-nosk'))).toBe("--format fp16-u4-g128-sk-nosk: give one of 'sk' and 'nosk'");
+    expect(usageError(() => parseFormatName('fp16-u4-g128-sk-sk'))).toBe("--format fp16-u4-g128-sk-sk: give one of 'sk' and 'nosk'");
+    expect(usageError(() => parseFormatName('fp16-u4-g128-mma-sk'))).toBe("--format fp16-u4-g128-mma-sk: 'sk' is the wgmma family's choice; drop it or 'mma'");
+    expect(usageError(() => parseFormatName('fp16-u4-g128-inv-nosk'))).toBe("--format fp16-u4-g128-inv-nosk: 'nosk' is the wgmma family's choice; drop it or 'inv'");
   });
 });

@@ -190,26 +190,26 @@ describe('kernel families', () => {
   );
 
   const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
-  const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks });
+  const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks, streamK: p.streamK });
 
   (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 from 49 rows where the layer has 16 or more output tiles, every format; mma otherwise', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
-      expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96 });
+      expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe('mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
-    // 8192 x 10240 (70B qkv): 40 tiles, split in 2, at either tile height.
-    expect(summary(chooseKernel(layer(64, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 80 });
-    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80 });
+    // 8192 x 10240 (70B qkv): 40 tiles, split in 2 at 128 rows; at 64 rows stream-k over the 132 SMs (the next test).
+    expect(summary(chooseKernel(layer(64, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80, streamK: false });
     // 4096 x 4096: 16 tiles, 32 stages: split in 6 at 128 rows; 32 tiles at 256 rows split in 3.
-    expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96 });
-    expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96 });
+    expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96, streamK: false });
+    expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
     // 2048 columns: 8 tiles per 128 rows stay on mma up to 128 rows, 16 at 129.
     expect(chooseKernel(layer(128, 4096, 2048), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(129, 4096, 2048), target(90)).family).toBe('wgmma');
     // One block per 256 columns (the last partial) and 128 rows (the last partial); nine stages of k: one split.
-    expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8 });
+    expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8, streamK: false });
     // sm_90a code runs on compute capability 9.0 only: newer GPUs run the mma family's PTX.
     const sm100 = { arch: 100, smemOptin: 232448, smCount: 148 };
     expect(chooseKernel(problem(1024), sm100)).toMatchObject({ family: 'mma', codeArch: 90 });
@@ -217,11 +217,11 @@ describe('kernel families', () => {
 
   (hasWgmma ? test : test.skip)('wgmma split-k: the split count with the least cost per SM, whole waves of clusters', () => {
     // 16 tiles, 32 stages: 6 splits (96 blocks); 7 or 8 would not fit one wave of clusters (105 and 120 blocks on 132 SMs).
-    expect(summary(chooseKernel(problem(16), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 64, splits: 6, blocks: 96 });
+    expect(summary(chooseKernel(problem(16), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 32, splits: 6, blocks: 96, streamK: false });
     // 28672 x 8192 (70B down) at 128 rows: 32 tiles; 3 splits (96 blocks) beat 2 (64) and 4 (128: two waves of clusters of 4).
-    expect(summary(chooseKernel(layer(128, 28672, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96 });
-    // 224 tiles (70B gate_up) at 64 rows: splitting would only add waves.
-    expect(summary(chooseKernel(layer(64, 8192, 57344), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 224 });
+    expect(summary(chooseKernel(layer(128, 28672, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
+    // 224 tiles (70B gate_up) at 64 rows, split counts only: splitting would only add waves.
+    expect(summary(chooseKernel(layer(64, 8192, 57344), target(90), { streamK: false }))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 224, streamK: false });
     // Each split keeps at least 4 stages of k: 1152 deep is 9 stages, so at most 2 splits.
     expect(chooseKernel(layer(16, 1152, 256), target(90), { family: 'wgmma' }).splits).toBe(2);
     expect(chooseKernel(layer(16, 256, 256), target(90), { family: 'wgmma' }).splits).toBe(1);
@@ -229,6 +229,42 @@ describe('kernel families', () => {
     expect(chooseKernel(problem(16), { ...target(90), smCount: 148 }, { family: 'wgmma' }).splits).toBe(8);
     // The mma family never splits.
     expect(chooseKernel(problem(16), target(90)).splits).toBe(1);
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma stream-k: a block per SM where its cost is below the split plan\'s, up to 64 rows (the 32- and 64-row tiles)', () => {
+    // Costs in stages (table.json): the split plan's waves x (stages per split + 8 + 1 if split); stream-k's
+    // ceil(units / 132) + 8 + 4 per further tile a block's run reaches + 1 per partial the tile's last block may add
+    // (one where the shortest run, floor(units / 132), is a tile or more; else ceil((stages - 1) / that run)).
+    // 8192 x 57344 (70B gate_up), 64 rows: 224 tiles of 64 stages; split 2 waves x 72 = 144; stream-k 109 + 8 + 2 x 4 + 1 = 126.
+    expect(summary(chooseKernel(layer(64, 8192, 57344), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    // 28672 x 8192 (70B down): 32 tiles of 224 stages; 3 splits 75 + 8 + 1 = 84; stream-k 55 + 8 + 4 + 5 = 72.
+    expect(summary(chooseKernel(layer(64, 28672, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    // 8192 x 8192 (70B o): 32 tiles of 64 stages; 3 splits 22 + 8 + 1 = 31 against 16 + 8 + 4 + 5 = 33: split.
+    expect(summary(chooseKernel(layer(64, 8192, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 3, blocks: 96, streamK: false });
+    // 4096 x 4096: 16 tiles of 32 stages; 6 splits 15 against 4 + 8 + 4 + 11 = 27: split.
+    expect(summary(chooseKernel(problem(64), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 64, splits: 6, blocks: 96, streamK: false });
+    // Forced: a block per SM, or per unit of work where there are fewer (2 tiles x 9 stages: 18), at either tile height.
+    expect(summary(chooseKernel(problem(64), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(problem(1), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(1, 1152, 320), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 18, streamK: true });
+    expect(chooseKernel(problem(64), { ...target(90), smCount: 148 }, { streamK: true }).blocks).toBe(148);
+    expect(chooseKernel(problem(64), target(90), { streamK: true })).toMatchObject({ launches: 1, tailTiles: 0, tailSplits: 1 });
+    expect(chooseKernel(problem(0), target(90), { streamK: true })).toMatchObject({ launches: 0, streamK: true });
+    // false: split counts only; with the mma family's choice (48 rows of a narrow layer) it changes nothing.
+    expect(chooseKernel(layer(64, 8192, 57344), target(90), { streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, blocks: 224 });
+    expect(chooseKernel(problem(48), target(90), { streamK: false }).family).toBe('mma');
+    // Refused: above 64 rows (the 128-row tile has none), with splits, or with another family or the mma family's options.
+    const refused = (o: Parameters<typeof chooseKernel>[2], m = 64) =>
+      expect(() => chooseKernel(problem(m), target(90), o)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
+    refused({ streamK: true }, 65);
+    refused({ streamK: true, splits: 2 });
+    refused({ streamK: true, family: 'mma' });
+    refused({ streamK: true, family: 'decode' }, 4);
+    refused({ streamK: true, tile: narrow });
+    refused({ streamK: true, maxPar: 2 });
+    refused({ streamK: 'yes' as unknown as boolean });
+    // Off compute capability 9.0 there is no wgmma family to force.
+    expect(() => chooseKernel(problem(64), target(80), { streamK: true })).toThrow();
   });
 
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
@@ -259,10 +295,10 @@ describe('kernel families', () => {
     expect(chooseKernel(problem(1024), target(90), { maxPar: 2 }).family).toBe('mma');
     expect(chooseKernel(problem(1024), target(90), { maxPar: 16 }).family).toBe('wgmma');
     expect(chooseKernel(problem(1024), target(90), { family: 'mma' })).toMatchObject({ family: 'mma', rowBlocks: [4] });
-    expect(chooseKernel(problem(1), target(90), { family: 'wgmma', splits: 1 })).toMatchObject({ family: 'wgmma', launches: 1, blocks: 16, rowBlocks: [4] });
+    expect(chooseKernel(problem(1), target(90), { family: 'wgmma', splits: 1 })).toMatchObject({ family: 'wgmma', launches: 1, blocks: 16, rowBlocks: [2] });
     expect(chooseKernel(problem(256), target(90), { family: 'wgmma', splits: 1 })).toMatchObject({ family: 'wgmma', blocks: 32, rowBlocks: [8] });
     expect(chooseKernel(problem(0), target(90), { family: 'wgmma' })).toMatchObject({ family: 'wgmma', launches: 0 });
-    for (const splits of [1, 2, 3, 5, 8]) expect(summary(chooseKernel(problem(300), target(90), { splits }))).toEqual({ family: 'wgmma', rows: 128, splits, blocks: 48 * splits });
+    for (const splits of [1, 2, 3, 5, 8]) expect(summary(chooseKernel(problem(300), target(90), { splits }))).toEqual({ family: 'wgmma', rows: 128, splits, blocks: 48 * splits, streamK: false });
     const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', tile: narrow })).toThrow(refused);
     expect(() => chooseKernel(problem(1024), target(90), { family: 'wgmma', maxPar: 4 })).toThrow(refused);

@@ -47,6 +47,9 @@ const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
 /** Forced split counts run here; nine 128-deep stages: 8 splits leave some blocks one stage, 2 an uneven share. */
 const SPLIT_BATCHES = [1, 40, 77, 256, 383];
+/** Forced stream-k (the 32- and 64-row tiles: up to 64 rows). */
+const STREAM_K: RunOptions = { streamK: true };
+const STREAM_K_BATCHES = [1, 31, 64];
 
 const describeHopper = hopperSuite('wgmma');
 
@@ -132,6 +135,36 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       expect(failures).toEqual([]);
     });
 
+    test(`stream-k at m in ${STREAM_K_BATCHES.join(', ')} (both tiles that have it; 2 tiles x 9 stages on 18 blocks: a tile's last block adds 8 partials): within the bound, every element written, repeats and a graph bit-identical`, async () => {
+      const dtype = format.dtype;
+      const failures: string[] = [];
+      using stream = device.createStream();
+      for (const m of STREAM_K_BATCHES) {
+        const rows = WGMMA_ROWS.find((r) => r >= m);
+        expect(f.layer.plan(m, STREAM_K)).toMatchObject({ family: 'wgmma', streamK: true, splits: 1, tailTiles: 0, launches: 1, blocks: 18, rowBlocks: [rows! / 16] });
+        const checked = await run(f.layer, f.data, m, STREAM_K);
+        if (checked.failure) failures.push(checked.failure);
+        expect(checked.bits.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
+        using xt = DeviceTensor.from(device, checked.x.bits, [m, K], dtype);
+        using out = device.empty([m, N], dtype);
+        const options = { ...STREAM_K, stream };
+        // The mma family's blocks wait on the same workspace counters (zero on entry): its result before and after.
+        const mma = await forwardPoisoned(f.layer, xt, out, { stream, family: 'mma' });
+        expect(firstDifference(await forwardPoisoned(f.layer, xt, out, options), checked.bits)).toBe(-1);
+        // Another x between two calls: a counter left set would let the next call add this one's stale partials.
+        using other = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
+        expect(firstDifference(await forwardPoisoned(f.layer, other, out, options), checked.bits)).not.toBe(-1);
+        expect(firstDifference(await forwardPoisoned(f.layer, xt, out, options), checked.bits)).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(f.layer, xt, out, { stream, family: 'mma' }), mma)).toBe(-1);
+        out.fill(0xff, stream);
+        using graph = stream.capture(() => f.layer.forward(xt, { ...options, out }));
+        graph.launch();
+        graph.launch();
+        expect(firstDifference(await out.toHost(stream), checked.bits)).toBe(-1);
+      }
+      expect(failures).toEqual([]);
+    });
+
     test('split-k: repeats are bit-identical for every split count, in a captured graph too', async () => {
       const dtype = format.dtype;
       const m = 200;
@@ -169,6 +202,59 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         expectCode(() => layer.forward(x, { out, splits }), 'BAD_ARGUMENT');
       expectCode(() => layer.forward(x, { out, splits: 2, family: 'mma' }), 'BAD_ARGUMENT');
       expectCode(() => layer.forward(x, { out, splits: 2, tile: { tileK: 128, tileN: 128 } }), 'BAD_ARGUMENT');
+    });
+  });
+
+  describe('stream-k: block runs that cross tiles, tiles that cross many blocks', () => {
+    const cases = (sms: number) => [
+      // 2 stages per tile, more tiles than SMs: most runs end in one tile and start in the next.
+      { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5) },
+      // 100 stages per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
+      { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640 },
+    ];
+    for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
+      test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}: within the bound, every element written, repeats bit-identical`, async () => {
+        const sms = device.multiProcessorCount;
+        using stream = device.createStream();
+        for (const c of cases(sms)) {
+          const data = randomFormatLayer({ ...format, k: c.k, n: c.n }, random);
+          using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+          const tiles = Math.ceil(c.n / 256);
+          expect({ what: c.what, plan: layer.plan(c.m, STREAM_K) }).toMatchObject({
+            what: c.what,
+            plan: { family: 'wgmma', streamK: true, launches: 1, blocks: Math.min(sms, (tiles * c.k) / 128) },
+          });
+          const checked = await run(layer, data, c.m, STREAM_K);
+          expect({ what: c.what, failure: checked.failure }).toEqual({ what: c.what, failure: undefined });
+          expect(checked.bits.indexOf(0xffff)).toBe(-1);
+          using xt = DeviceTensor.from(device, checked.x.bits, [c.m, c.k], format.dtype);
+          using out = device.empty([c.m, c.n], format.dtype);
+          expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...STREAM_K, stream }), checked.bits)).toBe(-1);
+          // Another x in between: each call's counters end at zero, or this one's partials would leak into the next.
+          using other = DeviceTensor.from(device, randomActivations(c.m, c.k, format.dtype, random).bits, [c.m, c.k], format.dtype);
+          await forwardPoisoned(layer, other, out, { ...STREAM_K, stream });
+          expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...STREAM_K, stream }), checked.bits)).toBe(-1);
+          // Split counts only: another order of the sums, within the bound too.
+          expect((await run(layer, data, c.m, { streamK: false, family: 'wgmma' })).failure).toBeUndefined();
+        }
+      });
+
+    test('refused: with splits, the mma family or its options, batch invariance, above 64 rows, or not a boolean; false keeps split counts', () => {
+      const data = randomFormatLayer({ ...COVERED[0], k: K, n: N }, random);
+      using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
+      using x = device.empty([65, K], 'float16');
+      using out = device.empty([65, N], 'float16');
+      using x64 = device.empty([64, K], 'float16');
+      using out64 = device.empty([64, N], 'float16');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: true, splits: 2 }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: true, family: 'mma' }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: true, family: 'decode' }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: true, tile: { tileK: 128, tileN: 128 } }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: true, batchInvariant: true }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x, { out, streamK: true }), 'BAD_ARGUMENT');
+      expectCode(() => layer.forward(x64, { out: out64, streamK: 1 as unknown as boolean }), 'BAD_ARGUMENT');
+      expect(layer.plan(64, { family: 'wgmma', streamK: false }).streamK).toBe(false);
+      expect(layer.plan(65, { family: 'wgmma', streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, rowBlocks: [8] });
     });
   });
 

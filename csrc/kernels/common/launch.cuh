@@ -86,6 +86,9 @@ inline cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, int threads
 // cached with the launcher's other device attributes (gemm.cu).
 std::size_t max_access_window(int device);
 
+// The SMs of `device` (0 where the query fails); cached likewise.
+int sm_count(int device);
+
 // A GEMM kernel's launch (launch_with) on `device`. At decode sizes (up to
 // 16-64 rows, one pass over the weights per call) the layer's weights
 // (`weight_bytes` from args.b; 0: no window) are read once, so with

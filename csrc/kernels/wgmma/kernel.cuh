@@ -4,8 +4,9 @@
 //
 // It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
 // operand, dequantized into registers, and the activations its B operand,
-// read by the tensor cores from shared memory: the batch is wgmma's N (64 to
-// 256), and one warpgroup's instruction covers 64 weight columns x N rows.
+// read by the tensor cores from shared memory: the batch is wgmma's N (the
+// tile's 32, 64 or 128 rows), and one warpgroup's instruction covers 64
+// weight columns x N rows.
 //
 // Why the Marlin layout fits: a lane's 4-bit word of a 16x16 weight block
 // (dequant.cuh) makes the m16n8k16 B fragments of columns g and g + 8, rows
@@ -30,7 +31,9 @@
 // same order, measured 2-4% slower on every Llama-2 layer (perf-notes run
 // 36; the cause is not profiled: likely the order the hardware dispatches a
 // 2D grid's blocks in). A call may run its tiles in two launches (gemm.cu,
-// chooser.cc).
+// chooser.cc). A stream-k launch (args.stream_k, the 32- and 64-row tiles)
+// has a grid of (blocks, 1, 1) instead, at most one per SM, which share
+// every tile's k and reduce through the workspace (stream_k_tiles below).
 //
 // Split-k: where column tiles x row tiles leave SMs idle (narrow layers,
 // few rows), the splits blocks of an output tile each take a contiguous
@@ -67,7 +70,7 @@ template <Act ACT,
           int BITS,          // 4 or 8 bits per weight
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
           bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8, or 128 for 8 bits)
-          int ROWS,          // batch rows per block: wgmma's N (64 or 128)
+          int ROWS,          // batch rows per block: wgmma's N (32, 64 or 128)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
 struct Tile {
@@ -97,6 +100,12 @@ struct Tile {
   // g32 and g64 in the 64-row tile +0.2..+0.9%; 8 bits tie.
   static constexpr int kWgmmasInFlight =
       ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8) ? 3 : 2;
+
+  // Whether the kernel can run stream-k (args.stream_k, stream_k_tiles):
+  // the 32- and 64-row tiles, whose FP32 partial fits a workspace slot (64 x
+  // 256) and whose registers have room for it (the 128-row tile's are at the
+  // cap).
+  static constexpr bool kStreamK = ROWS <= 64;
 
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
@@ -131,7 +140,7 @@ struct Tile {
     return 0;
   }
 
-  static_assert(ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
+  static_assert(ROWS == 32 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
   static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
   static_assert(kPartBytes <= 3 * kStageBytes, "the partial tile fits the pipeline's shared memory");
@@ -225,6 +234,82 @@ __device__ __forceinline__ void reduce_splits(const KernelArgs& args, const floa
   ptx::cluster_sync();  // every peer is done reading this block's partial
 }
 
+// Stream-k (args.stream_k; tiles with T::kStreamK): the launch's W blocks
+// share the U = tiles x k-tiles units of work evenly, units numbered tile by
+// tile (raster order), k ascending within a tile: block b runs units
+// [b U / W, (b + 1) U / W), so every SM streams the same number of weight
+// stages whatever the tile count (a split count leaves SMs idle where tiles
+// x splits is not a multiple of a wave). A block's units fall in one or more
+// output tiles; it runs its share of each (run_tile_share), last first:
+//   - a share that ends before the tile's last k is a partial: the block
+//     posts its FP32 sums in its own workspace slot (in register order: the
+//     finishing block's threads hold the same elements) and releases its
+//     counter (args.locks[b]). A block posts at most one partial: only its
+//     last share can end short of a tile's end, or its only one.
+//   - the share that ends the tile adds the partials of the blocks below
+//     that hold the tile's earlier k (b - 1, b - 2, ..., in that order, so
+//     repeats are bit-identical), resetting their counters to zero for the
+//     next launch, and stores the tile.
+// Running the last share first posts a block's partial at the start of its
+// run; the share that waits on blocks below comes at the end, when theirs
+// are posted. Blocks wait only on blocks below them, and the chooser never
+// launches more than the GPU's SMs (all resident, one per SM), so the
+// waits end.
+template <class T, class Locate, class RunShare, class Store>
+__device__ __forceinline__ void stream_k_tiles(const KernelArgs& args, float (&acc)[T::kRows / 2], int tiles,
+                                               int k_tiles, Locate locate, RunShare run_tile_share, Store store_tile) {
+  static_assert(T::kRows * T::kTileN <= kPartialSlotFloats && T::kRows / 2 % 4 == 0,
+                "a partial tile fits a workspace slot, as float4 per thread");
+  constexpr int kQuads = T::kRows / 8;  // float4 of acc per thread
+  const int tid = threadIdx.x;
+  const int blocks = gridDim.x;
+  const int b = blockIdx.x;
+  const int64_t units = static_cast<int64_t>(tiles) * k_tiles;  // < 2^31 (launch.cuh)
+  auto first_unit = [&](int block) { return static_cast<int>(block * units / blocks); };
+  const int start = first_unit(b);
+  for (int end = first_unit(b + 1); end > start;) {
+    const int tile = (end - 1) / k_tiles;
+    const int tile_start = tile * k_tiles;
+    const int from = max(start, tile_start);
+    locate(tile);
+    run_tile_share(from - tile_start, end - from);
+    if (end - tile_start < k_tiles) {
+      float4* const slot = args.partials + static_cast<int64_t>(b) * kPartialSlotFloat4 + tid;
+#pragma unroll
+      for (int q = 0; q < kQuads; ++q)
+        __stcg(slot + q * T::kThreads, make_float4(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3]));
+      // The barrier orders every thread's stores before thread 0's
+      // GPU-scope release (cumulative), as in the mma family's epilogue.
+      __syncthreads();
+      if (tid == 0) marlin::ptx::red_add_release(args.locks + b, 1);
+    } else {
+      for (int p = b - 1, covered = from; covered > tile_start; --p) {
+        if (tid == 0) {
+          while (marlin::ptx::load_acquire(args.locks + p) == 0) {
+          }
+          args.locks[p] = 0;
+        }
+        __syncthreads();
+        const float4* const slot = args.partials + static_cast<int64_t>(p) * kPartialSlotFloat4 + tid;
+#pragma unroll
+        for (int q = 0; q < kQuads; ++q) {
+          const float4 v = __ldcg(slot + q * T::kThreads);
+          acc[4 * q] += v.x;
+          acc[4 * q + 1] += v.y;
+          acc[4 * q + 2] += v.z;
+          acc[4 * q + 3] += v.w;
+        }
+        covered = first_unit(p);
+      }
+      store_tile();
+    }
+    // Every warp is done with the pipeline's shared memory before the next
+    // share refills it.
+    __syncthreads();
+    end = from;
+  }
+}
+
 template <class T, int STAGES>
 __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Traits = ActTraits<T::kAct>;
@@ -253,27 +338,25 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int t = lane % 4;
 
   const int units = args.n / 64;
-  // Tile id -> (row tile, column tile): bands of kRasterRows row tiles,
-  // each walked column by column. A launch runs tiles args.tile_first on
-  // (launch.cuh), one per blockIdx.x.
   const int col_tiles = T::col_tiles(args.n);
   const int row_tiles = T::row_tiles(args.m);
-  const int id = args.tile_first + static_cast<int>(blockIdx.x);
-  const int band = id / (kRasterRows * col_tiles);
-  const int first = band * kRasterRows;
-  const int height = min(kRasterRows, row_tiles - first);
-  const int in_band = id - band * kRasterRows * col_tiles;
-  const int row_tile = first + in_band % height;
-  const int col_tile = in_band / height;
-  const int unit0 = col_tile * T::kGroups;
-  const int row0 = row_tile * T::kRows;
-  // This block's share of k: tiles [k_first, k_first + k_tiles).
-  const int splits = gridDim.z;
   const int all_k_tiles = args.k / T::kTileK;
-  const int k_first = static_cast<int>(blockIdx.z) * all_k_tiles / splits;
-  const int k_tiles = (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first;
   const int b_stride = args.n * T::kBits / 8;  // int4 per k16 row of B
   const int s_stride = args.n / 8;  // int4 per row of scales
+
+  // The output tile of the work at hand: its first row and 64-column unit.
+  int row0 = 0;
+  int unit0 = 0;
+  // Tile id -> (row tile, column tile): bands of kRasterRows row tiles,
+  // each walked column by column.
+  auto locate = [&](int id) {
+    const int band = id / (kRasterRows * col_tiles);
+    const int first = band * kRasterRows;
+    const int height = min(kRasterRows, row_tiles - first);
+    const int in_band = id - band * kRasterRows * col_tiles;
+    row0 = (first + in_band % height) * T::kRows;
+    unit0 = in_band / height * T::kGroups;
+  };
 
   // Running copy sources (as the mma family's, perf-notes run 29): the
   // activations and the weights are each fetched stage after stage (the
@@ -286,26 +369,29 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // array and a register or two of strides serve every copy.
   constexpr int kACopies = T::kRows * 8 * T::kAtoms / T::kThreads;
   constexpr int kRowsPerPass = T::kThreads / 8;  // rows one pass of 16-byte chunks covers
-  static_assert(T::kRows % kRowsPerPass == 0 && T::kRows * 8 % T::kThreads == 0,
+  static_assert((T::kRows % kRowsPerPass == 0 || kRowsPerPass % T::kRows == 0) &&
+                    T::kRows * 8 * T::kAtoms % T::kThreads == 0,
                 "a copy's row and atom are the thread's plus a constant");
   constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
   constexpr int kBCopies = T::kBInt4 / T::kThreads;
   static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
-  const int a_row = tid / 8;  // of copy 0; copy p adds (p * kRowsPerPass) % kRows
+  // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
+  // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
+  // 32-row tile has: there the thread's atom is its row's pass.)
+  const int a_row = kRowsPerPass <= T::kRows ? tid / 8 : tid / 8 % T::kRows;
+  const int a_atom = kRowsPerPass <= T::kRows ? 0 : tid / 8 / T::kRows;
   const int a_chunk = tid % 8;
   const int64_t a_row_bytes = static_cast<int64_t>(args.k) * 2;
-  const char* a_next = reinterpret_cast<const char*>(args.a) + (row0 + a_row) * a_row_bytes +
-                       static_cast<int64_t>(k_first) * T::kAtoms * 128 + a_chunk * 16;
-  const int4* b_next = args.b + static_cast<int64_t>(k_first * T::kSteps + tid / kRowInt4) * b_stride +
-                       unit0 * 32 * T::kBlockWords + tid % kRowInt4;
-  const bool b_columns = unit0 + tid % kRowInt4 / (32 * T::kBlockWords) < units;
+  const char* a_next = nullptr;
+  const int4* b_next = nullptr;
+  bool b_columns = false;
 
   auto fetch_activations = [&](int slot, bool pred) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
     for (int p = 0; p < kACopies; ++p) {
-      const int rows_after = p * kRowsPerPass % T::kRows;   // copy p's row, past the thread's
-      const int atom = p * T::kThreads / (T::kRows * 8);    // and its atom
+      const int rows_after = p * kRowsPerPass % T::kRows;             // copy p's row, past the thread's
+      const int atom = a_atom + p * T::kThreads / (T::kRows * 8);    // and its atom
       const int r = a_row + rows_after;
       marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
                               a_next + rows_after * a_row_bytes + atom * 128, pred && row0 + r < args.m);
@@ -348,23 +434,13 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   };
 
   float acc[T::kRows / 2];
-#pragma unroll
-  for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
   // Per-column zero points, subtracted in the decode: the lane's word,
   // whose bytes 2 warp % 4 and (2 warp + 1) % 4 are columns 16 warp + g
   // and 16 warp + 8 + g of its 64 (word 2g + warp / 2 of the unit's row,
-  // packing.h zero_position), read once for the whole of k. Grouped zero
+  // packing.h zero_position), read once per output tile. Grouped zero
   // points are added as scaled zero points in the scale step instead
   // (common/format.h), after a symmetric decode.
   typename Codec::Zero z0 = Codec::symmetric(), z1 = Codec::symmetric();
-  if constexpr (T::kZeroPoints && !T::kGrouped) {
-    const uint32_t word =
-        unit0 + group < units
-            ? __ldg(reinterpret_cast<const uint32_t*>(args.zeros) + unit0 * 16 + group * 16 + 2 * g + warp / 2)
-            : 0u;
-    z0 = Codec::zero_of_byte(word, (2 * warp) % 4);
-    z1 = Codec::zero_of_byte(word, (2 * warp + 1) % 4);
-  }
 
   auto compute_stage = [&](int slot) {
     const char* const st = smem + slot * T::kStageBytes;
@@ -431,59 +507,95 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
   };
 
-  // The early weight stages join stage 0's cp.async group.
+  // k tiles [k_first, k_first + k_tiles) of the output tile at (row0,
+  // unit0), summed into acc from zero: the pipeline filled, run and drained.
+  auto run_tile_share = [&](int k_first, int k_tiles) {
+    a_next = reinterpret_cast<const char*>(args.a) + (row0 + a_row) * a_row_bytes +
+             static_cast<int64_t>(k_first) * T::kAtoms * 128 + a_chunk * 16;
+    b_next = args.b + static_cast<int64_t>(k_first * T::kSteps + tid / kRowInt4) * b_stride +
+             unit0 * 32 * T::kBlockWords + tid % kRowInt4;
+    b_columns = unit0 + tid % kRowInt4 / (32 * T::kBlockWords) < units;
 #pragma unroll
-  for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s, k_first + s, s < k_tiles);
-  marlin::ptx::grid_dependency_wait();
-  marlin::ptx::allow_dependents_launch();
+    for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
+    if constexpr (T::kZeroPoints && !T::kGrouped) {
+      const uint32_t word =
+          unit0 + group < units
+              ? __ldg(reinterpret_cast<const uint32_t*>(args.zeros) + unit0 * 16 + group * 16 + 2 * g + warp / 2)
+              : 0u;
+      z0 = Codec::zero_of_byte(word, (2 * warp) % 4);
+      z1 = Codec::zero_of_byte(word, (2 * warp + 1) % 4);
+    }
+    // The early weight stages join stage 0's cp.async group. (A stream-k
+    // block waits again before its later tiles: by then a no-op.)
 #pragma unroll
-  for (int s = 0; s < STAGES - 2; ++s) {
-    fetch_activations(s, s < k_tiles);
-    if (s >= kEarlyStages) fetch_weights(s, k_first + s, s < k_tiles);
-    marlin::ptx::cp_async_commit();
-  }
-  int read_slot = 0;
-  int fill_slot = STAGES - 2;
-  for (int kt = 0; kt < k_tiles; ++kt) {
-    marlin::ptx::cp_async_wait<STAGES - 3>();
-    ptx::fence_proxy_async();
-    __syncthreads();
-    fetch_stage(fill_slot, k_first + kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
-    compute_stage(read_slot);
-    read_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
-    fill_slot = fill_slot + 1 == STAGES ? 0 : fill_slot + 1;
-  }
-  ptx::wgmma_wait<0>();
-  marlin::ptx::cp_async_wait<0>();
+    for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s, k_first + s, s < k_tiles);
+    marlin::ptx::grid_dependency_wait();
+    marlin::ptx::allow_dependents_launch();
+#pragma unroll
+    for (int s = 0; s < STAGES - 2; ++s) {
+      fetch_activations(s, s < k_tiles);
+      if (s >= kEarlyStages) fetch_weights(s, k_first + s, s < k_tiles);
+      marlin::ptx::cp_async_commit();
+    }
+    int read_slot = 0;
+    int fill_slot = STAGES - 2;
+    for (int kt = 0; kt < k_tiles; ++kt) {
+      marlin::ptx::cp_async_wait<STAGES - 3>();
+      ptx::fence_proxy_async();
+      __syncthreads();
+      fetch_stage(fill_slot, k_first + kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
+      compute_stage(read_slot);
+      read_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
+      fill_slot = fill_slot + 1 == STAGES ? 0 : fill_slot + 1;
+    }
+    ptx::wgmma_wait<0>();
+    marlin::ptx::cp_async_wait<0>();
+  };
 
+  // The output tile's sums, scaled (per-column formats) and stored: row
+  // 16 warp + g (+8) of the warpgroup's D is output column c0 (c1), its
+  // columns 8i + 2t (+1) are batch rows.
+  auto store_tile = [&]() {
+    if (unit0 + group >= units) return;
+    const int c0 = (unit0 + group) * 64 + 16 * warp + g;
+    const int c1 = c0 + 8;
+    float s0 = 1.f;
+    float s1 = 1.f;
+    if constexpr (!T::kGrouped) {
+      const Scalar* const sc = reinterpret_cast<const Scalar*>(args.scales);
+      s0 = Traits::to_float(sc[packing::scale_position(c0, -1)]);
+      s1 = Traits::to_float(sc[packing::scale_position(c1, -1)]);
+    }
+    Scalar* const c = reinterpret_cast<Scalar*>(args.c);
+#pragma unroll
+    for (int i = 0; i < T::kRows / 8; ++i) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int r = row0 + 8 * i + 2 * t + e;
+        if (r < args.m) {
+          c[static_cast<int64_t>(r) * args.n + c0] = Traits::from_float(acc[4 * i + e] * s0);
+          c[static_cast<int64_t>(r) * args.n + c1] = Traits::from_float(acc[4 * i + 2 + e] * s1);
+        }
+      }
+    }
+  };
+
+  if constexpr (T::kStreamK) {
+    if (args.stream_k) {
+      stream_k_tiles<T>(args, acc, col_tiles * row_tiles, all_k_tiles, locate, run_tile_share, store_tile);
+      return;
+    }
+  }
+  // A block per (output tile, k split).
+  locate(args.tile_first + static_cast<int>(blockIdx.x));
+  const int splits = gridDim.z;
+  const int k_first = static_cast<int>(blockIdx.z) * all_k_tiles / splits;
+  run_tile_share(k_first, (static_cast<int>(blockIdx.z) + 1) * all_k_tiles / splits - k_first);
   if (splits > 1) {
     reduce_splits<T>(args, acc, smem, base, row0, unit0);
     return;
   }
-  // Epilogue: row 16 warp + g (+8) of the warpgroup's D is output column
-  // c0 (c1), its columns 8i + 2t (+1) are batch rows.
-  if (unit0 + group >= units) return;
-  const int c0 = (unit0 + group) * 64 + 16 * warp + g;
-  const int c1 = c0 + 8;
-  float s0 = 1.f;
-  float s1 = 1.f;
-  if constexpr (!T::kGrouped) {
-    const Scalar* const sc = reinterpret_cast<const Scalar*>(args.scales);
-    s0 = Traits::to_float(sc[packing::scale_position(c0, -1)]);
-    s1 = Traits::to_float(sc[packing::scale_position(c1, -1)]);
-  }
-  Scalar* const c = reinterpret_cast<Scalar*>(args.c);
-#pragma unroll
-  for (int i = 0; i < T::kRows / 8; ++i) {
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int r = row0 + 8 * i + 2 * t + e;
-      if (r < args.m) {
-        c[static_cast<int64_t>(r) * args.n + c0] = Traits::from_float(acc[4 * i + e] * s0);
-        c[static_cast<int64_t>(r) * args.n + c1] = Traits::from_float(acc[4 * i + 2 + e] * s1);
-      }
-    }
-  }
+  store_tile();
 }
 
 // The Tile of a generated variant: bits, group size in rows (-1: per

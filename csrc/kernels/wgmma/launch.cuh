@@ -38,19 +38,33 @@ cudaError_t prepare(int device) {
 // them where args.tiles is 0) of every row: a block per (tile, k split). For
 // this family the launcher's `grid` argument (the mma family's block count)
 // is the plan's split count; the splits of an output tile form one cluster
-// (kernel.cuh).
+// (kernel.cuh). With args.stream_k, `grid` is the block count instead, at
+// most one per unit of work (a tile's k tile) and one per SM (its blocks
+// wait on blocks below them, so all must be resident), all tiles in one
+// launch.
 template <class T>
-cudaError_t launch(const KernelArgs& args, int splits, int device, cudaStream_t stream) {
-  if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
+cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
   const long all = static_cast<long>(T::col_tiles(args.n)) * T::row_tiles(args.m);
+  if (args.stream_k) {
+    const long units = all * (args.k / T::kTileK);
+    if (!T::kStreamK || args.tile_first != 0 || args.tiles != 0 || grid < 1 || grid > units || units > 0x7fffffffL ||
+        grid > sm_count(device))
+      return cudaErrorInvalidValue;
+    if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
+    return launch_kernel(gemm_kernel<T>, dim3(static_cast<unsigned>(grid)), T::kThreads, T::smem_bytes(kStages<T>),
+                         stream, programmatic_launch(), args, device,
+                         static_cast<std::size_t>(args.k) * args.n * T::kBits / 8);
+  }
+  const int splits = grid;
+  if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
   const long tiles = args.tiles > 0 ? args.tiles : all;
   // (The kernel numbers tiles with int.)
   if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || all > 0x7fffffffL)
     return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>(tiles), 1, splits);
-  return launch_kernel(gemm_kernel<T>, grid, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(),
-                       args, device, static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
+  return launch_kernel(gemm_kernel<T>, dim3(static_cast<unsigned>(tiles), 1, splits), T::kThreads,
+                       T::smem_bytes(kStages<T>), stream, programmatic_launch(), args, device,
+                       static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
 }
 
 template <class T>
@@ -69,6 +83,7 @@ constexpr Variant variant_row() {
   v.arch = ARCH;
   v.stages = kStages<T>;
   v.smem_bytes = T::smem_bytes(kStages<T>);
+  v.stream_k = T::kStreamK;
   v.launch = &launch<T>;
   v.attributes = &attributes<T>;
   v.prepare = &prepare<T>;

@@ -72,8 +72,8 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_address) {
 #define MARLIN_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 #define MARLIN_D16(i) MARLIN_D4(i), MARLIN_D4(i + 4), MARLIN_D4(i + 8), MARLIN_D4(i + 12)
 
-// MmaAsync<N> for the family's tile heights (batch rows per block): 64 and
-// 128.
+// MmaAsync<N> for the family's tile heights (batch rows per block): 32, 64
+// and 128.
 template <int N>
 struct MmaAsync;
 
@@ -106,6 +106,20 @@ struct MmaAsync<64> {
       MARLIN_N64("f16");
     }
 #undef MARLIN_N64
+  }
+};
+
+template <>
+struct MmaAsync<32> {
+  template <bool BF16>
+  static __device__ __forceinline__ void run(float (&d)[16], const uint32_t (&a)[4], uint64_t b) {
+#define MARLIN_N32(TYPE) MARLIN_WGMMA("m64n32k16", TYPE, MARLIN_R0_15, "%16,%17,%18,%19", "%20", "%21", MARLIN_D16(0))
+    if constexpr (BF16) {
+      MARLIN_N32("bf16");
+    } else {
+      MARLIN_N32("f16");
+    }
+#undef MARLIN_N32
   }
 };
 
