@@ -267,6 +267,20 @@ describe('kernel families', () => {
     expect(() => chooseKernel(problem(64), target(80), { streamK: true })).toThrow();
   });
 
+  (hasWgmma ? test : test.skip)('wgmma from 17 rows on 4-bit layers of 200 or more tiles (Llama-2-70B gate_up: 224), with stream-k there', () => {
+    const gateUp = (m: number, format = {}) => chooseKernel(layer(m, 8192, 57344, format), target(90));
+    expect(summary(gateUp(17))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(32))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(gateUp(16).family).not.toBe('wgmma');
+    expect(gateUp(32, { bits: 8 }).family).toBe('mma');
+    expect(gateUp(32, { dtype: 'bfloat16' }).family).toBe('wgmma');
+    // 199 tiles (50944 columns) and Llama-2-70B's other layers stay on mma below 49 rows.
+    expect(chooseKernel(layer(32, 8192, 50944), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(32, 8192, 51200), target(90)).family).toBe('wgmma');
+    expect(chooseKernel(layer(32, 28672, 8192), target(90)).family).toBe('mma');
+  });
+
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
     const tail = (p: KernelPlan) => ({ splits: p.splits, tailTiles: p.tailTiles, tailSplits: p.tailSplits, launches: p.launches, blocks: p.blocks });
     // 4096 x 22016 (7B gate_up) at 1024 rows: 86 x 8 = 688 tiles of 32 stages. One launch: 6 waves x (32 + 8) = 240
