@@ -83,8 +83,9 @@ struct Plan {
   int tile_n = 0;
   int stages = 0;
   int code_arch = 0;                // architecture whose machine code (or PTX) runs on the GPU
-  int blocks =
-      0;  // thread blocks per launch (mma: at most, one per SM; wgmma: of both launches, or the stream-k launch's)
+  // Thread blocks per launch (mma: at most, one per SM; wgmma: of both
+  // launches, or the stream-k launch's).
+  int blocks = 0;
   int max_par = 0;
   int splits = 1;  // wgmma, decode: k splits per output tile (the cluster size)
   // wgmma: output tiles of the call (column tiles x row tiles); the last
@@ -98,8 +99,10 @@ struct Plan {
   bool stream_k = false;
   int warps = 0;  // decode: warps per block, each a share of the strip's k
   int launches = 0;
-  const Variant* full = nullptr;  // mma: 4 row blocks, launches of 64 rows or more; wgmma, decode: the variant
-  const Variant* tail = nullptr;  // mma: fewer row blocks, a last launch of fewer than 64 rows
+  // mma: `full` has 4 row blocks (launches of 64 rows or more), `tail` fewer
+  // (a last launch of fewer than 64 rows); wgmma, decode: `full` is the variant.
+  const Variant* full = nullptr;
+  const Variant* tail = nullptr;
 };
 
 // Rows and 16-row blocks of the next launch when `left` rows remain.

@@ -18,7 +18,9 @@ struct KernelArgs {
   // ([groups, n] in the activation type and the scales' order: scaled_zeros.h).
   const int4* zeros;
   int4* c;             // [m, n] output in the activation type, row-major
-  int* locks;  // one counter per (problem, column slice), or per block (wgmma stream-k); zero on entry and exit
+  // One counter per (problem, column slice), or per block (wgmma stream-k);
+  // zero on entry, zero again on exit.
+  int* locks;
   float4* partials;  // one slot of kPartialSlotFloat4 per block, for partial sums
   unsigned long long b_policy;  // L2 evict-first descriptor for the weight loads (cache_policy.h)
   int m;  // rows in this launch: ceil(m / tile rows) problems side by side

@@ -24,6 +24,7 @@ import { type ActivationDType, ACTIVATION_DTYPES, DEFAULT_FORMAT, type WeightFor
 import { GROUP_SIZES, type GroupSize, WEIGHT_BITS, type WeightBits } from '../../lib/shapes';
 import { KERNEL_FAMILIES as FAMILIES, type KernelFamily } from '../../lib/native';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
+import type { RunOptions } from '../../lib/linear';
 import { UsageError } from './fail';
 
 /** A weight format as the bench runs it; act-order layers get a random row order. */
@@ -62,6 +63,11 @@ export function formatName(f: BenchFormat): string {
     ...(f.streamK === undefined ? [] : [f.streamK ? STREAM_K : NO_STREAM_K]),
   ];
   return [DTYPE_TOKENS[f.dtype], bitsToken(f.bits), groupToken(f.groupSize), ...flags].join('-');
+}
+
+/** The forward() and plan() options a format is timed with: its batch invariance, kernel family and stream-k choice. */
+export function runOptionsOf(f: BenchFormat): Pick<RunOptions, 'batchInvariant' | 'family' | 'streamK'> {
+  return { batchInvariant: f.batchInvariant, family: f.family, streamK: f.streamK };
 }
 
 /** "float16/4-bit/g128/symmetric", with "/act-order" for act-order layers (lib's wording). */

@@ -14,7 +14,7 @@
  */
 import { type ActivationDType, type Device, DeviceTensor, QuantizedLinear, type Stream, fp16Matmul } from '../../lib/index';
 import { randomHalves, randomPackedLayer } from './data';
-import type { BenchFormat } from './formats';
+import { type BenchFormat, runOptionsOf } from './formats';
 import { directAndGraph, rotationCount } from './measure';
 import { type LayerShape, PRESETS } from './presets';
 import { fp16WeightBytes, weightBytes } from './results';
@@ -120,11 +120,10 @@ export async function measureGraphMode(
         }
         try {
           for (const block of marlin) for (const layer of block) layer.reserve({ maxBatch: m, stream });
+          const options = runOptionsOf(format);
           const marlinStep = (): void => {
             for (const block of marlin)
-              block.forEach((layer, i) =>
-                layer.forward(inputs.get(shapes[i].k)!, { out: outputs.get(shapes[i].n)!, stream, batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK }),
-              );
+              block.forEach((layer, i) => layer.forward(inputs.get(shapes[i].k)!, { ...options, out: outputs.get(shapes[i].n)!, stream }));
           };
           const denseStep = (): void => {
             for (const block of dense)
@@ -133,7 +132,7 @@ export async function measureGraphMode(
           const q = await directAndGraph(device, stream, marlinStep);
           if (q.graph === undefined) throw new Error(`the Marlin block could not be captured: ${q.error}`);
           const d = await directAndGraph(device, stream, denseStep);
-          const plans = marlin[0].map((layer) => layer.plan(m, { batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK }).family);
+          const plans = marlin[0].map((layer) => layer.plan(m, options).family);
           rows.push({
             model,
             ...(layer === undefined ? {} : { layer }),

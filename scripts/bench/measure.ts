@@ -20,7 +20,7 @@ import { median, relativeError as relativeErrorOf, timeCalls } from '../../lib/t
 import { native } from '../../lib/native';
 import { randomHalves, randomPackedLayer } from './data';
 import { BenchFailure } from './fail';
-import { type BenchFormat, denseName, formatName } from './formats';
+import { type BenchFormat, denseName, formatName, runOptionsOf } from './formats';
 import type { BandwidthMeasurement, BatchTiming, BenchEnvironment, KernelTiming, ShapeTiming } from './results';
 import { fp16WeightBytes, weightBytes } from './results';
 
@@ -233,9 +233,10 @@ export async function measureShape(
           }
           c.push(perBatch.add(DeviceTensor.empty(device, [m, n], dtype)));
         }
+        const options = runOptionsOf(format);
         const marlin = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.marlin;
-          layers[r].forward(a[r], { out: c[r], stream, batchInvariant: format.batchInvariant, family: format.family, streamK: format.streamK });
+          layers[r].forward(a[r], { ...options, out: c[r], stream });
         });
         const fp16 = await timeKernel(stream, count, warmup, (i) => {
           const r = i % rotation.fp16;
