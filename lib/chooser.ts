@@ -83,11 +83,13 @@ export interface KernelOverrides {
    */
   splits?: number;
   /**
-   * wgmma family, up to 64 rows (its 32- and 64-row tiles): true runs one stream-k
+   * wgmma family, up to 64 rows (its 32- and 64-row tiles), and above on
+   * FP16 4-bit grouped formats (the 128-row tile): true runs one stream-k
    * launch, whose blocks (one per SM) share the output tiles' k evenly and
    * add each other's partial sums through the workspace in a fixed order;
    * false keeps to split counts. True implies family 'wgmma'; BAD_ARGUMENT
-   * with `splits`, and above 64 rows (the 128-row tile has no stream-k).
+   * with `splits`, and above 64 rows on other formats (their 128-row tile
+   * has no stream-k: it would spill registers).
    * Default: the chooser's, stream-k where the kernel table's
    * cost model says it beats every split plan (KernelPlan.streamK).
    */

@@ -60,7 +60,7 @@ function grown(stream: Stream, current: DeviceTensor<'int32'> | undefined, bytes
 
 /**
  * The stream's GEMM workspace, grown to `bytes` (native.workspaceBytes: zeroed
- * counters and one partial-sum slot per SM). Every layer on a stream shares
+ * counters and two partial-sum slots per SM). Every layer on a stream shares
  * it (calls on a stream run one after another, and each call leaves the
  * counters zeroed), so a model of hundreds of layers needs one, not hundreds.
  */

@@ -224,7 +224,7 @@ export interface NativePlan {
   /** wgmma: the second launch's split count where tailTiles > 0; 1 otherwise. */
   tailSplits: number;
   /**
-   * wgmma, up to 64 rows (the 32- and 64-row tiles): one stream-k launch, whose `blocks` blocks (at most one per SM) share the output tiles' k
+   * wgmma, up to 64 rows (the 32- and 64-row tiles), and above on FP16 4-bit grouped formats (the 128-row tile): one stream-k launch, whose `blocks` blocks (at most one per SM) share the output tiles' k
    * evenly and add each other's partial sums through the workspace, in a fixed order (where the kernel table's cost
    * model says that beats split counts, or forced: KernelOverrides.streamK); false otherwise.
    */
@@ -428,7 +428,7 @@ export interface NativeBinding {
    * given, returns it.
    */
   streamingWeights(on?: boolean): boolean;
-  /** Workspace bytes a call needs (counters + one partial-sum slot per SM). */
+  /** Workspace bytes a call needs (counters + two partial-sum slots per SM). */
   workspaceBytes(n: number, maxPar: number, smCount: number): number;
   /** cuBLAS GEMM, C = A B, all FP16 (or all BF16) row-major; throws NO_CUBLAS without cuBLAS. */
   fp16Gemm(

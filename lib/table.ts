@@ -57,6 +57,8 @@ export interface KernelTableFile {
     streamKShareCostStages?: number;
     /** wgmma, stream-k: what the chooser counts for each partial a block adds from the blocks below it, in stages of work. */
     streamKPartialCostStages?: number;
+    /** wgmma, stream-k: how much more (percent, times 1 - 1 / row tiles) the chooser counts for its stages than a split plan's on a layer of several row tiles (weights not shared in L2 across row tiles). */
+    streamKRowReusePercent?: number;
     /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
     clusterSmPercent?: number[];
     /**

@@ -271,6 +271,8 @@ function checkWgmma(table) {
     fail('wgmma blockCostStages, splitCostStages and tailLaunchCostStages must be integers >= 0');
   if (!(isCount(wgmma.streamKShareCostStages, 0) && isCount(wgmma.streamKPartialCostStages, 0)))
     fail('wgmma streamKShareCostStages and streamKPartialCostStages must be integers >= 0');
+  if (!(isCount(wgmma.streamKRowReusePercent, 0) && wgmma.streamKRowReusePercent <= 100))
+    fail(`wgmma streamKRowReusePercent must be an integer from 0 to 100, not ${wgmma.streamKRowReusePercent}`);
   // An entry's bits are among those the family is built for (an entry with
   // none, or with only others, could never be taken).
   const familyBits = wgmma.formats?.bits ?? table.formats.bits;
@@ -506,6 +508,7 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaTailLaunchCostStages = ${wgmma ? wgmma.tailLaunchCostStages : 0};  // a second launch for a partial wave, in stages of work\n` +
     `constexpr int kWgmmaStreamKShareCostStages = ${wgmma ? wgmma.streamKShareCostStages : 0};  // stream-k: each further tile share of a block\n` +
     `constexpr int kWgmmaStreamKPartialCostStages = ${wgmma ? wgmma.streamKPartialCostStages : 0};  // stream-k: each partial a block adds\n` +
+    `constexpr int kWgmmaStreamKRowReusePercent = ${wgmma ? wgmma.streamKRowReusePercent : 0};  // stream-k: extra cost of its stages (percent) past one row tile\n` +
     '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
     '// this table), k16 rows in flight per warp, tile heights, when the chooser\n' +
     '// gives it a call (m <= max_batch, the format\'s bits and zero-point mode, from\n' +

@@ -162,15 +162,22 @@ int wgmma_stream_k_blocks(long tiles, int k, int sm_count) {
 // pipeline refill for each further tile its run reaches into, and the
 // partials the share that ends a tile adds (one where a block's run is a
 // tile or more; else as many blocks as can hold the rest of a tile's k,
-// the shortest runs being floor(units / blocks)).
-long wgmma_stream_k_cost(long tiles, int k, int sm_count) {
+// the shortest runs being floor(units / blocks)). With more than one row
+// tile, the run's stages cost streamKRowReusePercent x (1 - 1 / row_tiles)
+// percent more: the split plan's blocks run side by side in raster order,
+// so the row tiles of a column share its weights in L2, while stream-k's
+// blocks are spread over every tile at once and at different k, and each
+// reads its weights from memory (run 38 measured 2-6% lost at 4-8 row
+// tiles on layers the cost without it priced 4-7% below the split plan).
+long wgmma_stream_k_cost(long tiles, int row_tiles, int k, int sm_count) {
   const long stages = k / table::kWgmmaTileK;
   const long blocks = wgmma_stream_k_blocks(tiles, k, sm_count);
   const long run = (tiles * stages + blocks - 1) / blocks;
   const long shortest = std::max(1L, tiles * stages / blocks);
   const long shares = (run - 1 + stages - 1) / stages + 1;
   const long partials = shortest >= stages ? 1 : (stages - 1 + shortest - 1) / shortest;
-  return run + table::kWgmmaBlockCostStages + (shares - 1) * table::kWgmmaStreamKShareCostStages +
+  const long reuse_loss = run * table::kWgmmaStreamKRowReusePercent * (row_tiles - 1) / (100L * row_tiles);
+  return run + reuse_loss + table::kWgmmaBlockCostStages + (shares - 1) * table::kWgmmaStreamKShareCostStages +
          partials * table::kWgmmaStreamKPartialCostStages;
 }
 
@@ -352,7 +359,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
             ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
             : nullptr;
     if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
-      // Stream-k only where the tile has it (the 32- and 64-row ones: up to 64 rows).
+      // Stream-k only where the tile has it (Variant::stream_k).
       if (o.stream_k == 1 && !v->stream_k) return Status::kBadLaunch;
       Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
       w.tiles = wgmma_tiles;
@@ -363,8 +370,9 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
         w.splits = o.splits;
       } else {
         const long split_cost = o.stream_k == 1 ? 0 : wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
-        if (o.stream_k == 1 || (v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
-                                wgmma_stream_k_cost(wgmma_tiles, k, target.sm_count) < split_cost)) {
+        if (o.stream_k == 1 ||
+            (v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
+             wgmma_stream_k_cost(wgmma_tiles, (m + rows - 1) / rows, k, target.sm_count) < split_cost)) {
           w.splits = 1;
           w.tail_tiles = 0;
           w.tail_splits = 1;

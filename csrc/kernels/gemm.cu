@@ -44,7 +44,7 @@ cudaError_t device_attribute(int device, Slot slot, int* value) {
 }
 
 std::size_t partial_bytes(int sm_count) {
-  return static_cast<std::size_t>(sm_count) * kPartialSlotFloats * sizeof(float);
+  return static_cast<std::size_t>(sm_count) * kPartialSlotsPerSm * kPartialSlotFloats * sizeof(float);
 }
 
 std::size_t counter_bytes(int n, int max_par, int sm_count) {
@@ -90,7 +90,7 @@ const char* status_message(Status status) {
              "formats) must not be null";
     case Status::kWorkspaceTooSmall: return "workspace is smaller than workspace_bytes(n, max_par, SM count)";
     case Status::kBadLaunch:
-      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma, wgmma or decode (wgmma and decode without a tile, depth, block count or max_par), splits 0 to the table's maxSplits (wgmma only), and stream-k up to 64 rows (wgmma only, not with splits)";
+      return "max_par must be in 1..64, sms >= 0, a tile given as both tile_k and tile_n, stages 0 or the depth compiled for this GPU, a forced family mma, wgmma or decode (wgmma and decode without a tile, depth, block count or max_par), splits 0 to the table's maxSplits (wgmma only), and stream-k up to 64 rows, or above on FP16 4-bit grouped formats (wgmma only, not with splits)";
     case Status::kCudaError: return "CUDA runtime error";
     case Status::kBadFormat: return "weights must be 4 or 8 bits and activations float16 or bfloat16";
     case Status::kNoImage:

@@ -138,8 +138,8 @@ unsigned tile_rules_generation();
 int tile_rules(int arch, TileRule* out, int capacity);
 void reset_tile_rules();
 
-// Bytes of workspace a call needs: one partial-sum slot (64 KiB) per SM of
-// the device, then one int32 counter per (64-row problem, column slice) for
+// Bytes of workspace a call needs: kPartialSlotsPerSm partial-sum slots (64
+// KiB each) per SM of the device, then one int32 counter per (64-row problem, column slice) for
 // this n and max_par, and at least one per SM (a wgmma stream-k launch's
 // blocks). Calls on one stream may share a workspace (of the
 // largest size any of them needs): the counters are zero again after each.

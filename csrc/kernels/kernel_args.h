@@ -5,9 +5,12 @@
 
 namespace marlin {
 
-// Partial-sum slot of one block: room for the largest tile, 64 x 256 FP32.
+// Partial-sum slot of one block: room for the largest mma-family tile, 64 x
+// 256 FP32. The workspace holds kPartialSlotsPerSm per SM: a wgmma stream-k
+// block of the 128-row tile posts 128 x 256 (two slots).
 constexpr int kPartialSlotFloats = 64 * 256;
 constexpr int kPartialSlotFloat4 = kPartialSlotFloats / 4;
+constexpr int kPartialSlotsPerSm = 2;
 
 struct KernelArgs {
   const int4* a;       // [m, k] activations (FP16 or BF16), row-major

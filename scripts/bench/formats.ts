@@ -15,7 +15,8 @@
  *                      which the chooser picks only where the kernel table's
  *                      `choose` entries match
  *   fp16-u4-g128-sk    the wgmma family's stream-k launch (forward's streamK:
- *                      true; H100-class GPUs, up to 64 rows); -nosk keeps
+ *                      true; H100-class GPUs, up to 64 rows, or any batch of
+ *                      FP16 4-bit grouped formats); -nosk keeps
  *                      the wgmma family to split counts (streamK: false)
  * One parser and one formatter, so a name in a report reads back as the same
  * format. Pure: no GPU.

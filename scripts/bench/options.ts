@@ -75,7 +75,8 @@ Options:
                      wgmma  the wgmma family at every batch (H100-class GPUs)
                      decode the decode family (H100-class GPUs; batches of up to 8)
                      sk     the wgmma family's stream-k launch (forward's streamK: true;
-                            batches of up to 64); nosk: split counts only (streamK: false)
+                            batches of up to 64, any of fp16 4-bit grouped formats);
+                            nosk: split counts only (streamK: false)
                    e.g. bf16-u4-g128-zp, fp16-u8-gch; '${ALL_FORMATS}': every format. Each is
                    timed against cuBLAS in its activation type (FP16 or BF16) and
                    compared with the first format at the end of the report

@@ -199,9 +199,11 @@ describe('kernel families', () => {
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe('mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
-    // 8192 x 10240 (70B qkv): 40 tiles, split in 2 at 128 rows; at 64 rows stream-k over the 132 SMs (the next test).
+    // 8192 x 10240 (70B qkv): 40 tiles, stream-k over the 132 SMs at 64 and 128 rows (the stream-k test); a BF16
+    // layer's 128-row tile has none: split in 2.
     expect(summary(chooseKernel(layer(64, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
-    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80, streamK: false });
+    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(65, 8192, 10240, { dtype: 'bfloat16' }), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80, streamK: false });
     // 4096 x 4096: 16 tiles, 32 stages: split in 6 at 128 rows; 32 tiles at 256 rows split in 3.
     expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96, streamK: false });
     expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
@@ -209,7 +211,7 @@ describe('kernel families', () => {
     expect(chooseKernel(layer(128, 4096, 2048), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(129, 4096, 2048), target(90)).family).toBe('wgmma');
     // One block per 256 columns (the last partial) and 128 rows (the last partial); nine stages of k: one split.
-    expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8, streamK: false });
+    expect(summary(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90), { streamK: false }))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 17 * 8, streamK: false });
     // sm_90a code runs on compute capability 9.0 only: newer GPUs run the mma family's PTX.
     const sm100 = { arch: 100, smemOptin: 232448, smCount: 148 };
     expect(chooseKernel(problem(1024), sm100)).toMatchObject({ family: 'mma', codeArch: 90 });
@@ -219,7 +221,7 @@ describe('kernel families', () => {
     // 16 tiles, 32 stages: 6 splits (96 blocks); 7 or 8 would not fit one wave of clusters (105 and 120 blocks on 132 SMs).
     expect(summary(chooseKernel(problem(16), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 32, splits: 6, blocks: 96, streamK: false });
     // 28672 x 8192 (70B down) at 128 rows: 32 tiles; 3 splits (96 blocks) beat 2 (64) and 4 (128: two waves of clusters of 4).
-    expect(summary(chooseKernel(layer(128, 28672, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
+    expect(summary(chooseKernel(layer(128, 28672, 8192), target(90), { streamK: false }))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
     // 224 tiles (70B gate_up) at 64 rows, split counts only: splitting would only add waves.
     expect(summary(chooseKernel(layer(64, 8192, 57344), target(90), { streamK: false }))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 224, streamK: false });
     // Each split keeps at least 4 stages of k: 1152 deep is 9 stages, so at most 2 splits.
@@ -231,7 +233,7 @@ describe('kernel families', () => {
     expect(chooseKernel(problem(16), target(90)).splits).toBe(1);
   });
 
-  (hasWgmma ? test : test.skip)('wgmma stream-k: a block per SM where its cost is below the split plan\'s, up to 64 rows (the 32- and 64-row tiles)', () => {
+  (hasWgmma ? test : test.skip)('wgmma stream-k: a block per SM where its cost is below the split plan\'s, every format up to 64 rows, FP16 4-bit grouped ones above', () => {
     // Costs in stages (table.json): the split plan's waves x (stages per split + 8 + 1 if split); stream-k's
     // ceil(units / 132) + 8 + 4 per further tile a block's run reaches + 1 per partial the tile's last block may add
     // (one where the shortest run, floor(units / 132), is a tile or more; else ceil((stages - 1) / that run)).
@@ -243,6 +245,18 @@ describe('kernel families', () => {
     expect(summary(chooseKernel(layer(64, 8192, 8192), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 3, blocks: 96, streamK: false });
     // 4096 x 4096: 16 tiles of 32 stages; 6 splits 15 against 4 + 8 + 4 + 11 = 27: split.
     expect(summary(chooseKernel(problem(64), target(90), { family: 'wgmma' }))).toEqual({ family: 'wgmma', rows: 64, splits: 6, blocks: 96, streamK: false });
+    // The 128-row tile (FP16 4-bit grouped formats). Past one row tile, stream-k's stages cost 20% x (1 - 1 / row
+    // tiles) more (the split plan's row tiles share weights in L2). 70B gate_up at 128 rows, one row tile: 224
+    // tiles of 64 stages, split 144 against stream-k 126; at 256 rows, 448 tiles: split 1 + a tail of 52 tiles in
+    // 2 = 261 against 218 + 21 + 8 + 4 x 4 + 1 = 264; at 1024 rows 1002 against 1086.
+    expect(summary(chooseKernel(layer(128, 8192, 57344), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
+    expect(chooseKernel(layer(256, 8192, 57344), target(90))).toMatchObject({ family: 'wgmma', streamK: false, launches: 2 });
+    expect(chooseKernel(layer(1024, 8192, 57344), target(90)).streamK).toBe(false);
+    // 70B qkv at 256 rows: 80 tiles, split 72 against 39 + 3 (two row tiles: 10% of 39) + 8 + 4 + 2 = 56.
+    expect(summary(chooseKernel(layer(256, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
+    // The same layers in BF16: split plans only above 64 rows.
+    expect(chooseKernel(layer(128, 8192, 57344, { dtype: 'bfloat16' }), target(90)).streamK).toBe(false);
+    expect(chooseKernel(layer(256, 8192, 10240, { dtype: 'bfloat16' }), target(90)).streamK).toBe(false);
     // Forced: a block per SM, or per unit of work where there are fewer (2 tiles x 9 stages: 18), at either tile height.
     expect(summary(chooseKernel(problem(64), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
     expect(summary(chooseKernel(problem(1), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
@@ -253,10 +267,14 @@ describe('kernel families', () => {
     // false: split counts only; with the mma family's choice (48 rows of a narrow layer) it changes nothing.
     expect(chooseKernel(layer(64, 8192, 57344), target(90), { streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, blocks: 224 });
     expect(chooseKernel(problem(48), target(90), { streamK: false }).family).toBe('mma');
-    // Refused: above 64 rows (the 128-row tile has none), with splits, or with another family or the mma family's options.
+    // Refused: above 64 rows on a BF16 layer (its 128-row tile has none), with splits, or with another family or the mma family's options.
     const refused = (o: Parameters<typeof chooseKernel>[2], m = 64) =>
       expect(() => chooseKernel(problem(m), target(90), o)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
-    refused({ streamK: true }, 65);
+    expect(() => chooseKernel(problem(65, { dtype: 'bfloat16' }), target(90), { streamK: true })).toThrow(
+      expect.objectContaining({ code: 'BAD_ARGUMENT' }),
+    );
+    // FP16 4-bit grouped formats have it in the 128-row tile too.
+    expect(summary(chooseKernel(problem(65), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
     refused({ streamK: true, splits: 2 });
     refused({ streamK: true, family: 'mma' });
     refused({ streamK: true, family: 'decode' }, 4);
@@ -294,7 +312,8 @@ describe('kernel families', () => {
     expect(tail(chooseKernel(layer(512, 4096, 8448), target(90)))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 132 });
     // A tail whose split saves less than the second launch costs: 136 tiles of 9 stages, 2 waves x 17 = 34 against
     // 17 + 4 + 14 (4 tiles split 2 ways) = 35.
-    expect(tail(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90)))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 136 });
+    // (Split counts only: stream-k, 10 + 1 + 8 + 4 + 1 = 24, costs less still.)
+    expect(tail(chooseKernel({ m: 1000, inFeatures: 1152, outFeatures: 4160 }, target(90), { streamK: false }))).toEqual({ splits: 1, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 136 });
     // Fewer tiles than a wave: one launch, split as before.
     expect(tail(chooseKernel(problem(256), target(90)))).toEqual({ splits: 3, tailTiles: 0, tailSplits: 1, launches: 1, blocks: 96 });
     // A forced split count keeps one launch.

@@ -105,6 +105,8 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['no tile heights', (w) => delete w.rows, "gen-kernels: wgmma rows must be ascending values of 32, 64 and 128 (ptx::MmaAsync's shapes), not undefined"],
     ['a negative stream-k share cost', (w) => (w.streamKShareCostStages = -1), 'gen-kernels: wgmma streamKShareCostStages and streamKPartialCostStages must be integers >= 0'],
     ['a missing stream-k partial cost', (w) => delete w.streamKPartialCostStages, 'gen-kernels: wgmma streamKShareCostStages and streamKPartialCostStages must be integers >= 0'],
+    ['a stream-k row reuse loss over 100%', (w) => (w.streamKRowReusePercent = 101), 'gen-kernels: wgmma streamKRowReusePercent must be an integer from 0 to 100, not 101'],
+    ['a missing stream-k row reuse loss', (w) => delete w.streamKRowReusePercent, 'gen-kernels: wgmma streamKRowReusePercent must be an integer from 0 to 100, not undefined'],
     ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), CHOOSE_REFUSED],
     ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 }]), CHOOSE_REFUSED],
     ['a choose entry with no bits', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [] }]), CHOOSE_REFUSED],

@@ -64,11 +64,13 @@ describe('native module', () => {
     });
   });
 
-  test('sizes the workspace: one counter per 64-row problem and 128 columns and at least one per SM, one 64 KiB slot per SM', () => {
-    expect(native.workspaceBytes(4096, 16, 132)).toBe(16 * 32 * 4 + 132 * 65536);
+  test('sizes the workspace: one counter per 64-row problem and 128 columns and at least one per SM, two 64 KiB slots per SM', () => {
+    // Two slots: a wgmma stream-k block of the 128-row tile posts a 128 x 256 FP32 partial.
+    const slots = 2 * 65536;
+    expect(native.workspaceBytes(4096, 16, 132)).toBe(16 * 32 * 4 + 132 * slots);
     // 16 x 8 = 128 counters, fewer than the SMs: one per SM (a wgmma stream-k block's).
-    expect(native.workspaceBytes(1024, 16, 132)).toBe(132 * 4 + 132 * 65536);
-    expect(native.workspaceBytes(192, 1, 10)).toBe(48 + 10 * 65536); // 10 counters (2 per problem and column), rounded up to 16 bytes
+    expect(native.workspaceBytes(1024, 16, 132)).toBe(132 * 4 + 132 * slots);
+    expect(native.workspaceBytes(192, 1, 10)).toBe(48 + 10 * slots); // 10 counters (2 per problem and column), rounded up to 16 bytes
   });
 
   test('native calls reject arguments of the wrong class with BAD_ARGUMENT, before any CUDA call', () => {

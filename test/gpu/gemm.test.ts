@@ -63,8 +63,8 @@ describeGpu(`GEMM correctness at (k, n) = (1024, 512) (seed ${SEED})`, () => {
     for (const [tileK, tileN] of [[128, 128], [64, 256]])
       gemm.run(x.buffer, out.buffer, ws.buffer, device.stream.native, m, null, { tileK, tileN, sms: 5, maxPar });
     const words = await ws.toHost();
-    // The counters follow one 64 KiB partial-sum slot per SM.
-    const slots = device.multiProcessorCount * 65536;
+    // The counters follow two 64 KiB partial-sum slots per SM.
+    const slots = device.multiProcessorCount * 2 * 65536;
     const counters = native.workspaceBytes(512, maxPar, device.multiProcessorCount) - slots;
     expect(counters).toBeGreaterThan(0);
     expect(words.subarray(slots / 4, (slots + counters) / 4).every((v) => v === 0)).toBe(true);

@@ -47,9 +47,13 @@ const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
 /** Forced split counts run here; nine 128-deep stages: 8 splits leave some blocks one stage, 2 an uneven share. */
 const SPLIT_BATCHES = [1, 40, 77, 256, 383];
-/** Forced stream-k (the 32- and 64-row tiles: up to 64 rows). */
+/** Forced stream-k: every format up to 64 rows (the 32- and 64-row tiles); above, STREAM_K_BATCHES_128. */
 const STREAM_K: RunOptions = { streamK: true };
 const STREAM_K_BATCHES = [1, 31, 64];
+/** Formats whose 128-row tile has stream-k too (wgmma/kernel.cuh Tile::kStreamK), and the batches it runs there. */
+const streamK128 = (f: WeightFormat) => f.dtype === 'float16' && f.bits === 4 && f.groupSize > 0;
+const STREAM_K_BATCHES_128 = [65, 257];
+const streamKBatches = (f: WeightFormat) => [...STREAM_K_BATCHES, ...(streamK128(f) ? STREAM_K_BATCHES_128 : [])];
 
 const describeHopper = hopperSuite('wgmma');
 
@@ -135,13 +139,14 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       expect(failures).toEqual([]);
     });
 
-    test(`stream-k at m in ${STREAM_K_BATCHES.join(', ')} (both tiles that have it; 2 tiles x 9 stages on 18 blocks: a tile's last block adds 8 partials): within the bound, every element written, repeats and a graph bit-identical`, async () => {
+    test(`stream-k at m in ${streamKBatches(format).join(', ')} (each tile that has it; 2 tiles x 9 stages on 18 blocks: a tile's last block adds 8 partials): within the bound, every element written, repeats and a graph bit-identical`, async () => {
       const dtype = format.dtype;
       const failures: string[] = [];
       using stream = device.createStream();
-      for (const m of STREAM_K_BATCHES) {
-        const rows = WGMMA_ROWS.find((r) => r >= m);
-        expect(f.layer.plan(m, STREAM_K)).toMatchObject({ family: 'wgmma', streamK: true, splits: 1, tailTiles: 0, launches: 1, blocks: 18, rowBlocks: [rows! / 16] });
+      for (const m of streamKBatches(format)) {
+        const rows = WGMMA_ROWS.find((r) => r >= m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
+        const units = 2 * Math.ceil(m / rows) * (K / 128);
+        expect(f.layer.plan(m, STREAM_K)).toMatchObject({ family: 'wgmma', streamK: true, splits: 1, tailTiles: 0, launches: 1, blocks: Math.min(device.multiProcessorCount, units), rowBlocks: [rows / 16] });
         const checked = await run(f.layer, f.data, m, STREAM_K);
         if (checked.failure) failures.push(checked.failure);
         expect(checked.bits.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
@@ -211,15 +216,19 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5) },
       // 100 stages per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
       { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640 },
+      // The 128-row tile (FP16 4-bit grouped formats only): 2 row tiles (the last partial) x 69 column tiles on
+      // 132 SMs, runs of 2 or 3 stages that cross tiles and row tiles.
+      { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, rows128: true },
     ];
     for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
       test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}: within the bound, every element written, repeats bit-identical`, async () => {
         const sms = device.multiProcessorCount;
         using stream = device.createStream();
-        for (const c of cases(sms)) {
+        for (const c of cases(sms).filter((c) => !c.rows128 || streamK128(format))) {
           const data = randomFormatLayer({ ...format, k: c.k, n: c.n }, random);
           using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-          const tiles = Math.ceil(c.n / 256);
+          const rows = WGMMA_ROWS.find((r) => r >= c.m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
+          const tiles = Math.ceil(c.n / 256) * Math.ceil(c.m / rows);
           expect({ what: c.what, plan: layer.plan(c.m, STREAM_K) }).toMatchObject({
             what: c.what,
             plan: { family: 'wgmma', streamK: true, launches: 1, blocks: Math.min(sms, (tiles * c.k) / 128) },
@@ -239,13 +248,14 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         }
       });
 
-    test('refused: with splits, the mma family or its options, batch invariance, above 64 rows, or not a boolean; false keeps split counts', () => {
-      const data = randomFormatLayer({ ...COVERED[0], k: K, n: N }, random);
+    test('refused: with splits, the mma family or its options, batch invariance, above 64 rows on a BF16 layer, or not a boolean; false keeps split counts', () => {
+      // BF16: its 128-row tile has no stream-k (above 64 rows only FP16 4-bit grouped formats do).
+      const data = randomFormatLayer({ ...COVERED[COVERED.length - 1], dtype: 'bfloat16', k: K, n: N }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-      using x = device.empty([65, K], 'float16');
-      using out = device.empty([65, N], 'float16');
-      using x64 = device.empty([64, K], 'float16');
-      using out64 = device.empty([64, N], 'float16');
+      using x = device.empty([65, K], 'bfloat16');
+      using out = device.empty([65, N], 'bfloat16');
+      using x64 = device.empty([64, K], 'bfloat16');
+      using out64 = device.empty([64, N], 'bfloat16');
       expectCode(() => layer.forward(x64, { out: out64, streamK: true, splits: 2 }), 'BAD_ARGUMENT');
       expectCode(() => layer.forward(x64, { out: out64, streamK: true, family: 'mma' }), 'BAD_ARGUMENT');
       expectCode(() => layer.forward(x64, { out: out64, streamK: true, family: 'decode' }), 'BAD_ARGUMENT');
@@ -262,6 +272,8 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     const k = 1536; // 12 stages: the tail's split count has room
     const m = 1500; // 12 row tiles of 128, the last partial: a raster band of 8 and a partial one of 4
     const rowTiles = 12;
+    // Split counts only: the chooser prices stream-k below the two launches on the FP16 4-bit grouped formats.
+    const SPLIT_PLANS: RunOptions = { streamK: false };
     /**
      * Output tile of element (row, col) in the kernel's raster order (wgmma/kernel.cuh: bands of 8 row tiles,
      * column by column): the test's own copy of that rule, to check which launch wrote which element.
@@ -280,7 +292,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         const tiles = rowTiles * colTiles;
         const data = randomFormatLayer({ ...format, k, n }, random);
         using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-        const plan = layer.plan(m);
+        const plan = layer.plan(m, SPLIT_PLANS);
         expect(plan).toMatchObject({ family: 'wgmma', launches: 2, splits: 1 });
         expect(plan.tailTiles).toBeGreaterThan(0);
         expect(plan.tailTiles).toBeLessThan(sms);
@@ -289,21 +301,21 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         // Forced splits keep one launch.
         expect(layer.plan(m, { splits: 1 })).toMatchObject({ launches: 1, tailTiles: 0, tailSplits: 1, blocks: tiles });
 
-        const checked = await run(layer, data, m, {});
+        const checked = await run(layer, data, m, SPLIT_PLANS);
         expect(checked.failure).toBeUndefined();
         const two = checked.bits;
         expect(two.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
         using xt = DeviceTensor.from(device, checked.x.bits, [m, k], format.dtype);
         using out = device.empty([m, n], format.dtype);
         using stream = device.createStream();
-        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...SPLIT_PLANS, stream }), two)).toBe(-1);
         out.fill(0xff, stream);
-        using graph = stream.capture(() => layer.forward(xt, { out, stream }));
+        using graph = stream.capture(() => layer.forward(xt, { ...SPLIT_PLANS, out, stream }));
         graph.launch();
         expect(firstDifference(await out.toHost(stream), two)).toBe(-1);
         // The same call again, twice: the second takes the bound path (its planned launches kept).
-        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
-        expect(firstDifference(await forwardPoisoned(layer, xt, out, { stream }), two)).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...SPLIT_PLANS, stream }), two)).toBe(-1);
+        expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...SPLIT_PLANS, stream }), two)).toBe(-1);
         // Against one unsplit launch: the first launch's tiles are the same sums in the same order, bit for bit; only
         // the tail's (split: another order) may differ.
         const one = await forwardPoisoned(layer, xt, out, { stream, splits: 1 });

@@ -31,7 +31,7 @@
 // same order, measured 2-4% slower on every Llama-2 layer (perf-notes run
 // 36; the cause is not profiled: likely the order the hardware dispatches a
 // 2D grid's blocks in). A call may run its tiles in two launches (gemm.cu,
-// chooser.cc). A stream-k launch (args.stream_k, the 32- and 64-row tiles)
+// chooser.cc). A stream-k launch (args.stream_k, Tile::kStreamK)
 // has a grid of (blocks, 1, 1) instead, at most one per SM, which share
 // every tile's k and reduce through the workspace (stream_k_tiles below).
 //
@@ -101,11 +101,13 @@ struct Tile {
   static constexpr int kWgmmasInFlight =
       ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8) ? 3 : 2;
 
-  // Whether the kernel can run stream-k (args.stream_k, stream_k_tiles):
-  // the 32- and 64-row tiles, whose FP32 partial fits a workspace slot (64 x
-  // 256) and whose registers have room for it (the 128-row tile's are at the
-  // cap).
-  static constexpr bool kStreamK = ROWS <= 64;
+  // Whether the tile can run stream-k (args.stream_k, stream_k_tiles): the
+  // 32- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats,
+  // whose kernel with stream-k still fits 128 registers without spilling
+  // (ptxas, CUDA 13.0; the other formats' spill 4-24 bytes). The 128-row
+  // tile's split launches keep a kernel without it (kStreamKKernelApart).
+  static constexpr bool kStreamK = ROWS <= 64 || (ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0);
+  static constexpr bool kStreamKKernelApart = kStreamK && ROWS > 64;
 
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
@@ -258,9 +260,10 @@ __device__ __forceinline__ void reduce_splits(const KernelArgs& args, const floa
 template <class T, class Locate, class RunShare, class Store>
 __device__ __forceinline__ void stream_k_tiles(const KernelArgs& args, float (&acc)[T::kRows / 2], int tiles,
                                                int k_tiles, Locate locate, RunShare run_tile_share, Store store_tile) {
-  static_assert(T::kRows * T::kTileN <= kPartialSlotFloats && T::kRows / 2 % 4 == 0,
-                "a partial tile fits a workspace slot, as float4 per thread");
-  constexpr int kQuads = T::kRows / 8;  // float4 of acc per thread
+  static_assert(T::kRows * T::kTileN <= kPartialSlotsPerSm * kPartialSlotFloats && T::kRows / 2 % 4 == 0,
+                "a partial tile fits a block's share of the workspace's slots, as float4 per thread");
+  constexpr int kQuads = T::kRows / 8;               // float4 of acc per thread
+  constexpr int kSlotF4 = T::kRows * T::kTileN / 4;  // a block's partial
   const int tid = threadIdx.x;
   const int blocks = gridDim.x;
   const int b = blockIdx.x;
@@ -274,7 +277,7 @@ __device__ __forceinline__ void stream_k_tiles(const KernelArgs& args, float (&a
     locate(tile);
     run_tile_share(from - tile_start, end - from);
     if (end - tile_start < k_tiles) {
-      float4* const slot = args.partials + static_cast<int64_t>(b) * kPartialSlotFloat4 + tid;
+      float4* const slot = args.partials + static_cast<int64_t>(b) * kSlotF4 + tid;
 #pragma unroll
       for (int q = 0; q < kQuads; ++q)
         __stcg(slot + q * T::kThreads, make_float4(acc[4 * q], acc[4 * q + 1], acc[4 * q + 2], acc[4 * q + 3]));
@@ -290,7 +293,7 @@ __device__ __forceinline__ void stream_k_tiles(const KernelArgs& args, float (&a
           args.locks[p] = 0;
         }
         __syncthreads();
-        const float4* const slot = args.partials + static_cast<int64_t>(p) * kPartialSlotFloat4 + tid;
+        const float4* const slot = args.partials + static_cast<int64_t>(p) * kSlotF4 + tid;
 #pragma unroll
         for (int q = 0; q < kQuads; ++q) {
           const float4 v = __ldcg(slot + q * T::kThreads);
@@ -310,7 +313,8 @@ __device__ __forceinline__ void stream_k_tiles(const KernelArgs& args, float (&a
   }
 }
 
-template <class T, int STAGES>
+// STREAM_K: the kernel holds the stream-k path (args.stream_k selects it).
+template <class T, int STAGES, bool STREAM_K>
 __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   using Traits = ActTraits<T::kAct>;
   using Codec = marlin::Codec<T::kAct, T::kBits>;
@@ -580,7 +584,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
   };
 
-  if constexpr (T::kStreamK) {
+  if constexpr (STREAM_K) {
     if (args.stream_k) {
       stream_k_tiles<T>(args, acc, col_tiles * row_tiles, all_k_tiles, locate, run_tile_share, store_tile);
       return;

@@ -20,18 +20,34 @@ namespace marlin::wg {
 template <class T>
 constexpr int kStages = T::deepest_stages(table::smem_optin(table::kWgmmaArch), table::kWgmmaMaxStages);
 
-template <class T>
+// STREAM_K: the kernel holds the stream-k path. The 32- and 64-row tiles
+// run every launch on one kernel that has it; the 128-row tile's split
+// launches keep a kernel without it (Tile::kStreamKKernelApart), at the
+// registers and code they had before stream-k.
+template <class T, bool STREAM_K>
 __global__ void __launch_bounds__(T::kThreads, 1) gemm_kernel(const KernelArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  if constexpr (kStages<T> > 0) gemm_body<T, kStages<T>>(args);
+  if constexpr (kStages<T> > 0) gemm_body<T, kStages<T>, STREAM_K>(args);
 #endif
 }
 
-// The shared-memory opt-in, once per device (common/launch.cuh).
+template <class T>
+constexpr auto kSplitKernel = gemm_kernel<T, T::kStreamK && !T::kStreamKKernelApart>;
+template <class T>
+constexpr auto kStreamKKernel = gemm_kernel<T, true>;
+
+// The shared-memory opt-in, once per device (common/launch.cuh), for each
+// kernel of the tile.
 template <class T>
 cudaError_t prepare(int device) {
   static std::atomic<std::uint64_t> configured{0};
-  return opt_in_shared_memory(configured, gemm_kernel<T>, T::smem_bytes(kStages<T>), device);
+  static std::atomic<std::uint64_t> configured_stream_k{0};
+  const cudaError_t e = opt_in_shared_memory(configured, kSplitKernel<T>, T::smem_bytes(kStages<T>), device);
+  if constexpr (T::kStreamKKernelApart) {
+    if (e == cudaSuccess)
+      return opt_in_shared_memory(configured_stream_k, kStreamKKernel<T>, T::smem_bytes(kStages<T>), device);
+  }
+  return e;
 }
 
 // A launch covers the output tiles args.tile_first .. + args.tiles (all of
@@ -46,14 +62,18 @@ template <class T>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
   const long all = static_cast<long>(T::col_tiles(args.n)) * T::row_tiles(args.m);
   if (args.stream_k) {
-    const long units = all * (args.k / T::kTileK);
-    if (!T::kStreamK || args.tile_first != 0 || args.tiles != 0 || grid < 1 || grid > units || units > 0x7fffffffL ||
-        grid > sm_count(device))
+    if constexpr (!T::kStreamK) {
       return cudaErrorInvalidValue;
-    if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-    return launch_kernel(gemm_kernel<T>, dim3(static_cast<unsigned>(grid)), T::kThreads, T::smem_bytes(kStages<T>),
-                         stream, programmatic_launch(), args, device,
-                         static_cast<std::size_t>(args.k) * args.n * T::kBits / 8);
+    } else {
+      const long units = all * (args.k / T::kTileK);
+      if (args.tile_first != 0 || args.tiles != 0 || grid < 1 || grid > units || units > 0x7fffffffL ||
+          grid > sm_count(device))
+        return cudaErrorInvalidValue;
+      if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
+      return launch_kernel(kStreamKKernel<T>, dim3(static_cast<unsigned>(grid)), T::kThreads, T::smem_bytes(kStages<T>),
+                           stream, programmatic_launch(), args, device,
+                           static_cast<std::size_t>(args.k) * args.n * T::kBits / 8);
+    }
   }
   const int splits = grid;
   if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
@@ -62,14 +82,14 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
   if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || all > 0x7fffffffL)
     return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-  return launch_kernel(gemm_kernel<T>, dim3(static_cast<unsigned>(tiles), 1, splits), T::kThreads,
+  return launch_kernel(kSplitKernel<T>, dim3(static_cast<unsigned>(tiles), 1, splits), T::kThreads,
                        T::smem_bytes(kStages<T>), stream, programmatic_launch(), args, device,
                        static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
 }
 
 template <class T>
 cudaError_t attributes(cudaFuncAttributes* out) {
-  return cudaFuncGetAttributes(out, gemm_kernel<T>);
+  return cudaFuncGetAttributes(out, kSplitKernel<T>);
 }
 
 template <class T, int ARCH>
