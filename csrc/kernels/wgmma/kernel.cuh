@@ -476,6 +476,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 #pragma unroll
       for (int i = 0; i < T::kBlockWords; ++i) w[i] = q[i];
     };
+    const uint64_t stage_desc = ptx::sw128_desc(base + slot * T::kStageBytes);
     uint32_t next[T::kBlockWords];
     step_words(0, next);
 #pragma unroll
@@ -505,7 +506,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       const uint32_t a[4] = {b0.r[0], b1.r[0], b0.r[1], b1.r[1]};
       ptx::wgmma_fence();
       ptx::MmaAsync<T::kRows>::template run<T::kAct == Act::kBF16>(
-          acc, a, ptx::sw128_desc(base + slot * T::kStageBytes + (s / 4) * T::kAtomBytes + (s % 4) * 32));
+          acc, a, ptx::sw128_desc_at(stage_desc, (s / 4) * T::kAtomBytes + (s % 4) * 32));
       ptx::wgmma_commit();
       ptx::wgmma_wait<T::kWgmmasInFlight>();
     }

@@ -50,6 +50,13 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_address) {
          (uint64_t{1} << 62);
 }
 
+// The descriptor of the same tile `bytes` (a multiple of 16) further on: an
+// add to the start-address field, which cannot carry out of its 14 bits as
+// shared memory ends below 256 KiB. A compile-time `bytes` makes it one
+// uniform add, where building each k16 step's descriptor from its address
+// costs a mask, a shift and ors per wgmma (docs/perf-notes.md run 38).
+__device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes) { return desc + (bytes >> 4); }
+
 // The instruction for one shape ("m64n128k16") and element type ("f16",
 // "bf16"): DREGS names the accumulator operands %0..%(R-1) (R = N / 2),
 // A, B and the scale-d predicate follow them as %R..%(R+3), %(R+4), %(R+5).
