@@ -344,8 +344,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   int rows = table::kWgmmaRows[0];
   for (int r : table::kWgmmaRows)
     if (rows < m) rows = r;
-  const int wgmma_tiles =
-      rows > 0 ? ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * ((m + rows - 1) / rows) : 0;  // 0: no family
+  const int wgmma_row_tiles = rows > 0 ? (m + rows - 1) / rows : 0;
+  const int wgmma_tiles = ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * wgmma_row_tiles;  // 0: no family
   bool chosen = false;
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
@@ -368,22 +368,22 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
       // the tile has it and the call allows it, stream-k.
       if (o.splits != 0) {
         w.splits = o.splits;
+      } else if (o.stream_k == 1) {
+        w.stream_k = true;
       } else {
-        const long split_cost = o.stream_k == 1 ? 0 : wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
-        if (o.stream_k == 1 ||
-            (v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
-             wgmma_stream_k_cost(wgmma_tiles, (m + rows - 1) / rows, k, target.sm_count) < split_cost)) {
-          w.splits = 1;
-          w.tail_tiles = 0;
-          w.tail_splits = 1;
-          w.stream_k = true;
-          w.blocks = wgmma_stream_k_blocks(wgmma_tiles, k, target.sm_count);
-          *out = w;
-          return Status::kOk;
-        }
+        const long split_cost = wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
+        w.stream_k = v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
+                     wgmma_stream_k_cost(wgmma_tiles, wgmma_row_tiles, k, target.sm_count) < split_cost;
+      }
+      if (w.stream_k) {
+        w.splits = 1;
+        w.tail_tiles = 0;
+        w.tail_splits = 1;
+        w.blocks = wgmma_stream_k_blocks(wgmma_tiles, k, target.sm_count);
+      } else {
+        w.blocks = (wgmma_tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
       }
       if (w.tail_tiles > 0) w.launches = 2;
-      w.blocks = (wgmma_tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
       *out = w;
       return Status::kOk;
     }

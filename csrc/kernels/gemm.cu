@@ -236,12 +236,11 @@ Status for_each_launch(const GemmArgs& args, cudaError_t* cuda_error, Plan* used
       e = visit(Launch{p.full, ka, p.tail_splits, device});
       return e == cudaSuccess ? Status::kOk : fail(e);
     }
-    if (p.stream_k) {
-      ka.stream_k = 1;
-      e = visit(Launch{p.full, ka, p.blocks, device});
-      return e == cudaSuccess ? Status::kOk : fail(e);
-    }
-    e = visit(Launch{p.full, ka, p.family == Family::kDecode ? p.warps * p.splits : p.splits, device});
+    // The launcher's grid argument: the stream-k launch's blocks, the
+    // decode family's warps x splits, else the wgmma split count.
+    ka.stream_k = p.stream_k ? 1 : 0;
+    const int grid = p.stream_k ? p.blocks : p.family == Family::kDecode ? p.warps * p.splits : p.splits;
+    e = visit(Launch{p.full, ka, grid, device});
     return e == cudaSuccess ? Status::kOk : fail(e);
   }
   for (int row = 0; row < args.m;) {

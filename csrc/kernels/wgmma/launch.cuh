@@ -61,6 +61,9 @@ cudaError_t prepare(int device) {
 template <class T>
 cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t stream) {
   const long all = static_cast<long>(T::col_tiles(args.n)) * T::row_tiles(args.m);
+  void (*kernel)(KernelArgs) = kSplitKernel<T>;
+  dim3 blocks;
+  int cluster = 1;
   if (args.stream_k) {
     if constexpr (!T::kStreamK) {
       return cudaErrorInvalidValue;
@@ -69,22 +72,21 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
       if (args.tile_first != 0 || args.tiles != 0 || grid < 1 || grid > units || units > 0x7fffffffL ||
           grid > sm_count(device))
         return cudaErrorInvalidValue;
-      if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-      return launch_kernel(kStreamKKernel<T>, dim3(static_cast<unsigned>(grid)), T::kThreads, T::smem_bytes(kStages<T>),
-                           stream, programmatic_launch(), args, device,
-                           static_cast<std::size_t>(args.k) * args.n * T::kBits / 8);
+      kernel = kStreamKKernel<T>;
+      blocks = dim3(static_cast<unsigned>(grid));
     }
+  } else {
+    const long tiles = args.tiles > 0 ? args.tiles : all;
+    // (The kernel numbers tiles with int.)
+    if (grid < 1 || grid > T::kMaxSplits || args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all ||
+        all > 0x7fffffffL)
+      return cudaErrorInvalidValue;
+    blocks = dim3(static_cast<unsigned>(tiles), 1, grid);
+    cluster = grid;  // the splits of an output tile
   }
-  const int splits = grid;
-  if (splits < 1 || splits > T::kMaxSplits) return cudaErrorInvalidValue;
-  const long tiles = args.tiles > 0 ? args.tiles : all;
-  // (The kernel numbers tiles with int.)
-  if (args.tile_first < 0 || args.tiles < 0 || args.tile_first + tiles > all || all > 0x7fffffffL)
-    return cudaErrorInvalidValue;
   if (const cudaError_t e = prepare<T>(device); e != cudaSuccess) return e;
-  return launch_kernel(kSplitKernel<T>, dim3(static_cast<unsigned>(tiles), 1, splits), T::kThreads,
-                       T::smem_bytes(kStages<T>), stream, programmatic_launch(), args, device,
-                       static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, splits);
+  return launch_kernel(kernel, blocks, T::kThreads, T::smem_bytes(kStages<T>), stream, programmatic_launch(), args,
+                       device, static_cast<std::size_t>(args.k) * args.n * T::kBits / 8, cluster);
 }
 
 template <class T>
