@@ -109,6 +109,20 @@ struct Tile {
   static constexpr bool kStreamK = ROWS <= 64 || (ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0);
   static constexpr bool kStreamKKernelApart = kStreamK && ROWS > 64;
 
+  // Where a stage is exactly one scale group (group 128: kSteps k16 blocks)
+  // of a symmetric 4-bit format, the 32-row tile feeds its wgmmas the
+  // unscaled weights (small integers, exact in 16 bits) into a stage's own
+  // sums, and scales those in FP32 into the accumulators once its wgmmas
+  // retire (gemm_body's fold_stage): ROWS / 2 FFMA per lane and stage
+  // instead of 4 HMUL2 per k16 step, off the chain from a step's weight
+  // words to its wgmma (16 instructions for 32 at 32 rows). ptxas
+  // serializes every wgmma (C7513) if the sums are read while any wgmma
+  // runs on, so each stage ends by waiting for all of its own. Measured
+  // 2-4% faster at 17-32 rows in FP16 and BF16; 8 bits tied or lost up to
+  // 3% (docs/perf-notes.md run 39). At 64 rows the sums would take 32 more
+  // registers than the kernel has.
+  static constexpr bool kScaleAfter = BITS == 4 && GROUP_BLOCKS == kSteps && !ZERO_POINTS && ROWS == 32;
+
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
   static constexpr int kBInt4 = kSteps * GROUPS * 32 * kBlockWords;
@@ -438,6 +452,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   };
 
   float acc[T::kRows / 2];
+  // T::kScaleAfter: the stage's unscaled sums (fold_stage).
+  float stage_sums[T::kRows / 2];
   // Per-column zero points, subtracted in the decode: the lane's word,
   // whose bytes 2 warp % 4 and (2 warp + 1) % 4 are columns 16 warp + g
   // and 16 warp + 8 + g of its 64 (word 2g + warp / 2 of the unit's row,
@@ -446,22 +462,41 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // (common/format.h), after a symmetric decode.
   typename Codec::Zero z0 = Codec::symmetric(), z1 = Codec::symmetric();
 
+  // The lane's two scales in a stage's scale rows: scale int4 g of a
+  // 64-column unit holds columns g, g+8, ..., g+56, so half 2 warp is column
+  // 16 warp + g and half 2 warp + 1 column 16 warp + 8 + g. Scaled zero
+  // points (grouped zero-point formats) sit at the same places of their rows.
+  const int pair_index = (group * 64 + g * 8 + 2 * warp) / 2;
+
+  // T::kScaleAfter: acc += the scales of the stage in `slot` x its sums,
+  // once its wgmmas have retired. Lane element 4i + e of the sums is column
+  // 16 warp + g, 4i + 2 + e column 16 warp + 8 + g (ptx.cuh).
+  auto fold_stage = [&](int slot) {
+    const uint32_t pair = reinterpret_cast<const uint32_t*>(smem + slot * T::kStageBytes + T::kSOffset)[pair_index];
+    const Scalar* const sc = reinterpret_cast<const Scalar*>(&pair);
+    const float s0 = Traits::to_float(sc[0]);
+    const float s1 = Traits::to_float(sc[1]);
+#pragma unroll
+    for (int i = 0; i < T::kRows / 2; ++i) {
+      // The wgmmas wrote the sums behind the compiler's back: read them only
+      // after the wait that retired them (each read depends on this).
+      asm volatile("" : "+f"(stage_sums[i])::"memory");
+      acc[i] = fmaf(i % 4 < 2 ? s0 : s1, stage_sums[i], acc[i]);
+    }
+  };
+
+  // Stage `slot`'s k16 steps (T::kScaleAfter: into stage_sums, then folded).
   auto compute_stage = [&](int slot) {
     const char* const st = smem + slot * T::kStageBytes;
     const uint32_t* const words = reinterpret_cast<const uint32_t*>(st + T::kBOffset);
     // The scales of the lane's two columns, read once per group row of the
     // stage, at its first k16 step, and kept for the group's other steps
     // (wgmma's fences would make the compiler reload them at every step;
-    // keeping every row's pair at once costs registers). Scale int4 g of a
-    // 64-column unit holds columns g, g+8, ..., g+56, so half 2 warp is
-    // column 16 warp + g and half 2 warp + 1 column 16 warp + 8 + g.
-    // Scaled zero points (grouped zero-point formats) sit at the same places
-    // of their rows.
-    const int pair_index = (group * 64 + g * 8 + 2 * warp) / 2;
-    const uint32_t* const scale_row = reinterpret_cast<const uint32_t*>(st + T::kSOffset) + pair_index;
-    const uint32_t* const shift_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + pair_index;
-    uint32_t scale_pair = 0;
-    uint32_t shift_pair = 0;
+    // keeping every row's pair at once costs registers).
+    [[maybe_unused]] const uint32_t* const scale_row = reinterpret_cast<const uint32_t*>(st + T::kSOffset) + pair_index;
+    [[maybe_unused]] const uint32_t* const shift_row = reinterpret_cast<const uint32_t*>(st + T::kZOffset) + pair_index;
+    [[maybe_unused]] uint32_t scale_pair = 0;
+    [[maybe_unused]] uint32_t shift_pair = 0;
     // Block `warp` of the lane's words at step s: 4 bits, word warp of its
     // int4; 8 bits, words 2 (warp % 2), +1 of its int4 number warp / 2
     // (packing.h). Step s + 1's words are read at the start of step s, so
@@ -487,7 +522,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       if (s + 1 < T::kSteps) step_words(s + 1, next);
       FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
       decode_block<Codec>(cur, z0, z1, b0, b1);
-      if constexpr (T::kGrouped) {
+      if constexpr (T::kGrouped && !T::kScaleAfter) {
         if (s % T::kGroupBlocks == 0) {
           const int row = (T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2;
           scale_pair = scale_row[row];
@@ -505,10 +540,21 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       }
       const uint32_t a[4] = {b0.r[0], b1.r[0], b0.r[1], b1.r[1]};
       ptx::wgmma_fence();
-      ptx::MmaAsync<T::kRows>::template run<T::kAct == Act::kBF16>(
-          acc, a, ptx::sw128_desc_at(stage_desc, (s / 4) * T::kAtomBytes + (s % 4) * 32));
+      const uint64_t desc = ptx::sw128_desc_at(stage_desc, (s / 4) * T::kAtomBytes + (s % 4) * 32);
+      using Mma = ptx::MmaAsync<T::kRows>;
+      if constexpr (!T::kScaleAfter) {
+        Mma::template run<T::kAct == Act::kBF16>(acc, a, desc);
+      } else if (s == 0) {
+        Mma::template run<T::kAct == Act::kBF16, false>(stage_sums, a, desc);
+      } else {
+        Mma::template run<T::kAct == Act::kBF16>(stage_sums, a, desc);
+      }
       ptx::wgmma_commit();
       ptx::wgmma_wait<T::kWgmmasInFlight>();
+    }
+    if constexpr (T::kScaleAfter) {
+      ptx::wgmma_wait<0>();
+      fold_stage(slot);
     }
   };
 
@@ -521,7 +567,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
              unit0 * 32 * T::kBlockWords + tid % kRowInt4;
     b_columns = unit0 + tid % kRowInt4 / (32 * T::kBlockWords) < units;
 #pragma unroll
-    for (int i = 0; i < T::kRows / 2; ++i) acc[i] = 0.f;
+    for (int i = 0; i < T::kRows / 2; ++i) {
+      acc[i] = 0.f;
+      if constexpr (T::kScaleAfter) stage_sums[i] = 0.f;
+    }
     if constexpr (T::kZeroPoints && !T::kGrouped) {
       const uint32_t word =
           unit0 + group < units

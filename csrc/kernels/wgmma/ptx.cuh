@@ -4,9 +4,10 @@
 // shared-memory writes visible to it.
 //
 // MmaAsync<N>::run issues D(64xN, FP32) += A(64x16) * B(16xN) for the
-// warpgroup. A: warp w of the group holds rows 16w..16w+15 in the register
-// layout of an m16n8k16 A operand (lane g = lane/4, t = lane%4: reg 0 row g,
-// cols 2t,2t+1; reg 1 row g+8; reg 2 row g, cols 2t+8,2t+9; reg 3 row g+8).
+// warpgroup (run<BF16, false>: D = A * B, D's old values ignored).
+// A: warp w of the group holds rows 16w..16w+15 in the register layout of
+// an m16n8k16 A operand (lane g = lane/4, t = lane%4: reg 0 row g, cols
+// 2t,2t+1; reg 1 row g+8; reg 2 row g, cols 2t+8,2t+9; reg 3 row g+8).
 // D: warp w, lane (g, t) holds d[4i + 0..1] = row 16w+g, cols 8i+2t, 8i+2t+1
 // and d[4i + 2..3] = row 16w+g+8, same cols.
 #pragma once
@@ -59,7 +60,8 @@ __device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes)
 
 // The instruction for one shape ("m64n128k16") and element type ("f16",
 // "bf16"): DREGS names the accumulator operands %0..%(R-1) (R = N / 2),
-// A, B and the scale-d predicate follow them as %R..%(R+3), %(R+4), %(R+5).
+// A, B and the scale-d predicate (1: add to D, 0: overwrite it) follow them
+// as %R..%(R+3), %(R+4), %(R+5).
 #define MARLIN_WGMMA(SHAPE, TYPE, DREGS, AREGS, BREG, PREG, ...)                                       \
   asm volatile(                                                                                        \
       "{\n"                                                                                            \
@@ -70,7 +72,7 @@ __device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes)
       ", p, 1, 1, 0;\n"                                                                                \
       "}\n"                                                                                            \
       : __VA_ARGS__                                                                                    \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(1))
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(ACCUMULATE ? 1 : 0))
 
 #define MARLIN_R0_15 "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15"
 #define MARLIN_R16_31 "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
@@ -86,7 +88,7 @@ struct MmaAsync;
 
 template <>
 struct MmaAsync<128> {
-  template <bool BF16>
+  template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
 #define MARLIN_N128(TYPE)                                                                              \
   MARLIN_WGMMA("m64n128k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47 "," MARLIN_R48_63, \
@@ -102,7 +104,7 @@ struct MmaAsync<128> {
 
 template <>
 struct MmaAsync<64> {
-  template <bool BF16>
+  template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
 #define MARLIN_N64(TYPE)                                                                                          \
   MARLIN_WGMMA("m64n64k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31, "%32,%33,%34,%35", "%36", "%37", MARLIN_D16(0), \
@@ -118,7 +120,7 @@ struct MmaAsync<64> {
 
 template <>
 struct MmaAsync<32> {
-  template <bool BF16>
+  template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[16], const uint32_t (&a)[4], uint64_t b) {
 #define MARLIN_N32(TYPE) MARLIN_WGMMA("m64n32k16", TYPE, MARLIN_R0_15, "%16,%17,%18,%19", "%20", "%21", MARLIN_D16(0))
     if constexpr (BF16) {
