@@ -299,6 +299,20 @@ describe('kernel families', () => {
     expect(chooseKernel(layer(32, 28672, 8192), target(90)).family).toBe('mma');
   });
 
+  (hasWgmma ? test : test.skip)('wgmma from 33 rows on 4-bit layers of 80 or more tiles (Llama-2-7B gate_up: 86), with stream-k there', () => {
+    const gateUp = (m: number, format = {}) => chooseKernel(layer(m, 4096, 22016, format), target(90));
+    expect(summary(gateUp(33))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(gateUp(32).family).toBe('mma');
+    expect(gateUp(40, { bits: 8 }).family).toBe('mma');
+    expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
+    // 79 tiles (20224 columns) and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows.
+    expect(chooseKernel(layer(40, 4096, 20224), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(40, 4096, 20480), target(90)).family).toBe('wgmma');
+    expect(chooseKernel(layer(48, 8192, 10240), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(48, 8192, 8192), target(90)).family).toBe('mma');
+  });
+
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
     const tail = (p: KernelPlan) => ({ splits: p.splits, tailTiles: p.tailTiles, tailSplits: p.tailSplits, launches: p.launches, blocks: p.blocks });
     // 4096 x 22016 (7B gate_up) at 1024 rows: 86 x 8 = 688 tiles of 32 stages. One launch: 6 waves x (32 + 8) = 240
