@@ -30,10 +30,20 @@ export interface KernelTableFile {
     /** wgmma, decode: the formats it covers, narrowing the table's. */
     formats?: { bits?: number[]; zeroPoints?: boolean[]; groupSizes?: number[] };
     /**
-     * wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, and the format's bits (default: any).
+     * wgmma: the chooser gives it a call when an entry has m >= minBatch, at least minTiles output tiles, k >= minK (default 0), and the format's bits and group size (default: any).
      * decode: when an entry has m <= maxBatch, the format's bits and zero-point mode (default: any), and a layer the chooser cuts into minShares to maxShares k shares per strip (default: any).
      */
-    choose?: Array<{ minBatch?: number; minTiles?: number; maxBatch?: number; bits?: number[]; zeroPoints?: boolean[]; minShares?: number; maxShares?: number }>;
+    choose?: Array<{
+      minBatch?: number;
+      minTiles?: number;
+      minK?: number;
+      maxBatch?: number;
+      bits?: number[];
+      groupSizes?: number[];
+      zeroPoints?: boolean[];
+      minShares?: number;
+      maxShares?: number;
+    }>;
     /** decode: k16 rows each warp keeps in flight. */
     depth?: number;
     /** decode: the warps per SM its share count aims at (csrc/kernels/chooser.cc decode_shares). */

@@ -234,6 +234,11 @@ function bitsMask(bits) {
   return `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
 }
 
+// Bit i for the table's group size i (formats.groupSizes, kGroupSizes).
+function groupsMask(sizes, table) {
+  return `0x${sizes.reduce((m, g) => m | (1 << table.formats.groupSizes.indexOf(g)), 0).toString(16)}u`;
+}
+
 // Bit 0: symmetric formats, bit 1: zero points.
 function zerosMask(modes) {
   return `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
@@ -273,22 +278,25 @@ function checkWgmma(table) {
     fail('wgmma streamKShareCostStages and streamKPartialCostStages must be integers >= 0');
   if (!(isCount(wgmma.streamKRowReusePercent, 0) && wgmma.streamKRowReusePercent <= 100))
     fail(`wgmma streamKRowReusePercent must be an integer from 0 to 100, not ${wgmma.streamKRowReusePercent}`);
-  // An entry's bits are among those the family is built for (an entry with
-  // none, or with only others, could never be taken).
+  // An entry's bits and group sizes are among those the family is built for
+  // (an entry with none, or with only others, could never be taken).
   const familyBits = wgmma.formats?.bits ?? table.formats.bits;
+  const familyGroups = wgmma.formats?.groupSizes ?? table.formats.groupSizes;
   const choose = list(wgmma.choose);
-  if (
-    !(
-      choose.length > 0 &&
-      choose.every(
-        (c) =>
-          isCount(c.minBatch, 1) &&
-          isCount(c.minTiles, 0) &&
-          isOptionalSubset(c.bits, familyBits),
-      )
-    )
-  )
-    fail(`wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: a non-empty list of the family's bits (${familyBits}) } entries`);
+  const chooseOk = (c) =>
+    c !== null &&
+    typeof c === 'object' &&
+    Object.keys(c).every((key) => ['minBatch', 'minTiles', 'minK', 'bits', 'groupSizes'].includes(key)) &&
+    isCount(c.minBatch, 1) &&
+    isCount(c.minTiles, 0) &&
+    (c.minK === undefined || isCount(c.minK, 0)) &&
+    isOptionalSubset(c.bits, familyBits) &&
+    isOptionalSubset(c.groupSizes, familyGroups);
+  if (!(choose.length > 0 && choose.every(chooseOk)))
+    fail(
+      `wgmma choose must list { minBatch >= 1, minTiles >= 0, minK?: >= 0, bits?: some of the family's bits (${familyBits}), ` +
+        `groupSizes?: some of its group sizes (${familyGroups}) } entries`,
+    );
 }
 
 // The decode family's rules, checked like the wgmma ones.
@@ -494,11 +502,17 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaTileN = ${wgmma ? wgmma.tiles[0].tileN : 0};\n` +
     `constexpr int kWgmmaRows[] = ${cppList(wgmma ? wgmma.rows : [0])};  // tile heights, ascending\n` +
     '// The chooser gives the wgmma family m rows of a format when an entry has\n' +
-    '// m >= min_batch, at least min_tiles output tiles, and the format\'s bits\n' +
-    '// (bit b of bits_mask; table.json `choose`, whose `bits` default to all).\n' +
-    'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n  unsigned bits_mask;\n};\n' +
-    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0, bits: [] }])
-      .map((c) => `{${c.minBatch}, ${c.minTiles}, ${bitsMask(c.bits ?? table.formats.bits)}}`)
+    '// m >= min_batch, at least min_tiles output tiles, k >= min_k, the format\'s\n' +
+    '// bits (bit b of bits_mask) and its group size (bit i of groups_mask: the\n' +
+    '// i-th of kGroupSizes); table.json `choose`, whose `bits` and `groupSizes`\n' +
+    '// default to all.\n' +
+    'struct WgmmaChoice {\n  int min_batch;\n  int min_tiles;\n  int min_k;\n  unsigned bits_mask;\n  unsigned groups_mask;\n};\n' +
+    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0, bits: [], groupSizes: [] }])
+      .map(
+        (c) =>
+          `{${c.minBatch}, ${c.minTiles}, ${c.minK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
+          `${groupsMask(c.groupSizes ?? table.formats.groupSizes, table)}}`,
+      )
       .join(', ')}};\n` +
     `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +

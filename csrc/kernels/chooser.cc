@@ -203,8 +203,19 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 }
 
 // Whether bit `bit` of a table entry's mask (bits, activations, zero-point
-// modes) is set.
+// modes, group sizes) is set.
 bool in_mask(unsigned mask, int bit) { return ((mask >> bit) & 1u) != 0; }
+
+// Whether a groups_mask (bit i: the table's i-th group size) holds a group
+// size.
+bool in_groups_mask(unsigned mask, int group_size) {
+  int i = 0;
+  for (int g : table::kGroupSizes) {
+    if (g == group_size) return in_mask(mask, i);
+    ++i;
+  }
+  return false;
+}
 
 // Whether an alignedBlocks entry covers m rows of `format` on a GPU of
 // compute capability `arch` running code built for `code_arch` (the rule was
@@ -350,8 +361,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen =
-        chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && in_mask(c.bits_mask, format.bits));
+    chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
+                        in_mask(c.bits_mask, format.bits) && in_groups_mask(c.groups_mask, format.group_size));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =

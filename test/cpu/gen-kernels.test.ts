@@ -70,24 +70,30 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     expect(r.header).toContain(`constexpr int kWgmmaMaxSplits = ${w.maxSplits};`);
     expect(r.header).toContain(`constexpr int kWgmmaClusterSmPercent[] = {${w.clusterSmPercent!.join(', ')}};`);
     const mask = (bits: readonly number[]) => `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
-    expect(r.header).toContain(
-      `constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map((c) => `{${c.minBatch}, ${c.minTiles}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}}`).join(', ')}};`,
-    );
+    const sizes = KERNEL_TABLE_FILE.formats.groupSizes;
+    const groups = (g: readonly number[]) => `0x${g.reduce((m, s) => m | (1 << sizes.indexOf(s)), 0).toString(16)}u`;
+    const entry = (c: NonNullable<Family['choose']>[number]) =>
+      `{${c.minBatch}, ${c.minTiles}, ${c.minK ?? 0}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}, ${groups(c.groupSizes ?? sizes)}}`;
+    expect(r.header).toContain(`constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map(entry).join(', ')}};`);
   });
 
   test('changed values are what the chooser gets', () => {
     const r = generate((w) => {
-      w.choose = [{ minBatch: 33, minTiles: 8, bits: [4] }, { minBatch: 300, minTiles: 0 }];
+      w.choose = [{ minBatch: 33, minTiles: 8, bits: [4] }, { minBatch: 300, minTiles: 0 }, { minBatch: 17, minTiles: 4, minK: 1024, groupSizes: [64, -1] }];
       w.maxSplits = 4;
       w.clusterSmPercent = [100, 100, 90, 90];
     });
     expect(r.status).toBe(0);
-    expect(r.header).toContain('constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8, 0x10u}, {300, 0, 0x110u}};');
-    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 2;');
+    // Group sizes 32, 64, 128, -1 are bits 0-3 of the groups mask.
+    expect(r.header).toContain(
+      'constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8, 0, 0x10u, 0xfu}, {300, 0, 0, 0x110u, 0xfu}, {17, 4, 1024, 0x110u, 0xau}};',
+    );
+    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 3;');
     expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
   });
 
-  const CHOOSE_REFUSED = 'gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, bits?: a non-empty list of the family\'s bits (4,8) } entries';
+  const CHOOSE_REFUSED =
+    "gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, minK?: >= 0, bits?: some of the family's bits (4,8), groupSizes?: some of its group sizes (32,64,128,-1) } entries";
   const CHOOSE_REFUSED_4 = CHOOSE_REFUSED.replace('(4,8)', '(4)');
   test.each<[string, (w: Family) => void, string]>([
     ['more splits than a portable cluster', (w) => (w.maxSplits = 9), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 9'],
@@ -110,6 +116,10 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a choose entry for bits the table has not', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [3] }]), CHOOSE_REFUSED],
     ['a choose entry without minTiles', (w) => (w.choose = [{ minBatch: 49 }]), CHOOSE_REFUSED],
     ['a choose entry with no bits', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, bits: [] }]), CHOOSE_REFUSED],
+    ['a choose entry with a negative minK', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, minK: -1 }]), CHOOSE_REFUSED],
+    ['a choose entry for a group size the table has not', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [256] }]), CHOOSE_REFUSED],
+    ['a choose entry with no group sizes', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [] }]), CHOOSE_REFUSED],
+    ['a choose entry with a misspelt key', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, maxBatch: 32 }]), CHOOSE_REFUSED],
     [
       'a choose entry for bits the family is not built for',
       (w) => {
