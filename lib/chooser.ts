@@ -69,8 +69,9 @@ export interface KernelOverrides {
    * table, 4224 columns or fewer on 132 SMs where k >= 512), of symmetric
    * 8-bit layers, and of 8-bit layers with zero points cut into 16 or fewer;
    * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
-   * output tiles of 256 columns, from 33 rows on 4-bit layers of 80 or more,
-   * and from 17 rows on 4-bit layers of 200 or more; else 'mma'.
+   * output tiles of 256 columns, and from 17 or 33 rows on wide or deep
+   * 4-bit layers (the table's entries: Llama-2-7B's gate_up, 70B's gate_up
+   * and down); else 'mma'.
    */
   family?: KernelFamily;
   /**

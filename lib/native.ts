@@ -198,7 +198,7 @@ export interface NativePlan {
    * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit layers cut
    * into 32 k shares per strip, of symmetric 8-bit ones, and of 8-bit ones
    * with zero points cut into 16 or fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
-   * more 256-column output tiles (from 33 rows on 4-bit layers of 80 or more, from 17 on those of 200 or more), unless a tile, depth, block count or a
+   * more 256-column output tiles (from 17 or 33 rows on wide or deep 4-bit ones: the table's entries), unless a tile, depth, block count or a
    * maxPar other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;

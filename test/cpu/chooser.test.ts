@@ -293,17 +293,18 @@ describe('kernel families', () => {
     expect(gateUp(16).family).not.toBe('wgmma');
     expect(gateUp(32, { bits: 8 }).family).toBe('mma');
     expect(gateUp(32, { dtype: 'bfloat16' }).family).toBe('wgmma');
-    // 199 tiles (50944 columns) and Llama-2-70B's other layers stay on mma below 49 rows.
-    expect(chooseKernel(layer(32, 8192, 50944), target(90)).family).toBe('mma');
-    expect(chooseKernel(layer(32, 8192, 51200), target(90)).family).toBe('wgmma');
-    expect(chooseKernel(layer(32, 28672, 8192), target(90)).family).toBe('mma');
+    // Outside group 128 (the entries below), 199 tiles (50944 columns) and Llama-2-70B's down stay on mma below 33 rows.
+    const g64 = { groupSize: 64 } as const;
+    expect(chooseKernel(layer(32, 8192, 50944, g64), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(32, 8192, 51200, g64), target(90)).family).toBe('wgmma');
+    expect(chooseKernel(layer(32, 28672, 8192, g64), target(90)).family).toBe('mma');
   });
 
   (hasWgmma ? test : test.skip)('wgmma from 33 rows on 4-bit layers of 80 or more tiles (Llama-2-7B gate_up: 86), with stream-k there', () => {
     const gateUp = (m: number, format = {}) => chooseKernel(layer(m, 4096, 22016, format), target(90));
     expect(summary(gateUp(33))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
     expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
-    expect(gateUp(32).family).toBe('mma');
+    expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
     // 79 tiles (20224 columns) and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows.
@@ -311,6 +312,41 @@ describe('kernel families', () => {
     expect(chooseKernel(layer(40, 4096, 20480), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(48, 8192, 10240), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(48, 8192, 8192), target(90)).family).toBe('mma');
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma from 33 rows on 4-bit layers of 32 or more tiles with k of 16384 or more (Llama-2-70B down)', () => {
+    const down = (m: number, format = {}) => chooseKernel(layer(m, 28672, 8192, format), target(90));
+    for (const format of [{}, { groupSize: 64 }, { groupSize: -1, zeroPoints: true }, { dtype: 'bfloat16', groupSize: 32 }] as const) {
+      expect(down(33, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+      expect(down(48, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+    }
+    expect(down(40, { bits: 8 }).family).toBe('mma');
+    // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows.
+    expect(chooseKernel(layer(40, 16256, 8192), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(40, 16384, 8192), target(90)).family).toBe('wgmma');
+    expect(chooseKernel(layer(40, 28672, 7936), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(40, 8192, 8192), target(90)).family).toBe('mma');
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma from 17 rows with group 128 on 4-bit layers of 80 or more tiles, or of 32 or more with k of 16384 or more', () => {
+    const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
+    for (const format of [{}, { zeroPoints: true }, { dtype: 'bfloat16' }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
+      // Llama-2-7B gate_up (86 tiles) and Llama-2-70B down (32 tiles, k 28672): the 32-row tile.
+      expect(at(17, 4096, 22016, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+      expect(at(32, 4096, 22016, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+      expect(at(17, 28672, 8192, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+      expect(at(32, 28672, 8192, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+    }
+    expect(at(16, 4096, 22016).family).not.toBe('wgmma');
+    for (const groupSize of [32, 64, -1] as const) {
+      expect(at(32, 4096, 22016, { groupSize }).family).toBe('mma');
+      expect(at(32, 28672, 8192, { groupSize }).family).toBe('mma');
+    }
+    expect(at(32, 4096, 22016, { bits: 8 }).family).toBe('mma');
+    // Llama-2-70B's qkv (40 tiles, k 8192) and o, and 79 tiles, stay on mma at group 128 too.
+    expect(at(32, 8192, 10240).family).toBe('mma');
+    expect(at(32, 8192, 8192).family).toBe('mma');
+    expect(at(32, 4096, 20224).family).toBe('mma');
   });
 
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
