@@ -206,15 +206,12 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 // modes, group sizes) is set.
 bool in_mask(unsigned mask, int bit) { return ((mask >> bit) & 1u) != 0; }
 
-// Whether a groups_mask (bit i: the table's i-th group size) holds a group
-// size.
-bool in_groups_mask(unsigned mask, int group_size) {
+// A group size's bit in a groups_mask: its place in the table's list
+// (check_problem has refused any other size).
+int group_bit(int group_size) {
   int i = 0;
-  for (int g : table::kGroupSizes) {
-    if (g == group_size) return in_mask(mask, i);
-    ++i;
-  }
-  return false;
+  while (table::kGroupSizes[i] != group_size) ++i;
+  return i;
 }
 
 // Whether an alignedBlocks entry covers m rows of `format` on a GPU of
@@ -358,11 +355,12 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   const int wgmma_row_tiles = rows > 0 ? (m + rows - 1) / rows : 0;
   const int wgmma_tiles = ((n + table::kWgmmaTileN - 1) / table::kWgmmaTileN) * wgmma_row_tiles;  // 0: no family
   bool chosen = false;
+  const int groups_bit = group_bit(format.group_size);
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
     chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
-                        in_mask(c.bits_mask, format.bits) && in_groups_mask(c.groups_mask, format.group_size));
+                        in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =
