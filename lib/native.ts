@@ -144,8 +144,10 @@ export interface VariantInfo {
   groupSize: number;
   /** Whether the variant applies per-group zero points (asymmetric weights). */
   zeroPoints: boolean;
-  /** Elements of k (inFeatures) per pipeline stage of a block tile (decode: 16, one row of the packed weights). */
+  /** Elements of k (inFeatures) per k tile, the unit a block's share of k is counted in: a layer's k must be a multiple (decode: 16, one row of the packed weights). */
   tileK: number;
+  /** Elements of k per pipeline stage: tileK, or two k tiles in the wgmma family's 32-row tile of symmetric 4-bit group-128 formats (the second left out where a block's share ends after the first). */
+  stageK: number;
   /** Output columns per block tile. */
   tileN: number;
   /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 2, 4 or 8, its 32-, 64- or 128-row tile; decode: 8-row tiles, 1). */
@@ -158,6 +160,8 @@ export interface VariantInfo {
   sharedMemoryBytes: number;
   /** Its weight loads carry the L2 evict-first hint (table.json `evictFirst`, in sm_90a machine code only). */
   evictFirst: boolean;
+  /** wgmma: the variant can run a stream-k launch (forward's `streamK`); false in the other families. */
+  streamK: boolean;
 }
 
 /** The format fields the native side reads (lib/formats.ts WeightFormat). */

@@ -25,12 +25,14 @@ Napi::Value Variants(const Napi::CallbackInfo& info) {
     o.Set("groupSize", v.format.group_size);
     o.Set("zeroPoints", v.format.zero_points);
     o.Set("tileK", v.tile_k);
+    o.Set("stageK", v.stage_k);
     o.Set("tileN", v.tile_n);
     o.Set("mBlocks", v.m_blocks);
     o.Set("arch", v.arch);
     o.Set("stages", v.stages);
     o.Set("sharedMemoryBytes", v.smem_bytes);
     o.Set("evictFirst", v.evict_first);
+    o.Set("streamK", v.stream_k);
     list.Set(i++, o);
   }
   return list;

@@ -32,7 +32,8 @@ using PrepareFn = cudaError_t (*)(int device);
 struct Variant {
   Family family;
   Format format;
-  int tile_k;      // block tile: depth of a pipeline stage (elements of k; decode: one k16 row)
+  int tile_k;      // block tile: its unit of k, which k must be a multiple of (elements; decode: one k16 row)
+  int stage_k;     //             depth of a pipeline stage: tile_k, or a multiple (wgmma Tile::kUnits)
   int tile_n;      //             output columns
   int m_blocks;    // 16-row blocks per problem (decode: 8-row tiles)
   int arch;        // compute capability (e.g. 86) whose machine code holds the body

@@ -43,12 +43,17 @@ describe('native module', () => {
       expect(archs).toContain(v.arch);
       if (v.family === 'mma') {
         expect(mma.rowBlocks).toContain(v.mBlocks);
+        expect(v).toMatchObject({ stageK: v.tileK, streamK: false });
       } else if (v.family === 'decode') {
-        expect(v).toMatchObject({ arch: decode.arch, tileK: 16, tileN: 64, stages: decode.depth, evictFirst: false });
+        expect(v).toMatchObject({ arch: decode.arch, tileK: 16, stageK: 16, tileN: 64, stages: decode.depth, evictFirst: false, streamK: false });
         expect(decode.formats!.groupSizes).toContain(v.groupSize);
         expect(decode.rows).toContain(v.mBlocks * 8);
       } else {
-        expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, tileK: 128, tileN: 256 });
+        // A stage of two k tiles: the 32-row tile of symmetric 4-bit group-128 formats (wgmma/kernel.cuh TileOf).
+        const twoTiles = v.mBlocks === 2 && v.bits === 4 && v.groupSize === 128 && !v.zeroPoints;
+        // Stream-k: the 32- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats (Tile::kStreamK).
+        const streamK = v.mBlocks <= 4 || (v.dtype === 'float16' && v.bits === 4 && v.groupSize > 0);
+        expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, tileK: 128, stageK: twoTiles ? 256 : 128, tileN: 256, streamK });
         expect(wgmma.formats!.bits).toContain(v.bits);
         expect(wgmma.formats!.zeroPoints).toContain(v.zeroPoints);
         expect(wgmma.rows).toContain(v.mBlocks * 16);

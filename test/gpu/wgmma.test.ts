@@ -19,7 +19,7 @@ import { Device, DeviceTensor } from '../../lib/device';
 import { type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
 import { QuantizedLinear, type RunOptions } from '../../lib/linear';
-import { WGMMA_SPLITS } from '../../lib/chooser';
+import { WGMMA_SPLITS, compiledVariants } from '../../lib/chooser';
 import { KERNEL_TABLE_FILE } from '../../lib/table';
 import { firstDifference } from '../helpers/compare';
 import { expectCode } from '../helpers/expect-code';
@@ -50,8 +50,9 @@ const SPLIT_BATCHES = [1, 40, 77, 256, 383];
 /** Forced stream-k: every format up to 64 rows (the 32- and 64-row tiles); above, STREAM_K_BATCHES_128. */
 const STREAM_K: RunOptions = { streamK: true };
 const STREAM_K_BATCHES = [1, 31, 64];
-/** Formats whose 128-row tile has stream-k too (wgmma/kernel.cuh Tile::kStreamK), and the batches it runs there. */
-const streamK128 = (f: WeightFormat) => f.dtype === 'float16' && f.bits === 4 && f.groupSize > 0;
+/** Formats whose 128-row tile has stream-k too (the variant list's `streamK`), and the batches it runs there. */
+const streamK128 = (f: WeightFormat) =>
+  compiledVariants().some((v) => v.family === 'wgmma' && v.mBlocks === 8 && v.streamK && v.dtype === f.dtype && v.bits === f.bits && v.groupSize === f.groupSize && v.zeroPoints === f.zeroPoints);
 const STREAM_K_BATCHES_128 = [65, 257];
 const streamKBatches = (f: WeightFormat) => [...STREAM_K_BATCHES, ...(streamK128(f) ? STREAM_K_BATCHES_128 : [])];
 

@@ -123,6 +123,7 @@ constexpr Variant variant_row() {
   v.family = Family::kDecode;
   v.format = Format{F::kAct, F::kBits, 16 * F::kGroupBlocks, F::kZeroPoints};
   v.tile_k = 16;
+  v.stage_k = 16;
   v.tile_n = P::kStripN;
   v.m_blocks = P::kMTiles;
   v.arch = ARCH;

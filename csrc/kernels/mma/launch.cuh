@@ -82,6 +82,7 @@ constexpr Variant variant_row() {
   v.family = Family::kMma;
   v.format = Format{F::kAct, F::kBits, F::kGrouped ? 16 * F::kGroupBlocks : -1, F::kZeroPoints};
   v.tile_k = L::kTileK;
+  v.stage_k = L::kTileK;
   v.tile_n = L::kTileN;
   v.m_blocks = L::kMBlocks;
   v.arch = ARCH;

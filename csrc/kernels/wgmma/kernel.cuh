@@ -20,7 +20,9 @@
 //
 // A block: kGroups warpgroups side by side along n (64 columns each) and kRows
 // batch rows; k in stages of kTileK (K_ATOMS 64-deep, 128-byte swizzle atoms
-// of A). Every thread copies its share of each stage with cp.async; a stage is
+// of A), each one k tile of kUnitK, the unit k is counted in, or two
+// (units_per_stage). Every thread copies its share of each stage with
+// cp.async; a stage is
 //   A      K_ATOMS atoms of kRows x 64 activations, 128-byte swizzle (the wgmma descriptor's)
 //   B      kSteps k16 rows x kGroups units x 32 lanes x int4, as stored globally
 //   scales kGroupRows rows of kTileN scales (grouped formats)
@@ -72,7 +74,8 @@ template <Act ACT,
           bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8, or 128 for 8 bits)
           int ROWS,          // batch rows per block: wgmma's N (32, 64 or 128)
           int GROUPS,        // warpgroups, 64 output columns each
-          int K_ATOMS = 1>   // 64-deep swizzle atoms of A per pipeline stage
+          int K_ATOMS = 1,   // 64-deep swizzle atoms of A per pipeline stage
+          int UNITS = 1>     // k tiles (the chooser's unit of k) per pipeline stage
 struct Tile {
   static_assert(BITS == 4 || BITS == 8, "the Marlin layout holds 4- or 8-bit weights");
   static constexpr Act kAct = ACT;
@@ -88,8 +91,16 @@ struct Tile {
   static constexpr int kThreads = 128 * GROUPS;
   static constexpr int kTileN = 64 * GROUPS;
   static constexpr int kAtoms = K_ATOMS;
-  static constexpr int kTileK = 64 * K_ATOMS;
+  static constexpr int kTileK = 64 * K_ATOMS;  // a pipeline stage's depth
   static constexpr int kSteps = kTileK / 16;
+  // A stage holds kUnits k tiles of kUnitK elements: the unit the chooser,
+  // the split shares and stream-k count k in, and what k must be a multiple
+  // of. A share whose k tiles do not fill its last stage fetches and
+  // computes only the ones it has (gemm_body's `valid`).
+  static constexpr int kUnits = UNITS;
+  static constexpr int kUnitK = kTileK / UNITS;
+  static constexpr int kUnitSteps = kSteps / UNITS;
+  static constexpr int kUnitAtoms = K_ATOMS / UNITS;
   // wgmmas a warpgroup leaves in flight after issuing one (wgmma.wait_group's
   // count). A third hides more of the tensor pipe's latency behind the next
   // step's decode where that decode is short: FP16, 4 bits, grouped scales,
@@ -109,19 +120,19 @@ struct Tile {
   static constexpr bool kStreamK = ROWS <= 64 || (ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0);
   static constexpr bool kStreamKKernelApart = kStreamK && ROWS > 64;
 
-  // Where a stage is exactly one scale group (group 128: kSteps k16 blocks)
-  // of a symmetric 4-bit format, the 32-row tile feeds its wgmmas the
-  // unscaled weights (small integers, exact in 16 bits) into a stage's own
-  // sums, and scales those in FP32 into the accumulators once its wgmmas
-  // retire (gemm_body's fold_stage): ROWS / 2 FFMA per lane and stage
-  // instead of 4 HMUL2 per k16 step, off the chain from a step's weight
-  // words to its wgmma (16 instructions for 32 at 32 rows). ptxas
+  // Where a k tile is exactly one scale group (group 128: kUnitSteps k16
+  // blocks) of a symmetric 4-bit format, the 32-row tile feeds its wgmmas
+  // the unscaled weights (small integers, exact in 16 bits) into a k tile's
+  // own sums, and scales those in FP32 into the accumulators once its
+  // wgmmas retire (gemm_body's fold_stage): ROWS / 2 FFMA per lane and k
+  // tile instead of 4 HMUL2 per k16 step, off the chain from a step's
+  // weight words to its wgmma (16 instructions for 32 at 32 rows). ptxas
   // serializes every wgmma (C7513) if the sums are read while any wgmma
-  // runs on, so each stage ends by waiting for all of its own. Measured
+  // runs on, so each k tile ends by waiting for all of its own. Measured
   // 2-4% faster at 17-32 rows in FP16 and BF16; 8 bits tied or lost up to
   // 3% (docs/perf-notes.md run 39). At 64 rows the sums would take 32 more
   // registers than the kernel has.
-  static constexpr bool kScaleAfter = BITS == 4 && GROUP_BLOCKS == kSteps && !ZERO_POINTS && ROWS == 32;
+  static constexpr bool kScaleAfter = BITS == 4 && GROUP_BLOCKS == kUnitSteps && !ZERO_POINTS && ROWS == 32;
 
   static constexpr int kAtomBytes = ROWS * 128;  // one 64-deep atom of A (a multiple of 1024)
   static constexpr int kABytes = kAtomBytes * K_ATOMS;
@@ -358,7 +369,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int units = args.n / 64;
   const int col_tiles = T::col_tiles(args.n);
   const int row_tiles = T::row_tiles(args.m);
-  const int all_k_tiles = args.k / T::kTileK;
+  const int all_k_tiles = args.k / T::kUnitK;
   const int b_stride = args.n * T::kBits / 8;  // int4 per k16 row of B
   const int s_stride = args.n / 8;  // int4 per row of scales
 
@@ -393,6 +404,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
   constexpr int kBCopies = T::kBInt4 / T::kThreads;
   static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
+  static_assert(T::kUnitSteps % (T::kThreads / kRowInt4) == 0 &&
+                    (kRowsPerPass <= T::kRows || T::kUnitAtoms % (kRowsPerPass / T::kRows) == 0),
+                "a copy's rows and atoms fall in one k tile of the stage, whichever the thread");
   // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
   // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
   // 32-row tile has: there the thread's atom is its row's pass.)
@@ -404,50 +418,67 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   const int4* b_next = nullptr;
   bool b_columns = false;
 
-  auto fetch_activations = [&](int slot, bool pred) {
+  // `valid`: the stage's k tiles the share has (0 to kUnits).
+  auto fetch_activations = [&](int slot, int valid) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
     for (int p = 0; p < kACopies; ++p) {
       const int rows_after = p * kRowsPerPass % T::kRows;             // copy p's row, past the thread's
       const int atom = a_atom + p * T::kThreads / (T::kRows * 8);    // and its atom
       const int r = a_row + rows_after;
+      // The copy's k tile in the stage: its atom's, the same for every
+      // thread (a thread's own atom, below a pass's, stays in it: asserted).
+      const int unit = p * T::kThreads / (T::kRows * 8) / T::kUnitAtoms;
       marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
-                              a_next + rows_after * a_row_bytes + atom * 128, pred && row0 + r < args.m);
+                              a_next + rows_after * a_row_bytes + atom * 128, unit < valid && row0 + r < args.m);
     }
     a_next += T::kAtoms * 128;
   };
-  // The stage's weights, scales and zero points (stage kt).
-  auto fetch_weights = [&](int slot, int kt, bool pred) {
+  // Whether scale (and zero-point) row r of a stage falls in one of its
+  // `valid` k tiles. With one k tile per stage every row does whenever the
+  // stage is valid (said so, so that no division is left for a thread's r).
+  auto group_row_valid = [](int r, int valid) {
+    if constexpr (T::kUnits == 1) {
+      return valid > 0;
+    } else {
+      return r * T::kGroupBlocks / T::kUnitSteps < valid;
+    }
+  };
+  // The stage's weights, scales and zero points (its first k tile: kt).
+  auto fetch_weights = [&](int slot, int kt, int valid) {
     char* const st = smem + slot * T::kStageBytes;
 #pragma unroll
-    for (int p = 0; p < kBCopies; ++p)
+    for (int p = 0; p < kBCopies; ++p) {
+      const int unit = p * T::kThreads / kRowInt4 / T::kUnitSteps;  // the copy's k tile (as for the activations)
       marlin::ptx::cp_async16(st + T::kBOffset + (tid + p * T::kThreads) * 16,
-                              b_next + static_cast<int64_t>(p * T::kThreads / kRowInt4) * b_stride, pred && b_columns);
+                              b_next + static_cast<int64_t>(p * T::kThreads / kRowInt4) * b_stride,
+                              unit < valid && b_columns);
+    }
     b_next += static_cast<int64_t>(T::kSteps) * b_stride;
     if constexpr (T::kGrouped) {
       if (tid < T::kSInt4) {
         const int r = tid / (T::kTileN / 8);
         const int ch = tid % (T::kTileN / 8);
-        const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+        const int grp = kt * T::kUnitSteps / T::kGroupBlocks + r;
         marlin::ptx::cp_async16(st + T::kSOffset + tid * 16,
                                 args.scales + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
-                                pred && unit0 + ch / 8 < units);
+                                group_row_valid(r, valid) && unit0 + ch / 8 < units);
       }
       if constexpr (T::kZeroPoints) {
         if (tid < T::kZInt4) {
           const int r = tid / (T::kTileN / 8);
           const int ch = tid % (T::kTileN / 8);
-          const int grp = kt * T::kSteps / T::kGroupBlocks + r;
+          const int grp = kt * T::kUnitSteps / T::kGroupBlocks + r;
           marlin::ptx::cp_async16(st + T::kZOffset + tid * 16,
                                   args.zeros + static_cast<int64_t>(grp) * s_stride + unit0 * 8 + ch,
-                                  pred && unit0 + ch / 8 < units);
+                                  group_row_valid(r, valid) && unit0 + ch / 8 < units);
         }
       }
     }
   };
-  auto fetch_stage = [&](int slot, int kt, bool pred) {
-    fetch_activations(slot, pred);
-    fetch_weights(slot, kt, pred);
+  auto fetch_stage = [&](int slot, int kt, int valid) {
+    fetch_activations(slot, valid);
+    fetch_weights(slot, kt, valid);
     marlin::ptx::cp_async_commit();
   };
 
@@ -471,8 +502,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // T::kScaleAfter: acc += the scales of the stage in `slot` x its sums,
   // once its wgmmas have retired. Lane element 4i + e of the sums is column
   // 16 warp + g, 4i + 2 + e column 16 warp + 8 + g (ptx.cuh).
-  auto fold_stage = [&](int slot) {
-    const uint32_t pair = reinterpret_cast<const uint32_t*>(smem + slot * T::kStageBytes + T::kSOffset)[pair_index];
+  auto fold_stage = [&](int slot, int group_row) {
+    const uint32_t pair = reinterpret_cast<const uint32_t*>(smem + slot * T::kStageBytes +
+                                                            T::kSOffset)[pair_index + group_row * T::kTileN / 2];
     const Scalar* const sc = reinterpret_cast<const Scalar*>(&pair);
     const float s0 = Traits::to_float(sc[0]);
     const float s1 = Traits::to_float(sc[1]);
@@ -486,7 +518,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   };
 
   // Stage `slot`'s k16 steps (T::kScaleAfter: into stage_sums, then folded).
-  auto compute_stage = [&](int slot) {
+  auto compute_stage = [&](int slot, int valid) {
     const char* const st = smem + slot * T::kStageBytes;
     const uint32_t* const words = reinterpret_cast<const uint32_t*>(st + T::kBOffset);
     // The scales of the lane's two columns, read once per group row of the
@@ -516,6 +548,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     step_words(0, next);
 #pragma unroll
     for (int s = 0; s < T::kSteps; ++s) {
+      if (T::kUnits > 1 && s % T::kUnitSteps == 0 && s / T::kUnitSteps >= valid) break;
       uint32_t cur[T::kBlockWords];
 #pragma unroll
       for (int i = 0; i < T::kBlockWords; ++i) cur[i] = next[i];
@@ -544,17 +577,20 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       using Mma = ptx::MmaAsync<T::kRows>;
       if constexpr (!T::kScaleAfter) {
         Mma::template run<T::kAct == Act::kBF16>(acc, a, desc);
-      } else if (s == 0) {
+      } else if (s % T::kUnitSteps == 0) {
         Mma::template run<T::kAct == Act::kBF16, false>(stage_sums, a, desc);
       } else {
         Mma::template run<T::kAct == Act::kBF16>(stage_sums, a, desc);
       }
       ptx::wgmma_commit();
+      if constexpr (T::kScaleAfter) {
+        if (s % T::kUnitSteps == T::kUnitSteps - 1) {
+          ptx::wgmma_wait<0>();
+          fold_stage(slot, s / T::kUnitSteps);
+          continue;
+        }
+      }
       ptx::wgmma_wait<T::kWgmmasInFlight>();
-    }
-    if constexpr (T::kScaleAfter) {
-      ptx::wgmma_wait<0>();
-      fold_stage(slot);
     }
   };
 
@@ -562,8 +598,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // unit0), summed into acc from zero: the pipeline filled, run and drained.
   auto run_tile_share = [&](int k_first, int k_tiles) {
     a_next = reinterpret_cast<const char*>(args.a) + (row0 + a_row) * a_row_bytes +
-             static_cast<int64_t>(k_first) * T::kAtoms * 128 + a_chunk * 16;
-    b_next = args.b + static_cast<int64_t>(k_first * T::kSteps + tid / kRowInt4) * b_stride +
+             static_cast<int64_t>(k_first) * T::kUnitAtoms * 128 + a_chunk * 16;
+    b_next = args.b + static_cast<int64_t>(k_first * T::kUnitSteps + tid / kRowInt4) * b_stride +
              unit0 * 32 * T::kBlockWords + tid % kRowInt4;
     b_columns = unit0 + tid % kRowInt4 / (32 * T::kBlockWords) < units;
 #pragma unroll
@@ -581,24 +617,33 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     }
     // The early weight stages join stage 0's cp.async group. (A stream-k
     // block waits again before its later tiles: by then a no-op.)
+    // Stage s holds k tiles [s kUnits, (s + 1) kUnits) of the share: valid(s) of them.
+    auto valid = [&](int s) {
+      if constexpr (T::kUnits == 1) {
+        return s < k_tiles ? 1 : 0;
+      } else {
+        return max(0, min(T::kUnits, k_tiles - s * T::kUnits));
+      }
+    };
+    const int stages = (k_tiles + T::kUnits - 1) / T::kUnits;
 #pragma unroll
-    for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s, k_first + s, s < k_tiles);
+    for (int s = 0; s < kEarlyStages; ++s) fetch_weights(s, k_first + s * T::kUnits, valid(s));
     marlin::ptx::grid_dependency_wait();
     marlin::ptx::allow_dependents_launch();
 #pragma unroll
     for (int s = 0; s < STAGES - 2; ++s) {
-      fetch_activations(s, s < k_tiles);
-      if (s >= kEarlyStages) fetch_weights(s, k_first + s, s < k_tiles);
+      fetch_activations(s, valid(s));
+      if (s >= kEarlyStages) fetch_weights(s, k_first + s * T::kUnits, valid(s));
       marlin::ptx::cp_async_commit();
     }
     int read_slot = 0;
     int fill_slot = STAGES - 2;
-    for (int kt = 0; kt < k_tiles; ++kt) {
+    for (int kt = 0; kt < stages; ++kt) {
       marlin::ptx::cp_async_wait<STAGES - 3>();
       ptx::fence_proxy_async();
       __syncthreads();
-      fetch_stage(fill_slot, k_first + kt + STAGES - 2, kt + STAGES - 2 < k_tiles);
-      compute_stage(read_slot);
+      fetch_stage(fill_slot, k_first + (kt + STAGES - 2) * T::kUnits, valid(kt + STAGES - 2));
+      compute_stage(read_slot, valid(kt));
       read_slot = read_slot + 1 == STAGES ? 0 : read_slot + 1;
       fill_slot = fill_slot + 1 == STAGES ? 0 : fill_slot + 1;
     }
@@ -652,12 +697,28 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   store_tile();
 }
 
+// k tiles per pipeline stage. Two in the 32-row tile where it scales its
+// sums once per k tile (Tile::kScaleAfter: symmetric 4-bit, group 128): a
+// stage's fixed work (the next stage's copies and their addresses, the
+// cp.async wait, the proxy fence and barrier, the slot ring, the stage's
+// descriptor) was about 28% of that tile's instructions with one (ncu,
+// docs/perf-notes.md run 39). Measured with two: BF16 2-3.5% faster on the
+// 70B layers at 17-32 rows, FP16 0-1% (run 40). Elsewhere one, not measured
+// with two: the 64- and 128-row tiles' stages are already 32 and 48 KiB, and
+// the other formats' 32-row tiles spend more of their instructions on each
+// weight (scales, zero points, 8-bit decode), less on each stage.
+constexpr int units_per_stage(int bits, int group, bool zero_points, int rows) {
+  return rows == 32 && bits == 4 && group == 128 && !zero_points ? 2 : 1;
+}
+
 // The Tile of a generated variant: bits, group size in rows (-1: per
-// column), zero points, batch rows, output columns and depth per stage.
+// column), zero points, batch rows, output columns and k tile (TILE_K: the
+// unit of k; a stage holds units_per_stage of them).
 // (clang-format takes `GROUP < 0` for a template's opening bracket)
 // clang-format off
-template <Act ACT, int BITS, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K>
-using TileOf = Tile<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, TILE_K / 64>;
+template <Act ACT, int BITS, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K,
+          int UNITS = units_per_stage(BITS, GROUP, ZERO_POINTS, ROWS)>
+using TileOf = Tile<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, UNITS * TILE_K / 64, UNITS>;
 // clang-format on
 
 }  // namespace marlin::wg

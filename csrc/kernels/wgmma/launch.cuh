@@ -68,7 +68,7 @@ cudaError_t launch(const KernelArgs& args, int grid, int device, cudaStream_t st
     if constexpr (!T::kStreamK) {
       return cudaErrorInvalidValue;
     } else {
-      const long units = all * (args.k / T::kTileK);
+      const long units = all * (args.k / T::kUnitK);
       if (args.tile_first != 0 || args.tiles != 0 || grid < 1 || grid > units || units > 0x7fffffffL ||
           grid > sm_count(device))
         return cudaErrorInvalidValue;
@@ -99,7 +99,8 @@ constexpr Variant variant_row() {
   Variant v{};
   v.family = Family::kWgmma;
   v.format = Format{T::kAct, T::kBits, T::kGrouped ? 16 * T::kGroupBlocks : -1, T::kZeroPoints};
-  v.tile_k = T::kTileK;
+  v.tile_k = T::kUnitK;
+  v.stage_k = T::kTileK;
   v.tile_n = T::kTileN;
   v.m_blocks = T::kRows / 16;
   v.arch = ARCH;
