@@ -697,18 +697,18 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   store_tile();
 }
 
-// k tiles per pipeline stage. Two in the 32-row tile where it scales its
-// sums once per k tile (Tile::kScaleAfter: symmetric 4-bit, group 128): a
-// stage's fixed work (the next stage's copies and their addresses, the
-// cp.async wait, the proxy fence and barrier, the slot ring, the stage's
-// descriptor) was about 28% of that tile's instructions with one (ncu,
-// docs/perf-notes.md run 39). Measured with two: BF16 2-3.5% faster on the
-// 70B layers at 17-32 rows, FP16 0-1% (run 40). Elsewhere one, not measured
-// with two: the 64- and 128-row tiles' stages are already 32 and 48 KiB, and
-// the other formats' 32-row tiles spend more of their instructions on each
-// weight (scales, zero points, 8-bit decode), less on each stage.
-constexpr int units_per_stage(int bits, int group, bool zero_points, int rows) {
-  return rows == 32 && bits == 4 && group == 128 && !zero_points ? 2 : 1;
+// k tiles per pipeline stage. Two in the 32-row tile of symmetric 4-bit
+// formats: a stage's fixed work (the next stage's copies and their
+// addresses, the cp.async wait, the proxy fence and barrier, the slot ring,
+// the stage's descriptor) was about 28% of that tile's instructions with
+// one (group 128, ncu, docs/perf-notes.md run 39). Measured with two, on the
+// 70B layers at 17-32 rows (run 40): group 128 BF16 2.5-3% faster, FP16
+// 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32 FP16 0.5%. With zero
+// points FP16 gained 0.5% and BF16 lost up to 0.6%: one. 8 bits: one (a
+// 256-deep stage is 80 KiB, two slots, below the pipeline's three). The 64-
+// and 128-row tiles' stages are already 32 and 48 KiB; not measured.
+constexpr int units_per_stage(int bits, bool zero_points, int rows) {
+  return rows == 32 && bits == 4 && !zero_points ? 2 : 1;
 }
 
 // The Tile of a generated variant: bits, group size in rows (-1: per
@@ -717,7 +717,7 @@ constexpr int units_per_stage(int bits, int group, bool zero_points, int rows) {
 // (clang-format takes `GROUP < 0` for a template's opening bracket)
 // clang-format off
 template <Act ACT, int BITS, int GROUP, bool ZERO_POINTS, int ROWS, int TILE_N, int TILE_K,
-          int UNITS = units_per_stage(BITS, GROUP, ZERO_POINTS, ROWS)>
+          int UNITS = units_per_stage(BITS, ZERO_POINTS, ROWS)>
 using TileOf = Tile<ACT, BITS, GROUP < 0 ? -1 : GROUP / 16, ZERO_POINTS, ROWS, TILE_N / 64, UNITS * TILE_K / 64, UNITS>;
 // clang-format on
 
