@@ -115,22 +115,24 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       const dtype = format.dtype;
       const m = MAX_ROWS;
       const x = randomActivations(m, K, dtype, random);
-      using xt = DeviceTensor.from(device, x.bits, [m, K], dtype);
-      using out = device.empty([m, N], dtype);
+      // Every copy on the stream the calls run on: a copy queued on another stream (the device's) may land after
+      // the call that reads it (seen once, under load: a row alone read the previous row's freed buffer).
       using stream = device.createStream();
+      using xt = DeviceTensor.from(device, x.bits, [m, K], dtype, stream);
+      using out = device.empty([m, N], dtype);
       const whole = await forwardPoisoned(f.layer, xt, out, { ...FORCED, stream });
       expect(whole.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
       expect(firstDifference(await forwardPoisoned(f.layer, xt, out, { ...FORCED, stream }), whole)).toBe(-1);
       // Each row alone, and the last three rows in another order.
       for (let row = 0; row < m; row++) {
-        using one = DeviceTensor.from(device, x.bits.subarray(row * K, (row + 1) * K), [1, K], dtype);
+        using one = DeviceTensor.from(device, x.bits.subarray(row * K, (row + 1) * K), [1, K], dtype, stream);
         using oneOut = device.empty([1, N], dtype);
         expect({ row, diff: firstDifference(await forwardPoisoned(f.layer, one, oneOut, { ...FORCED, stream }), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 });
       }
       const order = [m - 1, m - 3, m - 2];
       const shuffled = new Uint16Array(3 * K);
       order.forEach((row, i) => shuffled.set(x.bits.subarray(row * K, (row + 1) * K), i * K));
-      using three = DeviceTensor.from(device, shuffled, [3, K], dtype);
+      using three = DeviceTensor.from(device, shuffled, [3, K], dtype, stream);
       using threeOut = device.empty([3, N], dtype);
       const got = await forwardPoisoned(f.layer, three, threeOut, { ...FORCED, stream });
       order.forEach((row, i) => expect({ row, diff: firstDifference(got.subarray(i * N, (i + 1) * N), whole.subarray(row * N, (row + 1) * N)) }).toEqual({ row, diff: -1 }));

@@ -46,7 +46,8 @@ describeGpu(`CUDA graphs: stream.capture() and graph.launch() (seed ${SEED})`, (
   /** Layers of a chain, their input and one output per layer, for m rows. */
   function makeChain(dtype: ActivationDType, m: number) {
     const layers = chainCases(dtype).map((c) => QuantizedLinear.fromQuantized(randomFormatLayer(c, random).quantized, { device }));
-    const x = DeviceTensor.from(device, randomActivations(m, layers[0].inFeatures, dtype, random).bits, [m, layers[0].inFeatures], dtype);
+    // x is copied on `stream`, where the tests run the chain first (or order their other streams after it).
+    const x = DeviceTensor.from(device, randomActivations(m, layers[0].inFeatures, dtype, random).bits, [m, layers[0].inFeatures], dtype, stream);
     const outs = layers.map((l) => DeviceTensor.empty(device, [m, l.outFeatures], dtype));
     const run = (s: Stream): void => {
       let input = x;

@@ -151,14 +151,15 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         const checked = await run(f.layer, f.data, m, STREAM_K);
         if (checked.failure) failures.push(checked.failure);
         expect(checked.bits.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
-        using xt = DeviceTensor.from(device, checked.x.bits, [m, K], dtype);
+        // Copies on the calls' stream (a copy on the device's stream could land after a call that reads it).
+        using xt = DeviceTensor.from(device, checked.x.bits, [m, K], dtype, stream);
         using out = device.empty([m, N], dtype);
         const options = { ...STREAM_K, stream };
         // The mma family's blocks wait on the same workspace counters (zero on entry): its result before and after.
         const mma = await forwardPoisoned(f.layer, xt, out, { stream, family: 'mma' });
         expect(firstDifference(await forwardPoisoned(f.layer, xt, out, options), checked.bits)).toBe(-1);
         // Another x between two calls: a counter left set would let the next call add this one's stale partials.
-        using other = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
+        using other = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype, stream);
         expect(firstDifference(await forwardPoisoned(f.layer, other, out, options), checked.bits)).not.toBe(-1);
         expect(firstDifference(await forwardPoisoned(f.layer, xt, out, options), checked.bits)).toBe(-1);
         expect(firstDifference(await forwardPoisoned(f.layer, xt, out, { stream, family: 'mma' }), mma)).toBe(-1);
@@ -174,9 +175,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     test('split-k: repeats are bit-identical for every split count, in a captured graph too', async () => {
       const dtype = format.dtype;
       const m = 200;
-      using xt = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype);
-      using out = device.empty([m, N], dtype);
       using stream = device.createStream();
+      using xt = DeviceTensor.from(device, randomActivations(m, K, dtype, random).bits, [m, K], dtype, stream);
+      using out = device.empty([m, N], dtype);
       for (const splits of WGMMA_SPLITS) {
         const first = await forwardPoisoned(f.layer, xt, out, { stream, splits });
         expect(first.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
@@ -237,11 +238,11 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
           const checked = await run(layer, data, c.m, STREAM_K);
           expect({ what: c.what, failure: checked.failure }).toEqual({ what: c.what, failure: undefined });
           expect(checked.bits.indexOf(0xffff)).toBe(-1);
-          using xt = DeviceTensor.from(device, checked.x.bits, [c.m, c.k], format.dtype);
+          using xt = DeviceTensor.from(device, checked.x.bits, [c.m, c.k], format.dtype, stream);
           using out = device.empty([c.m, c.n], format.dtype);
           expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...STREAM_K, stream }), checked.bits)).toBe(-1);
           // Another x in between: each call's counters end at zero, or this one's partials would leak into the next.
-          using other = DeviceTensor.from(device, randomActivations(c.m, c.k, format.dtype, random).bits, [c.m, c.k], format.dtype);
+          using other = DeviceTensor.from(device, randomActivations(c.m, c.k, format.dtype, random).bits, [c.m, c.k], format.dtype, stream);
           await forwardPoisoned(layer, other, out, { ...STREAM_K, stream });
           expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...STREAM_K, stream }), checked.bits)).toBe(-1);
           // Split counts only: another order of the sums, within the bound too.
@@ -306,9 +307,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
         expect(checked.failure).toBeUndefined();
         const two = checked.bits;
         expect(two.indexOf(0xffff)).toBe(-1); // every element written (0xffff: the NaN fill)
-        using xt = DeviceTensor.from(device, checked.x.bits, [m, k], format.dtype);
-        using out = device.empty([m, n], format.dtype);
         using stream = device.createStream();
+        using xt = DeviceTensor.from(device, checked.x.bits, [m, k], format.dtype, stream);
+        using out = device.empty([m, n], format.dtype);
         expect(firstDifference(await forwardPoisoned(layer, xt, out, { ...SPLIT_PLANS, stream }), two)).toBe(-1);
         out.fill(0xff, stream);
         using graph = stream.capture(() => layer.forward(xt, { ...SPLIT_PLANS, out, stream }));
@@ -340,7 +341,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
     using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
     using stream = device.createStream();
     expect(layer.plan(m).family).toBe('wgmma');
-    using x = DeviceTensor.from(device, randomActivations(m, 256, format.dtype, random).bits, [m, 256], format.dtype);
+    using x = DeviceTensor.from(device, randomActivations(m, 256, format.dtype, random).bits, [m, 256], format.dtype, stream);
     using out = device.empty([m, n], format.dtype);
     layer.reserve({ maxBatch: m, stream });
     layer.forward(x, { out, stream });
