@@ -206,7 +206,7 @@ export interface NativePlan {
    * maxPar other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;
-  /** Elements of k (inFeatures) per pipeline stage of the chosen block tile. */
+  /** Elements of k (inFeatures) per k tile of the chosen block tile: the unit its blocks' shares of k are counted in (a stage holds one, or two: VariantInfo.stageK). */
   tileK: number;
   /** Output columns of the chosen block tile. */
   tileN: number;

@@ -6,7 +6,7 @@
 import { KERNEL_TABLE_FILE } from './table';
 import { invalid, isPositiveInteger } from './validate';
 
-/** inFeatures (k) must be a multiple of this (whole 128-deep pipeline stages and scale groups), except in act-order layers. */
+/** inFeatures (k) must be a multiple of this (whole 128-deep k tiles and scale groups), except in act-order layers. */
 export const K_MULTIPLE: number = KERNEL_TABLE_FILE.shape.kMultiple;
 /** outFeatures (n) must be a multiple of this (64-column units of the Marlin layout). */
 export const N_MULTIPLE: number = KERNEL_TABLE_FILE.shape.nMultiple;

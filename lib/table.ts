@@ -55,7 +55,7 @@ export interface KernelTableFile {
     shares?: Array<{ shares: number; warps: number; splits: number; blocksPerSm?: number }>;
     /** wgmma: the most k splits per output tile (one thread block cluster), at most 8. */
     maxSplits?: number;
-    /** wgmma: the fewest pipeline stages (tileK-deep) the chooser leaves each split. */
+    /** wgmma: the fewest k tiles (tileK-deep; a pipeline stage holds one or two) the chooser leaves each split. */
     minSplitStages?: number;
     /** wgmma: what the chooser counts per block for its fixed costs (pipeline fill, epilogue), in stages of work. */
     blockCostStages?: number;

@@ -5,7 +5,7 @@
  * 32/64/128 and per column: all of the table's) runs
  * at batch sizes from its threshold up, on shapes with partial tiles (n =
  * 320: one whole 256-column tile and a quarter of one; k = 1152: nine
- * 128-deep stages), outputs NaN-poisoned first, every element of the checked
+ * 128-deep k tiles), outputs NaN-poisoned first, every element of the checked
  * rows within its per-element bound of float64 (test/helpers/format-reference.ts).
  * Then the properties the family promises: a row's result does not depend
  * on the batch around it, repeats are bit-identical, it agrees with the mma
@@ -45,7 +45,7 @@ const COVERED: WeightFormat[] = everyFormat();
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
 const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
-/** Forced split counts run here; nine 128-deep stages: 8 splits leave some blocks one stage, 2 an uneven share. */
+/** Forced split counts run here; nine 128-deep k tiles: 8 splits leave some blocks one, 2 an uneven share (and, where a stage holds two, shares that end mid-stage). */
 const SPLIT_BATCHES = [1, 40, 77, 256, 383];
 /** Forced stream-k: every format up to 64 rows (the 32- and 64-row tiles); above, STREAM_K_BATCHES_128. */
 const STREAM_K: RunOptions = { streamK: true };
@@ -140,7 +140,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       expect(failures).toEqual([]);
     });
 
-    test(`stream-k at m in ${streamKBatches(format).join(', ')} (each tile that has it; 2 tiles x 9 stages on 18 blocks: a tile's last block adds 8 partials): within the bound, every element written, repeats and a graph bit-identical`, async () => {
+    test(`stream-k at m in ${streamKBatches(format).join(', ')} (each tile that has it; 2 tiles x 9 k tiles on 18 blocks: a tile's last block adds 8 partials): within the bound, every element written, repeats and a graph bit-identical`, async () => {
       const dtype = format.dtype;
       const failures: string[] = [];
       using stream = device.createStream();
@@ -191,7 +191,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   });
 
   describe('split-k: refusals and edges', () => {
-    test('more splits than stages of k: the blocks with none add zeros (k = 256: 2 stages, 8 splits)', async () => {
+    test('more splits than k tiles: the blocks with none add zeros (k = 256: 2 k tiles, 8 splits)', async () => {
       for (const format of COVERED.filter((f) => f.groupSize === 128)) {
         const data = randomFormatLayer({ ...format, k: 256, n: N }, random);
         using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
@@ -214,12 +214,12 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
 
   describe('stream-k: block runs that cross tiles, tiles that cross many blocks', () => {
     const cases = (sms: number) => [
-      // 2 stages per tile, more tiles than SMs: most runs end in one tile and start in the next.
+      // 2 k tiles per tile, more tiles than SMs: most runs end in one tile and start in the next.
       { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5) },
-      // 100 stages per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
+      // 100 k tiles per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
       { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640 },
       // The 128-row tile (FP16 4-bit grouped formats only): 2 row tiles (the last partial) x 69 column tiles on
-      // 132 SMs, runs of 2 or 3 stages that cross tiles and row tiles.
+      // 132 SMs, runs of 2 or 3 k tiles that cross tiles and row tiles.
       { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, rows128: true },
     ];
     for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
@@ -271,7 +271,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   });
 
   describe('a last, partial wave of output tiles: a second launch runs it split', () => {
-    const k = 1536; // 12 stages: the tail's split count has room
+    const k = 1536; // 12 k tiles: the tail's split count has room
     const m = 1500; // 12 row tiles of 128, the last partial: a raster band of 8 and a partial one of 4
     const rowTiles = 12;
     // Split counts only: the chooser prices stream-k below the two launches on the FP16 4-bit grouped formats.

@@ -170,6 +170,9 @@ struct Tile {
   static_assert(ROWS == 32 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
   static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
+  // A share may start at any k tile: with several per stage, a stage's scale
+  // rows are found from its first k tile, so no group may span k tiles.
+  static_assert(!kGrouped || UNITS == 1 || kUnitSteps % GROUP_BLOCKS == 0, "a scale group within one k tile");
   static_assert(kPartBytes <= 3 * kStageBytes, "the partial tile fits the pipeline's shared memory");
   static_assert(kTileN / 4 >= kMaxSplits, "every split reduces at least one float4 column");
 };
@@ -265,7 +268,7 @@ __device__ __forceinline__ void reduce_splits(const KernelArgs& args, const floa
 // share the U = tiles x k-tiles units of work evenly, units numbered tile by
 // tile (raster order), k ascending within a tile: block b runs units
 // [b U / W, (b + 1) U / W), so every SM streams the same number of weight
-// stages whatever the tile count (a split count leaves SMs idle where tiles
+// k tiles whatever the tile count (a split count leaves SMs idle where tiles
 // x splits is not a multiple of a wave). A block's units fall in one or more
 // output tiles; it runs its share of each (run_tile_share), last first:
 //   - a share that ends before the tile's last k is a partial: the block
@@ -389,7 +392,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 
   // Running copy sources (as the mma family's, perf-notes run 29): the
   // activations and the weights are each fetched stage after stage (the
-  // early weight stages, the prologue's, then one per k tile), so each
+  // early weight stages, the prologue's, then one per stage), so each
   // fetch copies from its running source and advances it by one stage,
   // instead of rebuilding 64-bit addresses from (k tile, row, column) for
   // every copy. Copy p of a thread is element tid + p * kThreads of the
@@ -483,7 +486,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   };
 
   float acc[T::kRows / 2];
-  // T::kScaleAfter: the stage's unscaled sums (fold_stage).
+  // T::kScaleAfter: the current k tile's unscaled sums (fold_stage).
   float stage_sums[T::kRows / 2];
   // Per-column zero points, subtracted in the decode: the lane's word,
   // whose bytes 2 warp % 4 and (2 warp + 1) % 4 are columns 16 warp + g
@@ -499,8 +502,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // points (grouped zero-point formats) sit at the same places of their rows.
   const int pair_index = (group * 64 + g * 8 + 2 * warp) / 2;
 
-  // T::kScaleAfter: acc += the scales of the stage in `slot` x its sums,
-  // once its wgmmas have retired. Lane element 4i + e of the sums is column
+  // T::kScaleAfter: acc += the scales of k tile `group_row` of the stage in
+  // `slot` (its scale row: a k tile is one group) x its sums, once its
+  // wgmmas have retired. Lane element 4i + e of the sums is column
   // 16 warp + g, 4i + 2 + e column 16 warp + 8 + g (ptx.cuh).
   auto fold_stage = [&](int slot, int group_row) {
     const uint32_t pair = reinterpret_cast<const uint32_t*>(smem + slot * T::kStageBytes +
