@@ -116,7 +116,7 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       const m = MAX_ROWS;
       const x = randomActivations(m, K, dtype, random);
       // Every copy on the stream the calls run on: a copy queued on another stream (the device's) may land after
-      // the call that reads it (seen once, under load: a row alone read the previous row's freed buffer).
+      // the call that reads it (seen once, under load: a row alone differed from the same row of the whole batch).
       using stream = device.createStream();
       using xt = DeviceTensor.from(device, x.bits, [m, K], dtype, stream);
       using out = device.empty([m, N], dtype);
