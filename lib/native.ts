@@ -146,7 +146,7 @@ export interface VariantInfo {
   zeroPoints: boolean;
   /** Elements of k (inFeatures) per k tile, the unit a block's share of k is counted in: a layer's k must be a multiple (decode: 16, one row of the packed weights). */
   tileK: number;
-  /** Elements of k per pipeline stage: tileK, or two k tiles in the wgmma family's 32-row tile of symmetric 4-bit formats (the second left out where a block's share ends after the first). */
+  /** Elements of k per pipeline stage: tileK, or two k tiles in the wgmma family's 32- and 64-row tiles of symmetric 4-bit formats (the second left out where a block's share ends after the first). */
   stageK: number;
   /** Output columns per block tile. */
   tileN: number;

@@ -213,27 +213,43 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
   });
 
   describe('stream-k: block runs that cross tiles, tiles that cross many blocks', () => {
+    // `tile`: the tile height the case runs on (the smallest of the table's rows that holds m).
     const cases = (sms: number) => [
-      // 2 k tiles per tile, more tiles than SMs: most runs end in one tile and start in the next.
-      { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5) },
+      // 2 k tiles per tile, more tiles than SMs: most runs end in one tile and start in the next. (In the 64-row
+      // tile of symmetric 4-bit formats a stage holds two k tiles: runs that start at a tile's second begin mid-stage.)
+      { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5), tile: 64 },
       // 100 k tiles per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
-      { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640 },
+      { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640, tile: 64 },
+      // The 32-row tile: 3 k tiles per tile on 64 tiles, runs of 1 or 2 k tiles, so shares start and end
+      // mid-stage, and a share's last stage often has one of its two k tiles.
+      { what: 'k 384, 24 rows, 64 tiles', m: 24, k: 384, n: 256 * 64, tile: 32 },
+      // The 32-row tile, 100 k tiles per tile on 2 tiles (the last partial): runs of 1 or 2 k tiles from odd
+      // k tiles; 17 of 32 rows.
+      { what: 'k 12800, 17 rows, 2 tiles', m: 17, k: 12800, n: 384, tile: 32 },
       // The 128-row tile (FP16 4-bit grouped formats only): 2 row tiles (the last partial) x 69 column tiles on
       // 132 SMs, runs of 2 or 3 k tiles that cross tiles and row tiles.
-      { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, rows128: true },
+      { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, tile: 128 },
     ];
-    for (const format of [COVERED[0], COVERED[COVERED.length - 1]])
-      test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}: within the bound, every element written, repeats bit-identical`, async () => {
+    // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32 and 64 rows;
+    // BF16 8-bit per-column with zero points: one), and, at 32 rows, FP16 4-bit g128 symmetric: the tile that
+    // scales each k tile's sums after its wgmmas.
+    const formats = [
+      { format: COVERED[0], tiles: [32, 64, 128] },
+      { format: { ...COVERED[0], groupSize: 128 as const }, tiles: [32] },
+      { format: COVERED[COVERED.length - 1], tiles: [32, 64, 128] },
+    ];
+    for (const { format, tiles: heights } of formats)
+      test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}, ${heights.join(', ')}-row tiles: within the bound, every element written, repeats bit-identical`, async () => {
         const sms = device.multiProcessorCount;
         using stream = device.createStream();
-        for (const c of cases(sms).filter((c) => !c.rows128 || streamK128(format))) {
+        for (const c of cases(sms).filter((c) => heights.includes(c.tile) && (c.tile < 128 || streamK128(format)))) {
           const data = randomFormatLayer({ ...format, k: c.k, n: c.n }, random);
           using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
-          const rows = WGMMA_ROWS.find((r) => r >= c.m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
+          const rows = c.tile;
           const tiles = Math.ceil(c.n / 256) * Math.ceil(c.m / rows);
           expect({ what: c.what, plan: layer.plan(c.m, STREAM_K) }).toMatchObject({
             what: c.what,
-            plan: { family: 'wgmma', streamK: true, launches: 1, blocks: Math.min(sms, (tiles * c.k) / 128) },
+            plan: { family: 'wgmma', streamK: true, launches: 1, blocks: Math.min(sms, (tiles * c.k) / 128), rowBlocks: [rows / 16] },
           });
           const checked = await run(layer, data, c.m, STREAM_K);
           expect({ what: c.what, failure: checked.failure }).toEqual({ what: c.what, failure: undefined });

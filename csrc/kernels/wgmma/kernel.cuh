@@ -701,18 +701,22 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   store_tile();
 }
 
-// k tiles per pipeline stage. Two in the 32-row tile of symmetric 4-bit
-// formats: a stage's fixed work (the next stage's copies and their
+// k tiles per pipeline stage. Two in the 32- and 64-row tiles of symmetric
+// 4-bit formats: a stage's fixed work (the next stage's copies and their
 // addresses, the cp.async wait, the proxy fence and barrier, the slot ring,
-// the stage's descriptor) was about 28% of that tile's instructions with
-// one (group 128, ncu, docs/perf-notes.md run 39). Measured with two, on the
-// 70B layers at 17-32 rows (run 40): group 128 BF16 2.5-3% faster, FP16
-// 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32 FP16 0.5%. With zero
-// points FP16 gained 0.5% and BF16 lost up to 0.6%: one. 8 bits: one (a
-// 256-deep stage is 80 KiB, two slots, below the pipeline's three). The 64-
-// and 128-row tiles' stages are already 32 and 48 KiB; not measured.
+// the stage's descriptor) was about 28% of the 32-row tile's instructions
+// with one (group 128, ncu, docs/perf-notes.md run 39). Measured with two,
+// on the 70B layers at 17-32 rows (run 40): group 128 BF16 2.5-3% faster,
+// FP16 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32 FP16 0.5%. In the
+// 64-row tile (run 41; 65 KiB stages, three slots instead of six of 33
+// KiB) at 33-64 rows: FP16 g128 7B 4.5-5% faster, 70B 1-1.8%; BF16 g128
+// 7B 3.5%, 70B 0.3-1.2%; per-column FP16 7B 3.5-4%, 70B 0.6-1% (its 70B
+// gate_up alone 0.5-1.3% slower). With zero points at 32 rows FP16 gained
+// 0.5% and BF16 lost up to 0.6%: one. 8 bits: one (a 256-deep stage is 80
+// KiB at 32 rows, two slots, below the pipeline's three). The 128-row
+// tile's stages are 48 KiB: two k tiles would leave two slots.
 constexpr int units_per_stage(int bits, bool zero_points, int rows) {
-  return rows == 32 && bits == 4 && !zero_points ? 2 : 1;
+  return rows <= 64 && bits == 4 && !zero_points ? 2 : 1;
 }
 
 // The Tile of a generated variant: bits, group size in rows (-1: per
