@@ -359,8 +359,10 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
-                        in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit));
+    chosen = chosen ||
+             (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
+              in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
+              in_mask(c.act_mask, static_cast<int>(format.act)) && in_mask(c.zeros_mask, format.zero_points ? 1 : 0));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =

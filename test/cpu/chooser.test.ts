@@ -196,7 +196,9 @@ describe('kernel families', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
-      expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe('mma');
+      // (FP16 symmetric 4-bit layers of 48 or more tiles from 33 rows: the test below.)
+      const fp16Sym4 = format.dtype === 'float16' && format.bits === 4 && !format.zeroPoints;
+      expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(fp16Sym4 ? 'wgmma' : 'mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
     // 8192 x 10240 (70B qkv): 40 tiles, stream-k over the 132 SMs at 64 and 128 rows (the stream-k test); a BF16
@@ -307,9 +309,11 @@ describe('kernel families', () => {
     expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
-    // 79 tiles (20224 columns) and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows.
-    expect(chooseKernel(layer(40, 4096, 20224), target(90)).family).toBe('mma');
-    expect(chooseKernel(layer(40, 4096, 20480), target(90)).family).toBe('wgmma');
+    // 79 tiles (20224 columns; BF16: FP16 symmetric 4-bit has an entry from 48) and Llama-2-70B's qkv (40) and o
+    // (32) stay on mma below 49 rows.
+    const bf16 = { dtype: 'bfloat16' } as const;
+    expect(chooseKernel(layer(40, 4096, 20224, bf16), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(40, 4096, 20480, bf16), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(48, 8192, 10240), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(48, 8192, 8192), target(90)).family).toBe('mma');
   });
@@ -321,11 +325,40 @@ describe('kernel families', () => {
       expect(down(48, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
     }
     expect(down(40, { bits: 8 }).family).toBe('mma');
-    // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows.
-    expect(chooseKernel(layer(40, 16256, 8192), target(90)).family).toBe('mma');
-    expect(chooseKernel(layer(40, 16384, 8192), target(90)).family).toBe('wgmma');
-    expect(chooseKernel(layer(40, 28672, 7936), target(90)).family).toBe('mma');
+    // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows (BF16 here:
+    // FP16 symmetric 4-bit has an entry from k 11008 and 16 tiles).
+    const bf16 = { dtype: 'bfloat16' } as const;
+    expect(chooseKernel(layer(40, 16256, 8192, bf16), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(40, 16384, 8192, bf16), target(90)).family).toBe('wgmma');
+    expect(chooseKernel(layer(40, 28672, 7936, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 8192, 8192), target(90)).family).toBe('mma');
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma from 33 rows on FP16 symmetric 4-bit layers of 48 or more tiles, or of 16 or more with k of 11008 or more (Llama-2-7B qkv and down)', () => {
+    const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90)).family;
+    for (const groupSize of [32, 64, 128, -1] as const) {
+      const format = { groupSize };
+      for (const m of [33, 40, 48]) {
+        // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 64-row tile.
+        expect(chooseKernel(layer(m, 4096, 12288, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+        expect(chooseKernel(layer(m, 11008, 4096, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+      }
+      // Not below 33 rows (group 128: 7B qkv is under its 80 tiles, 7B down under 32 tiles).
+      expect(at(32, 4096, 12288, format)).toBe('mma');
+      expect(at(32, 11008, 4096, format)).toBe('mma');
+      // 47 tiles; 16 tiles with k 10880; Llama-2-7B's o (16 tiles, k 4096), Llama-2-70B's qkv (40 tiles, k 8192) and
+      // o (32 tiles, k 8192) stay on mma.
+      expect(at(40, 4096, 12032, format)).toBe('mma');
+      expect(at(40, 10880, 4096, format)).toBe('mma');
+      expect(at(40, 4096, 4096, format)).toBe('mma');
+      expect(at(40, 8192, 10240, format)).toBe('mma');
+      expect(at(40, 8192, 8192, format)).toBe('mma');
+    }
+    // Not BF16, zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles).
+    for (const format of [{ dtype: 'bfloat16' }, { zeroPoints: true }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
+      expect(at(40, 4096, 12288, format)).toBe('mma');
+      expect(at(40, 11008, 4096, format)).toBe('mma');
+    }
   });
 
   (hasWgmma ? test : test.skip)('wgmma from 17 rows with group 128 on 4-bit layers of 80 or more tiles, or of 32 or more with k of 16384 or more', () => {

@@ -72,28 +72,41 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     const mask = (bits: readonly number[]) => `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
     const sizes = KERNEL_TABLE_FILE.formats.groupSizes;
     const groups = (g: readonly number[]) => `0x${g.reduce((m, s) => m | (1 << sizes.indexOf(s)), 0).toString(16)}u`;
+    // Act values: float16 0, bfloat16 1; zero-point modes: bit 0 symmetric, bit 1 zero points.
+    const acts = (a: readonly string[]) => mask(a.map((x) => (x === 'float16' ? 0 : 1)));
+    const zeros = (z: readonly boolean[]) => `0x${z.reduce((m, x) => m | (x ? 2 : 1), 0).toString(16)}u`;
     const entry = (c: NonNullable<Family['choose']>[number]) =>
-      `{${c.minBatch}, ${c.minTiles}, ${c.minK ?? 0}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}, ${groups(c.groupSizes ?? sizes)}}`;
+      `{${c.minBatch}, ${c.minTiles}, ${c.minK ?? 0}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}, ${groups(c.groupSizes ?? sizes)}, ` +
+      `${acts(c.activations ?? KERNEL_TABLE_FILE.formats.activations)}, ${zeros(c.zeroPoints ?? KERNEL_TABLE_FILE.formats.zeroPoints)}}`;
     expect(r.header).toContain(`constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map(entry).join(', ')}};`);
   });
 
   test('changed values are what the chooser gets', () => {
     const r = generate((w) => {
-      w.choose = [{ minBatch: 33, minTiles: 8, bits: [4] }, { minBatch: 300, minTiles: 0 }, { minBatch: 17, minTiles: 4, minK: 1024, groupSizes: [64, -1] }];
+      w.choose = [
+        { minBatch: 33, minTiles: 8, bits: [4] },
+        { minBatch: 300, minTiles: 0 },
+        { minBatch: 17, minTiles: 4, minK: 1024, groupSizes: [64, -1] },
+        { minBatch: 40, minTiles: 2, activations: ['bfloat16'], zeroPoints: [true] },
+        { minBatch: 41, minTiles: 3, activations: ['float16'], zeroPoints: [false] },
+      ];
       w.maxSplits = 4;
       w.clusterSmPercent = [100, 100, 90, 90];
     });
     expect(r.status).toBe(0);
-    // Group sizes 32, 64, 128, -1 are bits 0-3 of the groups mask.
+    // Group sizes 32, 64, 128, -1 are bits 0-3 of the groups mask; then float16 (bit 0) and bfloat16 (bit 1), and
+    // symmetric (bit 0) and zero points (bit 1).
     expect(r.header).toContain(
-      'constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8, 0, 0x10u, 0xfu}, {300, 0, 0, 0x110u, 0xfu}, {17, 4, 1024, 0x110u, 0xau}};',
+      'constexpr WgmmaChoice kWgmmaChoose[] = {{33, 8, 0, 0x10u, 0xfu, 0x3u, 0x3u}, {300, 0, 0, 0x110u, 0xfu, 0x3u, 0x3u}, ' +
+        '{17, 4, 1024, 0x110u, 0xau, 0x3u, 0x3u}, {40, 2, 0, 0x110u, 0xfu, 0x2u, 0x2u}, {41, 3, 0, 0x110u, 0xfu, 0x1u, 0x1u}};',
     );
-    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 3;');
+    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 5;');
     expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
   });
 
   const CHOOSE_REFUSED =
-    "gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, minK?: >= 0, bits?: some of the family's bits (4,8), groupSizes?: some of its group sizes (32,64,128,-1) } entries";
+    "gen-kernels: wgmma choose must list { minBatch >= 1, minTiles >= 0, minK?: >= 0, bits?: some of the family's bits (4,8), groupSizes?: some of its group sizes (32,64,128,-1), " +
+    "activations?: some of the table's (float16,bfloat16), zeroPoints?: some of its zero-point modes (false,true) } entries";
   const CHOOSE_REFUSED_4 = CHOOSE_REFUSED.replace('(4,8)', '(4)');
   test.each<[string, (w: Family) => void, string]>([
     ['more splits than a portable cluster', (w) => (w.maxSplits = 9), 'gen-kernels: wgmma maxSplits must be 1 to 8 (a portable cluster), not 9'],
@@ -120,6 +133,8 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a choose entry for a group size the table has not', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [256] }]), CHOOSE_REFUSED],
     ['a choose entry with no group sizes', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [] }]), CHOOSE_REFUSED],
     ['a choose entry with a misspelt key', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, maxBatch: 32 }]), CHOOSE_REFUSED],
+    ['a choose entry for an activation the table has not', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, activations: ['float32'] }]), CHOOSE_REFUSED],
+    ['a choose entry with no zero-point mode', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, zeroPoints: [] }]), CHOOSE_REFUSED],
     [
       'a choose entry for bits the family is not built for',
       (w) => {
