@@ -231,18 +231,19 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, tile: 128 },
     ];
     // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32 and 64 rows;
-    // BF16 8-bit per-column with zero points: one), and, at 32 rows, FP16 4-bit g128 symmetric: the tile that
-    // scales each k tile's sums after its wgmmas.
+    // BF16 8-bit per-column with zero points: one, and no stream-k in its 128-row tile), and, at 32 rows, FP16
+    // 4-bit g128 symmetric: the tile that scales each k tile's sums after its wgmmas.
     const formats = [
       { format: COVERED[0], tiles: [32, 64, 128] },
       { format: { ...COVERED[0], groupSize: 128 as const }, tiles: [32] },
-      { format: COVERED[COVERED.length - 1], tiles: [32, 64, 128] },
+      { format: COVERED[COVERED.length - 1], tiles: [32, 64] },
     ];
     for (const { format, tiles: heights } of formats)
       test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}, ${heights.join(', ')}-row tiles: within the bound, every element written, repeats bit-identical`, async () => {
         const sms = device.multiProcessorCount;
         using stream = device.createStream();
-        for (const c of cases(sms).filter((c) => heights.includes(c.tile) && (c.tile < 128 || streamK128(format)))) {
+        // (A 128-row case where the tile has no stream-k would be refused: the plan check below says which.)
+        for (const c of cases(sms).filter((c) => heights.includes(c.tile))) {
           const data = randomFormatLayer({ ...format, k: c.k, n: c.n }, random);
           using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
           const rows = c.tile;

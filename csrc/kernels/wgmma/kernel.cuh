@@ -408,7 +408,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   constexpr int kBCopies = T::kBInt4 / T::kThreads;
   static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
   static_assert(T::kUnitSteps % (T::kThreads / kRowInt4) == 0 &&
-                    (kRowsPerPass <= T::kRows || T::kUnitAtoms % (kRowsPerPass / T::kRows) == 0),
+                    T::kUnitAtoms % (kRowsPerPass > T::kRows ? kRowsPerPass / T::kRows : 1) == 0,
                 "a copy's rows and atoms fall in one k tile of the stage, whichever the thread");
   // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
   // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
@@ -709,9 +709,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 // on the 70B layers at 17-32 rows (run 40): group 128 BF16 2.5-3% faster,
 // FP16 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32 FP16 0.5%. In the
 // 64-row tile (run 41; 65 KiB stages, three slots instead of six of 33
-// KiB) at 33-64 rows: FP16 g128 7B 4.5-5% faster, 70B 1-1.8%; BF16 g128
-// 7B 3.5%, 70B 0.3-1.2%; per-column FP16 7B 3.5-4%, 70B 0.6-1% (its 70B
-// gate_up alone 0.5-1.3% slower). With zero points at 32 rows FP16 gained
+// KiB): FP16 g128 7B 4.4-4.9% faster at 33-64 rows, 70B 1.1-1.9%; at
+// 56-64 rows BF16 g128 7B 3.5%, 70B 0.5-1%, per-column FP16 7B 3.5-4%,
+// 70B 0.5-1% (its 70B gate_up alone 0.5-1.3% slower at 33-64). With zero
+// points at 32 rows FP16 gained
 // 0.5% and BF16 lost up to 0.6%: one. 8 bits: one (a 256-deep stage is 80
 // KiB at 32 rows, two slots, below the pipeline's three). The 128-row
 // tile's stages are 48 KiB: two k tiles would leave two slots.
