@@ -239,6 +239,11 @@ function groupsMask(sizes, table) {
   return `0x${sizes.reduce((m, g) => m | (1 << table.formats.groupSizes.indexOf(g)), 0).toString(16)}u`;
 }
 
+// Bit a for each activation of `activations` whose Act value is a.
+function actsMask(activations) {
+  return bitsMask(activations.map((a) => ACT[a].value));
+}
+
 // Bit 0: symmetric formats, bit 1: zero points.
 function zerosMask(modes) {
   return `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
@@ -437,8 +442,7 @@ function archSpecificArchs(table) {
 // An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
 // bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
-  const acts = (e.activations ?? table.formats.activations).map((a) => ACT[a].value);
-  return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${bitsMask(acts)}, ${e.minFillPercent}}`;
+  return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}, ${e.minFillPercent}}`;
 }
 
 // A preprocessor condition true under the nvcc versions evictFirst lists
@@ -518,7 +522,7 @@ function constantsHeader(table, archs) {
         (c) =>
           `{${c.minBatch}, ${c.minTiles}, ${c.minK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
           `${groupsMask(c.groupSizes ?? table.formats.groupSizes, table)}, ` +
-          `${bitsMask((c.activations ?? table.formats.activations).map((a) => ACT[a].value))}, ` +
+          `${actsMask(c.activations ?? table.formats.activations)}, ` +
           `${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}}`,
       )
       .join(', ')}};\n` +
