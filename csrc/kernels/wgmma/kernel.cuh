@@ -101,16 +101,30 @@ struct Tile {
   static constexpr int kUnitK = kTileK / UNITS;
   static constexpr int kUnitSteps = kSteps / UNITS;
   static constexpr int kUnitAtoms = K_ATOMS / UNITS;
-  // wgmmas a warpgroup leaves in flight after issuing one (wgmma.wait_group's
+  // k16 steps a warp decodes before it issues their wgmmas (gemm_body's
+  // compute_stage): 2 where a step's decode is a long dependent chain, so
+  // that each warp has two chains to interleave, else 1. Measured against
+  // one step (docs/perf-notes.md run 42; model sums, 17-1024 rows): BF16
+  // 4-bit with zero points 2.0-4.7% faster; BF16 symmetric 4-bit 1.3-6.6%
+  // faster at 17-64 rows (g128; g32 and per-column -0.1..2.5%) but up to
+  // 4% slower from 128 rows, in the 128-row tile; BF16 8-bit 0.9-5.2%
+  // faster from 64 rows, within 0.7% below; FP16 8-bit -1.1..+0.6%. FP16
+  // 4-bit keeps one: 0-1.7% slower with two in the 32- and 64-row tiles,
+  // 3-8% in the 128-row one, symmetric or with zero points.
+  static constexpr int kStepsPerIssue = BITS == 8 || (ACT == Act::kBF16 && (ZERO_POINTS || ROWS <= 64)) ? 2 : 1;
+  // wgmmas a warpgroup leaves in flight after each issue (wgmma.wait_group's
   // count). A third hides more of the tensor pipe's latency behind the next
   // step's decode where that decode is short: FP16, 4 bits, grouped scales,
   // measured 0.6-2.8% faster than two from 256 rows and, in the 64-row tile,
   // 1.1-1.9% at group 128. Elsewhere two measured as fast or faster
   // (docs/perf-notes.md run 36): FP16 per-column 1.2-2.4% slower with three,
   // BF16 -0.5..+0.9% (per-column zero points +2.0..+3.2% at 64 rows), FP16
-  // g32 and g64 in the 64-row tile +0.2..+0.9%; 8 bits tie.
+  // g32 and g64 in the 64-row tile +0.2..+0.9%; 8 bits tie. Two steps per
+  // issue keep two.
   static constexpr int kWgmmasInFlight =
-      ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8) ? 3 : 2;
+      kStepsPerIssue == 1 && ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8)
+          ? 3
+          : 2;
 
   // Whether the tile can run stream-k (args.stream_k, stream_k_tiles): the
   // 32- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats,
@@ -351,6 +365,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // With N wgmmas in flight a stage's slot is free within the next stage
   // only if a stage has at least N k16 steps (file comment).
   static_assert(T::kSteps >= T::kWgmmasInFlight, "a stage's wgmmas must retire during the next stage");
+  static_assert(T::kUnitSteps % T::kStepsPerIssue == 0 && (!T::kGrouped || T::kGroupBlocks % T::kStepsPerIssue == 0),
+                "a k tile and a scale group are whole issues of steps");
 
   extern __shared__ int4 smem_raw[];
   // Under programmatic dependent launch the block waits for the kernel before
@@ -535,11 +551,12 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
     [[maybe_unused]] uint32_t shift_pair = 0;
     // Block `warp` of the lane's words at step s: 4 bits, word warp of its
     // int4; 8 bits, words 2 (warp % 2), +1 of its int4 number warp / 2
-    // (packing.h). Step s + 1's words are read at the start of step s, so
-    // their latency hides behind this step's decode and wgmma wait. With
-    // two wgmmas in flight that measured 2% faster at 64 rows and 0.5-1.5%
-    // on zero-point and 8-bit layers, but 2% slower on symmetric 4-bit ones
-    // from 256 rows than without it (docs/perf-notes.md run 35).
+    // (packing.h). The next issue's words (steps s + P ...) are read at
+    // the start of this one, so their latency hides behind its decode and
+    // wgmma wait. With two wgmmas in flight that measured 2% faster at 64
+    // rows and 0.5-1.5% on zero-point and 8-bit layers, but 2% slower on
+    // symmetric 4-bit ones from 256 rows than without it (docs/perf-notes.md
+    // run 35).
     auto step_words = [&](int s, uint32_t (&w)[T::kBlockWords]) {
       const uint32_t* const q =
           words + (((s * T::kGroups + group) * T::kBlockWords + warp * T::kBlockWords / 4) * 32 + lane) * 4 +
@@ -548,47 +565,66 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
       for (int i = 0; i < T::kBlockWords; ++i) w[i] = q[i];
     };
     const uint64_t stage_desc = ptx::sw128_desc(base + slot * T::kStageBytes);
-    uint32_t next[T::kBlockWords];
-    step_words(0, next);
+    // P = T::kStepsPerIssue steps at a time: their words decoded (and
+    // scaled) first, then their wgmmas issued back to back.
+    constexpr int P = T::kStepsPerIssue;
+    uint32_t next[P][T::kBlockWords];
 #pragma unroll
-    for (int s = 0; s < T::kSteps; ++s) {
+    for (int j = 0; j < P; ++j) step_words(j, next[j]);
+#pragma unroll
+    for (int s = 0; s < T::kSteps; s += P) {
       if (T::kUnits > 1 && s % T::kUnitSteps == 0 && s / T::kUnitSteps >= valid) break;
-      uint32_t cur[T::kBlockWords];
+      uint32_t cur[P][T::kBlockWords];
 #pragma unroll
-      for (int i = 0; i < T::kBlockWords; ++i) cur[i] = next[i];
-      if (s + 1 < T::kSteps) step_words(s + 1, next);
-      FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
-      decode_block<Codec>(cur, z0, z1, b0, b1);
-      if constexpr (T::kGrouped && !T::kScaleAfter) {
-        if (s % T::kGroupBlocks == 0) {
-          const int row = (T::kGroupRows > 1 ? s / T::kGroupBlocks : 0) * T::kTileN / 2;
-          scale_pair = scale_row[row];
-          if constexpr (T::kZeroPoints) shift_pair = shift_row[row];
-        }
-        const Scalar* const sc = reinterpret_cast<const Scalar*>(&scale_pair);
-        if constexpr (T::kZeroPoints) {
-          const Scalar* const zs = reinterpret_cast<const Scalar*>(&shift_pair);
-          scale_shift_frag<T::kAct>(b0, Traits::broadcast(sc[0]), Traits::broadcast(zs[0]));
-          scale_shift_frag<T::kAct>(b1, Traits::broadcast(sc[1]), Traits::broadcast(zs[1]));
-        } else {
-          scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
-          scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
-        }
+      for (int j = 0; j < P; ++j) {
+#pragma unroll
+        for (int i = 0; i < T::kBlockWords; ++i) cur[j][i] = next[j][i];
+        if (s + P + j < T::kSteps) step_words(s + P + j, next[j]);
       }
-      const uint32_t a[4] = {b0.r[0], b1.r[0], b0.r[1], b1.r[1]};
+      uint32_t a[P][4];  // the A fragment of step s + j
+#pragma unroll
+      for (int j = 0; j < P; ++j) {
+        FragB b0, b1;  // columns 16 warp + g and 16 warp + 8 + g
+        decode_block<Codec>(cur[j], z0, z1, b0, b1);
+        if constexpr (T::kGrouped && !T::kScaleAfter) {
+          // (A group is 2 or more steps: only the pair's first can start one.)
+          if ((s + j) % T::kGroupBlocks == 0) {
+            const int row = (T::kGroupRows > 1 ? (s + j) / T::kGroupBlocks : 0) * T::kTileN / 2;
+            scale_pair = scale_row[row];
+            if constexpr (T::kZeroPoints) shift_pair = shift_row[row];
+          }
+          const Scalar* const sc = reinterpret_cast<const Scalar*>(&scale_pair);
+          if constexpr (T::kZeroPoints) {
+            const Scalar* const zs = reinterpret_cast<const Scalar*>(&shift_pair);
+            scale_shift_frag<T::kAct>(b0, Traits::broadcast(sc[0]), Traits::broadcast(zs[0]));
+            scale_shift_frag<T::kAct>(b1, Traits::broadcast(sc[1]), Traits::broadcast(zs[1]));
+          } else {
+            scale_frag<T::kAct>(b0, Traits::broadcast(sc[0]));
+            scale_frag<T::kAct>(b1, Traits::broadcast(sc[1]));
+          }
+        }
+        a[j][0] = b0.r[0];
+        a[j][1] = b1.r[0];
+        a[j][2] = b0.r[1];
+        a[j][3] = b1.r[1];
+      }
       ptx::wgmma_fence();
-      const uint64_t desc = ptx::sw128_desc_at(stage_desc, (s / 4) * T::kAtomBytes + (s % 4) * 32);
-      using Mma = ptx::MmaAsync<T::kRows>;
-      if constexpr (!T::kScaleAfter) {
-        Mma::template run<T::kAct == Act::kBF16>(acc, a, desc);
-      } else if (s % T::kUnitSteps == 0) {
-        Mma::template run<T::kAct == Act::kBF16, false>(stage_sums, a, desc);
-      } else {
-        Mma::template run<T::kAct == Act::kBF16>(stage_sums, a, desc);
+#pragma unroll
+      for (int j = 0; j < P; ++j) {
+        const int q = s + j;
+        const uint64_t desc = ptx::sw128_desc_at(stage_desc, (q / 4) * T::kAtomBytes + (q % 4) * 32);
+        using Mma = ptx::MmaAsync<T::kRows>;
+        if constexpr (!T::kScaleAfter) {
+          Mma::template run<T::kAct == Act::kBF16>(acc, a[j], desc);
+        } else if (q % T::kUnitSteps == 0) {
+          Mma::template run<T::kAct == Act::kBF16, false>(stage_sums, a[j], desc);
+        } else {
+          Mma::template run<T::kAct == Act::kBF16>(stage_sums, a[j], desc);
+        }
+        ptx::wgmma_commit();
       }
-      ptx::wgmma_commit();
       if constexpr (T::kScaleAfter) {
-        if (s % T::kUnitSteps == T::kUnitSteps - 1) {
+        if ((s + P) % T::kUnitSteps == 0) {
           ptx::wgmma_wait<0>();
           fold_stage(slot, s / T::kUnitSteps);
           continue;
