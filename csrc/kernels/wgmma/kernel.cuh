@@ -50,11 +50,13 @@
 // Pipeline: stage t + STAGES - 2 is fetched into the slot of stage t - 2
 // while stage t is computed. The extra slot is there because the last
 // wgmmas of stage t - 1 may still be reading its slot when the barrier
-// opening stage t is passed. Each warpgroup keeps at most N = 2 or 3
-// wgmmas in flight (Tile::kWgmmasInFlight; the tensor pipe starts the next
-// while the warps decode), so once a thread is past stage t - 1's N-th step,
-// every wgmma of stage t - 2 has completed, and the barrier makes that true
-// of all threads before stage t - 2's slot is refilled.
+// opening stage t is passed. Each warpgroup leaves at most N = 2 or 3
+// wgmmas in flight at each wait (Tile::kWgmmasInFlight; the tensor pipe
+// starts the next while the warps decode; the steps of one issue, 1 or 2,
+// are issued before the wait), so once a thread is past the wait that
+// follows stage t - 1's N-th step, every wgmma of stage t - 2 has
+// completed, and the barrier makes that true of all threads before stage
+// t - 2's slot is refilled.
 #pragma once
 
 #include <cstdint>
@@ -109,8 +111,9 @@ struct Tile {
   // faster at 17-64 rows (g128; g32 and per-column -0.1..2.5%) but up to
   // 4% slower from 128 rows, in the 128-row tile; BF16 8-bit 0.9-5.2%
   // faster from 64 rows, within 0.7% below; FP16 8-bit -1.1..+0.6%. FP16
-  // 4-bit keeps one: 0-1.7% slower with two in the 32- and 64-row tiles,
-  // 3-8% in the 128-row one, symmetric or with zero points.
+  // 4-bit keeps one: with two, from 0.8% faster to 1.7% slower in the 32-
+  // and 64-row tiles and 2.7-7.8% slower in the 128-row one, symmetric or
+  // with zero points.
   static constexpr int kStepsPerIssue = BITS == 8 || (ACT == Act::kBF16 && (ZERO_POINTS || ROWS <= 64)) ? 2 : 1;
   // wgmmas a warpgroup leaves in flight after each issue (wgmma.wait_group's
   // count). A third hides more of the tensor pipe's latency behind the next
