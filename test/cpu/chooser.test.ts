@@ -196,9 +196,10 @@ describe('kernel families', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
-      // (FP16 symmetric 4-bit layers of 48 or more tiles from 33 rows: the test below.)
-      const fp16Sym4 = format.dtype === 'float16' && format.bits === 4 && !format.zeroPoints;
-      expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(fp16Sym4 ? 'wgmma' : 'mma');
+      // (Symmetric 4-bit layers of 48 or more tiles below 49 rows, FP16 and BF16 g128 or per column: the tests below.)
+      const sym4 = format.bits === 4 && !format.zeroPoints;
+      const taken = sym4 && (format.dtype === 'float16' || format.groupSize === 128 || format.groupSize === -1);
+      expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(taken ? 'wgmma' : 'mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
     // 8192 x 10240 (70B qkv): 40 tiles, stream-k over the 132 SMs at 64 and 128 rows (the stream-k test); a BF16
@@ -300,8 +301,10 @@ describe('kernel families', () => {
     expect(chooseKernel(layer(32, 8192, 50944, g64), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(32, 8192, 51200, g64), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(32, 28672, 8192, g64), target(90)).family).toBe('mma');
-    // Per-column 70B gate_up runs faster on mma at 17-32 rows: the 200-tile entry is for grouped formats.
-    for (const format of [{ groupSize: -1 }, { groupSize: -1, zeroPoints: true }, { groupSize: -1, dtype: 'bfloat16' }] as const) {
+    // Per-column 70B gate_up runs faster on mma at 17-32 rows: the 200-tile entry is for grouped formats (BF16
+    // symmetric per column, within 0.8% of mma there since run 42, takes the family by its 48-tile entry).
+    expect(gateUp(17, { groupSize: -1, dtype: 'bfloat16' }).family).toBe('wgmma');
+    for (const format of [{ groupSize: -1 }, { groupSize: -1, zeroPoints: true }, { groupSize: -1, dtype: 'bfloat16', zeroPoints: true }] as const) {
       expect(gateUp(17, format).family).toBe('mma');
       expect(gateUp(32, format).family).toBe('mma');
       expect(gateUp(33, format).family).toBe('wgmma');
@@ -315,9 +318,9 @@ describe('kernel families', () => {
     expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
-    // 79 tiles (20224 columns; BF16: FP16 symmetric 4-bit has an entry from 48) and Llama-2-70B's qkv (40) and o
-    // (32) stay on mma below 49 rows.
-    const bf16 = { dtype: 'bfloat16' } as const;
+    // 79 tiles (20224 columns; BF16 g64: symmetric 4-bit FP16, and BF16 g128 and per column, have an entry from 48)
+    // and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows.
+    const bf16 = { dtype: 'bfloat16', groupSize: 64 } as const;
     expect(chooseKernel(layer(40, 4096, 20224, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 4096, 20480, bf16), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(48, 8192, 10240), target(90)).family).toBe('mma');
@@ -331,9 +334,9 @@ describe('kernel families', () => {
       expect(down(48, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
     }
     expect(down(40, { bits: 8 }).family).toBe('mma');
-    // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows (BF16 here:
-    // FP16 symmetric 4-bit has an entry from k 11008 and 16 tiles).
-    const bf16 = { dtype: 'bfloat16' } as const;
+    // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows (BF16 g64
+    // here: symmetric 4-bit FP16, and BF16 g128 and per column, have an entry from k 11008 and 16 tiles).
+    const bf16 = { dtype: 'bfloat16', groupSize: 64 } as const;
     expect(chooseKernel(layer(40, 16256, 8192, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 16384, 8192, bf16), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(40, 28672, 7936, bf16), target(90)).family).toBe('mma');
@@ -360,10 +363,37 @@ describe('kernel families', () => {
       expect(at(40, 8192, 10240, format)).toBe('mma');
       expect(at(40, 8192, 8192, format)).toBe('mma');
     }
-    // Not BF16, zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles).
-    for (const format of [{ dtype: 'bfloat16' }, { zeroPoints: true }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
+    // Not zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles), nor BF16
+    // g32 and g64 (BF16 g128 and per column: the test below).
+    for (const format of [{ dtype: 'bfloat16', groupSize: 64 }, { zeroPoints: true }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
       expect(at(40, 4096, 12288, format)).toBe('mma');
       expect(at(40, 11008, 4096, format)).toBe('mma');
+    }
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma from 17 rows on BF16 symmetric 4-bit layers, g128 or per column, of 48 or more tiles, or of 16 or more with k of 11008 or more (Llama-2-7B qkv and down)', () => {
+    const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
+    for (const groupSize of [128, -1] as const) {
+      const format = { dtype: 'bfloat16', groupSize } as const;
+      // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 32-row tile to 32 rows, then the 64-row one.
+      for (const m of [17, 32]) {
+        expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+        expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
+      }
+      for (const m of [33, 48]) {
+        expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+        expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+      }
+      expect(at(16, 4096, 12288, format).family).not.toBe('wgmma');
+      // 47 tiles; 16 tiles with k 10880; Llama-2-7B's o (16 tiles, k 4096), Llama-2-70B's qkv (40 tiles, k 8192)
+      // and o (32 tiles, k 8192) stay on mma.
+      for (const [k, n] of [[4096, 12032], [10880, 4096], [4096, 4096], [8192, 10240], [8192, 8192]])
+        expect(at(24, k, n, format).family).toBe('mma');
+    }
+    // Not BF16 g32 or g64 (not measured there) or with zero points (tied or slower), nor FP16 below 33 rows.
+    for (const format of [{ dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }, {}, { groupSize: -1 }] as const) {
+      expect(at(24, 4096, 12288, format).family).toBe('mma');
+      expect(at(24, 11008, 4096, format).family).toBe('mma');
     }
   });
 
