@@ -751,10 +751,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 // KiB): FP16 g128 7B 4.4-4.9% faster at 33-64 rows, 70B 1.1-1.9%; at
 // 56-64 rows BF16 g128 7B 3.5%, 70B 0.5-1%, per-column FP16 7B 3.5-4%,
 // 70B 0.5-1% (its 70B gate_up alone 0.5-1.3% slower at 33-64). With zero
-// points at 32 rows FP16 gained
-// 0.5% and BF16 lost up to 0.6%: one. 8 bits: one (a 256-deep stage is 80
-// KiB at 32 rows, two slots, below the pipeline's three). The 128-row
-// tile's stages are 48 KiB: two k tiles would leave two slots.
+// points at 32 rows FP16 gained 0.5% and BF16 lost up to 0.6%: one. 8
+// bits: one (a 256-deep stage is 80 KiB at 32 rows, two slots, below the
+// pipeline's three). The 128-row tile's stages are 48 KiB: two k tiles
+// would leave two slots.
 constexpr int units_per_stage(int bits, bool zero_points, int rows) {
   return rows <= 64 && bits == 4 && !zero_points ? 2 : 1;
 }
