@@ -85,7 +85,7 @@ export interface KernelOverrides {
    */
   splits?: number;
   /**
-   * wgmma family, up to 64 rows (its 32- and 64-row tiles), and above on
+   * wgmma family, up to 64 rows (its 32-, 48- and 64-row tiles), and above on
    * FP16 4-bit grouped formats (the 128-row tile): true runs one stream-k
    * launch, whose blocks (one per SM) share the output tiles' k evenly and
    * add each other's partial sums through the workspace in a fixed order;

@@ -292,7 +292,7 @@ describe('kernel families', () => {
     const gateUp = (m: number, format = {}) => chooseKernel(layer(m, 8192, 57344, format), target(90));
     expect(summary(gateUp(17))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
     expect(summary(gateUp(32))).toEqual({ family: 'wgmma', rows: 32, splits: 1, blocks: 132, streamK: true });
-    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 48, splits: 1, blocks: 132, streamK: true });
     expect(gateUp(16).family).not.toBe('wgmma');
     expect(gateUp(32, { bits: 8 }).family).toBe('mma');
     expect(gateUp(32, { dtype: 'bfloat16' }).family).toBe('wgmma');
@@ -313,8 +313,9 @@ describe('kernel families', () => {
 
   (hasWgmma ? test : test.skip)('wgmma from 33 rows on 4-bit layers of 80 or more tiles (Llama-2-7B gate_up: 86), with stream-k there', () => {
     const gateUp = (m: number, format = {}) => chooseKernel(layer(m, 4096, 22016, format), target(90));
-    expect(summary(gateUp(33))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
-    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(33))).toEqual({ family: 'wgmma', rows: 48, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 48, splits: 1, blocks: 132, streamK: true });
+    expect(summary(gateUp(49))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
     expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
@@ -330,8 +331,9 @@ describe('kernel families', () => {
   (hasWgmma ? test : test.skip)('wgmma from 33 rows on 4-bit layers of 32 or more tiles with k of 16384 or more (Llama-2-70B down)', () => {
     const down = (m: number, format = {}) => chooseKernel(layer(m, 28672, 8192, format), target(90));
     for (const format of [{}, { groupSize: 64 }, { groupSize: -1, zeroPoints: true }, { dtype: 'bfloat16', groupSize: 32 }] as const) {
-      expect(down(33, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
-      expect(down(48, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+      expect(down(33, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+      expect(down(48, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+      expect(down(49, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
     }
     expect(down(40, { bits: 8 }).family).toBe('mma');
     // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows (BF16 g64
@@ -348,9 +350,9 @@ describe('kernel families', () => {
     for (const groupSize of [32, 64, 128, -1] as const) {
       const format = { groupSize };
       for (const m of [33, 40, 48]) {
-        // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 64-row tile.
-        expect(chooseKernel(layer(m, 4096, 12288, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
-        expect(chooseKernel(layer(m, 11008, 4096, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+        // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 48-row tile.
+        expect(chooseKernel(layer(m, 4096, 12288, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+        expect(chooseKernel(layer(m, 11008, 4096, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
       }
       // Not below 33 rows (group 128: 7B qkv is under its 80 tiles, 7B down under 32 tiles).
       expect(at(32, 4096, 12288, format)).toBe('mma');
@@ -375,14 +377,14 @@ describe('kernel families', () => {
     const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
     for (const groupSize of [128, -1] as const) {
       const format = { dtype: 'bfloat16', groupSize } as const;
-      // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 32-row tile to 32 rows, then the 64-row one.
+      // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 32-row tile to 32 rows, then the 48-row one.
       for (const m of [17, 32]) {
         expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
         expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
       }
       for (const m of [33, 48]) {
-        expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
-        expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+        expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+        expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
       }
       expect(at(16, 4096, 12288, format).family).not.toBe('wgmma');
       // 47 tiles; 16 tiles with k 10880; Llama-2-7B's o (16 tiles, k 4096), Llama-2-70B's qkv (40 tiles, k 8192)

@@ -36,10 +36,10 @@ import { SEED, rng } from '../helpers/random';
 const K = 1152;
 const N = 320;
 /**
- * Each tile height (csrc/kernels/table.json rows: 64, 128) whole and
- * partial, one past a tile, a partial last 128-row tile, several tiles.
+ * Each tile height (csrc/kernels/table.json rows: 32, 48, 64, 128) whole
+ * or partial, one past a tile, a partial last 128-row tile, several tiles.
  */
-const BATCHES = [1, 31, 64, 100, 128, 257, 383, 1000];
+const BATCHES = [1, 31, 45, 64, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
 const COVERED: WeightFormat[] = everyFormat();
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
@@ -47,9 +47,9 @@ const WGMMA: RunOptions = { family: 'wgmma' };
 const WGMMA_ROWS = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.rows ?? [];
 /** Forced split counts run here; nine 128-deep k tiles: 8 splits leave some blocks one, 2 an uneven share (and, where a stage holds two, shares that end mid-stage). */
 const SPLIT_BATCHES = [1, 40, 77, 256, 383];
-/** Forced stream-k: every format up to 64 rows (the 32- and 64-row tiles); above, STREAM_K_BATCHES_128. */
+/** Forced stream-k: every format up to 64 rows (the 32-, 48- and 64-row tiles); above, STREAM_K_BATCHES_128. */
 const STREAM_K: RunOptions = { streamK: true };
-const STREAM_K_BATCHES = [1, 31, 64];
+const STREAM_K_BATCHES = [1, 31, 45, 64];
 /** Formats whose 128-row tile has stream-k too (the variant list's `streamK`), and the batches it runs there. */
 const streamK128 = (f: WeightFormat) =>
   compiledVariants().some((v) => v.family === 'wgmma' && v.mBlocks === 8 && v.streamK && v.dtype === f.dtype && v.bits === f.bits && v.groupSize === f.groupSize && v.zeroPoints === f.zeroPoints);
@@ -214,29 +214,32 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
 
   describe('stream-k: block runs that cross tiles, tiles that cross many blocks', () => {
     // `tile`: the tile height the case runs on (the smallest of the table's rows that holds m).
+    const tileOf = (m: number) => WGMMA_ROWS.find((r) => r >= m) ?? WGMMA_ROWS[WGMMA_ROWS.length - 1];
     const cases = (sms: number) => [
-      // 2 k tiles per tile, more tiles than SMs: most runs end in one tile and start in the next. (In the 64-row
-      // tile of symmetric 4-bit formats a stage holds two k tiles: runs that start at a tile's second begin mid-stage.)
-      { what: 'k 256, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5), tile: 64 },
+      // 2 k tiles per tile, more tiles than SMs: most runs end in one tile and start in the next. (In the 48- and
+      // 64-row tiles of symmetric 4-bit formats a stage holds two k tiles: runs that start at a tile's second begin
+      // mid-stage.)
+      { what: 'k 256, 40 rows, SMs + 5 tiles', m: 40, k: 256, n: 256 * (sms + 5) },
+      { what: 'k 256, 56 rows, SMs + 5 tiles', m: 56, k: 256, n: 256 * (sms + 5) },
       // 100 k tiles per tile, 3 tiles: a tile's last block adds the partials of some 40 blocks below it, in order.
-      { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640, tile: 64 },
+      { what: 'k 12800, 3 tiles (the last partial)', m: 64, k: 12800, n: 640 },
       // The 32-row tile: 3 k tiles per tile on 64 tiles, runs of 1 or 2 k tiles, so shares start and end
       // mid-stage, and a share's last stage often has one of its two k tiles.
-      { what: 'k 384, 24 rows, 64 tiles', m: 24, k: 384, n: 256 * 64, tile: 32 },
+      { what: 'k 384, 24 rows, 64 tiles', m: 24, k: 384, n: 256 * 64 },
       // The 32-row tile, 100 k tiles per tile on 2 tiles (the last partial): runs of 1 or 2 k tiles from odd
       // k tiles; 17 of 32 rows.
-      { what: 'k 12800, 17 rows, 2 tiles', m: 17, k: 12800, n: 384, tile: 32 },
+      { what: 'k 12800, 17 rows, 2 tiles', m: 17, k: 12800, n: 384 },
       // The 128-row tile (FP16 4-bit grouped formats only): 2 row tiles (the last partial) x 69 column tiles on
       // 132 SMs, runs of 2 or 3 k tiles that cross tiles and row tiles.
-      { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69, tile: 128 },
-    ];
+      { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69 },
+    ].map((c) => ({ ...c, tile: tileOf(c.m) }));
     // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32 and 64 rows;
     // BF16 8-bit per-column with zero points: one, and no stream-k in its 128-row tile), and, at 32 rows, FP16
     // 4-bit g128 symmetric: the tile that scales each k tile's sums after its wgmmas.
     const formats = [
-      { format: COVERED[0], tiles: [32, 64, 128] },
+      { format: COVERED[0], tiles: WGMMA_ROWS },
       { format: { ...COVERED[0], groupSize: 128 as const }, tiles: [32] },
-      { format: COVERED[COVERED.length - 1], tiles: [32, 64] },
+      { format: COVERED[COVERED.length - 1], tiles: WGMMA_ROWS.filter((r) => r <= 64) },
     ];
     for (const { format, tiles: heights } of formats)
       test(`${format.dtype}/u${format.bits}/g${format.groupSize}/${format.zeroPoints ? 'zp' : 'sym'}, ${heights.join(', ')}-row tiles: within the bound, every element written, repeats bit-identical`, async () => {

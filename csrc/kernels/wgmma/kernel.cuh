@@ -5,7 +5,7 @@
 // It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
 // operand, dequantized into registers, and the activations its B operand,
 // read by the tensor cores from shared memory: the batch is wgmma's N (the
-// tile's 32, 64 or 128 rows), and one warpgroup's instruction covers 64
+// tile's 32, 48, 64 or 128 rows), and one warpgroup's instruction covers 64
 // weight columns x N rows.
 //
 // Why the Marlin layout fits: a lane's 4-bit word of a 16x16 weight block
@@ -74,7 +74,9 @@ template <Act ACT,
           int BITS,          // 4 or 8 bits per weight
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
           bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8, or 128 for 8 bits)
-          int ROWS,          // batch rows per block: wgmma's N (32, 64 or 128)
+          int ROWS,          // batch rows per block: wgmma's N (32, 48, 64 or 128;
+                             // 48 for 33-48 rows: a quarter less tensor work than
+                             // 64, measured 4-8% faster there, perf-notes run 44)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1,   // 64-deep swizzle atoms of A per pipeline stage
           int UNITS = 1>     // k tiles (the chooser's unit of k) per pipeline stage
@@ -130,7 +132,7 @@ struct Tile {
           : 2;
 
   // Whether the tile can run stream-k (args.stream_k, stream_k_tiles): the
-  // 32- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats,
+  // 32-, 48- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats,
   // whose kernel with stream-k still fits 128 registers without spilling
   // (ptxas, CUDA 13.0; the other formats' spill 4-24 bytes). The 128-row
   // tile's split launches keep a kernel without it (kStreamKKernelApart).
@@ -184,8 +186,9 @@ struct Tile {
     return 0;
   }
 
-  static_assert(ROWS == 32 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
-  static_assert(ROWS * 8 * K_ATOMS % kThreads == 0 && kBInt4 % kThreads == 0, "copies split evenly over the threads");
+  static_assert(ROWS == 32 || ROWS == 48 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
+  static_assert((ROWS * 8 * K_ATOMS % kThreads == 0 || ROWS * 8 <= kThreads) && kBInt4 % kThreads == 0,
+                "copies split evenly over the threads (or, activations, one chunk of each atom per thread)");
   static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
   // A share may start at any k tile: with several per stage, a stage's scale
   // rows are found from its first k tile, so no group may span k tiles.
@@ -418,22 +421,26 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // stage; its row, atom (activations) and k16 row (weights) are the
   // thread's plus a constant of p (the asserts below), so one source per
   // array and a register or two of strides serve every copy.
-  constexpr int kACopies = T::kRows * 8 * T::kAtoms / T::kThreads;
   constexpr int kRowsPerPass = T::kThreads / 8;  // rows one pass of 16-byte chunks covers
-  static_assert((T::kRows % kRowsPerPass == 0 || kRowsPerPass % T::kRows == 0) &&
-                    T::kRows * 8 * T::kAtoms % T::kThreads == 0,
+  // The 48-row tile's rows are neither a multiple nor a divisor of a pass's
+  // 64: there the first kRows * 8 threads (whole warps) copy one chunk of
+  // each atom, row tid / 8, and the other warps none.
+  constexpr bool kAChunkPerAtom = T::kRows % kRowsPerPass != 0 && kRowsPerPass % T::kRows != 0;
+  constexpr int kACopies = kAChunkPerAtom ? T::kAtoms : T::kRows * 8 * T::kAtoms / T::kThreads;
+  static_assert(kAChunkPerAtom ? T::kRows * 8 <= T::kThreads && T::kRows * 8 % 32 == 0
+                               : T::kRows * 8 * T::kAtoms % T::kThreads == 0,
                 "a copy's row and atom are the thread's plus a constant");
   constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
   constexpr int kBCopies = T::kBInt4 / T::kThreads;
   static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
   static_assert(T::kUnitSteps % (T::kThreads / kRowInt4) == 0 &&
-                    T::kUnitAtoms % (kRowsPerPass > T::kRows ? kRowsPerPass / T::kRows : 1) == 0,
+                    (kAChunkPerAtom || T::kUnitAtoms % (kRowsPerPass > T::kRows ? kRowsPerPass / T::kRows : 1) == 0),
                 "a copy's rows and atoms fall in one k tile of the stage, whichever the thread");
   // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
   // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
   // 32-row tile has: there the thread's atom is its row's pass.)
-  const int a_row = kRowsPerPass <= T::kRows ? tid / 8 : tid / 8 % T::kRows;
-  const int a_atom = kRowsPerPass <= T::kRows ? 0 : tid / 8 / T::kRows;
+  const int a_row = kRowsPerPass <= T::kRows || kAChunkPerAtom ? tid / 8 : tid / 8 % T::kRows;
+  const int a_atom = kRowsPerPass <= T::kRows || kAChunkPerAtom ? 0 : tid / 8 / T::kRows;
   const int a_chunk = tid % 8;
   const int64_t a_row_bytes = static_cast<int64_t>(args.k) * 2;
   const char* a_next = nullptr;
@@ -443,14 +450,15 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // `valid`: the stage's k tiles the share has (0 to kUnits).
   auto fetch_activations = [&](int slot, int valid) {
     char* const st = smem + slot * T::kStageBytes;
+    if (kAChunkPerAtom && tid >= T::kRows * 8) return;  // (its a_next is never read)
 #pragma unroll
     for (int p = 0; p < kACopies; ++p) {
-      const int rows_after = p * kRowsPerPass % T::kRows;             // copy p's row, past the thread's
-      const int atom = a_atom + p * T::kThreads / (T::kRows * 8);    // and its atom
+      const int rows_after = kAChunkPerAtom ? 0 : p * kRowsPerPass % T::kRows;  // copy p's row, past the thread's
+      const int atom = kAChunkPerAtom ? p : a_atom + p * T::kThreads / (T::kRows * 8);  // and its atom
       const int r = a_row + rows_after;
       // The copy's k tile in the stage: its atom's, the same for every
       // thread (a thread's own atom, below a pass's, stays in it: asserted).
-      const int unit = p * T::kThreads / (T::kRows * 8) / T::kUnitAtoms;
+      const int unit = (kAChunkPerAtom ? p : p * T::kThreads / (T::kRows * 8)) / T::kUnitAtoms;
       marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
                               a_next + rows_after * a_row_bytes + atom * 128, unit < valid && row0 + r < args.m);
     }
@@ -740,21 +748,22 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   store_tile();
 }
 
-// k tiles per pipeline stage. Two in the 32- and 64-row tiles of symmetric
-// 4-bit formats: a stage's fixed work (the next stage's copies and their
-// addresses, the cp.async wait, the proxy fence and barrier, the slot ring,
-// the stage's descriptor) was about 28% of the 32-row tile's instructions
-// with one (group 128, ncu, docs/perf-notes.md run 39). Measured with two,
-// on the 70B layers at 17-32 rows (run 40): group 128 BF16 2.5-3% faster,
-// FP16 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32 FP16 0.5%. In the
-// 64-row tile (run 41; 65 KiB stages, three slots instead of six of 33
-// KiB): FP16 g128 7B 4.4-4.9% faster at 33-64 rows, 70B 1.1-1.9%; at
-// 56-64 rows BF16 g128 7B 3.5%, 70B 0.5-1%, per-column FP16 7B 3.5-4%,
-// 70B 0.5-1% (its 70B gate_up alone 0.5-1.3% slower at 33-64). With zero
-// points at 32 rows FP16 gained 0.5% and BF16 lost up to 0.6%: one. 8
+// k tiles per pipeline stage. Two in the 32-, 48- and 64-row tiles of
+// symmetric 4-bit formats: a stage's fixed work (the next stage's copies
+// and their addresses, the cp.async wait, the proxy fence and barrier, the
+// slot ring, the stage's descriptor) was about 28% of the 32-row tile's
+// instructions with one (group 128, ncu, docs/perf-notes.md run 39).
+// Measured with two, on the 70B layers at 17-32 rows (run 40): group 128
+// BF16 2.5-3% faster, FP16 0-1%; per-column FP16 2.7%, g64 BF16 1.3%, g32
+// FP16 0.5%. In the 64-row tile (run 41; 65 KiB stages, three slots instead
+// of six of 33 KiB): FP16 g128 7B 4.4-4.9% faster at 33-64 rows, 70B
+// 1.1-1.9%; at 56-64 rows BF16 g128 7B 3.5%, 70B 0.5-1%, per-column FP16 7B
+// 3.5-4%, 70B 0.5-1% (its 70B gate_up alone 0.5-1.3% slower at 33-64). With
+// zero points at 32 rows FP16 gained 0.5% and BF16 lost up to 0.6%: one. 8
 // bits: one (a 256-deep stage is 80 KiB at 32 rows, two slots, below the
 // pipeline's three). The 128-row tile's stages are 48 KiB: two k tiles
-// would leave two slots.
+// would leave two slots. The 48-row tile follows the 64-row one's rule
+// (not measured apart: 57 KiB stages with two, three slots).
 constexpr int units_per_stage(int bits, bool zero_points, int rows) {
   return rows <= 64 && bits == 4 && !zero_points ? 2 : 1;
 }

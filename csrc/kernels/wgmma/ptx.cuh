@@ -81,8 +81,8 @@ __device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes)
 #define MARLIN_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 #define MARLIN_D16(i) MARLIN_D4(i), MARLIN_D4(i + 4), MARLIN_D4(i + 8), MARLIN_D4(i + 12)
 
-// MmaAsync<N> for the family's tile heights (batch rows per block): 32, 64
-// and 128.
+// MmaAsync<N> for the family's tile heights (batch rows per block): 32, 48,
+// 64 and 128.
 template <int N>
 struct MmaAsync;
 
@@ -115,6 +115,22 @@ struct MmaAsync<64> {
       MARLIN_N64("f16");
     }
 #undef MARLIN_N64
+  }
+};
+
+template <>
+struct MmaAsync<48> {
+  template <bool BF16, bool ACCUMULATE = true>
+  static __device__ __forceinline__ void run(float (&d)[24], const uint32_t (&a)[4], uint64_t b) {
+#define MARLIN_N48(TYPE)                                                                                            \
+  MARLIN_WGMMA("m64n48k16", TYPE, MARLIN_R0_15 ",%16,%17,%18,%19,%20,%21,%22,%23", "%24,%25,%26,%27", "%28", "%29", \
+               MARLIN_D16(0), MARLIN_D4(16), MARLIN_D4(20))
+    if constexpr (BF16) {
+      MARLIN_N48("bf16");
+    } else {
+      MARLIN_N48("f16");
+    }
+#undef MARLIN_N48
   }
 };
 
