@@ -206,6 +206,12 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 // modes, group sizes) is set.
 bool in_mask(unsigned mask, int bit) { return ((mask >> bit) & 1u) != 0; }
 
+// A format's bit in an entry's act_mask (gen-kernels.js actsMask: bit
+// Act's value) and in its zeros_mask (zerosMask: bit 0 symmetric, bit 1
+// zero points).
+int act_bit(const Format& format) { return static_cast<int>(format.act); }
+int zeros_bit(const Format& format) { return format.zero_points ? 1 : 0; }
+
 // A group size's bit in a groups_mask: its place in the table's list
 // (check_problem has refused any other size).
 int group_bit(int group_size) {
@@ -219,7 +225,7 @@ int group_bit(int group_size) {
 // measured on that architecture's own kernels, whose depth it depends on).
 bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
   return e.arch == arch && e.arch == code_arch && m <= e.max_batch && in_mask(e.bits_mask, format.bits) &&
-         in_mask(e.act_mask, static_cast<int>(format.act));
+         in_mask(e.act_mask, act_bit(format));
 }
 
 // A plan of one launch for every row (the wgmma and decode families): the
@@ -255,9 +261,8 @@ int decode_shares(int n, int k, int sm_count) {
 // Whether a decode `choose` entry gives the family m rows of `format` on a
 // layer cut into `shares` k shares per strip.
 bool decode_entry_chosen(const table::DecodeChoice& c, int m, const Format& format, int shares) {
-  return m >= 1 && m <= c.max_batch && in_mask(c.bits_mask, format.bits) &&
-         in_mask(c.zeros_mask, format.zero_points ? 1 : 0) && shares >= c.min_shares &&
-         (c.max_shares == 0 || shares <= c.max_shares);
+  return m >= 1 && m <= c.max_batch && in_mask(c.bits_mask, format.bits) && in_mask(c.zeros_mask, zeros_bit(format)) &&
+         shares >= c.min_shares && (c.max_shares == 0 || shares <= c.max_shares);
 }
 
 }  // namespace
@@ -359,10 +364,9 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen = chosen ||
-             (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
-              in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
-              in_mask(c.act_mask, static_cast<int>(format.act)) && in_mask(c.zeros_mask, format.zero_points ? 1 : 0));
+    chosen = chosen || (rows > 0 && m >= c.min_batch && wgmma_tiles >= c.min_tiles && k >= c.min_k &&
+                        in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
+                        in_mask(c.act_mask, act_bit(format)) && in_mask(c.zeros_mask, zeros_bit(format)));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =
