@@ -196,9 +196,11 @@ describe('kernel families', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
-      // (Symmetric 4-bit layers of 48 or more tiles below 49 rows, FP16 and BF16 g128 or per column: the tests below.)
+      // (Symmetric 4-bit layers of 48 or more tiles below 49 rows, FP16 and BF16 g128 or per column, and FP16 g128
+      // with zero points: the tests below.)
       const sym4 = format.bits === 4 && !format.zeroPoints;
-      const taken = sym4 && (format.dtype === 'float16' || format.groupSize === 128 || format.groupSize === -1);
+      const fp16g128 = format.bits === 4 && format.dtype === 'float16' && format.groupSize === 128;
+      const taken = fp16g128 || (sym4 && (format.dtype === 'float16' || format.groupSize === 128 || format.groupSize === -1));
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(taken ? 'wgmma' : 'mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
@@ -320,11 +322,11 @@ describe('kernel families', () => {
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
     // 79 tiles (20224 columns; BF16 g64: symmetric 4-bit FP16, and BF16 g128 and per column, have an entry from 48)
-    // and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows.
+    // and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows (FP16 g128's qkv: the entry below).
     const bf16 = { dtype: 'bfloat16', groupSize: 64 } as const;
     expect(chooseKernel(layer(40, 4096, 20224, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 4096, 20480, bf16), target(90)).family).toBe('wgmma');
-    expect(chooseKernel(layer(48, 8192, 10240), target(90)).family).toBe('mma');
+    expect(chooseKernel(layer(48, 8192, 10240, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(48, 8192, 8192), target(90)).family).toBe('mma');
   });
 
@@ -357,19 +359,43 @@ describe('kernel families', () => {
       // Not below 33 rows (group 128: 7B qkv is under its 80 tiles, 7B down under 32 tiles).
       expect(at(32, 4096, 12288, format)).toBe('mma');
       expect(at(32, 11008, 4096, format)).toBe('mma');
-      // 47 tiles; 16 tiles with k 10880; Llama-2-7B's o (16 tiles, k 4096), Llama-2-70B's qkv (40 tiles, k 8192) and
-      // o (32 tiles, k 8192) stay on mma.
-      expect(at(40, 4096, 12032, format)).toBe('mma');
+      // 16 tiles with k 10880, Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32 tiles, k 8192) stay on mma;
+      // 47 tiles and Llama-2-70B's qkv (40 tiles, k 8192) too, but with group 128 (the 40-tile entry below).
       expect(at(40, 10880, 4096, format)).toBe('mma');
       expect(at(40, 4096, 4096, format)).toBe('mma');
-      expect(at(40, 8192, 10240, format)).toBe('mma');
       expect(at(40, 8192, 8192, format)).toBe('mma');
+      expect(at(40, 4096, 12032, format)).toBe(groupSize === 128 ? 'wgmma' : 'mma');
+      expect(at(40, 8192, 10240, format)).toBe(groupSize === 128 ? 'wgmma' : 'mma');
     }
-    // Not zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles), nor BF16
-    // g32 and g64 (BF16 g128 and per column: the test below).
-    for (const format of [{ dtype: 'bfloat16', groupSize: 64 }, { zeroPoints: true }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
+    // Not zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles; FP16 g128
+    // with zero points: the test below), nor BF16 g32 and g64 (BF16 g128 and per column: the test after it).
+    for (const format of [{ dtype: 'bfloat16', groupSize: 64 }, { zeroPoints: true, groupSize: 64 }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
       expect(at(40, 4096, 12288, format)).toBe('mma');
       expect(at(40, 11008, 4096, format)).toBe('mma');
+    }
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma from 33 rows on FP16 4-bit group-128 layers of 40 or more tiles (Llama-2-70B qkv), and with zero points of 16 or more with k of 11008 or more (Llama-2-7B down)', () => {
+    const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
+    for (const zeroPoints of [false, true]) {
+      const format = { zeroPoints };
+      for (const m of [33, 40, 48]) {
+        // Llama-2-70B qkv (40 tiles, k 8192) and Llama-2-7B qkv (48 tiles): the 48-row tile.
+        expect(at(m, 8192, 10240, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+        expect(at(m, 4096, 12288, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+        // Llama-2-7B down (16 tiles, k 11008): symmetric by the entry from k 11008 for every group size, with zero
+        // points by this one.
+        expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+      }
+      // Not below 33 rows; 39 tiles; 16 tiles with k 10880; the o layers (Llama-2-7B: 16 tiles, k 4096; Llama-2-70B:
+      // 32 tiles, k 8192) stay on mma.
+      expect(at(32, 8192, 10240, format).family).toBe('mma');
+      for (const [k, n] of [[8192, 9984], [10880, 4096], [4096, 4096], [8192, 8192]]) expect(at(40, k, n, format).family).toBe('mma');
+    }
+    // Not other group sizes with zero points, nor BF16 with them (not measured with the 48-row tile).
+    for (const format of [{ zeroPoints: true, groupSize: 64 }, { zeroPoints: true, groupSize: -1 }, { dtype: 'bfloat16', zeroPoints: true }, { dtype: 'bfloat16', groupSize: 64 }] as const) {
+      expect(at(40, 8192, 10240, format).family).toBe('mma');
+      expect(at(40, 11008, 4096, format).family).toBe('mma');
     }
   });
 
