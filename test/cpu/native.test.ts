@@ -49,9 +49,9 @@ describe('native module', () => {
         expect(decode.formats!.groupSizes).toContain(v.groupSize);
         expect(decode.rows).toContain(v.mBlocks * 8);
       } else {
-        // A stage of two k tiles: the 32- and 64-row tiles of symmetric 4-bit formats (wgmma/kernel.cuh units_per_stage).
+        // A stage of two k tiles: the 32-, 48- and 64-row tiles of symmetric 4-bit formats (wgmma/kernel.cuh units_per_stage).
         const twoTiles = v.mBlocks <= 4 && v.bits === 4 && !v.zeroPoints;
-        // Stream-k: the 32- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats (Tile::kStreamK).
+        // Stream-k: the 32-, 48- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats (Tile::kStreamK).
         const streamK = v.mBlocks <= 4 || (v.dtype === 'float16' && v.bits === 4 && v.groupSize > 0);
         expect(v).toMatchObject({ family: 'wgmma', arch: wgmma.arch, tileK: 128, stageK: twoTiles ? 256 : 128, tileN: 256, streamK });
         expect(wgmma.formats!.bits).toContain(v.bits);

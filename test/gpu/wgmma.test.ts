@@ -233,7 +233,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       // 132 SMs, runs of 2 or 3 k tiles that cross tiles and row tiles.
       { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69 },
     ].map((c) => ({ ...c, tile: tileOf(c.m) }));
-    // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32 and 64 rows;
+    // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32, 48 and 64 rows;
     // BF16 8-bit per-column with zero points: one, and no stream-k in its 128-row tile), and, at 32 rows, FP16
     // 4-bit g128 symmetric: the tile that scales each k tile's sums after its wgmmas.
     const formats = [
