@@ -187,8 +187,8 @@ struct Tile {
   }
 
   static_assert(ROWS == 32 || ROWS == 48 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
-  static_assert((ROWS * 8 * K_ATOMS % kThreads == 0 || ROWS * 8 <= kThreads) && kBInt4 % kThreads == 0,
-                "copies split evenly over the threads (or, activations, one chunk of each atom per thread)");
+  // (How the activation copies split over the threads: gemm_body's asserts.)
+  static_assert(kBInt4 % kThreads == 0, "weight copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
   // A share may start at any k tile: with several per stage, a stage's scale
   // rows are found from its first k tile, so no group may span k tiles.
