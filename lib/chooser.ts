@@ -86,7 +86,7 @@ export interface KernelOverrides {
   splits?: number;
   /**
    * wgmma family, up to 64 rows (its 32-, 48- and 64-row tiles), and above on
-   * FP16 4-bit grouped formats (the 128-row tile): true runs one stream-k
+   * FP16 4-bit grouped formats (the 96- and 128-row tiles): true runs one stream-k
    * launch, whose blocks (one per SM) share the output tiles' k evenly and
    * add each other's partial sums through the workspace in a fixed order;
    * false keeps to split counts. True implies family 'wgmma'; BAD_ARGUMENT

@@ -150,7 +150,7 @@ export interface VariantInfo {
   stageK: number;
   /** Output columns per block tile. */
   tileN: number;
-  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 2, 3, 4 or 8, its 32-, 48-, 64- or 128-row tile; decode: 8-row tiles, 1). */
+  /** 16-row blocks of x per problem (mma: 1 to 4, up to 64 rows; wgmma: 2, 3, 4, 6 or 8, its 32-, 48-, 64-, 96- or 128-row tile; decode: 8-row tiles, 1). */
   mBlocks: number;
   /** Compute capability (e.g. 90) whose machine code (or PTX) holds this variant. */
   arch: number;
@@ -214,7 +214,7 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: output tiles (column tiles x row tiles of 32, 48, 64 or 128 rows) x splits, or with tailTiles > 0 the total of both launches, (tiles - tailTiles) x splits + tailTiles x tailSplits, or with streamK the launch's blocks (at most one per SM); decode: 64-column strips x splits. */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: output tiles (column tiles x row tiles of 32, 48, 64, 96 or 128 rows) x splits, or with tailTiles > 0 the total of both launches, (tiles - tailTiles) x splits + tailTiles x tailSplits, or with streamK the launch's blocks (at most one per SM); decode: 64-column strips x splits. */
   blocks: number;
   /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch, or two: tailTiles). */
   maxPar: number;
@@ -228,7 +228,7 @@ export interface NativePlan {
   /** wgmma: the second launch's split count where tailTiles > 0; 1 otherwise. */
   tailSplits: number;
   /**
-   * wgmma, up to 64 rows (the 32-, 48- and 64-row tiles), and above on FP16 4-bit grouped formats (the 128-row tile): one stream-k launch, whose `blocks` blocks (at most one per SM) share the output tiles' k
+   * wgmma, up to 64 rows (the 32-, 48- and 64-row tiles), and above on FP16 4-bit grouped formats (the 96- and 128-row tiles): one stream-k launch, whose `blocks` blocks (at most one per SM) share the output tiles' k
    * evenly and add each other's partial sums through the workspace, in a fixed order (where the kernel table's cost
    * model says that beats split counts, or forced: KernelOverrides.streamK); false otherwise.
    */
@@ -237,7 +237,7 @@ export interface NativePlan {
   warps: number;
   /** Kernel launches the call makes (0 when m is 0). */
   launches: number;
-  /** 16-row blocks of the variants used. mma: 4 for launches of 64-row problems, fewer for a last short one; wgmma: [2], [3], [4] or [8], the 32-, 48-, 64- or 128-row tile; decode: [1], one 8-row tile. */
+  /** 16-row blocks of the variants used. mma: 4 for launches of 64-row problems, fewer for a last short one; wgmma: [2], [3], [4], [6] or [8], the 32-, 48-, 64-, 96- or 128-row tile; decode: [1], one 8-row tile. */
   rowBlocks: number[];
 }
 

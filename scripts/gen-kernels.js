@@ -271,8 +271,8 @@ function checkWgmma(table) {
   if (!(isCount(wgmma.maxSplits, 1) && wgmma.maxSplits <= 8))
     fail(`wgmma maxSplits must be 1 to 8 (a portable cluster), not ${wgmma.maxSplits}`);
   const rows = list(wgmma.rows);
-  if (!(rows.length > 0 && rows.every((r, i) => [32, 48, 64, 128].includes(r) && (i === 0 || r > rows[i - 1]))))
-    fail(`wgmma rows must be ascending values of 32, 48, 64 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
+  if (!(rows.length > 0 && rows.every((r, i) => [32, 48, 64, 96, 128].includes(r) && (i === 0 || r > rows[i - 1]))))
+    fail(`wgmma rows must be ascending values of 32, 48, 64, 96 and 128 (ptx::MmaAsync's shapes), not ${wgmma.rows}`);
   const capacity = list(wgmma.clusterSmPercent);
   if (!(capacity.length === wgmma.maxSplits && capacity.every((p) => p > 0 && p <= 100)))
     fail(`wgmma clusterSmPercent must give 1..100 for each split count up to maxSplits, not ${wgmma.clusterSmPercent}`);

@@ -63,7 +63,7 @@ struct Overrides {
 };
 
 // How a call of m rows runs. The wgmma family: all rows in one launch of
-// `tiles` output tiles (column tiles x row tiles of 32, 48, 64 or 128) x `splits`
+// `tiles` output tiles (column tiles x row tiles of 32, 48, 64, 96 or 128) x `splits`
 // blocks, variant `full`, or in two where the chooser splits a last partial
 // wave apart: tiles - tail_tiles unsplit, then tail_tiles x tail_splits; the
 // splits of an output tile reduce through a thread block cluster; or, with

@@ -204,11 +204,14 @@ describe('kernel families', () => {
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(taken ? 'wgmma' : 'mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
-    // 8192 x 10240 (70B qkv): 40 tiles, stream-k over the 132 SMs at 64 and 128 rows (the stream-k test); a BF16
-    // layer's 128-row tile has none: split in 2.
+    // 8192 x 10240 (70B qkv): 40 tiles, stream-k over the 132 SMs at 64, 96 and 128 rows (the stream-k test); a
+    // BF16 layer's 96- and 128-row tiles have none: split in 2.
     expect(summary(chooseKernel(layer(64, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
-    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
-    expect(summary(chooseKernel(layer(65, 8192, 10240, { dtype: 'bfloat16' }), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80, streamK: false });
+    expect(summary(chooseKernel(layer(65, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 96, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(96, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 96, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(97, 8192, 10240), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(layer(65, 8192, 10240, { dtype: 'bfloat16' }), target(90)))).toEqual({ family: 'wgmma', rows: 96, splits: 2, blocks: 80, streamK: false });
+    expect(summary(chooseKernel(layer(97, 8192, 10240, { dtype: 'bfloat16' }), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 2, blocks: 80, streamK: false });
     // 4096 x 4096: 16 tiles, 32 stages: split in 6 at 128 rows; 32 tiles at 256 rows split in 3.
     expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96, streamK: false });
     expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });

@@ -36,10 +36,11 @@ import { SEED, rng } from '../helpers/random';
 const K = 1152;
 const N = 320;
 /**
- * Each tile height (csrc/kernels/table.json rows: 32, 48, 64, 128) whole
- * or partial, one past a tile, a partial last 128-row tile, several tiles.
+ * Each tile height (csrc/kernels/table.json rows: 32, 48, 64, 96, 128)
+ * whole or partial, one past a tile, a partial last 128-row tile, several
+ * tiles.
  */
-const BATCHES = [1, 31, 45, 64, 100, 128, 257, 383, 1000];
+const BATCHES = [1, 31, 45, 64, 80, 100, 128, 257, 383, 1000];
 const SAMPLED_ROWS = 24;
 const COVERED: WeightFormat[] = everyFormat();
 /** These layers are narrow (2 column tiles): the chooser keeps them on mma, so the suite forces the family. */
@@ -50,10 +51,10 @@ const SPLIT_BATCHES = [1, 40, 77, 256, 383];
 /** Forced stream-k: every format up to 64 rows (the 32-, 48- and 64-row tiles); above, STREAM_K_BATCHES_128. */
 const STREAM_K: RunOptions = { streamK: true };
 const STREAM_K_BATCHES = [1, 31, 45, 64];
-/** Formats whose 128-row tile has stream-k too (the variant list's `streamK`), and the batches it runs there. */
+/** Formats whose 96- and 128-row tiles have stream-k too (the variant list's `streamK`), and the batches it runs there (65: the 96-row tile). */
 const streamK128 = (f: WeightFormat) =>
   compiledVariants().some((v) => v.family === 'wgmma' && v.mBlocks === 8 && v.streamK && v.dtype === f.dtype && v.bits === f.bits && v.groupSize === f.groupSize && v.zeroPoints === f.zeroPoints);
-const STREAM_K_BATCHES_128 = [65, 257];
+const STREAM_K_BATCHES_128 = [65, 100, 257];
 const streamKBatches = (f: WeightFormat) => [...STREAM_K_BATCHES, ...(streamK128(f) ? STREAM_K_BATCHES_128 : [])];
 
 const describeHopper = hopperSuite('wgmma');
@@ -232,6 +233,9 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       // The 128-row tile (FP16 4-bit grouped formats only): 2 row tiles (the last partial) x 69 column tiles on
       // 132 SMs, runs of 2 or 3 k tiles that cross tiles and row tiles.
       { what: 'k 256, 200 rows, 2 x 69 tiles', m: 200, k: 256, n: 256 * 69 },
+      // The 96-row tile (FP16 4-bit grouped formats): 20 tiles x 10 k tiles on 132 SMs, runs of 1 or 2 k tiles
+      // that cross tiles; 16 of 96 rows missing.
+      { what: 'k 1280, 80 rows, 20 tiles', m: 80, k: 1280, n: 256 * 20 },
     ].map((c) => ({ ...c, tile: tileOf(c.m) }));
     // The first and last formats of the list (FP16 4-bit g32 symmetric: stages of two k tiles at 32, 48 and 64 rows;
     // BF16 8-bit per-column with zero points: one, and no stream-k in its 128-row tile), and, at 32 rows, FP16
@@ -268,7 +272,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
           // Split counts only: another order of the sums, within the bound too.
           expect((await run(layer, data, c.m, { streamK: false, family: 'wgmma' })).failure).toBeUndefined();
         }
-      });
+      }, 300_000); // (seven cases at every tile height: 73 s alone on an H100, over the default 120 s beside other suites)
 
     test('refused: with splits, the mma family or its options, batch invariance, above 64 rows on a BF16 layer, or not a boolean; false keeps split counts', () => {
       // BF16: its 128-row tile has no stream-k (above 64 rows only FP16 4-bit grouped formats do).

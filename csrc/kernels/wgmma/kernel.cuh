@@ -5,7 +5,7 @@
 // It computes C^T = dequant(B)^T A^T, so that the weights are wgmma's A
 // operand, dequantized into registers, and the activations its B operand,
 // read by the tensor cores from shared memory: the batch is wgmma's N (the
-// tile's 32, 48, 64 or 128 rows), and one warpgroup's instruction covers 64
+// tile's 32, 48, 64, 96 or 128 rows), and one warpgroup's instruction covers 64
 // weight columns x N rows.
 //
 // Why the Marlin layout fits: a lane's 4-bit word of a 16x16 weight block
@@ -74,9 +74,10 @@ template <Act ACT,
           int BITS,          // 4 or 8 bits per weight
           int GROUP_BLOCKS,  // k16 blocks per scale group (2, 4, 8), -1 = one group per column
           bool ZERO_POINTS,  // stored zero points (else symmetric: z = 8, or 128 for 8 bits)
-          int ROWS,          // batch rows per block: wgmma's N (32, 48, 64 or 128;
-                             // 48 for 33-48 rows: a quarter less tensor work than
-                             // 64, measured 4-8% faster there, perf-notes run 44)
+          int ROWS,          // batch rows per block: wgmma's N (32, 48, 64, 96 or 128;
+                             // 48 for 33-48 rows and 96 for 65-96: less tensor work
+                             // on missing rows, measured 4-8% and 6-15% faster
+                             // there, perf-notes runs 44 and 45)
           int GROUPS,        // warpgroups, 64 output columns each
           int K_ATOMS = 1,   // 64-deep swizzle atoms of A per pipeline stage
           int UNITS = 1>     // k tiles (the chooser's unit of k) per pipeline stage
@@ -125,17 +126,19 @@ struct Tile {
   // (docs/perf-notes.md run 36): FP16 per-column 1.2-2.4% slower with three,
   // BF16 -0.5..+0.9% (per-column zero points +2.0..+3.2% at 64 rows), FP16
   // g32 and g64 in the 64-row tile +0.2..+0.9%; 8 bits tie. Two steps per
-  // issue keep two.
+  // issue keep two. The 96-row tile takes the 128-row one's rule (not
+  // measured apart).
   static constexpr int kWgmmasInFlight =
-      kStepsPerIssue == 1 && ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS == 128 || GROUP_BLOCKS == 8)
-          ? 3
-          : 2;
+      kStepsPerIssue == 1 && ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0 && (ROWS > 64 || GROUP_BLOCKS == 8) ? 3
+                                                                                                                   : 2;
 
   // Whether the tile can run stream-k (args.stream_k, stream_k_tiles): the
-  // 32-, 48- and 64-row tiles, and the 128-row one of FP16 4-bit grouped formats,
-  // whose kernel with stream-k still fits 128 registers without spilling
-  // (ptxas, CUDA 13.0; the other formats' spill 4-24 bytes). The 128-row
-  // tile's split launches keep a kernel without it (kStreamKKernelApart).
+  // 32-, 48- and 64-row tiles, and the 96- and 128-row ones of FP16 4-bit
+  // grouped formats, whose kernel with stream-k still fits 128 registers
+  // without spilling (ptxas, CUDA 13.0; the other formats' spill 4-24 bytes;
+  // the 96-row kernels of FP16 g128, symmetric or with zero points, spill 8
+  // bytes, not measured against no stream-k). The 96- and 128-row tiles'
+  // split launches keep a kernel without it (kStreamKKernelApart).
   static constexpr bool kStreamK = ROWS <= 64 || (ACT == Act::kF16 && BITS == 4 && GROUP_BLOCKS > 0);
   static constexpr bool kStreamKKernelApart = kStreamK && ROWS > 64;
 
@@ -186,7 +189,8 @@ struct Tile {
     return 0;
   }
 
-  static_assert(ROWS == 32 || ROWS == 48 || ROWS == 64 || ROWS == 128, "a wgmma N with a ptx::MmaAsync specialization");
+  static_assert(ROWS == 32 || ROWS == 48 || ROWS == 64 || ROWS == 96 || ROWS == 128,
+                "a wgmma N with a ptx::MmaAsync specialization");
   // (How the activation copies split over the threads: gemm_body's asserts.)
   static_assert(kBInt4 % kThreads == 0, "weight copies split evenly over the threads");
   static_assert(kSInt4 <= kThreads && kZInt4 <= kThreads, "scale and zero-point rows are copied in one pass");
@@ -422,25 +426,26 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // thread's plus a constant of p (the asserts below), so one source per
   // array and a register or two of strides serve every copy.
   constexpr int kRowsPerPass = T::kThreads / 8;  // rows one pass of 16-byte chunks covers
-  // The 48-row tile's rows are neither a multiple nor a divisor of a pass's
-  // 64: there the first kRows * 8 threads (whole warps) copy one chunk of
-  // each atom, row tid / 8, and the other warps none.
-  constexpr bool kAChunkPerAtom = T::kRows % kRowsPerPass != 0 && kRowsPerPass % T::kRows != 0;
-  constexpr int kACopies = kAChunkPerAtom ? T::kAtoms : T::kRows * 8 * T::kAtoms / T::kThreads;
-  static_assert(kAChunkPerAtom ? T::kRows * 8 <= T::kThreads && T::kRows * 8 % 32 == 0
-                               : T::kRows * 8 * T::kAtoms % T::kThreads == 0,
+  // The 48- and 96-row tiles' rows are neither a multiple nor a divisor of
+  // a pass's 64: there pass j copies rows 64 j + tid / 8 of every atom, one
+  // chunk each, on the threads whose row the tile has (whole warps), and
+  // the others skip it.
+  constexpr bool kARowPasses = T::kRows % kRowsPerPass != 0 && kRowsPerPass % T::kRows != 0;
+  constexpr int kAPasses = (T::kRows + kRowsPerPass - 1) / kRowsPerPass;
+  constexpr int kACopies = kARowPasses ? kAPasses * T::kAtoms : T::kRows * 8 * T::kAtoms / T::kThreads;
+  static_assert(kARowPasses ? T::kRows * 8 % 32 == 0 : T::kRows * 8 * T::kAtoms % T::kThreads == 0,
                 "a copy's row and atom are the thread's plus a constant");
   constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
   constexpr int kBCopies = T::kBInt4 / T::kThreads;
   static_assert(T::kThreads % kRowInt4 == 0, "a copy's k16 row is the thread's plus a constant");
   static_assert(T::kUnitSteps % (T::kThreads / kRowInt4) == 0 &&
-                    (kAChunkPerAtom || T::kUnitAtoms % (kRowsPerPass > T::kRows ? kRowsPerPass / T::kRows : 1) == 0),
+                    (kARowPasses || T::kUnitAtoms % (kRowsPerPass > T::kRows ? kRowsPerPass / T::kRows : 1) == 0),
                 "a copy's rows and atoms fall in one k tile of the stage, whichever the thread");
   // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
   // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
   // 32-row tile has: there the thread's atom is its row's pass.)
-  const int a_row = kRowsPerPass <= T::kRows || kAChunkPerAtom ? tid / 8 : tid / 8 % T::kRows;
-  const int a_atom = kRowsPerPass <= T::kRows || kAChunkPerAtom ? 0 : tid / 8 / T::kRows;
+  const int a_row = kRowsPerPass <= T::kRows || kARowPasses ? tid / 8 : tid / 8 % T::kRows;
+  const int a_atom = kRowsPerPass <= T::kRows || kARowPasses ? 0 : tid / 8 / T::kRows;
   const int a_chunk = tid % 8;
   const int64_t a_row_bytes = static_cast<int64_t>(args.k) * 2;
   const char* a_next = nullptr;
@@ -450,17 +455,31 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // `valid`: the stage's k tiles the share has (0 to kUnits).
   auto fetch_activations = [&](int slot, int valid) {
     char* const st = smem + slot * T::kStageBytes;
-    if (kAChunkPerAtom && tid >= T::kRows * 8) return;  // (its a_next is never read)
+    if constexpr (kARowPasses) {
 #pragma unroll
-    for (int p = 0; p < kACopies; ++p) {
-      const int rows_after = kAChunkPerAtom ? 0 : p * kRowsPerPass % T::kRows;  // copy p's row, past the thread's
-      const int atom = kAChunkPerAtom ? p : a_atom + p * T::kThreads / (T::kRows * 8);  // and its atom
-      const int r = a_row + rows_after;
-      // The copy's k tile in the stage: its atom's, the same for every
-      // thread (a thread's own atom, below a pass's, stays in it: asserted).
-      const int unit = (kAChunkPerAtom ? p : p * T::kThreads / (T::kRows * 8)) / T::kUnitAtoms;
-      marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
-                              a_next + rows_after * a_row_bytes + atom * 128, unit < valid && row0 + r < args.m);
+      for (int j = 0; j < kAPasses; ++j) {
+        const int r = a_row + j * kRowsPerPass;
+        // (A copy whose row is past the tile must not run at all: a
+        // predicated-off cp.async still writes its 16 bytes, as zeros.)
+        if ((j + 1) * kRowsPerPass > T::kRows && r >= T::kRows) break;
+#pragma unroll
+        for (int atom = 0; atom < T::kAtoms; ++atom)
+          marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
+                                  a_next + j * kRowsPerPass * a_row_bytes + atom * 128,
+                                  atom / T::kUnitAtoms < valid && row0 + r < args.m);
+      }
+    } else {
+#pragma unroll
+      for (int p = 0; p < kACopies; ++p) {
+        const int rows_after = p * kRowsPerPass % T::kRows;             // copy p's row, past the thread's
+        const int atom = a_atom + p * T::kThreads / (T::kRows * 8);    // and its atom
+        const int r = a_row + rows_after;
+        // The copy's k tile in the stage: its atom's, the same for every
+        // thread (a thread's own atom, below a pass's, stays in it: asserted).
+        const int unit = p * T::kThreads / (T::kRows * 8) / T::kUnitAtoms;
+        marlin::ptx::cp_async16(st + atom * T::kAtomBytes + r * 128 + ((a_chunk ^ (r % 8)) << 4),
+                                a_next + rows_after * a_row_bytes + atom * 128, unit < valid && row0 + r < args.m);
+      }
     }
     a_next += T::kAtoms * 128;
   };

@@ -21,7 +21,7 @@ template <class T>
 constexpr int kStages = T::deepest_stages(table::smem_optin(table::kWgmmaArch), table::kWgmmaMaxStages);
 
 // STREAM_K: the kernel holds the stream-k path. The 32-, 48- and 64-row tiles
-// run every launch on one kernel that has it; the 128-row tile's split
+// run every launch on one kernel that has it; the 96- and 128-row tiles' split
 // launches keep a kernel without it (Tile::kStreamKKernelApart), at the
 // registers and code they had before stream-k.
 template <class T, bool STREAM_K>

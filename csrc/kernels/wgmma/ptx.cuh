@@ -82,7 +82,7 @@ __device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes)
 #define MARLIN_D16(i) MARLIN_D4(i), MARLIN_D4(i + 4), MARLIN_D4(i + 8), MARLIN_D4(i + 12)
 
 // MmaAsync<N> for the family's tile heights (batch rows per block): 32, 48,
-// 64 and 128.
+// 64, 96 and 128.
 template <int N>
 struct MmaAsync;
 
@@ -99,6 +99,22 @@ struct MmaAsync<128> {
       MARLIN_N128("f16");
     }
 #undef MARLIN_N128
+  }
+};
+
+template <>
+struct MmaAsync<96> {
+  template <bool BF16, bool ACCUMULATE = true>
+  static __device__ __forceinline__ void run(float (&d)[48], const uint32_t (&a)[4], uint64_t b) {
+#define MARLIN_N96(TYPE)                                                                                             \
+  MARLIN_WGMMA("m64n96k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47, "%48,%49,%50,%51", "%52", "%53", \
+               MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32))
+    if constexpr (BF16) {
+      MARLIN_N96("bf16");
+    } else {
+      MARLIN_N96("f16");
+    }
+#undef MARLIN_N96
   }
 };
 
