@@ -90,8 +90,8 @@ export interface KernelOverrides {
    * launch, whose blocks (one per SM) share the output tiles' k evenly and
    * add each other's partial sums through the workspace in a fixed order;
    * false keeps to split counts. True implies family 'wgmma'; BAD_ARGUMENT
-   * with `splits`, and above 64 rows on other formats (their 128-row tile
-   * has no stream-k: it would spill registers).
+   * with `splits`, and above 64 rows on other formats (their 96- and
+   * 128-row tiles have no stream-k: they would spill registers).
    * Default: the chooser's, stream-k where the kernel table's
    * cost model says it beats every split plan (KernelPlan.streamK).
    */

@@ -275,14 +275,15 @@ describe('kernel families', () => {
     // false: split counts only; with the mma family's choice (48 rows of a narrow layer) it changes nothing.
     expect(chooseKernel(layer(64, 8192, 57344), target(90), { streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, blocks: 224 });
     expect(chooseKernel(problem(48), target(90), { streamK: false }).family).toBe('mma');
-    // Refused: above 64 rows on a BF16 layer (its 128-row tile has none), with splits, or with another family or the mma family's options.
+    // Refused: above 64 rows on a BF16 layer (its 96- and 128-row tiles have none), with splits, or with another family or the mma family's options.
     const refused = (o: Parameters<typeof chooseKernel>[2], m = 64) =>
       expect(() => chooseKernel(problem(m), target(90), o)).toThrow(expect.objectContaining({ code: 'BAD_ARGUMENT' }));
     expect(() => chooseKernel(problem(65, { dtype: 'bfloat16' }), target(90), { streamK: true })).toThrow(
       expect.objectContaining({ code: 'BAD_ARGUMENT' }),
     );
-    // FP16 4-bit grouped formats have it in the 128-row tile too.
-    expect(summary(chooseKernel(problem(65), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
+    // FP16 4-bit grouped formats have it in the 96- and 128-row tiles too.
+    expect(summary(chooseKernel(problem(65), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 96, splits: 1, blocks: 132, streamK: true });
+    expect(summary(chooseKernel(problem(97), target(90), { streamK: true }))).toEqual({ family: 'wgmma', rows: 128, splits: 1, blocks: 132, streamK: true });
     refused({ streamK: true, splits: 2 });
     refused({ streamK: true, family: 'mma' });
     refused({ streamK: true, family: 'decode' }, 4);

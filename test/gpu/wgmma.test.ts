@@ -275,7 +275,7 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       }, 300_000); // (seven cases at every tile height: 73 s alone on an H100, over the default 120 s beside other suites)
 
     test('refused: with splits, the mma family or its options, batch invariance, above 64 rows on a BF16 layer, or not a boolean; false keeps split counts', () => {
-      // BF16: its 128-row tile has no stream-k (above 64 rows only FP16 4-bit grouped formats do).
+      // BF16: its 96- and 128-row tiles have no stream-k (above 64 rows only FP16 4-bit grouped formats do).
       const data = randomFormatLayer({ ...COVERED[COVERED.length - 1], dtype: 'bfloat16', k: K, n: N }, random);
       using layer = QuantizedLinear.fromQuantized(data.quantized, { device });
       using x = device.empty([65, K], 'bfloat16');
@@ -290,7 +290,8 @@ describeHopper(`wgmma family on sm_90 (seed ${SEED})`, () => {
       expectCode(() => layer.forward(x, { out, streamK: true }), 'BAD_ARGUMENT');
       expectCode(() => layer.forward(x64, { out: out64, streamK: 1 as unknown as boolean }), 'BAD_ARGUMENT');
       expect(layer.plan(64, { family: 'wgmma', streamK: false }).streamK).toBe(false);
-      expect(layer.plan(65, { family: 'wgmma', streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, rowBlocks: [8] });
+      expect(layer.plan(65, { family: 'wgmma', streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, rowBlocks: [6] });
+      expect(layer.plan(97, { family: 'wgmma', streamK: false })).toMatchObject({ family: 'wgmma', streamK: false, rowBlocks: [8] });
     });
   });
 

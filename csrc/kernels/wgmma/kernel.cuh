@@ -116,7 +116,8 @@ struct Tile {
   // faster from 64 rows, within 0.7% below; FP16 8-bit -1.1..+0.6%. FP16
   // 4-bit keeps one: with two, from 0.8% faster to 1.7% slower in the 32-
   // and 64-row tiles and 2.7-7.8% slower in the 128-row one, symmetric or
-  // with zero points.
+  // with zero points. The 96-row tile takes the 128-row one's rule (not
+  // measured apart).
   static constexpr int kStepsPerIssue = BITS == 8 || (ACT == Act::kBF16 && (ZERO_POINTS || ROWS <= 64)) ? 2 : 1;
   // wgmmas a warpgroup leaves in flight after each issue (wgmma.wait_group's
   // count). A third hides more of the tensor pipe's latency behind the next
@@ -422,9 +423,10 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // fetch copies from its running source and advances it by one stage,
   // instead of rebuilding 64-bit addresses from (k tile, row, column) for
   // every copy. Copy p of a thread is element tid + p * kThreads of the
-  // stage; its row, atom (activations) and k16 row (weights) are the
-  // thread's plus a constant of p (the asserts below), so one source per
-  // array and a register or two of strides serve every copy.
+  // stage (activations of the 48- and 96-row tiles: below); its row, atom
+  // (activations) and k16 row (weights) are the thread's plus a constant
+  // of p (the asserts below), so one source per array and a register or
+  // two of strides serve every copy.
   constexpr int kRowsPerPass = T::kThreads / 8;  // rows one pass of 16-byte chunks covers
   // The 48- and 96-row tiles' rows are neither a multiple nor a divisor of
   // a pass's 64: there pass j copies rows 64 j + tid / 8 of every atom, one
@@ -432,7 +434,7 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
   // the others skip it.
   constexpr bool kARowPasses = T::kRows % kRowsPerPass != 0 && kRowsPerPass % T::kRows != 0;
   constexpr int kAPasses = (T::kRows + kRowsPerPass - 1) / kRowsPerPass;
-  constexpr int kACopies = kARowPasses ? kAPasses * T::kAtoms : T::kRows * 8 * T::kAtoms / T::kThreads;
+  constexpr int kACopies = T::kRows * 8 * T::kAtoms / T::kThreads;  // (where not kARowPasses)
   static_assert(kARowPasses ? T::kRows * 8 % 32 == 0 : T::kRows * 8 * T::kAtoms % T::kThreads == 0,
                 "a copy's row and atom are the thread's plus a constant");
   constexpr int kRowInt4 = T::kGroups * 32 * T::kBlockWords;  // one k16 row of the tile
@@ -443,7 +445,8 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
                 "a copy's rows and atoms fall in one k tile of the stage, whichever the thread");
   // Copy 0's row and atom; copy p adds (p * kRowsPerPass) % kRows rows and
   // p * kThreads / (kRows * 8) atoms. (A pass covers more rows than a
-  // 32-row tile has: there the thread's atom is its row's pass.)
+  // 32-row tile has: there the thread's atom is its row's pass. With
+  // kARowPasses the thread's row is tid / 8 in every pass and atom.)
   const int a_row = kRowsPerPass <= T::kRows || kARowPasses ? tid / 8 : tid / 8 % T::kRows;
   const int a_atom = kRowsPerPass <= T::kRows || kARowPasses ? 0 : tid / 8 / T::kRows;
   const int a_chunk = tid % 8;
@@ -782,7 +785,9 @@ __device__ __forceinline__ void gemm_body(const KernelArgs& args) {
 // bits: one (a 256-deep stage is 80 KiB at 32 rows, two slots, below the
 // pipeline's three). The 128-row tile's stages are 48 KiB: two k tiles
 // would leave two slots. The 48-row tile follows the 64-row one's rule
-// (not measured apart: 57 KiB stages with two, three slots).
+// (not measured apart: 57 KiB stages with two, three slots), the 96-row
+// tile the 128-row one's (40 KiB stages; two k tiles would be 80 KiB,
+// two slots).
 constexpr int units_per_stage(int bits, bool zero_points, int rows) {
   return rows <= 64 && bits == 4 && !zero_points ? 2 : 1;
 }
