@@ -196,11 +196,10 @@ describe('kernel families', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
-      // (Symmetric 4-bit layers of 48 or more tiles below 49 rows, FP16 and BF16 g128 or per column, and FP16 g128
-      // with zero points: the tests below.)
+      // (Symmetric 4-bit layers of 40 or more tiles below 49 rows, and FP16 g128 with zero points: the tests below.)
       const sym4 = format.bits === 4 && !format.zeroPoints;
       const fp16g128 = format.bits === 4 && format.dtype === 'float16' && format.groupSize === 128;
-      const taken = fp16g128 || (sym4 && (format.dtype === 'float16' || format.groupSize === 128 || format.groupSize === -1));
+      const taken = fp16g128 || sym4;
       expect(chooseKernel(layer(48, 4096, 12288, format), target(90)).family).toBe(taken ? 'wgmma' : 'mma');
       expect(chooseKernel(layer(49, 4096, 12288, format), target(90))).toMatchObject({ tileK: 128, tileN: 256, codeArch: 90, launches: 1 });
     }
@@ -215,7 +214,8 @@ describe('kernel families', () => {
     // 4096 x 4096: 16 tiles, 32 stages: split in 6 at 128 rows; 32 tiles at 256 rows split in 3.
     expect(summary(chooseKernel(problem(128), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 6, blocks: 96, streamK: false });
     expect(summary(chooseKernel(problem(256), target(90)))).toEqual({ family: 'wgmma', rows: 128, splits: 3, blocks: 96, streamK: false });
-    // 2048 columns: 8 tiles per 128 rows stay on mma up to 128 rows, 16 at 129.
+    // 2048 columns: 8 tiles per 128 rows stay on mma up to 128 rows but at 49-64 (k 2048-4096: the narrow-layer
+    // test), 16 at 129.
     expect(chooseKernel(layer(128, 4096, 2048), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(129, 4096, 2048), target(90)).family).toBe('wgmma');
     // One block per 256 columns (the last partial) and 128 rows (the last partial); nine stages of k: one split.
@@ -325,9 +325,9 @@ describe('kernel families', () => {
     expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
-    // 79 tiles (20224 columns; BF16 g64: symmetric 4-bit FP16, and BF16 g128 and per column, have an entry from 48)
-    // and Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows (FP16 g128's qkv: the entry below).
-    const bf16 = { dtype: 'bfloat16', groupSize: 64 } as const;
+    // 79 tiles (20224 columns; BF16 g64 with zero points: symmetric 4-bit formats have an entry from 40 tiles) and
+    // Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows (FP16 g128 with zero points' qkv: an entry below).
+    const bf16 = { dtype: 'bfloat16', groupSize: 64, zeroPoints: true } as const;
     expect(chooseKernel(layer(40, 4096, 20224, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 4096, 20480, bf16), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(48, 8192, 10240, bf16), target(90)).family).toBe('mma');
@@ -343,37 +343,38 @@ describe('kernel families', () => {
     }
     expect(down(40, { bits: 8 }).family).toBe('mma');
     // k below 16384 (Llama-2-70B's o: 32 tiles, k 8192) or fewer than 32 tiles stay on mma below 49 rows (BF16 g64
-    // here: symmetric 4-bit FP16, and BF16 g128 and per column, have an entry from k 11008 and 16 tiles).
-    const bf16 = { dtype: 'bfloat16', groupSize: 64 } as const;
+    // with zero points here: symmetric 4-bit formats have an entry from k 11008 and 16 tiles).
+    const bf16 = { dtype: 'bfloat16', groupSize: 64, zeroPoints: true } as const;
     expect(chooseKernel(layer(40, 16256, 8192, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 16384, 8192, bf16), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(40, 28672, 7936, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 8192, 8192), target(90)).family).toBe('mma');
   });
 
-  (hasWgmma ? test : test.skip)('wgmma from 33 rows on FP16 symmetric 4-bit layers of 48 or more tiles, or of 16 or more with k of 11008 or more (Llama-2-7B qkv and down)', () => {
+  (hasWgmma ? test : test.skip)('wgmma from 33 rows on symmetric 4-bit layers of 40 or more tiles, or of 16 or more with k of 11008 or more (Llama-2 qkv and 7B down)', () => {
     const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90)).family;
-    for (const groupSize of [32, 64, 128, -1] as const) {
-      const format = { groupSize };
-      for (const m of [33, 40, 48]) {
-        // Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 48-row tile.
-        expect(chooseKernel(layer(m, 4096, 12288, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
-        expect(chooseKernel(layer(m, 11008, 4096, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+    for (const dtype of ['float16', 'bfloat16'] as const)
+      for (const groupSize of [32, 64, 128, -1] as const) {
+        const format = { dtype, groupSize };
+        for (const m of [33, 40, 48]) {
+          // Llama-2-70B qkv (40 tiles, k 8192), Llama-2-7B qkv (48 tiles) and down (16 tiles, k 11008): the 48-row tile.
+          expect(chooseKernel(layer(m, 8192, 10240, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+          expect(chooseKernel(layer(m, 4096, 12288, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+          expect(chooseKernel(layer(m, 11008, 4096, format), target(90))).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+        }
+        // Not below 33 rows for FP16 (group 128: 7B qkv is under its 80 tiles, 7B down under 32 tiles; BF16 g128 and
+        // per column have entries from 17 rows, the next test).
+        if (dtype === 'float16' || groupSize === 32 || groupSize === 64) {
+          expect(at(32, 4096, 12288, format)).toBe('mma');
+          expect(at(32, 11008, 4096, format)).toBe('mma');
+        }
+        // 39 tiles (9984 columns), 16 tiles with k 10880, Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32
+        // tiles, k 8192) stay on mma.
+        for (const [k, n] of [[8192, 9984], [10880, 4096], [4096, 4096], [8192, 8192]]) expect(at(40, k, n, format)).toBe('mma');
       }
-      // Not below 33 rows (group 128: 7B qkv is under its 80 tiles, 7B down under 32 tiles).
-      expect(at(32, 4096, 12288, format)).toBe('mma');
-      expect(at(32, 11008, 4096, format)).toBe('mma');
-      // 16 tiles with k 10880, Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32 tiles, k 8192) stay on mma;
-      // 47 tiles and Llama-2-70B's qkv (40 tiles, k 8192) too, but with group 128 (the 40-tile entry below).
-      expect(at(40, 10880, 4096, format)).toBe('mma');
-      expect(at(40, 4096, 4096, format)).toBe('mma');
-      expect(at(40, 8192, 8192, format)).toBe('mma');
-      expect(at(40, 4096, 12032, format)).toBe(groupSize === 128 ? 'wgmma' : 'mma');
-      expect(at(40, 8192, 10240, format)).toBe(groupSize === 128 ? 'wgmma' : 'mma');
-    }
-    // Not zero points or 8 bits (measured slower there, or not changed by the 64-row tile's two k tiles; FP16 g128
-    // with zero points: the test below), nor BF16 g32 and g64 (BF16 g128 and per column: the test after it).
-    for (const format of [{ dtype: 'bfloat16', groupSize: 64 }, { zeroPoints: true, groupSize: 64 }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
+    // Not zero points (BF16 g128 with them, FP16 g64) or 8 bits (measured slower there, or not changed by the 64-row
+    // tile's two k tiles; FP16 g128 with zero points: the test below).
+    for (const format of [{ zeroPoints: true, groupSize: 64 }, { bits: 8 }, { dtype: 'bfloat16', zeroPoints: true }] as const) {
       expect(at(40, 4096, 12288, format)).toBe('mma');
       expect(at(40, 11008, 4096, format)).toBe('mma');
     }
@@ -397,7 +398,7 @@ describe('kernel families', () => {
       for (const [k, n] of [[8192, 9984], [10880, 4096], [4096, 4096], [8192, 8192]]) expect(at(40, k, n, format).family).toBe('mma');
     }
     // Not other group sizes with zero points, nor BF16 with them (not measured with the 48-row tile).
-    for (const format of [{ zeroPoints: true, groupSize: 64 }, { zeroPoints: true, groupSize: -1 }, { dtype: 'bfloat16', zeroPoints: true }, { dtype: 'bfloat16', groupSize: 64 }] as const) {
+    for (const format of [{ zeroPoints: true, groupSize: 64 }, { zeroPoints: true, groupSize: -1 }, { dtype: 'bfloat16', zeroPoints: true }, { dtype: 'bfloat16', zeroPoints: true, groupSize: 64 }] as const) {
       expect(at(40, 8192, 10240, format).family).toBe('mma');
       expect(at(40, 11008, 4096, format).family).toBe('mma');
     }
@@ -422,7 +423,7 @@ describe('kernel families', () => {
       for (const [k, n] of [[4096, 12032], [10880, 4096], [4096, 4096], [8192, 10240], [8192, 8192]])
         expect(at(24, k, n, format).family).toBe('mma');
     }
-    // Not BF16 g32 or g64 (not measured there) or with zero points (tied or slower), nor FP16 below 33 rows.
+    // Not BF16 g32 or g64 (not measured there below 33 rows) or with zero points (tied or slower), nor FP16 below 33 rows.
     for (const format of [{ dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }, {}, { groupSize: -1 }] as const) {
       expect(at(24, 4096, 12288, format).family).toBe('mma');
       expect(at(24, 11008, 4096, format).family).toBe('mma');
@@ -448,6 +449,23 @@ describe('kernel families', () => {
     expect(at(32, 8192, 10240).family).toBe('mma');
     expect(at(32, 8192, 8192).family).toBe('mma');
     expect(at(32, 4096, 20224).family).toBe('mma');
+  });
+
+  (hasWgmma ? test : test.skip)('wgmma at 49-64 rows on narrow layers (4-15 tiles) with k of 2048-4096, any format; mma outside those bounds', () => {
+    const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
+    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true, groupSize: -1 }, { bits: 8 }, { bits: 8, dtype: 'bfloat16', zeroPoints: true }] as const) {
+      // 4, 8 and 15 tiles (1024, 2048 and 3840 columns) at k 2048 and 4096: the 64-row tile, split through clusters.
+      for (const [k, n] of [[2048, 1024], [4096, 1024], [2048, 2048], [4096, 2048], [4096, 3840]])
+        for (const m of [49, 64]) expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
+      // Not at 48 or 65 rows, nor with 3 tiles (768 columns), k 1920 or k 4224.
+      expect(at(48, 4096, 2048, format).family).toBe('mma');
+      expect(at(65, 4096, 2048, format).family).toBe('mma');
+      expect(at(64, 4096, 768, format).family).toBe('mma');
+      expect(at(64, 1920, 2048, format).family).toBe('mma');
+      expect(at(64, 4224, 2048, format).family).toBe('mma');
+    }
+    // From 16 tiles the first entry takes any k from 49 rows.
+    expect(at(65, 8192, 4096).family).toBe('wgmma');
   });
 
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {
