@@ -71,8 +71,9 @@ export interface KernelOverrides {
    * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
    * output tiles of 256 columns, and from 17 or 33 rows on wide or deep
    * 4-bit layers (the table's entries: Llama-2-7B's gate_up, 70B's gate_up
-   * (grouped formats) and down, and in FP16 symmetric formats 7B's qkv and
-   * down from 33); else 'mma'.
+   * (grouped formats) and down, and in symmetric 4-bit formats the qkv
+   * layers and 7B's down from 33), and at 49-64 rows on layers of 4-15
+   * tiles with k of 2048-4096; else 'mma'.
    */
   family?: KernelFamily;
   /**

@@ -97,8 +97,9 @@ export interface RunOptions extends KernelOverrides {
    * of one 64-row problem each (maxPar 1) on one block per SM (or `sms`),
    * so each output element is summed in the same order. With the default
    * kernel table it is free up to 64 rows (48 on H100-class GPUs for layers
-   * the wgmma family takes from 49 rows, 32 or 16 for the 4-bit layers it
-   * takes from 33 or 17 rows (the table's `choose` entries); and there, up
+   * the wgmma family takes from 49 rows, narrow ones included, 32 or 16 for
+   * the 4-bit layers it takes from 33 or 17 rows (the table's `choose`
+   * entries); and there, up
    * to 16 rows, layers
    * whose default plan aligns its blocks to the output columns, see
    * KernelOverrides.sms, run that plan's gain slower: 3% on the 70B 8-bit

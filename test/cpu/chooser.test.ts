@@ -192,7 +192,7 @@ describe('kernel families', () => {
   const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
   const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks, streamK: p.streamK });
 
-  (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 from 49 rows where the layer has 16 or more output tiles, every format; mma otherwise', () => {
+  (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 from 49 rows where the layer has 16 or more output tiles, every format; mma otherwise (but the entries below)', () => {
     for (const format of covered) {
       // 4096 x 12288 (Llama-2-7B qkv): 48 column tiles of 256.
       expect(summary(chooseKernel(layer(49, 4096, 12288, format), target(90)))).toEqual({ family: 'wgmma', rows: 64, splits: 2, blocks: 96, streamK: false });
@@ -325,8 +325,9 @@ describe('kernel families', () => {
     expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
-    // 79 tiles (20224 columns; BF16 g64 with zero points: symmetric 4-bit formats have an entry from 40 tiles) and
-    // Llama-2-70B's qkv (40) and o (32) stay on mma below 49 rows (FP16 g128 with zero points' qkv: an entry below).
+    // In this format (BF16 g64 with zero points: symmetric 4-bit formats have an entry from 40 tiles, FP16 g128 with
+    // zero points one for 70B's qkv), 79 tiles (20224 columns) and Llama-2-70B's qkv (40) and o (32) stay on mma
+    // below 49 rows.
     const bf16 = { dtype: 'bfloat16', groupSize: 64, zeroPoints: true } as const;
     expect(chooseKernel(layer(40, 4096, 20224, bf16), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(40, 4096, 20480, bf16), target(90)).family).toBe('wgmma');
@@ -464,7 +465,8 @@ describe('kernel families', () => {
       expect(at(64, 1920, 2048, format).family).toBe('mma');
       expect(at(64, 4224, 2048, format).family).toBe('mma');
     }
-    // From 16 tiles the first entry takes any k from 49 rows.
+    // From 16 tiles the first entry takes any k from 49 rows, past 64 too.
+    expect(at(49, 8192, 4096).family).toBe('wgmma');
     expect(at(65, 8192, 4096).family).toBe('wgmma');
   });
 

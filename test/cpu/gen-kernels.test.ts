@@ -139,6 +139,8 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a choose entry whose maxBatch is under its minBatch', (w) => (w.choose = [{ minBatch: 49, maxBatch: 48, minTiles: 16 }]), CHOOSE_REFUSED],
     ['a choose entry whose maxK is under its minK', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, minK: 4096, maxK: 2048 }]), CHOOSE_REFUSED],
     ['a choose entry with a maxK of 0 (no k)', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxK: 0 }]), CHOOSE_REFUSED],
+    ['a choose entry with a negative maxK', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxK: -4096 }]), CHOOSE_REFUSED],
+    ['a choose entry with a fractional maxK', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxK: 4096.5 }]), CHOOSE_REFUSED],
     ['a choose entry with a fractional maxBatch', (w) => (w.choose = [{ minBatch: 49, maxBatch: 64.5, minTiles: 16 }]), CHOOSE_REFUSED],
     ['a choose entry for an activation the table has not', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, activations: ['float32'] }]), CHOOSE_REFUSED],
     ['a choose entry with no zero-point mode', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, zeroPoints: [] }]), CHOOSE_REFUSED],
