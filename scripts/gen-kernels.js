@@ -2,8 +2,11 @@
 // Generates the compiled kernel variants from csrc/kernels/table.json: one
 // .cu per (family, activation, weight bits, group, zero points, tile), each
 // instantiating the row blocks for every architecture of the build; the
-// dispatch table that lists them (variant_table.cu); and kernel_table.h, the
-// table's rules as C++ constants. Both builds run it: CMakeLists.txt at
+// dispatch table that lists them (variant_table.cu); kernel_table.h, the
+// table's shapes, formats and compiled families as C++ constants (every
+// kernel includes it); and chooser_table.h, what only the chooser reads
+// (choose entries, cost constants, block counts, tile rules), so that tuning
+// those rebuilds chooser.cc alone. Both builds run it: CMakeLists.txt at
 // configure time, binding.gyp through `<!@(...)`. Files are rewritten only
 // when their content changes, so a rerun does not rebuild anything.
 //
@@ -468,7 +471,6 @@ function constantsHeader(table, archs) {
   const family = table.families.find((f) => f.name === 'mma');
   const wgmma = table.families.find((f) => f.name === 'wgmma');
   const decode = table.families.find((f) => f.name === 'decode');
-  const aligned = family.alignedBlocks?.entries ?? [];
   const smem = Object.entries(table.architectures.smemOptin)
     .map(([arch, bytes]) => `    case ${arch}: return ${bytes};`)
     .join('\n');
@@ -476,21 +478,10 @@ function constantsHeader(table, archs) {
     .filter(([arch]) => arch !== 'default')
     .map(([arch, s]) => `    case ${arch}: return ${s};`)
     .join('\n');
-  const ruleSets = Object.entries(table.rules)
-    .filter(([key]) => !key.startsWith('$'))
-    .map(([key, rules]) => {
-      const arch = key === 'default' ? 0 : Number(/^sm_(\d+)$/.exec(key)?.[1] ?? NaN);
-      if (!Number.isInteger(arch)) fail(`rules: "${key}" is neither "default" nor "sm_<arch>"`);
-      const body = rules
-        .map((r) => `    {${r.maxBatch === null ? 0 : r.maxBatch}, ${r.minN ?? 0}, ${r.tileK}, ${r.tileN}},`)
-        .join('\n');
-      return { arch, body, count: rules.length };
-    });
-  const ruleRows = ruleSets.map((s) => `constexpr TileRule kRules_${s.arch}[] = {\n${s.body}\n};`).join('\n');
-  const ruleIndex = ruleSets.map((s) => `    {${s.arch}, kRules_${s.arch}, ${s.count}},`).join('\n');
   return (
     HEADER +
-    '// The rules of the kernel table as C++ constants.\n' +
+    '// The kernel table as C++ constants: shapes, formats, architectures and what\n' +
+    '// each family compiles (chooser_table.h holds what only the chooser reads).\n' +
     '#pragma once\n\n' +
     '// Whether the nvcc compiling this is one whose machine code for the mma\n' +
     '// kernels with the evict-first hint was checked (table.json evictFirst.nvcc);\n' +
@@ -508,12 +499,77 @@ function constantsHeader(table, archs) {
     `constexpr int kPtxArch = ${archs[archs.length - 1]};  // PTX in this build, for newer GPUs\n` +
     `constexpr int kMinStages = ${family.minStages};\n` +
     '// The wgmma family: its architecture (compiled as sm_<arch>a), deepest\n' +
-    '// pipeline, tile, tile heights and when the chooser gives it a call.\n' +
+    '// pipeline, tile and tile heights.\n' +
     `constexpr int kWgmmaArch = ${wgmma ? wgmma.arch : 0};\n` +
     `constexpr int kWgmmaMaxStages = ${wgmma ? wgmma.maxStages : 0};\n` +
     `constexpr int kWgmmaTileK = ${wgmma ? wgmma.tiles[0].tileK : 0};\n` +
     `constexpr int kWgmmaTileN = ${wgmma ? wgmma.tiles[0].tileN : 0};\n` +
     `constexpr int kWgmmaRows[] = ${cppList(wgmma ? wgmma.rows : [0])};  // tile heights, ascending\n` +
+    '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
+    '// this table), k16 rows in flight per warp, tile heights and how it splits k.\n' +
+    `constexpr int kDecodeArch = ${decode ? decode.arch : 0};\n` +
+    `constexpr int kDecodeDepth = ${decode ? decode.depth : 0};\n` +
+    `constexpr int kDecodeRows[] = ${cppList(decode ? decode.rows : [0])};  // tile heights, ascending\n` +
+    '// k shares per 64-column strip (one per warp): warps per block x blocks per\n' +
+    '// cluster (k splits), ascending; min_blocks: blocks each SM must hold at\n' +
+    '// once, which caps the kernel\'s registers (0: no cap).\n' +
+    'struct DecodeShape {\n  int shares;\n  int warps;\n  int splits;\n  int min_blocks;\n};\n' +
+    `constexpr DecodeShape kDecodeShares[] = {${(decode ? decode.shares : [{ shares: 0, warps: 0, splits: 0 }])
+      .map((e) => `{${e.shares}, ${e.warps}, ${e.splits}, ${e.blocksPerSm ?? 0}}`)
+      .join(', ')}};\n` +
+    `constexpr int kDecodeShareCount = ${decode ? decode.shares.length : 0};  // entries (0: a placeholder)\n` +
+    '// The index of the shares entry of `shares` k shares; -1 where the table has none.\n' +
+    'inline int decode_entry(int shares) {\n' +
+    '  for (int i = 0; i < kDecodeShareCount; ++i)\n' +
+    '    if (kDecodeShares[i].shares == shares) return i;\n' +
+    '  return -1;\n' +
+    '}\n' +
+    '// The warps and splits of a shares entry; false where the table has none.\n' +
+    'inline bool decode_shape(int shares, int* warps, int* splits) {\n' +
+    '  const int i = decode_entry(shares);\n' +
+    '  if (i < 0) return false;\n' +
+    '  *warps = kDecodeShares[i].warps;\n' +
+    '  *splits = kDecodeShares[i].splits;\n' +
+    '  return true;\n' +
+    '}\n' +
+    '// Shared memory a block may opt into, by compute capability.\n' +
+    'constexpr int smem_optin(int arch) {\n  switch (arch) {\n' +
+    `${smem}\n    default: return ${table.architectures.smemOptinFallback};\n  }\n}\n\n` +
+    '// Deepest pipeline to compile, by compute capability.\n' +
+    'constexpr int max_stages(int arch) {\n  switch (arch) {\n' +
+    `${stages ? `${stages}\n` : ''}    default: return ${family.maxStages.default};\n  }\n}\n\n` +
+    '}  // namespace marlin::table\n'
+  );
+}
+
+// chooser_table.h: the kernel table's policy, which only csrc/kernels/chooser.cc
+// reads (when each family gets a call, the cost model's constants, block
+// counts, tile rules). Apart from kernel_table.h, which every kernel includes,
+// so that tuning them rebuilds the chooser alone.
+function chooserHeader(table) {
+  const family = table.families.find((f) => f.name === 'mma');
+  const wgmma = table.families.find((f) => f.name === 'wgmma');
+  const decode = table.families.find((f) => f.name === 'decode');
+  const aligned = family.alignedBlocks?.entries ?? [];
+  const ruleSets = Object.entries(table.rules)
+    .filter(([key]) => !key.startsWith('$'))
+    .map(([key, rules]) => {
+      const arch = key === 'default' ? 0 : Number(/^sm_(\d+)$/.exec(key)?.[1] ?? NaN);
+      if (!Number.isInteger(arch)) fail(`rules: "${key}" is neither "default" nor "sm_<arch>"`);
+      const body = rules
+        .map((r) => `    {${r.maxBatch === null ? 0 : r.maxBatch}, ${r.minN ?? 0}, ${r.tileK}, ${r.tileN}},`)
+        .join('\n');
+      return { arch, body, count: rules.length };
+    });
+  const ruleRows = ruleSets.map((s) => `constexpr TileRule kRules_${s.arch}[] = {\n${s.body}\n};`).join('\n');
+  const ruleIndex = ruleSets.map((s) => `    {${s.arch}, kRules_${s.arch}, ${s.count}},`).join('\n');
+  return (
+    HEADER +
+    '// When the chooser gives each family a call, and its cost model, as C++\n' +
+    '// constants (chooser.cc reads them; the kernels do not include this).\n' +
+    '#pragma once\n\n' +
+    '#include "kernel_table.h"\n\n' +
+    'namespace marlin::table {\n\n' +
     '// The chooser gives the wgmma family m rows of a format when an entry has\n' +
     '// min_batch <= m <= max_batch, at least min_tiles output tiles,\n' +
     '// min_k <= k <= max_k (a max of 0: no bound), the format\'s\n' +
@@ -541,41 +597,17 @@ function constantsHeader(table, archs) {
     `constexpr int kWgmmaStreamKShareCostStages = ${wgmma ? wgmma.streamKShareCostStages : 0};  // stream-k: each further tile share of a block\n` +
     `constexpr int kWgmmaStreamKPartialCostStages = ${wgmma ? wgmma.streamKPartialCostStages : 0};  // stream-k: each partial a block adds\n` +
     `constexpr int kWgmmaStreamKRowReusePercent = ${wgmma ? wgmma.streamKRowReusePercent : 0};  // stream-k: extra cost of its stages (percent) past one row tile\n` +
-    '// The decode family: its architecture (compiled as sm_<arch>a; 0: not in\n' +
-    '// this table), k16 rows in flight per warp, tile heights, when the chooser\n' +
-    '// gives it a call (m <= max_batch, the format\'s bits and zero-point mode, from\n' +
-    '// min_shares to max_shares k shares per strip; 0: no bound) and how it splits k.\n' +
-    `constexpr int kDecodeArch = ${decode ? decode.arch : 0};\n` +
-    `constexpr int kDecodeDepth = ${decode ? decode.depth : 0};\n` +
-    `constexpr int kDecodeRows[] = ${cppList(decode ? decode.rows : [0])};  // tile heights, ascending\n` +
+    '// Share of the SMs (percent) that clusters of s blocks fill at once, s = 1..max splits.\n' +
+    `constexpr int kWgmmaClusterSmPercent[] = ${cppList(wgmma ? wgmma.clusterSmPercent : [0])};\n` +
+    '// When the chooser gives the decode family a call: m <= max_batch, the\n' +
+    '// format\'s bits and zero-point mode, from min_shares to max_shares k shares\n' +
+    '// per strip (0: no bound).\n' +
     'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n  unsigned zeros_mask;  // bit 0: symmetric, bit 1: zero points\n  int min_shares;\n  int max_shares;\n};\n' +
     `constexpr DecodeChoice kDecodeChoose[] = {${(decode && decode.choose.length > 0 ? decode.choose : [{ maxBatch: 0, bits: [], zeroPoints: [] }])
       .map((c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`)
       .join(', ')}};\n` +
     `constexpr int kDecodeChooseCount = ${decode ? decode.choose.length : 0};  // entries (0: a placeholder)\n` +
     `constexpr int kDecodeWarpsPerSm = ${decode ? decode.warpsPerSm : 0};  // warps per SM the share count aims at\n` +
-    '// k shares per 64-column strip (one per warp): warps per block x blocks per\n' +
-    '// cluster (k splits), ascending; min_blocks: blocks each SM must hold at\n' +
-    '// once, which caps the kernel\'s registers (0: no cap).\n' +
-    'struct DecodeShape {\n  int shares;\n  int warps;\n  int splits;\n  int min_blocks;\n};\n' +
-    `constexpr DecodeShape kDecodeShares[] = {${(decode ? decode.shares : [{ shares: 0, warps: 0, splits: 0 }])
-      .map((e) => `{${e.shares}, ${e.warps}, ${e.splits}, ${e.blocksPerSm ?? 0}}`)
-      .join(', ')}};\n` +
-    `constexpr int kDecodeShareCount = ${decode ? decode.shares.length : 0};  // entries (0: a placeholder)\n` +
-    '// The index of the shares entry of `shares` k shares; -1 where the table has none.\n' +
-    'inline int decode_entry(int shares) {\n' +
-    '  for (int i = 0; i < kDecodeShareCount; ++i)\n' +
-    '    if (kDecodeShares[i].shares == shares) return i;\n' +
-    '  return -1;\n' +
-    '}\n' +
-    '// The warps and splits of a shares entry; false where the table has none.\n' +
-    'inline bool decode_shape(int shares, int* warps, int* splits) {\n' +
-    '  const int i = decode_entry(shares);\n' +
-    '  if (i < 0) return false;\n' +
-    '  *warps = kDecodeShares[i].warps;\n' +
-    '  *splits = kDecodeShares[i].splits;\n' +
-    '  return true;\n' +
-    '}\n' +
     '// The mma family\'s default block count at small batches: stripes that\n' +
     '// follow column tiles (table.json alignedBlocks; chooser.cc aligned_blocks)\n' +
     '// where an entry matches the GPU, m <= max_batch, the format\'s bits and\n' +
@@ -585,14 +617,6 @@ function constantsHeader(table, archs) {
       .map((e) => alignedBlocksRow(table, e))
       .join(', ')}};\n` +
     `constexpr int kAlignedBlocksCount = ${aligned.length};  // entries (0: a placeholder)\n` +
-    '// Share of the SMs (percent) that clusters of s blocks fill at once, s = 1..max splits.\n' +
-    `constexpr int kWgmmaClusterSmPercent[] = ${cppList(wgmma ? wgmma.clusterSmPercent : [0])};\n\n` +
-    '// Shared memory a block may opt into, by compute capability.\n' +
-    'constexpr int smem_optin(int arch) {\n  switch (arch) {\n' +
-    `${smem}\n    default: return ${table.architectures.smemOptinFallback};\n  }\n}\n\n` +
-    '// Deepest pipeline to compile, by compute capability.\n' +
-    'constexpr int max_stages(int arch) {\n  switch (arch) {\n' +
-    `${stages ? `${stages}\n` : ''}    default: return ${family.maxStages.default};\n  }\n}\n\n` +
     '// Tile per batch size and width: the first rule with m <= max_batch (0: any)\n' +
     '// and n >= min_n wins. Rule set 0 is the default for every architecture.\n' +
     'struct TileRule {\n  int max_batch;\n  int min_n;\n  int tile_k;\n  int tile_n;\n};\n' +
@@ -676,6 +700,7 @@ function main(argv) {
   writeIfChanged(tableFile, tableSource(combos));
   files.push(tableFile);
   writeIfChanged(path.join(out, 'kernel_table.h'), constantsHeader(table, archs));
+  writeIfChanged(path.join(out, 'chooser_table.h'), chooserHeader(table));
   // Files of an earlier run with another table or filter would be compiled
   // by a directory glob; remove them.
   for (const old of fs.readdirSync(out))

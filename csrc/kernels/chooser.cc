@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chooser_table.h"
 #include "gemm.h"
-#include "kernel_table.h"
 
 namespace marlin {
 namespace {

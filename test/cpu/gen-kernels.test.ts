@@ -49,20 +49,41 @@ function generate(
     encoding: 'utf8',
     env: { PATH: process.env.PATH, MARLIN_CUDA_ARCHS: archs },
   });
-  const header = path.join(out, 'kernel_table.h');
+  const headers = ['kernel_table.h', 'chooser_table.h'].map((f) => path.join(out, f));
   return {
     status: r.status,
     stdout: r.stdout.trim(),
     stderr: r.stderr.trim(),
     /** A generated file's text. */
     file: (name: string) => fs.readFileSync(path.join(out, name), 'utf8'),
-    header: fs.existsSync(header) ? fs.readFileSync(header, 'utf8') : '',
+    /** Both generated headers' text, the kernels' then the chooser's. */
+    header: headers.map((h) => (fs.existsSync(h) ? fs.readFileSync(h, 'utf8') : '')).join(''),
     written: fs.existsSync(out) ? fs.readdirSync(out) : [],
   };
 }
 
+describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => {
+  test('kernel_table.h holds what kernels compile from; chooser_table.h, which includes it, the chooser\'s policy', () => {
+    const r = generate(() => {});
+    expect(r.status).toBe(0);
+    const kernels = r.file('kernel_table.h');
+    const chooser = r.file('chooser_table.h');
+    expect(chooser).toContain('#include "kernel_table.h"');
+    for (const name of ['kMinStages', 'kWgmmaMaxStages', 'kDecodeShares', 'smem_optin', 'max_stages'])
+      expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: true });
+    // A choose entry, cost or tile rule changed in table.json must not touch the header every kernel includes.
+    for (const name of ['kWgmmaChoose', 'kWgmmaBlockCostStages', 'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'kDefaultRules']) {
+      expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: false });
+      expect({ name, inChooser: chooser.includes(name) }).toEqual({ name, inChooser: true });
+    }
+    const again = generate((w) => (w.choose = [{ minBatch: 50, minTiles: 16 }]));
+    expect(again.file('kernel_table.h')).toBe(kernels);
+    expect(again.file('chooser_table.h')).not.toBe(chooser);
+  });
+});
+
 describe('gen-kernels.js: the wgmma family of the kernel table', () => {
-  test('the shipped values reach kernel_table.h', () => {
+  test('the shipped values reach the generated headers', () => {
     const r = generate(() => {});
     expect(r.status).toBe(0);
     const w = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')!;
@@ -162,7 +183,7 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
   type Entry = NonNullable<Family['alignedBlocks']>['entries'][number];
   const withEntries = (entries: Entry[]) => (m: Family) => (m.alignedBlocks = { entries });
 
-  test('the shipped entries reach kernel_table.h as masks of bits and activations', () => {
+  test('the shipped entries reach chooser_table.h as masks of bits and activations', () => {
     const r = generate(() => {});
     expect(r.status).toBe(0);
     // 8-bit (bit 8) from 60% of the SMs, then 4-bit from 90%; both activations (Act::kF16 = 0, kBF16 = 1).
