@@ -20,7 +20,8 @@ interface GpuCheck {
   sanitizerCommand(sanitizer: string, tool: string, jestJson: string): string[];
   sanitizerErrors(output: string): number | undefined;
   sanitizerVerdict(tool: string, status: number | null, output: string, counts: Counts | undefined, seconds: number, filtered?: boolean): { ok: boolean; line: string };
-  overall(results: Array<{ name: string; ok: boolean }>): { line: string; status: number };
+  hopperSkipped(output: string, counts: Counts | undefined): boolean;
+  overall(results: Array<{ name: string; ok: boolean; skipped?: boolean }>): { line: string; status: number };
 }
 
 const SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'gpu-check.js');
@@ -32,7 +33,10 @@ const ok: Counts = { passed: 12, failed: 0, skipped: 0 };
 
 describe('gpu-check arguments', () => {
   test('runs every check by default, in order', () => {
-    expect(g.parseArgs([])).toEqual({ checks: ['memcheck', 'racecheck', 'synccheck', 'cache-hints'], dryRun: false });
+    expect(g.parseArgs([])).toEqual({
+      checks: ['memcheck', 'racecheck', 'synccheck', 'wgmma-memcheck', 'wgmma-racecheck', 'wgmma-synccheck', 'cache-hints'],
+      dryRun: false,
+    });
   });
 
   test('--only picks checks (in the script order), --dry-run only prints', () => {
@@ -53,6 +57,29 @@ describe('gpu-check arguments', () => {
     expect(memcheck).not.toContain('-t');
     const racecheck = g.sanitizerCommand('cs', 'racecheck', 'r.json');
     expect(racecheck.slice(-4)).toEqual(['test/gpu/formats.test.ts', 'test/gpu/checkpoint.test.ts', '-t', 'forward\\(\\) for m|repeated runs|dequantizeWeights']);
+  });
+
+  test("the wgmma checks run their tool over the wgmma suite's FP16 group-128 cases", () => {
+    const memcheck = g.sanitizerCommand('cs', 'wgmma-memcheck', 'm.json');
+    expect(memcheck.slice(0, 3)).toEqual(['cs', '--tool', 'memcheck']);
+    expect(memcheck.slice(-3)).toEqual(['test/gpu/wgmma.test.ts', '-t', ' float16/u4/g128/(sym|zp).*(stream-k at m|forward\\(\\) for m|split-k, splits|row tiles)']);
+    for (const tool of ['racecheck', 'synccheck']) {
+      const c = g.sanitizerCommand('cs', `wgmma-${tool}`, 'r.json');
+      expect(c.slice(0, 3)).toEqual(['cs', '--tool', tool]);
+      expect(c.slice(-3)).toEqual(['test/gpu/wgmma.test.ts', '-t', ' float16/u4/g128/sym.*(stream-k at m|forward\\(\\) for m)']);
+    }
+    // The patterns pick the tests they name (jest matches -t against "describe ... test" names).
+    const names = [
+      'wgmma family on sm_90 (seed 1) float16/u4/g128/sym forward() for m in 1, 31: every checked element within its bound',
+      'wgmma family on sm_90 (seed 1) float16/u4/g128/zp stream-k at m in 1, 31 (each tile that has it)',
+      'wgmma family on sm_90 (seed 1) stream-k: block runs that cross tiles float16/u4/g128/sym, 32, 48, 64, 96, 128-row tiles: within the bound',
+      'wgmma family on sm_90 (seed 1) bfloat16/u4/g128/sym forward() for m in 1, 31: every checked element within its bound',
+      'wgmma family on sm_90 (seed 1) float16/u4/g32/sym forward() for m in 1, 31: every checked element within its bound',
+      'wgmma family on sm_90 (seed 1) float16/u4/g128/sym agrees with the mma family within the bound',
+    ];
+    const picked = (name: string) => names.filter((n) => new RegExp(g.sanitizerCommand('cs', name, 'x.json').slice(-1)[0]).test(n)).map((n) => names.indexOf(n));
+    expect(picked('wgmma-memcheck')).toEqual([0, 1, 2]);
+    expect(picked('wgmma-racecheck')).toEqual([0]);
   });
 });
 
@@ -103,6 +130,24 @@ describe('gpu-check verdicts and summary', () => {
     expect(g.sanitizerVerdict('memcheck', 0, CLEAN, counts, 1, false).line).toMatch(/FAILED \(300 tests skipped\)/);
   });
 
+  test('a wgmma check on a GPU that is not compute capability 9.0 is skipped, not passed, when its suite says so and nothing ran', () => {
+    const said = '\n*** marlin-node: wgmma suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90\n\n' + CLEAN;
+    const none = { passed: 0, failed: 0, skipped: 265 };
+    expect(g.hopperSkipped(said, none)).toBe(true);
+    expect(g.hopperSkipped(CLEAN, none)).toBe(false);
+    expect(g.hopperSkipped(said, { ...none, passed: 1 })).toBe(false);
+    expect(g.hopperSkipped(said, { ...none, failed: 1 })).toBe(false);
+    expect(g.hopperSkipped(said, undefined)).toBe(false);
+    expect(g.overall([{ name: 'memcheck', ok: true }, { name: 'wgmma-memcheck', ok: true, skipped: true }])).toEqual({
+      line: 'gpu-check: passed (1 of 2 checks; skipped: wgmma-memcheck)',
+      status: 0,
+    });
+    expect(g.overall([{ name: 'memcheck', ok: false }, { name: 'wgmma-memcheck', ok: true, skipped: true }])).toEqual({
+      line: 'gpu-check: FAILED: memcheck (0 of 2 checks passed; skipped: wgmma-memcheck)',
+      status: 1,
+    });
+  });
+
   test('the overall line names the failed checks', () => {
     expect(g.overall([{ name: 'memcheck', ok: true }, { name: 'cache-hints', ok: true }])).toEqual({ line: 'gpu-check: passed (2 of 2 checks)', status: 0 });
     expect(g.overall([{ name: 'memcheck', ok: true }, { name: 'synccheck', ok: false }])).toEqual({
@@ -126,8 +171,10 @@ describe('gpu-check runs (stand-in tools)', () => {
 const out = process.argv.find((a) => a.startsWith('--outputFile='));
 const failed = Number(process.env.FAKE_FAILED || 0);
 const errors = Number(process.env.FAKE_ERRORS || 0);
+const notHopper = process.env.FAKE_NOT_HOPPER === '1' && process.argv.includes('test/gpu/wgmma.test.ts');
 if (!process.argv.includes('--runInBand') || process.env.MARLIN_REQUIRE_GPU !== '1') process.exit(3);
-require('fs').writeFileSync(out.slice('--outputFile='.length), JSON.stringify({ numPassedTests: 5, numFailedTests: failed, numRuntimeErrorTestSuites: 0, numPendingTests: process.argv.includes('-t') ? 7 : 0, numTodoTests: 0 }));
+if (notHopper) console.error('*** marlin-node: wgmma suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90');
+require('fs').writeFileSync(out.slice('--outputFile='.length), JSON.stringify({ numPassedTests: notHopper ? 0 : 5, numFailedTests: failed, numRuntimeErrorTestSuites: 0, numPendingTests: process.argv.includes('-t') ? 7 : 0, numTodoTests: 0 }));
 console.log('========= ERROR SUMMARY: ' + errors + ' errors');
 process.exit(errors ? 9 : failed ? 1 : 0);
 `;
@@ -148,11 +195,25 @@ console.log('        /*0010*/                   LDGSTS.E.BYPASS.LTC128B.128 [R20
 
   test('all checks pass: one line per check, then the overall line, exit 0', () => {
     const r = gpuCheck([], { CUDA_HOME: fakeCuda() });
-    const lines = r.output.trim().split('\n').slice(-5);
-    expect(lines.map((l) => l.split(':')[0])).toEqual(['memcheck', 'racecheck', 'synccheck', 'cache-hints', 'gpu-check']);
+    const lines = r.output.trim().split('\n').slice(-8);
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['memcheck', 'racecheck', 'synccheck', 'wgmma-memcheck', 'wgmma-racecheck', 'wgmma-synccheck', 'cache-hints', 'gpu-check']);
     expect(lines[0]).toMatch(/^memcheck: passed: 0 sanitizer errors; tests 5 passed, 0 failed, 0 skipped/);
-    expect(lines[3]).toMatch(/^cache-hints: passed: /);
-    expect(lines[4]).toBe('gpu-check: passed (4 of 4 checks)');
+    expect(lines[3]).toMatch(/^wgmma-memcheck: passed: 0 sanitizer errors; tests 5 passed, 0 failed, 7 skipped/);
+    expect(lines[6]).toMatch(/^cache-hints: passed: /);
+    expect(lines[7]).toBe('gpu-check: passed (7 of 7 checks)');
+    expect(r.status).toBe(0);
+  });
+
+  test('on a GPU that is not compute capability 9.0 the wgmma checks say skipped; the others still decide', () => {
+    const r = gpuCheck(['--only', 'synccheck,wgmma-memcheck,wgmma-synccheck'], { CUDA_HOME: fakeCuda(), FAKE_NOT_HOPPER: '1' });
+    // (stdout, then stderr, where the suites' skip notices go: the summary is the end of stdout.)
+    const all = r.output.split('\n');
+    const end = all.findIndex((l) => l.startsWith('gpu-check: '));
+    const lines = all.slice(end - 3, end + 1);
+    expect(lines[0]).toMatch(/^synccheck: passed: /);
+    expect(lines[1]).toMatch(/^wgmma-memcheck: skipped: GPU 0 is not compute capability 9\.0, or the build has no sm_90/);
+    expect(lines[2]).toMatch(/^wgmma-synccheck: skipped: /);
+    expect(lines[3]).toBe('gpu-check: passed (1 of 3 checks; skipped: wgmma-memcheck, wgmma-synccheck)');
     expect(r.status).toBe(0);
   });
 
