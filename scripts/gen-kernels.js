@@ -531,7 +531,7 @@ function constantsHeader(table, archs) {
     '  *warps = kDecodeShares[i].warps;\n' +
     '  *splits = kDecodeShares[i].splits;\n' +
     '  return true;\n' +
-    '}\n' +
+    '}\n\n' +
     '// Shared memory a block may opt into, by compute capability.\n' +
     'constexpr int smem_optin(int arch) {\n  switch (arch) {\n' +
     `${smem}\n    default: return ${table.architectures.smemOptinFallback};\n  }\n}\n\n` +

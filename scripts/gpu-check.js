@@ -5,7 +5,8 @@
 // miscompile (scripts/check-cache-hints.js), on a machine with a GPU and the
 // CUDA toolkit. Prints one summary line per check, then an overall line;
 // exits 1 when any check fails or cannot run (a missing tool fails it). The
-// wgmma checks say "skipped" on other GPUs: nothing of theirs runs there.
+// wgmma checks say "skipped" on GPUs of another compute capability: nothing
+// of theirs runs there (a build without sm_90 code on an H100 fails them).
 //   node scripts/gpu-check.js [--only memcheck,...,cache-hints] [--dry-run]
 // --dry-run prints the commands instead of running them. The tools are
 // looked up in $CUDA_HOME/bin, then /usr/local/cuda/bin, then PATH.
@@ -150,10 +151,12 @@ function sanitizerVerdict(tool, status, output, counts, seconds, filtered = fals
 
 /**
  * Whether a compute capability 9.0 check found no GPU of its kind: its suite
- * said it was skipped (test/helpers/hopper.ts) and no test ran or failed.
+ * said GPU 0 is another compute capability (test/helpers/hopper.ts; a build
+ * without sm_90 code says otherwise, and fails the check) and no test ran or
+ * failed.
  */
 function hopperSkipped(output, counts) {
-  return /\bsuite SKIPPED: GPU 0 is not compute capability 9\.0/.test(output) && counts !== undefined && counts.passed === 0 && counts.failed === 0;
+  return /\bsuite SKIPPED: GPU 0 is compute capability \d+\.\d+, not 9\.0/.test(output) && counts !== undefined && counts.passed === 0 && counts.failed === 0;
 }
 
 /**
@@ -165,10 +168,10 @@ function overall(results) {
   const skipped = results.filter((r) => r.ok && r.skipped).map((r) => r.name);
   const ran = results.length - skipped.length;
   const skips = skipped.length > 0 ? `; skipped: ${skipped.join(', ')}` : '';
-  const line =
-    failed.length === 0
-      ? `gpu-check: passed (${ran} of ${results.length} checks${skips})`
-      : `gpu-check: FAILED: ${failed.join(', ')} (${ran - failed.length} of ${results.length} checks passed${skips})`;
+  let line;
+  if (failed.length > 0) line = `gpu-check: FAILED: ${failed.join(', ')} (${ran - failed.length} of ${results.length} checks passed${skips})`;
+  else if (ran === 0) line = `gpu-check: nothing checked (skipped: ${skipped.join(', ')})`;
+  else line = `gpu-check: passed (${ran} of ${results.length} checks${skips})`;
   return { line, status: failed.length === 0 ? 0 : 1 };
 }
 
@@ -240,7 +243,7 @@ async function main(argv) {
     const r = await run(command, env);
     const counts = jestCounts(jestJson);
     if (SANITIZED_TESTS[name].hopper && r.status === 0 && hopperSkipped(r.output, counts)) {
-      report(name, true, `${name}: skipped: GPU 0 is not compute capability 9.0, or the build has no sm_90 (the wgmma family runs on neither); ${r.seconds} s`, true);
+      report(name, true, `${name}: skipped: GPU 0 is not compute capability 9.0 (the wgmma family runs on no other); ${r.seconds} s`, true);
       continue;
     }
     const v = sanitizerVerdict(name, r.status, r.output, counts, r.seconds, SANITIZED_TESTS[name].pattern !== undefined);

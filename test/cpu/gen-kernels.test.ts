@@ -5,7 +5,8 @@
  * depth, k shares, choose entries), the mma family's aligned block counts and
  * its evict-first hint are checked before anything is written, each
  * mistake named in one line; and a valid table's values reach
- * kernel_table.h, where the chooser reads them. No GPU, no nvcc.
+ * kernel_table.h (what the kernels compile from) and chooser_table.h (what
+ * only the chooser reads). No GPU, no nvcc.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,7 +27,7 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 let runs = 0;
 /**
  * gen-kernels.js --out in a copy of the package whose wgmma family is changed by `edit` (the mma family by
- * `editMma`, the decode family by `editDecode`); its exit status, stderr and kernel_table.h.
+ * `editMma`, the decode family by `editDecode`); its exit status, stderr and generated headers.
  */
 function generate(
   edit: (wgmma: Family) => void,
@@ -72,11 +73,36 @@ describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => 
     for (const name of ['kMinStages', 'kWgmmaMaxStages', 'kDecodeShares', 'smem_optin', 'max_stages'])
       expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: true });
     // A choose entry, cost or tile rule changed in table.json must not touch the header every kernel includes.
-    for (const name of ['kWgmmaChoose', 'kWgmmaBlockCostStages', 'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'kDefaultRules']) {
+    const policy = ['kWgmmaChoose', 'kWgmmaMaxSplits', 'kWgmmaMinSplitStages', 'kWgmmaBlockCostStages', 'kWgmmaSplitCostStages',
+      'kWgmmaTailLaunchCostStages', 'kWgmmaStreamKShareCostStages', 'kWgmmaStreamKPartialCostStages', 'kWgmmaStreamKRowReusePercent',
+      'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'TileRule', 'kDefaultRules'];
+    for (const name of policy) {
       expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: false });
       expect({ name, inChooser: chooser.includes(name) }).toEqual({ name, inChooser: true });
     }
-    const again = generate((w) => (w.choose = [{ minBatch: 50, minTiles: 16 }]));
+    // Every policy field of table.json edited at once: the kernels' header is byte-identical.
+    const again = generate(
+      (w) => {
+        w.choose = [{ minBatch: 50, minTiles: 16 }];
+        w.maxSplits = 4;
+        w.clusterSmPercent = [100, 100, 90, 90];
+        w.minSplitStages = 3;
+        w.blockCostStages = 9;
+        w.splitCostStages = 2;
+        w.tailLaunchCostStages = 5;
+        w.streamKShareCostStages = 5;
+        w.streamKPartialCostStages = 2;
+        w.streamKRowReusePercent = 25;
+      },
+      (m) => (m.alignedBlocks = { entries: [{ arch: 90, maxBatch: 8, minFillPercent: 50 }] }),
+      '90',
+      [],
+      (d) => {
+        d.choose = [{ maxBatch: 4 }];
+        d.warpsPerSm = 8;
+      },
+    );
+    expect(again.status).toBe(0);
     expect(again.file('kernel_table.h')).toBe(kernels);
     expect(again.file('chooser_table.h')).not.toBe(chooser);
   });
@@ -325,7 +351,7 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
   const decodeOf = (edit: (d: Family) => void, archs = '90', flags: string[] = []) => generate(() => {}, () => {}, archs, flags, edit);
   const shipped = KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')!;
 
-  test('the shipped values reach kernel_table.h; one file per grouped format, compiled for sm_90a alone', () => {
+  test('the shipped values reach the generated headers; one file per grouped format, compiled for sm_90a alone', () => {
     const r = decodeOf(() => {}, '80;90', ['--cmake']);
     expect(r.status).toBe(0);
     expect(r.header).toContain(`constexpr int kDecodeArch = ${shipped.arch};`);

@@ -68,18 +68,25 @@ describe('gpu-check arguments', () => {
       expect(c.slice(0, 3)).toEqual(['cs', '--tool', tool]);
       expect(c.slice(-3)).toEqual(['test/gpu/wgmma.test.ts', '-t', ' float16/u4/g128/sym.*(stream-k at m|forward\\(\\) for m)']);
     }
-    // The patterns pick the tests they name (jest matches -t against "describe ... test" names).
+    // The patterns pick the tests they name: jest matches -t against the describe names and the test's, joined
+    // by spaces (test/gpu/wgmma.test.ts's names, abridged after the part the patterns read).
+    const suite = 'wgmma family on sm_90 (seed 1)';
     const names = [
-      'wgmma family on sm_90 (seed 1) float16/u4/g128/sym forward() for m in 1, 31: every checked element within its bound',
-      'wgmma family on sm_90 (seed 1) float16/u4/g128/zp stream-k at m in 1, 31 (each tile that has it)',
-      'wgmma family on sm_90 (seed 1) stream-k: block runs that cross tiles float16/u4/g128/sym, 32, 48, 64, 96, 128-row tiles: within the bound',
-      'wgmma family on sm_90 (seed 1) bfloat16/u4/g128/sym forward() for m in 1, 31: every checked element within its bound',
-      'wgmma family on sm_90 (seed 1) float16/u4/g32/sym forward() for m in 1, 31: every checked element within its bound',
-      'wgmma family on sm_90 (seed 1) float16/u4/g128/sym agrees with the mma family within the bound',
+      `${suite} float16/u4/g128/sym forward() for m in 1, 31, 45, 64, 80, 100, 128, 257, 383, 1000: every checked element within its bound`,
+      `${suite} float16/u4/g128/zp forward() for m in 1, 31, 45, 64, 80, 100, 128, 257, 383, 1000: every checked element within its bound`,
+      `${suite} float16/u4/g128/sym split-k, splits 1, 2, 3, 4, 5, 6, 7, 8 at m in 1, 40, 77, 256, 383: every checked element within its bound`,
+      `${suite} float16/u4/g128/sym stream-k at m in 1, 31, 45, 64, 65, 100, 257 (each tile that has it; ...)`,
+      `${suite} float16/u4/g128/zp stream-k at m in 1, 31, 45, 64, 65, 100, 257 (each tile that has it; ...)`,
+      `${suite} stream-k: block runs that cross tiles, tiles that cross many blocks float16/u4/g128/sym, 32-row tiles: within the bound, ...`,
+      `${suite} bfloat16/u4/g128/sym forward() for m in 1, 31, 45, 64, 80, 100, 128, 257, 383, 1000: every checked element within its bound`,
+      `${suite} float16/u4/g32/sym forward() for m in 1, 31, 45, 64, 80, 100, 128, 257, 383, 1000: every checked element within its bound`,
+      `${suite} float16/u4/g128/sym agrees with the mma family within the bound`,
+      `${suite} a last, partial wave of output tiles: a second launch runs it split float16/u4/g32/sym: within the bound, ...`,
     ];
     const picked = (name: string) => names.filter((n) => new RegExp(g.sanitizerCommand('cs', name, 'x.json').slice(-1)[0]).test(n)).map((n) => names.indexOf(n));
-    expect(picked('wgmma-memcheck')).toEqual([0, 1, 2]);
-    expect(picked('wgmma-racecheck')).toEqual([0]);
+    expect(picked('wgmma-memcheck')).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(picked('wgmma-racecheck')).toEqual([0, 3]);
+    expect(picked('wgmma-synccheck')).toEqual([0, 3]);
   });
 });
 
@@ -131,10 +138,15 @@ describe('gpu-check verdicts and summary', () => {
   });
 
   test('a wgmma check on a GPU that is not compute capability 9.0 is skipped, not passed, when its suite says so and nothing ran', () => {
-    const said = '\n*** marlin-node: wgmma suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90\n\n' + CLEAN;
+    const said = '\n*** marlin-node: wgmma suite SKIPPED: GPU 0 is compute capability 8.0, not 9.0\n\n' + CLEAN;
     const none = { passed: 0, failed: 0, skipped: 265 };
     expect(g.hopperSkipped(said, none)).toBe(true);
+    expect(g.hopperSkipped(said.replace('8.0', '12.0'), none)).toBe(true);
     expect(g.hopperSkipped(CLEAN, none)).toBe(false);
+    // On an H100, a build without sm_90 code is not a skip: the check fails (no test ran).
+    const noSm90 = '\n*** marlin-node: wgmma suite SKIPPED: this build has no sm_90 code\n\n' + CLEAN;
+    expect(g.hopperSkipped(noSm90, none)).toBe(false);
+    expect(g.sanitizerVerdict('wgmma-memcheck', 0, noSm90, none, 1, true).line).toMatch(/FAILED \(no test ran\)/);
     expect(g.hopperSkipped(said, { ...none, passed: 1 })).toBe(false);
     expect(g.hopperSkipped(said, { ...none, failed: 1 })).toBe(false);
     expect(g.hopperSkipped(said, undefined)).toBe(false);
@@ -145,6 +157,10 @@ describe('gpu-check verdicts and summary', () => {
     expect(g.overall([{ name: 'memcheck', ok: false }, { name: 'wgmma-memcheck', ok: true, skipped: true }])).toEqual({
       line: 'gpu-check: FAILED: memcheck (0 of 2 checks passed; skipped: wgmma-memcheck)',
       status: 1,
+    });
+    expect(g.overall([{ name: 'wgmma-memcheck', ok: true, skipped: true }])).toEqual({
+      line: 'gpu-check: nothing checked (skipped: wgmma-memcheck)',
+      status: 0,
     });
   });
 
@@ -173,7 +189,7 @@ const failed = Number(process.env.FAKE_FAILED || 0);
 const errors = Number(process.env.FAKE_ERRORS || 0);
 const notHopper = process.env.FAKE_NOT_HOPPER === '1' && process.argv.includes('test/gpu/wgmma.test.ts');
 if (!process.argv.includes('--runInBand') || process.env.MARLIN_REQUIRE_GPU !== '1') process.exit(3);
-if (notHopper) console.error('*** marlin-node: wgmma suite SKIPPED: GPU 0 is not compute capability 9.0 or this build has no sm_90');
+if (notHopper) console.error('*** marlin-node: wgmma suite SKIPPED: GPU 0 is compute capability 8.0, not 9.0');
 require('fs').writeFileSync(out.slice('--outputFile='.length), JSON.stringify({ numPassedTests: notHopper ? 0 : 5, numFailedTests: failed, numRuntimeErrorTestSuites: 0, numPendingTests: process.argv.includes('-t') ? 7 : 0, numTodoTests: 0 }));
 console.log('========= ERROR SUMMARY: ' + errors + ' errors');
 process.exit(errors ? 9 : failed ? 1 : 0);
@@ -211,7 +227,7 @@ console.log('        /*0010*/                   LDGSTS.E.BYPASS.LTC128B.128 [R20
     const end = all.findIndex((l) => l.startsWith('gpu-check: '));
     const lines = all.slice(end - 3, end + 1);
     expect(lines[0]).toMatch(/^synccheck: passed: /);
-    expect(lines[1]).toMatch(/^wgmma-memcheck: skipped: GPU 0 is not compute capability 9\.0, or the build has no sm_90/);
+    expect(lines[1]).toMatch(/^wgmma-memcheck: skipped: GPU 0 is not compute capability 9\.0 \(the wgmma family runs on no other\)/);
     expect(lines[2]).toMatch(/^wgmma-synccheck: skipped: /);
     expect(lines[3]).toBe('gpu-check: passed (1 of 3 checks; skipped: wgmma-memcheck, wgmma-synccheck)');
     expect(r.status).toBe(0);
