@@ -138,10 +138,14 @@ function variantCount(table, archs) {
   );
 }
 
+// The table's family of that name ('mma', 'wgmma', 'decode'), or undefined.
+function familyNamed(table, name) {
+  return table.families.find((f) => f.name === name);
+}
+
 // The family a generated variant file belongs to (its name: variantName).
 function fileFamily(table, file) {
-  const name = path.basename(file).split('_')[1];
-  return table.families.find((f) => f.name === name);
+  return familyNamed(table, path.basename(file).split('_')[1]);
 }
 
 // The wgmma and decode families' files are compiled for sm_<arch>a alone
@@ -267,7 +271,7 @@ function isOptionalSubset(value, allowed) {
 // The wgmma family's rules, checked before anything is written: each
 // mistake stops the build with one line naming it.
 function checkWgmma(table) {
-  const wgmma = table.families.find((f) => f.name === 'wgmma');
+  const wgmma = familyNamed(table, 'wgmma');
   if (!wgmma) return;
   const list = (value) => (Array.isArray(value) ? value : []);
   // A portable cluster holds at most 8 blocks (the split-k reduction).
@@ -318,7 +322,7 @@ function checkWgmma(table) {
 
 // The decode family's rules, checked like the wgmma ones.
 function checkDecode(table) {
-  const decode = table.families.find((f) => f.name === 'decode');
+  const decode = familyNamed(table, 'decode');
   if (!decode) return;
   const list = (v) => (Array.isArray(v) ? v : []);
   if (decode.arch !== 90) fail(`decode arch must be 90 (thread block clusters, compiled as sm_90a), not ${decode.arch}`);
@@ -373,7 +377,7 @@ function checkDecode(table) {
 // The mma family's aligned block counts (table.json alignedBlocks.entries),
 // checked like the wgmma rules.
 function checkAlignedBlocks(table) {
-  const family = table.families.find((f) => f.name === 'mma');
+  const family = familyNamed(table, 'mma');
   for (const other of table.families)
     if (other !== family && other.alignedBlocks !== undefined) fail(`alignedBlocks is the mma family's; the ${other.name} family has one`);
   const block = family.alignedBlocks ?? {};
@@ -406,7 +410,7 @@ function checkAlignedBlocks(table) {
 // rules above. Its architecture must be 90: the kernels tell the pass that
 // compiles sm_90a machine code by __CUDA_ARCH_FEAT_SM90_ALL (mma/launch.cuh).
 function checkEvictFirst(table) {
-  const family = table.families.find((f) => f.name === 'mma');
+  const family = familyNamed(table, 'mma');
   for (const other of table.families)
     if (other !== family && other.evictFirst !== undefined) fail(`evictFirst is the mma family's; the ${other.name} family has one`);
   const ef = family.evictFirst;
@@ -443,7 +447,7 @@ function evictFirstHint(c, m, arch) {
 // The architectures whose machine code is compiled arch-specific
 // (sm_<arch>a): the hint's, so that the PTX beside it never carries it.
 function archSpecificArchs(table) {
-  const ef = table.families.find((f) => f.name === 'mma').evictFirst;
+  const ef = familyNamed(table, 'mma').evictFirst;
   return ef ? [ef.arch] : [];
 }
 
@@ -468,9 +472,9 @@ function nvccCheck(ef) {
 }
 
 function constantsHeader(table, archs) {
-  const family = table.families.find((f) => f.name === 'mma');
-  const wgmma = table.families.find((f) => f.name === 'wgmma');
-  const decode = table.families.find((f) => f.name === 'decode');
+  const family = familyNamed(table, 'mma');
+  const wgmma = familyNamed(table, 'wgmma');
+  const decode = familyNamed(table, 'decode');
   const smem = Object.entries(table.architectures.smemOptin)
     .map(([arch, bytes]) => `    case ${arch}: return ${bytes};`)
     .join('\n');
@@ -547,9 +551,9 @@ function constantsHeader(table, archs) {
 // counts, tile rules). Apart from kernel_table.h, which every kernel includes,
 // so that tuning them rebuilds the chooser alone.
 function chooserHeader(table) {
-  const family = table.families.find((f) => f.name === 'mma');
-  const wgmma = table.families.find((f) => f.name === 'wgmma');
-  const decode = table.families.find((f) => f.name === 'decode');
+  const family = familyNamed(table, 'mma');
+  const wgmma = familyNamed(table, 'wgmma');
+  const decode = familyNamed(table, 'decode');
   const aligned = family.alignedBlocks?.entries ?? [];
   const ruleSets = Object.entries(table.rules)
     .filter(([key]) => !key.startsWith('$'))

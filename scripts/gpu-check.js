@@ -28,9 +28,9 @@ const RACE_PATTERN = 'forward\\(\\) for m|repeated runs|dequantizeWeights';
 // The layers of those files have one or two 256-column tiles, which the
 // chooser keeps on the mma family, so the wgmma family (compute capability
 // 9.0) gets runs of its own over its suite's FP16 group-128 cases: forward()
-// at 1-1000 rows (every tile height), stream-k, split-k and the row-tile
-// cases under memcheck; forward() and stream-k, symmetric, under the slower
-// two.
+// at 1-1000 rows (every tile height), stream-k and split-k, symmetric and
+// with zero points, and the symmetric cross-tile stream-k case under
+// memcheck; forward() and stream-k, symmetric, under the slower two.
 const WGMMA_FILES = ['test/gpu/wgmma.test.ts'];
 const WGMMA_MEM_PATTERN = ' float16/u4/g128/(sym|zp).*(stream-k at m|forward\\(\\) for m|split-k, splits|row tiles)';
 const WGMMA_RACE_PATTERN = ' float16/u4/g128/sym.*(stream-k at m|forward\\(\\) for m)';

@@ -80,6 +80,14 @@ __device__ __forceinline__ uint64_t sw128_desc_at(uint64_t desc, uint32_t bytes)
 #define MARLIN_R48_63 "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63"
 #define MARLIN_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 #define MARLIN_D16(i) MARLIN_D4(i), MARLIN_D4(i + 4), MARLIN_D4(i + 8), MARLIN_D4(i + 12)
+// MARLIN_WGMMA in run's element type (its BF16 parameter): the type is part
+// of the instruction's text, so each shape holds both strings.
+#define MARLIN_WGMMA_TYPED(SHAPE, ...)        \
+  if constexpr (BF16) {                       \
+    MARLIN_WGMMA(SHAPE, "bf16", __VA_ARGS__); \
+  } else {                                    \
+    MARLIN_WGMMA(SHAPE, "f16", __VA_ARGS__);  \
+  }
 
 // MmaAsync<N> for the family's tile heights (batch rows per block): 32, 48,
 // 64, 96 and 128.
@@ -90,15 +98,8 @@ template <>
 struct MmaAsync<128> {
   template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
-#define MARLIN_N128(TYPE)                                                                              \
-  MARLIN_WGMMA("m64n128k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47 "," MARLIN_R48_63, \
-               "%64,%65,%66,%67", "%68", "%69", MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32), MARLIN_D16(48))
-    if constexpr (BF16) {
-      MARLIN_N128("bf16");
-    } else {
-      MARLIN_N128("f16");
-    }
-#undef MARLIN_N128
+    MARLIN_WGMMA_TYPED("m64n128k16", MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47 "," MARLIN_R48_63,
+                       "%64,%65,%66,%67", "%68", "%69", MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32), MARLIN_D16(48))
   }
 };
 
@@ -106,15 +107,8 @@ template <>
 struct MmaAsync<96> {
   template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[48], const uint32_t (&a)[4], uint64_t b) {
-#define MARLIN_N96(TYPE)                                                                                             \
-  MARLIN_WGMMA("m64n96k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47, "%48,%49,%50,%51", "%52", "%53", \
-               MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32))
-    if constexpr (BF16) {
-      MARLIN_N96("bf16");
-    } else {
-      MARLIN_N96("f16");
-    }
-#undef MARLIN_N96
+    MARLIN_WGMMA_TYPED("m64n96k16", MARLIN_R0_15 "," MARLIN_R16_31 "," MARLIN_R32_47, "%48,%49,%50,%51", "%52", "%53",
+                       MARLIN_D16(0), MARLIN_D16(16), MARLIN_D16(32))
   }
 };
 
@@ -122,15 +116,8 @@ template <>
 struct MmaAsync<64> {
   template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
-#define MARLIN_N64(TYPE)                                                                                          \
-  MARLIN_WGMMA("m64n64k16", TYPE, MARLIN_R0_15 "," MARLIN_R16_31, "%32,%33,%34,%35", "%36", "%37", MARLIN_D16(0), \
-               MARLIN_D16(16))
-    if constexpr (BF16) {
-      MARLIN_N64("bf16");
-    } else {
-      MARLIN_N64("f16");
-    }
-#undef MARLIN_N64
+    MARLIN_WGMMA_TYPED("m64n64k16", MARLIN_R0_15 "," MARLIN_R16_31, "%32,%33,%34,%35", "%36", "%37", MARLIN_D16(0),
+                       MARLIN_D16(16))
   }
 };
 
@@ -138,15 +125,8 @@ template <>
 struct MmaAsync<48> {
   template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[24], const uint32_t (&a)[4], uint64_t b) {
-#define MARLIN_N48(TYPE)                                                                                            \
-  MARLIN_WGMMA("m64n48k16", TYPE, MARLIN_R0_15 ",%16,%17,%18,%19,%20,%21,%22,%23", "%24,%25,%26,%27", "%28", "%29", \
-               MARLIN_D16(0), MARLIN_D4(16), MARLIN_D4(20))
-    if constexpr (BF16) {
-      MARLIN_N48("bf16");
-    } else {
-      MARLIN_N48("f16");
-    }
-#undef MARLIN_N48
+    MARLIN_WGMMA_TYPED("m64n48k16", MARLIN_R0_15 ",%16,%17,%18,%19,%20,%21,%22,%23", "%24,%25,%26,%27", "%28", "%29",
+                       MARLIN_D16(0), MARLIN_D4(16), MARLIN_D4(20))
   }
 };
 
@@ -154,16 +134,11 @@ template <>
 struct MmaAsync<32> {
   template <bool BF16, bool ACCUMULATE = true>
   static __device__ __forceinline__ void run(float (&d)[16], const uint32_t (&a)[4], uint64_t b) {
-#define MARLIN_N32(TYPE) MARLIN_WGMMA("m64n32k16", TYPE, MARLIN_R0_15, "%16,%17,%18,%19", "%20", "%21", MARLIN_D16(0))
-    if constexpr (BF16) {
-      MARLIN_N32("bf16");
-    } else {
-      MARLIN_N32("f16");
-    }
-#undef MARLIN_N32
+    MARLIN_WGMMA_TYPED("m64n32k16", MARLIN_R0_15, "%16,%17,%18,%19", "%20", "%21", MARLIN_D16(0))
   }
 };
 
+#undef MARLIN_WGMMA_TYPED
 #undef MARLIN_D16
 #undef MARLIN_D4
 #undef MARLIN_R48_63
