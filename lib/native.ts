@@ -215,7 +215,7 @@ export interface NativePlan {
   stages: number;
   /** Architecture (10 * major + minor) whose machine code (or PTX) in this build runs on the target GPU. */
   codeArch: number;
-  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks count where an entry matches); wgmma: output tiles (column tiles x row tiles of 32, 48, 64, 96 or 128 rows) x splits, or with tailTiles > 0 the total of both launches, (tiles - tailTiles) x splits + tailTiles x tailSplits, or with streamK the launch's blocks (at most one per SM); decode: 64-column strips x splits. */
+  /** Thread blocks per launch. mma: at most one per SM (the `sms` override, else the SM count, or the kernel table's alignedBlocks or pricedBlocks count where an entry matches); wgmma: output tiles (column tiles x row tiles of 32, 48, 64, 96 or 128 rows) x splits, or with tailTiles > 0 the total of both launches, (tiles - tailTiles) x splits + tailTiles x tailSplits, or with streamK the launch's blocks (at most one per SM); decode: 64-column strips x splits. */
   blocks: number;
   /** mma: most 64-row problems run side by side in one launch when m > 64 (wgmma plans report it but run every row in one launch, or two: tailTiles). */
   maxPar: number;

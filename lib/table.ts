@@ -83,6 +83,24 @@ export interface KernelTableFile {
       entries: Array<{ arch: number; maxBatch: number; bits?: number[]; activations?: string[]; minFillPercent: number }>;
     };
     /**
+     * mma: where no alignedBlocks entry matched, at minBatch..maxBatch rows (one
+     * problem), the block count of least price: a block's stripe of stages, plus
+     * partialCost stages for each other block whose partial a column's reduction
+     * gathers, plus straddleCost if stripes cross column tiles; one block per SM
+     * or an equal share of a column per block (csrc/kernels/chooser.cc).
+     */
+    pricedBlocks?: {
+      entries: Array<{
+        arch: number;
+        minBatch: number;
+        maxBatch: number;
+        bits?: number[];
+        activations?: string[];
+        partialCost: number;
+        straddleCost: number;
+      }>;
+    };
+    /**
      * mma: where the weight loads carry the L2 evict-first hint: sm_<arch>a
      * machine code from the listed nvcc versions ("13.0.88", or "13.0" for any build of it), the listed row
      * blocks, less the excluded kernels (scripts/gen-kernels.js).

@@ -374,35 +374,71 @@ function checkDecode(table) {
     );
 }
 
-// The mma family's aligned block counts (table.json alignedBlocks.entries),
-// checked like the wgmma rules.
-function checkAlignedBlocks(table) {
+// The entries of one of the mma family's block-count sections (table.json
+// alignedBlocks or pricedBlocks): the section belongs to that family alone
+// and holds `entries` (and comments) only.
+function mmaSectionEntries(table, key) {
   const family = familyNamed(table, 'mma');
   for (const other of table.families)
-    if (other !== family && other.alignedBlocks !== undefined) fail(`alignedBlocks is the mma family's; the ${other.name} family has one`);
-  const block = family.alignedBlocks ?? {};
-  const unknown = Object.keys(block).filter((key) => key !== 'entries' && !key.startsWith('$'));
-  if (unknown.length) fail(`mma alignedBlocks has unknown keys: ${unknown.join(', ')}`);
-  const entries = block.entries ?? [];
-  const KEYS = ['arch', 'maxBatch', 'bits', 'activations', 'minFillPercent'];
-  const ok = (e) =>
+    if (other !== family && other[key] !== undefined) fail(`${key} is the mma family's; the ${other.name} family has one`);
+  const block = family[key] ?? {};
+  const unknown = Object.keys(block).filter((k) => k !== 'entries' && !k.startsWith('$'));
+  if (unknown.length) fail(`mma ${key} has unknown keys: ${unknown.join(', ')}`);
+  return block.entries ?? [];
+}
+
+// Whether e is an object of those keys alone whose arch, bits and
+// activations (optional: any) are the table's.
+function isMmaEntry(table, e, keys) {
+  return (
     e !== null &&
     typeof e === 'object' &&
     !Array.isArray(e) &&
-    Object.keys(e).every((key) => KEYS.includes(key)) &&
+    Object.keys(e).every((key) => keys.includes(key)) &&
     Number.isInteger(e.arch) &&
     e.arch >= table.architectures.minimum &&
+    isOptionalSubset(e.bits, table.formats.bits) &&
+    isOptionalSubset(e.activations, table.formats.activations)
+  );
+}
+
+// The mma family's aligned block counts (table.json alignedBlocks.entries),
+// checked like the wgmma rules.
+function checkAlignedBlocks(table) {
+  const entries = mmaSectionEntries(table, 'alignedBlocks');
+  const KEYS = ['arch', 'maxBatch', 'bits', 'activations', 'minFillPercent'];
+  const ok = (e) =>
+    isMmaEntry(table, e, KEYS) &&
     Number.isInteger(e.maxBatch) &&
     e.maxBatch >= 1 &&
     e.maxBatch <= table.shape.rowsPerProblem &&
-    isOptionalSubset(e.bits, table.formats.bits) &&
-    isOptionalSubset(e.activations, table.formats.activations) &&
     Number.isInteger(e.minFillPercent) &&
     e.minFillPercent >= 0 &&
     e.minFillPercent <= 100;
   if (!Array.isArray(entries) || !entries.every(ok))
     fail(
       `mma alignedBlocks.entries must list { arch >= ${table.architectures.minimum}, maxBatch 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, minFillPercent 0..100 } entries, and nothing else`,
+    );
+}
+
+// The mma family's priced block counts (table.json pricedBlocks.entries),
+// checked like the aligned ones.
+function checkPricedBlocks(table) {
+  const entries = mmaSectionEntries(table, 'pricedBlocks');
+  const KEYS = ['arch', 'minBatch', 'maxBatch', 'bits', 'activations', 'partialCost', 'straddleCost'];
+  const cost = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1000;
+  const ok = (e) =>
+    isMmaEntry(table, e, KEYS) &&
+    Number.isInteger(e.minBatch) &&
+    Number.isInteger(e.maxBatch) &&
+    e.minBatch >= 1 &&
+    e.minBatch <= e.maxBatch &&
+    e.maxBatch <= table.shape.rowsPerProblem &&
+    cost(e.partialCost) &&
+    cost(e.straddleCost);
+  if (!Array.isArray(entries) || !entries.every(ok))
+    fail(
+      `mma pricedBlocks.entries must list { arch >= ${table.architectures.minimum}, minBatch <= maxBatch in 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else`,
     );
 }
 
@@ -455,6 +491,13 @@ function archSpecificArchs(table) {
 // bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
   return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}, ${e.minFillPercent}}`;
+}
+
+// A priced-blocks entry as a C++ initializer (masks as in alignedBlocksRow;
+// the costs in thousandths of a stage, so the chooser adds integers).
+function pricedBlocksRow(table, e) {
+  const milli = (v) => Math.round(v * 1000);
+  return `{${e.arch}, ${e.minBatch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}, ${milli(e.partialCost)}, ${milli(e.straddleCost)}}`;
 }
 
 // A preprocessor condition true under the nvcc versions evictFirst lists
@@ -555,6 +598,7 @@ function chooserHeader(table) {
   const wgmma = familyNamed(table, 'wgmma');
   const decode = familyNamed(table, 'decode');
   const aligned = family.alignedBlocks?.entries ?? [];
+  const priced = family.pricedBlocks?.entries ?? [];
   const ruleSets = Object.entries(table.rules)
     .filter(([key]) => !key.startsWith('$'))
     .map(([key, rules]) => {
@@ -621,6 +665,16 @@ function chooserHeader(table) {
       .map((e) => alignedBlocksRow(table, e))
       .join(', ')}};\n` +
     `constexpr int kAlignedBlocksCount = ${aligned.length};  // entries (0: a placeholder)\n` +
+    '// Else, at min_batch..max_batch rows, the count of least price (table.json\n' +
+    '// pricedBlocks; chooser.cc priced_blocks): a block\'s stripe of stages, plus\n' +
+    '// partial_milli / 1000 stages for each other block whose partial its\n' +
+    '// column\'s reduction gathers, plus straddle_milli / 1000 if stripes cross\n' +
+    '// column tiles.\n' +
+    'struct PricedBlocks {\n  int arch;\n  int min_batch;\n  int max_batch;\n  unsigned bits_mask;\n  unsigned act_mask;\n  long partial_milli;\n  long straddle_milli;\n};\n' +
+    `constexpr PricedBlocks kPricedBlocks[] = {${(priced.length ? priced : [{ arch: 0, minBatch: 1, maxBatch: 0, bits: [], activations: [], partialCost: 0, straddleCost: 0 }])
+      .map((e) => pricedBlocksRow(table, e))
+      .join(', ')}};\n` +
+    `constexpr int kPricedBlocksCount = ${priced.length};  // entries (0: a placeholder)\n` +
     '// Tile per batch size and width: the first rule with m <= max_batch (0: any)\n' +
     '// and n >= min_n wins. Rule set 0 is the default for every architecture.\n' +
     'struct TileRule {\n  int max_batch;\n  int min_n;\n  int tile_k;\n  int tile_n;\n};\n' +
@@ -665,6 +719,7 @@ function main(argv) {
   checkWgmma(table);
   checkDecode(table);
   checkAlignedBlocks(table);
+  checkPricedBlocks(table);
   checkEvictFirst(table);
   const archs = resolveArchs(table);
   if (argv.includes('--nvcc')) return runNvcc(table, archs, argv);

@@ -202,6 +202,39 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
   return 0;
 }
 
+// A launch of `blocks` mma blocks over `columns` column tiles of `k_tiles`
+// stages each, priced by a pricedBlocks entry in thousandths of a stage. The
+// kernel gives each block a stripe of per = ceil(columns * k_tiles / blocks)
+// stages, numbered column by column (mma/slice.cuh). With per < k_tiles a
+// column is shared by ceil(k_tiles / per) blocks, one more where stripes
+// cross its boundaries, and its top block gathers the others' FP32 partials
+// one after another (epilogue.cuh); a crossing stripe also runs two slices
+// (two pipeline fills).
+long mma_blocks_price(long columns, long k_tiles, long blocks, const table::PricedBlocks& e) {
+  const long per = (columns * k_tiles + blocks - 1) / blocks;
+  const bool crossing = per < k_tiles ? k_tiles % per != 0 : per % k_tiles != 0;
+  const long sharing = per < k_tiles ? (k_tiles + per - 1) / per + (crossing ? 1 : 0) : 1;
+  return per * 1000 + (sharing - 1) * e.partial_milli + (crossing ? e.straddle_milli : 0);
+}
+
+// The block count of least price (mma_blocks_price) for a layer of `columns`
+// column tiles (columns <= sms: wider layers give whole columns to a block and
+// reduce nothing) of `k_tiles` stages: one block per SM, or j blocks a column,
+// j | k_tiles, each an equal share of it. One per SM on a tie.
+int priced_blocks(int columns, int k_tiles, int sms, const table::PricedBlocks& e) {
+  int best = sms;
+  long best_price = mma_blocks_price(columns, k_tiles, sms, e);
+  for (int j = sms / columns; j >= 1; --j) {
+    if (k_tiles % j != 0) continue;
+    const long price = mma_blocks_price(columns, k_tiles, static_cast<long>(columns) * j, e);
+    if (price < best_price) {
+      best = columns * j;
+      best_price = price;
+    }
+  }
+  return best;
+}
+
 // Whether bit `bit` of a table entry's mask (bits, activations, zero-point
 // modes, group sizes) is set.
 bool in_mask(unsigned mask, int bit) { return ((mask >> bit) & 1u) != 0; }
@@ -226,6 +259,13 @@ int group_bit(int group_size) {
 bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
   return e.arch == arch && e.arch == code_arch && m <= e.max_batch && in_mask(e.bits_mask, format.bits) &&
          in_mask(e.act_mask, act_bit(format));
+}
+
+// Whether a pricedBlocks entry covers m rows of `format` (the GPU and code
+// as in aligned_entry).
+bool priced_entry(const table::PricedBlocks& e, int m, const Format& format, int arch, int code_arch) {
+  return e.arch == arch && e.arch == code_arch && m >= e.min_batch && m <= e.max_batch &&
+         in_mask(e.bits_mask, format.bits) && in_mask(e.act_mask, act_bit(format));
 }
 
 // A plan of one launch for every row (the wgmma and decode families): the
@@ -422,14 +462,24 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   if (k % p.tile_k != 0) return Status::kNoVariant;
   // The default plan at small batches: stripes along column tiles where the
   // table measured them faster (one problem: m <= max_batch <= 64 rows).
+  // Else, at 17-64 rows, the count of least price where the table priced
+  // the column reduction (narrow layers of short k: fewer blocks a column).
   if (!mma_options && m > 0) {
-    for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
+    const int columns = (n + p.tile_n - 1) / p.tile_n;
+    bool matched = false;
+    for (int i = 0; i < table::kAlignedBlocksCount && !matched; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
       if (!aligned_entry(e, m, format, target.arch, arch)) continue;
+      matched = true;
       const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
-      const int blocks = aligned_blocks((n + p.tile_n - 1) / p.tile_n, k / p.tile_k, target.sm_count, min_blocks);
+      const int blocks = aligned_blocks(columns, k / p.tile_k, target.sm_count, min_blocks);
       if (blocks > 0) p.blocks = blocks;
-      break;
+    }
+    for (int i = 0; i < table::kPricedBlocksCount && !matched; ++i) {
+      const table::PricedBlocks& e = table::kPricedBlocks[i];
+      if (!priced_entry(e, m, format, target.arch, arch)) continue;
+      matched = true;
+      if (columns <= target.sm_count) p.blocks = priced_blocks(columns, k / p.tile_k, target.sm_count, e);
     }
   }
 

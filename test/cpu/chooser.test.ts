@@ -452,9 +452,14 @@ describe('kernel families', () => {
     expect(at(32, 4096, 20224).family).toBe('mma');
   });
 
-  (hasWgmma ? test : test.skip)('wgmma at 49-64 rows on narrow layers (4-15 tiles) with k of 2048-4096, any format; mma outside those bounds', () => {
+  (hasWgmma ? test : test.skip)('wgmma at 49-64 rows on narrow 4-bit layers (4-15 tiles) with k of 2048-4096; mma outside those bounds and for 8-bit', () => {
     const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
-    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true, groupSize: -1 }, { bits: 8 }, { bits: 8, dtype: 'bfloat16', zeroPoints: true }] as const) {
+    // 8-bit: mma with its priced block count (run 48: 3.5-5% faster than wgmma there at 64 rows).
+    for (const format of [{ bits: 8 }, { bits: 8, dtype: 'bfloat16', zeroPoints: true }] as const) {
+      expect(at(64, 2048, 1024, format)).toMatchObject({ family: 'mma', blocks: 32 });
+      expect(at(49, 4096, 3840, format).family).toBe('mma');
+    }
+    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true, groupSize: -1 }] as const) {
       // 4, 8 and 15 tiles (1024, 2048 and 3840 columns) at k 2048 and 4096: the 64-row tile, split through clusters.
       for (const [k, n] of [[2048, 1024], [4096, 1024], [2048, 2048], [4096, 2048], [4096, 3840]])
         for (const m of [49, 64]) expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
@@ -537,8 +542,7 @@ describe('kernel families', () => {
     expect(blocks(1, 8192, 57344, u8)).toBe(112);
     // 11008 x 4096 (7B down): 32 columns of 86 stages; 4 and 3 do not divide 86, and 2 a column (64 blocks, 48%) is too few.
     expect(blocks(1, 11008, 4096, u8)).toBe(132);
-    // Outside the entries: 17 rows, another GPU, and any mma option.
-    expect(blocks(17, 28672, 8192, u8)).toBe(132);
+    // Outside the entries: another GPU, and any mma option (17 rows and up: the priced counts below).
     // (compute capability 10.0 runs the build's PTX; no entry names it)
     expect(chooseKernel(layer(1, 28672, 8192, u8), { arch: 100, smemOptin: 232448, smCount: 132 }).blocks).toBe(132);
     expect(blocks(1, 28672, 8192, u8, { family: 'mma' })).toBe(128); // forcing the family alone keeps the rule
@@ -555,6 +559,49 @@ describe('kernel families', () => {
     expect(blocks(1, 4096, 128256, u8)).toBe(132);
     expect(blocks(1, 4096, 128256)).toBe(132);
     expect(blocks(1, 8192, 59136, u8)).toBe(132);
+  });
+
+  (hasWgmma ? test : test.skip)('mma at 17-64 rows on compute capability 9.0: the block count of least price against the column reduction', () => {
+    const entries = KERNEL_TABLE_FILE.families.find((f) => f.name === 'mma')?.pricedBlocks?.entries;
+    expect(entries).toEqual([{ arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6, straddleCost: 3 }]);
+    const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) =>
+      chooseKernel(layer(m, k, n, format), target(90), { ...MMA, ...overrides }).blocks;
+    // Price in stages of one block: stripe + 0.6 x (blocks sharing a column - 1) + 3 if stripes cross columns.
+    // 2048 x 1024: 8 columns of 16 stages. One block per SM: 1 + 0.6 x 15 = 10; 4 a column (32 blocks): 4 + 0.6 x 3
+    // = 5.8; 8 a column: 2 + 4.2 = 6.2. Measured at 64 rows (run 48): 12.8 us against 16.2 with 132 blocks.
+    for (const m of [17, 32, 48, 64]) expect(blocks(m, 2048, 1024)).toBe(32);
+    for (const format of [{ bits: 8 as const }, { dtype: 'bfloat16' as const, groupSize: 32 as const }, { zeroPoints: true }])
+      expect(blocks(32, 2048, 1024, format)).toBe(32);
+    // The default plan takes it where the mma family runs (the wgmma family takes this layer at 49-64 rows).
+    expect(chooseKernel(layer(32, 2048, 1024), target(90))).toMatchObject({ family: 'mma', blocks: 32 });
+    // 4096 x 1024: 32 stages a column; 8 a column (64 blocks): 4 + 4.2 = 8.2 beats 4 (8 + 1.8) and 16 (2 + 9).
+    expect(blocks(32, 4096, 1024)).toBe(64);
+    // 2048 x 3072: 24 columns. 132 blocks stripe 3 stages that cross columns: 3 + 0.6 x 6 + 3; 4 a column: 5.8.
+    expect(blocks(32, 2048, 3072)).toBe(96);
+    // One column: 4096 x 128 (32 stages) takes 8 blocks of 4 stages (measured 14.2 us against 21.3 at 64 rows).
+    expect(blocks(48, 4096, 128)).toBe(8);
+    // Ties keep one block per SM: 4096 x 2048 (16 columns of 32) stripes 4 stages on 128 of them, as 8 a column.
+    expect(blocks(32, 4096, 2048)).toBe(132);
+    // Wide layers: one block per SM, or its aligned equivalent. 7B o (4096 x 4096, 32 columns of 32) stripes 8
+    // stages: 4 a column either way. 7B qkv (96 columns, 32 stages) and 7B down (32 columns of 86: 2 a column would be
+    // 43 stages) keep 132 blocks; 70B down (64 columns of 224: 109 stages crossing columns, 3 + 0.6 x 3 more) takes 2 a
+    // column, 128 blocks (measured 8-bit at 17-64 rows: 85.2-91.4 us against 88.4-97.8).
+    expect(blocks(32, 4096, 4096)).toBe(132);
+    expect(blocks(32, 4096, 12288)).toBe(132);
+    expect(blocks(32, 11008, 4096)).toBe(132);
+    expect(blocks(32, 28672, 8192)).toBe(128);
+    // More columns than SMs: whole columns a block, nothing to reduce; the default stays.
+    expect(blocks(32, 4096, 22016)).toBe(132);
+    // Bounds: 16 rows are the aligned entries' (4-bit: 90% of the SMs, which 32 blocks are not), 65 two problems.
+    expect(blocks(16, 2048, 1024)).toBe(128);
+    expect(blocks(65, 2048, 1024)).toBe(132);
+    // Another GPU and any mma option turn it off; forcing the family alone keeps it.
+    expect(chooseKernel(layer(32, 2048, 1024), { arch: 100, smemOptin: 232448, smCount: 132 }, MMA).blocks).toBe(132);
+    expect(blocks(32, 2048, 1024, {}, { sms: 100 })).toBe(100);
+    expect(blocks(32, 2048, 1024, {}, { tile: narrow })).toBe(132);
+    expect(blocks(32, 2048, 1024, {}, { maxPar: 1 })).toBe(132);
+    // On more SMs the same prices: 148 SMs give 4096 x 1024 the same 8 a column.
+    expect(chooseKernel(layer(32, 4096, 1024), { ...target(90), smCount: 148 }, MMA).blocks).toBe(64);
   });
 
   (hasWgmma ? test : test.skip)('aligned block counts split the work as the kernel does: whole, equal shares of one column or whole columns', () => {

@@ -75,7 +75,7 @@ describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => 
     // A choose entry, cost or tile rule changed in table.json must not touch the header every kernel includes.
     const policy = ['kWgmmaChoose', 'kWgmmaMaxSplits', 'kWgmmaMinSplitStages', 'kWgmmaBlockCostStages', 'kWgmmaSplitCostStages',
       'kWgmmaTailLaunchCostStages', 'kWgmmaStreamKShareCostStages', 'kWgmmaStreamKPartialCostStages', 'kWgmmaStreamKRowReusePercent',
-      'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'TileRule', 'kDefaultRules'];
+      'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'kPricedBlocks', 'TileRule', 'kDefaultRules'];
     for (const name of policy) {
       expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: false });
       expect({ name, inChooser: chooser.includes(name) }).toEqual({ name, inChooser: true });
@@ -94,7 +94,10 @@ describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => 
         w.streamKPartialCostStages = 2;
         w.streamKRowReusePercent = 25;
       },
-      (m) => (m.alignedBlocks = { entries: [{ arch: 90, maxBatch: 8, minFillPercent: 50 }] }),
+      (m) => {
+        m.alignedBlocks = { entries: [{ arch: 90, maxBatch: 8, minFillPercent: 50 }] };
+        m.pricedBlocks = { entries: [{ arch: 90, minBatch: 9, maxBatch: 32, partialCost: 1.5, straddleCost: 2 }] };
+      },
       '90',
       [],
       (d) => {
@@ -432,6 +435,64 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     ['no list', (d) => delete d.choose, CHOOSE],
   ])('refused: %s', (_, edit, message) => {
     const r = decodeOf(edit);
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+});
+
+describe('gen-kernels.js: the mma family\'s priced block counts', () => {
+  type Entry = NonNullable<Family['pricedBlocks']>['entries'][number];
+  const withEntries = (entries: Entry[]) => (m: Family) => (m.pricedBlocks = { entries });
+
+  test('the shipped entry reaches chooser_table.h with its costs in thousandths of a stage', () => {
+    const r = generate(() => {});
+    expect(r.status).toBe(0);
+    // 17-64 rows, 4- and 8-bit (bits 4 and 8), both activations; 0.6 and 3 stages.
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 17, 64, 0x110u, 0x3u, 600, 3000}};');
+    expect(r.header).toContain('constexpr int kPricedBlocksCount = 1;');
+  });
+
+  test('an entry narrowed to 8-bit BF16, fractional costs rounded to thousandths', () => {
+    const r = generate(() => {}, withEntries([{ arch: 90, minBatch: 20, maxBatch: 40, bits: [8], activations: ['bfloat16'], partialCost: 0.0625, straddleCost: 0 }]));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 20, 40, 0x100u, 0x2u, 63, 0}};');
+  });
+
+  test('no entries: a placeholder that matches nothing, and a count of 0', () => {
+    const r = generate(() => {}, withEntries([]));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr int kPricedBlocksCount = 0;');
+    const r2 = generate(() => {}, (m) => delete m.pricedBlocks);
+    expect(r2.status).toBe(0);
+    expect(r2.header).toContain('constexpr int kPricedBlocksCount = 0;');
+  });
+
+  const REFUSED =
+    "gen-kernels: mma pricedBlocks.entries must list { arch >= 80, minBatch <= maxBatch in 1..64, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else";
+  const entry: Entry = { arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6, straddleCost: 3 };
+  test.each<[string, Entry[]]>([
+    ['more rows than one problem', [{ ...entry, maxBatch: 65 }]],
+    ['no rows', [{ ...entry, minBatch: 0 }]],
+    ['minBatch over maxBatch', [{ ...entry, minBatch: 40, maxBatch: 32 }]],
+    ['a fractional batch', [{ ...entry, minBatch: 16.5 }]],
+    ['bits the table has not', [{ ...entry, bits: [3] }]],
+    ['an activation the table has not', [{ ...entry, activations: ['float32'] }]],
+    ['a negative partial cost', [{ ...entry, partialCost: -0.1 }]],
+    ['an infinite straddle cost', [{ ...entry, straddleCost: Infinity }]],
+    ['a cost given as a string', [{ ...entry, partialCost: '0.6' as unknown as number }]],
+    ['a missing cost', [{ arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6 } as Entry]],
+    ['an architecture below the minimum', [{ ...entry, arch: 75 }]],
+    ['a misspelt key', [{ ...entry, maxbatch: 8 } as Entry]],
+    ['a null entry', [null as unknown as Entry]],
+  ])('refused: %s', (_, entries) => {
+    const r = generate(() => {}, withEntries(entries));
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: REFUSED, written: [] });
+  });
+
+  test.each<[string, (w: Family) => void, (m: Family) => void, string]>([
+    ['an unknown key next to the entries', () => {}, (m) => Object.assign(m.pricedBlocks!, { entry: [] }), 'gen-kernels: mma pricedBlocks has unknown keys: entry'],
+    ['pricedBlocks in the wgmma family', (w) => (w.pricedBlocks = { entries: [] }), () => {}, "gen-kernels: pricedBlocks is the mma family's; the wgmma family has one"],
+  ])('refused: %s', (_, edit, editMma, message) => {
+    const r = generate(edit, editMma);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
   });
 });
