@@ -50,7 +50,7 @@ export interface KernelOverrides {
    * entries match (on compute capability 9.0 at up to 16 rows: 8-bit
    * layers where it keeps 60% of the SMs busy, 4-bit ones 90%), a count
    * that divides the work along the output-column tiles, or its
-   * pricedBlocks entries (there at 17-64 rows: the count of least price
+   * pricedBlocks entries (there at 17-128 rows: the count of least price
    * against the column reduction, fewer blocks a column on narrow layers
    * of short k). The plan's `blocks` shows it; forcing only
    * `family: 'mma'` keeps that count, any other mma option turns it off.
@@ -74,8 +74,8 @@ export interface KernelOverrides {
    * output tiles of 256 columns, and from 17 or 33 rows on wide or deep
    * 4-bit layers (the table's entries: Llama-2-7B's gate_up, 70B's gate_up
    * (grouped formats) and down, and in symmetric 4-bit formats the qkv
-   * layers and 7B's down from 33), and at 49-64 rows on 4-bit layers of
-   * 4-15 tiles with k of 2048-4096; else 'mma'.
+   * layers and 7B's down from 33), and at 49-64 rows on layers of 4-15
+   * tiles with k of 2048-4096; else 'mma'.
    */
   family?: KernelFamily;
   /**

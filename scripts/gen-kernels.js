@@ -433,12 +433,11 @@ function checkPricedBlocks(table) {
     Number.isInteger(e.maxBatch) &&
     e.minBatch >= 1 &&
     e.minBatch <= e.maxBatch &&
-    e.maxBatch <= table.shape.rowsPerProblem &&
     cost(e.partialCost) &&
     cost(e.straddleCost);
   if (!Array.isArray(entries) || !entries.every(ok))
     fail(
-      `mma pricedBlocks.entries must list { arch >= ${table.architectures.minimum}, minBatch <= maxBatch in 1..${table.shape.rowsPerProblem}, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else`,
+      `mma pricedBlocks.entries must list { arch >= ${table.architectures.minimum}, 1 <= minBatch <= maxBatch, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else`,
     );
 }
 

@@ -203,24 +203,29 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 }
 
 // A launch of `blocks` mma blocks over `columns` column tiles of `k_tiles`
-// stages each, priced by a pricedBlocks entry in thousandths of a stage. The
-// kernel gives each block a stripe of per = ceil(columns * k_tiles / blocks)
-// stages, numbered column by column (mma/slice.cuh). With per < k_tiles a
-// column is shared by ceil(k_tiles / per) blocks, one more where stripes
-// cross its boundaries, and its top block gathers the others' FP32 partials
-// one after another (epilogue.cuh); a crossing stripe also runs two slices
-// (two pipeline fills).
+// stages each (columns <= blocks), priced by a pricedBlocks entry in
+// thousandths of a stage. The kernel numbers the stages column by column and
+// gives block b the stripe [b * per, (b + 1) * per), per = ceil(columns *
+// k_tiles / blocks) <= k_tiles (mma/slice.cuh). Column c's stages are then
+// shared by blocks floor(c * k_tiles / per) to floor((c * k_tiles + k_tiles -
+// 1) / per), whose FP32 partials its top block gathers one after another
+// (epilogue.cuh): the price counts the most any column has. Where per does not
+// divide k_tiles and there is more than one column, some stripes cross a
+// column boundary and run two slices (two pipeline fills).
 long mma_blocks_price(long columns, long k_tiles, long blocks, const table::PricedBlocks& e) {
   const long per = (columns * k_tiles + blocks - 1) / blocks;
-  const bool crossing = per < k_tiles ? k_tiles % per != 0 : per % k_tiles != 0;
-  const long sharing = per < k_tiles ? (k_tiles + per - 1) / per + (crossing ? 1 : 0) : 1;
+  long sharing = 1;
+  for (long c = 0; c < columns && sharing < (k_tiles - 1) / per + 2; ++c)
+    sharing = std::max(sharing, (c * k_tiles + k_tiles - 1) / per - c * k_tiles / per + 1);
+  const bool crossing = columns > 1 && k_tiles % per != 0;
   return per * 1000 + (sharing - 1) * e.partial_milli + (crossing ? e.straddle_milli : 0);
 }
 
-// The block count of least price (mma_blocks_price) for a layer of `columns`
-// column tiles (columns <= sms: wider layers give whole columns to a block and
-// reduce nothing) of `k_tiles` stages: one block per SM, or j blocks a column,
-// j | k_tiles, each an equal share of it. One per SM on a tie.
+// The block count of least price (mma_blocks_price) for a launch of
+// `columns` column tiles (the layer's times the launch's problems) of
+// `k_tiles` stages, columns <= sms (the caller keeps one block per SM for
+// more): one block per SM, or j blocks a column, j | k_tiles, each an equal
+// share of it. One per SM on a tie.
 int priced_blocks(int columns, int k_tiles, int sms, const table::PricedBlocks& e) {
   int best = sms;
   long best_price = mma_blocks_price(columns, k_tiles, sms, e);
@@ -462,10 +467,14 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   if (k % p.tile_k != 0) return Status::kNoVariant;
   // The default plan at small batches: stripes along column tiles where the
   // table measured them faster (one problem: m <= max_batch <= 64 rows).
-  // Else, at 17-64 rows, the count of least price where the table priced
-  // the column reduction (narrow layers of short k: fewer blocks a column).
+  // Else the count of least price where the table priced the column
+  // reduction (narrow layers of short k: fewer blocks a column). A launch's
+  // 64-row problems side by side are more columns to the kernel's stripes
+  // (mma/slice.cuh), so the price counts the first launch's.
   if (!mma_options && m > 0) {
     const int columns = (n + p.tile_n - 1) / p.tile_n;
+    const int rows = std::min(m, table::kRowsPerProblem * p.max_par);
+    const int problems = (rows + table::kRowsPerProblem - 1) / table::kRowsPerProblem;
     bool matched = false;
     for (int i = 0; i < table::kAlignedBlocksCount && !matched; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
@@ -479,7 +488,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
       const table::PricedBlocks& e = table::kPricedBlocks[i];
       if (!priced_entry(e, m, format, target.arch, arch)) continue;
       matched = true;
-      if (columns <= target.sm_count) p.blocks = priced_blocks(columns, k / p.tile_k, target.sm_count, e);
+      if (static_cast<long>(columns) * problems <= target.sm_count)
+        p.blocks = priced_blocks(columns * problems, k / p.tile_k, target.sm_count, e);
     }
   }
 

@@ -452,14 +452,9 @@ describe('kernel families', () => {
     expect(at(32, 4096, 20224).family).toBe('mma');
   });
 
-  (hasWgmma ? test : test.skip)('wgmma at 49-64 rows on narrow 4-bit layers (4-15 tiles) with k of 2048-4096; mma outside those bounds and for 8-bit', () => {
+  (hasWgmma ? test : test.skip)('wgmma at 49-64 rows on narrow layers (4-15 tiles) with k of 2048-4096, any format; mma outside those bounds', () => {
     const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
-    // 8-bit: mma with its priced block count (run 48: 3.5-5% faster than wgmma there at 64 rows).
-    for (const format of [{ bits: 8 }, { bits: 8, dtype: 'bfloat16', zeroPoints: true }] as const) {
-      expect(at(64, 2048, 1024, format)).toMatchObject({ family: 'mma', blocks: 32 });
-      expect(at(49, 4096, 3840, format).family).toBe('mma');
-    }
-    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true, groupSize: -1 }] as const) {
+    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true, groupSize: -1 }, { bits: 8 }, { bits: 8, dtype: 'bfloat16', zeroPoints: true }] as const) {
       // 4, 8 and 15 tiles (1024, 2048 and 3840 columns) at k 2048 and 4096: the 64-row tile, split through clusters.
       for (const [k, n] of [[2048, 1024], [4096, 1024], [2048, 2048], [4096, 2048], [4096, 3840]])
         for (const m of [49, 64]) expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
@@ -561,9 +556,9 @@ describe('kernel families', () => {
     expect(blocks(1, 8192, 59136, u8)).toBe(132);
   });
 
-  (hasWgmma ? test : test.skip)('mma at 17-64 rows on compute capability 9.0: the block count of least price against the column reduction', () => {
+  (hasWgmma ? test : test.skip)('mma at 17-128 rows on compute capability 9.0: the block count of least price against the column reduction', () => {
     const entries = KERNEL_TABLE_FILE.families.find((f) => f.name === 'mma')?.pricedBlocks?.entries;
-    expect(entries).toEqual([{ arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6, straddleCost: 3 }]);
+    expect(entries).toEqual([{ arch: 90, minBatch: 17, maxBatch: 128, partialCost: 0.6, straddleCost: 3 }]);
     const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) =>
       chooseKernel(layer(m, k, n, format), target(90), { ...MMA, ...overrides }).blocks;
     // Price in stages of one block: stripe + 0.6 x (blocks sharing a column - 1) + 3 if stripes cross columns.
@@ -576,8 +571,14 @@ describe('kernel families', () => {
     expect(chooseKernel(layer(32, 2048, 1024), target(90))).toMatchObject({ family: 'mma', blocks: 32 });
     // 4096 x 1024: 32 stages a column; 8 a column (64 blocks): 4 + 4.2 = 8.2 beats 4 (8 + 1.8) and 16 (2 + 9).
     expect(blocks(32, 4096, 1024)).toBe(64);
-    // 2048 x 3072: 24 columns. 132 blocks stripe 3 stages that cross columns: 3 + 0.6 x 6 + 3; 4 a column: 5.8.
+    // 2048 x 3072: 24 columns. 132 blocks stripe 3 stages that cross columns, at most 6 blocks to a column (the
+    // kernel's stripes: column c's 16 stages start at 16c, which is 0, 1 or 2 past a stripe's start): 3 + 0.6 x 5 + 3
+    // = 9; 4 a column: 5.8.
     expect(blocks(32, 2048, 3072)).toBe(96);
+    // The most blocks any column has, not ceil(k_tiles / stripe) + 1: 4096 x 14336 (Llama-3-8B's MLP: 112 columns of
+    // 32) on 132 blocks stripes 28 stages, which cross columns, yet no column is shared by more than 2 (offsets 4c mod
+    // 28 stay under 25): 28 + 0.6 + 3 = 31.6 keeps one block per SM against one a column (32).
+    expect(blocks(32, 4096, 14336)).toBe(132);
     // One column: 4096 x 128 (32 stages) takes 8 blocks of 4 stages (measured 14.2 us against 21.3 at 64 rows).
     expect(blocks(48, 4096, 128)).toBe(8);
     // Ties keep one block per SM: 4096 x 2048 (16 columns of 32) stripes 4 stages on 128 of them, as 8 a column.
@@ -590,11 +591,22 @@ describe('kernel families', () => {
     expect(blocks(32, 4096, 12288)).toBe(132);
     expect(blocks(32, 11008, 4096)).toBe(132);
     expect(blocks(32, 28672, 8192)).toBe(128);
-    // More columns than SMs: whole columns a block, nothing to reduce; the default stays.
-    expect(blocks(32, 4096, 22016)).toBe(132);
-    // Bounds: 16 rows are the aligned entries' (4-bit: 90% of the SMs, which 32 blocks are not), 65 two problems.
+    // More columns than SMs (8192 x 57344: 224 columns of 256): nothing is priced, one block per SM stays.
+    expect(blocks(32, 8192, 57344, { bits: 8 })).toBe(132);
+    expect(chooseKernel(layer(32, 2048, 1024), { ...target(90), smCount: 4 }, MMA).blocks).toBe(4);
+    // 65-128 rows: two 64-row problems side by side, to the kernel's stripes 16 columns of 16 stages (mma/slice.cuh):
+    // 4 a column again, 64 blocks (measured at 65, 96 and 128 rows: 12.7-12.8 us against 13.7-14.0 with 132).
+    // 4096 x 128 (2 columns of 32): 8 a column, 16 blocks (14.2 against 21.5-21.7); 4096 x 1024 (16 columns of 32)
+    // ties with one block per SM, which stays.
+    for (const m of [65, 96, 128]) {
+      expect(blocks(m, 2048, 1024)).toBe(64);
+      expect(blocks(m, 4096, 128)).toBe(16);
+      expect(blocks(m, 4096, 1024)).toBe(132);
+    }
+    // Bounds: 16 rows are the aligned entries' (4-bit: 90% of the SMs, which 32 blocks are not); 129 rows are past the
+    // entry. With maxPar forced (any mma option), nothing is priced.
     expect(blocks(16, 2048, 1024)).toBe(128);
-    expect(blocks(65, 2048, 1024)).toBe(132);
+    expect(blocks(129, 2048, 1024)).toBe(132);
     // Another GPU and any mma option turn it off; forcing the family alone keeps it.
     expect(chooseKernel(layer(32, 2048, 1024), { arch: 100, smemOptin: 232448, smCount: 132 }, MMA).blocks).toBe(132);
     expect(blocks(32, 2048, 1024, {}, { sms: 100 })).toBe(100);

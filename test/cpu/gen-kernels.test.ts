@@ -446,8 +446,8 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
   test('the shipped entry reaches chooser_table.h with its costs in thousandths of a stage', () => {
     const r = generate(() => {});
     expect(r.status).toBe(0);
-    // 17-64 rows, 4- and 8-bit (bits 4 and 8), both activations; 0.6 and 3 stages.
-    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 17, 64, 0x110u, 0x3u, 600, 3000}};');
+    // 17-128 rows, 4- and 8-bit (bits 4 and 8), both activations; 0.6 and 3 stages.
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 17, 128, 0x110u, 0x3u, 600, 3000}};');
     expect(r.header).toContain('constexpr int kPricedBlocksCount = 1;');
   });
 
@@ -460,6 +460,7 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
   test('no entries: a placeholder that matches nothing, and a count of 0', () => {
     const r = generate(() => {}, withEntries([]));
     expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{0, 1, 0, 0x0u, 0x0u, 0, 0}};');
     expect(r.header).toContain('constexpr int kPricedBlocksCount = 0;');
     const r2 = generate(() => {}, (m) => delete m.pricedBlocks);
     expect(r2.status).toBe(0);
@@ -467,10 +468,14 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
   });
 
   const REFUSED =
-    "gen-kernels: mma pricedBlocks.entries must list { arch >= 80, minBatch <= maxBatch in 1..64, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else";
-  const entry: Entry = { arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6, straddleCost: 3 };
+    "gen-kernels: mma pricedBlocks.entries must list { arch >= 80, 1 <= minBatch <= maxBatch, bits?: the table's bits, activations?: the table's activations, partialCost and straddleCost 0..1000 (stages) } entries, and nothing else";
+  const entry: Entry = { arch: 90, minBatch: 17, maxBatch: 128, partialCost: 0.6, straddleCost: 3 };
+  test('an entry past one problem\'s 64 rows is taken (a launch\'s problems are priced as more columns)', () => {
+    const r = generate(() => {}, withEntries([{ ...entry, minBatch: 65, maxBatch: 4096 }]));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 65, 4096, 0x110u, 0x3u, 600, 3000}};');
+  });
   test.each<[string, Entry[]]>([
-    ['more rows than one problem', [{ ...entry, maxBatch: 65 }]],
     ['no rows', [{ ...entry, minBatch: 0 }]],
     ['minBatch over maxBatch', [{ ...entry, minBatch: 40, maxBatch: 32 }]],
     ['a fractional batch', [{ ...entry, minBatch: 16.5 }]],
@@ -479,7 +484,7 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
     ['a negative partial cost', [{ ...entry, partialCost: -0.1 }]],
     ['an infinite straddle cost', [{ ...entry, straddleCost: Infinity }]],
     ['a cost given as a string', [{ ...entry, partialCost: '0.6' as unknown as number }]],
-    ['a missing cost', [{ arch: 90, minBatch: 17, maxBatch: 64, partialCost: 0.6 } as Entry]],
+    ['a missing cost', [{ arch: 90, minBatch: 17, maxBatch: 128, partialCost: 0.6 } as Entry]],
     ['an architecture below the minimum', [{ ...entry, arch: 75 }]],
     ['a misspelt key', [{ ...entry, maxbatch: 8 } as Entry]],
     ['a null entry', [null as unknown as Entry]],
