@@ -489,14 +489,29 @@ function archSpecificArchs(table) {
 // An aligned-blocks entry as a C++ initializer (bit b of bits_mask: b bits;
 // bit a of act_mask: the activation whose Act value is a).
 function alignedBlocksRow(table, e) {
-  return `{${e.arch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}, ${e.minFillPercent}}`;
+  return `{${e.arch}, ${e.maxBatch}, ${mmaEntryMasks(table, e)}, ${e.minFillPercent}}`;
+}
+
+// An mma block-count entry's bits and activation masks (default: all).
+function mmaEntryMasks(table, e) {
+  return `${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}`;
 }
 
 // A priced-blocks entry as a C++ initializer (masks as in alignedBlocksRow;
 // the costs in thousandths of a stage, so the chooser adds integers).
 function pricedBlocksRow(table, e) {
   const milli = (v) => Math.round(v * 1000);
-  return `{${e.arch}, ${e.minBatch}, ${e.maxBatch}, ${bitsMask(e.bits ?? table.formats.bits)}, ${actsMask(e.activations ?? table.formats.activations)}, ${milli(e.partialCost)}, ${milli(e.straddleCost)}}`;
+  return `{${e.arch}, ${e.minBatch}, ${e.maxBatch}, ${mmaEntryMasks(table, e)}, ${milli(e.partialCost)}, ${milli(e.straddleCost)}}`;
+}
+
+// A C++ array of table entries and its count: \`constexpr type name[]\` of
+// row(entry) for each, or of row(placeholder) alone where there are none (an
+// array cannot be empty; the chooser reads only the first \`nameCount\`).
+function entryArray(type, name, entries, placeholder, row) {
+  return (
+    `constexpr ${type} ${name}[] = {${(entries.length ? entries : [placeholder]).map(row).join(', ')}};\n` +
+    `constexpr int ${name}Count = ${entries.length};  // entries (0: a placeholder)\n`
+  );
 }
 
 // A preprocessor condition true under the nvcc versions evictFirst lists
@@ -626,16 +641,17 @@ function chooserHeader(table) {
     '// table.json `choose`, whose filters default to all.\n' +
     'struct WgmmaChoice {\n  int min_batch;\n  int max_batch;\n  int min_tiles;\n  int min_k;\n  int max_k;\n  unsigned bits_mask;\n  unsigned groups_mask;\n' +
     '  unsigned act_mask;\n  unsigned zeros_mask;\n};\n' +
-    `constexpr WgmmaChoice kWgmmaChoose[] = {${(wgmma ? wgmma.choose : [{ minBatch: 0, minTiles: 0, bits: [], groupSizes: [], activations: [], zeroPoints: [] }])
-      .map(
-        (c) =>
-          `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
-          `${groupsMask(c.groupSizes ?? table.formats.groupSizes, table)}, ` +
-          `${actsMask(c.activations ?? table.formats.activations)}, ` +
-          `${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}}`,
-      )
-      .join(', ')}};\n` +
-    `constexpr int kWgmmaChooseCount = ${wgmma ? wgmma.choose.length : 0};  // entries (0: a placeholder)\n` +
+    entryArray(
+      'WgmmaChoice',
+      'kWgmmaChoose',
+      wgmma?.choose ?? [],
+      { minBatch: 0, minTiles: 0, bits: [], groupSizes: [], activations: [], zeroPoints: [] },
+      (c) =>
+        `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
+        `${groupsMask(c.groupSizes ?? table.formats.groupSizes, table)}, ` +
+        `${actsMask(c.activations ?? table.formats.activations)}, ` +
+        `${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}}`,
+    ) +
     `constexpr int kWgmmaMaxSplits = ${wgmma ? wgmma.maxSplits : 0};  // split-k: most splits (a cluster) per output tile\n` +
     `constexpr int kWgmmaMinSplitStages = ${wgmma ? wgmma.minSplitStages : 0};  // pipeline stages a chosen split gets at least\n` +
     `constexpr int kWgmmaBlockCostStages = ${wgmma ? wgmma.blockCostStages : 0};  // a block's fixed cost, in stages of work\n` +
@@ -650,30 +666,35 @@ function chooserHeader(table) {
     '// format\'s bits and zero-point mode, from min_shares to max_shares k shares\n' +
     '// per strip (0: no bound).\n' +
     'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n  unsigned zeros_mask;  // bit 0: symmetric, bit 1: zero points\n  int min_shares;\n  int max_shares;\n};\n' +
-    `constexpr DecodeChoice kDecodeChoose[] = {${(decode && decode.choose.length > 0 ? decode.choose : [{ maxBatch: 0, bits: [], zeroPoints: [] }])
-      .map((c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`)
-      .join(', ')}};\n` +
-    `constexpr int kDecodeChooseCount = ${decode ? decode.choose.length : 0};  // entries (0: a placeholder)\n` +
+    entryArray(
+      'DecodeChoice',
+      'kDecodeChoose',
+      decode?.choose ?? [],
+      { maxBatch: 0, bits: [], zeroPoints: [] },
+      (c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`,
+    ) +
     `constexpr int kDecodeWarpsPerSm = ${decode ? decode.warpsPerSm : 0};  // warps per SM the share count aims at\n` +
     '// The mma family\'s default block count at small batches: stripes that\n' +
     '// follow column tiles (table.json alignedBlocks; chooser.cc aligned_blocks)\n' +
     '// where an entry matches the GPU, m <= max_batch, the format\'s bits and\n' +
     '// activation, and the count keeps min_fill_percent of the SMs busy.\n' +
     'struct AlignedBlocks {\n  int arch;\n  int max_batch;\n  unsigned bits_mask;\n  unsigned act_mask;\n  int min_fill_percent;\n};\n' +
-    `constexpr AlignedBlocks kAlignedBlocks[] = {${(aligned.length ? aligned : [{ arch: 0, maxBatch: 0, bits: [], activations: [], minFillPercent: 101 }])
-      .map((e) => alignedBlocksRow(table, e))
-      .join(', ')}};\n` +
-    `constexpr int kAlignedBlocksCount = ${aligned.length};  // entries (0: a placeholder)\n` +
+    entryArray('AlignedBlocks', 'kAlignedBlocks', aligned, { arch: 0, maxBatch: 0, bits: [], activations: [], minFillPercent: 101 }, (e) =>
+      alignedBlocksRow(table, e),
+    ) +
     '// Else, at min_batch..max_batch rows, the count of least price (table.json\n' +
     '// pricedBlocks; chooser.cc priced_blocks): a block\'s stripe of stages, plus\n' +
     '// partial_milli / 1000 stages for each other block whose partial its\n' +
     '// column\'s reduction gathers, plus straddle_milli / 1000 if stripes cross\n' +
     '// column tiles.\n' +
     'struct PricedBlocks {\n  int arch;\n  int min_batch;\n  int max_batch;\n  unsigned bits_mask;\n  unsigned act_mask;\n  long partial_milli;\n  long straddle_milli;\n};\n' +
-    `constexpr PricedBlocks kPricedBlocks[] = {${(priced.length ? priced : [{ arch: 0, minBatch: 1, maxBatch: 0, bits: [], activations: [], partialCost: 0, straddleCost: 0 }])
-      .map((e) => pricedBlocksRow(table, e))
-      .join(', ')}};\n` +
-    `constexpr int kPricedBlocksCount = ${priced.length};  // entries (0: a placeholder)\n` +
+    entryArray(
+      'PricedBlocks',
+      'kPricedBlocks',
+      priced,
+      { arch: 0, minBatch: 1, maxBatch: 0, bits: [], activations: [], partialCost: 0, straddleCost: 0 },
+      (e) => pricedBlocksRow(table, e),
+    ) +
     '// Tile per batch size and width: the first rule with m <= max_batch (0: any)\n' +
     '// and n >= min_n wins. Rule set 0 is the default for every architecture.\n' +
     'struct TileRule {\n  int max_batch;\n  int min_n;\n  int tile_k;\n  int tile_n;\n};\n' +

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <numeric>
 #include <unordered_map>
 #include <vector>
 
@@ -209,16 +210,21 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 // k_tiles / blocks) <= k_tiles (mma/slice.cuh). Column c's stages are then
 // shared by blocks floor(c * k_tiles / per) to floor((c * k_tiles + k_tiles -
 // 1) / per), whose FP32 partials its top block gathers one after another
-// (epilogue.cuh): the price counts the most any column has. Where per does not
-// divide k_tiles and there is more than one column, some stripes cross a
-// column boundary and run two slices (two pipeline fills).
+// (epilogue.cuh): the price counts the most any column has. Where per divides
+// k_tiles every column starts a stripe and has k_tiles / per; else the
+// starts' offsets into a stripe, c * k_tiles mod per, repeat every per /
+// gcd(k_tiles, per) columns, so that many are looked at, or fewer once one
+// column has the most a stripe of per allows (this runs for every unbound
+// GEMM launch); and with more than one column some stripes cross a column
+// boundary and run two slices (two pipeline fills).
 long mma_blocks_price(long columns, long k_tiles, long blocks, const table::PricedBlocks& e) {
   const long per = (columns * k_tiles + blocks - 1) / blocks;
+  if (k_tiles % per == 0) return per * 1000 + (k_tiles / per - 1) * e.partial_milli;
+  const long most = (k_tiles - 1) / per + 2;
   long sharing = 1;
-  for (long c = 0; c < columns && sharing < (k_tiles - 1) / per + 2; ++c)
+  for (long c = 0, period = std::min(columns, per / std::gcd(k_tiles, per)); c < period && sharing < most; ++c)
     sharing = std::max(sharing, (c * k_tiles + k_tiles - 1) / per - c * k_tiles / per + 1);
-  const bool crossing = columns > 1 && k_tiles % per != 0;
-  return per * 1000 + (sharing - 1) * e.partial_milli + (crossing ? e.straddle_milli : 0);
+  return per * 1000 + (sharing - 1) * e.partial_milli + (columns > 1 ? e.straddle_milli : 0);
 }
 
 // The block count of least price (mma_blocks_price) for a launch of
@@ -229,7 +235,7 @@ long mma_blocks_price(long columns, long k_tiles, long blocks, const table::Pric
 int priced_blocks(int columns, int k_tiles, int sms, const table::PricedBlocks& e) {
   int best = sms;
   long best_price = mma_blocks_price(columns, k_tiles, sms, e);
-  for (int j = sms / columns; j >= 1; --j) {
+  for (int j = std::min(sms / columns, k_tiles); j >= 1; --j) {
     if (k_tiles % j != 0) continue;
     const long price = mma_blocks_price(columns, k_tiles, static_cast<long>(columns) * j, e);
     if (price < best_price) {
@@ -258,19 +264,24 @@ int group_bit(int group_size) {
   return i;
 }
 
-// Whether an alignedBlocks entry covers m rows of `format` on a GPU of
-// compute capability `arch` running code built for `code_arch` (the rule was
-// measured on that architecture's own kernels, whose depth it depends on).
-bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
-  return e.arch == arch && e.arch == code_arch && m <= e.max_batch && in_mask(e.bits_mask, format.bits) &&
+// Whether an mma block-count entry (alignedBlocks, pricedBlocks) covers
+// `format` on a GPU of compute capability `arch` running code built for
+// `code_arch` (the rule was measured on that architecture's own kernels,
+// whose depth it depends on).
+template <typename Entry>
+bool block_entry_covers(const Entry& e, const Format& format, int arch, int code_arch) {
+  return e.arch == arch && e.arch == code_arch && in_mask(e.bits_mask, format.bits) &&
          in_mask(e.act_mask, act_bit(format));
 }
 
-// Whether a pricedBlocks entry covers m rows of `format` (the GPU and code
-// as in aligned_entry).
+// Whether an alignedBlocks entry covers m rows of `format`.
+bool aligned_entry(const table::AlignedBlocks& e, int m, const Format& format, int arch, int code_arch) {
+  return block_entry_covers(e, format, arch, code_arch) && m <= e.max_batch;
+}
+
+// Whether a pricedBlocks entry covers m rows of `format`.
 bool priced_entry(const table::PricedBlocks& e, int m, const Format& format, int arch, int code_arch) {
-  return e.arch == arch && e.arch == code_arch && m >= e.min_batch && m <= e.max_batch &&
-         in_mask(e.bits_mask, format.bits) && in_mask(e.act_mask, act_bit(format));
+  return block_entry_covers(e, format, arch, code_arch) && m >= e.min_batch && m <= e.max_batch;
 }
 
 // A plan of one launch for every row (the wgmma and decode families): the
@@ -473,8 +484,10 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (mma/slice.cuh), so the price counts the first launch's.
   if (!mma_options && m > 0) {
     const int columns = (n + p.tile_n - 1) / p.tile_n;
-    const int rows = std::min(m, table::kRowsPerProblem * p.max_par);
-    const int problems = (rows + table::kRowsPerProblem - 1) / table::kRowsPerProblem;
+    int rows = 0;
+    int m_blocks = 0;
+    next_launch(m, p.max_par, &rows, &m_blocks);
+    const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
     bool matched = false;
     for (int i = 0; i < table::kAlignedBlocksCount && !matched; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
