@@ -83,8 +83,9 @@ export interface KernelTableFile {
       entries: Array<{ arch: number; maxBatch: number; bits?: number[]; activations?: string[]; minFillPercent: number }>;
     };
     /**
-     * mma: where no alignedBlocks entry matched, at minBatch..maxBatch rows (one
-     * problem), the block count of least price: a block's stripe of stages, plus
+     * mma: where no alignedBlocks entry matched, at minBatch..maxBatch rows (a
+     * launch's 64-row problems priced as more columns), the block count of least
+     * price: a block's stripe of stages, plus
      * partialCost stages for each other block whose partial a column's reduction
      * gathers, plus straddleCost if stripes cross column tiles; one block per SM
      * or an equal share of a column per block (csrc/kernels/chooser.cc).
