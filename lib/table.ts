@@ -30,12 +30,13 @@ export interface KernelTableFile {
     /** wgmma, decode: the formats it covers, narrowing the table's. */
     formats?: { bits?: number[]; zeroPoints?: boolean[]; groupSizes?: number[] };
     /**
-     * wgmma: the chooser gives it a call when an entry has minBatch <= m <= maxBatch (default: no upper bound), at least minTiles output tiles, minK <= k <= maxK (defaults 0 and no bound), and the format's bits, group size, activations and zero-point mode (default: any).
+     * wgmma: the chooser gives it a call when an entry has minBatch <= m <= maxBatch (default: no upper bound), minTiles to maxTiles output tiles (no upper bound by default), minK <= k <= maxK (defaults 0 and no bound), and the format's bits, group size, activations and zero-point mode (default: any).
      * decode: when an entry has m <= maxBatch, the format's bits and zero-point mode (default: any), and a layer the chooser cuts into minShares to maxShares k shares per strip (default: any).
      */
     choose?: Array<{
       minBatch?: number;
       minTiles?: number;
+      maxTiles?: number;
       minK?: number;
       maxK?: number;
       maxBatch?: number;

@@ -300,11 +300,12 @@ function checkWgmma(table) {
     c !== null &&
     typeof c === 'object' &&
     Object.keys(c).every((key) =>
-      ['minBatch', 'maxBatch', 'minTiles', 'minK', 'maxK', 'bits', 'groupSizes', 'activations', 'zeroPoints'].includes(key),
+      ['minBatch', 'maxBatch', 'minTiles', 'maxTiles', 'minK', 'maxK', 'bits', 'groupSizes', 'activations', 'zeroPoints'].includes(key),
     ) &&
     isCount(c.minBatch, 1) &&
     (c.maxBatch === undefined || isCount(c.maxBatch, c.minBatch)) &&
     isCount(c.minTiles, 0) &&
+    (c.maxTiles === undefined || isCount(c.maxTiles, Math.max(1, c.minTiles))) &&
     (c.minK === undefined || isCount(c.minK, 0)) &&
     (c.maxK === undefined || isCount(c.maxK, Math.max(1, c.minK ?? 0))) &&
     isOptionalSubset(c.bits, familyBits) &&
@@ -313,7 +314,7 @@ function checkWgmma(table) {
     isOptionalSubset(c.zeroPoints, familyZeros);
   if (!(choose.length > 0 && choose.every(chooseOk)))
     fail(
-      `wgmma choose must list { minBatch >= 1, maxBatch?: >= minBatch, minTiles >= 0, minK?: >= 0, maxK?: >= minK and 1, ` +
+      `wgmma choose must list { minBatch >= 1, maxBatch?: >= minBatch, minTiles >= 0, maxTiles?: >= minTiles and 1, minK?: >= 0, maxK?: >= minK and 1, ` +
         `bits?: some of the family's bits (${familyBits}), ` +
         `groupSizes?: some of its group sizes (${familyGroups}), activations?: some of the table's (${table.formats.activations}), ` +
         `zeroPoints?: some of its zero-point modes (${familyZeros}) } entries`,
@@ -633,13 +634,13 @@ function chooserHeader(table) {
     '#include "kernel_table.h"\n\n' +
     'namespace marlin::table {\n\n' +
     '// The chooser gives the wgmma family m rows of a format when an entry has\n' +
-    '// min_batch <= m <= max_batch, at least min_tiles output tiles,\n' +
+    '// min_batch <= m <= max_batch, min_tiles <= output tiles <= max_tiles,\n' +
     '// min_k <= k <= max_k (a max of 0: no bound), the format\'s\n' +
     '// bits (bit b of bits_mask), its group size (bit i of groups_mask: the i-th\n' +
     '// of kGroupSizes), its activation (bit a of act_mask: Act value a) and its\n' +
     '// zero-point mode (zeros_mask bit 0: symmetric, bit 1: zero points);\n' +
     '// table.json `choose`, whose filters default to all.\n' +
-    'struct WgmmaChoice {\n  int min_batch;\n  int max_batch;\n  int min_tiles;\n  int min_k;\n  int max_k;\n  unsigned bits_mask;\n  unsigned groups_mask;\n' +
+    'struct WgmmaChoice {\n  int min_batch;\n  int max_batch;\n  int min_tiles;\n  int max_tiles;\n  int min_k;\n  int max_k;\n  unsigned bits_mask;\n  unsigned groups_mask;\n' +
     '  unsigned act_mask;\n  unsigned zeros_mask;\n};\n' +
     entryArray(
       'WgmmaChoice',
@@ -647,7 +648,7 @@ function chooserHeader(table) {
       wgmma?.choose ?? [],
       { minBatch: 0, minTiles: 0, bits: [], groupSizes: [], activations: [], zeroPoints: [] },
       (c) =>
-        `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
+        `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.maxTiles ?? 0}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${bitsMask(c.bits ?? table.formats.bits)}, ` +
         `${groupsMask(c.groupSizes ?? table.formats.groupSizes, table)}, ` +
         `${actsMask(c.activations ?? table.formats.activations)}, ` +
         `${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}}`,

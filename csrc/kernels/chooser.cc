@@ -420,10 +420,11 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // (kWgmmaChoose holds a placeholder entry, never read, where the build has no wgmma family.)
   for (int i = 0; i < table::kWgmmaChooseCount; ++i) {
     const table::WgmmaChoice& c = table::kWgmmaChoose[i];
-    chosen = chosen || (rows > 0 && m >= c.min_batch && (c.max_batch == 0 || m <= c.max_batch) &&
-                        wgmma_tiles >= c.min_tiles && k >= c.min_k && (c.max_k == 0 || k <= c.max_k) &&
-                        in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
-                        in_mask(c.act_mask, act_bit(format)) && in_mask(c.zeros_mask, zeros_bit(format)));
+    chosen = chosen ||
+             (rows > 0 && m >= c.min_batch && (c.max_batch == 0 || m <= c.max_batch) && wgmma_tiles >= c.min_tiles &&
+              (c.max_tiles == 0 || wgmma_tiles <= c.max_tiles) && k >= c.min_k && (c.max_k == 0 || k <= c.max_k) &&
+              in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
+              in_mask(c.act_mask, act_bit(format)) && in_mask(c.zeros_mask, zeros_bit(format)));
   }
   if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
     const Variant* v =

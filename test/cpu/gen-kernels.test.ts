@@ -126,7 +126,7 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     const acts = (a: readonly string[]) => mask(a.map((x) => (x === 'float16' ? 0 : 1)));
     const zeros = (z: readonly boolean[]) => `0x${z.reduce((m, x) => m | (x ? 2 : 1), 0).toString(16)}u`;
     const entry = (c: NonNullable<Family['choose']>[number]) =>
-      `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}, ${groups(c.groupSizes ?? sizes)}, ` +
+      `{${c.minBatch}, ${c.maxBatch ?? 0}, ${c.minTiles}, ${c.maxTiles ?? 0}, ${c.minK ?? 0}, ${c.maxK ?? 0}, ${mask(c.bits ?? KERNEL_TABLE_FILE.formats.bits)}, ${groups(c.groupSizes ?? sizes)}, ` +
       `${acts(c.activations ?? KERNEL_TABLE_FILE.formats.activations)}, ${zeros(c.zeroPoints ?? KERNEL_TABLE_FILE.formats.zeroPoints)}}`;
     expect(r.header).toContain(`constexpr WgmmaChoice kWgmmaChoose[] = {${w.choose!.map(entry).join(', ')}};`);
   });
@@ -141,24 +141,27 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
         { minBatch: 41, minTiles: 3, activations: ['float16'], zeroPoints: [false] },
         { minBatch: 49, maxBatch: 64, minTiles: 4, minK: 2048, maxK: 4096 },
         { minBatch: 8, maxBatch: 8, minTiles: 1, maxK: 1 },
+        { minBatch: 33, maxBatch: 48, minTiles: 12, maxTiles: 24, minK: 8192, bits: [4] },
+        { minBatch: 17, minTiles: 0, maxTiles: 1 },
       ];
       w.maxSplits = 4;
       w.clusterSmPercent = [100, 100, 90, 90];
     });
     expect(r.status).toBe(0);
     // Group sizes 32, 64, 128, -1 are bits 0-3 of the groups mask; then float16 (bit 0) and bfloat16 (bit 1), and
-    // symmetric (bit 0) and zero points (bit 1). No maxBatch or maxK is 0 (no bound).
+    // symmetric (bit 0) and zero points (bit 1). No maxBatch, maxTiles or maxK is 0 (no bound).
     expect(r.header).toContain(
-      'constexpr WgmmaChoice kWgmmaChoose[] = {{33, 0, 8, 0, 0, 0x10u, 0xfu, 0x3u, 0x3u}, {300, 0, 0, 0, 0, 0x110u, 0xfu, 0x3u, 0x3u}, ' +
-        '{17, 0, 4, 1024, 0, 0x110u, 0xau, 0x3u, 0x3u}, {40, 0, 2, 0, 0, 0x110u, 0xfu, 0x2u, 0x2u}, {41, 0, 3, 0, 0, 0x110u, 0xfu, 0x1u, 0x1u}, ' +
-        '{49, 64, 4, 2048, 4096, 0x110u, 0xfu, 0x3u, 0x3u}, {8, 8, 1, 0, 1, 0x110u, 0xfu, 0x3u, 0x3u}};',
+      'constexpr WgmmaChoice kWgmmaChoose[] = {{33, 0, 8, 0, 0, 0, 0x10u, 0xfu, 0x3u, 0x3u}, {300, 0, 0, 0, 0, 0, 0x110u, 0xfu, 0x3u, 0x3u}, ' +
+        '{17, 0, 4, 0, 1024, 0, 0x110u, 0xau, 0x3u, 0x3u}, {40, 0, 2, 0, 0, 0, 0x110u, 0xfu, 0x2u, 0x2u}, {41, 0, 3, 0, 0, 0, 0x110u, 0xfu, 0x1u, 0x1u}, ' +
+        '{49, 64, 4, 0, 2048, 4096, 0x110u, 0xfu, 0x3u, 0x3u}, {8, 8, 1, 0, 0, 1, 0x110u, 0xfu, 0x3u, 0x3u}, ' +
+        '{33, 48, 12, 24, 8192, 0, 0x10u, 0xfu, 0x3u, 0x3u}, {17, 0, 0, 1, 0, 0, 0x110u, 0xfu, 0x3u, 0x3u}};',
     );
-    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 7;');
+    expect(r.header).toContain('constexpr int kWgmmaChooseCount = 9;');
     expect(r.header).toContain('constexpr int kWgmmaClusterSmPercent[] = {100, 100, 90, 90};');
   });
 
   const CHOOSE_REFUSED =
-    "gen-kernels: wgmma choose must list { minBatch >= 1, maxBatch?: >= minBatch, minTiles >= 0, minK?: >= 0, maxK?: >= minK and 1, bits?: some of the family's bits (4,8), groupSizes?: some of its group sizes (32,64,128,-1), " +
+    "gen-kernels: wgmma choose must list { minBatch >= 1, maxBatch?: >= minBatch, minTiles >= 0, maxTiles?: >= minTiles and 1, minK?: >= 0, maxK?: >= minK and 1, bits?: some of the family's bits (4,8), groupSizes?: some of its group sizes (32,64,128,-1), " +
     "activations?: some of the table's (float16,bfloat16), zeroPoints?: some of its zero-point modes (false,true) } entries";
   const CHOOSE_REFUSED_4 = CHOOSE_REFUSED.replace('(4,8)', '(4)');
   test.each<[string, (w: Family) => void, string]>([
@@ -185,7 +188,10 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a choose entry with a negative minK', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, minK: -1 }]), CHOOSE_REFUSED],
     ['a choose entry for a group size the table has not', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [256] }]), CHOOSE_REFUSED],
     ['a choose entry with no group sizes', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, groupSizes: [] }]), CHOOSE_REFUSED],
-    ['a choose entry with a misspelt key', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, maxTiles: 32 } as never]), CHOOSE_REFUSED],
+    ['a choose entry with a misspelt key', (w) => (w.choose = [{ minBatch: 17, minTiles: 16, maxTile: 32 } as never]), CHOOSE_REFUSED],
+    ['a choose entry whose maxTiles is under its minTiles', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxTiles: 15 }]), CHOOSE_REFUSED],
+    ['a choose entry with a maxTiles of 0 (no tiles)', (w) => (w.choose = [{ minBatch: 49, minTiles: 0, maxTiles: 0 }]), CHOOSE_REFUSED],
+    ['a choose entry with a fractional maxTiles', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxTiles: 24.5 }]), CHOOSE_REFUSED],
     ['a choose entry whose maxBatch is under its minBatch', (w) => (w.choose = [{ minBatch: 49, maxBatch: 48, minTiles: 16 }]), CHOOSE_REFUSED],
     ['a choose entry whose maxK is under its minK', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, minK: 4096, maxK: 2048 }]), CHOOSE_REFUSED],
     ['a choose entry with a maxK of 0 (no k)', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxK: 0 }]), CHOOSE_REFUSED],
