@@ -71,11 +71,12 @@ export interface KernelOverrides {
    * table, 4224 columns or fewer on 132 SMs where k >= 512), of symmetric
    * 8-bit layers, and of 8-bit layers with zero points cut into 16 or fewer;
    * 'wgmma' for the formats it covers from 49 rows on layers of 16 or more
-   * output tiles of 256 columns, and from 17 or 33 rows on wide or deep
+   * output tiles of 256 columns (17 at 97-128 rows), and from 17 or 33 rows on wide or deep
    * 4-bit layers (the table's entries: Llama-2-7B's gate_up, 70B's gate_up
    * (grouped formats) and down, and in symmetric 4-bit formats the qkv
-   * layers and 7B's down from 33), and at 49-64 rows on layers of 4-15
-   * tiles with k of 2048-4096; else 'mma'.
+   * layers and 7B's down from 33), at 49-64 rows on layers of 4-15 tiles
+   * with k of 2048-4096 (8-bit: 3072-4096), and on 12-24-tile layers of
+   * deep k at 33-128 rows (table.json's entries, run 49); else 'mma'.
    */
   family?: KernelFamily;
   /**

@@ -202,8 +202,8 @@ export interface NativePlan {
    * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit layers cut
    * into 32 k shares per strip, of symmetric 8-bit ones, and of 8-bit ones
    * with zero points cut into 16 or fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
-   * more 256-column output tiles (from 17 or 33 rows on wide or deep 4-bit ones, and at 49-64 rows on narrower ones with k of
-   * 2048-4096: the table's entries), unless a tile, depth, block count or a
+   * more 256-column output tiles (17 at 97-128 rows; from 17 or 33 rows on wide or deep 4-bit ones, at 49-64 rows on narrower
+   * ones with k of 2048-4096, and on 12-24-tile ones of deep k at 33-128 rows: the table's entries), unless a tile, depth, block count or a
    * maxPar other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;
