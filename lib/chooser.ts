@@ -50,9 +50,9 @@ export interface KernelOverrides {
    * entries match (on compute capability 9.0 at up to 16 rows: 8-bit
    * layers where it keeps 60% of the SMs busy, 4-bit ones 90%), a count
    * that divides the work along the output-column tiles, or its
-   * pricedBlocks entries (there at 17-128 rows: the count of least price
-   * against the column reduction, fewer blocks a column on narrow layers
-   * of short k). The plan's `blocks` shows it; forcing only
+   * pricedBlocks entries (there at 9-128 rows: the count of least price
+   * against the column reduction where it is lower, fewer blocks a column
+   * on narrow layers of short k). The plan's `blocks` shows it; forcing only
    * `family: 'mma'` keeps that count, any other mma option turns it off.
    */
   sms?: number;

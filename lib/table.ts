@@ -84,9 +84,10 @@ export interface KernelTableFile {
       entries: Array<{ arch: number; maxBatch: number; bits?: number[]; activations?: string[]; minFillPercent: number }>;
     };
     /**
-     * mma: where no alignedBlocks entry matched, at minBatch..maxBatch rows (a
-     * launch's 64-row problems priced as more columns), the block count of least
-     * price: a block's stripe of stages, plus
+     * mma: at minBatch..maxBatch rows (a launch's 64-row problems priced as
+     * more columns), the block count of least price where it is below the
+     * count the plan had (an alignedBlocks entry's, else one per SM): a
+     * block's stripe of stages, plus
      * partialCost stages for each other block whose partial a column's reduction
      * gathers, plus straddleCost if stripes cross column tiles; one block per SM
      * or an equal share of a column per block (csrc/kernels/chooser.cc).

@@ -477,33 +477,36 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     return Status::kNoVariant;
   }
   if (k % p.tile_k != 0) return Status::kNoVariant;
-  // The default plan at small batches: stripes along column tiles where the
-  // table measured them faster (one problem: m <= max_batch <= 64 rows).
-  // Else the count of least price where the table priced the column
-  // reduction (narrow layers of short k: fewer blocks a column). A launch's
-  // 64-row problems side by side are more columns to the kernel's stripes
-  // (mma/slice.cuh), so the price counts the first launch's.
+  // The default plan's block count: stripes along column tiles where the
+  // table measured them faster at small batches (one problem: m <=
+  // max_batch <= 64 rows); then the count of least price where the table
+  // priced the column reduction, where that is lower (narrow layers of
+  // short k: fewer blocks a column). The price only lowers a count: where
+  // it would raise an aligned one (large layers, which the aligned entries
+  // were measured on and which stream at the memory's speed with fewer
+  // blocks) the aligned count stays. A launch's 64-row problems side by
+  // side are more columns to the kernel's stripes (mma/slice.cuh), so the
+  // price counts the first launch's.
   if (!mma_options && m > 0) {
     const int columns = (n + p.tile_n - 1) / p.tile_n;
     int rows = 0;
     int m_blocks = 0;
     next_launch(m, p.max_par, &rows, &m_blocks);
     const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
-    bool matched = false;
-    for (int i = 0; i < table::kAlignedBlocksCount && !matched; ++i) {
+    for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
       if (!aligned_entry(e, m, format, target.arch, arch)) continue;
-      matched = true;
       const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
       const int blocks = aligned_blocks(columns, k / p.tile_k, target.sm_count, min_blocks);
       if (blocks > 0) p.blocks = blocks;
+      break;
     }
-    for (int i = 0; i < table::kPricedBlocksCount && !matched; ++i) {
+    for (int i = 0; i < table::kPricedBlocksCount; ++i) {
       const table::PricedBlocks& e = table::kPricedBlocks[i];
       if (!priced_entry(e, m, format, target.arch, arch)) continue;
-      matched = true;
       if (static_cast<long>(columns) * problems <= target.sm_count)
-        p.blocks = priced_blocks(columns * problems, k / p.tile_k, target.sm_count, e);
+        p.blocks = std::min(p.blocks, priced_blocks(columns * problems, k / p.tile_k, target.sm_count, e));
+      break;
     }
   }
 

@@ -614,9 +614,9 @@ describe('kernel families', () => {
     expect(blocks(1, 8192, 59136, u8)).toBe(132);
   });
 
-  (hasWgmma ? test : test.skip)('mma at 17-128 rows on compute capability 9.0: the block count of least price against the column reduction', () => {
+  (hasWgmma ? test : test.skip)('mma at 9-128 rows on compute capability 9.0: the block count of least price against the column reduction, where lower', () => {
     const entries = KERNEL_TABLE_FILE.families.find((f) => f.name === 'mma')?.pricedBlocks?.entries;
-    expect(entries).toEqual([{ arch: 90, minBatch: 17, maxBatch: 128, partialCost: 0.6, straddleCost: 3 }]);
+    expect(entries).toEqual([{ arch: 90, minBatch: 9, maxBatch: 128, partialCost: 0.6, straddleCost: 3 }]);
     const blocks = (m: number, k: number, n: number, format = {}, overrides = {}) =>
       chooseKernel(layer(m, k, n, format), target(90), { ...MMA, ...overrides }).blocks;
     // Price in stages of one block: stripe + 0.6 x (blocks sharing a column - 1) + 3 if stripes cross columns.
@@ -661,9 +661,25 @@ describe('kernel families', () => {
       expect(blocks(m, 4096, 128)).toBe(16);
       expect(blocks(m, 4096, 1024)).toBe(132);
     }
-    // Bounds: 16 rows are the aligned entries' (4-bit: 90% of the SMs, which 32 blocks are not); 129 rows are past the
-    // entry. With maxPar forced (any mma option), nothing is priced.
-    expect(blocks(16, 2048, 1024)).toBe(128);
+    // 9-16 rows, where the aligned entries apply too: the lower count. 2048 x 1024 aligns 16 a column (128 blocks)
+    // and prices 4 a column (32: measured at 9-16 rows 9.0 us against 10.2-10.3); 3072 x 3072 (4-bit) aligns none
+    // over 90% of the SMs and prices 96 (10.4-10.5 against 11.7). Where the price would raise an aligned count, the
+    // aligned count stays: 8-bit 4096 x 22016 (7B gate_up: 86 columns of 256, one block each) prices one block per
+    // SM; 8-bit 28672 x 8192 aligns and prices 128.
+    for (const m of [9, 12, 16]) {
+      expect(blocks(m, 2048, 1024)).toBe(32);
+      expect(blocks(m, 2048, 1024, { bits: 8 })).toBe(32);
+      expect(blocks(m, 3072, 3072)).toBe(96);
+      expect(blocks(m, 4096, 128)).toBe(8);
+      expect(blocks(m, 4096, 22016, { bits: 8 })).toBe(86);
+      expect(blocks(m, 28672, 8192, { bits: 8 })).toBe(128);
+      expect(blocks(m, 4096, 12288)).toBe(132);
+    }
+    expect(blocks(32, 4096, 22016, { bits: 8 })).toBe(132);
+    // Bounds: up to 8 rows only the aligned entries (4-bit: 90% of the SMs, which 32 blocks are not); 129 rows are
+    // past the entry. With maxPar forced (any mma option), nothing is priced.
+    expect(blocks(8, 2048, 1024)).toBe(128);
+    expect(blocks(8, 3072, 3072)).toBe(132);
     expect(blocks(129, 2048, 1024)).toBe(132);
     // Another GPU and any mma option turn it off; forcing the family alone keeps it.
     expect(chooseKernel(layer(32, 2048, 1024), { arch: 100, smemOptin: 232448, smCount: 132 }, MMA).blocks).toBe(132);

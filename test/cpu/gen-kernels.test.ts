@@ -452,8 +452,8 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
   test('the shipped entry reaches chooser_table.h with its costs in thousandths of a stage', () => {
     const r = generate(() => {});
     expect(r.status).toBe(0);
-    // 17-128 rows, 4- and 8-bit (bits 4 and 8), both activations; 0.6 and 3 stages.
-    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 17, 128, 0x110u, 0x3u, 600, 3000}};');
+    // 9-128 rows, 4- and 8-bit (bits 4 and 8), both activations; 0.6 and 3 stages.
+    expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 9, 128, 0x110u, 0x3u, 600, 3000}};');
     expect(r.header).toContain('constexpr int kPricedBlocksCount = 1;');
   });
 
