@@ -75,8 +75,10 @@ export interface KernelOverrides {
    * 4-bit layers (the table's entries: Llama-2-7B's gate_up, 70B's gate_up
    * (grouped formats) and down, and in symmetric 4-bit formats the qkv
    * layers and 7B's down from 33), at 49-64 rows on layers of 4-15 tiles
-   * with k of 2048-4096 (8-bit: 3072-4096), and on 12-24-tile layers of
-   * deep k at 33-128 rows (table.json's entries, run 49); else 'mma'.
+   * with k of 2048-4096 (8-bit: 3072-4096), at 49-128 rows on layers of
+   * 12-15 tiles with k >= 8192 (65-96 rows: k >= 3072), and at 33-48 rows
+   * on 4-bit layers of 12-15 tiles with k >= 8192 or 18-24 with k >= 3584
+   * (table.json's entries, run 49); else 'mma'.
    */
   family?: KernelFamily;
   /**

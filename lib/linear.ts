@@ -106,7 +106,9 @@ export interface RunOptions extends KernelOverrides {
    * sums measured, up to 13% on one layer; and up to 8 rows, the layers the
    * decode family takes by default give up its gain, 12-13% per call on
    * Llama-2-7B's 4-bit o and down (with zero points up to 20% per layer),
-   * 2-20% on 8-bit layers; the default plan is the same elsewhere); beyond,
+   * 2-20% on 8-bit layers; and at 9-128 rows narrow layers whose default
+   * plan prices fewer blocks a column (KernelOverrides.sms) give up that
+   * gain, up to 34% on one layer; the default plan is the same elsewhere); beyond,
    * every 64 rows read the weights again.
    * Runs the mma family (so from 8 to 9 rows the default plan's results
    * change where the decode family stops; this mode's do not); cannot be

@@ -478,9 +478,13 @@ describe('kernel families', () => {
       expect(at(64, 1920, 2048, format).family).toBe('mma');
       expect(at(64, 4224, 2048, format).family).toBe('mma');
     }
-    // From 16 tiles the first entry takes any k from 49 rows, past 64 too.
+    // 8-bit from k 3072: k 2560 stays on mma.
+    expect(at(64, 2560, 2048, { bits: 8 }).family).toBe('mma');
+    // From 16 tiles the first entry takes any k from 49 rows, past 64 too, 8-bit included.
     expect(at(49, 8192, 4096).family).toBe('wgmma');
     expect(at(65, 8192, 4096).family).toBe('wgmma');
+    expect(at(49, 4096, 4096, { bits: 8 }).family).toBe('wgmma');
+    expect(at(64, 4096, 4096, { bits: 8 }).family).toBe('wgmma');
   });
 
   (hasWgmma ? test : test.skip)('wgmma at 49-128 rows on 12-15-tile layers with k of 8192 or more, and at 65-96 rows with k of 3072 or more, any format', () => {
@@ -498,6 +502,11 @@ describe('kernel families', () => {
         expect(at(96, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [6] });
         expect(at(97, k, n, format).family).toBe('mma');
         expect(at(128, k, n, format).family).toBe('mma');
+      }
+      // 16 tiles with k of 8192 or more keep the family at 97-128 rows (Llama-2-7B's and Llama-3-8B's down).
+      for (const m of [97, 128]) {
+        expect(at(m, 11008, 4096, format).family).toBe('wgmma');
+        expect(at(m, 14336, 4096, format).family).toBe('wgmma');
       }
       // Not 11 tiles (2816 columns), k 2048 (2048 x 3072) or k 8064 at 97-128 rows, nor 8 tiles with k 8192.
       expect(at(96, 8192, 2816, format).family).toBe('mma');
@@ -517,6 +526,10 @@ describe('kernel families', () => {
         // 18, 20 and 24 tiles: Qwen2.5-7B's qkv (3584 x 4608), Llama-2-13B's o (5120 x 5120), Llama-3-8B's qkv (4096 x 6144).
         for (const [k, n] of [[3584, 4608], [5120, 5120], [4096, 6144]]) expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
       }
+      // The tile bounds are inclusive: 15 tiles (3840 columns) with k 8192, 18 (4608) with k 4096; not 17 (4352).
+      expect(at(40, 8192, 3840, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+      expect(at(40, 4096, 4608, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
+      expect(at(40, 4096, 4352, format).family).toBe('mma');
       // Not at 32 rows; not k 8064 at 12 tiles, 11 tiles, 16 tiles with k 8192-10880 or 4096 (Llama-2-7B's o), k 3072
       // at 20 tiles (Llama-3.2-3B's qkv), 25 tiles with k 4096, or 32 (Llama-2-70B's o).
       expect(at(32, 8192, 3072, format).family).toBe('mma');
@@ -686,6 +699,9 @@ describe('kernel families', () => {
     expect(blocks(32, 2048, 1024, {}, { sms: 100 })).toBe(100);
     expect(blocks(32, 2048, 1024, {}, { tile: narrow })).toBe(132);
     expect(blocks(32, 2048, 1024, {}, { maxPar: 1 })).toBe(132);
+    // At 9-16 rows too (a batch-invariant call passes a tile and maxPar 1: one block per SM).
+    expect(blocks(12, 2048, 1024, {}, { maxPar: 1 })).toBe(132);
+    expect(blocks(12, 2048, 1024, {}, { tile: narrow })).toBe(132);
     // On more SMs the same prices: 148 SMs give 4096 x 1024 the same 8 a column.
     expect(chooseKernel(layer(32, 4096, 1024), { ...target(90), smCount: 148 }, MMA).blocks).toBe(64);
   });
