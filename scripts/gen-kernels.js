@@ -256,9 +256,11 @@ function zerosMask(modes) {
   return `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
 }
 
-// An integer of at least `min`.
+// An integer of at least `min` that the generated headers' `int` fields hold
+// (a larger one would be written as 1e+21, or overflow the int).
+const INT_MAX = 2 ** 31 - 1;
 function isCount(value, min) {
-  return Number.isInteger(value) && value >= min;
+  return Number.isInteger(value) && value >= min && value <= INT_MAX;
 }
 
 // An optional filter of a table entry (bits, activations, zero-point modes):

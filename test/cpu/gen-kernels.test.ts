@@ -192,6 +192,8 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
     ['a choose entry whose maxTiles is under its minTiles', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxTiles: 15 }]), CHOOSE_REFUSED],
     ['a choose entry with a maxTiles of 0 (no tiles)', (w) => (w.choose = [{ minBatch: 49, minTiles: 0, maxTiles: 0 }]), CHOOSE_REFUSED],
     ['a choose entry with a fractional maxTiles', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxTiles: 24.5 }]), CHOOSE_REFUSED],
+    ['a choose entry with a maxTiles past an int', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxTiles: 1e21 }]), CHOOSE_REFUSED],
+    ['a choose entry with a minK past an int', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, minK: 2 ** 31 }]), CHOOSE_REFUSED],
     ['a choose entry whose maxBatch is under its minBatch', (w) => (w.choose = [{ minBatch: 49, maxBatch: 48, minTiles: 16 }]), CHOOSE_REFUSED],
     ['a choose entry whose maxK is under its minK', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, minK: 4096, maxK: 2048 }]), CHOOSE_REFUSED],
     ['a choose entry with a maxK of 0 (no k)', (w) => (w.choose = [{ minBatch: 49, minTiles: 16, maxK: 0 }]), CHOOSE_REFUSED],
