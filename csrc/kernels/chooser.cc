@@ -489,23 +489,24 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   // price counts the first launch's.
   if (!mma_options && m > 0) {
     const int columns = (n + p.tile_n - 1) / p.tile_n;
-    int rows = 0;
-    int m_blocks = 0;
-    next_launch(m, p.max_par, &rows, &m_blocks);
-    const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
+    const int k_tiles = k / p.tile_k;
     for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
       const table::AlignedBlocks& e = table::kAlignedBlocks[i];
       if (!aligned_entry(e, m, format, target.arch, arch)) continue;
       const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
-      const int blocks = aligned_blocks(columns, k / p.tile_k, target.sm_count, min_blocks);
+      const int blocks = aligned_blocks(columns, k_tiles, target.sm_count, min_blocks);
       if (blocks > 0) p.blocks = blocks;
       break;
     }
     for (int i = 0; i < table::kPricedBlocksCount; ++i) {
       const table::PricedBlocks& e = table::kPricedBlocks[i];
       if (!priced_entry(e, m, format, target.arch, arch)) continue;
+      int rows = 0;
+      int m_blocks = 0;
+      next_launch(m, p.max_par, &rows, &m_blocks);
+      const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
       if (static_cast<long>(columns) * problems <= target.sm_count)
-        p.blocks = std::min(p.blocks, priced_blocks(columns * problems, k / p.tile_k, target.sm_count, e));
+        p.blocks = std::min(p.blocks, priced_blocks(columns * problems, k_tiles, target.sm_count, e));
       break;
     }
   }
