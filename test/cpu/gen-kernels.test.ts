@@ -234,15 +234,6 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
     expect(r.header).toContain('constexpr AlignedBlocks kAlignedBlocks[] = {{90, 8, 0x110u, 0x2u, 0}};');
   });
 
-  test('no entries: a placeholder that matches nothing, and a count of 0', () => {
-    const r = generate(() => {}, withEntries([]));
-    expect(r.status).toBe(0);
-    expect(r.header).toContain('constexpr int kAlignedBlocksCount = 0;');
-    const r2 = generate(() => {}, (m) => delete m.alignedBlocks);
-    expect(r2.status).toBe(0);
-    expect(r2.header).toContain('constexpr int kAlignedBlocksCount = 0;');
-  });
-
   const REFUSED =
     'gen-kernels: mma alignedBlocks.entries must list { arch >= 80, maxBatch 1..64, bits?: the table\'s bits, activations?: the table\'s activations, minFillPercent 0..100 } entries, and nothing else';
   const entry: Entry = { arch: 90, maxBatch: 16, minFillPercent: 50 };
@@ -260,14 +251,6 @@ describe('gen-kernels.js: the mma family\'s aligned block counts', () => {
   ])('refused: %s', (_, entries) => {
     const r = generate(() => {}, withEntries(entries));
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: REFUSED, written: [] });
-  });
-
-  test.each<[string, (w: Family) => void, (m: Family) => void, string]>([
-    ['an unknown key next to the entries', () => {}, (m) => Object.assign(m.alignedBlocks!, { entry: [] }), 'gen-kernels: mma alignedBlocks has unknown keys: entry'],
-    ['alignedBlocks in the wgmma family', (w) => (w.alignedBlocks = { entries: [] }), () => {}, "gen-kernels: alignedBlocks is the mma family's; the wgmma family has one"],
-  ])('refused: %s', (_, edit, editMma, message) => {
-    const r = generate(edit, editMma);
-    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
   });
 });
 
@@ -465,14 +448,10 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
     expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{90, 20, 40, 0x100u, 0x2u, 63, 0}};');
   });
 
-  test('no entries: a placeholder that matches nothing, and a count of 0', () => {
+  test('no entries: a placeholder that matches nothing (no rows: min_batch 1 over max_batch 0)', () => {
     const r = generate(() => {}, withEntries([]));
     expect(r.status).toBe(0);
     expect(r.header).toContain('constexpr PricedBlocks kPricedBlocks[] = {{0, 1, 0, 0x0u, 0x0u, 0, 0}};');
-    expect(r.header).toContain('constexpr int kPricedBlocksCount = 0;');
-    const r2 = generate(() => {}, (m) => delete m.pricedBlocks);
-    expect(r2.status).toBe(0);
-    expect(r2.header).toContain('constexpr int kPricedBlocksCount = 0;');
   });
 
   const REFUSED =
@@ -500,10 +479,25 @@ describe('gen-kernels.js: the mma family\'s priced block counts', () => {
     const r = generate(() => {}, withEntries(entries));
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: REFUSED, written: [] });
   });
+});
+
+// What gen-kernels' mmaSectionEntries checks for both of the mma family's block-count sections.
+describe.each([
+  ['alignedBlocks', 'kAlignedBlocks'],
+  ['pricedBlocks', 'kPricedBlocks'],
+] as const)('gen-kernels.js: the mma family\'s %s section', (section, name) => {
+  test('no entries, or no section: a count of 0', () => {
+    const r = generate(() => {}, (m) => (m[section] = { entries: [] }));
+    expect(r.status).toBe(0);
+    expect(r.header).toContain(`constexpr int ${name}Count = 0;`);
+    const r2 = generate(() => {}, (m) => delete m[section]);
+    expect(r2.status).toBe(0);
+    expect(r2.header).toContain(`constexpr int ${name}Count = 0;`);
+  });
 
   test.each<[string, (w: Family) => void, (m: Family) => void, string]>([
-    ['an unknown key next to the entries', () => {}, (m) => Object.assign(m.pricedBlocks!, { entry: [] }), 'gen-kernels: mma pricedBlocks has unknown keys: entry'],
-    ['pricedBlocks in the wgmma family', (w) => (w.pricedBlocks = { entries: [] }), () => {}, "gen-kernels: pricedBlocks is the mma family's; the wgmma family has one"],
+    ['an unknown key next to the entries', () => {}, (m) => Object.assign(m[section]!, { entry: [] }), `gen-kernels: mma ${section} has unknown keys: entry`],
+    [`${section} in the wgmma family`, (w) => (w[section] = { entries: [] }), () => {}, `gen-kernels: ${section} is the mma family's; the wgmma family has one`],
   ])('refused: %s', (_, edit, editMma, message) => {
     const r = generate(edit, editMma);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
