@@ -75,6 +75,24 @@ export interface KernelTableFile {
     /** wgmma: per split count s = 1..maxSplits, the share of the SMs (percent) clusters of s blocks fill at once. */
     clusterSmPercent?: number[];
     /**
+     * wgmma: where the chooser prices the two families against each other and overrules the choose entries: at
+     * minBatch..maxBatch rows and k >= minK on the GPU of compute capability `arch`, in the formats listed (filters
+     * default to all), for calls free to take either family, when the other family's price is lower by more than the first
+     * minGain entry matching (m <= maxBatch, the format's bits) says. The prices' terms are in ns, GB/s and
+     * percent: table.json's $comment and csrc/kernels/chooser.cc (mma_price_ps, wgmma_price_ps).
+     */
+    familyPrice?: {
+      arch: number;
+      minBatch: number;
+      maxBatch: number;
+      minK?: number;
+      /** streamK false: not where the wgmma plan is a stream-k launch; true: only there. */
+      formats: Array<{ bits?: number[]; groupSizes?: number[]; activations?: string[]; zeroPoints?: boolean[]; streamK?: boolean }>;
+      minGain: Array<{ maxBatch?: number; bits?: number[]; percent: number }>;
+      mma: Record<string, number | Record<string, number>>;
+      wgmma: Record<string, number | Record<string, number | Record<string, number>>>;
+    };
+    /**
      * mma: block counts whose stripes follow column tiles, for the default plan
      * at small batches; the first entry matching the GPU's compute capability,
      * m <= maxBatch, the format's bits and activation (default: any) applies

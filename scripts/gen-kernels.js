@@ -323,6 +323,123 @@ function checkWgmma(table) {
     );
 }
 
+// The row blocks (16 rows each) the mma family runs m rows in, for every m
+// of min..max (one problem: max <= rowsPerProblem), and the wgmma tile
+// heights it takes for them (the smallest of `rows` holding m, else the
+// tallest): the keys a familyPrice section must price.
+function pricedHeights(min, max, rows) {
+  const rowBlocks = new Set();
+  const heights = new Set();
+  for (let m = min; m <= max; ++m) {
+    rowBlocks.add(Math.ceil(m / 16));
+    heights.add(rows.find((r) => r >= m) ?? rows[rows.length - 1]);
+  }
+  return { rowBlocks: [...rowBlocks], heights: [...heights] };
+}
+
+// Whether `obj` is an object whose keys are exactly `keys` (as strings), each
+// a cost (a finite number >= 0).
+function isCostMap(obj, keys) {
+  const isCost = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  return (
+    obj !== null &&
+    typeof obj === 'object' &&
+    !Array.isArray(obj) &&
+    Object.keys(obj).length === keys.length &&
+    keys.every((k) => isCost(obj[String(k)]))
+  );
+}
+
+// The wgmma family's price against the mma family (table.json
+// wgmma.familyPrice), checked like the choose entries: each mistake stops
+// the build with one line naming it.
+function checkFamilyPrice(table) {
+  const wgmma = familyNamed(table, 'wgmma');
+  for (const other of table.families)
+    if (other !== wgmma && other.familyPrice !== undefined) fail(`familyPrice is the wgmma family's; the ${other.name} family has one`);
+  const fp = wgmma?.familyPrice;
+  if (fp === undefined) return;
+  const where = 'wgmma familyPrice';
+  const known = (obj, keys, name) => {
+    const unknown = Object.keys(obj ?? {}).filter((k) => !keys.includes(k) && !k.startsWith('$'));
+    if (unknown.length) fail(`${name} has unknown keys: ${unknown.join(', ')}`);
+  };
+  known(fp, ['arch', 'minBatch', 'maxBatch', 'minK', 'formats', 'minGain', 'mma', 'wgmma'], where);
+  if (fp.arch !== wgmma.arch) fail(`${where} arch must be the family's (${wgmma.arch}), not ${fp.arch}`);
+  // 17 rows and up: the mma family's one-row-block kernels were not priced;
+  // one 64-row problem at most: the mma price has no term for several.
+  if (!(isCount(fp.minBatch, 17) && isCount(fp.maxBatch, fp.minBatch) && fp.maxBatch <= table.shape.rowsPerProblem))
+    fail(`${where} must have 17 <= minBatch <= maxBatch <= ${table.shape.rowsPerProblem} (one problem), not ${fp.minBatch}..${fp.maxBatch}`);
+  if (!(fp.minK === undefined || isCount(fp.minK, 0))) fail(`${where} minK must be an integer >= 0, not ${fp.minK}`);
+  const familyBits = wgmma.formats?.bits ?? table.formats.bits;
+  const familyGroups = wgmma.formats?.groupSizes ?? table.formats.groupSizes;
+  const familyZeros = wgmma.formats?.zeroPoints ?? table.formats.zeroPoints;
+  const formatOk = (f) =>
+    f !== null &&
+    typeof f === 'object' &&
+    Object.keys(f).every((key) => ['bits', 'groupSizes', 'activations', 'zeroPoints', 'streamK'].includes(key)) &&
+    (f.streamK === undefined || typeof f.streamK === 'boolean') &&
+    isOptionalSubset(f.bits, familyBits) &&
+    isOptionalSubset(f.groupSizes, familyGroups) &&
+    isOptionalSubset(f.activations, table.formats.activations) &&
+    isOptionalSubset(f.zeroPoints, familyZeros);
+  if (!(Array.isArray(fp.formats) && fp.formats.length > 0 && fp.formats.every(formatOk)))
+    fail(`${where} formats must list { bits?, groupSizes?, activations?, zeroPoints?: some of the family's, streamK?: true or false } filters`);
+  // The last minGain entry has no filter, so that every call finds one.
+  const gains = fp.minGain;
+  const gainOk = (g, i) =>
+    g !== null &&
+    typeof g === 'object' &&
+    Object.keys(g).every((key) => ['maxBatch', 'bits', 'percent'].includes(key)) &&
+    (g.maxBatch === undefined || isCount(g.maxBatch, 1)) &&
+    isOptionalSubset(g.bits, familyBits) &&
+    isCount(g.percent, 0) &&
+    g.percent < 100 &&
+    (i < gains.length - 1 || (g.maxBatch === undefined && g.bits === undefined));
+  if (!(Array.isArray(gains) && gains.length > 0 && gains.every(gainOk)))
+    fail(`${where} minGain must list { maxBatch?: >= 1, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`);
+  const { rowBlocks, heights } = pricedHeights(fp.minBatch, fp.maxBatch, wgmma.rows);
+  const isCost = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const isRate = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const mma = fp.mma ?? {};
+  known(mma, ['fixedNs', 'blockNs', 'sharingNsPerRowBlock', 'straddleNs', 'stageNs', 'stageExtraNs', 'memoryGBps'], `${where} mma`);
+  if (
+    !(
+      isCostMap(mma.fixedNs, rowBlocks) &&
+      isCostMap(mma.stageNs, rowBlocks) &&
+      isCostMap(mma.stageExtraNs, ['wideTile', 'bits8', 'bfloat16', 'zeroPoints']) &&
+      [mma.blockNs, mma.sharingNsPerRowBlock, mma.straddleNs].every(isCost) &&
+      isRate(mma.memoryGBps)
+    )
+  )
+    fail(
+      `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), ` +
+        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (ns >= 0) and memoryGBps > 0',
+    );
+  const wg = fp.wgmma ?? {};
+  known(
+    wg,
+    ['fixedNs', 'fixedNsPer64Rows', 'blockNs', 'splitNsPer64Rows', 'stageNs', 'stageExtraNs', 'stageGBps', 'memoryGBps', 'streamK'],
+    `${where} wgmma`,
+  );
+  const sk = wg.streamK ?? {};
+  known(sk, ['extraStages', 'runPercent', 'memoryPercent'], `${where} wgmma streamK`);
+  if (
+    !(
+      [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs, sk.extraStages, sk.memoryPercent].every(isCost) &&
+      isCostMap(wg.stageExtraNs, ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints8Bit']) &&
+      isCostMap(sk.runPercent, heights) &&
+      isRate(wg.stageGBps) &&
+      isRate(wg.memoryGBps)
+    )
+  )
+    fail(
+      `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (ns >= 0), stageExtraNs { bits8, bfloat16, ` +
+        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps > 0, and streamK { extraStages, memoryPercent, runPercent for each tile ` +
+        `height of minBatch..maxBatch rows (${heights}) }`,
+    );
+}
+
 // The decode family's rules, checked like the wgmma ones.
 function checkDecode(table) {
   const decode = familyNamed(table, 'decode');
@@ -505,6 +622,67 @@ function mmaEntryMasks(table, e) {
 function pricedBlocksRow(table, e) {
   const milli = (v) => Math.round(v * 1000);
   return `{${e.arch}, ${e.minBatch}, ${e.maxBatch}, ${mmaEntryMasks(table, e)}, ${milli(e.partialCost)}, ${milli(e.straddleCost)}}`;
+}
+
+// The wgmma family's price against the mma family (table.json
+// wgmma.familyPrice) as C++ initializers: times in picoseconds, rates in
+// bytes per microsecond, percentages in thousandths, all integers; the
+// per-row-block and per-tile-height costs as arrays the chooser indexes
+// (row blocks 0..4; kWgmmaRows' order), 0 where never read.
+function familyPriceSource(table) {
+  const wgmma = familyNamed(table, 'wgmma');
+  const fp = wgmma?.familyPrice;
+  const ps = (ns) => `${Math.round(ns * 1000)}`;
+  const perUs = (gbps) => `${Math.round(gbps * 1000)}`;
+  const milli = (percent) => `${Math.round(percent * 10)}`;
+  const byRowBlocks = (map) => cppList([0, 1, 2, 3, 4].map((r) => ps(map?.[r] ?? 0)));
+  const rows = wgmma?.rows ?? [0];
+  const formats = fp?.formats ?? [];
+  const gains = fp?.minGain ?? [];
+  const m = fp?.mma;
+  const w = fp?.wgmma;
+  const x = (v) => (fp ? v() : '0');
+  return (
+    '// Where the chooser prices the mma and wgmma families against each other\n' +
+    '// (table.json wgmma.familyPrice; chooser.cc wgmma_by_price): from min_k, the formats\n' +
+    '// it prices (masks as in WgmmaChoice), the gain it needs to overrule the\n' +
+    "// choose entries (the first entry with m <= max_batch, 0: any, and the\n" +
+    "// format's bits), and each family's price: times in picoseconds, rates in\n" +
+    '// bytes per microsecond, shares in thousandths; arrays by row blocks\n' +
+    "// (mma) or by kWgmmaRows' tile heights (wgmma), 0 where never read.\n" +
+    'struct PricedFormat {\n  unsigned bits_mask;\n  unsigned groups_mask;\n  unsigned act_mask;\n  unsigned zeros_mask;\n' +
+    '  int stream_k;  // the wgmma plans priced: -1 any, 0 split plans only, 1 stream-k only\n};\n' +
+    entryArray('PricedFormat', 'kPricedFormats', formats, { bits: [], groupSizes: [], activations: [], zeroPoints: [] }, (f) =>
+      `{${bitsMask(f.bits ?? table.formats.bits)}, ${groupsMask(f.groupSizes ?? table.formats.groupSizes, table)}, ` +
+      `${actsMask(f.activations ?? table.formats.activations)}, ${zerosMask(f.zeroPoints ?? table.formats.zeroPoints)}, ` +
+      `${f.streamK === undefined ? -1 : Number(f.streamK)}}`,
+    ) +
+    'struct PriceGain {\n  int max_batch;\n  unsigned bits_mask;\n  int percent;\n};\n' +
+    entryArray('PriceGain', 'kPriceGains', gains, { bits: [], percent: 100 }, (g) =>
+      `{${g.maxBatch ?? 0}, ${bitsMask(g.bits ?? table.formats.bits)}, ${g.percent}}`,
+    ) +
+    'struct MmaPrice {\n  long long fixed_ps[5];\n  long long block_ps;\n  long long sharing_ps_per_row_block;\n  long long straddle_ps;\n' +
+    '  long long stage_ps[5];\n  long long wide_tile_stage_ps;\n  long long bits8_stage_ps;\n  long long bf16_stage_ps;\n' +
+    '  long long zero_points_stage_ps;\n  long long bytes_per_us;\n};\n' +
+    'struct WgmmaPrice {\n  long long fixed_ps;\n  long long fixed_ps_per_64_rows;\n  long long block_ps;\n  long long split_ps_per_64_rows;\n' +
+    '  long long stage_ps;\n  long long bits8_stage_ps;\n  long long bf16_stage_ps;\n  long long zero_points4_stage_ps;\n' +
+    '  long long zero_points8_stage_ps;\n  long long stage_bytes_per_us;\n  long long bytes_per_us;\n' +
+    '  long long stream_k_extra_stages_milli;\n' +
+    `  long long stream_k_run_milli[${rows.length}];\n` +
+    '  long long stream_k_memory_milli;\n};\n' +
+    'struct FamilyPrice {\n  int arch;  // 0: no price (the choose entries alone)\n  int min_batch;\n  int max_batch;\n  int min_k;\n' +
+    '  MmaPrice mma;\n  WgmmaPrice wgmma;\n};\n' +
+    'constexpr FamilyPrice kFamilyPrice = {\n' +
+    `    ${fp ? fp.arch : 0}, ${fp ? fp.minBatch : 0}, ${fp ? fp.maxBatch : 0}, ${fp?.minK ?? 0},\n` +
+    `    {${byRowBlocks(m?.fixedNs)}, ${x(() => ps(m.blockNs))}, ${x(() => ps(m.sharingNsPerRowBlock))}, ${x(() => ps(m.straddleNs))},\n` +
+    `     ${byRowBlocks(m?.stageNs)}, ${x(() => ps(m.stageExtraNs.wideTile))}, ${x(() => ps(m.stageExtraNs.bits8))}, ` +
+    `${x(() => ps(m.stageExtraNs.bfloat16))}, ${x(() => ps(m.stageExtraNs.zeroPoints))}, ${x(() => perUs(m.memoryGBps))}},\n` +
+    `    {${x(() => ps(w.fixedNs))}, ${x(() => ps(w.fixedNsPer64Rows))}, ${x(() => ps(w.blockNs))}, ${x(() => ps(w.splitNsPer64Rows))}, ` +
+    `${x(() => ps(w.stageNs))},\n     ${x(() => ps(w.stageExtraNs.bits8))}, ${x(() => ps(w.stageExtraNs.bfloat16))}, ` +
+    `${x(() => ps(w.stageExtraNs.zeroPoints4Bit))}, ${x(() => ps(w.stageExtraNs.zeroPoints8Bit))}, ${x(() => perUs(w.stageGBps))}, ` +
+    `${x(() => perUs(w.memoryGBps))},\n     ${x(() => milli(w.streamK.extraStages * 100))}, ` +
+    `${cppList(rows.map((r) => (fp ? milli(w.streamK.runPercent[r] ?? 0) : '0')))}, ${x(() => milli(w.streamK.memoryPercent))}}};\n`
+  );
 }
 
 // A C++ array of table entries and its count: \`constexpr type name[]\` of
@@ -698,6 +876,7 @@ function chooserHeader(table) {
       { arch: 0, minBatch: 1, maxBatch: 0, bits: [], activations: [], partialCost: 0, straddleCost: 0 },
       (e) => pricedBlocksRow(table, e),
     ) +
+    familyPriceSource(table) +
     '// Tile per batch size and width: the first rule with m <= max_batch (0: any)\n' +
     '// and n >= min_n wins. Rule set 0 is the default for every architecture.\n' +
     'struct TileRule {\n  int max_batch;\n  int min_n;\n  int tile_k;\n  int tile_n;\n};\n' +
@@ -740,6 +919,7 @@ function main(argv) {
   const outIndex = argv.indexOf('--out');
   const table = loadTable();
   checkWgmma(table);
+  checkFamilyPrice(table);
   checkDecode(table);
   checkAlignedBlocks(table);
   checkPricedBlocks(table);

@@ -216,15 +216,27 @@ int aligned_blocks(int columns, int k_tiles, int sms, int min_blocks) {
 // gcd(k_tiles, per) columns, so that many are looked at, or fewer once one
 // column has the most a stripe of per allows (this runs for every unbound
 // GEMM launch); and with more than one column some stripes cross a column
-// boundary and run two slices (two pipeline fills).
-long mma_blocks_price(long columns, long k_tiles, long blocks, const table::PricedBlocks& e) {
+// boundary and run two slices (two pipeline fills). mma_stripes gives the
+// stripe, the most blocks on a column and whether stripes cross columns;
+// mma_blocks_price their price.
+struct Stripes {
+  long per;       // stages per block
+  long sharing;   // the most blocks any column's reduction gathers
+  bool straddle;  // some stripes cross a column boundary
+};
+Stripes mma_stripes(long columns, long k_tiles, long blocks) {
   const long per = (columns * k_tiles + blocks - 1) / blocks;
-  if (k_tiles % per == 0) return per * 1000 + (k_tiles / per - 1) * e.partial_milli;
+  if (k_tiles % per == 0) return {per, k_tiles / per, false};
   const long most = (k_tiles - 1) / per + 2;
   long sharing = 1;
   for (long c = 0, period = std::min(columns, per / std::gcd(k_tiles, per)); c < period && sharing < most; ++c)
     sharing = std::max(sharing, (c * k_tiles + k_tiles - 1) / per - c * k_tiles / per + 1);
-  return per * 1000 + (sharing - 1) * e.partial_milli + (columns > 1 ? e.straddle_milli : 0);
+  return {per, sharing, columns > 1};
+}
+
+long mma_blocks_price(long columns, long k_tiles, long blocks, const table::PricedBlocks& e) {
+  const Stripes s = mma_stripes(columns, k_tiles, blocks);
+  return s.per * 1000 + (s.sharing - 1) * e.partial_milli + (s.straddle ? e.straddle_milli : 0);
 }
 
 // The block count of least price (mma_blocks_price) for a launch of
@@ -321,6 +333,202 @@ bool decode_entry_chosen(const table::DecodeChoice& c, int m, const Format& form
          shares >= c.min_shares && (c.max_shares == 0 || shares <= c.max_shares);
 }
 
+// The mma family's default block count (no mma option forced) for m > 0 rows
+// of an [n, k] layer in tile_k x tile_n tiles: one block per SM, or the
+// table's counts. Stripes along column tiles where it measured them faster
+// at small batches (one problem: m <= max_batch <= 64 rows); then the count
+// of least price where it priced the column reduction, where that is lower
+// (narrow layers of short k: fewer blocks a column). The price only lowers a
+// count: where it would raise an aligned one (large layers, which the aligned
+// entries were measured on and which stream at the memory's speed with fewer
+// blocks) the aligned count stays. A launch's 64-row problems side by side are
+// more columns to the kernel's stripes (mma/slice.cuh), so the price counts
+// the first launch's.
+int mma_default_blocks(int m, int n, int k, const Format& format, const Target& target, int arch, int tile_k,
+                       int tile_n, int max_par) {
+  int blocks = target.sm_count;
+  const int columns = (n + tile_n - 1) / tile_n;
+  const int k_tiles = k / tile_k;
+  for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
+    const table::AlignedBlocks& e = table::kAlignedBlocks[i];
+    if (!aligned_entry(e, m, format, target.arch, arch)) continue;
+    const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
+    const int aligned = aligned_blocks(columns, k_tiles, target.sm_count, min_blocks);
+    if (aligned > 0) blocks = aligned;
+    break;
+  }
+  for (int i = 0; i < table::kPricedBlocksCount; ++i) {
+    const table::PricedBlocks& e = table::kPricedBlocks[i];
+    if (!priced_entry(e, m, format, target.arch, arch)) continue;
+    int rows = 0;
+    int m_blocks = 0;
+    next_launch(m, max_par, &rows, &m_blocks);
+    const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
+    if (static_cast<long>(columns) * problems <= target.sm_count)
+      blocks = std::min(blocks, priced_blocks(columns * problems, k_tiles, target.sm_count, e));
+    break;
+  }
+  return blocks;
+}
+
+// An mma variant of `m_blocks` row blocks that launches on `target` (depth
+// `stages` where the call asks for one), or null.
+const Variant* mma_variant(const Format& format, int tile_k, int tile_n, int m_blocks, int arch, const Target& target,
+                           int stages) {
+  const Variant* v = find_variant(Family::kMma, format, tile_k, tile_n, m_blocks, arch);
+  if (!v || v->stages == 0 || v->smem_bytes > target.smem_optin) return nullptr;
+  if (stages && v->stages != stages) return nullptr;
+  return v;
+}
+
+// The wgmma family's plan for m rows of an [n, k] layer in tiles of `rows`
+// rows (`row_tiles` of them a column, `tiles` in all): kNoVariant where the
+// build has no variant for the GPU, kBadLaunch where the call forces
+// stream-k on a tile without it.
+Status wgmma_plan(int m, int k, const Format& format, const Target& target, int arch, const Overrides& o, int rows,
+                  int row_tiles, int tiles, Plan* out) {
+  const Variant* v =
+      target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
+          ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
+          : nullptr;
+  if (!v || v->stages <= 0 || v->smem_bytes > target.smem_optin || k % v->tile_k != 0) return Status::kNoVariant;
+  // Stream-k only where the tile has it (Variant::stream_k).
+  if (o.stream_k == 1 && !v->stream_k) return Status::kBadLaunch;
+  Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
+  w.tiles = tiles;
+  // A forced split count; else the cheaper of the split plan and, where the
+  // tile has it and the call allows it, stream-k.
+  if (o.splits != 0) {
+    w.splits = o.splits;
+  } else if (o.stream_k == 1) {
+    w.stream_k = true;
+  } else {
+    const long split_cost = wgmma_schedule(tiles, k, target.sm_count, &w);
+    w.stream_k = v->stream_k && o.stream_k == -1 && tiles > 0 &&
+                 wgmma_stream_k_cost(tiles, row_tiles, k, target.sm_count) < split_cost;
+  }
+  if (w.stream_k) {
+    w.splits = 1;
+    w.tail_tiles = 0;
+    w.tail_splits = 1;
+    w.blocks = wgmma_stream_k_blocks(tiles, k, target.sm_count);
+  } else {
+    w.blocks = (tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
+  }
+  if (w.tail_tiles > 0) w.launches = 2;
+  *out = w;
+  return Status::kOk;
+}
+
+// The bytes an [n, k] layer of `format` streams, as the family price counts
+// them: the weights, a 16-bit scale per group and column, and zero points at
+// the weights' bits (a per-column layer: one group of k).
+long long priced_bytes(int n, int k, const Format& format) {
+  const long long groups = format.group_size > 0 ? k / format.group_size : 1;
+  const long long bytes = static_cast<long long>(k) * n * format.bits / 8 + groups * n * 2;
+  return bytes + (format.zero_points ? groups * n * format.bits / 8 : 0);
+}
+
+// The mma family's price (table.json wgmma.familyPrice.mma), in picoseconds,
+// of m rows (one problem) of an [n, k] layer of `format` in tile_k x tile_n
+// tiles on `blocks` blocks: a fixed cost by row blocks, one per block, one
+// per further block on a column's reduction, and one where stripes cross
+// columns; then the longer of the longest stripe's stages and the weights
+// at the memory's speed.
+long long mma_price_ps(int m, int n, int k, const Format& format, int tile_k, int tile_n, int blocks) {
+  const table::MmaPrice& c = table::kFamilyPrice.mma;
+  const int r = (m + 15) / 16;
+  const Stripes s = mma_stripes((n + tile_n - 1) / tile_n, k / tile_k, blocks);
+  const long long stage = c.stage_ps[r] + (tile_n == 256 ? c.wide_tile_stage_ps : 0) +
+                          (format.bits == 8 ? c.bits8_stage_ps : 0) + (format.act == Act::kBF16 ? c.bf16_stage_ps : 0) +
+                          (format.zero_points ? c.zero_points_stage_ps : 0);
+  const long long fixed = c.fixed_ps[r] + blocks * c.block_ps + (s.sharing - 1) * r * c.sharing_ps_per_row_block +
+                          (s.straddle ? c.straddle_ps : 0);
+  return fixed + std::max(s.per * stage, priced_bytes(n, k, format) * 1000000 / c.bytes_per_us);
+}
+
+// The wgmma family's price (table.json wgmma.familyPrice.wgmma), in
+// picoseconds, of plan `w` (one launch) for m rows of an [n, k] layer of
+// `format` in tiles of `rows` rows: a fixed cost, one per 64 rows, per block
+// and per further split; then the longer of the longest SM's stages (a split
+// plan's waves x its stages per split; a stream-k block's run, dearer per
+// stage, plus a few) at the slower of a stage's decode and its weight bytes,
+// and the weights at the memory's speed (dearer under stream-k).
+long long wgmma_price_ps(int m, int n, int k, const Format& format, const Plan& w, int rows, int sm_count) {
+  const table::WgmmaPrice& c = table::kFamilyPrice.wgmma;
+  const long long stages = k / table::kWgmmaTileK;
+  const long long col_tiles = (n + table::kWgmmaTileN - 1) / table::kWgmmaTileN;
+  const long long bytes = priced_bytes(n, k, format);
+  const long long decode =
+      c.stage_ps + (format.bits == 8 ? c.bits8_stage_ps : 0) + (format.act == Act::kBF16 ? c.bf16_stage_ps : 0) +
+      (format.zero_points ? (format.bits == 4 ? c.zero_points4_stage_ps : c.zero_points8_stage_ps) : 0);
+  const long long stage = std::max(decode, bytes / (col_tiles * stages) * 1000000 / c.stage_bytes_per_us);
+  long long memory = bytes * 1000000 / c.bytes_per_us;
+  long long stages_milli = 0;  // on the longest-running SM, in thousandths
+  if (w.stream_k) {
+    int height = 0;
+    while (table::kWgmmaRows[height] != rows) ++height;
+    const long long run = (w.tiles * stages + w.blocks - 1) / w.blocks;
+    stages_milli = run * (1000 + c.stream_k_run_milli[height]) + c.stream_k_extra_stages_milli;
+    memory = memory * (1000 + c.stream_k_memory_milli) / 1000;
+  } else {
+    const long long per_wave = wgmma_wave_blocks(w.splits, sm_count);
+    const long long waves = (static_cast<long long>(w.tiles) * w.splits + per_wave - 1) / per_wave;
+    stages_milli = waves * ((stages + w.splits - 1) / w.splits) * 1000;
+  }
+  const long long fixed = c.fixed_ps + c.fixed_ps_per_64_rows * m / 64 + c.block_ps * w.blocks +
+                          c.split_ps_per_64_rows * (w.splits - 1) * rows / 64;
+  return fixed + std::max(stages_milli * stage / 1000, memory);
+}
+
+// The family price's entry for m rows of a layer of depth k in `format` on
+// `target` (its architecture, rows, depth and formats: table.json
+// wgmma.familyPrice), or null where it does not price the call.
+const table::PricedFormat* family_price_entry(int m, int k, const Format& format, const Target& target, int arch) {
+  const table::FamilyPrice& fp = table::kFamilyPrice;
+  if (fp.arch == 0 || target.arch != fp.arch || arch != fp.arch || m < fp.min_batch || m > fp.max_batch || k < fp.min_k)
+    return nullptr;
+  const int groups_bit = group_bit(format.group_size);
+  for (int i = 0; i < table::kPricedFormatsCount; ++i) {
+    const table::PricedFormat& f = table::kPricedFormats[i];
+    if (in_mask(f.bits_mask, format.bits) && in_mask(f.groups_mask, groups_bit) &&
+        in_mask(f.act_mask, act_bit(format)) && in_mask(f.zeros_mask, zeros_bit(format)))
+      return &f;
+  }
+  return nullptr;
+}
+
+// Whether the wgmma family takes a call that price entry `e` covers, given
+// plan `w` (its tiles `rows` high) and the choose entries' answer `chosen`:
+// the other family than `chosen` where its price is lower by more than the
+// first matching minGain entry's percentage, else `chosen`. Also `chosen`
+// where the price does not apply: a wgmma plan of two launches, or of a
+// kind the entry leaves out (stream-k or split), or no mma plan of the
+// default tile (which is also what the mma price assumes).
+bool wgmma_by_price(int m, int n, int k, const Format& format, const Target& target, int arch,
+                    const table::PricedFormat& e, const Plan& w, int rows, bool chosen) {
+  if (w.launches != 1 || (e.stream_k != -1 && e.stream_k != static_cast<int>(w.stream_k))) return chosen;
+  int tile_k = 0;
+  int tile_n = 0;
+  if (!choose_tile(m, n, target.arch, &tile_k, &tile_n) || k % tile_k != 0 ||
+      !mma_variant(format, tile_k, tile_n, (m + 15) / 16, arch, target, 0))
+    return chosen;
+  const int blocks = mma_default_blocks(m, n, k, format, target, arch, tile_k, tile_n, Overrides{}.max_par);
+  const long long mma = mma_price_ps(m, n, k, format, tile_k, tile_n, blocks);
+  const long long wgmma = wgmma_price_ps(m, n, k, format, w, rows, target.sm_count);
+  int percent = 0;
+  for (int i = 0; i < table::kPriceGainsCount; ++i) {
+    const table::PriceGain& g = table::kPriceGains[i];
+    if ((g.max_batch == 0 || m <= g.max_batch) && in_mask(g.bits_mask, format.bits)) {
+      percent = g.percent;
+      break;
+    }
+  }
+  if (wgmma * 100 < mma * (100 - percent)) return true;
+  if (mma * 100 < wgmma * (100 - percent)) return false;
+  return chosen;
+}
+
 }  // namespace
 
 void next_launch(int left, int max_par, int* rows, int* m_blocks) {
@@ -403,11 +611,13 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
 
   // The wgmma family: on the GPU its sm_90a code runs on, where a `choose`
   // entry of the table matches (enough rows and output tiles: measured, see
-  // table.json), for the formats it has, unless the call asks for the mma
-  // family or one of its options. Forced (a family, a split count or
-  // stream-k), it takes any batch and shape.
+  // table.json), or where the family price overrules the entries, for the
+  // formats it has, unless the call asks for the mma family or one of its
+  // options. Forced (a family, a split count or stream-k), it takes any
+  // batch and shape.
   const bool forced_wgmma = o.family == static_cast<int>(Family::kWgmma) || o.splits != 0 || o.stream_k == 1;
   if (forced_wgmma && (mma_options || o.family == static_cast<int>(Family::kMma))) return Status::kBadLaunch;
+  const bool free_choice = !forced_wgmma && o.family == -1 && !mma_options;
   // The tile height: the smallest compiled one that holds m (wgmma's N: a
   // shorter tile wastes less tensor work on missing rows), else the tallest.
   int rows = table::kWgmmaRows[0];
@@ -426,41 +636,19 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
               in_mask(c.bits_mask, format.bits) && in_mask(c.groups_mask, groups_bit) &&
               in_mask(c.act_mask, act_bit(format)) && in_mask(c.zeros_mask, zeros_bit(format)));
   }
-  if (forced_wgmma || (o.family == -1 && !mma_options && chosen)) {
-    const Variant* v =
-        target.arch == table::kWgmmaArch && arch == table::kWgmmaArch
-            ? find_variant(Family::kWgmma, format, table::kWgmmaTileK, table::kWgmmaTileN, rows / 16, table::kWgmmaArch)
-            : nullptr;
-    if (v && v->stages > 0 && v->smem_bytes <= target.smem_optin && k % v->tile_k == 0) {
-      // Stream-k only where the tile has it (Variant::stream_k).
-      if (o.stream_k == 1 && !v->stream_k) return Status::kBadLaunch;
-      Plan w = single_launch_plan(Family::kWgmma, v, arch, o, m);
-      w.tiles = wgmma_tiles;
-      // Searched only for a plan that runs the family (plans are made per call):
-      // a forced split count; else the cheaper of the split plan and, where
-      // the tile has it and the call allows it, stream-k.
-      if (o.splits != 0) {
-        w.splits = o.splits;
-      } else if (o.stream_k == 1) {
-        w.stream_k = true;
-      } else {
-        const long split_cost = wgmma_schedule(wgmma_tiles, k, target.sm_count, &w);
-        w.stream_k = v->stream_k && o.stream_k == -1 && wgmma_tiles > 0 &&
-                     wgmma_stream_k_cost(wgmma_tiles, wgmma_row_tiles, k, target.sm_count) < split_cost;
-      }
-      if (w.stream_k) {
-        w.splits = 1;
-        w.tail_tiles = 0;
-        w.tail_splits = 1;
-        w.blocks = wgmma_stream_k_blocks(wgmma_tiles, k, target.sm_count);
-      } else {
-        w.blocks = (wgmma_tiles - w.tail_tiles) * w.splits + w.tail_tiles * w.tail_splits;
-      }
-      if (w.tail_tiles > 0) w.launches = 2;
+  // Plans are made per call: the family's is searched only where it may run.
+  const table::PricedFormat* priced =
+      free_choice && rows > 0 ? family_price_entry(m, k, format, target, arch) : nullptr;
+  if (forced_wgmma || (free_choice && chosen) || priced) {
+    Plan w;
+    const Status status = wgmma_plan(m, k, format, target, arch, o, rows, wgmma_row_tiles, wgmma_tiles, &w);
+    if (forced_wgmma && status != Status::kOk) return status;
+    if (status == Status::kOk && priced)
+      chosen = wgmma_by_price(m, n, k, format, target, arch, *priced, w, rows, chosen);
+    if (status == Status::kOk && (forced_wgmma || chosen)) {
       *out = w;
       return Status::kOk;
     }
-    if (forced_wgmma) return Status::kNoVariant;
   }
 
   Plan p;
@@ -477,46 +665,10 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     return Status::kNoVariant;
   }
   if (k % p.tile_k != 0) return Status::kNoVariant;
-  // The default plan's block count: stripes along column tiles where the
-  // table measured them faster at small batches (one problem: m <=
-  // max_batch <= 64 rows); then the count of least price where the table
-  // priced the column reduction, where that is lower (narrow layers of
-  // short k: fewer blocks a column). The price only lowers a count: where
-  // it would raise an aligned one (large layers, which the aligned entries
-  // were measured on and which stream at the memory's speed with fewer
-  // blocks) the aligned count stays. A launch's 64-row problems side by
-  // side are more columns to the kernel's stripes (mma/slice.cuh), so the
-  // price counts the first launch's.
-  if (!mma_options && m > 0) {
-    const int columns = (n + p.tile_n - 1) / p.tile_n;
-    const int k_tiles = k / p.tile_k;
-    for (int i = 0; i < table::kAlignedBlocksCount; ++i) {
-      const table::AlignedBlocks& e = table::kAlignedBlocks[i];
-      if (!aligned_entry(e, m, format, target.arch, arch)) continue;
-      const int min_blocks = std::max(1, (e.min_fill_percent * target.sm_count + 99) / 100);
-      const int blocks = aligned_blocks(columns, k_tiles, target.sm_count, min_blocks);
-      if (blocks > 0) p.blocks = blocks;
-      break;
-    }
-    for (int i = 0; i < table::kPricedBlocksCount; ++i) {
-      const table::PricedBlocks& e = table::kPricedBlocks[i];
-      if (!priced_entry(e, m, format, target.arch, arch)) continue;
-      int rows = 0;
-      int m_blocks = 0;
-      next_launch(m, p.max_par, &rows, &m_blocks);
-      const int problems = (rows + 16 * m_blocks - 1) / (16 * m_blocks);  // as gemm.cu launches them
-      if (static_cast<long>(columns) * problems <= target.sm_count)
-        p.blocks = std::min(p.blocks, priced_blocks(columns * problems, k_tiles, target.sm_count, e));
-      break;
-    }
-  }
+  if (!mma_options && m > 0)
+    p.blocks = mma_default_blocks(m, n, k, format, target, arch, p.tile_k, p.tile_n, p.max_par);
 
-  auto pick = [&](int m_blocks) -> const Variant* {
-    const Variant* v = find_variant(p.family, format, p.tile_k, p.tile_n, m_blocks, arch);
-    if (!v || v->stages == 0 || v->smem_bytes > target.smem_optin) return nullptr;
-    if (o.stages && v->stages != o.stages) return nullptr;
-    return v;
-  };
+  auto pick = [&](int m_blocks) { return mma_variant(format, p.tile_k, p.tile_n, m_blocks, arch, target, o.stages); };
   constexpr int kFullBlocks = table::kRowsPerProblem / 16;
   for (int row = 0; row < m;) {
     int rows = 0;

@@ -190,6 +190,25 @@ describe('kernel families', () => {
   );
 
   const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
+  // Whether table.json's wgmma familyPrice covers m rows of `format` (FP16 4-bit g128 by default): there the
+  // price may overrule the choose entries (the family-price test below).
+  const familyPrice = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.familyPrice;
+  type FormatSpec = { dtype?: string; bits?: number; groupSize?: number; zeroPoints?: boolean };
+  const priced = (m: number, format: FormatSpec = {}) => {
+    const f = { dtype: 'float16', bits: 4, groupSize: 128, zeroPoints: false, ...format };
+    return (
+      familyPrice !== undefined &&
+      m >= familyPrice.minBatch &&
+      m <= familyPrice.maxBatch &&
+      familyPrice.formats.some(
+        (e) =>
+          (e.activations ?? [f.dtype]).includes(f.dtype) &&
+          (e.bits ?? [f.bits]).includes(f.bits) &&
+          (e.groupSizes ?? [f.groupSize]).includes(f.groupSize) &&
+          (e.zeroPoints ?? [f.zeroPoints]).includes(f.zeroPoints),
+      )
+    );
+  };
   const summary = (p: KernelPlan) => ({ family: p.family, rows: p.rowBlocks[0] * 16, splits: p.splits, blocks: p.blocks, streamK: p.streamK });
 
   (hasWgmma ? test : test.skip)('wgmma on compute capability 9.0 from 49 rows where the layer has 16 or more output tiles (17 at 97-128 rows), every format; mma otherwise (but the entries below)', () => {
@@ -377,9 +396,11 @@ describe('kernel families', () => {
           expect(at(32, 4096, 12288, format)).toBe('mma');
           expect(at(32, 11008, 4096, format)).toBe('mma');
         }
-        // 39 tiles (9984 columns), 16 tiles with k 10880, Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32
-        // tiles, k 8192) stay on mma.
-        for (const [k, n] of [[8192, 9984], [10880, 4096], [4096, 4096], [8192, 8192]]) expect(at(40, k, n, format)).toBe('mma');
+        // Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32 tiles, k 8192) stay on mma; so do 39 tiles (9984
+        // columns) and 16 tiles with k 10880 where the family price does not cover the format, and where it does
+        // (FP16 g128, BF16 g32 and g64) it prices them as it does their neighbours above: the family.
+        for (const [k, n] of [[4096, 4096], [8192, 8192]]) expect(at(40, k, n, format)).toBe('mma');
+        for (const [k, n] of [[8192, 9984], [10880, 4096]]) expect(at(40, k, n, format)).toBe(priced(40, format) ? 'wgmma' : 'mma');
       }
     // Not zero points (BF16 g128 with them, FP16 g64) or 8 bits (measured slower there, or not changed by the 64-row
     // tile's two k tiles; FP16 g128 with zero points: the test below).
@@ -401,10 +422,12 @@ describe('kernel families', () => {
         // points by this one.
         expect(at(m, 11008, 4096, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
       }
-      // Not below 33 rows; 39 tiles; 16 tiles with k 10880; the o layers (Llama-2-7B: 16 tiles, k 4096; Llama-2-70B:
-      // 32 tiles, k 8192) stay on mma.
+      // Not below 33 rows; the o layers (Llama-2-7B: 16 tiles, k 4096; Llama-2-70B: 32 tiles, k 8192) stay on mma.
+      // The family price (which covers this format) gives it 39 tiles, and symmetric 16 tiles with k 10880.
       expect(at(32, 8192, 10240, format).family).toBe('mma');
-      for (const [k, n] of [[8192, 9984], [10880, 4096], [4096, 4096], [8192, 8192]]) expect(at(40, k, n, format).family).toBe('mma');
+      for (const [k, n] of [[4096, 4096], [8192, 8192]]) expect(at(40, k, n, format).family).toBe('mma');
+      expect(at(40, 8192, 9984, format).family).toBe('wgmma');
+      expect(at(40, 10880, 4096, format).family).toBe(zeroPoints ? 'mma' : 'wgmma');
     }
     // Not other group sizes with zero points, nor BF16 with them (not measured with the 48-row tile).
     for (const format of [{ zeroPoints: true, groupSize: 64 }, { zeroPoints: true, groupSize: -1 }, { dtype: 'bfloat16', zeroPoints: true }, { dtype: 'bfloat16', zeroPoints: true, groupSize: 64 }] as const) {
@@ -468,23 +491,28 @@ describe('kernel families', () => {
       const eight = 'bits' in format;
       for (const [k, n] of [[2048, 1024], [4096, 1024], [2048, 2048], [3072, 2048], [4096, 2048], [4096, 3840]])
         for (const m of [49, 64]) {
-          if (eight && k === 2048) expect(at(m, k, n, format).family).toBe('mma');
+          // (and the family price gives FP16 8-bit 3072 x 2048 back to it at 64 rows)
+          if (eight && (k === 2048 || (k === 3072 && n === 2048 && m === 64 && priced(m, format)))) expect(at(m, k, n, format).family).toBe('mma');
           else expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
         }
-      // Not at 48 or 65 rows, nor with 3 tiles (768 columns), k 1920 or k 4224.
+      // Not at 48 or 65 rows, nor k 1920; nor 3 tiles (768 columns) or k 4224, but where the family price covers
+      // the format (and, for 3 tiles, 4 bits): it gives the family k 4224, and 4-bit 3 tiles.
       expect(at(48, 4096, 2048, format).family).toBe('mma');
       expect(at(65, 4096, 2048, format).family).toBe('mma');
-      expect(at(64, 4096, 768, format).family).toBe('mma');
       expect(at(64, 1920, 2048, format).family).toBe('mma');
-      expect(at(64, 4224, 2048, format).family).toBe('mma');
+      expect(at(64, 4096, 768, format).family).toBe(priced(64, format) && !eight ? 'wgmma' : 'mma');
+      expect(at(64, 4224, 2048, format).family).toBe(priced(64, format) ? 'wgmma' : 'mma');
     }
     // 8-bit from k 3072: k 2560 stays on mma.
     expect(at(64, 2560, 2048, { bits: 8 }).family).toBe('mma');
-    // From 16 tiles the first entry takes any k from 49 rows, past 64 too, 8-bit included.
+    // From 16 tiles the first entry takes any k from 49 rows, past 64 too, 8-bit included but where the family price
+    // gives 8-bit 4096 x 4096 (Llama-2-7B's o) back to mma (5-9% cheaper there at 49-64 rows; not BF16 g64).
     expect(at(49, 8192, 4096).family).toBe('wgmma');
     expect(at(65, 8192, 4096).family).toBe('wgmma');
-    expect(at(49, 4096, 4096, { bits: 8 }).family).toBe('wgmma');
-    expect(at(64, 4096, 4096, { bits: 8 }).family).toBe('wgmma');
+    expect(at(49, 4096, 4096, { bits: 8 }).family).toBe('mma');
+    expect(at(64, 4096, 4096, { bits: 8 }).family).toBe('mma');
+    expect(at(65, 4096, 4096, { bits: 8 }).family).toBe('wgmma');
+    expect(at(64, 4096, 4096, { bits: 8, dtype: 'bfloat16', groupSize: 64 }).family).toBe('wgmma');
   });
 
   (hasWgmma ? test : test.skip)('wgmma at 49-128 rows on 12-15-tile layers with k of 8192 or more, and at 65-96 rows with k of 3072 or more, any format', () => {
@@ -529,16 +557,72 @@ describe('kernel families', () => {
       // The tile bounds are inclusive: 15 tiles (3840 columns) with k 8192, 18 (4608) with k 4096; not 17 (4352).
       expect(at(40, 8192, 3840, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
       expect(at(40, 4096, 4608, format)).toMatchObject({ family: 'wgmma', rowBlocks: [3] });
-      expect(at(40, 4096, 4352, format).family).toBe('mma');
-      // Not at 32 rows; not k 8064 at 12 tiles, 11 tiles, 16 tiles with k 8192-10880 or 4096 (Llama-2-7B's o), k 3072
-      // at 20 tiles (Llama-3.2-3B's qkv), 25 tiles with k 4096, or 32 (Llama-2-70B's o).
+      // Not at 32 rows; not 16 tiles with k 8192 or 4096 (Llama-2-7B's o), k 3072 at 20 tiles (Llama-3.2-3B's qkv),
+      // or 32 (Llama-2-70B's o).
       expect(at(32, 8192, 3072, format).family).toBe('mma');
       expect(at(32, 4096, 6144, format).family).toBe('mma');
-      for (const [k, n] of [[8064, 3072], [8192, 2816], [8192, 4096], [10880, 4096], [4096, 4096], [3072, 5120], [4096, 6400], [8192, 8192]])
-        expect(at(40, k, n, format).family).toBe('mma');
+      for (const [k, n] of [[8192, 4096], [4096, 4096], [3072, 5120], [8192, 8192]]) expect(at(40, k, n, format).family).toBe('mma');
+      // Nor 17 tiles with k 4096, k 8064 at 12 tiles, 11 tiles or 25 tiles with k 4096 where the family price does not
+      // cover the format; where it does, it prices them as their neighbours: the family. 16 tiles with k 10880 too
+      // but with zero points.
+      for (const [k, n] of [[4096, 4352], [8064, 3072], [8192, 2816], [4096, 6400]])
+        expect(at(40, k, n, format).family).toBe(priced(40, format) ? 'wgmma' : 'mma');
+      expect(at(40, 10880, 4096, format).family).toBe(priced(40, format) && !('zeroPoints' in format) ? 'wgmma' : 'mma');
     }
     // Not 8-bit.
     for (const [k, n] of [[8192, 3072], [4096, 6144]]) expect(at(40, k, n, { bits: 8 }).family).toBe('mma');
+  });
+
+  (hasWgmma ? test : test.skip)('the family price overrules the choose entries at 17-64 rows in the formats it covers, by more than its margin', () => {
+    const at = (m: number, k: number, n: number, format: FormatSpec = {}, o = {}) => chooseKernel(layer(m, k, n, format), target(90), o).family;
+    const u8 = { bits: 8 } as const;
+    // Llama-2-13B's o (5120 x 5120, 20 tiles) at 17-32 rows: the entries give mma, the price the family (11-7% cheaper)
+    // in FP16 g128 and BF16 g32 and g64 alike; not FP16 g64 or BF16 g128, which it does not cover; not at 16 rows.
+    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }]) {
+      expect(priced(24, format)).toBe(true);
+      for (const m of [17, 24, 32]) expect(at(m, 5120, 5120, format)).toBe('wgmma');
+    }
+    for (const format of [{ groupSize: 64 }, { dtype: 'bfloat16' }]) {
+      expect(priced(24, format)).toBe(false);
+      expect(at(24, 5120, 5120, format)).toBe('mma');
+    }
+    expect(at(16, 5120, 5120)).not.toBe('wgmma');
+    // Llama-3-8B's gate_up in 8 bits (4096 x 28672, 112 tiles) at 17-48 rows: the family (9-11% cheaper, past the
+    // 6% 8-bit margin up to 48 rows).
+    for (const m of [17, 32, 48]) expect(at(m, 4096, 28672, u8)).toBe('wgmma');
+    // And back: Llama-2-7B's o in 8 bits at 49-64 rows (the entries' 16-tile layers) and Llama-2-70B's qkv at 64
+    // (5% cheaper on mma: past the 4% margin from 49 rows); from 65 rows the entries alone.
+    for (const m of [49, 56, 64]) expect(at(m, 4096, 4096, u8)).toBe('mma');
+    expect(at(64, 8192, 10240, u8)).toBe('mma');
+    expect(at(65, 4096, 4096, u8)).toBe('wgmma');
+    expect(at(65, 8192, 10240, u8)).toBe('wgmma');
+    // Within the margin the entries' choice stands: 8-bit 4096 x 4608 at 40 rows prices 4.6% cheaper on the family,
+    // under the 6% that 8-bit layers need up to 48 rows (4-bit 4096 x 4608 at 40 rows: an entry's, the family).
+    expect(at(40, 4096, 4608, u8)).toBe('mma');
+    expect(at(40, 4096, 4608)).toBe('wgmma');
+    // Only where the call leaves the family free: a forced family or an mma option keeps it.
+    expect(at(24, 5120, 5120, {}, { family: 'mma' })).toBe('mma');
+    expect(at(24, 5120, 5120, {}, { maxPar: 8 })).toBe('mma');
+    expect(at(56, 4096, 4096, u8, { family: 'wgmma' })).toBe('wgmma');
+    expect(at(56, 4096, 4096, u8, { splits: 2 })).toBe('wgmma');
+    // Not FP16 4-bit with zero points where the family's plan is stream-k (Llama-2-70B's down at 17-32 rows prices 6%
+    // cheaper on mma but measured 7% slower there), but where it is a split plan (Llama-2-7B's o at 64 rows: mma).
+    expect(chooseKernel(layer(24, 28672, 8192), target(90), { family: 'wgmma' }).streamK).toBe(true);
+    for (const m of [17, 24, 32]) expect(at(m, 28672, 8192, { zeroPoints: true })).toBe('wgmma');
+    expect(chooseKernel(layer(64, 4096, 4096), target(90), { family: 'wgmma' }).streamK).toBe(false);
+    expect(at(64, 4096, 4096, { zeroPoints: true })).toBe('mma');
+    expect(at(64, 4096, 4096)).toBe('wgmma');
+    // Nor k below 2048 (the layers it was fitted to; 1024 x 3072 at 33 rows measured 5% slower on the family it
+    // prices cheaper): 1024 x 8704 at 33 rows keeps the entries' mma, 2048 x 8704 goes to the family.
+    expect(at(33, 1024, 3072)).toBe('mma');
+    expect(at(33, 1024, 8704)).toBe('mma');
+    expect(at(33, 2048, 8704)).toBe('wgmma');
+    // Not where the family's plan is two launches (never measured): 8-bit 2048 x 34048 at 56 rows (133 tiles, an
+    // entry's) prices cheaper on mma than the family's stream-k launch, but without stream-k the family runs 132
+    // tiles and then the last one split, and the entries' choice stands.
+    expect(at(56, 2048, 34048, u8)).toBe('mma');
+    const split = chooseKernel(layer(56, 2048, 34048, u8), target(90), { streamK: false });
+    expect(split).toMatchObject({ family: 'wgmma', launches: 2, tailTiles: 1 });
   });
 
   (hasWgmma ? test : test.skip)('wgmma: a last, partial wave of tiles runs split in a second launch where that costs less than one launch', () => {

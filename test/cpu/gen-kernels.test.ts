@@ -2,8 +2,8 @@
  * scripts/gen-kernels.js on tables other than the shipped one: the wgmma
  * family's rules (tile heights, split-k limits and costs, cluster
  * capacities, choose entries), the decode family's (formats, tile heights,
- * depth, k shares, choose entries), the mma family's aligned block counts and
- * its evict-first hint are checked before anything is written, each
+ * depth, k shares, choose entries), the wgmma family's price against the mma
+ * family, the mma family's aligned block counts and its evict-first hint are checked before anything is written, each
  * mistake named in one line; and a valid table's values reach
  * kernel_table.h (what the kernels compile from) and chooser_table.h (what
  * only the chooser reads). No GPU, no nvcc.
@@ -75,7 +75,8 @@ describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => 
     // A choose entry, cost or tile rule changed in table.json must not touch the header every kernel includes.
     const policy = ['kWgmmaChoose', 'kWgmmaMaxSplits', 'kWgmmaMinSplitStages', 'kWgmmaBlockCostStages', 'kWgmmaSplitCostStages',
       'kWgmmaTailLaunchCostStages', 'kWgmmaStreamKShareCostStages', 'kWgmmaStreamKPartialCostStages', 'kWgmmaStreamKRowReusePercent',
-      'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'kPricedBlocks', 'TileRule', 'kDefaultRules'];
+      'kWgmmaClusterSmPercent', 'kDecodeChoose', 'kDecodeWarpsPerSm', 'kAlignedBlocks', 'kPricedBlocks', 'kFamilyPrice', 'kPricedFormats',
+      'kPriceGains', 'TileRule', 'kDefaultRules'];
     for (const name of policy) {
       expect({ name, inKernels: kernels.includes(name) }).toEqual({ name, inKernels: false });
       expect({ name, inChooser: chooser.includes(name) }).toEqual({ name, inChooser: true });
@@ -93,6 +94,7 @@ describe('gen-kernels.js: two headers, the kernels\' and the chooser\'s', () => 
         w.streamKShareCostStages = 5;
         w.streamKPartialCostStages = 2;
         w.streamKRowReusePercent = 25;
+        w.familyPrice = { ...w.familyPrice!, minK: 1024, minGain: [{ percent: 9 }] };
       },
       (m) => {
         m.alignedBlocks = { entries: [{ arch: 90, maxBatch: 8, minFillPercent: 50 }] };
@@ -213,6 +215,107 @@ describe('gen-kernels.js: the wgmma family of the kernel table', () => {
   ])('refused: %s', (_, edit, message) => {
     const r = generate(edit);
     expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+});
+
+describe('gen-kernels.js: the wgmma family\'s price against the mma family', () => {
+  type Price = NonNullable<Family['familyPrice']>;
+  const shipped = (): Price => structuredClone(KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')!.familyPrice!);
+  const withPrice = (edit: (p: Price) => void) => (w: Family) => {
+    w.familyPrice = shipped();
+    edit(w.familyPrice);
+  };
+
+  test('the values reach chooser_table.h as integers: ps, bytes per us, thousandths; by row blocks and tile heights', () => {
+    const r = generate(
+      withPrice((p) => {
+        p.minBatch = 33;
+        p.maxBatch = 48; // 3 row blocks, the 48-row tile
+        p.minK = 4096;
+        p.formats = [{ bits: [8], activations: ['bfloat16'], streamK: false }, { groupSizes: [64, -1], zeroPoints: [true], streamK: true }, {}];
+        p.minGain = [{ maxBatch: 40, bits: [4], percent: 7 }, { percent: 2 }];
+        p.mma = {
+          fixedNs: { 3: 1000.5 },
+          blockNs: 0.25,
+          sharingNsPerRowBlock: 1,
+          straddleNs: 2,
+          stageNs: { 3: 300 },
+          stageExtraNs: { wideTile: 3, bits8: 4, bfloat16: 5, zeroPoints: 6 },
+          memoryGBps: 3000.5,
+        };
+        p.wgmma = {
+          fixedNs: 10,
+          fixedNsPer64Rows: 11,
+          blockNs: 12,
+          splitNsPer64Rows: 13,
+          stageNs: 14,
+          stageExtraNs: { bits8: 15, bfloat16: 16, zeroPoints4Bit: 17, zeroPoints8Bit: 18 },
+          stageGBps: 20.25,
+          memoryGBps: 3100,
+          streamK: { extraStages: 1.5, runPercent: { 48: 12.3 }, memoryPercent: 20 },
+        };
+      }),
+    );
+    expect(r.status).toBe(0);
+    expect(r.header).toContain(
+      'constexpr PricedFormat kPricedFormats[] = {{0x100u, 0xfu, 0x2u, 0x3u, 0}, {0x110u, 0xau, 0x3u, 0x2u, 1}, {0x110u, 0xfu, 0x3u, 0x3u, -1}};',
+    );
+    expect(r.header).toContain('constexpr PriceGain kPriceGains[] = {{40, 0x10u, 7}, {0, 0x110u, 2}};');
+    expect(r.header).toContain(
+      'constexpr FamilyPrice kFamilyPrice = {\n    90, 33, 48, 4096,\n' +
+        '    {{0, 0, 0, 1000500, 0}, 250, 1000, 2000,\n     {0, 0, 0, 300000, 0}, 3000, 4000, 5000, 6000, 3000500},\n' +
+        '    {10000, 11000, 12000, 13000, 14000,\n     15000, 16000, 17000, 18000, 20250, 3100000,\n     1500, {0, 123, 0, 0, 0}, 200}};',
+    );
+  });
+
+  test('no price: a placeholder the chooser never reads (arch 0), the choose entries alone', () => {
+    const r = generate((w) => delete w.familyPrice);
+    expect(r.status).toBe(0);
+    expect(r.header).toContain('constexpr int kPricedFormatsCount = 0;');
+    expect(r.header).toContain('constexpr FamilyPrice kFamilyPrice = {\n    0, 0, 0, 0,\n');
+  });
+
+  const where = 'gen-kernels: wgmma familyPrice';
+  const MMA_REFUSED = (rowBlocks: string) =>
+    `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (ns >= 0) and memoryGBps > 0`;
+  const WGMMA_REFUSED = (heights: string) =>
+    `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (ns >= 0), stageExtraNs { bits8, bfloat16, zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps > 0, and streamK { extraStages, memoryPercent, runPercent for each tile height of minBatch..maxBatch rows (${heights}) }`;
+  const FORMATS_REFUSED = `${where} formats must list { bits?, groupSizes?, activations?, zeroPoints?: some of the family's, streamK?: true or false } filters`;
+  const GAIN_REFUSED = `${where} minGain must list { maxBatch?: >= 1, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`;
+  const ROWS_REFUSED = (a: number, b: number) => `${where} must have 17 <= minBatch <= maxBatch <= 64 (one problem), not ${a}..${b}`;
+  test.each<[string, (p: Price) => void, string]>([
+    ['another architecture than the family\'s', (p) => (p.arch = 80), `${where} arch must be the family's (90), not 80`],
+    ['a row block of 16 rows (not fitted)', (p) => (p.minBatch = 16), ROWS_REFUSED(16, 64)],
+    ['more than one 64-row problem', (p) => (p.maxBatch = 65), ROWS_REFUSED(17, 65)],
+    ['maxBatch under minBatch', (p) => (p.maxBatch = 16), ROWS_REFUSED(17, 16)],
+    ['a negative minK', (p) => (p.minK = -1), `${where} minK must be an integer >= 0, not -1`],
+    ['an unknown key', (p) => Object.assign(p, { maxK: 8192 }), `${where} has unknown keys: maxK`],
+    ['no format', (p) => (p.formats = []), FORMATS_REFUSED],
+    ['a format filter with no bits', (p) => (p.formats = [{ bits: [] }]), FORMATS_REFUSED],
+    ['a format filter with a misspelt key', (p) => (p.formats = [{ group: [128] } as never]), FORMATS_REFUSED],
+    ['a format filter whose streamK is not a boolean', (p) => (p.formats = [{ streamK: 0 } as never]), FORMATS_REFUSED],
+    ['no minGain entry', (p) => (p.minGain = []), GAIN_REFUSED],
+    ['a last minGain entry with a filter', (p) => (p.minGain = [{ bits: [8], percent: 4 }]), GAIN_REFUSED],
+    ['a gain of 100%', (p) => (p.minGain = [{ percent: 100 }]), GAIN_REFUSED],
+    ['a fractional gain', (p) => (p.minGain = [{ percent: 4.5 }]), GAIN_REFUSED],
+    ['an mma fixed cost missing for 4 row blocks', (p) => delete (p.mma.fixedNs as Record<string, number>)['4'], MMA_REFUSED('2,3,4')],
+    ['an mma stage cost for a row block not priced', (p) => ((p.mma.stageNs as Record<string, number>)['1'] = 300), MMA_REFUSED('2,3,4')],
+    ['a negative mma block cost', (p) => (p.mma.blockNs = -1), MMA_REFUSED('2,3,4')],
+    ['an mma memory speed of 0', (p) => (p.mma.memoryGBps = 0), MMA_REFUSED('2,3,4')],
+    ['an mma stage extra missing', (p) => delete (p.mma.stageExtraNs as Record<string, number>).bfloat16, MMA_REFUSED('2,3,4')],
+    ['an unknown mma key', (p) => (p.mma.stagesNs = 1), `${where} mma has unknown keys: stagesNs`],
+    ['a stream-k run cost missing for the 64-row tile', (p) => delete ((p.wgmma.streamK as Record<string, Record<string, number>>).runPercent)['64'], WGMMA_REFUSED('32,48,64')],
+    ['a wgmma stage speed of 0', (p) => (p.wgmma.stageGBps = 0), WGMMA_REFUSED('32,48,64')],
+    ['a wgmma stage extra that is a string', (p) => ((p.wgmma.stageExtraNs as Record<string, unknown>).bits8 = '222'), WGMMA_REFUSED('32,48,64')],
+    ['an unknown wgmma stream-k key', (p) => ((p.wgmma.streamK as Record<string, unknown>).runNs = 1), `${where} wgmma streamK has unknown keys: runNs`],
+  ])('refused: %s', (_, edit, message) => {
+    const r = generate(withPrice(edit));
+    expect({ status: r.status, stderr: r.stderr, written: r.written }).toEqual({ status: 1, stderr: message, written: [] });
+  });
+
+  test('refused: a price in another family', () => {
+    const r = generate(() => {}, (m) => (m.familyPrice = shipped()));
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: "gen-kernels: familyPrice is the wgmma family's; the mma family has one" });
   });
 });
 
