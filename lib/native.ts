@@ -204,7 +204,8 @@ export interface NativePlan {
    * with zero points cut into 16 or fewer, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
    * more 256-column output tiles (17 at 97-128 rows; from 17 or 33 rows on wide or deep 4-bit ones, at 49-64 rows on narrower
    * ones with k of 2048-4096, at 49-128 rows on 12-15-tile ones with k >= 8192, and at 33-48 rows on 4-bit ones of 12-15 tiles
-   * with k >= 8192 or 18-24 with k >= 3584: the table's entries), unless a tile, depth, block count or a
+   * with k >= 8192 or 18-24 with k >= 3584: the table's entries; at 17-64 rows, in the formats its familyPrice
+   * lists, the other family where that price says so), unless a tile, depth, block count or a
    * maxPar other than 16 is given. Else 'mma'.
    */
   family: KernelFamily;
