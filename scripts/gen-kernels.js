@@ -337,10 +337,24 @@ function pricedHeights(min, max, rows) {
   return { rowBlocks: [...rowBlocks], heights: [...heights] };
 }
 
+// A term of the family price: a number from 0 to 100000 (ns, or percent and
+// stages where so named). The bound keeps the chooser's integer prices (ps)
+// far from overflow on any layer it prices (chooser.cc family_price_entry).
+const PRICE_COST_MAX = 100000;
+function isPriceCost(v, max = PRICE_COST_MAX) {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max;
+}
+
+// A speed of the family price in GB/s: written as bytes per microsecond, at
+// least 1 (the chooser divides by it).
+function isPriceRate(v) {
+  return typeof v === 'number' && Number.isFinite(v) && Math.round(v * 1000) >= 1 && v <= 1e6;
+}
+
 // Whether `obj` is an object whose keys are exactly `keys` (as strings), each
-// a cost (a finite number >= 0).
-function isCostMap(obj, keys) {
-  const isCost = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+// a price term (isPriceCost, up to `max`).
+function isCostMap(obj, keys, max = PRICE_COST_MAX) {
+  const isCost = (v) => isPriceCost(v, max);
   return (
     obj !== null &&
     typeof obj === 'object' &&
@@ -360,6 +374,7 @@ function checkFamilyPrice(table) {
   const fp = wgmma?.familyPrice;
   if (fp === undefined) return;
   const where = 'wgmma familyPrice';
+  if (fp === null || typeof fp !== 'object' || Array.isArray(fp)) fail(`${where} must be an object, not ${JSON.stringify(fp)}`);
   const known = (obj, keys, name) => {
     const unknown = Object.keys(obj ?? {}).filter((k) => !keys.includes(k) && !k.startsWith('$'));
     if (unknown.length) fail(`${name} has unknown keys: ${unknown.join(', ')}`);
@@ -377,6 +392,7 @@ function checkFamilyPrice(table) {
   const formatOk = (f) =>
     f !== null &&
     typeof f === 'object' &&
+    !Array.isArray(f) &&
     Object.keys(f).every((key) => ['bits', 'groupSizes', 'activations', 'zeroPoints', 'streamK'].includes(key)) &&
     (f.streamK === undefined || typeof f.streamK === 'boolean') &&
     isOptionalSubset(f.bits, familyBits) &&
@@ -391,16 +407,17 @@ function checkFamilyPrice(table) {
     g !== null &&
     typeof g === 'object' &&
     Object.keys(g).every((key) => ['maxBatch', 'bits', 'percent'].includes(key)) &&
-    (g.maxBatch === undefined || isCount(g.maxBatch, 1)) &&
+    !Array.isArray(g) &&
+    (g.maxBatch === undefined || isCount(g.maxBatch, fp.minBatch)) &&
     isOptionalSubset(g.bits, familyBits) &&
     isCount(g.percent, 0) &&
     g.percent < 100 &&
     (i < gains.length - 1 || (g.maxBatch === undefined && g.bits === undefined));
   if (!(Array.isArray(gains) && gains.length > 0 && gains.every(gainOk)))
-    fail(`${where} minGain must list { maxBatch?: >= 1, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`);
+    fail(`${where} minGain must list { maxBatch?: >= minBatch, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`);
   const { rowBlocks, heights } = pricedHeights(fp.minBatch, fp.maxBatch, wgmma.rows);
-  const isCost = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  const isRate = (v) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const isCost = (v) => isPriceCost(v);
+  const isRate = isPriceRate;
   const mma = fp.mma ?? {};
   known(mma, ['fixedNs', 'blockNs', 'sharingNsPerRowBlock', 'straddleNs', 'stageNs', 'stageExtraNs', 'memoryGBps'], `${where} mma`);
   if (
@@ -414,7 +431,7 @@ function checkFamilyPrice(table) {
   )
     fail(
       `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), ` +
-        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (ns >= 0) and memoryGBps > 0',
+        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (0.001..1e6)',
     );
   const wg = fp.wgmma ?? {};
   known(
@@ -426,17 +443,18 @@ function checkFamilyPrice(table) {
   known(sk, ['extraStages', 'runPercent', 'memoryPercent'], `${where} wgmma streamK`);
   if (
     !(
-      [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs, sk.extraStages, sk.memoryPercent].every(isCost) &&
+      [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs].every(isCost) &&
+      [sk.extraStages, sk.memoryPercent].every((v) => isPriceCost(v, 1000)) &&
       isCostMap(wg.stageExtraNs, ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints8Bit']) &&
-      isCostMap(sk.runPercent, heights) &&
+      isCostMap(sk.runPercent, heights, 1000) &&
       isRate(wg.stageGBps) &&
       isRate(wg.memoryGBps)
     )
   )
     fail(
-      `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (ns >= 0), stageExtraNs { bits8, bfloat16, ` +
-        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps > 0, and streamK { extraStages, memoryPercent, runPercent for each tile ` +
-        `height of minBatch..maxBatch rows (${heights}) }`,
+      `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, ` +
+        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (0.001..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile ` +
+        `height of minBatch..maxBatch rows (${heights}): 0..1000 }`,
     );
 }
 

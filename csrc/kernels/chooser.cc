@@ -481,12 +481,17 @@ long long wgmma_price_ps(int m, int n, int k, const Format& format, const Plan& 
   return fixed + std::max(stages_milli * stage / 1000, memory);
 }
 
-// The family price's entry for m rows of a layer of depth k in `format` on
+// The family price's entry for m rows of an [n, k] layer in `format` on
 // `target` (its architecture, rows, depth and formats: table.json
-// wgmma.familyPrice), or null where it does not price the call.
-const table::PricedFormat* family_price_entry(int m, int k, const Format& format, const Target& target, int arch) {
+// wgmma.familyPrice), or null where it does not price the call. Layers of
+// more than 2^34 weights (131072 x 131072; a model's largest, a 128256-row
+// vocabulary by 16384, has 2^31) are not priced: up to that, with
+// gen-kernels' bounds on the terms, the prices stay far inside a long long.
+const table::PricedFormat* family_price_entry(int m, int n, int k, const Format& format, const Target& target,
+                                              int arch) {
   const table::FamilyPrice& fp = table::kFamilyPrice;
-  if (fp.arch == 0 || target.arch != fp.arch || arch != fp.arch || m < fp.min_batch || m > fp.max_batch || k < fp.min_k)
+  if (fp.arch == 0 || target.arch != fp.arch || arch != fp.arch || m < fp.min_batch || m > fp.max_batch ||
+      k < fp.min_k || static_cast<long long>(n) * k > (1LL << 34))
     return nullptr;
   const int groups_bit = group_bit(format.group_size);
   for (int i = 0; i < table::kPricedFormatsCount; ++i) {
@@ -638,7 +643,7 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
   }
   // Plans are made per call: the family's is searched only where it may run.
   const table::PricedFormat* priced =
-      free_choice && rows > 0 ? family_price_entry(m, k, format, target, arch) : nullptr;
+      free_choice && rows > 0 ? family_price_entry(m, n, k, format, target, arch) : nullptr;
   if (forced_wgmma || (free_choice && chosen) || priced) {
     Plan w;
     const Status status = wgmma_plan(m, k, format, target, arch, o, rows, wgmma_row_tiles, wgmma_tiles, &w);

@@ -191,7 +191,8 @@ describe('kernel families', () => {
 
   const layer = (m: number, k: number, n: number, format = {}) => ({ m, inFeatures: k, outFeatures: n, format });
   // Whether table.json's wgmma familyPrice covers m rows of `format` (FP16 4-bit g128 by default): there the
-  // price may overrule the choose entries (the family-price test below).
+  // price may overrule the choose entries (the family-price test below). It leaves out the filters' streamK and the
+  // price's minK: the callers' layers are split plans with k >= 2048 where it matters.
   const familyPrice = KERNEL_TABLE_FILE.families.find((f) => f.name === 'wgmma')?.familyPrice;
   type FormatSpec = { dtype?: string; bits?: number; groupSize?: number; zeroPoints?: boolean };
   const priced = (m: number, format: FormatSpec = {}) => {
@@ -329,8 +330,9 @@ describe('kernel families', () => {
     expect(gateUp(16).family).not.toBe('wgmma');
     expect(gateUp(32, { bits: 8 }).family).toBe('mma');
     expect(gateUp(32, { dtype: 'bfloat16' }).family).toBe('wgmma');
-    // Outside group 128 (the entries below), 199 tiles (50944 columns) and Llama-2-70B's down stay on mma below 33 rows.
-    const g64 = { groupSize: 64 } as const;
+    // Outside group 128 (the entries below), 199 tiles (50944 columns) and Llama-2-70B's down stay on mma below 33 rows
+    // (with zero points here: the family price, which covers symmetric g64, gives the symmetric ones the family).
+    const g64 = { groupSize: 64, zeroPoints: true } as const;
     expect(chooseKernel(layer(32, 8192, 50944, g64), target(90)).family).toBe('mma');
     expect(chooseKernel(layer(32, 8192, 51200, g64), target(90)).family).toBe('wgmma');
     expect(chooseKernel(layer(32, 28672, 8192, g64), target(90)).family).toBe('mma');
@@ -349,7 +351,7 @@ describe('kernel families', () => {
     expect(summary(gateUp(33))).toEqual({ family: 'wgmma', rows: 48, splits: 1, blocks: 132, streamK: true });
     expect(summary(gateUp(48))).toEqual({ family: 'wgmma', rows: 48, splits: 1, blocks: 132, streamK: true });
     expect(summary(gateUp(49))).toEqual({ family: 'wgmma', rows: 64, splits: 1, blocks: 132, streamK: true });
-    expect(gateUp(32, { groupSize: 64 }).family).toBe('mma');
+    expect(gateUp(32, { groupSize: 64, zeroPoints: true }).family).toBe('mma');
     expect(gateUp(40, { bits: 8 }).family).toBe('mma');
     expect(gateUp(40, { dtype: 'bfloat16', zeroPoints: true, groupSize: -1 }).family).toBe('wgmma');
     // In this format (BF16 g64 with zero points: symmetric 4-bit formats have an entry from 40 tiles, FP16 g128 with
@@ -472,9 +474,10 @@ describe('kernel families', () => {
       expect(at(32, 28672, 8192, format)).toMatchObject({ family: 'wgmma', rowBlocks: [2] });
     }
     expect(at(16, 4096, 22016).family).not.toBe('wgmma');
-    for (const groupSize of [32, 64, -1] as const) {
-      expect(at(32, 4096, 22016, { groupSize }).family).toBe('mma');
-      expect(at(32, 28672, 8192, { groupSize }).family).toBe('mma');
+    // (Other group sizes with zero points, and per column: symmetric g32 and g64 are the family price's.)
+    for (const format of [{ groupSize: 32, zeroPoints: true }, { groupSize: 64, zeroPoints: true }, { groupSize: -1 }] as const) {
+      expect(at(32, 4096, 22016, format).family).toBe('mma');
+      expect(at(32, 28672, 8192, format).family).toBe('mma');
     }
     expect(at(32, 4096, 22016, { bits: 8 }).family).toBe('mma');
     // Llama-2-70B's qkv (40 tiles, k 8192) and o, and 79 tiles, stay on mma at group 128 too.
@@ -491,8 +494,10 @@ describe('kernel families', () => {
       const eight = 'bits' in format;
       for (const [k, n] of [[2048, 1024], [4096, 1024], [2048, 2048], [3072, 2048], [4096, 2048], [4096, 3840]])
         for (const m of [49, 64]) {
-          // (and the family price gives FP16 8-bit 3072 x 2048 back to it at 64 rows)
-          if (eight && (k === 2048 || (k === 3072 && n === 2048 && m === 64 && priced(m, format)))) expect(at(m, k, n, format).family).toBe('mma');
+          // (and the family price gives FP16 8-bit 3072 x 2048 back to it at 64 rows; BF16 with zero points, priced
+          // within its 4% margin there, stays)
+          const fp16 = !('dtype' in format);
+          if (eight && (k === 2048 || (k === 3072 && n === 2048 && m === 64 && fp16))) expect(at(m, k, n, format).family).toBe('mma');
           else expect(at(m, k, n, format)).toMatchObject({ family: 'wgmma', rowBlocks: [4] });
         }
       // Not at 48 or 65 rows, nor k 1920; nor 3 tiles (768 columns) or k 4224, but where the family price covers
@@ -582,7 +587,7 @@ describe('kernel families', () => {
       expect(priced(24, format)).toBe(true);
       for (const m of [17, 24, 32]) expect(at(m, 5120, 5120, format)).toBe('wgmma');
     }
-    for (const format of [{ groupSize: 64 }, { dtype: 'bfloat16' }]) {
+    for (const format of [{ groupSize: -1 }, { dtype: 'bfloat16', groupSize: -1 }, { groupSize: 64, zeroPoints: true }]) {
       expect(priced(24, format)).toBe(false);
       expect(at(24, 5120, 5120, format)).toBe('mma');
     }
@@ -600,6 +605,11 @@ describe('kernel families', () => {
     // under the 6% that 8-bit layers need up to 48 rows (4-bit 4096 x 4608 at 40 rows: an entry's, the family).
     expect(at(40, 4096, 4608, u8)).toBe('mma');
     expect(at(40, 4096, 4608)).toBe('wgmma');
+    // Each term counts: the zero points' bytes (Llama-3-8B's down in 8 bits with zero points at 64 rows: mma; priced
+    // without them, the family) and the mma 64x256 tile's dearer stage (4096 x 17408 at 17 rows: the family; without
+    // it, mma).
+    expect(at(64, 14336, 4096, { bits: 8, zeroPoints: true })).toBe('mma');
+    expect(at(17, 4096, 17408)).toBe('wgmma');
     // Only where the call leaves the family free: a forced family or an mma option keeps it.
     expect(at(24, 5120, 5120, {}, { family: 'mma' })).toBe('mma');
     expect(at(24, 5120, 5120, {}, { maxPar: 8 })).toBe('mma');
@@ -618,8 +628,8 @@ describe('kernel families', () => {
     expect(at(33, 1024, 8704)).toBe('mma');
     expect(at(33, 2048, 8704)).toBe('wgmma');
     // Not where the family's plan is two launches (never measured): 8-bit 2048 x 34048 at 56 rows (133 tiles, an
-    // entry's) prices cheaper on mma than the family's stream-k launch, but without stream-k the family runs 132
-    // tiles and then the last one split, and the entries' choice stands.
+    // entry's) prices cheaper on mma than the family's stream-k launch (so the price overrules the entry), but a call
+    // without stream-k gets the family's split plan, 132 tiles and then the last one split, and the entry stands.
     expect(at(56, 2048, 34048, u8)).toBe('mma');
     const split = chooseKernel(layer(56, 2048, 34048, u8), target(90), { streamK: false });
     expect(split).toMatchObject({ family: 'wgmma', launches: 2, tailTiles: 1 });
