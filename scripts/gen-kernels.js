@@ -345,10 +345,11 @@ function isPriceCost(v, max = PRICE_COST_MAX) {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= max;
 }
 
-// A speed of the family price in GB/s: written as bytes per microsecond, at
-// least 1 (the chooser divides by it).
+// A speed of the family price in GB/s, 1 to 1e6: written as bytes per
+// microsecond, which the chooser divides by (from 1 GB/s, a 2^34-weight
+// layer's bytes take under 2e13 ps, far inside the price's range).
 function isPriceRate(v) {
-  return typeof v === 'number' && Number.isFinite(v) && Math.round(v * 1000) >= 1 && v <= 1e6;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 1 && v <= 1e6;
 }
 
 // Whether `obj` is an object whose keys are exactly `keys` (as strings), each
@@ -431,7 +432,7 @@ function checkFamilyPrice(table) {
   )
     fail(
       `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), ` +
-        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (0.001..1e6)',
+        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)',
     );
   const wg = fp.wgmma ?? {};
   known(
@@ -453,7 +454,7 @@ function checkFamilyPrice(table) {
   )
     fail(
       `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, ` +
-        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (0.001..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile ` +
+        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile ` +
         `height of minBatch..maxBatch rows (${heights}): 0..1000 }`,
     );
 }

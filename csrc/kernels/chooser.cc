@@ -484,9 +484,10 @@ long long wgmma_price_ps(int m, int n, int k, const Format& format, const Plan& 
 // The family price's entry for m rows of an [n, k] layer in `format` on
 // `target` (its architecture, rows, depth and formats: table.json
 // wgmma.familyPrice), or null where it does not price the call. Layers of
-// more than 2^34 weights (131072 x 131072; a model's largest, a 128256-row
-// vocabulary by 16384, has 2^31) are not priced: up to that, with
-// gen-kernels' bounds on the terms, the prices stay far inside a long long.
+// more than 2^34 weights (131072 x 131072; the largest LLM layers, vocabulary
+// projections such as 256000 x 18432, have under 2^33) are not priced: up to
+// that, with gen-kernels' bounds on the terms, the prices stay far inside a
+// long long.
 const table::PricedFormat* family_price_entry(int m, int n, int k, const Format& format, const Target& target,
                                               int arch) {
   const table::FamilyPrice& fp = table::kFamilyPrice;

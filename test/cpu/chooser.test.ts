@@ -399,8 +399,8 @@ describe('kernel families', () => {
           expect(at(32, 11008, 4096, format)).toBe('mma');
         }
         // Llama-2-7B's o (16 tiles, k 4096) and Llama-2-70B's o (32 tiles, k 8192) stay on mma; so do 39 tiles (9984
-        // columns) and 16 tiles with k 10880 where the family price does not cover the format, and where it does
-        // (FP16 g128, BF16 g32 and g64) it prices them as it does their neighbours above: the family.
+        // columns) and 16 tiles with k 10880 where the family price does not cover the format (per column), and where
+        // it does (symmetric g32, g64 and g128) it prices them as it does their neighbours above: the family.
         for (const [k, n] of [[4096, 4096], [8192, 8192]]) expect(at(40, k, n, format)).toBe('mma');
         for (const [k, n] of [[8192, 9984], [10880, 4096]]) expect(at(40, k, n, format)).toBe(priced(40, format) ? 'wgmma' : 'mma');
       }
@@ -582,7 +582,8 @@ describe('kernel families', () => {
     const at = (m: number, k: number, n: number, format: FormatSpec = {}, o = {}) => chooseKernel(layer(m, k, n, format), target(90), o).family;
     const u8 = { bits: 8 } as const;
     // Llama-2-13B's o (5120 x 5120, 20 tiles) at 17-32 rows: the entries give mma, the price the family (11-7% cheaper)
-    // in FP16 g128 and BF16 g32 and g64 alike; not FP16 g64 or BF16 g128, which it does not cover; not at 16 rows.
+    // in FP16 g128 and BF16 g32 and g64 alike; not per column or FP16 g64 with zero points, which it does not cover;
+    // not at 16 rows.
     for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }]) {
       expect(priced(24, format)).toBe(true);
       for (const m of [17, 24, 32]) expect(at(m, 5120, 5120, format)).toBe('wgmma');
@@ -610,6 +611,9 @@ describe('kernel families', () => {
     // it, mma).
     expect(at(64, 14336, 4096, { bits: 8, zeroPoints: true })).toBe('mma');
     expect(at(17, 4096, 17408)).toBe('wgmma');
+    // Layers of up to 2^34 weights (131072 x 131072): one more column tile, and the entries' choice stands.
+    expect(at(64, 131072, 131072, u8)).toBe('mma');
+    expect(at(64, 131072, 131328, u8)).toBe('wgmma');
     // Only where the call leaves the family free: a forced family or an mma option keeps it.
     expect(at(24, 5120, 5120, {}, { family: 'mma' })).toBe('mma');
     expect(at(24, 5120, 5120, {}, { maxPar: 8 })).toBe('mma');

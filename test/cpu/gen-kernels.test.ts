@@ -277,9 +277,9 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
 
   const where = 'gen-kernels: wgmma familyPrice';
   const MMA_REFUSED = (rowBlocks: string) =>
-    `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (0.001..1e6)`;
+    `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)`;
   const WGMMA_REFUSED = (heights: string) =>
-    `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (0.001..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile height of minBatch..maxBatch rows (${heights}): 0..1000 }`;
+    `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile height of minBatch..maxBatch rows (${heights}): 0..1000 }`;
   const FORMATS_REFUSED = `${where} formats must list { bits?, groupSizes?, activations?, zeroPoints?: some of the family's, streamK?: true or false } filters`;
   const GAIN_REFUSED = `${where} minGain must list { maxBatch?: >= minBatch, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`;
   const ROWS_REFUSED = (a: number, b: number) => `${where} must have 17 <= minBatch <= maxBatch <= 64 (one problem), not ${a}..${b}`;
@@ -301,7 +301,9 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     ['a gain entry no batch reaches (maxBatch under minBatch)', (p) => (p.minGain = [{ maxBatch: 16, percent: 6 }, { percent: 4 }]), GAIN_REFUSED],
     ['a format filter that is a list', (p) => (p.formats = [[] as never]), FORMATS_REFUSED],
     ['an mma stage cost past the bound (100000 ns)', (p) => ((p.mma.stageNs as Record<string, number>)['2'] = 1e19), MMA_REFUSED('2,3,4')],
-    ['an mma memory speed that rounds to 0 bytes per us', (p) => (p.mma.memoryGBps = 0.0004), MMA_REFUSED('2,3,4')],
+    ['an mma memory speed under 1 GB/s', (p) => (p.mma.memoryGBps = 0.5), MMA_REFUSED('2,3,4')],
+    ['a wgmma memory speed past 1e6 GB/s', (p) => (p.wgmma.memoryGBps = 2e6), WGMMA_REFUSED('32,48,64')],
+    ['a stream-k memory cost past 1000%', (p) => ((p.wgmma.streamK as Record<string, number>).memoryPercent = 1001), WGMMA_REFUSED('32,48,64')],
     ['a stream-k run cost past 1000%', (p) => ((p.wgmma.streamK as Record<string, Record<string, number>>).runPercent['32'] = 1001), WGMMA_REFUSED('32,48,64')],
     ['an mma fixed cost missing for 4 row blocks', (p) => delete (p.mma.fixedNs as Record<string, number>)['4'], MMA_REFUSED('2,3,4')],
     ['an mma stage cost for a row block not priced', (p) => ((p.mma.stageNs as Record<string, number>)['1'] = 300), MMA_REFUSED('2,3,4')],
