@@ -270,6 +270,13 @@ function isOptionalSubset(value, allowed) {
   return value === undefined || (Array.isArray(value) && value.length > 0 && value.every((v) => allowed.includes(v)));
 }
 
+// Stops the build where object `obj` (named `name` in the message) has keys
+// other than `keys` and comments ($...).
+function checkKnownKeys(obj, keys, name) {
+  const unknown = obj && typeof obj === 'object' ? Object.keys(obj).filter((k) => !keys.includes(k) && !k.startsWith('$')) : [];
+  if (unknown.length) fail(`${name} has unknown keys: ${unknown.join(', ')}`);
+}
+
 // The wgmma family's rules, checked before anything is written: each
 // mistake stops the build with one line naming it.
 function checkWgmma(table) {
@@ -355,13 +362,12 @@ function isPriceRate(v) {
 // Whether `obj` is an object whose keys are exactly `keys` (as strings), each
 // a price term (isPriceCost, up to `max`).
 function isCostMap(obj, keys, max = PRICE_COST_MAX) {
-  const isCost = (v) => isPriceCost(v, max);
   return (
     obj !== null &&
     typeof obj === 'object' &&
     !Array.isArray(obj) &&
     Object.keys(obj).length === keys.length &&
-    keys.every((k) => isCost(obj[String(k)]))
+    keys.every((k) => isPriceCost(obj[String(k)], max))
   );
 }
 
@@ -376,11 +382,7 @@ function checkFamilyPrice(table) {
   if (fp === undefined) return;
   const where = 'wgmma familyPrice';
   if (fp === null || typeof fp !== 'object' || Array.isArray(fp)) fail(`${where} must be an object, not ${JSON.stringify(fp)}`);
-  const known = (obj, keys, name) => {
-    const unknown = Object.keys(obj ?? {}).filter((k) => !keys.includes(k) && !k.startsWith('$'));
-    if (unknown.length) fail(`${name} has unknown keys: ${unknown.join(', ')}`);
-  };
-  known(fp, ['arch', 'minBatch', 'maxBatch', 'minK', 'formats', 'minGain', 'mma', 'wgmma'], where);
+  checkKnownKeys(fp, ['arch', 'minBatch', 'maxBatch', 'minK', 'formats', 'minGain', 'mma', 'wgmma'], where);
   if (fp.arch !== wgmma.arch) fail(`${where} arch must be the family's (${wgmma.arch}), not ${fp.arch}`);
   // 17 rows and up: the mma family's one-row-block kernels were not priced;
   // one 64-row problem at most: the mma price has no term for several.
@@ -417,17 +419,15 @@ function checkFamilyPrice(table) {
   if (!(Array.isArray(gains) && gains.length > 0 && gains.every(gainOk)))
     fail(`${where} minGain must list { maxBatch?: >= minBatch, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`);
   const { rowBlocks, heights } = pricedHeights(fp.minBatch, fp.maxBatch, wgmma.rows);
-  const isCost = (v) => isPriceCost(v);
-  const isRate = isPriceRate;
   const mma = fp.mma ?? {};
-  known(mma, ['fixedNs', 'blockNs', 'sharingNsPerRowBlock', 'straddleNs', 'stageNs', 'stageExtraNs', 'memoryGBps'], `${where} mma`);
+  checkKnownKeys(mma, ['fixedNs', 'blockNs', 'sharingNsPerRowBlock', 'straddleNs', 'stageNs', 'stageExtraNs', 'memoryGBps'], `${where} mma`);
   if (
     !(
       isCostMap(mma.fixedNs, rowBlocks) &&
       isCostMap(mma.stageNs, rowBlocks) &&
       isCostMap(mma.stageExtraNs, ['wideTile', 'bits8', 'bfloat16', 'zeroPoints']) &&
-      [mma.blockNs, mma.sharingNsPerRowBlock, mma.straddleNs].every(isCost) &&
-      isRate(mma.memoryGBps)
+      [mma.blockNs, mma.sharingNsPerRowBlock, mma.straddleNs].every((v) => isPriceCost(v)) &&
+      isPriceRate(mma.memoryGBps)
     )
   )
     fail(
@@ -435,21 +435,21 @@ function checkFamilyPrice(table) {
         'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)',
     );
   const wg = fp.wgmma ?? {};
-  known(
+  checkKnownKeys(
     wg,
     ['fixedNs', 'fixedNsPer64Rows', 'blockNs', 'splitNsPer64Rows', 'stageNs', 'stageExtraNs', 'stageGBps', 'memoryGBps', 'streamK'],
     `${where} wgmma`,
   );
   const sk = wg.streamK ?? {};
-  known(sk, ['extraStages', 'runPercent', 'memoryPercent'], `${where} wgmma streamK`);
+  checkKnownKeys(sk, ['extraStages', 'runPercent', 'memoryPercent'], `${where} wgmma streamK`);
   if (
     !(
-      [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs].every(isCost) &&
+      [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs].every((v) => isPriceCost(v)) &&
       [sk.extraStages, sk.memoryPercent].every((v) => isPriceCost(v, 1000)) &&
       isCostMap(wg.stageExtraNs, ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints8Bit']) &&
       isCostMap(sk.runPercent, heights, 1000) &&
-      isRate(wg.stageGBps) &&
-      isRate(wg.memoryGBps)
+      isPriceRate(wg.stageGBps) &&
+      isPriceRate(wg.memoryGBps)
     )
   )
     fail(
@@ -521,8 +521,7 @@ function mmaSectionEntries(table, key) {
   for (const other of table.families)
     if (other !== family && other[key] !== undefined) fail(`${key} is the mma family's; the ${other.name} family has one`);
   const block = family[key] ?? {};
-  const unknown = Object.keys(block).filter((k) => k !== 'entries' && !k.startsWith('$'));
-  if (unknown.length) fail(`mma ${key} has unknown keys: ${unknown.join(', ')}`);
+  checkKnownKeys(block, ['entries'], `mma ${key}`);
   return block.entries ?? [];
 }
 
@@ -589,9 +588,7 @@ function checkEvictFirst(table) {
     if (other !== family && other.evictFirst !== undefined) fail(`evictFirst is the mma family's; the ${other.name} family has one`);
   const ef = family.evictFirst;
   if (ef === undefined) return;
-  const KEYS = ['arch', 'nvcc', 'rowBlocks', 'exclude'];
-  const unknown = ef && typeof ef === 'object' ? Object.keys(ef).filter((key) => !KEYS.includes(key) && !key.startsWith('$')) : [];
-  if (unknown.length) fail(`mma evictFirst has unknown keys: ${unknown.join(', ')}`);
+  checkKnownKeys(ef, ['arch', 'nvcc', 'rowBlocks', 'exclude'], 'mma evictFirst');
   const rowBlocksOk = (list) => Array.isArray(list) && list.length > 0 && list.every((m) => family.rowBlocks.includes(m));
   if (!(ef && ef.arch === 90)) fail('mma evictFirst.arch must be 90 (the only architecture whose arch-specific pass the kernels detect)');
   if (!(Array.isArray(ef.nvcc) && ef.nvcc.length > 0 && ef.nvcc.every((v) => typeof v === 'string' && /^\d+\.\d+(\.\d+)?$/.test(v))))
@@ -648,19 +645,46 @@ function pricedBlocksRow(table, e) {
 // bytes per microsecond, percentages in thousandths, all integers; the
 // per-row-block and per-tile-height costs as arrays the chooser indexes
 // (row blocks 0..4; kWgmmaRows' order), 0 where never read.
+// With no familyPrice, what familyPriceSource writes: arch 0 (the chooser
+// never reads the rest) and every term 0.
+const NO_FAMILY_PRICE = {
+  arch: 0,
+  minBatch: 0,
+  maxBatch: 0,
+  formats: [],
+  minGain: [],
+  mma: {
+    fixedNs: {},
+    blockNs: 0,
+    sharingNsPerRowBlock: 0,
+    straddleNs: 0,
+    stageNs: {},
+    stageExtraNs: { wideTile: 0, bits8: 0, bfloat16: 0, zeroPoints: 0 },
+    memoryGBps: 0,
+  },
+  wgmma: {
+    fixedNs: 0,
+    fixedNsPer64Rows: 0,
+    blockNs: 0,
+    splitNsPer64Rows: 0,
+    stageNs: 0,
+    stageExtraNs: { bits8: 0, bfloat16: 0, zeroPoints4Bit: 0, zeroPoints8Bit: 0 },
+    stageGBps: 0,
+    memoryGBps: 0,
+    streamK: { extraStages: 0, runPercent: {}, memoryPercent: 0 },
+  },
+};
+
 function familyPriceSource(table) {
   const wgmma = familyNamed(table, 'wgmma');
-  const fp = wgmma?.familyPrice;
+  const fp = wgmma?.familyPrice ?? NO_FAMILY_PRICE;
   const ps = (ns) => `${Math.round(ns * 1000)}`;
   const perUs = (gbps) => `${Math.round(gbps * 1000)}`;
   const milli = (percent) => `${Math.round(percent * 10)}`;
-  const byRowBlocks = (map) => cppList([0, 1, 2, 3, 4].map((r) => ps(map?.[r] ?? 0)));
+  const byRowBlocks = (map) => cppList([0, 1, 2, 3, 4].map((r) => ps(map[r] ?? 0)));
   const rows = wgmma?.rows ?? [0];
-  const formats = fp?.formats ?? [];
-  const gains = fp?.minGain ?? [];
-  const m = fp?.mma;
-  const w = fp?.wgmma;
-  const x = (v) => (fp ? v() : '0');
+  const m = fp.mma;
+  const w = fp.wgmma;
   return (
     '// Where the chooser prices the mma and wgmma families against each other\n' +
     '// (table.json wgmma.familyPrice; chooser.cc wgmma_by_price): from min_k, the formats\n' +
@@ -671,13 +695,13 @@ function familyPriceSource(table) {
     "// (mma) or by kWgmmaRows' tile heights (wgmma), 0 where never read.\n" +
     'struct PricedFormat {\n  unsigned bits_mask;\n  unsigned groups_mask;\n  unsigned act_mask;\n  unsigned zeros_mask;\n' +
     '  int stream_k;  // the wgmma plans priced: -1 any, 0 split plans only, 1 stream-k only\n};\n' +
-    entryArray('PricedFormat', 'kPricedFormats', formats, { bits: [], groupSizes: [], activations: [], zeroPoints: [] }, (f) =>
+    entryArray('PricedFormat', 'kPricedFormats', fp.formats, { bits: [], groupSizes: [], activations: [], zeroPoints: [] }, (f) =>
       `{${bitsMask(f.bits ?? table.formats.bits)}, ${groupsMask(f.groupSizes ?? table.formats.groupSizes, table)}, ` +
       `${actsMask(f.activations ?? table.formats.activations)}, ${zerosMask(f.zeroPoints ?? table.formats.zeroPoints)}, ` +
       `${f.streamK === undefined ? -1 : Number(f.streamK)}}`,
     ) +
     'struct PriceGain {\n  int max_batch;\n  unsigned bits_mask;\n  int percent;\n};\n' +
-    entryArray('PriceGain', 'kPriceGains', gains, { bits: [], percent: 100 }, (g) =>
+    entryArray('PriceGain', 'kPriceGains', fp.minGain, { bits: [], percent: 100 }, (g) =>
       `{${g.maxBatch ?? 0}, ${bitsMask(g.bits ?? table.formats.bits)}, ${g.percent}}`,
     ) +
     'struct MmaPrice {\n  long long fixed_ps[5];\n  long long block_ps;\n  long long sharing_ps_per_row_block;\n  long long straddle_ps;\n' +
@@ -692,15 +716,15 @@ function familyPriceSource(table) {
     'struct FamilyPrice {\n  int arch;  // 0: no price (the choose entries alone)\n  int min_batch;\n  int max_batch;\n  int min_k;\n' +
     '  MmaPrice mma;\n  WgmmaPrice wgmma;\n};\n' +
     'constexpr FamilyPrice kFamilyPrice = {\n' +
-    `    ${fp ? fp.arch : 0}, ${fp ? fp.minBatch : 0}, ${fp ? fp.maxBatch : 0}, ${fp?.minK ?? 0},\n` +
-    `    {${byRowBlocks(m?.fixedNs)}, ${x(() => ps(m.blockNs))}, ${x(() => ps(m.sharingNsPerRowBlock))}, ${x(() => ps(m.straddleNs))},\n` +
-    `     ${byRowBlocks(m?.stageNs)}, ${x(() => ps(m.stageExtraNs.wideTile))}, ${x(() => ps(m.stageExtraNs.bits8))}, ` +
-    `${x(() => ps(m.stageExtraNs.bfloat16))}, ${x(() => ps(m.stageExtraNs.zeroPoints))}, ${x(() => perUs(m.memoryGBps))}},\n` +
-    `    {${x(() => ps(w.fixedNs))}, ${x(() => ps(w.fixedNsPer64Rows))}, ${x(() => ps(w.blockNs))}, ${x(() => ps(w.splitNsPer64Rows))}, ` +
-    `${x(() => ps(w.stageNs))},\n     ${x(() => ps(w.stageExtraNs.bits8))}, ${x(() => ps(w.stageExtraNs.bfloat16))}, ` +
-    `${x(() => ps(w.stageExtraNs.zeroPoints4Bit))}, ${x(() => ps(w.stageExtraNs.zeroPoints8Bit))}, ${x(() => perUs(w.stageGBps))}, ` +
-    `${x(() => perUs(w.memoryGBps))},\n     ${x(() => milli(w.streamK.extraStages * 100))}, ` +
-    `${cppList(rows.map((r) => (fp ? milli(w.streamK.runPercent[r] ?? 0) : '0')))}, ${x(() => milli(w.streamK.memoryPercent))}}};\n`
+    `    ${fp.arch}, ${fp.minBatch}, ${fp.maxBatch}, ${fp.minK ?? 0},\n` +
+    `    {${byRowBlocks(m.fixedNs)}, ${ps(m.blockNs)}, ${ps(m.sharingNsPerRowBlock)}, ${ps(m.straddleNs)},\n` +
+    `     ${byRowBlocks(m.stageNs)}, ${ps(m.stageExtraNs.wideTile)}, ${ps(m.stageExtraNs.bits8)}, ` +
+    `${ps(m.stageExtraNs.bfloat16)}, ${ps(m.stageExtraNs.zeroPoints)}, ${perUs(m.memoryGBps)}},\n` +
+    `    {${ps(w.fixedNs)}, ${ps(w.fixedNsPer64Rows)}, ${ps(w.blockNs)}, ${ps(w.splitNsPer64Rows)}, ${ps(w.stageNs)},\n` +
+    `     ${ps(w.stageExtraNs.bits8)}, ${ps(w.stageExtraNs.bfloat16)}, ${ps(w.stageExtraNs.zeroPoints4Bit)}, ` +
+    `${ps(w.stageExtraNs.zeroPoints8Bit)}, ${perUs(w.stageGBps)}, ${perUs(w.memoryGBps)},\n` +
+    `     ${milli(w.streamK.extraStages * 100)}, ${cppList(rows.map((r) => milli(w.streamK.runPercent[r] ?? 0)))}, ` +
+    `${milli(w.streamK.memoryPercent)}}};\n`
   );
 }
 
