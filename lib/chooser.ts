@@ -183,7 +183,7 @@ export function getKernelTable(): KernelTable {
 /** The chooser's view of a device. */
 export function targetOf(device: Device): NativeTarget {
   const p = device.properties;
-  return { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount };
+  return { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount, memoryGBps: p.peakMemoryGBps };
 }
 
 /** Every KernelOverrides field (the type makes the compiler refuse a missing or unknown one). */
@@ -249,7 +249,7 @@ export interface KernelProblem {
 
 /**
  * How a call of m rows through an [inFeatures, outFeatures] layer in
- * `format` runs on `target` (a Device or a { arch, smemOptin, smCount }
+ * `format` runs on `target` (a Device or a { arch, smemOptin, smCount, memoryGBps? }
  * description, so plans can be made without a GPU): family, tile, pipeline
  * depth, row blocks, launches. Throws what forward() would: BAD_SHAPE,
  * BAD_ARGUMENT (an override this build cannot run), NO_GPU (no kernels for

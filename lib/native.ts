@@ -57,6 +57,12 @@ export interface DeviceProperties {
   memoryBusWidth: number;
   /** Peak memory clock, in kHz (0 if the driver does not say). */
   memoryClockRateKHz: number;
+  /**
+   * Peak memory bandwidth in GB/s, from the memory clock and bus width (two
+   * transfers per clock; 3352 on an H100 SXM), 0 if the driver gives
+   * neither. The chooser's family price scales its memory speeds by it.
+   */
+  peakMemoryGBps: number;
   /** Peak SM clock, in kHz (0 if the driver does not say). */
   clockRateKHz: number;
   /** PCI bus number of the device. */
@@ -192,6 +198,12 @@ export interface NativeTarget {
   smemOptin: number;
   /** Streaming multiprocessors (SMs). */
   smCount: number;
+  /**
+   * Peak memory bandwidth in GB/s (DeviceProperties.peakMemoryGBps); omitted
+   * or 0: unknown, and the family price keeps the speeds of the H100 SXM it
+   * was fitted on (3352 GB/s).
+   */
+  memoryGBps?: number;
 }
 
 /** How a call runs (csrc/kernels/gemm.h Plan). */

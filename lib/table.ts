@@ -79,10 +79,13 @@ export interface KernelTableFile {
      * minBatch..maxBatch rows and k >= minK on the GPU of compute capability `arch`, in the formats listed (filters
      * default to all), for calls free to take either family, when the other family's price is lower by more than the first
      * minGain entry matching (m <= maxBatch, the format's bits) says. The prices' terms are in ns, GB/s and
-     * percent: table.json's $comment and csrc/kernels/chooser.cc (mma_price_ps, wgmma_price_ps).
+     * percent: table.json's $comment and csrc/kernels/chooser.cc (mma_price_ps, wgmma_price_ps). Their memory
+     * speeds are the fitted GPU's, whose peak memory bandwidth is fittedMemoryGBps; the chooser scales them by a
+     * GPU's own.
      */
     familyPrice?: {
       arch: number;
+      fittedMemoryGBps: number;
       minBatch: number;
       maxBatch: number;
       minK?: number;

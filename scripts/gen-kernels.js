@@ -371,6 +371,24 @@ function isCostMap(obj, keys, max = PRICE_COST_MAX) {
   );
 }
 
+// The stage extras each family's price has (chooser.cc mma_price_ps,
+// wgmma_price_ps): by the tile, the weights' bits, BF16, zero points (at 4
+// bits on the wgmma family a split plan's and a stream-k plan's apart) and
+// per-column scales.
+const MMA_STAGE_EXTRAS = ['wideTile', 'bits8', 'bfloat16', 'zeroPoints', 'perColumn'];
+const WGMMA_STAGE_EXTRAS = ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints4BitStreamK', 'zeroPoints8Bit', 'perColumn'];
+
+// Whether `obj` holds exactly `keys`, each a stage extra in ns: a cost
+// (isPriceCost) or a saving down to -100000, where the savings together stay
+// under `minStage`, the family's cheapest stage, so that no stage the price
+// adds up is 0 or less.
+function isStageExtras(obj, keys, minStage) {
+  if (!(obj !== null && typeof obj === 'object' && !Array.isArray(obj) && Object.keys(obj).length === keys.length)) return false;
+  const values = keys.map((k) => obj[k]);
+  if (!values.every((v) => typeof v === 'number' && isPriceCost(Math.abs(v)))) return false;
+  return values.filter((v) => v < 0).reduce((sum, v) => sum - v, 0) < minStage;
+}
+
 // The wgmma family's price against the mma family (table.json
 // wgmma.familyPrice), checked like the choose entries: each mistake stops
 // the build with one line naming it.
@@ -382,8 +400,13 @@ function checkFamilyPrice(table) {
   if (fp === undefined) return;
   const where = 'wgmma familyPrice';
   if (fp === null || typeof fp !== 'object' || Array.isArray(fp)) fail(`${where} must be an object, not ${JSON.stringify(fp)}`);
-  checkKnownKeys(fp, ['arch', 'minBatch', 'maxBatch', 'minK', 'formats', 'minGain', 'mma', 'wgmma'], where);
+  checkKnownKeys(fp, ['arch', 'fittedMemoryGBps', 'minBatch', 'maxBatch', 'minK', 'formats', 'minGain', 'mma', 'wgmma'], where);
   if (fp.arch !== wgmma.arch) fail(`${where} arch must be the family's (${wgmma.arch}), not ${fp.arch}`);
+  // The peak memory bandwidth of the GPU the price was fitted on (its memory
+  // clock x bus width, as chooser.cc peak_memory_gbps counts it): the
+  // chooser scales the memory speeds by a GPU's own against it.
+  if (!(Number.isInteger(fp.fittedMemoryGBps) && isPriceRate(fp.fittedMemoryGBps)))
+    fail(`${where} fittedMemoryGBps must be an integer from 1 to 1e6 (GB/s), not ${JSON.stringify(fp.fittedMemoryGBps)}`);
   // 17 rows and up: the mma family's one-row-block kernels were not priced;
   // one 64-row problem at most: the mma price has no term for several.
   if (!(isCount(fp.minBatch, 17) && isCount(fp.maxBatch, fp.minBatch) && fp.maxBatch <= table.shape.rowsPerProblem))
@@ -425,14 +448,15 @@ function checkFamilyPrice(table) {
     !(
       isCostMap(mma.fixedNs, rowBlocks) &&
       isCostMap(mma.stageNs, rowBlocks) &&
-      isCostMap(mma.stageExtraNs, ['wideTile', 'bits8', 'bfloat16', 'zeroPoints']) &&
+      isStageExtras(mma.stageExtraNs, MMA_STAGE_EXTRAS, Math.min(...rowBlocks.map((r) => mma.stageNs[r]))) &&
       [mma.blockNs, mma.sharingNsPerRowBlock, mma.straddleNs].every((v) => isPriceCost(v)) &&
       isPriceRate(mma.memoryGBps)
     )
   )
     fail(
       `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), ` +
-        'stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)',
+        `stageExtraNs { ${MMA_STAGE_EXTRAS.join(', ')} } (-100000..100000 ns, the savings together under the smallest stageNs), ` +
+        'blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)',
     );
   const wg = fp.wgmma ?? {};
   checkKnownKeys(
@@ -446,15 +470,16 @@ function checkFamilyPrice(table) {
     !(
       [wg.fixedNs, wg.fixedNsPer64Rows, wg.blockNs, wg.splitNsPer64Rows, wg.stageNs].every((v) => isPriceCost(v)) &&
       [sk.extraStages, sk.memoryPercent].every((v) => isPriceCost(v, 1000)) &&
-      isCostMap(wg.stageExtraNs, ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints8Bit']) &&
+      isStageExtras(wg.stageExtraNs, WGMMA_STAGE_EXTRAS, wg.stageNs) &&
       isCostMap(sk.runPercent, heights, 1000) &&
       isPriceRate(wg.stageGBps) &&
       isPriceRate(wg.memoryGBps)
     )
   )
     fail(
-      `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, ` +
-        `zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile ` +
+      `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { ` +
+        `${WGMMA_STAGE_EXTRAS.join(', ')} } (-100000..100000 ns, the savings together under stageNs), ` +
+        `stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile ` +
         `height of minBatch..maxBatch rows (${heights}): 0..1000 }`,
     );
 }
@@ -649,6 +674,7 @@ function pricedBlocksRow(table, e) {
 // never reads the rest) and every term 0.
 const NO_FAMILY_PRICE = {
   arch: 0,
+  fittedMemoryGBps: 0,
   minBatch: 0,
   maxBatch: 0,
   formats: [],
@@ -659,7 +685,7 @@ const NO_FAMILY_PRICE = {
     sharingNsPerRowBlock: 0,
     straddleNs: 0,
     stageNs: {},
-    stageExtraNs: { wideTile: 0, bits8: 0, bfloat16: 0, zeroPoints: 0 },
+    stageExtraNs: { wideTile: 0, bits8: 0, bfloat16: 0, zeroPoints: 0, perColumn: 0 },
     memoryGBps: 0,
   },
   wgmma: {
@@ -668,7 +694,7 @@ const NO_FAMILY_PRICE = {
     blockNs: 0,
     splitNsPer64Rows: 0,
     stageNs: 0,
-    stageExtraNs: { bits8: 0, bfloat16: 0, zeroPoints4Bit: 0, zeroPoints8Bit: 0 },
+    stageExtraNs: { bits8: 0, bfloat16: 0, zeroPoints4Bit: 0, zeroPoints4BitStreamK: 0, zeroPoints8Bit: 0, perColumn: 0 },
     stageGBps: 0,
     memoryGBps: 0,
     streamK: { extraStages: 0, runPercent: {}, memoryPercent: 0 },
@@ -706,23 +732,26 @@ function familyPriceSource(table) {
     ) +
     'struct MmaPrice {\n  long long fixed_ps[5];\n  long long block_ps;\n  long long sharing_ps_per_row_block;\n  long long straddle_ps;\n' +
     '  long long stage_ps[5];\n  long long wide_tile_stage_ps;\n  long long bits8_stage_ps;\n  long long bf16_stage_ps;\n' +
-    '  long long zero_points_stage_ps;\n  long long bytes_per_us;\n};\n' +
+    '  long long zero_points_stage_ps;\n  long long per_column_stage_ps;\n  long long bytes_per_us;\n};\n' +
     'struct WgmmaPrice {\n  long long fixed_ps;\n  long long fixed_ps_per_64_rows;\n  long long block_ps;\n  long long split_ps_per_64_rows;\n' +
     '  long long stage_ps;\n  long long bits8_stage_ps;\n  long long bf16_stage_ps;\n  long long zero_points4_stage_ps;\n' +
-    '  long long zero_points8_stage_ps;\n  long long stage_bytes_per_us;\n  long long bytes_per_us;\n' +
+    '  long long zero_points4_stream_k_stage_ps;\n  long long zero_points8_stage_ps;\n  long long per_column_stage_ps;\n' +
+    '  long long stage_bytes_per_us;\n  long long bytes_per_us;\n' +
     '  long long stream_k_extra_stages_milli;\n' +
     `  long long stream_k_run_milli[${rows.length}];\n` +
     '  long long stream_k_memory_milli;\n};\n' +
-    'struct FamilyPrice {\n  int arch;  // 0: no price (the choose entries alone)\n  int min_batch;\n  int max_batch;\n  int min_k;\n' +
+    'struct FamilyPrice {\n  int arch;  // 0: no price (the choose entries alone)\n' +
+    '  int fitted_memory_gbps;  // the peak memory bandwidth of the GPU fitted on\n  int min_batch;\n  int max_batch;\n  int min_k;\n' +
     '  MmaPrice mma;\n  WgmmaPrice wgmma;\n};\n' +
     'constexpr FamilyPrice kFamilyPrice = {\n' +
-    `    ${fp.arch}, ${fp.minBatch}, ${fp.maxBatch}, ${fp.minK ?? 0},\n` +
+    `    ${fp.arch}, ${fp.fittedMemoryGBps}, ${fp.minBatch}, ${fp.maxBatch}, ${fp.minK ?? 0},\n` +
     `    {${byRowBlocks(m.fixedNs)}, ${ps(m.blockNs)}, ${ps(m.sharingNsPerRowBlock)}, ${ps(m.straddleNs)},\n` +
     `     ${byRowBlocks(m.stageNs)}, ${ps(m.stageExtraNs.wideTile)}, ${ps(m.stageExtraNs.bits8)}, ` +
-    `${ps(m.stageExtraNs.bfloat16)}, ${ps(m.stageExtraNs.zeroPoints)}, ${perUs(m.memoryGBps)}},\n` +
+    `${ps(m.stageExtraNs.bfloat16)}, ${ps(m.stageExtraNs.zeroPoints)}, ${ps(m.stageExtraNs.perColumn)}, ${perUs(m.memoryGBps)}},\n` +
     `    {${ps(w.fixedNs)}, ${ps(w.fixedNsPer64Rows)}, ${ps(w.blockNs)}, ${ps(w.splitNsPer64Rows)}, ${ps(w.stageNs)},\n` +
     `     ${ps(w.stageExtraNs.bits8)}, ${ps(w.stageExtraNs.bfloat16)}, ${ps(w.stageExtraNs.zeroPoints4Bit)}, ` +
-    `${ps(w.stageExtraNs.zeroPoints8Bit)}, ${perUs(w.stageGBps)}, ${perUs(w.memoryGBps)},\n` +
+    `${ps(w.stageExtraNs.zeroPoints4BitStreamK)}, ${ps(w.stageExtraNs.zeroPoints8Bit)}, ${ps(w.stageExtraNs.perColumn)},\n` +
+    `     ${perUs(w.stageGBps)}, ${perUs(w.memoryGBps)},\n` +
     `     ${milli(w.streamK.extraStages * 100)}, ${cppList(rows.map((r) => milli(w.streamK.runPercent[r] ?? 0)))}, ` +
     `${milli(w.streamK.memoryPercent)}}};\n`
   );

@@ -50,6 +50,8 @@ Napi::Object Properties(Napi::Env env, int ordinal, const cudaDeviceProp& p) {
   o.Set("sharedMemPerBlockOptin", static_cast<double>(p.sharedMemPerBlockOptin));
   o.Set("memoryBusWidth", attr(cudaDevAttrGlobalMemoryBusWidth));
   o.Set("memoryClockRateKHz", attr(cudaDevAttrMemoryClockRate));
+  o.Set("peakMemoryGBps",
+        marlin::peak_memory_gbps(attr(cudaDevAttrMemoryClockRate), attr(cudaDevAttrGlobalMemoryBusWidth)));
   o.Set("clockRateKHz", attr(cudaDevAttrClockRate));
   o.Set("pciBusId", p.pciBusID);
   return o;

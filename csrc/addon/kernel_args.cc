@@ -73,12 +73,18 @@ marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value) {
 }
 
 marlin::Target TargetArg(Napi::Env env, Napi::Value value) {
-  if (!value.IsObject()) throw MakeError(env, "BAD_ARGUMENT", "Expected a target { arch, smemOptin, smCount }");
+  if (!value.IsObject())
+    throw MakeError(env, "BAD_ARGUMENT", "Expected a target { arch, smemOptin, smCount, memoryGBps? }");
   Napi::Object o = value.As<Napi::Object>();
   marlin::Target t;
   t.arch = IntArg(env, o.Get("arch"), "target.arch");
   t.smem_optin = IntArg(env, o.Get("smemOptin"), "target.smemOptin");
   t.sm_count = IntArg(env, o.Get("smCount"), "target.smCount");
+  t.memory_gbps = OptionalInt(env, o, "memoryGBps", 0);
+  if (t.memory_gbps < 0)
+    throw MakeError(env, "BAD_ARGUMENT",
+                    "Expected target.memoryGBps to be an integer >= 0 (0: unknown), not " +
+                        std::to_string(t.memory_gbps));
   return t;
 }
 

@@ -15,7 +15,7 @@ namespace marlin_addon {
 marlin::Format FormatArg(Napi::Env env, Napi::Value value, const char* name);
 // undefined, or { tileK?, tileN?, stages?, sms?, maxPar? }
 marlin::Overrides OverridesArg(Napi::Env env, Napi::Value value);
-// { arch, smemOptin, smCount }
+// { arch, smemOptin, smCount, memoryGBps? }
 marlin::Target TargetArg(Napi::Env env, Napi::Value value);
 // An integer argument (a JS number that is a safe integer in int range).
 int IntArg(Napi::Env env, Napi::Value value, const char* name);

@@ -429,22 +429,38 @@ long long priced_bytes(int n, int k, const Format& format) {
   return bytes + (format.zero_points ? groups * n * format.bits / 8 : 0);
 }
 
+// A memory speed of the family price (bytes per microsecond, as fitted) on
+// `target`: in proportion to its memory's peak bandwidth against that of the
+// GPU the price was fitted on (an H200 streams weights about 1.4 times as fast
+// as the H100; perf-notes run 51), or as fitted where either is unknown; kept
+// within gen-kernels' bounds on the fitted speeds, 1 to 1e6 GB/s (at most
+// 1e9 x 2^31 before the division).
+long long memory_bytes_per_us(long long fitted, const Target& target) {
+  const long long peak = table::kFamilyPrice.fitted_memory_gbps;
+  if (target.memory_gbps <= 0 || peak <= 0) return fitted;
+  return std::clamp(fitted * target.memory_gbps / peak, 1000LL, 1000000000LL);
+}
+
 // The mma family's price (table.json wgmma.familyPrice.mma), in picoseconds,
 // of m rows (one problem) of an [n, k] layer of `format` in tile_k x tile_n
 // tiles on `blocks` blocks: a fixed cost by row blocks, one per block, one
 // per further block on a column's reduction, and one where stripes cross
 // columns; then the longer of the longest stripe's stages and the weights
-// at the memory's speed.
-long long mma_price_ps(int m, int n, int k, const Format& format, int tile_k, int tile_n, int blocks) {
+// at the memory's speed. Stage extras may be negative (a per-column layer's
+// stage is cheaper); gen-kernels keeps every stage positive.
+long long mma_price_ps(int m, int n, int k, const Format& format, const Target& target, int tile_k, int tile_n,
+                       int blocks) {
   const table::MmaPrice& c = table::kFamilyPrice.mma;
   const int r = (m + 15) / 16;
   const Stripes s = mma_stripes((n + tile_n - 1) / tile_n, k / tile_k, blocks);
   const long long stage = c.stage_ps[r] + (tile_n == 256 ? c.wide_tile_stage_ps : 0) +
                           (format.bits == 8 ? c.bits8_stage_ps : 0) + (format.act == Act::kBF16 ? c.bf16_stage_ps : 0) +
-                          (format.zero_points ? c.zero_points_stage_ps : 0);
+                          (format.zero_points ? c.zero_points_stage_ps : 0) +
+                          (format.group_size <= 0 ? c.per_column_stage_ps : 0);
   const long long fixed = c.fixed_ps[r] + blocks * c.block_ps + (s.sharing - 1) * r * c.sharing_ps_per_row_block +
                           (s.straddle ? c.straddle_ps : 0);
-  return fixed + std::max(s.per * stage, priced_bytes(n, k, format) * 1000000 / c.bytes_per_us);
+  return fixed +
+         std::max(s.per * stage, priced_bytes(n, k, format) * 1000000 / memory_bytes_per_us(c.bytes_per_us, target));
 }
 
 // The wgmma family's price (table.json wgmma.familyPrice.wgmma), in
@@ -453,17 +469,22 @@ long long mma_price_ps(int m, int n, int k, const Format& format, int tile_k, in
 // and per further split; then the longer of the longest SM's stages (a split
 // plan's waves x its stages per split; a stream-k block's run, dearer per
 // stage, plus a few) at the slower of a stage's decode and its weight bytes,
-// and the weights at the memory's speed (dearer under stream-k).
-long long wgmma_price_ps(int m, int n, int k, const Format& format, const Plan& w, int rows, int sm_count) {
+// and the weights at the memory's speed (dearer under stream-k). 4-bit zero
+// points cost a stream-k stage less than a split plan's.
+long long wgmma_price_ps(int m, int n, int k, const Format& format, const Target& target, const Plan& w, int rows) {
   const table::WgmmaPrice& c = table::kFamilyPrice.wgmma;
   const long long stages = k / table::kWgmmaTileK;
   const long long col_tiles = (n + table::kWgmmaTileN - 1) / table::kWgmmaTileN;
   const long long bytes = priced_bytes(n, k, format);
-  const long long decode =
-      c.stage_ps + (format.bits == 8 ? c.bits8_stage_ps : 0) + (format.act == Act::kBF16 ? c.bf16_stage_ps : 0) +
-      (format.zero_points ? (format.bits == 4 ? c.zero_points4_stage_ps : c.zero_points8_stage_ps) : 0);
+  const long long zero_points = !format.zero_points ? 0
+                                : format.bits == 8
+                                    ? c.zero_points8_stage_ps
+                                    : (w.stream_k ? c.zero_points4_stream_k_stage_ps : c.zero_points4_stage_ps);
+  const long long decode = c.stage_ps + (format.bits == 8 ? c.bits8_stage_ps : 0) +
+                           (format.act == Act::kBF16 ? c.bf16_stage_ps : 0) + zero_points +
+                           (format.group_size <= 0 ? c.per_column_stage_ps : 0);
   const long long stage = std::max(decode, bytes / (col_tiles * stages) * 1000000 / c.stage_bytes_per_us);
-  long long memory = bytes * 1000000 / c.bytes_per_us;
+  long long memory = bytes * 1000000 / memory_bytes_per_us(c.bytes_per_us, target);
   long long stages_milli = 0;  // on the longest-running SM, in thousandths
   if (w.stream_k) {
     int height = 0;
@@ -472,7 +493,7 @@ long long wgmma_price_ps(int m, int n, int k, const Format& format, const Plan& 
     stages_milli = run * (1000 + c.stream_k_run_milli[height]) + c.stream_k_extra_stages_milli;
     memory = memory * (1000 + c.stream_k_memory_milli) / 1000;
   } else {
-    const long long per_wave = wgmma_wave_blocks(w.splits, sm_count);
+    const long long per_wave = wgmma_wave_blocks(w.splits, target.sm_count);
     const long long waves = (static_cast<long long>(w.tiles) * w.splits + per_wave - 1) / per_wave;
     stages_milli = waves * ((stages + w.splits - 1) / w.splits) * 1000;
   }
@@ -520,8 +541,8 @@ bool wgmma_by_price(int m, int n, int k, const Format& format, const Target& tar
       !mma_variant(format, tile_k, tile_n, (m + 15) / 16, arch, target, 0))
     return chosen;
   const int blocks = mma_default_blocks(m, n, k, format, target, arch, tile_k, tile_n, Overrides{}.max_par);
-  const long long mma = mma_price_ps(m, n, k, format, tile_k, tile_n, blocks);
-  const long long wgmma = wgmma_price_ps(m, n, k, format, w, rows, target.sm_count);
+  const long long mma = mma_price_ps(m, n, k, format, target, tile_k, tile_n, blocks);
+  const long long wgmma = wgmma_price_ps(m, n, k, format, target, w, rows);
   int percent = 0;
   for (int i = 0; i < table::kPriceGainsCount; ++i) {
     const table::PriceGain& g = table::kPriceGains[i];
@@ -555,6 +576,13 @@ Status check_problem(int n, int k, const Format& format) {
   if (!contains(table::kBits, format.bits)) return Status::kBadFormat;
   if (format.act != Act::kF16 && format.act != Act::kBF16) return Status::kBadFormat;
   return Status::kOk;
+}
+
+int peak_memory_gbps(int memory_clock_khz, int bus_width_bits) {
+  if (memory_clock_khz <= 0 || bus_width_bits <= 0) return 0;
+  // kHz x 1000 x 2 transfers x bits / 8 bytes, in GB/s: kHz x bits / 4e6.
+  const long long gbps = (static_cast<long long>(memory_clock_khz) * bus_width_bits + 2000000) / 4000000;
+  return static_cast<int>(std::min<long long>(gbps, 1 << 30));
 }
 
 int code_arch(int arch) {

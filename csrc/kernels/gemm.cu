@@ -20,14 +20,13 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 
 // A device attribute, cached: each query is a driver call, and these sit on
 // the launch path.
-enum Slot { kSmCount, kSmemOptin, kMajor, kMinor, kMaxWindow, kSlots };
+enum Slot { kSmCount, kSmemOptin, kMajor, kMinor, kMaxWindow, kMemoryClock, kBusWidth, kSlots };
 cudaError_t device_attribute(int device, Slot slot, int* value) {
   static std::atomic<int> cache[kSlots][64] = {};
-  static constexpr cudaDeviceAttr kAttrs[kSlots] = {cudaDevAttrMultiProcessorCount,
-                                                    cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                                    cudaDevAttrComputeCapabilityMajor,
-                                                    cudaDevAttrComputeCapabilityMinor,
-                                                    cudaDevAttrMaxAccessPolicyWindowSize};
+  static constexpr cudaDeviceAttr kAttrs[kSlots] = {
+      cudaDevAttrMultiProcessorCount,    cudaDevAttrMaxSharedMemoryPerBlockOptin, cudaDevAttrComputeCapabilityMajor,
+      cudaDevAttrComputeCapabilityMinor, cudaDevAttrMaxAccessPolicyWindowSize,    cudaDevAttrMemoryClockRate,
+      cudaDevAttrGlobalMemoryBusWidth};
   // Stored as value + 1, so that 0 means "not queried yet" (a minor version
   // can be 0).
   const bool cacheable = device >= 0 && device < 64;
@@ -113,6 +112,16 @@ cudaError_t current_target(Target* target, int* device) {
   if (e == cudaSuccess) e = device_attribute(*device, kMajor, &major);
   if (e == cudaSuccess) e = device_attribute(*device, kMinor, &minor);
   target->arch = 10 * major + minor;
+  // The memory's speed only tunes the family price: where the driver does
+  // not report it, the price keeps the speeds it was fitted with.
+  int clock_khz = 0;
+  int bus_bits = 0;
+  if (e == cudaSuccess && (device_attribute(*device, kMemoryClock, &clock_khz) != cudaSuccess ||
+                           device_attribute(*device, kBusWidth, &bus_bits) != cudaSuccess)) {
+    cudaGetLastError();  // not sticky
+    clock_khz = 0;
+  }
+  target->memory_gbps = peak_memory_gbps(clock_khz, bus_bits);
   return e;
 }
 

@@ -35,12 +35,21 @@ enum class Status : int {
 const char* status_message(Status status);
 
 // The GPU a plan is for: compute capability as 10 * major + minor (86), the
-// shared memory a block may opt into, and the number of SMs.
+// shared memory a block may opt into, the number of SMs, and its memory's
+// peak bandwidth in GB/s (peak_memory_gbps; 0: unknown), by which the family
+// price (chooser.cc) scales the memory speeds it was fitted with.
 struct Target {
   int arch = 0;
   int smem_optin = 0;
   int sm_count = 0;
+  int memory_gbps = 0;
 };
+
+// The peak bandwidth in GB/s of a memory of this clock (kHz, as the driver
+// reports it) and bus width (bits): two transfers per clock, rounded; 0
+// where either is unknown (0 or less). An H100 SXM: 2619000 kHz x 5120 bits,
+// 3352 GB/s.
+int peak_memory_gbps(int memory_clock_khz, int bus_width_bits);
 
 // What the caller forces; 0 leaves the choice to plan().
 struct Overrides {

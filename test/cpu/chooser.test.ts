@@ -520,6 +520,34 @@ describe('kernel families', () => {
     expect(at(64, 4096, 4096, { bits: 8, dtype: 'bfloat16', groupSize: 64 }).family).toBe('wgmma');
   });
 
+  (hasWgmma ? test : test.skip)("the family price's memory speeds follow the GPU's peak memory bandwidth (target.memoryGBps)", () => {
+    const at = (m: number, k: number, n: number, format: FormatSpec, memoryGBps?: number) =>
+      chooseKernel(layer(m, k, n, format), { ...target(90), memoryGBps }).family;
+    const u8 = { bits: 8 } as const;
+    // Qwen2.5-7B's down in 8 bits (18944 x 3584) at 17-48 rows: the family on the H100 SXM the price was fitted on
+    // (3352 GB/s), as where the bandwidth is unknown (omitted or 0); mma on an H200 (4814 GB/s), whose faster memory
+    // speeds up the mma kernel's weight stream (measured there: 28.3 against 29.3 us at 17 rows).
+    for (const m of [17, 32, 48]) {
+      for (const unknownOrFitted of [undefined, 0, 3352]) expect(at(m, 18944, 3584, u8, unknownOrFitted)).toBe('wgmma');
+      expect(at(m, 18944, 3584, u8, 4814)).toBe('mma');
+    }
+    // And the other way: Llama-2-70B's down in 8 bits (28672 x 8192) at 49-64 rows, mma on the H100, the family on an
+    // H200 (measured there at 56 and 64 rows: 88.6 and 90.0 us against mma's 89.5 and 91.2).
+    for (const m of [49, 64]) {
+      expect(at(m, 28672, 8192, u8)).toBe('mma');
+      expect(at(m, 28672, 8192, u8, 4814)).toBe('wgmma');
+    }
+    // 4-bit grouped layers price by their stages, not the memory: Llama-2-13B's o at 24 rows takes the family on both.
+    expect(at(24, 5120, 5120, {}, 4814)).toBe('wgmma');
+    // Speeds past gen-kernels' bounds are held to them: no overflow from the largest bandwidth a target can give.
+    expect(at(64, 131072, 131072, u8, 2 ** 31 - 1)).toBe('wgmma');
+    expect(at(64, 131072, 131072, u8, 1)).toBe('mma');
+    for (const memoryGBps of [-1, 1.5, '4814'])
+      expect(() => chooseKernel(layer(24, 4096, 4096), { ...target(90), memoryGBps: memoryGBps as number })).toThrow(
+        expect.objectContaining({ code: 'BAD_ARGUMENT', message: expect.stringContaining('memoryGBps') }),
+      );
+  });
+
   (hasWgmma ? test : test.skip)('wgmma at 49-128 rows on 12-15-tile layers with k of 8192 or more, and at 65-96 rows with k of 3072 or more, any format', () => {
     const at = (m: number, k: number, n: number, format = {}) => chooseKernel(layer(m, k, n, format), target(90));
     for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { zeroPoints: true }, { bits: 8 }, { bits: 8, dtype: 'bfloat16', groupSize: -1 }] as const) {
@@ -582,13 +610,13 @@ describe('kernel families', () => {
     const at = (m: number, k: number, n: number, format: FormatSpec = {}, o = {}) => chooseKernel(layer(m, k, n, format), target(90), o).family;
     const u8 = { bits: 8 } as const;
     // Llama-2-13B's o (5120 x 5120, 20 tiles) at 17-32 rows: the entries give mma, the price the family (11-7% cheaper)
-    // in FP16 g128 and BF16 g32 and g64 alike; not per column or FP16 g64 with zero points, which it does not cover;
-    // not at 16 rows.
-    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }]) {
+    // in FP16 g128, BF16 g32 and g64 and FP16 per column alike; not BF16 per column or FP16 g64 with zero points, which
+    // it does not cover; not at 16 rows.
+    for (const format of [{}, { dtype: 'bfloat16', groupSize: 32 }, { dtype: 'bfloat16', groupSize: 64 }, { groupSize: -1 }]) {
       expect(priced(24, format)).toBe(true);
       for (const m of [17, 24, 32]) expect(at(m, 5120, 5120, format)).toBe('wgmma');
     }
-    for (const format of [{ groupSize: -1 }, { dtype: 'bfloat16', groupSize: -1 }, { groupSize: 64, zeroPoints: true }]) {
+    for (const format of [{ dtype: 'bfloat16', groupSize: -1 }, { groupSize: 64, zeroPoints: true }]) {
       expect(priced(24, format)).toBe(false);
       expect(at(24, 5120, 5120, format)).toBe('mma');
     }
@@ -619,13 +647,17 @@ describe('kernel families', () => {
     expect(at(24, 5120, 5120, {}, { maxPar: 8 })).toBe('mma');
     expect(at(56, 4096, 4096, u8, { family: 'wgmma' })).toBe('wgmma');
     expect(at(56, 4096, 4096, u8, { splits: 2 })).toBe('wgmma');
-    // Not FP16 4-bit with zero points where the family's plan is stream-k (Llama-2-70B's down at 17-32 rows prices 6%
-    // cheaper on mma but measured 7% slower there), but where it is a split plan (Llama-2-7B's o at 64 rows: mma).
-    expect(chooseKernel(layer(24, 28672, 8192), target(90), { family: 'wgmma' }).streamK).toBe(true);
-    for (const m of [17, 24, 32]) expect(at(m, 28672, 8192, { zeroPoints: true })).toBe('wgmma');
+    // 4-bit zero points: a split plan's stage costs more than a stream-k plan's. FP16 on either plan: Llama-2-7B's o at
+    // 64 rows (a split plan) goes to mma; 28672 x 5120 at 17-24 rows (stream-k; the entries' mma) to the family, and
+    // Llama-2-70B's down (28672 x 8192) keeps it. BF16 zero points only on split plans: 28672 x 5120 stays on mma.
     expect(chooseKernel(layer(64, 4096, 4096), target(90), { family: 'wgmma' }).streamK).toBe(false);
     expect(at(64, 4096, 4096, { zeroPoints: true })).toBe('mma');
     expect(at(64, 4096, 4096)).toBe('wgmma');
+    expect(chooseKernel(layer(24, 28672, 5120), target(90), { family: 'wgmma' }).streamK).toBe(true);
+    for (const m of [17, 24]) expect(at(m, 28672, 5120, { zeroPoints: true })).toBe('wgmma');
+    expect(at(26, 28672, 5120, { zeroPoints: true })).toBe('mma');
+    expect(at(17, 28672, 5120, { zeroPoints: true, dtype: 'bfloat16' })).toBe('mma');
+    for (const m of [17, 24, 32]) expect(at(m, 28672, 8192, { zeroPoints: true })).toBe('wgmma');
     // Nor k below 2048 (the layers it was fitted to; 1024 x 3072 at 33 rows measured 5% slower on the family it
     // prices cheaper): 1024 x 8704 at 33 rows keeps the entries' mma, 2048 x 8704 goes to the family.
     expect(at(33, 1024, 3072)).toBe('mma');

@@ -232,6 +232,7 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
         p.minBatch = 33;
         p.maxBatch = 48; // 3 row blocks, the 48-row tile
         p.minK = 4096;
+        p.fittedMemoryGBps = 4917;
         p.formats = [{ bits: [8], activations: ['bfloat16'], streamK: false }, { groupSizes: [64, -1], zeroPoints: [true], streamK: true }, {}];
         p.minGain = [{ maxBatch: 40, bits: [4], percent: 7 }, { percent: 2 }];
         p.mma = {
@@ -240,7 +241,7 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
           sharingNsPerRowBlock: 1,
           straddleNs: 2,
           stageNs: { 3: 300 },
-          stageExtraNs: { wideTile: 3, bits8: 4, bfloat16: 5, zeroPoints: 6 },
+          stageExtraNs: { wideTile: 3, bits8: 4, bfloat16: 5, zeroPoints: 6, perColumn: -299 },
           memoryGBps: 3000.5,
         };
         p.wgmma = {
@@ -249,7 +250,7 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
           blockNs: 12,
           splitNsPer64Rows: 13,
           stageNs: 14,
-          stageExtraNs: { bits8: 15, bfloat16: 16, zeroPoints4Bit: 17, zeroPoints8Bit: 18 },
+          stageExtraNs: { bits8: 15, bfloat16: 16, zeroPoints4Bit: 17, zeroPoints4BitStreamK: 19, zeroPoints8Bit: 18, perColumn: -13.5 },
           stageGBps: 20.25,
           memoryGBps: 3100,
           streamK: { extraStages: 1.5, runPercent: { 48: 12.3 }, memoryPercent: 20 },
@@ -262,9 +263,10 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     );
     expect(r.header).toContain('constexpr PriceGain kPriceGains[] = {{40, 0x10u, 7}, {0, 0x110u, 2}};');
     expect(r.header).toContain(
-      'constexpr FamilyPrice kFamilyPrice = {\n    90, 33, 48, 4096,\n' +
-        '    {{0, 0, 0, 1000500, 0}, 250, 1000, 2000,\n     {0, 0, 0, 300000, 0}, 3000, 4000, 5000, 6000, 3000500},\n' +
-        '    {10000, 11000, 12000, 13000, 14000,\n     15000, 16000, 17000, 18000, 20250, 3100000,\n     1500, {0, 123, 0, 0, 0}, 200}};',
+      'constexpr FamilyPrice kFamilyPrice = {\n    90, 4917, 33, 48, 4096,\n' +
+        '    {{0, 0, 0, 1000500, 0}, 250, 1000, 2000,\n     {0, 0, 0, 300000, 0}, 3000, 4000, 5000, 6000, -299000, 3000500},\n' +
+        '    {10000, 11000, 12000, 13000, 14000,\n     15000, 16000, 17000, 19000, 18000, -13500,\n     20250, 3100000,\n' +
+        '     1500, {0, 123, 0, 0, 0}, 200}};',
     );
   });
 
@@ -272,14 +274,14 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     const r = generate((w) => delete w.familyPrice);
     expect(r.status).toBe(0);
     expect(r.header).toContain('constexpr int kPricedFormatsCount = 0;');
-    expect(r.header).toContain('constexpr FamilyPrice kFamilyPrice = {\n    0, 0, 0, 0,\n');
+    expect(r.header).toContain('constexpr FamilyPrice kFamilyPrice = {\n    0, 0, 0, 0, 0,\n');
   });
 
   const where = 'gen-kernels: wgmma familyPrice';
   const MMA_REFUSED = (rowBlocks: string) =>
-    `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), stageExtraNs { wideTile, bits8, bfloat16, zeroPoints }, blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)`;
+    `${where} mma must give fixedNs and stageNs for each row-block count of minBatch..maxBatch rows (${rowBlocks}), stageExtraNs { wideTile, bits8, bfloat16, zeroPoints, perColumn } (-100000..100000 ns, the savings together under the smallest stageNs), blockNs, sharingNsPerRowBlock, straddleNs (0..100000 ns) and memoryGBps (1..1e6)`;
   const WGMMA_REFUSED = (heights: string) =>
-    `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, zeroPoints4Bit, zeroPoints8Bit }, stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile height of minBatch..maxBatch rows (${heights}): 0..1000 }`;
+    `${where} wgmma must give fixedNs, fixedNsPer64Rows, blockNs, splitNsPer64Rows, stageNs (0..100000 ns), stageExtraNs { bits8, bfloat16, zeroPoints4Bit, zeroPoints4BitStreamK, zeroPoints8Bit, perColumn } (-100000..100000 ns, the savings together under stageNs), stageGBps and memoryGBps (1..1e6), and streamK { extraStages, memoryPercent, runPercent for each tile height of minBatch..maxBatch rows (${heights}): 0..1000 }`;
   const FORMATS_REFUSED = `${where} formats must list { bits?, groupSizes?, activations?, zeroPoints?: some of the family's, streamK?: true or false } filters`;
   const GAIN_REFUSED = `${where} minGain must list { maxBatch?: >= minBatch, bits?: some of the family's, percent: 0..99 } entries, the last with no filter`;
   const ROWS_REFUSED = (a: number, b: number) => `${where} must have 17 <= minBatch <= maxBatch <= 64 (one problem), not ${a}..${b}`;
@@ -314,6 +316,15 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     ['a stream-k run cost missing for the 64-row tile', (p) => delete ((p.wgmma.streamK as Record<string, Record<string, number>>).runPercent)['64'], WGMMA_REFUSED('32,48,64')],
     ['a wgmma stage speed of 0', (p) => (p.wgmma.stageGBps = 0), WGMMA_REFUSED('32,48,64')],
     ['a wgmma stage extra that is a string', (p) => ((p.wgmma.stageExtraNs as Record<string, unknown>).bits8 = '222'), WGMMA_REFUSED('32,48,64')],
+    ['an mma saving as large as its cheapest stage (431 ns at 2 row blocks)', (p) => ((p.mma.stageExtraNs as Record<string, number>).perColumn = -431), MMA_REFUSED('2,3,4')],
+    ['mma savings that together reach its cheapest stage', (p) => Object.assign(p.mma.stageExtraNs as Record<string, number>, { perColumn: -300, bfloat16: -131 }), MMA_REFUSED('2,3,4')],
+    ['a wgmma saving as large as its stage', (p) => ((p.wgmma.stageExtraNs as Record<string, number>).perColumn = -752), WGMMA_REFUSED('32,48,64')],
+    ['a wgmma saving past the bound (-100000 ns)', (p) => ((p.wgmma.stageExtraNs as Record<string, number>).perColumn = -100001), WGMMA_REFUSED('32,48,64')],
+    ['a wgmma stage extra that is null', (p) => ((p.wgmma.stageExtraNs as Record<string, unknown>).perColumn = null), WGMMA_REFUSED('32,48,64')],
+    ['the stream-k zero-point extra missing', (p) => delete (p.wgmma.stageExtraNs as Record<string, number>).zeroPoints4BitStreamK, WGMMA_REFUSED('32,48,64')],
+    ['no fitted memory bandwidth', (p) => delete (p as Partial<Price>).fittedMemoryGBps, `${where} fittedMemoryGBps must be an integer from 1 to 1e6 (GB/s), not undefined`],
+    ['a fractional fitted memory bandwidth', (p) => (p.fittedMemoryGBps = 3352.3), `${where} fittedMemoryGBps must be an integer from 1 to 1e6 (GB/s), not 3352.3`],
+    ['a fitted memory bandwidth of 0', (p) => (p.fittedMemoryGBps = 0), `${where} fittedMemoryGBps must be an integer from 1 to 1e6 (GB/s), not 0`],
     ['an unknown wgmma stream-k key', (p) => ((p.wgmma.streamK as Record<string, unknown>).runNs = 1), `${where} wgmma streamK has unknown keys: runNs`],
   ])('refused: %s', (_, edit, message) => {
     const r = generate(withPrice(edit));

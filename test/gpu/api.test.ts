@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { chooseKernel } from '../../lib/chooser';
 import { Device, DeviceTensor } from '../../lib/device';
 import { MarlinError } from '../../lib/errors';
 import { halfToNumber, toHalf } from '../../lib/fp16';
@@ -30,6 +31,27 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     expect(device.multiProcessorCount).toBeGreaterThan(0);
     expect(device.arch).toMatch(/^sm_\d+$/);
     expect(Device.get(0)).toBe(device);
+  });
+
+  test("layers plan with the GPU's memory bandwidth, as chooseKernel does on the Device", () => {
+    const p = device.properties;
+    // Every GPU the suite runs on reports its memory clock and bus width.
+    expect(p.peakMemoryGBps).toBe(Math.round((p.memoryClockRateKHz * p.memoryBusWidth) / 4e6));
+    expect(p.peakMemoryGBps).toBeGreaterThan(0);
+    // An 8-bit 3584 x 4608 layer (Qwen2.5-7B's qkv), whose family at 17-23 rows turns on the bandwidth on compute
+    // capability 9.0 (test/cpu/chooser.test.ts): the layer's plans, made in C++ from the device's attributes, equal
+    // chooseKernel's on the Device and on its target written out. (On an H100 SXM, the GPU the price was fitted on,
+    // the bandwidth changes nothing; on an H200 these rows go to mma.)
+    const [k, n] = [3584, 4608];
+    const format = { bits: 8 as const, groupSize: 128 as const };
+    const layer = QuantizedLinear.fromPacked({ packedWeights: new Int32Array((k * n) / 4), packedScales: new Uint16Array((k / 128) * n), inFeatures: k, outFeatures: n, ...format });
+    const target = { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount, memoryGBps: p.peakMemoryGBps };
+    for (const m of [17, 20, 23, 24, 33, 40, 64]) {
+      const problem = { m, inFeatures: k, outFeatures: n, format };
+      expect({ m, family: layer.plan(m).family }).toEqual({ m, family: chooseKernel(problem, device).family });
+      expect({ m, family: layer.plan(m).family }).toEqual({ m, family: chooseKernel(problem, target).family });
+    }
+    layer.dispose();
   });
 
   test.each(['float16', 'float32', 'int32'] as const)('%s tensors round-trip through device memory', async (dtype) => {
