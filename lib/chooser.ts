@@ -79,10 +79,11 @@ export interface KernelOverrides {
    * 12-15 tiles with k >= 8192 (65-96 rows: k >= 3072), and at 33-48 rows
    * on 4-bit layers of 12-15 tiles with k >= 8192 or 18-24 with k >= 3584
    * (table.json's entries, run 49); at 17-64 rows with k >= 2048 in the
-   * formats table.json's familyPrice lists (grouped, not per column), the
+   * formats table.json's familyPrice lists (grouped; per column in FP16
+   * 4-bit symmetric only), the
    * other family than those entries' where its price of the two plans says
-   * it is more than 4% (8-bit up to 48 rows: 6%) faster (run 50); else
-   * 'mma'.
+   * it is more than 4% (8-bit up to 48 rows: 6%) faster (runs 50 and 51;
+   * its memory speeds scaled by the GPU's peak bandwidth); else 'mma'.
    */
   family?: KernelFamily;
   /**

@@ -59,8 +59,9 @@ export interface DeviceProperties {
   memoryClockRateKHz: number;
   /**
    * Peak memory bandwidth in GB/s, from the memory clock and bus width (two
-   * transfers per clock; 3352 on an H100 SXM), 0 if the driver gives
-   * neither. The chooser's family price scales its memory speeds by it.
+   * transfers per clock, rounded; 3352 on an H100 SXM, 4814 on an H200),
+   * 0 unless the driver gives both. The chooser's family price scales its
+   * memory speeds by it.
    */
   peakMemoryGBps: number;
   /** Peak SM clock, in kHz (0 if the driver does not say). */
@@ -199,9 +200,9 @@ export interface NativeTarget {
   /** Streaming multiprocessors (SMs). */
   smCount: number;
   /**
-   * Peak memory bandwidth in GB/s (DeviceProperties.peakMemoryGBps); omitted
-   * or 0: unknown, and the family price keeps the speeds of the H100 SXM it
-   * was fitted on (3352 GB/s).
+   * Peak memory bandwidth in GB/s, an integer (DeviceProperties.peakMemoryGBps);
+   * omitted or 0: unknown, and the family price keeps the speeds of the H100
+   * SXM it was fitted on (3352 GB/s). Anything else is BAD_ARGUMENT.
    */
   memoryGBps?: number;
 }

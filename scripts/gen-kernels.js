@@ -381,12 +381,13 @@ const WGMMA_STAGE_EXTRAS = ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints4B
 // Whether `obj` holds exactly `keys`, each a stage extra in ns: a cost
 // (isPriceCost) or a saving down to -100000, where the savings together stay
 // under `minStage`, the family's cheapest stage, so that no stage the price
-// adds up is 0 or less.
+// adds up is 0 or less. Compared in ps, as familyPriceSource rounds each term.
 function isStageExtras(obj, keys, minStage) {
   if (!(obj !== null && typeof obj === 'object' && !Array.isArray(obj) && Object.keys(obj).length === keys.length)) return false;
   const values = keys.map((k) => obj[k]);
   if (!values.every((v) => typeof v === 'number' && isPriceCost(Math.abs(v)))) return false;
-  return values.filter((v) => v < 0).reduce((sum, v) => sum - v, 0) < minStage;
+  const savingsPs = values.filter((v) => v < 0).reduce((sum, v) => sum - Math.round(v * 1000), 0);
+  return savingsPs === 0 || savingsPs < Math.round(minStage * 1000);
 }
 
 // The wgmma family's price against the mma family (table.json

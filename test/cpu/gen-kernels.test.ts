@@ -270,6 +270,16 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     );
   });
 
+  test('a stage of 0 ns is accepted where no extra is a saving', () => {
+    const r = generate(
+      withPrice((p) => {
+        Object.assign(p.wgmma, { stageNs: 0 });
+        (p.wgmma.stageExtraNs as Record<string, number>).perColumn = 0;
+      }),
+    );
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
   test('no price: a placeholder the chooser never reads (arch 0), the choose entries alone', () => {
     const r = generate((w) => delete w.familyPrice);
     expect(r.status).toBe(0);
@@ -318,6 +328,15 @@ describe('gen-kernels.js: the wgmma family\'s price against the mma family', () 
     ['a wgmma stage extra that is a string', (p) => ((p.wgmma.stageExtraNs as Record<string, unknown>).bits8 = '222'), WGMMA_REFUSED('32,48,64')],
     ['an mma saving as large as its cheapest stage (431 ns at 2 row blocks)', (p) => ((p.mma.stageExtraNs as Record<string, number>).perColumn = -431), MMA_REFUSED('2,3,4')],
     ['mma savings that together reach its cheapest stage', (p) => Object.assign(p.mma.stageExtraNs as Record<string, number>, { perColumn: -300, bfloat16: -131 }), MMA_REFUSED('2,3,4')],
+    ['an unknown mma stage extra', (p) => ((p.mma.stageExtraNs as Record<string, number>).perRow = 1), MMA_REFUSED('2,3,4')],
+    ['an mma saving past a cheaper stage than the first row block\'s', (p) => {
+      Object.assign(p.mma.stageNs as Record<string, number>, { 2: 431, 3: 300 });
+      (p.mma.stageExtraNs as Record<string, number>).perColumn = -350;
+    }, MMA_REFUSED('2,3,4')],
+    ['a saving that rounds to its whole stage (0.0021 - 0.0016 ns: 2 - 2 ps)', (p) => {
+      Object.assign(p.wgmma, { stageNs: 0.0021 });
+      (p.wgmma.stageExtraNs as Record<string, number>).perColumn = -0.0016;
+    }, WGMMA_REFUSED('32,48,64')],
     ['a wgmma saving as large as its stage', (p) => ((p.wgmma.stageExtraNs as Record<string, number>).perColumn = -752), WGMMA_REFUSED('32,48,64')],
     ['a wgmma saving past the bound (-100000 ns)', (p) => ((p.wgmma.stageExtraNs as Record<string, number>).perColumn = -100001), WGMMA_REFUSED('32,48,64')],
     ['a wgmma stage extra that is null', (p) => ((p.wgmma.stageExtraNs as Record<string, unknown>).perColumn = null), WGMMA_REFUSED('32,48,64')],

@@ -38,7 +38,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     // Every GPU the suite runs on reports its memory clock and bus width.
     expect(p.peakMemoryGBps).toBe(Math.round((p.memoryClockRateKHz * p.memoryBusWidth) / 4e6));
     expect(p.peakMemoryGBps).toBeGreaterThan(0);
-    // An 8-bit 3584 x 4608 layer (Qwen2.5-7B's qkv), whose family at 17-23 rows turns on the bandwidth on compute
+    // An 8-bit 3584 x 4608 layer (Qwen2.5-7B's qkv), whose family at 17-23 and 33-36 rows turns on the bandwidth on compute
     // capability 9.0 (test/cpu/chooser.test.ts): the layer's plans, made in C++ from the device's attributes, equal
     // chooseKernel's on the Device and on its target written out. (On an H100 SXM, the GPU the price was fitted on,
     // the bandwidth changes nothing; on an H200 these rows go to mma.)
@@ -46,7 +46,7 @@ describeGpu(`public API on the GPU (seed ${SEED})`, () => {
     const format = { bits: 8 as const, groupSize: 128 as const };
     const layer = QuantizedLinear.fromPacked({ packedWeights: new Int32Array((k * n) / 4), packedScales: new Uint16Array((k / 128) * n), inFeatures: k, outFeatures: n, ...format });
     const target = { arch: 10 * p.major + p.minor, smemOptin: p.sharedMemPerBlockOptin, smCount: p.multiProcessorCount, memoryGBps: p.peakMemoryGBps };
-    for (const m of [17, 20, 23, 24, 33, 40, 64]) {
+    for (const m of [17, 20, 23, 24, 33, 36, 40, 64]) {
       const problem = { m, inFeatures: k, outFeatures: n, format };
       expect({ m, family: layer.plan(m).family }).toEqual({ m, family: chooseKernel(problem, device).family });
       expect({ m, family: layer.plan(m).family }).toEqual({ m, family: chooseKernel(problem, target).family });
