@@ -359,16 +359,19 @@ function isPriceRate(v) {
   return typeof v === 'number' && Number.isFinite(v) && v >= 1 && v <= 1e6;
 }
 
+// A price term in ns as the chooser reads it: whole picoseconds.
+const toPs = (ns) => Math.round(ns * 1000);
+
+// Whether `obj` is a plain object with as many keys as `keys` (the callers
+// check each of `keys` has a value, so together: exactly `keys`).
+function hasKeyCount(obj, keys) {
+  return obj !== null && typeof obj === 'object' && !Array.isArray(obj) && Object.keys(obj).length === keys.length;
+}
+
 // Whether `obj` is an object whose keys are exactly `keys` (as strings), each
 // a price term (isPriceCost, up to `max`).
 function isCostMap(obj, keys, max = PRICE_COST_MAX) {
-  return (
-    obj !== null &&
-    typeof obj === 'object' &&
-    !Array.isArray(obj) &&
-    Object.keys(obj).length === keys.length &&
-    keys.every((k) => isPriceCost(obj[String(k)], max))
-  );
+  return hasKeyCount(obj, keys) && keys.every((k) => isPriceCost(obj[String(k)], max));
 }
 
 // The stage extras each family's price has (chooser.cc mma_price_ps,
@@ -383,11 +386,11 @@ const WGMMA_STAGE_EXTRAS = ['bits8', 'bfloat16', 'zeroPoints4Bit', 'zeroPoints4B
 // under `minStage`, the family's cheapest stage, so that no stage the price
 // adds up is 0 or less. Compared in ps, as familyPriceSource rounds each term.
 function isStageExtras(obj, keys, minStage) {
-  if (!(obj !== null && typeof obj === 'object' && !Array.isArray(obj) && Object.keys(obj).length === keys.length)) return false;
+  if (!hasKeyCount(obj, keys)) return false;
   const values = keys.map((k) => obj[k]);
   if (!values.every((v) => typeof v === 'number' && isPriceCost(Math.abs(v)))) return false;
-  const savingsPs = values.filter((v) => v < 0).reduce((sum, v) => sum - Math.round(v * 1000), 0);
-  return savingsPs === 0 || savingsPs < Math.round(minStage * 1000);
+  const savingsPs = values.filter((v) => v < 0).reduce((sum, v) => sum - toPs(v), 0);
+  return savingsPs === 0 || savingsPs < toPs(minStage);
 }
 
 // The wgmma family's price against the mma family (table.json
@@ -705,7 +708,7 @@ const NO_FAMILY_PRICE = {
 function familyPriceSource(table) {
   const wgmma = familyNamed(table, 'wgmma');
   const fp = wgmma?.familyPrice ?? NO_FAMILY_PRICE;
-  const ps = (ns) => `${Math.round(ns * 1000)}`;
+  const ps = (ns) => `${toPs(ns)}`;
   const perUs = (gbps) => `${Math.round(gbps * 1000)}`;
   const milli = (percent) => `${Math.round(percent * 10)}`;
   const byRowBlocks = (map) => cppList([0, 1, 2, 3, 4].map((r) => ps(map[r] ?? 0)));
