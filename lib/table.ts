@@ -31,7 +31,9 @@ export interface KernelTableFile {
     formats?: { bits?: number[]; zeroPoints?: boolean[]; groupSizes?: number[] };
     /**
      * wgmma: the chooser gives it a call when an entry has minBatch <= m <= maxBatch (default: no upper bound), minTiles to maxTiles output tiles (no upper bound by default), minK <= k <= maxK (defaults 0 and no bound), and the format's bits, group size, activations and zero-point mode (default: any).
-     * decode: when an entry has m <= maxBatch, the format's bits and zero-point mode (default: any), and a layer the chooser cuts into minShares to maxShares k shares per strip (default: any).
+     * decode: when an entry has m <= maxBatch, the format's bits and zero-point mode (default: any), a layer the chooser cuts into minShares to maxShares k shares per strip (default: any),
+     * k >= minK (default: any), a GPU with at least minMemoryGBpsPerSm GB/s of peak memory bandwidth per SM (default: any GPU; a GPU whose bandwidth is unknown has none), and at most maxExcessKiB KiB of
+     * the layer's weights on the busiest SM beyond an even share when the blocks are dealt out to the SMs (default: no bound).
      */
     choose?: Array<{
       minBatch?: number;
@@ -46,6 +48,8 @@ export interface KernelTableFile {
       zeroPoints?: boolean[];
       minShares?: number;
       maxShares?: number;
+      minMemoryGBpsPerSm?: number;
+      maxExcessKiB?: number;
     }>;
     /** decode: k16 rows each warp keeps in flight. */
     depth?: number;

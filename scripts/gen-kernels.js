@@ -527,17 +527,21 @@ function checkDecode(table) {
   const chooseOk = (c) =>
     c !== null &&
     typeof c === 'object' &&
-    Object.keys(c).every((key) => ['maxBatch', 'bits', 'zeroPoints', 'minShares', 'maxShares'].includes(key)) &&
+    Object.keys(c).every((key) =>
+      ['maxBatch', 'bits', 'zeroPoints', 'minShares', 'maxShares', 'minK', 'minMemoryGBpsPerSm', 'maxExcessKiB'].includes(key),
+    ) &&
     isCount(c.maxBatch, 1) &&
     c.maxBatch <= rows[rows.length - 1] &&
     isOptionalSubset(c.bits, familyBits) &&
     isOptionalSubset(c.zeroPoints, familyZeros) &&
     [c.minShares, c.maxShares].every((v) => v === undefined || shares.some((e) => e.shares === v)) &&
-    !(c.minShares > c.maxShares);
+    !(c.minShares > c.maxShares) &&
+    [c.minK, c.minMemoryGBpsPerSm, c.maxExcessKiB].every((v) => v === undefined || (isCount(v, 1) && v <= 1000000));
   if (!(Array.isArray(choose) && choose.every(chooseOk)))
     fail(
       `decode choose must list { maxBatch 1..${rows[rows.length - 1]} (the tallest rows), bits?: some of the family's bits (${familyBits}), ` +
-        `zeroPoints?: some of its zero-point modes (${familyZeros}), minShares?, maxShares?: one of its shares (${shares.map((e) => e.shares)}), min <= max } entries ` +
+        `zeroPoints?: some of its zero-point modes (${familyZeros}), minShares?, maxShares?: one of its shares (${shares.map((e) => e.shares)}), min <= max, ` +
+        'minK?, minMemoryGBpsPerSm?, maxExcessKiB?: integers 1..1000000 } entries ' +
         '(none: only calls that force the family)',
     );
 }
@@ -921,14 +925,19 @@ function chooserHeader(table) {
     `constexpr int kWgmmaClusterSmPercent[] = ${cppList(wgmma ? wgmma.clusterSmPercent : [0])};\n` +
     '// When the chooser gives the decode family a call: m <= max_batch, the\n' +
     '// format\'s bits and zero-point mode, from min_shares to max_shares k shares\n' +
-    '// per strip (0: no bound).\n' +
-    'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n  unsigned zeros_mask;  // bit 0: symmetric, bit 1: zero points\n  int min_shares;\n  int max_shares;\n};\n' +
+    '// per strip, k >= min_k, a GPU of at least min_memory_gbps_per_sm GB/s of peak memory\n' +
+    '// bandwidth per SM, and at most max_excess_kib KiB of weights on the busiest\n' +
+    '// SM beyond an even share (chooser.cc decode_excess_bytes) (0: no bound).\n' +
+    'struct DecodeChoice {\n  int max_batch;\n  unsigned bits_mask;\n  unsigned zeros_mask;  // bit 0: symmetric, bit 1: zero points\n  int min_shares;\n  int max_shares;\n' +
+    '  int min_k;\n  int min_memory_gbps_per_sm;\n  int max_excess_kib;\n};\n' +
     entryArray(
       'DecodeChoice',
       'kDecodeChoose',
       decode?.choose ?? [],
       { maxBatch: 0, bits: [], zeroPoints: [] },
-      (c) => `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`,
+      (c) =>
+        `{${c.maxBatch}, ${bitsMask(c.bits ?? table.formats.bits)}, ${zerosMask(c.zeroPoints ?? table.formats.zeroPoints)}, ` +
+        `${c.minShares ?? 0}, ${c.maxShares ?? 0}, ${c.minK ?? 0}, ${c.minMemoryGBpsPerSm ?? 0}, ${c.maxExcessKiB ?? 0}}`,
     ) +
     `constexpr int kDecodeWarpsPerSm = ${decode ? decode.warpsPerSm : 0};  // warps per SM the share count aims at\n` +
     '// The mma family\'s default block count at small batches: stripes that\n' +

@@ -326,11 +326,33 @@ int decode_shares(int n, int k, int sm_count) {
   return shares;
 }
 
-// Whether a decode `choose` entry gives the family m rows of `format` on a
-// layer cut into `shares` k shares per strip.
-bool decode_entry_chosen(const table::DecodeChoice& c, int m, const Format& format, int shares) {
-  return m >= 1 && m <= c.max_batch && in_mask(c.bits_mask, format.bits) && in_mask(c.zeros_mask, zeros_bit(format)) &&
-         shares >= c.min_shares && (c.max_shares == 0 || shares <= c.max_shares);
+// The bytes of weights the busiest SM streams beyond an even share when the
+// decode family's blocks of an [n, k] layer (64-column strips x `splits`, each
+// a strip's k / splits rows) are dealt out ceil(blocks / SMs) to an SM: the
+// SMs' unfilled block slots of the last round, times a block's bytes, spread
+// over the SMs. Long layers of few strips leave some SMs a block more to
+// stream than the rest (Llama-2-13B's down, 13824 x 5120: 170 KiB on 132
+// SMs), which costs the family more than its shorter loop saves.
+long long decode_excess_bytes(int n, int k, int bits, int splits, int sm_count) {
+  const long long strip_bytes = static_cast<long long>(k) * 64 * bits / 8;
+  const long long blocks = static_cast<long long>(n / 64) * splits;
+  const long long rounds = (blocks + sm_count - 1) / sm_count;
+  return strip_bytes * (rounds * sm_count - blocks) / (static_cast<long long>(splits) * sm_count);
+}
+
+// Whether a decode `choose` entry gives the family m rows of `format` on an
+// [n, k] layer cut into `shares` k shares per strip (`splits` blocks each) on
+// `target`. The bandwidth bound compares GB/s with GB/s per SM times the SMs,
+// so no division rounds; an unknown bandwidth (0) meets none.
+bool decode_entry_chosen(const table::DecodeChoice& c, int m, const Format& format, int n, int k, int shares,
+                         int splits, const Target& target) {
+  return m >= 1 && m <= c.max_batch && splits > 0 && in_mask(c.bits_mask, format.bits) &&
+         in_mask(c.zeros_mask, zeros_bit(format)) && shares >= c.min_shares &&
+         (c.max_shares == 0 || shares <= c.max_shares) && k >= c.min_k &&
+         (c.min_memory_gbps_per_sm == 0 || static_cast<long long>(target.memory_gbps) >=
+                                               static_cast<long long>(c.min_memory_gbps_per_sm) * target.sm_count) &&
+         (c.max_excess_kib == 0 || decode_excess_bytes(n, k, format.bits, splits, target.sm_count) <=
+                                       static_cast<long long>(c.max_excess_kib) * 1024);
 }
 
 // The mma family's default block count (no mma option forced) for m > 0 rows
@@ -624,9 +646,11 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
     for (int r : table::kDecodeRows)
       if (rows == 0 && m <= r) rows = r;
     const int shares = rows > 0 ? decode_shares(n, k, target.sm_count) : 0;  // (0: too many rows for the family)
+    int warps = 0, splits = 0;
+    if (rows > 0) table::decode_shape(shares, &warps, &splits);
     bool chosen = false;
-    for (int i = 0; i < table::kDecodeChooseCount && !chosen; ++i)
-      chosen = decode_entry_chosen(table::kDecodeChoose[i], m, format, shares);
+    for (int i = 0; i < table::kDecodeChooseCount && !chosen && rows > 0; ++i)
+      chosen = decode_entry_chosen(table::kDecodeChoose[i], m, format, n, k, shares, splits, target);
     if (forced_decode || (o.family == -1 && !mma_options && o.splits == 0 && o.stream_k != 1 && chosen)) {
       const Variant* v = rows > 0 && table::kDecodeArch > 0 && target.arch == table::kDecodeArch &&
                                  arch == table::kDecodeArch && format.group_size > 0
@@ -634,7 +658,8 @@ Status plan(int m, int n, int k, const Format& format, const Target& target, con
                              : nullptr;
       if (v && v->smem_bytes <= target.smem_optin) {
         Plan d = single_launch_plan(Family::kDecode, v, arch, o, m);
-        table::decode_shape(shares, &d.warps, &d.splits);
+        d.warps = warps;
+        d.splits = splits;
         d.blocks = n / 64 * d.splits;
         *out = d;
         return Status::kOk;

@@ -37,7 +37,8 @@ const char* status_message(Status status);
 // The GPU a plan is for: compute capability as 10 * major + minor (86), the
 // shared memory a block may opt into, the number of SMs, and its memory's
 // peak bandwidth in GB/s (peak_memory_gbps; 0: unknown), by which the family
-// price (chooser.cc) scales the memory speeds it was fitted with.
+// price (chooser.cc) scales the memory speeds it was fitted with and the
+// decode family's `choose` entries bound the bandwidth per SM.
 struct Target {
   int arch = 0;
   int smem_optin = 0;

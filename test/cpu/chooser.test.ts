@@ -870,11 +870,13 @@ describe('the decode family', () => {
   const refused = expect.objectContaining({ code: 'BAD_ARGUMENT' });
   const DECODE = { family: 'decode' } as const;
 
-  (hasDecode ? test : test.skip)('the shipped table gives it 1 to 8 rows of 4-bit layers cut into 32 shares, symmetric 8-bit ones and 8-bit ones with zero points cut into 16 or fewer; forced, 1 to 8 rows of every grouped format on compute capability 9.0', () => {
+  (hasDecode ? test : test.skip)('the shipped table gives it 1 to 8 rows of 4-bit layers cut into 32 shares, symmetric 8-bit ones and 8-bit ones with zero points cut into 16 or fewer (and symmetric 4-bit ones on GPUs of more bandwidth per SM, below); forced, 1 to 8 rows of every grouped format on compute capability 9.0', () => {
     expect(KERNEL_TABLE_FILE.families.find((f) => f.name === 'decode')?.choose).toEqual([
       { maxBatch: 8, bits: [4], minShares: 32 },
       { maxBatch: 8, bits: [8], zeroPoints: [false] },
       { maxBatch: 8, bits: [8], zeroPoints: [true], maxShares: 16 },
+      { maxBatch: 8, bits: [4], zeroPoints: [false], minShares: 16, maxShares: 16, minMemoryGBpsPerSm: 30, maxExcessKiB: 64 },
+      { maxBatch: 8, bits: [4], zeroPoints: [false], maxShares: 16, minK: 8192, minMemoryGBpsPerSm: 30, maxExcessKiB: 64 },
     ]);
     for (const format of grouped) {
       for (const m of [1, 5, 8]) {
@@ -918,6 +920,49 @@ describe('the decode family', () => {
     expect(chooseKernel(layer(1, 4096, 4096), { arch: 100, smemOptin: 232448, smCount: 148 }).family).toBe('mma');
     expect(chooseKernel(layer(0, 4096, 4096), target(90)).family).toBe('mma');
     expect(compiledVariants().filter((v) => v.family === 'decode').every((v) => v.arch === 90 && v.groupSize > 0 && v.mBlocks === 1)).toBe(true);
+  });
+
+  (hasDecode ? test : test.skip)('on a GPU of 30 GB/s of memory bandwidth per SM or more: symmetric 4-bit layers at 1 to 8 rows cut into 16 shares, or into 16 or fewer with k >= 8192, where the busiest SM streams at most 64 KiB more than an even share', () => {
+    const h200 = { ...target(90), memoryGBps: 4814 }; // 36.5 GB/s per SM
+    const family = (m: number, k: number, n: number, t: object, format = {}) => chooseKernel(layer(m, k, n, format), t as never).family;
+    for (const dtype of ['float16', 'bfloat16'] as const)
+      for (const groupSize of [32, 64, 128])
+        for (const m of [1, 5, 8]) {
+          const format = { dtype, groupSize };
+          // 16 shares at any k: 96 strips x 2 splits = 192 blocks, 2 rounds of 132, 72 slots idle, 72 x 131072 bytes / 264 = 35 KiB.
+          expect(shape(chooseKernel(layer(m, 4096, 6144, format), h200))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 192 });
+          // k >= 8192: Llama-2-70B's down (16 shares: 256 blocks, 8 idle, 27 KiB) and gate_up (4 shares: 896 blocks, 28 idle, 56 KiB).
+          expect(shape(chooseKernel(layer(m, 28672, 8192, format), h200))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 256 });
+          expect(shape(chooseKernel(layer(m, 8192, 57344, format), h200))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 896 });
+          // Over 64 KiB: Llama-2-13B's down (16 shares, 160 blocks of 221184 bytes, 104 idle: 170 KiB), 70B's qkv (8 shares, 320
+          // blocks of 131072 bytes, 76 idle: 74 KiB) and 8192 x 28672 (4 shares, 448 blocks of 262144 bytes, 80 idle: 155 KiB).
+          expect(family(m, 13824, 5120, h200, format)).toBe('mma');
+          expect(family(m, 8192, 10240, h200, format)).toBe('mma');
+          expect(family(m, 8192, 28672, h200, format)).toBe('mma');
+          // 4 and 8 shares with k under 8192: Llama-2-7B's gate_up and qkv.
+          expect(family(m, 4096, 22016, h200, format)).toBe('mma');
+          expect(family(m, 4096, 12288, h200, format)).toBe('mma');
+          // The rest as on the H100: zero points, 8-bit, 9 rows; and the H100 itself.
+          expect(family(m, 8192, 8192, h200, { ...format, zeroPoints: true })).toBe('mma');
+          expect(family(m, 8192, 8192, h200, { ...format, bits: 8, zeroPoints: true })).toBe('decode');
+          expect(family(m, 11008, 4096, h200, { ...format, bits: 8, zeroPoints: true })).toBe('mma');
+          for (const [k, n] of [[8192, 8192], [4096, 6144], [8192, 57344]]) expect(family(m, k, n, { ...h200, memoryGBps: 3352 }, format)).toBe('mma');
+        }
+    expect(family(9, 8192, 57344, h200)).toBe('mma');
+    expect(family(1, 8192, 57344, h200, { groupSize: -1 })).toBe('mma');
+    // The bandwidth: 30 x 132 = 3960 GB/s is enough, a GB/s less is not, and an unknown one (0 or left out) never is.
+    for (const [k, n] of [[4096, 6144], [8192, 57344]]) {
+      expect(family(1, k, n, { ...h200, memoryGBps: 3960 })).toBe('decode');
+      for (const t of [{ ...h200, memoryGBps: 3959 }, { ...h200, memoryGBps: 0 }, target(90)]) expect(family(1, k, n, t)).toBe('mma');
+    }
+    // k: 8192 is enough for 4 shares, 8064 is not.
+    expect(family(1, 8064, 57344, h200)).toBe('mma');
+    // The excess bound holds its own value: 165 strips of k 8192 (262144 bytes), 8 shares, 330 blocks, 3 rounds, 66 idle
+    // slots: 64 KiB exactly; 128 more of k, 65 KiB.
+    expect(shape(chooseKernel(layer(1, 8192, 10560), h200))).toEqual({ family: 'decode', warps: 4, splits: 2, blocks: 330 });
+    expect(family(1, 8320, 10560, h200)).toBe('mma');
+    // More SMs, other shares: 13824 x 5120 on 160 SMs (4800 GB/s: 30 each) aims at 32 shares, 640 blocks, 4 whole rounds.
+    expect(shape(chooseKernel(layer(1, 13824, 5120), { ...h200, smCount: 160, memoryGBps: 4800 }))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 640 });
   });
 
   (hasDecode ? test : test.skip)('k shares per strip: the largest table entry within 16 warps per SM over the strips and within the k16 rows', () => {

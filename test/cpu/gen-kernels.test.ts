@@ -497,12 +497,15 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     expect(r.header).toContain(`constexpr int kDecodeDepth = ${shipped.depth};`);
     expect(r.header).toContain(`constexpr int kDecodeRows[] = {${shipped.rows!.join(', ')}};`);
     expect(r.header).toContain(`constexpr int kDecodeWarpsPerSm = ${shipped.warpsPerSm};`);
-    // Its choose entries: batch, bits mask, zero-point modes mask (bit 0 symmetric, bit 1 zero points), fewest and most shares (0: any).
+    // Its choose entries: batch, bits mask, zero-point modes mask (bit 0 symmetric, bit 1 zero points), fewest and most
+    // shares, least k, least memory bandwidth per SM (GB/s) and most excess on the busiest SM (KiB) (0: any).
     expect(r.header).toContain(`constexpr int kDecodeChooseCount = ${shipped.choose!.length};`);
     const bitsMask = (bits: readonly number[]) => `0x${bits.reduce((m, b) => m | (1 << b), 0).toString(16)}u`;
     const zerosMask = (modes: readonly boolean[]) => `0x${modes.reduce((m, z) => m | (z ? 2 : 1), 0).toString(16)}u`;
     const entry = (c: NonNullable<Family['choose']>[number]) =>
-      `{${c.maxBatch}, ${bitsMask(c.bits ?? [4, 8])}, ${zerosMask(c.zeroPoints ?? [false, true])}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}}`;
+      `{${c.maxBatch}, ${bitsMask(c.bits ?? [4, 8])}, ${zerosMask(c.zeroPoints ?? [false, true])}, ${c.minShares ?? 0}, ${c.maxShares ?? 0}, ` +
+      `${c.minK ?? 0}, ${c.minMemoryGBpsPerSm ?? 0}, ${c.maxExcessKiB ?? 0}}`;
+    expect(shipped.choose!.some((c) => c.minMemoryGBpsPerSm !== undefined && c.maxExcessKiB !== undefined)).toBe(true);
     expect(r.header).toContain(`constexpr DecodeChoice kDecodeChoose[] = {${shipped.choose!.map(entry).join(', ')}};`);
     expect(r.header).toContain(
       `constexpr DecodeShape kDecodeShares[] = {${shipped.shares!.map((e) => `{${e.shares}, ${e.warps}, ${e.splits}, ${e.blocksPerSm ?? 0}}`).join(', ')}};`,
@@ -529,12 +532,18 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
   test('changed values are what the chooser gets', () => {
     const r = decodeOf((d) => {
       d.rows = [8, 16];
-      d.choose = [{ maxBatch: 12, bits: [4] }, { maxBatch: 4, zeroPoints: [true], minShares: 2, maxShares: 64 }];
+      d.choose = [
+        { maxBatch: 12, bits: [4] },
+        { maxBatch: 4, zeroPoints: [true], minShares: 2, maxShares: 64 },
+        { maxBatch: 1, minK: 8192, minMemoryGBpsPerSm: 1, maxExcessKiB: 1000000 },
+      ];
       d.warpsPerSm = 24;
       d.shares = [{ shares: 2, warps: 2, splits: 1, blocksPerSm: 16 }, { shares: 64, warps: 8, splits: 8 }];
     });
     expect(r.status).toBe(0);
-    expect(r.header).toContain('constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u, 0x3u, 0, 0}, {4, 0x110u, 0x2u, 2, 64}};');
+    expect(r.header).toContain(
+      'constexpr DecodeChoice kDecodeChoose[] = {{12, 0x10u, 0x3u, 0, 0, 0, 0, 0}, {4, 0x110u, 0x2u, 2, 64, 0, 0, 0}, {1, 0x110u, 0x3u, 0, 0, 8192, 1, 1000000}};',
+    );
     expect(r.header).toContain('constexpr int kDecodeWarpsPerSm = 24;');
     expect(r.header).toContain('constexpr DecodeShape kDecodeShares[] = {{2, 2, 1, 16}, {64, 8, 8, 0}};');
     expect(r.file('gemm_decode_f16_u4_g128_sym_16x64.cu')).toContain('    variant_row<PlanOf<Act::kF16, 4, 128, false, 16, 4>, 90>(),');
@@ -543,7 +552,7 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
   const SHARES =
     'gen-kernels: decode shares must list { shares: warps x splits, warps 1..8, splits 1..8, blocksPerSm?: >= 2 (1 caps nothing), at most 64 warps per SM } entries, shares ascending';
   const CHOOSE =
-    "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: some of the family's bits (4,8), zeroPoints?: some of its zero-point modes (false,true), minShares?, maxShares?: one of its shares (4,8,16,32), min <= max } entries (none: only calls that force the family)";
+    "gen-kernels: decode choose must list { maxBatch 1..8 (the tallest rows), bits?: some of the family's bits (4,8), zeroPoints?: some of its zero-point modes (false,true), minShares?, maxShares?: one of its shares (4,8,16,32), min <= max, minK?, minMemoryGBpsPerSm?, maxExcessKiB?: integers 1..1000000 } entries (none: only calls that force the family)";
   test.each<[string, (d: Family) => void, string]>([
     ['another architecture', (d) => (d.arch = 100), 'gen-kernels: decode arch must be 90 (thread block clusters, compiled as sm_90a), not 100'],
     ['per-column groups', (d) => (d.formats = { groupSizes: [128, -1] }), 'gen-kernels: decode formats.groupSizes must list some of the table\'s grouped sizes (32,64,128), not 128,-1'],
@@ -568,6 +577,12 @@ describe('gen-kernels.js: the decode family of the kernel table', () => {
     ['a share count the shares do not have', (d) => (d.choose = [{ maxBatch: 8, minShares: 12 }]), CHOOSE],
     ['a most the shares do not have', (d) => (d.choose = [{ maxBatch: 8, maxShares: 64 }]), CHOOSE],
     ['fewest above most', (d) => (d.choose = [{ maxBatch: 8, minShares: 16, maxShares: 8 }]), CHOOSE],
+    ['a least k of 0 (leave the key out)', (d) => (d.choose = [{ maxBatch: 8, minK: 0 }]), CHOOSE],
+    ['no bandwidth per SM (0: leave the key out)', (d) => (d.choose = [{ maxBatch: 8, minMemoryGBpsPerSm: 0 }]), CHOOSE],
+    ['a fractional bandwidth per SM', (d) => (d.choose = [{ maxBatch: 8, minMemoryGBpsPerSm: 30.5 }]), CHOOSE],
+    ['a bandwidth per SM as a string', (d) => (d.choose = [{ maxBatch: 8, minMemoryGBpsPerSm: '30' as unknown as number }]), CHOOSE],
+    ['a negative excess', (d) => (d.choose = [{ maxBatch: 8, maxExcessKiB: -1 }]), CHOOSE],
+    ['an excess past 1000000 KiB', (d) => (d.choose = [{ maxBatch: 8, maxExcessKiB: 1000001 }]), CHOOSE],
     ['no list', (d) => delete d.choose, CHOOSE],
   ])('refused: %s', (_, edit, message) => {
     const r = decodeOf(edit);

@@ -47,15 +47,30 @@ const BATCHES = Array.from({ length: MAX_ROWS }, (_, i) => i + 1);
 const COVERED: WeightFormat[] = everyFormat().filter((f) => (DECODE?.formats?.groupSizes ?? []).includes(f.groupSize));
 const FORCED: RunOptions = { family: 'decode' };
 
-/** Whether a `choose` entry of the table gives the family m rows of `format` on a layer cut into `shares` k shares per strip. */
-const chosen = (format: WeightFormat, m: number, shares: number): boolean =>
+/**
+ * Bytes of weights the busiest SM streams beyond an even share when the family's blocks (strips x splits) are dealt
+ * out ceil(blocks / SMs) to an SM (chooser.cc decode_excess_bytes, written again here).
+ */
+const excessBytes = (bits: number, splits: number, sms: number): number => {
+  const strip = (K * 64 * bits) / 8;
+  const blocks = (N / 64) * splits;
+  return Math.floor((strip * (Math.ceil(blocks / sms) * sms - blocks)) / (splits * sms));
+};
+
+/** Whether a `choose` entry of the table gives the family m rows of `format` on the K x N layer planned as `p` on `device`. */
+const chosen = (format: WeightFormat, m: number, p: { warps: number; splits: number }, device: Device): boolean =>
   (DECODE?.choose ?? []).some(
     (c) =>
       m <= (c.maxBatch ?? 0) &&
       (c.bits ?? [format.bits]).includes(format.bits) &&
       (c.zeroPoints ?? [format.zeroPoints]).includes(format.zeroPoints) &&
-      shares >= (c.minShares ?? 0) &&
-      shares <= (c.maxShares ?? Infinity),
+      p.warps * p.splits >= (c.minShares ?? 0) &&
+      p.warps * p.splits <= (c.maxShares ?? Infinity) &&
+      K >= (c.minK ?? 0) &&
+      (c.minMemoryGBpsPerSm === undefined ||
+        device.properties.peakMemoryGBps >= c.minMemoryGBpsPerSm * device.properties.multiProcessorCount) &&
+      (c.maxExcessKiB === undefined ||
+        excessBytes(format.bits, p.splits, device.properties.multiProcessorCount) <= c.maxExcessKiB * 1024),
   );
 
 const describeHopper = hopperSuite('decode', DECODE !== undefined);
@@ -80,7 +95,7 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
       expect(p.warps * p.splits).toBe(Math.max(...(DECODE?.shares ?? []).map((e) => e.shares)));
       for (let m = 1; m <= MAX_ROWS; m++) {
         expect(f.layer.plan(m, FORCED)).toMatchObject({ family: 'decode', launches: 1, tileK: 16, tileN: 64, rowBlocks: [1] });
-        expect(f.layer.plan(m).family).toBe(chosen(format, m, p.warps * p.splits) ? 'decode' : 'mma');
+        expect(f.layer.plan(m).family).toBe(chosen(format, m, p, device) ? 'decode' : 'mma');
       }
       expect(f.layer.plan(MAX_ROWS + 1).family).toBe('mma');
     });
