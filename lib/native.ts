@@ -216,8 +216,8 @@ export interface NativePlan {
    * (csrc/kernels/table.json), 'decode' for 1 to 8 rows of 4-bit layers cut
    * into 32 k shares per strip, of symmetric 8-bit ones, and of 8-bit ones
    * with zero points cut into 16 or fewer, and on GPUs of 30 GB/s or more of peak memory bandwidth per SM (an H200) symmetric 4-bit
-   * ones cut into 16 shares, or into 16 or fewer with k >= 8192, where the blocks leave the busiest SM at most 64 KiB of weights
-   * beyond an even share, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
+   * ones of k >= 8192 cut into 4 shares, and ones cut into 16 (or 8 with k >= 8192) where the blocks leave the busiest SM at most
+   * 64 KiB of weights beyond an even share, 'wgmma' for the formats it covers from 49 rows on layers of 16 or
    * more 256-column output tiles (17 at 97-128 rows; from 17 or 33 rows on wide or deep 4-bit ones, at 49-64 rows on narrower
    * ones with k of 2048-4096, at 49-128 rows on 12-15-tile ones with k >= 8192, and at 33-48 rows on 4-bit ones of 12-15 tiles
    * with k >= 8192 or 18-24 with k >= 3584: the table's entries; at 17-64 rows, in the formats its familyPrice

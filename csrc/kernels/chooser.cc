@@ -334,10 +334,13 @@ int decode_shares(int n, int k, int sm_count) {
 // stream than the rest (Llama-2-13B's down, 13824 x 5120: 170 KiB on 132
 // SMs), which costs the family more than its shorter loop saves.
 long long decode_excess_bytes(int n, int k, int bits, int splits, int sm_count) {
-  const long long strip_bytes = static_cast<long long>(k) * 64 * bits / 8;
+  // A block's bytes (exact: k is a multiple of 128, splits at most 8), then
+  // block x idle / SMs in two parts, so that no product passes 2^63 for any
+  // int inputs (block % SMs and idle are both below the SM count).
+  const long long block = static_cast<long long>(k) * 8 * bits / splits;
   const long long blocks = static_cast<long long>(n / 64) * splits;
-  const long long rounds = (blocks + sm_count - 1) / sm_count;
-  return strip_bytes * (rounds * sm_count - blocks) / (static_cast<long long>(splits) * sm_count);
+  const long long idle = (blocks + sm_count - 1) / sm_count * sm_count - blocks;
+  return block / sm_count * idle + block % sm_count * idle / sm_count;
 }
 
 // Whether a decode `choose` entry gives the family m rows of `format` on an

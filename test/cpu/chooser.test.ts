@@ -876,7 +876,8 @@ describe('the decode family', () => {
       { maxBatch: 8, bits: [8], zeroPoints: [false] },
       { maxBatch: 8, bits: [8], zeroPoints: [true], maxShares: 16 },
       { maxBatch: 8, bits: [4], zeroPoints: [false], minShares: 16, maxShares: 16, minMemoryGBpsPerSm: 30, maxExcessKiB: 64 },
-      { maxBatch: 8, bits: [4], zeroPoints: [false], maxShares: 16, minK: 8192, minMemoryGBpsPerSm: 30, maxExcessKiB: 64 },
+      { maxBatch: 8, bits: [4], zeroPoints: [false], maxShares: 4, minK: 8192, minMemoryGBpsPerSm: 30 },
+      { maxBatch: 8, bits: [4], zeroPoints: [false], minShares: 8, maxShares: 16, minK: 8192, minMemoryGBpsPerSm: 30, maxExcessKiB: 64 },
     ]);
     for (const format of grouped) {
       for (const m of [1, 5, 8]) {
@@ -922,7 +923,7 @@ describe('the decode family', () => {
     expect(compiledVariants().filter((v) => v.family === 'decode').every((v) => v.arch === 90 && v.groupSize > 0 && v.mBlocks === 1)).toBe(true);
   });
 
-  (hasDecode ? test : test.skip)('on a GPU of 30 GB/s of memory bandwidth per SM or more: symmetric 4-bit layers at 1 to 8 rows cut into 16 shares, or into 16 or fewer with k >= 8192, where the busiest SM streams at most 64 KiB more than an even share', () => {
+  (hasDecode ? test : test.skip)('on a GPU of 30 GB/s of memory bandwidth per SM or more: symmetric 4-bit layers at 1 to 8 rows cut into 4 shares with k >= 8192, or into 16 (or 8 with k >= 8192) where the busiest SM streams at most 64 KiB more than an even share', () => {
     const h200 = { ...target(90), memoryGBps: 4814 }; // 36.5 GB/s per SM
     const family = (m: number, k: number, n: number, t: object, format = {}) => chooseKernel(layer(m, k, n, format), t as never).family;
     for (const dtype of ['float16', 'bfloat16'] as const)
@@ -931,14 +932,15 @@ describe('the decode family', () => {
           const format = { dtype, groupSize };
           // 16 shares at any k: 96 strips x 2 splits = 192 blocks, 2 rounds of 132, 72 slots idle, 72 x 131072 bytes / 264 = 35 KiB.
           expect(shape(chooseKernel(layer(m, 4096, 6144, format), h200))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 192 });
-          // k >= 8192: Llama-2-70B's down (16 shares: 256 blocks, 8 idle, 27 KiB) and gate_up (4 shares: 896 blocks, 28 idle, 56 KiB).
+          // k >= 8192: Llama-2-70B's down (16 shares: 256 blocks, 8 idle, 27 KiB) and gate_up (4 shares: 896 blocks, 28 idle,
+          // 56 KiB); 4 shares at any excess: 8192 x 28672 (448 blocks of 262144 bytes, 80 idle: 155 KiB).
           expect(shape(chooseKernel(layer(m, 28672, 8192, format), h200))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 256 });
           expect(shape(chooseKernel(layer(m, 8192, 57344, format), h200))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 896 });
-          // Over 64 KiB: Llama-2-13B's down (16 shares, 160 blocks of 221184 bytes, 104 idle: 170 KiB), 70B's qkv (8 shares, 320
-          // blocks of 131072 bytes, 76 idle: 74 KiB) and 8192 x 28672 (4 shares, 448 blocks of 262144 bytes, 80 idle: 155 KiB).
+          expect(shape(chooseKernel(layer(m, 8192, 28672, format), h200))).toEqual({ family: 'decode', warps: 4, splits: 1, blocks: 448 });
+          // Split plans over 64 KiB: Llama-2-13B's down (16 shares, 160 blocks of 221184 bytes, 104 idle: 170 KiB) and 70B's
+          // qkv (8 shares, 320 blocks of 131072 bytes, 76 idle: 74 KiB).
           expect(family(m, 13824, 5120, h200, format)).toBe('mma');
           expect(family(m, 8192, 10240, h200, format)).toBe('mma');
-          expect(family(m, 8192, 28672, h200, format)).toBe('mma');
           // 4 and 8 shares with k under 8192: Llama-2-7B's gate_up and qkv.
           expect(family(m, 4096, 22016, h200, format)).toBe('mma');
           expect(family(m, 4096, 12288, h200, format)).toBe('mma');
@@ -961,8 +963,12 @@ describe('the decode family', () => {
     // slots: 64 KiB exactly; 128 more of k, 65 KiB.
     expect(shape(chooseKernel(layer(1, 8192, 10560), h200))).toEqual({ family: 'decode', warps: 4, splits: 2, blocks: 330 });
     expect(family(1, 8320, 10560, h200)).toBe('mma');
-    // More SMs, other shares: 13824 x 5120 on 160 SMs (4800 GB/s: 30 each) aims at 32 shares, 640 blocks, 4 whole rounds.
-    expect(shape(chooseKernel(layer(1, 13824, 5120), { ...h200, smCount: 160, memoryGBps: 4800 }))).toEqual({ family: 'decode', warps: 4, splits: 8, blocks: 640 });
+    // Other SM counts: the bound is per SM, and so are the rounds. 13824 x 5120 on 128 SMs aims at 16 shares, 160 blocks,
+    // 2 rounds, 96 idle: 162 KiB; 8192 x 8192 there, 256 blocks in 2 whole rounds, is chosen from 30 x 128 = 3840 GB/s.
+    const t128 = { ...h200, smCount: 128, memoryGBps: 3840 };
+    expect(family(1, 13824, 5120, t128)).toBe('mma');
+    expect(shape(chooseKernel(layer(1, 8192, 8192), t128))).toEqual({ family: 'decode', warps: 8, splits: 2, blocks: 256 });
+    expect(family(1, 8192, 8192, { ...t128, memoryGBps: 3839 })).toBe('mma');
   });
 
   (hasDecode ? test : test.skip)('k shares per strip: the largest table entry within 16 warps per SM over the strips and within the k16 rows', () => {
