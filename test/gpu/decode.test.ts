@@ -17,6 +17,7 @@
  * `shares`: warps per block x blocks per cluster) sums right.
  * On other GPUs (or builds without sm_90) the suite says so and skips.
  */
+import { chooseKernel } from '../../lib/chooser';
 import { Device, DeviceTensor } from '../../lib/device';
 import { type WeightFormat } from '../../lib/formats';
 import { fromHalves, toHalves } from '../../lib/fp16';
@@ -51,14 +52,14 @@ const FORCED: RunOptions = { family: 'decode' };
  * Bytes of weights the busiest SM streams beyond an even share when the family's blocks (strips x splits) are dealt
  * out ceil(blocks / SMs) to an SM (chooser.cc decode_excess_bytes, written again here).
  */
-const excessBytes = (bits: number, splits: number, sms: number): number => {
-  const strip = (K * 64 * bits) / 8;
-  const blocks = (N / 64) * splits;
+const excessBytes = (k: number, n: number, bits: number, splits: number, sms: number): number => {
+  const strip = (k * 64 * bits) / 8;
+  const blocks = (n / 64) * splits;
   return Math.floor((strip * (Math.ceil(blocks / sms) * sms - blocks)) / (splits * sms));
 };
 
-/** Whether a `choose` entry of the table gives the family m rows of `format` on the K x N layer planned as `p` on `device`. */
-const chosen = (format: WeightFormat, m: number, p: { warps: number; splits: number }, device: Device): boolean =>
+/** Whether a `choose` entry of the table gives the family m rows of `format` on a k x n layer planned as `p` on `device`. */
+const chosen = (format: WeightFormat, m: number, p: { warps: number; splits: number }, device: Device, k = K, n = N): boolean =>
   (DECODE?.choose ?? []).some(
     (c) =>
       m <= (c.maxBatch ?? 0) &&
@@ -66,11 +67,11 @@ const chosen = (format: WeightFormat, m: number, p: { warps: number; splits: num
       (c.zeroPoints ?? [format.zeroPoints]).includes(format.zeroPoints) &&
       p.warps * p.splits >= (c.minShares ?? 0) &&
       p.warps * p.splits <= (c.maxShares ?? Infinity) &&
-      K >= (c.minK ?? 0) &&
+      k >= (c.minK ?? 0) &&
       (c.minMemoryGBpsPerSm === undefined ||
         device.properties.peakMemoryGBps >= c.minMemoryGBpsPerSm * device.properties.multiProcessorCount) &&
       (c.maxExcessKiB === undefined ||
-        excessBytes(format.bits, p.splits, device.properties.multiProcessorCount) <= c.maxExcessKiB * 1024),
+        excessBytes(k, n, format.bits, p.splits, device.properties.multiProcessorCount) <= c.maxExcessKiB * 1024),
   );
 
 const describeHopper = hopperSuite('decode', DECODE !== undefined);
@@ -203,6 +204,26 @@ describeHopper(`decode family on sm_90 (seed ${SEED})`, () => {
     }
     expect(failures).toEqual([]);
   }, 300_000);
+
+  test('the default plan of Llama-sized layers on this GPU (its SMs and memory bandwidth): decode where the choose entries say', () => {
+    // Layers of every share count on 132 SMs, with k on both sides of the entries' bounds: Llama-2 7B, 13B and 70B,
+    // 8192 x 28672 (4 shares, k 8192, 155 KiB of excess) and 1024 x 6400 (16 shares, 8 KiB).
+    const shapes = [
+      [4096, 12288], [4096, 4096], [4096, 22016], [11008, 4096], [5120, 5120], [13824, 5120],
+      [8192, 10240], [8192, 8192], [8192, 57344], [28672, 8192], [8192, 28672], [1024, 6400],
+    ];
+    const wrong: string[] = [];
+    for (const format of COVERED)
+      for (const [k, n] of shapes) {
+        const layer = (m: number) => ({ m, inFeatures: k, outFeatures: n, format });
+        const forced = chooseKernel(layer(1), device, FORCED);
+        for (const m of [1, 4, MAX_ROWS, MAX_ROWS + 1]) {
+          const want = m <= MAX_ROWS && chosen(format, m, forced, device, k, n);
+          if ((chooseKernel(layer(m), device).family === 'decode') !== want) wrong.push(`${k}x${n} m ${m} ${JSON.stringify(format)}: decode ${!want}`);
+        }
+      }
+    expect(wrong).toEqual([]);
+  });
 
   // The per-format layer above is cut into 32 shares (the capped kernel; zero points and 8-bit hold scales per group there); this one into 8 (the
   // uncapped kernel, scales per row in flight): both kernels of every format run.
