@@ -6,6 +6,7 @@
 import {
   DEFAULT_KERNEL_TABLE,
   type KernelPlan,
+  type KernelTarget,
   chooseKernel,
   compiledTiles,
   compiledVariants,
@@ -925,7 +926,7 @@ describe('the decode family', () => {
 
   (hasDecode ? test : test.skip)('on a GPU of 30 GB/s of memory bandwidth per SM or more: symmetric 4-bit layers at 1 to 8 rows cut into 4 shares with k >= 8192, or into 16 (or 8 with k >= 8192) where the busiest SM streams at most 64 KiB more than an even share', () => {
     const h200 = { ...target(90), memoryGBps: 4814 }; // 36.5 GB/s per SM
-    const family = (m: number, k: number, n: number, t: object, format = {}) => chooseKernel(layer(m, k, n, format), t as never).family;
+    const family = (m: number, k: number, n: number, t: KernelTarget, format = {}) => chooseKernel(layer(m, k, n, format), t).family;
     for (const dtype of ['float16', 'bfloat16'] as const)
       for (const groupSize of [32, 64, 128])
         for (const m of [1, 5, 8]) {
